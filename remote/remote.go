@@ -17,7 +17,7 @@ var (
 	ErrUnauthorized = errors.New("not authorized")          // after the single refresh attempt
 	ErrOutOfSync    = errors.New("change cursor out of sync")
 	ErrInvalidName  = errors.New("invalid name")
-	ErrNotEmpty     = errors.New("folder not empty")    // non-recursive folder delete found children
+	ErrNotEmpty     = errors.New("folder not empty")      // non-recursive folder delete found children
 	ErrCorrupt      = errors.New("content hash mismatch") // a body did not match the digest it was promised
 	ErrNoFeed       = errors.New("no durable change feed")
 	ErrRootMissing  = errors.New("sync root missing") // the root vanished or lost its marker: a safety stop

@@ -1,0 +1,94 @@
+// Package ignore decides which paths a pair leaves alone: built-in temp and editor files, tandem's own folder
+// and temp files, and the user's gitignore-syntax .tandemignore. Ignored never means deleted: the engine drops
+// ignored paths from both views and the base, and never acts on them.
+package ignore
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+
+	gitignore "github.com/sabhiram/go-gitignore"
+)
+
+// FileName is the per-root ignore file.
+const FileName = ".tandemignore"
+
+// Builtin patterns: files that are always transient (editor swap and backup files, partial downloads of other
+// programs, OS metadata). Matching is on the base name, at any depth.
+var Builtin = []string{
+	".tandem/",                // tandem's own marker, trash and journal
+	".tandem-*.part",          // tandem's temp files
+	"*.swp", "*.swo", "*.swx", // vim
+	"4913",                      // vim's write test file
+	"*~",                        // emacs, gedit backups
+	".#*",                       // emacs lock files
+	".~lock.*#",                 // LibreOffice locks
+	"~$*",                       // MS Office owner files
+	".goutputstream-*",          // GTK atomic saves
+	"*.crdownload", "*.partial", // browser downloads in flight
+	".DS_Store", "Thumbs.db", "desktop.ini",
+}
+
+// Matcher answers Ignored for slash-separated relative paths.
+type Matcher struct {
+	builtin *gitignore.GitIgnore
+	user    *gitignore.GitIgnore
+	lines   []string
+}
+
+// New compiles the built-ins plus extra user patterns (config) plus the lines of a .tandemignore (may be nil).
+func New(extra []string, file io.Reader) (*Matcher, error) {
+	m := &Matcher{builtin: gitignore.CompileIgnoreLines(Builtin...)}
+	lines := append([]string(nil), extra...)
+	if file != nil {
+		sc := bufio.NewScanner(file)
+		n := 0
+		for sc.Scan() {
+			n++
+			l := strings.TrimRight(sc.Text(), "\r")
+			if strings.ContainsRune(l, 0) {
+				return nil, fmt.Errorf("%s:%d: NUL byte in pattern", FileName, n)
+			}
+			lines = append(lines, l)
+		}
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("read %s: %w", FileName, err)
+		}
+	}
+	for i, l := range lines {
+		if strings.HasPrefix(strings.TrimSpace(l), "!") && strings.Contains(l, ".tandem") {
+			return nil, fmt.Errorf("ignore pattern %d %q: tandem's own files cannot be un-ignored", i+1, l)
+		}
+	}
+	m.lines = lines
+	if len(lines) > 0 {
+		m.user = gitignore.CompileIgnoreLines(lines...)
+	}
+	return m, nil
+}
+
+// Ignored reports whether rel (slash-separated, relative to the root) is ignored. dir says whether it is a
+// folder, so that "build/" patterns match the folder itself.
+func (m *Matcher) Ignored(rel string, dir bool) bool {
+	if rel == "" {
+		return false
+	}
+	if m == nil {
+		m = defaultMatcher
+	}
+	q := rel
+	if dir {
+		q += "/"
+	}
+	if m.builtin.MatchesPath(q) || m.builtin.MatchesPath(rel) {
+		return true
+	}
+	return m.user != nil && (m.user.MatchesPath(q) || m.user.MatchesPath(rel))
+}
+
+// Patterns are the user patterns in force (config first, then the file).
+func (m *Matcher) Patterns() []string { return m.lines }
+
+var defaultMatcher = &Matcher{builtin: gitignore.CompileIgnoreLines(Builtin...)}

@@ -130,3 +130,17 @@ type RootChecker interface {
 	// InitRoot creates the root (where the side allows it) and its marker.
 	InitRoot(ctx context.Context) error
 }
+
+type longPollKey struct{}
+
+// WithLongPoll marks ctx so that Changes on a LongPoll side may block until something happens or ctx ends.
+// Without it Changes answers at once (a `tandem once` pass must not wait for news).
+func WithLongPoll(ctx context.Context) context.Context {
+	return context.WithValue(ctx, longPollKey{}, true)
+}
+
+// LongPollAllowed reports whether Changes may block under ctx.
+func LongPollAllowed(ctx context.Context) bool {
+	v, _ := ctx.Value(longPollKey{}).(bool)
+	return v
+}

@@ -1,0 +1,149 @@
+package localdir
+
+import (
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+	"time"
+)
+
+// FS is the filesystem under one sync root. Names are slash-separated and relative to the root ("." is the
+// root itself); the caller passes only names built from validated remote.Paths. Implementations are safe for
+// concurrent use.
+type FS interface {
+	// Lstat describes name without following a final symlink.
+	Lstat(name string) (FileInfo, error)
+	// ReadDir lists the names in folder name, sorted bytewise.
+	ReadDir(name string) ([]string, error)
+	// Open opens name read-only. It may follow a symlink that stays inside the root, so callers Lstat first.
+	Open(name string) (File, error)
+	// Create creates name exclusively (O_WRONLY|O_CREATE|O_EXCL) with perm.
+	Create(name string, perm fs.FileMode) (File, error)
+	Mkdir(name string, perm fs.FileMode) error
+	// Rename replaces an existing file at to (POSIX rename).
+	Rename(from, to string) error
+	// Remove removes a file or an empty folder.
+	Remove(name string) error
+	Chtimes(name string, mtime time.Time) error
+	Chmod(name string, mode fs.FileMode) error
+	// SyncDir fsyncs folder name so the entries created, renamed or removed in it survive a power loss.
+	SyncDir(name string) error
+}
+
+// File is an open file of an FS.
+type File interface {
+	io.Reader
+	io.Writer
+	Sync() error
+	Close() error
+	Stat() (FileInfo, error)
+}
+
+// FileInfo is what tandem needs of a stat: the fast-check fingerprint (size, mtime, ctime, inode) and the kind.
+type FileInfo struct {
+	Name    string
+	Mode    fs.FileMode
+	Size    int64
+	ModTime time.Time
+	CTime   int64 // ns since the epoch; 0 where the platform does not report it
+	Dev     uint64
+	Ino     uint64 // 0 where the platform does not report it
+}
+
+// IsDir reports whether fi is a folder.
+func (fi FileInfo) IsDir() bool { return fi.Mode.IsDir() }
+
+// IsRegular reports whether fi is a regular file.
+func (fi FileInfo) IsRegular() bool { return fi.Mode.IsRegular() }
+
+// IsSymlink reports whether fi is a symbolic link.
+func (fi FileInfo) IsSymlink() bool { return fi.Mode&fs.ModeSymlink != 0 }
+
+// OSFS is the production FS. Every access goes through root, so no name and no symlink leads out of it, even
+// when a folder is swapped for a symlink between a check and the act (the kernel resolves each component).
+// The caller keeps ownership of root.
+func OSFS(root *os.Root) FS { return osFS{r: root} }
+
+type osFS struct{ r *os.Root }
+
+func fromOS(fi fs.FileInfo) FileInfo {
+	dev, ino, ctime := sysStat(fi)
+	return FileInfo{Name: fi.Name(), Mode: fi.Mode(), Size: fi.Size(), ModTime: fi.ModTime(), CTime: ctime, Dev: dev, Ino: ino}
+}
+
+func (o osFS) Lstat(name string) (FileInfo, error) {
+	fi, err := o.r.Lstat(name)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	return fromOS(fi), nil
+}
+
+func (o osFS) ReadDir(name string) ([]string, error) {
+	f, err := o.r.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+func (o osFS) Open(name string) (File, error) {
+	f, err := o.r.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+func (o osFS) Create(name string, perm fs.FileMode) (File, error) {
+	f, err := o.r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+func (o osFS) Mkdir(name string, perm fs.FileMode) error { return o.r.Mkdir(name, perm) }
+func (o osFS) Rename(from, to string) error              { return o.r.Rename(from, to) }
+func (o osFS) Remove(name string) error                  { return o.r.Remove(name) }
+
+// Chtimes leaves the access time alone (a zero time.Time is "unchanged").
+func (o osFS) Chtimes(name string, mtime time.Time) error {
+	return o.r.Chtimes(name, time.Time{}, mtime)
+}
+
+func (o osFS) Chmod(name string, mode fs.FileMode) error { return o.r.Chmod(name, mode) }
+
+func (o osFS) SyncDir(name string) error {
+	f, err := o.r.Open(name)
+	if err != nil {
+		return err
+	}
+	err = syncDir(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+type osFile struct{ f *os.File }
+
+func (f osFile) Read(p []byte) (int, error)  { return f.f.Read(p) }
+func (f osFile) Write(p []byte) (int, error) { return f.f.Write(p) }
+func (f osFile) Sync() error                 { return f.f.Sync() }
+func (f osFile) Close() error                { return f.f.Close() }
+
+func (f osFile) Stat() (FileInfo, error) {
+	fi, err := f.f.Stat()
+	if err != nil {
+		return FileInfo{}, err
+	}
+	return fromOS(fi), nil
+}

@@ -1,0 +1,314 @@
+// Package localdir makes a directory a remote.Remote: the local side of every pair and the `dir:` provider.
+//
+// All access goes through an FS (production: os.Root; simulation: fakefs), so nothing outside the root is ever
+// touched and symlinks are never followed. Writes follow the durable write protocol of RELIABILITY.md: a temp
+// file in the target folder, fsync, mtime, precondition re-check, rename, fsync of the folder.
+package localdir
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap"
+
+	"github.com/tandemsync/tandem/remote"
+)
+
+// Options tunes a Dir. The zero value is a valid default.
+type Options struct {
+	Clock clockwork.Clock // trash batch names; default the real clock
+	Hash  string          // digest Put reports; default "sha256"
+	// Rand names temp files; seeded in simulation, crypto/rand by default.
+	Rand func() uint64
+	// Skip reports ignored paths; Walk neither emits nor descends into them, and nothing is reported.
+	Skip func(p remote.Path, dir bool) bool
+	// OnSkip is told about entries Walk leaves out that the user may care about: symlinks, special files,
+	// invalid names, unreadable entries. p is printable (escaped). Default: logged at Info.
+	OnSkip func(p string, reason string)
+	Label  string // String(); default "dir:<path>" for Open, "localdir" for New
+}
+
+// Dir is a directory as a remote.Remote. Safe for concurrent use.
+type Dir struct {
+	lg       *zap.Logger
+	fs       FS
+	o        Options
+	rootPath string   // set by Open: lets CheckRoot notice a root that was replaced or unmounted under us
+	closer   io.Closer // the os.Root Open created
+	trashMu  sync.Mutex
+}
+
+var (
+	_ remote.Remote      = (*Dir)(nil)
+	_ remote.Hasher      = (*Dir)(nil)
+	_ remote.RootChecker = (*Dir)(nil)
+)
+
+// trashLayout names one Delete batch folder in .tandem/trash (UTC, so it sorts and parses the same everywhere).
+const trashLayout = "20060102-150405"
+
+// Paths of tandem's own files, relative to the root.
+const (
+	trashDir   = remote.ReservedDir + "/trash"
+	markerFile = remote.ReservedDir + "/MARKER"
+)
+
+// New returns a Dir over fsys.
+func New(lg *zap.Logger, fsys FS, o Options) *Dir {
+	if lg == nil {
+		lg = zap.NewNop()
+	}
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
+	}
+	if o.Hash == "" {
+		o.Hash = "sha256"
+	}
+	if o.Rand == nil {
+		o.Rand = cryptoRand
+	}
+	if o.Label == "" {
+		o.Label = "localdir"
+	}
+	d := &Dir{lg: lg.Named("localdir"), fs: fsys, o: o}
+	if d.o.OnSkip == nil {
+		d.o.OnSkip = func(p, reason string) { d.lg.Info("skipped", zap.String("path", p), zap.String("reason", reason)) }
+	}
+	return d
+}
+
+// Open opens the existing directory path as a Dir; Close releases it. A missing path is an error that names it
+// and wraps remote.ErrRootMissing and fs.ErrNotExist.
+func Open(lg *zap.Logger, path string, o Options) (*Dir, error) {
+	r, err := os.OpenRoot(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: open %s: %w", remote.ErrRootMissing, path, err)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if o.Label == "" {
+		o.Label = "dir:" + path
+	}
+	d := New(lg, OSFS(r), o)
+	d.rootPath, d.closer = path, r
+	return d, nil
+}
+
+func cryptoRand() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails since Go 1.24
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+func (d *Dir) String() string { return d.o.Label }
+
+// Capabilities: every digest on request, the preferred one first; moves keep the inode; deletes go to the trash.
+func (d *Dir) Capabilities() remote.Capabilities {
+	hs := []string{d.o.Hash}
+	for _, h := range []string{"sha256", "sha1", "md5"} {
+		if h != d.o.Hash {
+			hs = append(hs, h)
+		}
+	}
+	return remote.Capabilities{Hashes: hs, ServerMove: true, Trash: true, MTimeStep: time.Nanosecond}
+}
+
+// Close releases the root opened by Open; a Dir from New leaves its FS to the caller.
+func (d *Dir) Close() error {
+	if d.closer == nil {
+		return nil
+	}
+	return d.closer.Close()
+}
+
+// Head is nil: a directory has no durable feed, the engine walks it every pass.
+func (d *Dir) Head(ctx context.Context) (remote.Cursor, error) { return nil, ctx.Err() }
+
+// Changes always fails with remote.ErrNoFeed.
+func (d *Dir) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, error) {
+	return remote.Batch{}, fmt.Errorf("%s: %w", d.o.Label, remote.ErrNoFeed)
+}
+
+// name validates p again (a Path can be built by a plain conversion) and returns its FS name.
+func name(p remote.Path) (string, error) {
+	q, err := remote.ParsePath(string(p))
+	if err != nil {
+		return "", err
+	}
+	if q == remote.Root {
+		return ".", nil
+	}
+	return string(q), nil
+}
+
+// wrap adds the operation and path, and makes a missing file match remote.ErrNotFound too.
+func wrap(op string, p remote.Path, err error) error {
+	if errors.Is(err, fs.ErrNotExist) && !errors.Is(err, remote.ErrNotFound) {
+		return fmt.Errorf("%s %s: %w: %w", op, p.Quoted(), remote.ErrNotFound, err)
+	}
+	return fmt.Errorf("%s %s: %w", op, p.Quoted(), err)
+}
+
+func conflict(op string, p remote.Path, why string) error {
+	return fmt.Errorf("%s %s: %w: %s", op, p.Quoted(), remote.ErrConflict, why)
+}
+
+// rev is the stat fingerprint preconditions compare: any rewrite changes size, mtime or (replaced file) inode.
+func rev(fi FileInfo) string {
+	return strconv.FormatInt(fi.Size, 10) + "-" + strconv.FormatInt(fi.ModTime.UnixNano(), 10) + "-" +
+		strconv.FormatUint(fi.Ino, 10)
+}
+
+func id(fi FileInfo) string {
+	if fi.Ino == 0 {
+		return "" // unknown on this platform: no move detection rather than false ones
+	}
+	return strconv.FormatUint(fi.Dev, 10) + ":" + strconv.FormatUint(fi.Ino, 10)
+}
+
+// entry describes fi at p. Folders carry no ModTime or Rev: they change with every child and have no content.
+func entry(p remote.Path, fi FileInfo) remote.Entry {
+	e := remote.Entry{Path: p, ID: id(fi)}
+	if fi.IsDir() {
+		e.Dir = true
+		return e
+	}
+	e.Size, e.ModTime, e.Rev = fi.Size, fi.ModTime, rev(fi)
+	return e
+}
+
+// kind names what a non-synced entry is, for reports and errors.
+func kind(fi FileInfo) string {
+	switch {
+	case fi.IsSymlink():
+		return "symlink (not followed)"
+	case fi.IsDir(), fi.IsRegular():
+		return ""
+	}
+	return "special file (" + fi.Mode.Type().String() + ")"
+}
+
+func isTemp(name string) bool {
+	return strings.HasPrefix(name, remote.TempPrefix) && strings.HasSuffix(name, remote.TempSuffix)
+}
+
+// stat is Lstat of a validated path that must be a file or folder: anything else is not ours to touch.
+func (d *Dir) stat(op string, p remote.Path) (FileInfo, error) {
+	n, err := name(p)
+	if err != nil {
+		return FileInfo{}, fmt.Errorf("%s: %w", op, err)
+	}
+	fi, err := d.fs.Lstat(n)
+	if err != nil {
+		return FileInfo{}, wrap(op, p, err)
+	}
+	if k := kind(fi); k != "" {
+		return fi, fmt.Errorf("%s %s: %w: %s", op, p.Quoted(), remote.ErrUnavailable, k)
+	}
+	return fi, nil
+}
+
+// Stat describes p; Root is the root folder. A symlink or special file is remote.ErrUnavailable: never synced.
+func (d *Dir) Stat(ctx context.Context, p remote.Path) (remote.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return remote.Entry{}, err
+	}
+	fi, err := d.stat("stat", p)
+	if err != nil {
+		return remote.Entry{}, err
+	}
+	return entry(p, fi), nil
+}
+
+// Open returns the content of file p and its Entry, taken from the open file.
+func (d *Dir) Open(ctx context.Context, p remote.Path) (io.ReadCloser, remote.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, remote.Entry{}, err
+	}
+	f, fi, err := d.openFile("open", p)
+	if err != nil {
+		return nil, remote.Entry{}, err
+	}
+	return f, entry(p, fi), nil
+}
+
+// openFile opens regular file p after an Lstat, and checks the open file is the one stat'ed (os.Root follows a
+// symlink swapped in meanwhile, inside the root only, but we never want its target).
+func (d *Dir) openFile(op string, p remote.Path) (File, FileInfo, error) {
+	fi, err := d.stat(op, p)
+	if err != nil {
+		return nil, FileInfo{}, err
+	}
+	if fi.IsDir() {
+		return nil, FileInfo{}, fmt.Errorf("%s %s: is a folder", op, p.Quoted())
+	}
+	n, _ := name(p)
+	f, err := d.fs.Open(n)
+	if err != nil {
+		return nil, FileInfo{}, wrap(op, p, err)
+	}
+	ofi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, FileInfo{}, wrap(op, p, err)
+	}
+	if !ofi.IsRegular() || ofi.Ino != fi.Ino || ofi.Dev != fi.Dev {
+		f.Close()
+		return nil, FileInfo{}, conflict(op, p, "replaced while opening")
+	}
+	return f, ofi, nil
+}
+
+// HashOf digests file p with algo. The Entry is the stat before reading; a file that changed while it was read
+// gives an error wrapping remote.ErrConflict, so a digest never describes content that was not there.
+func (d *Dir) HashOf(ctx context.Context, p remote.Path, algo string) (remote.Hash, remote.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return remote.Hash{}, remote.Entry{}, err
+	}
+	h, err := remote.NewDigest(algo)
+	if err != nil {
+		return remote.Hash{}, remote.Entry{}, fmt.Errorf("hash %s: %w", p.Quoted(), err)
+	}
+	f, fi, err := d.openFile("hash", p)
+	if err != nil {
+		return remote.Hash{}, remote.Entry{}, err
+	}
+	_, err = io.Copy(h, ctxReader{ctx, f})
+	f.Close()
+	if err != nil {
+		return remote.Hash{}, remote.Entry{}, wrap("hash", p, err)
+	}
+	after, err := d.stat("hash", p)
+	if err != nil {
+		return remote.Hash{}, remote.Entry{}, err
+	}
+	if rev(after) != rev(fi) || after.IsDir() {
+		return remote.Hash{}, remote.Entry{}, conflict("hash", p, "changed while hashing")
+	}
+	return remote.Sum(algo, h), entry(p, fi), nil
+}
+
+// ctxReader stops a long copy when ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(b)
+}

@@ -1,0 +1,431 @@
+// Package state is tandem's persistent memory of a folder pair: one bbolt database per pair holding what each
+// side held at each path (the local and remote trees), the sync point both sides last agreed on (the base), id
+// indexes for move detection, the provider's change cursor, the journal of in-flight actions and the conflicts.
+//
+// Trees are never loaded into Go maps: readers stream them in store order (see Each and Page), so memory stays
+// flat as trees grow. A Store is safe for concurrent use; bbolt allows one writer and many readers at a time.
+package state
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+	"go.uber.org/zap"
+
+	"github.com/tandemsync/tandem/remote"
+)
+
+// SchemaVersion is the layout this code reads and writes. A database with a higher version was written by a
+// newer tandem and is refused (ErrNewerSchema); a lower one is migrated on open.
+const SchemaVersion = 1
+
+// resyncHint is the fix every fatal open error names.
+const resyncHint = `run "tandem once --resync <local> <remote>" to move it aside and re-merge both sides without deleting anything`
+
+var (
+	// ErrInUse: another process holds the database's lock (a second daemon or `once` on the same pair).
+	ErrInUse = errors.New("in use by another tandem process")
+	// ErrCorrupt: the file is not a tandem state database, fails bbolt's consistency check, or holds a value
+	// that does not decode. The pair must stop; --resync moves the file aside.
+	ErrCorrupt = errors.New("state database is corrupt")
+	// ErrNewerSchema: the database was written by a newer tandem than this one.
+	ErrNewerSchema = errors.New("state database has a newer schema")
+)
+
+// Side names one of the two observed trees.
+type Side uint8
+
+const (
+	Local Side = iota
+	Remote
+)
+
+func (s Side) String() string {
+	switch s {
+	case Local:
+		return "local"
+	case Remote:
+		return "remote"
+	}
+	return "side(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Record is what one side held at a path.
+type Record struct {
+	remote.Entry        // Path, Dir, Size, ModTime, ID, Rev, Hash, Incomplete
+	Inode        uint64 // local only: stat fast-check
+	CTime        int64  // local only: ctime in ns
+	Scanned      int64  // unix ns of the scan that last hashed or verified it (racy-clean rule)
+}
+
+// Base is the sync point of a path: what both sides held the last time they agreed. Local.Path and Remote.Path
+// are normally Path; they are stored separately only when they differ (e.g. a case-folding remote's spelling).
+type Base struct {
+	Path   remote.Path
+	Dir    bool
+	Hash   remote.Hash // the content digest both sides agreed on (zero for dirs, or when the remote has no digest)
+	Local  Record
+	Remote Record
+}
+
+// Intent is a journal entry written before a destructive or multi-step action and removed (EndIntent) in the
+// transaction that commits its result; whatever is left at start-up is replayed or rolled back.
+type Intent struct {
+	ID       uint64 // assigned by BeginIntent
+	Op       string
+	Path, To remote.Path
+	Temp     string // temporary file the action writes, if any
+	At       int64  // unix ns
+}
+
+// Conflict is a kept-both conflict reported to the user: Copy is the name the losing version was saved under.
+type Conflict struct {
+	Path, Copy            remote.Path
+	At                    int64 // unix ns
+	Reason                string
+	LocalHash, RemoteHash remote.Hash
+}
+
+// Index names an id -> path index. The indexes are maintained by Put/Delete/PutBase/DeleteBase/MoveTree from
+// the records' Entry.ID (an empty ID is not indexed).
+type Index uint8
+
+const (
+	IDLocal      Index = iota // local tree, Record.ID
+	IDRemote                  // remote tree, Record.ID
+	IDBaseLocal               // base tree, Base.Local.ID
+	IDBaseRemote              // base tree, Base.Remote.ID
+)
+
+func (ix Index) String() string {
+	if int(ix) < len(idsBuckets) {
+		return string(idsBuckets[ix])
+	}
+	return "index(" + strconv.Itoa(int(ix)) + ")"
+}
+
+// Options tune Open. The zero value is the default.
+type Options struct {
+	Timeout  time.Duration // how long to wait for the file lock before ErrInUse; <= 0 means 1 s
+	ReadOnly bool          // shared lock, no writes (status tools); the database must exist at the current schema
+}
+
+// Bucket names. ids holds one sub-bucket per Index.
+var (
+	bucketMeta      = []byte("meta")
+	bucketLocal     = []byte("local")
+	bucketRemote    = []byte("remote")
+	bucketBase      = []byte("base")
+	bucketIDs       = []byte("ids")
+	bucketJournal   = []byte("journal")
+	bucketConflicts = []byte("conflicts")
+)
+
+// idsBuckets is indexed by Index.
+var idsBuckets = [...][]byte{[]byte("local"), []byte("remote"), []byte("base-local"), []byte("base-remote")}
+
+// Reserved meta keys; SetMeta refuses them.
+const (
+	metaMagic  = "magic"
+	metaSchema = "schema"
+	metaCursor = "cursor"
+	magic      = "tandem-state"
+)
+
+const pidSuffix = ".pid"
+
+// Store is one pair's database.
+type Store struct {
+	db       *bolt.DB
+	path     string
+	lg       *zap.Logger
+	wrotePID bool
+}
+
+// migration upgrades a database from version from to from+1, inside the opening write transaction.
+type migration struct {
+	from uint64
+	up   func(tx *bolt.Tx) error
+}
+
+// migrations are the schema upgrades, in order. Version 1 is the first schema, so there are none yet.
+func migrations() []migration { return nil }
+
+// Open opens (creating if needed) the database at path. A second opener of the same file waits at most
+// o.Timeout and then gets ErrInUse naming the holder's pid. A damaged or foreign file gives ErrCorrupt, a newer
+// schema ErrNewerSchema; both messages tell the user how to recover. Open runs bbolt's page-level consistency
+// check, so a Store it returns is sound at the page level.
+func Open(path string, lg *zap.Logger, o Options) (*Store, error) {
+	if lg == nil {
+		lg = zap.NewNop()
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = time.Second
+	}
+	lg = lg.Named("state").With(zap.String("path", path))
+	start := time.Now()
+	if !o.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("open state %s: %w", path, err)
+		}
+	}
+	db, err := boltOpen(path, o)
+	if err != nil {
+		switch {
+		case errors.Is(err, berrors.ErrTimeout):
+			return nil, inUse(path)
+		case isIOError(err):
+			return nil, fmt.Errorf("open state %s: %w", path, err)
+		}
+		return nil, corrupt(path, err)
+	}
+	s := &Store{db: db, path: path, lg: lg}
+	if !o.ReadOnly {
+		// Best effort: it only names the holder in a second opener's error.
+		if err := os.WriteFile(path+pidSuffix, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+			lg.Warn("write pid file", zap.Error(err))
+		} else {
+			s.wrotePID = true
+		}
+	}
+	v, err := s.prepare(o.ReadOnly)
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	lg.Info("state opened", zap.Uint64("schema", v), zap.Duration("took", time.Since(start)))
+	return s, nil
+}
+
+// boltOpen turns a panic inside bbolt (it panics on some damaged pages) into an error.
+func boltOpen(path string, o Options) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("bbolt panicked: %v", r)
+		}
+	}()
+	return bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        o.Timeout,
+		ReadOnly:       o.ReadOnly,
+		NoFreelistSync: false, // a synced freelist makes reopening after a crash cheap
+		FreelistType:   bolt.FreelistMapType,
+	})
+}
+
+// isIOError tells an environment problem (permissions, missing file, disk) from a damaged file: only the
+// latter may be moved aside.
+func isIOError(err error) bool {
+	var pe *fs.PathError
+	var errno syscall.Errno
+	if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrVersionMismatch) || errors.Is(err, berrors.ErrChecksum) {
+		return false
+	}
+	return errors.As(err, &pe) || errors.As(err, &errno)
+}
+
+func inUse(path string) error {
+	pid := "unknown"
+	if b, err := os.ReadFile(path + pidSuffix); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			pid = strconv.Itoa(n)
+		}
+	}
+	return fmt.Errorf("state database %s is %w (pid %s)", path, ErrInUse, pid)
+}
+
+func corrupt(path string, cause error) error {
+	return fmt.Errorf("%w: %s: %w; %s", ErrCorrupt, path, cause, resyncHint)
+}
+
+// prepare creates a new database's buckets, or checks and migrates an existing one, then runs tx.Check.
+func (s *Store) prepare(readOnly bool) (v uint64, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = corrupt(s.path, fmt.Errorf("bbolt panicked: %v", r))
+		}
+	}()
+	if readOnly {
+		err = s.db.View(func(tx *bolt.Tx) error {
+			var err error
+			v, err = s.schema(tx)
+			if err == nil && v != SchemaVersion {
+				err = fmt.Errorf("open state %s read-only: schema version %d needs a migration to %d; open it read-write once",
+					s.path, v, SchemaVersion)
+			}
+			return err
+		})
+	} else {
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			var err error
+			if v, err = s.schema(tx); err != nil {
+				return err
+			}
+			return s.migrate(tx, &v)
+		})
+	}
+	if err != nil {
+		return v, err
+	}
+	if err := s.db.View(func(tx *bolt.Tx) error { return boltCheck(tx) }); err != nil {
+		return v, corrupt(s.path, err)
+	}
+	return v, nil
+}
+
+// schema reads the version, initialising an empty database (a crash between bbolt's file creation and our
+// first commit leaves one of those, so it is not treated as damage).
+func (s *Store) schema(tx *bolt.Tx) (uint64, error) {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		empty := true
+		_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+		if !empty {
+			return 0, corrupt(s.path, errors.New("no meta bucket"))
+		}
+		if !tx.Writable() {
+			return 0, corrupt(s.path, errors.New("no meta bucket"))
+		}
+		if err := initBuckets(tx); err != nil {
+			return 0, fmt.Errorf("init state %s: %w", s.path, err)
+		}
+		s.lg.Info("state created", zap.Int("schema", SchemaVersion))
+		return SchemaVersion, nil
+	}
+	if string(meta.Get([]byte(metaMagic))) != magic {
+		return 0, corrupt(s.path, errors.New("bad magic"))
+	}
+	raw := meta.Get([]byte(metaSchema))
+	if raw == nil {
+		return 0, corrupt(s.path, errors.New("no schema version"))
+	}
+	v, err := decodeUint(raw, "schema version")
+	if err != nil || v == 0 {
+		return 0, corrupt(s.path, fmt.Errorf("bad schema version %q", raw))
+	}
+	if v > SchemaVersion {
+		return v, fmt.Errorf("%w: %s has version %d, this tandem reads up to %d: upgrade tandem, or %s",
+			ErrNewerSchema, s.path, v, SchemaVersion, resyncHint)
+	}
+	return v, nil
+}
+
+func initBuckets(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketMeta, bucketLocal, bucketRemote, bucketBase, bucketJournal, bucketConflicts} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	ids, err := tx.CreateBucketIfNotExists(bucketIDs)
+	if err != nil {
+		return err
+	}
+	for _, name := range idsBuckets {
+		if _, err := ids.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	if err := meta.Put([]byte(metaMagic), []byte(magic)); err != nil {
+		return err
+	}
+	return meta.Put([]byte(metaSchema), encodeUint(SchemaVersion))
+}
+
+// migrate runs the migrations from *v up to SchemaVersion in the open transaction, so a crash leaves either
+// the old or the new schema.
+func (s *Store) migrate(tx *bolt.Tx, v *uint64) error {
+	for *v < SchemaVersion {
+		var m *migration
+		for _, c := range migrations() {
+			if c.from == *v {
+				m = &c
+				break
+			}
+		}
+		if m == nil {
+			return corrupt(s.path, fmt.Errorf("no migration from schema version %d", *v))
+		}
+		if err := m.up(tx); err != nil {
+			return fmt.Errorf("migrate state %s from version %d: %w", s.path, *v, err)
+		}
+		*v++
+		if err := tx.Bucket(bucketMeta).Put([]byte(metaSchema), encodeUint(*v)); err != nil {
+			return fmt.Errorf("migrate state %s: %w", s.path, err)
+		}
+		s.lg.Info("state migrated", zap.Uint64("schema", *v))
+	}
+	return nil
+}
+
+// Close releases the database and its lock. Transactions must have finished.
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.wrotePID {
+		s.wrotePID = false
+		_ = os.Remove(s.path + pidSuffix)
+	}
+	if err != nil {
+		return fmt.Errorf("close state %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// View runs fn in a read transaction: a consistent snapshot. Values fn receives stay valid after it returns.
+// Keep it short: a long read transaction pins pages and grows the file under concurrent writes.
+func (s *Store) View(fn func(Reader) error) error {
+	var ferr error
+	err := s.db.View(func(tx *bolt.Tx) error {
+		t, err := newTxn(tx)
+		if err != nil {
+			return err
+		}
+		ferr = fn(t)
+		return ferr
+	})
+	if err != nil && err != ferr {
+		return fmt.Errorf("state %s: %w", s.path, err)
+	}
+	return err
+}
+
+// Update runs fn in one write transaction, committed (and fsynced) when fn returns nil and rolled back
+// entirely otherwise; fn's error is returned as it is.
+func (s *Store) Update(fn func(Writer) error) error {
+	return s.write(s.db.Update, fn)
+}
+
+// Batch is Update through bbolt's DB.Batch: concurrent callers' functions are grouped into one commit (one
+// fsync), each still all-or-nothing as seen from outside. If one grouped function fails, the others are re-run,
+// so fn must be idempotent and must not have side effects outside the transaction.
+func (s *Store) Batch(fn func(Writer) error) error {
+	return s.write(s.db.Batch, fn)
+}
+
+func (s *Store) write(run func(func(*bolt.Tx) error) error, fn func(Writer) error) error {
+	var ferr error
+	err := run(func(tx *bolt.Tx) error {
+		t, err := newTxn(tx)
+		if err != nil {
+			ferr = err
+			return err
+		}
+		ferr = fn(t)
+		return ferr
+	})
+	if err != nil && err != ferr {
+		return fmt.Errorf("commit state %s: %w", s.path, err)
+	}
+	return err
+}

@@ -44,7 +44,7 @@ type Dir struct {
 	lg       *zap.Logger
 	fs       FS
 	o        Options
-	rootPath string   // set by Open: lets CheckRoot notice a root that was replaced or unmounted under us
+	rootPath string    // set by Open: lets CheckRoot notice a root that was replaced or unmounted under us
 	closer   io.Closer // the os.Root Open created
 	trashMu  sync.Mutex
 }

@@ -1,0 +1,442 @@
+package localdir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strconv"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tandemsync/tandem/remote"
+)
+
+// checkPre checks pre against what is at p now (fi, or statErr from its Lstat), for a write or delete that
+// replaces a file. A folder or anything that is not a regular file is never replaced.
+func checkPre(op string, p remote.Path, fi FileInfo, statErr error, pre remote.Precondition) error {
+	if errors.Is(statErr, fs.ErrNotExist) {
+		if pre.Rev != "" {
+			return conflict(op, p, "gone since last seen")
+		}
+		return nil
+	}
+	if statErr != nil {
+		return statErr
+	}
+	switch {
+	case fi.IsDir():
+		return conflict(op, p, "a folder is there")
+	case !fi.IsRegular():
+		return conflict(op, p, kind(fi)+" is there")
+	case pre.Absent:
+		return conflict(op, p, "a file is already there")
+	case pre.Rev != "" && rev(fi) != pre.Rev:
+		return conflict(op, p, "changed since last seen")
+	}
+	return nil
+}
+
+// lstat is Lstat of a validated path, with the error wrapped.
+func (d *Dir) lstat(op string, p remote.Path) (FileInfo, error) {
+	n, _ := name(p)
+	fi, err := d.fs.Lstat(n)
+	if err != nil {
+		return fi, wrap(op, p, err)
+	}
+	return fi, nil
+}
+
+// folder checks that p exists and is a folder (the parent of a write).
+func (d *Dir) folder(op string, p remote.Path) error {
+	fi, err := d.lstat(op, p)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s %s: %w: not a folder", op, p.Quoted(), remote.ErrConflict)
+	}
+	return nil
+}
+
+// Put writes body to p by the durable write protocol: a temp file in p's folder (O_EXCL, 0600), the body
+// digested while written, fsync, mode 0644, mtime set on the temp (never through the real name, which could be
+// swapped for a symlink), the precondition re-checked, rename over p, fsync of the folder. A body that yields
+// other than size bytes (size < 0: unknown) is remote.ErrCorrupt, and a body read error (a remote.Verifier's
+// included) aborts. After any error the temp is gone and p untouched; a failing folder fsync after the rename is
+// the one exception: p then holds the new content, not yet durably. The Entry has Hash set (Options.Hash).
+func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return remote.Entry{}, err
+	}
+	n, err := name(p)
+	if err != nil {
+		return remote.Entry{}, fmt.Errorf("put: %w", err)
+	}
+	if p == remote.Root {
+		return remote.Entry{}, fmt.Errorf("put %s: %w: the root is a folder", d.o.Label, remote.ErrConflict)
+	}
+	// Fail before the transfer, not only after it; the check that counts is the one just before the rename.
+	fi, serr := d.lstat("put", p)
+	if err := checkPre("put", p, fi, serr, pre); err != nil {
+		return remote.Entry{}, err
+	}
+	if err := d.folder("put", p.Dir()); err != nil {
+		return remote.Entry{}, err
+	}
+	h, err := remote.NewDigest(d.o.Hash)
+	if err != nil {
+		return remote.Entry{}, fmt.Errorf("put %s: %w", p.Quoted(), err)
+	}
+	dn, _ := name(p.Dir())
+	tmp, f, err := d.createTemp(dn)
+	if err != nil {
+		return remote.Entry{}, wrap("put", p, err)
+	}
+	e, err := d.put(ctx, p, n, tmp, f, body, size, mtime, pre, h)
+	if err != nil {
+		// After a successful rename the temp name is free, so this only ever removes our own partial file.
+		if rerr := d.fs.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			d.lg.Warn("temp file left behind; CleanTemp removes it", zap.String("path", tmp), zap.Error(rerr))
+		}
+		return remote.Entry{}, err
+	}
+	e.Hash = remote.Sum(d.o.Hash, h)
+	return e, nil
+}
+
+func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, body io.Reader, size int64, mtime time.Time,
+	pre remote.Precondition, h io.Writer) (remote.Entry, error) {
+	src := body
+	if size >= 0 {
+		src = io.LimitReader(body, size+1) // one byte more tells a longer body without reading it all
+	}
+	got, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx, src})
+	if err == nil && size >= 0 && got != size {
+		err = fmt.Errorf("%w: body has %s bytes, want %d", remote.ErrCorrupt, more(got, size), size)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return remote.Entry{}, wrap("put", p, err)
+	}
+	if err := d.fs.Chmod(tmp, 0o644); err != nil {
+		return remote.Entry{}, wrap("put", p, err)
+	}
+	if !mtime.IsZero() {
+		if err := d.fs.Chtimes(tmp, mtime); err != nil {
+			return remote.Entry{}, wrap("put", p, err)
+		}
+	}
+	// The temp's stat is the result: rename keeps inode, size and mtime, and a later Lstat of p could already
+	// see someone else's write.
+	tfi, err := d.fs.Lstat(tmp)
+	if err != nil {
+		return remote.Entry{}, wrap("put", p, err)
+	}
+	fi, serr := d.lstat("put", p)
+	if err := checkPre("put", p, fi, serr, pre); err != nil {
+		return remote.Entry{}, err
+	}
+	if err := d.fs.Rename(tmp, n); err != nil {
+		return remote.Entry{}, wrap("put", p, err)
+	}
+	if err := d.syncDir("put", p.Dir()); err != nil {
+		return remote.Entry{}, err
+	}
+	return entry(p, tfi), nil
+}
+
+// more prints a wrong byte count; with the LimitReader, size+1 means "more than size".
+func more(got, size int64) string {
+	if got > size {
+		return "more than " + strconv.FormatInt(size, 10)
+	}
+	return strconv.FormatInt(got, 10)
+}
+
+// createTemp creates a fresh .tandem-<16 hex>.part in folder dn.
+func (d *Dir) createTemp(dn string) (string, File, error) {
+	var err error
+	for range 8 {
+		tmp := path.Join(dn, fmt.Sprintf("%s%016x%s", remote.TempPrefix, d.o.Rand(), remote.TempSuffix))
+		var f File
+		f, err = d.fs.Create(tmp, 0o600)
+		if err == nil {
+			return tmp, f, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", nil, err
+		}
+	}
+	return "", nil, fmt.Errorf("no free temp name: %w", err)
+}
+
+func (d *Dir) syncDir(op string, p remote.Path) error {
+	n, _ := name(p)
+	if err := d.fs.SyncDir(n); err != nil {
+		return wrap(op+": sync folder", p, err)
+	}
+	return nil
+}
+
+// Mkdir creates folder p; its parent must exist. An existing folder is success, a file there ErrConflict.
+func (d *Dir) Mkdir(ctx context.Context, p remote.Path) (remote.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return remote.Entry{}, err
+	}
+	n, err := name(p)
+	if err != nil {
+		return remote.Entry{}, fmt.Errorf("mkdir: %w", err)
+	}
+	exists := func() (remote.Entry, bool, error) {
+		fi, err := d.lstat("mkdir", p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return remote.Entry{}, false, nil
+		case err != nil:
+			return remote.Entry{}, true, err
+		case !fi.IsDir():
+			return remote.Entry{}, true, conflict("mkdir", p, "a file is there")
+		}
+		return entry(p, fi), true, nil
+	}
+	if e, ok, err := exists(); ok {
+		return e, err
+	}
+	if err := d.fs.Mkdir(n, 0o755); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			if e, ok, err := exists(); ok {
+				return e, err
+			}
+		}
+		return remote.Entry{}, wrap("mkdir", p, err)
+	}
+	if err := d.syncDir("mkdir", p.Dir()); err != nil {
+		return remote.Entry{}, err
+	}
+	fi, err := d.lstat("mkdir", p)
+	if err != nil {
+		return remote.Entry{}, err
+	}
+	return entry(p, fi), nil
+}
+
+// checkSource checks pre against file or folder p (the source of a move or a delete): a folder has no Rev, so
+// only a zero Rev matches it.
+func checkSource(op string, p remote.Path, fi FileInfo, pre remote.Precondition) error {
+	switch {
+	case pre.Absent:
+		return conflict(op, p, "it exists")
+	case fi.IsDir() && pre.Rev != "":
+		return conflict(op, p, "a folder is there")
+	case !fi.IsDir() && pre.Rev != "" && rev(fi) != pre.Rev:
+		return conflict(op, p, "changed since last seen")
+	}
+	return nil
+}
+
+// source stats the source of a move or delete; a symlink or special file there is a conflict (never ours).
+func (d *Dir) source(op string, p remote.Path, pre remote.Precondition) (FileInfo, error) {
+	fi, err := d.stat(op, p)
+	if errors.Is(err, remote.ErrUnavailable) {
+		return fi, conflict(op, p, kind(fi)+" is there")
+	}
+	if err != nil {
+		return fi, err
+	}
+	return fi, checkSource(op, p, fi, pre)
+}
+
+// Move renames from to to, keeping the ID. pre is checked on from; to must be absent (ErrConflict) and its
+// parent must exist. Between the check of to and the rename a new file at to could still be replaced: os.Root
+// offers no RENAME_NOREPLACE, and the window is as small as the engine's own re-check.
+func (d *Dir) Move(ctx context.Context, from, to remote.Path, pre remote.Precondition) (remote.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return remote.Entry{}, err
+	}
+	fn, err := name(from)
+	if err != nil {
+		return remote.Entry{}, fmt.Errorf("move: %w", err)
+	}
+	tn, err := name(to)
+	if err != nil {
+		return remote.Entry{}, fmt.Errorf("move: %w", err)
+	}
+	if from == remote.Root || to == remote.Root || to.Within(from) {
+		return remote.Entry{}, fmt.Errorf("move %s to %s: %w: into itself or the root", from.Quoted(), to.Quoted(), remote.ErrInvalidName)
+	}
+	fi, err := d.source("move", from, pre)
+	if err != nil {
+		return remote.Entry{}, err
+	}
+	if _, err := d.fs.Lstat(tn); err == nil {
+		return remote.Entry{}, conflict("move to", to, "the name is taken")
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return remote.Entry{}, wrap("move to", to, err)
+	}
+	if err := d.folder("move to", to.Dir()); err != nil {
+		return remote.Entry{}, err
+	}
+	if err := d.fs.Rename(fn, tn); err != nil {
+		return remote.Entry{}, wrap("move to "+to.Quoted()+" from", from, err)
+	}
+	if err := d.syncDir("move", to.Dir()); err != nil {
+		return remote.Entry{}, err
+	}
+	if from.Dir() != to.Dir() {
+		if err := d.syncDir("move", from.Dir()); err != nil {
+			return remote.Entry{}, err
+		}
+	}
+	return entry(to, fi), nil
+}
+
+// Delete moves file p to .tandem/trash/<batch>/<p> (batch: the clock's UTC time, YYYYMMDD-HHMMSS), or removes
+// folder p when it is empty (remote.ErrNotEmpty otherwise: user data is never removed recursively). A root
+// without its .tandem folder is remote.ErrRootMissing: the trash would otherwise recreate the marker.
+func (d *Dir) Delete(ctx context.Context, p remote.Path, pre remote.Precondition) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	n, err := name(p)
+	if err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	if p == remote.Root {
+		return fmt.Errorf("delete %s: %w: the root itself", d.o.Label, remote.ErrInvalidName)
+	}
+	fi, err := d.source("delete", p, pre)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return d.trash(p, fi)
+	}
+	names, err := d.fs.ReadDir(n)
+	if err != nil {
+		return wrap("delete", p, err)
+	}
+	if len(names) > 0 {
+		return fmt.Errorf("delete %s: %w (%d entries)", p.Quoted(), remote.ErrNotEmpty, len(names))
+	}
+	if err := d.fs.Remove(n); err != nil {
+		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("delete %s: %w: %w", p.Quoted(), remote.ErrNotEmpty, err)
+		}
+		return wrap("delete", p, err)
+	}
+	return d.syncDir("delete", p.Dir())
+}
+
+// errInTheWay: a trash folder path is blocked by a file of an earlier batch in the same second.
+var errInTheWay = errors.New("a file is in the way")
+
+func (d *Dir) trash(p remote.Path, fi FileInfo) error {
+	if mfi, err := d.fs.Lstat(remote.ReservedDir); err != nil || !mfi.IsDir() {
+		return fmt.Errorf("delete %s: %w: no %s folder to hold the trash (run InitRoot)", p.Quoted(), remote.ErrRootMissing, remote.ReservedDir)
+	}
+	n, _ := name(p)
+	d.trashMu.Lock() // picking a free trash name and renaming into it is one step
+	defer d.trashMu.Unlock()
+	stamp := d.o.Clock.Now().UTC().Format(trashLayout)
+	var dir string
+	for i := 1; ; i++ {
+		batch := stamp
+		if i > 1 {
+			batch += " " + strconv.Itoa(i)
+		}
+		dir = path.Join(trashDir, batch, string(p.Dir()))
+		err := d.mkdirAll(dir)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errInTheWay) || i >= 100 {
+			return wrap("delete: trash folder for", p, err)
+		}
+	}
+	dest, err := d.freeName(dir, p.Base())
+	if err != nil {
+		return wrap("delete: trash name for", p, err)
+	}
+	// Last look just before the act: what goes to the trash is exactly what the caller saw.
+	now, err := d.fs.Lstat(n)
+	if err != nil {
+		return wrap("delete", p, err)
+	}
+	if !now.IsRegular() || now.Ino != fi.Ino || rev(now) != rev(fi) {
+		return conflict("delete", p, "changed since last seen")
+	}
+	if err := d.fs.Rename(n, dest); err != nil {
+		return wrap("delete: move to trash", p, err)
+	}
+	if err := d.fs.SyncDir(dir); err != nil {
+		return wrap("delete: sync trash folder for", p, err)
+	}
+	return d.syncDir("delete", p.Dir())
+}
+
+// mkdirAll creates folder dn (tandem's own, under .tandem) component by component, each made durable in its
+// parent before it is used.
+func (d *Dir) mkdirAll(dn string) error {
+	cur := "."
+	for _, c := range splitName(dn) {
+		next := path.Join(cur, c)
+		fi, err := d.fs.Lstat(next)
+		switch {
+		case err == nil && fi.IsDir():
+		case err == nil:
+			return fmt.Errorf("%s: %w", next, errInTheWay)
+		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		default:
+			if err := d.fs.Mkdir(next, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+			if err := d.fs.SyncDir(cur); err != nil {
+				return err
+			}
+		}
+		cur = next
+	}
+	return nil
+}
+
+func splitName(n string) []string {
+	var out []string
+	for n != "." && n != "" {
+		out = append([]string{path.Base(n)}, out...)
+		n = path.Dir(n)
+	}
+	return out
+}
+
+// freeName returns dir/base, or "name 2.ext", "name 3.ext", ... when that is taken.
+func (d *Dir) freeName(dir, base string) (string, error) {
+	ext := path.Ext(base)
+	stem := base[:len(base)-len(ext)]
+	if stem == "" { // ".bashrc" has no extension
+		stem, ext = base, ""
+	}
+	for i := 1; i < 10000; i++ {
+		cand := base
+		if i > 1 {
+			cand = stem + " " + strconv.Itoa(i) + ext
+		}
+		full := path.Join(dir, cand)
+		if _, err := d.fs.Lstat(full); errors.Is(err, fs.ErrNotExist) {
+			return full, nil
+		} else if err != nil {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("%s: no free name", path.Join(dir, base))
+}

@@ -37,15 +37,15 @@ func head(t *testing.T, r remote.Remote) remote.Cursor {
 	return cur
 }
 
-// changes asks once. A long-polling side blocks until something happens, so it gets a deadline and running
-// out of it counts as "nothing new".
+// changes asks once. A long-polling side is asked the way the daemon asks it (remote.WithLongPoll), so it may
+// block until something happens; it gets a deadline, and running out of it counts as "nothing new".
 func changes(ctx context.Context, r remote.Remote, cur remote.Cursor, wait time.Duration) (remote.Batch, error) {
 	if !r.Capabilities().LongPoll {
 		return r.Changes(ctx, cur)
 	}
 	cctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	b, err := r.Changes(cctx, cur)
+	b, err := r.Changes(remote.WithLongPoll(cctx), cur)
 	if err != nil && ctx.Err() == nil && cctx.Err() != nil {
 		return remote.Batch{Next: cur}, nil
 	}

@@ -102,6 +102,10 @@ func checkKey(what string, k []byte, add func(error)) (remote.Path, bool) {
 		add(fmt.Errorf("%s: empty key", what))
 		return p, false
 	}
+	if bytes.IndexByte(k, '/') >= 0 { // key() never leaves one: this key is not in store order
+		add(fmt.Errorf("%s: key %q holds a slash", what, k))
+		return p, false
+	}
 	if _, err := remote.ParsePath(string(p)); err != nil {
 		add(fmt.Errorf("%s: key %q: %w", what, k, err))
 		return p, false

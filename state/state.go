@@ -261,7 +261,10 @@ func (s *Store) prepare(readOnly bool) (v uint64, err error) {
 				err = fmt.Errorf("open state %s read-only: schema version %d needs a migration to %d; open it read-write once",
 					s.path, v, SchemaVersion)
 			}
-			return err
+			if err != nil {
+				return err
+			}
+			return s.layout(tx)
 		})
 	} else {
 		err = s.db.Update(func(tx *bolt.Tx) error {
@@ -269,7 +272,10 @@ func (s *Store) prepare(readOnly bool) (v uint64, err error) {
 			if v, err = s.schema(tx); err != nil {
 				return err
 			}
-			return s.migrate(tx, &v)
+			if err := s.migrate(tx, &v); err != nil {
+				return err
+			}
+			return s.layout(tx)
 		})
 	}
 	if err != nil {
@@ -316,6 +322,14 @@ func (s *Store) schema(tx *bolt.Tx) (uint64, error) {
 			ErrNewerSchema, s.path, v, SchemaVersion, resyncHint)
 	}
 	return v, nil
+}
+
+// layout checks that every bucket of the current schema exists.
+func (s *Store) layout(tx *bolt.Tx) error {
+	if _, err := newTxn(tx); err != nil {
+		return corrupt(s.path, err)
+	}
+	return nil
 }
 
 func initBuckets(tx *bolt.Tx) error {

@@ -1,0 +1,111 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/state"
+)
+
+// Op is what an action does. The names read as the plan a user sees in --dry-run.
+type Op uint8
+
+const (
+	OpNone        Op = iota
+	Upload           // local file -> remote
+	Download         // remote file -> local
+	MkdirRemote      // create the folder on the remote
+	MkdirLocal       // create the folder locally
+	DeleteRemote     // remote file or empty folder -> provider trash
+	DeleteLocal      // local file -> .tandem/trash, empty folder removed
+	MoveRemote       // replay a local move on the remote
+	MoveLocal        // replay a remote move locally
+	RecordBase       // both sides already agree: record the sync point
+	Reconcile        // both sides hold a file whose sameness is unknown: compare digests or bytes, then record or conflict
+	Conflict         // both changed differently: apply the conflict policy (keep both by default)
+	TypeConflict     // file on one side, folder on the other: the file is renamed aside
+	Forget           // the path became ignored: drop it from the views and the base, touch no file
+)
+
+var opNames = [...]string{"none", "upload", "download", "mkdir-remote", "mkdir-local", "delete-remote",
+	"delete-local", "move-remote", "move-local", "record", "compare", "conflict", "type-conflict", "forget"}
+
+func (o Op) String() string {
+	if int(o) < len(opNames) {
+		return opNames[o]
+	}
+	return fmt.Sprintf("op(%d)", o)
+}
+
+// MarshalText makes Op readable in --json output.
+func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// Destructive ops delete or overwrite something on a side; they need a re-checked precondition.
+func (o Op) Destructive() bool {
+	switch o {
+	case DeleteRemote, DeleteLocal, Conflict, TypeConflict:
+		return true
+	}
+	return false
+}
+
+// phase orders execution: renames aside and moves (and deleting a file that a folder replaces), folder creates
+// (parents first), transfers, deletes (children first).
+func (a Action) phase() int {
+	switch a.Op {
+	case MoveRemote, MoveLocal, Conflict, TypeConflict:
+		return 0
+	case MkdirRemote, MkdirLocal:
+		return 1
+	case DeleteRemote, DeleteLocal:
+		if a.replacesFile() {
+			return 0
+		}
+		return 3
+	}
+	return 2
+}
+
+// replacesFile: a delete of a file whose path the other side now holds as a folder.
+func (a Action) replacesFile() bool {
+	switch a.Op {
+	case DeleteRemote:
+		return a.Remote != nil && !a.Remote.Dir && a.Local != nil && a.Local.Dir
+	case DeleteLocal:
+		return a.Local != nil && !a.Local.Dir && a.Remote != nil && a.Remote.Dir
+	}
+	return false
+}
+
+// Action is one planned step for one path, with the records the plan saw (the precondition inputs).
+type Action struct {
+	Op   Op
+	Path remote.Path
+	To   remote.Path // moves: destination
+	// What the planner saw. The executor re-checks the side it changes against these just before acting.
+	Local, Remote *state.Record
+	Base          *state.Base
+	Reason        string // why, for --dry-run and logs
+}
+
+func (a Action) String() string {
+	if a.To != "" {
+		return fmt.Sprintf("%s %s -> %s", a.Op, a.Path.Quoted(), a.To.Quoted())
+	}
+	return fmt.Sprintf("%s %s", a.Op, a.Path.Quoted())
+}
+
+// Bytes is the transfer size of the action (0 when it moves no content).
+func (a Action) Bytes() int64 {
+	switch a.Op {
+	case Upload:
+		if a.Local != nil {
+			return a.Local.Size
+		}
+	case Download:
+		if a.Remote != nil {
+			return a.Remote.Size
+		}
+	}
+	return 0
+}

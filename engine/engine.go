@@ -1,0 +1,293 @@
+// Package engine runs sync passes: observe both sides into the state store, plan with the three-way rules of
+// DESIGN.md, execute through a bounded pool with every destructive action re-checked just before it acts, and
+// commit each finished action in its own transaction.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap"
+
+	"github.com/tandemsync/tandem/conflict"
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/state"
+)
+
+// Deps are the engine's seams: production wires the real ones, the simulation fakes (RELIABILITY section 6).
+type Deps struct {
+	Clock  clockwork.Clock
+	Rand   *rand.Rand // conflict-free temp names and the simulation's executor order
+	Local  remote.Remote
+	Remote remote.Remote
+	Store  *state.Store
+	Exec   Executor // nil: a bounded pool of Options.Parallel
+	Logger *zap.Logger
+}
+
+// Options are a pair's settings. The zero value is valid.
+type Options struct {
+	DryRun       bool
+	Resync       bool    // drop the cursor and list the remote completely, reconciling against the base
+	MaxDeletePct float64 // big-delete guard; 0 = 50
+	AllowDeletes bool
+	Policy       conflict.Policy
+	Host         string // for conflict names
+	Parallel     int    // transfers in flight; 0 = the remote's preference or 4
+	TrashDays    int    // local trash retention; 0 = 30
+	Ignored      func(p remote.Path, dir bool) bool
+	MaxRounds    int // plan/execute rounds within a pass; 0 = 6
+	// Progress, when set, hears about every action as it starts and ends (the CLI's progress bar, the daemon's status).
+	Progress func(Event)
+}
+
+// Event is a progress notification.
+type Event struct {
+	Action Action
+	Done   bool
+	Err    error
+}
+
+// Engine syncs one pair. Passes must not run concurrently on one Engine.
+type Engine struct {
+	d    Deps
+	o    Options
+	lg   *zap.Logger
+	algo string // the digest both sides are compared by
+	// cleaned: this process already swept crash leftovers once
+	cleaned bool
+}
+
+// New checks the dependencies and picks the digest the pair compares content with: the remote's preferred one
+// if the local side can compute it, else sha256 (a remote without digests is then compared by reading its bytes).
+func New(d Deps, o Options) (*Engine, error) {
+	if d.Local == nil || d.Remote == nil || d.Store == nil {
+		return nil, errors.New("engine: Local, Remote and Store are required")
+	}
+	if d.Clock == nil {
+		d.Clock = clockwork.NewRealClock()
+	}
+	if d.Logger == nil {
+		d.Logger = zap.NewNop()
+	}
+	if d.Rand == nil {
+		d.Rand = rand.New(rand.NewPCG(uint64(d.Clock.Now().UnixNano()), 0x7a6e64656d))
+	}
+	if o.MaxDeletePct == 0 {
+		o.MaxDeletePct = 50
+	}
+	if o.Policy == "" {
+		o.Policy = conflict.KeepBoth
+	}
+	if o.Host == "" {
+		o.Host = "host"
+	}
+	if o.TrashDays == 0 {
+		o.TrashDays = 30
+	}
+	if o.MaxRounds == 0 {
+		o.MaxRounds = 6
+	}
+	if o.Parallel == 0 {
+		o.Parallel = d.Remote.Capabilities().Parallel
+		if o.Parallel == 0 {
+			o.Parallel = 4
+		}
+	}
+	if d.Exec == nil {
+		d.Exec = NewPool(o.Parallel)
+	}
+	e := &Engine{d: d, o: o, lg: d.Logger.Named("engine").With(zap.String("pair", d.Remote.String())), algo: "sha256"}
+	local := d.Local.Capabilities().Hashes
+	for _, h := range d.Remote.Capabilities().Hashes {
+		if slices.Contains(local, h) {
+			e.algo = h
+			break
+		}
+	}
+	return e, nil
+}
+
+// Algo is the digest the pair compares content by.
+func (e *Engine) Algo() string { return e.algo }
+
+func (e *Engine) ignored(p remote.Path, dir bool) bool {
+	return e.o.Ignored != nil && e.o.Ignored(p, dir)
+}
+
+// RunPass runs one full pass: start-up recovery, safety checks, observe both sides, then plan and execute rounds
+// until a round plans nothing (or MaxRounds). It returns a Report of what happened; the error is non-nil for a
+// safety stop or anything that ended the pass early (per-path problems are in the Report, not the error).
+func (e *Engine) RunPass(ctx context.Context) (*Report, error) {
+	start := e.d.Clock.Now()
+	rep := &Report{Pair: e.d.Remote.String(), DryRun: e.o.DryRun}
+	defer func() { rep.Took = e.d.Clock.Now().Sub(start) }()
+
+	if !e.o.DryRun {
+		if err := e.recover(ctx, rep); err != nil {
+			return rep, err
+		}
+	}
+	if err := e.checkRoots(ctx, rep); err != nil {
+		return rep, err
+	}
+	if err := e.observe(ctx, rep); err != nil {
+		return rep, err
+	}
+	for round := 0; round < e.o.MaxRounds; round++ {
+		acts, baseFiles, err := e.plan(ctx)
+		if err != nil {
+			return rep, err
+		}
+		if round == 0 {
+			if err := checkDeletes(acts, baseFiles, e.o.MaxDeletePct, e.o.AllowDeletes); err != nil {
+				rep.Planned = acts
+				return rep, err
+			}
+		}
+		if len(acts) == 0 {
+			return rep, nil
+		}
+		rep.Rounds++
+		if e.o.DryRun {
+			// A dry run shows the first round: later rounds depend on what the first one does.
+			rep.Planned = acts
+			return rep, nil
+		}
+		progressed, err := e.execute(ctx, acts, rep)
+		if err != nil {
+			return rep, err
+		}
+		if !progressed {
+			return rep, nil // every remaining action failed: report them, do not spin
+		}
+	}
+	return rep, nil
+}
+
+func (e *Engine) observe(ctx context.Context, rep *Report) error {
+	if err := e.observeWalk(ctx, state.Local, rep); err != nil {
+		return err
+	}
+	if e.d.Remote.Capabilities().Feed {
+		return e.observeFeed(ctx, rep)
+	}
+	return e.observeWalk(ctx, state.Remote, rep)
+}
+
+// plan streams the three trees through the planner.
+func (e *Engine) plan(ctx context.Context) ([]Action, int, error) {
+	pl := &planner{ignored: e.o.Ignored}
+	err := mergeTrees(e.d.Store, func(p remote.Path, b *state.Base, l, r *state.Record) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		pl.add(p, b, l, r)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	var acts []Action
+	err = e.d.Store.View(func(r state.Reader) error {
+		acts = pl.finish(func(ix state.Index, id string) (remote.Path, bool) {
+			p, ok, err := r.PathOfID(ix, id)
+			return p, ok && err == nil
+		})
+		return nil
+	})
+	return acts, pl.baseFiles, err
+}
+
+// checkRoots is the unmount guard: a side whose root or marker vanished stops the pass while the base says the
+// pair has synced before; on a first sync the markers are created.
+func (e *Engine) checkRoots(ctx context.Context, rep *Report) error {
+	var nbase int
+	if err := e.d.Store.View(func(r state.Reader) error {
+		var err error
+		nbase, err = r.CountBase()
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, side := range []remote.Remote{e.d.Local, e.d.Remote} {
+		rc, ok := side.(remote.RootChecker)
+		if !ok {
+			continue
+		}
+		err := rc.CheckRoot(ctx)
+		switch {
+		case err == nil:
+		case errors.Is(err, remote.ErrRootMissing) && nbase == 0:
+			if e.o.DryRun {
+				continue
+			}
+			if err := rc.InitRoot(ctx); err != nil {
+				return fmt.Errorf("prepare %s: %w", side, err)
+			}
+		case errors.Is(err, remote.ErrRootMissing):
+			return fmt.Errorf("%w: %w; nothing was changed. If the folder was moved or unmounted, put it back; "+
+				"if this is a new start, run \"tandem once --resync\"", ErrSafetyStop, err)
+		default:
+			return fmt.Errorf("check %s: %w", side, err)
+		}
+	}
+	return nil
+}
+
+// recover rolls back what a crashed pass left: journal intents are logged and cleared (the state of both sides
+// is re-observed anyway, and every action was designed to be re-planned safely), leftover temp files removed,
+// and old trash purged.
+func (e *Engine) recover(ctx context.Context, rep *Report) error {
+	var ids []uint64
+	if err := e.d.Store.View(func(r state.Reader) error {
+		return r.Intents(func(in state.Intent) error {
+			ids = append(ids, in.ID)
+			e.lg.Warn("rolling back an interrupted action", zap.String("op", in.Op), zap.String("path", string(in.Path)))
+			rep.Recovered++
+			return nil
+		})
+	}); err != nil {
+		return err
+	}
+	type cleaner interface {
+		CleanTemp(ctx context.Context) (int, error)
+	}
+	type purger interface {
+		PurgeTrash(ctx context.Context, olderThan time.Time) (int, error)
+	}
+	// Temp files can only be left by a crash: look for them once per process, and whenever the journal shows
+	// an interrupted action, rather than walking the tree on every pass.
+	if e.cleaned && len(ids) == 0 {
+		return nil
+	}
+	e.cleaned = true
+	for _, side := range []remote.Remote{e.d.Local, e.d.Remote} {
+		if c, ok := side.(cleaner); ok {
+			if _, err := c.CleanTemp(ctx); err != nil && !errors.Is(err, remote.ErrNotFound) {
+				e.lg.Warn("removing temp files", zap.Error(err))
+			}
+		}
+	}
+	if p, ok := e.d.Local.(purger); ok {
+		if _, err := p.PurgeTrash(ctx, e.d.Clock.Now().AddDate(0, 0, -e.o.TrashDays)); err != nil && !errors.Is(err, remote.ErrNotFound) {
+			e.lg.Warn("purging the trash", zap.Error(err))
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return e.d.Store.Update(func(w state.Writer) error {
+		for _, id := range ids {
+			if err := w.EndIntent(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,508 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/tandemsync/tandem/conflict"
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/state"
+)
+
+// errReplan: the side changed after it was observed; the action is dropped and the next pass plans the path anew.
+var errReplan = errors.New("changed since it was scanned; it will be synced on the next pass")
+
+// execute runs one round's plan phase by phase. Moves, renames, folder creates and deletes run one at a time in
+// plan order (parents before children, children before parents for deletes, chains in order); transfers run
+// through the Executor. It reports whether any action succeeded.
+func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool, error) {
+	var progressed atomic.Bool
+	run := func(a Action) Task {
+		return func(ctx context.Context) error {
+			e.progress(Event{Action: a})
+			n, err := e.do(ctx, a, rep)
+			e.progress(Event{Action: a, Done: true, Err: err})
+			if err == nil {
+				progressed.Store(true)
+				rep.done(a, n)
+				return nil
+			}
+			if isFatal(err) {
+				return err
+			}
+			switch {
+			case errors.Is(err, remote.ErrUnavailable):
+				rep.skip(a.Path, err.Error())
+			default:
+				rep.problem(a, err)
+			}
+			e.lg.Warn("action failed", zap.String("op", a.Op.String()), zap.String("path", string(a.Path)), zap.Error(err))
+			return nil
+		}
+	}
+	for phase := 0; phase <= 3; phase++ {
+		var tasks []Task
+		for _, a := range acts {
+			if a.phase() == phase {
+				tasks = append(tasks, run(a))
+			}
+		}
+		if len(tasks) == 0 {
+			continue
+		}
+		var err error
+		if phase == 2 {
+			err = e.d.Exec.Run(ctx, tasks)
+		} else {
+			err = Serial{}.Run(ctx, tasks)
+		}
+		if err != nil {
+			return progressed.Load(), err
+		}
+	}
+	return progressed.Load(), nil
+}
+
+func (e *Engine) progress(ev Event) {
+	if e.o.Progress != nil {
+		e.o.Progress(ev)
+	}
+}
+
+// commit records a finished action in one transaction (grouped with concurrent ones by bbolt's Batch).
+func (e *Engine) commit(fn func(tx state.Writer) error) error {
+	if err := e.d.Store.Batch(fn); err != nil {
+		return fmt.Errorf("%w: commit: %w", errStore, err)
+	}
+	return nil
+}
+
+// intent journals a destructive or multi-step action before it starts; the commit that finishes it ends it.
+func (e *Engine) intent(op string, a Action) (uint64, error) {
+	var id uint64
+	err := e.d.Store.Update(func(tx state.Writer) error {
+		var err error
+		id, err = tx.BeginIntent(state.Intent{Op: op, Path: a.Path, To: a.To, At: e.d.Clock.Now().UnixNano()})
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%w: journal: %w", errStore, err)
+	}
+	return id, nil
+}
+
+func (e *Engine) now() int64 { return e.d.Clock.Now().UnixNano() }
+
+func rec(ent remote.Entry, scanned int64) state.Record { return state.Record{Entry: ent, Scanned: scanned} }
+
+func revOf(r *state.Record) remote.Precondition {
+	if r == nil {
+		return remote.Precondition{Absent: true}
+	}
+	if r.Dir {
+		return remote.Precondition{}
+	}
+	return remote.Precondition{Rev: r.Rev}
+}
+
+// do performs one action and commits it. It returns the bytes transferred.
+func (e *Engine) do(ctx context.Context, a Action, rep *Report) (int64, error) {
+	switch a.Op {
+	case Upload:
+		return e.upload(ctx, a, revOf(a.Remote))
+	case Download:
+		return e.download(ctx, a.Path, revOf(a.Local))
+	case MkdirRemote, MkdirLocal:
+		return 0, e.mkdir(ctx, a)
+	case DeleteRemote, DeleteLocal:
+		return 0, e.delete(ctx, a)
+	case MoveRemote, MoveLocal:
+		return 0, e.move(ctx, a)
+	case RecordBase:
+		return 0, e.recordBase(a.Path, a.Local, a.Remote)
+	case Reconcile:
+		return e.reconcile(ctx, a, rep)
+	case Conflict:
+		return e.resolve(ctx, a, rep)
+	case TypeConflict:
+		return 0, e.typeConflict(ctx, a, rep)
+	case Forget:
+		return 0, e.commit(func(tx state.Writer) error {
+			if err := tx.Delete(state.Local, a.Path); err != nil {
+				return err
+			}
+			if err := tx.Delete(state.Remote, a.Path); err != nil {
+				return err
+			}
+			return tx.DeleteBase(a.Path)
+		})
+	}
+	return 0, fmt.Errorf("unknown action %v", a.Op)
+}
+
+func (e *Engine) recordBase(p remote.Path, l, r *state.Record) error {
+	if l == nil || r == nil {
+		return fmt.Errorf("record %s: a side is missing", p.Quoted())
+	}
+	return e.commit(func(tx state.Writer) error {
+		return tx.PutBase(state.Base{Path: p, Dir: l.Dir, Hash: l.Hash, Local: *l, Remote: *r})
+	})
+}
+
+// upload streams the local file to the remote while digesting it. If the file changed while it was read, the
+// base records the remote as holding what was sent (tandem's own write, not a user's version) and the local
+// record is marked for re-hashing, so the next pass uploads the final content over it instead of calling it a
+// conflict.
+func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) (int64, error) {
+	p := a.Path
+	body, le, err := e.d.Local.Open(ctx, p)
+	if err != nil {
+		return 0, fmt.Errorf("upload %s: %w", p.Quoted(), err)
+	}
+	defer body.Close()
+	if a.Local == nil || le.Rev != a.Local.Rev {
+		return 0, fmt.Errorf("upload %s: %w", p.Quoted(), errReplan)
+	}
+	v := remote.NewVerifier(body, remote.Hash{}, le.Size, e.algo)
+	re, err := e.d.Remote.Put(ctx, p, v, le.Size, le.ModTime, pre)
+	if err != nil {
+		return v.N(), fmt.Errorf("upload %s: %w", p.Quoted(), err)
+	}
+	sent := v.Sum()
+	if re.Hash.IsZero() || re.Hash.Algo != e.algo {
+		re.Hash = sent // the digest of exactly the bytes stored at this revision
+	}
+	after, serr := e.d.Local.Stat(ctx, p)
+	torn := serr != nil || after.Rev != le.Rev || sent != a.Local.Hash
+	now := e.now()
+	lrec := rec(le, now)
+	lrec.Hash = sent
+	err = e.commit(func(tx state.Writer) error {
+		if err := tx.Put(state.Remote, rec(re, now)); err != nil {
+			return err
+		}
+		if torn {
+			l := *a.Local
+			l.Scanned = 0 // racy: hash again next scan
+			if err := tx.Put(state.Local, l); err != nil {
+				return err
+			}
+		} else if err := tx.Put(state.Local, lrec); err != nil {
+			return err
+		}
+		return tx.PutBase(state.Base{Path: p, Hash: sent, Local: lrec, Remote: rec(re, now)})
+	})
+	if err == nil && torn {
+		e.lg.Info("file changed during upload; sending it again next pass", zap.String("path", string(p)))
+	}
+	return le.Size, err
+}
+
+// download writes the remote file through the local side's durable write protocol (temp file, verify, fsync,
+// precondition re-check, rename). The body is verified against the remote's digest where it offers one.
+func (e *Engine) download(ctx context.Context, p remote.Path, pre remote.Precondition) (int64, error) {
+	body, re, err := e.d.Remote.Open(ctx, p)
+	if err != nil {
+		return 0, fmt.Errorf("download %s: %w", p.Quoted(), err)
+	}
+	defer body.Close()
+	var want remote.Hash
+	if _, err := remote.NewDigest(re.Hash.Algo); err == nil {
+		want = re.Hash
+	}
+	outer := remote.NewVerifier(body, want, re.Size, "")
+	inner := remote.NewVerifier(outer, remote.Hash{}, -1, e.algo)
+	le, err := e.d.Local.Put(ctx, p, inner, re.Size, re.ModTime, pre)
+	if err != nil {
+		return inner.N(), fmt.Errorf("download %s: %w", p.Quoted(), err)
+	}
+	got := inner.Sum()
+	if re.Hash.IsZero() {
+		re.Hash = got
+	}
+	now := e.now()
+	lrec := rec(le, now)
+	lrec.Hash = got
+	rrec := rec(re, now)
+	return re.Size, e.commit(func(tx state.Writer) error {
+		if err := tx.Put(state.Local, lrec); err != nil {
+			return err
+		}
+		if err := tx.Put(state.Remote, rrec); err != nil {
+			return err
+		}
+		return tx.PutBase(state.Base{Path: p, Hash: got, Local: lrec, Remote: rrec})
+	})
+}
+
+func (e *Engine) mkdir(ctx context.Context, a Action) error {
+	side, other, r := state.Remote, state.Local, e.d.Remote
+	if a.Op == MkdirLocal {
+		side, other, r = state.Local, state.Remote, e.d.Local
+	}
+	ent, err := r.Mkdir(ctx, a.Path)
+	if err != nil {
+		return fmt.Errorf("create folder %s: %w", a.Path.Quoted(), err)
+	}
+	now := e.now()
+	return e.commit(func(tx state.Writer) error {
+		mine := rec(ent, now)
+		if err := tx.Put(side, mine); err != nil {
+			return err
+		}
+		theirs, ok, err := tx.Get(other, a.Path)
+		if err != nil || !ok || !theirs.Dir {
+			return err
+		}
+		b := state.Base{Path: a.Path, Dir: true, Local: mine, Remote: theirs}
+		if side == state.Remote {
+			b.Local, b.Remote = theirs, mine
+		}
+		return tx.PutBase(b)
+	})
+}
+
+// delete sends a file to its side's trash, or removes an emptied folder, only if the side still holds what the
+// plan saw (the provider checks the revision, localdir the stat fingerprint).
+func (e *Engine) delete(ctx context.Context, a Action) error {
+	side, r, seen := state.Remote, e.d.Remote, a.Remote
+	if a.Op == DeleteLocal {
+		side, r, seen = state.Local, e.d.Local, a.Local
+	}
+	if seen == nil {
+		return fmt.Errorf("delete %s: nothing was seen there", a.Path.Quoted())
+	}
+	id, err := e.intent(a.Op.String(), a)
+	if err != nil {
+		return err
+	}
+	err = r.Delete(ctx, a.Path, revOf(seen))
+	if errors.Is(err, remote.ErrNotFound) {
+		err = nil // already gone (a retried delete whose answer was lost): the goal holds
+	}
+	if err != nil {
+		_ = e.commit(func(tx state.Writer) error { return tx.EndIntent(id) })
+		return fmt.Errorf("delete %s: %w", a.Path.Quoted(), err)
+	}
+	return e.commit(func(tx state.Writer) error {
+		if err := tx.Delete(side, a.Path); err != nil {
+			return err
+		}
+		if err := tx.DeleteBase(a.Path); err != nil {
+			return err
+		}
+		return tx.EndIntent(id)
+	})
+}
+
+// move replays a move of one side on the other, then re-keys all three trees below the old path, so that what
+// was inside a moved folder needs no transfer.
+func (e *Engine) move(ctx context.Context, a Action) error {
+	side, r, seen := state.Remote, e.d.Remote, a.Remote
+	if a.Op == MoveLocal {
+		side, r, seen = state.Local, e.d.Local, a.Local
+	}
+	if seen == nil {
+		return fmt.Errorf("move %s: nothing was seen there", a.Path.Quoted())
+	}
+	id, err := e.intent(a.Op.String(), a)
+	if err != nil {
+		return err
+	}
+	ent, err := r.Move(ctx, a.Path, a.To, revOf(seen))
+	if err != nil {
+		_ = e.commit(func(tx state.Writer) error { return tx.EndIntent(id) })
+		return fmt.Errorf("move %s to %s: %w", a.Path.Quoted(), a.To.Quoted(), err)
+	}
+	now := e.now()
+	moved := rec(ent, now)
+	if !moved.Dir && moved.Hash.IsZero() {
+		moved.Hash = seen.Hash
+	}
+	return e.commit(func(tx state.Writer) error {
+		if err := tx.MoveTree(a.Path, a.To); err != nil {
+			return err
+		}
+		if err := tx.Put(side, moved); err != nil {
+			return err
+		}
+		l, lok, err := tx.Get(state.Local, a.To)
+		if err != nil {
+			return err
+		}
+		rr, rok, err := tx.Get(state.Remote, a.To)
+		if err != nil {
+			return err
+		}
+		if lok && rok {
+			if err := tx.PutBase(state.Base{Path: a.To, Dir: l.Dir, Hash: a.Base.Hash, Local: l, Remote: rr}); err != nil {
+				return err
+			}
+		}
+		return tx.EndIntent(id)
+	})
+}
+
+// remoteDigest learns the remote file's digest in the pair's algorithm: from the provider where it offers one,
+// else by reading the bytes (vBoxx has no digest: comparing content means downloading it).
+func (e *Engine) remoteDigest(ctx context.Context, p remote.Path) (remote.Hash, remote.Entry, error) {
+	if h, ok := e.d.Remote.(remote.Hasher); ok {
+		for _, algo := range e.d.Remote.Capabilities().Hashes {
+			if algo == e.algo {
+				return h.HashOf(ctx, p, e.algo)
+			}
+		}
+	}
+	body, ent, err := e.d.Remote.Open(ctx, p)
+	if err != nil {
+		return remote.Hash{}, ent, err
+	}
+	defer body.Close()
+	sum, _, err := remote.HashReader(e.algo, body)
+	return sum, ent, err
+}
+
+// reconcile decides "same content?" for two files whose digests could not be compared from the listings.
+func (e *Engine) reconcile(ctx context.Context, a Action, rep *Report) (int64, error) {
+	h, ent, err := e.remoteDigest(ctx, a.Path)
+	if err != nil {
+		return 0, fmt.Errorf("compare %s: %w", a.Path.Quoted(), err)
+	}
+	if a.Remote == nil || ent.Rev != a.Remote.Rev {
+		return 0, fmt.Errorf("compare %s: %w", a.Path.Quoted(), errReplan)
+	}
+	r := *a.Remote
+	r.Hash = h
+	if h == a.Local.Hash {
+		return 0, e.recordBase(a.Path, a.Local, &r)
+	}
+	a.Remote = &r
+	a.Op = Conflict
+	return e.resolve(ctx, a, rep)
+}
+
+// taken reports whether a name is in use on either side (for conflict names).
+func (e *Engine) taken(ctx context.Context) func(remote.Path) bool {
+	return func(p remote.Path) bool {
+		for _, r := range []remote.Remote{e.d.Local, e.d.Remote} {
+			if _, err := r.Stat(ctx, p); !errors.Is(err, remote.ErrNotFound) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// resolve applies the conflict policy to two different versions of a file. Keep-both renames the local version
+// aside (its precondition re-checked), then brings the remote version to the name; the copy is uploaded by the
+// next round like any new file. The other policies send the losing version to its side's trash.
+func (e *Engine) resolve(ctx context.Context, a Action, rep *Report) (int64, error) {
+	l, r := a.Local, a.Remote
+	w := conflict.Decide(e.o.Policy, l.Entry, r.Entry, e.d.Remote.Capabilities().Trash)
+	id, err := e.intent("conflict", a)
+	if err != nil {
+		return 0, err
+	}
+	end := func(err error) error {
+		if err != nil {
+			_ = e.commit(func(tx state.Writer) error { return tx.EndIntent(id) })
+		}
+		return err
+	}
+	now := e.d.Clock.Now()
+	cr := ConflictRec{Path: a.Path, Reason: a.Reason}
+	switch w {
+	case conflict.Both:
+		c := conflict.Name(a.Path, e.o.Host, now, e.taken(ctx))
+		ent, err := e.d.Local.Move(ctx, a.Path, c, revOf(l))
+		if err != nil {
+			return 0, end(fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err))
+		}
+		moved := rec(ent, now.UnixNano())
+		moved.Hash = l.Hash
+		if err := e.commit(func(tx state.Writer) error {
+			if err := tx.Delete(state.Local, a.Path); err != nil {
+				return err
+			}
+			if err := tx.Put(state.Local, moved); err != nil {
+				return err
+			}
+			return tx.AddConflict(state.Conflict{Path: a.Path, Copy: c, At: now.UnixNano(), Reason: a.Reason,
+				LocalHash: l.Hash, RemoteHash: r.Hash})
+		}); err != nil {
+			return 0, end(err)
+		}
+		cr.Copy, cr.Kept = c, "both"
+	case conflict.Remote:
+		if err := e.d.Local.Delete(ctx, a.Path, revOf(l)); err != nil {
+			return 0, end(fmt.Errorf("move the local version of %s to the trash: %w", a.Path.Quoted(), err))
+		}
+		if err := e.commit(func(tx state.Writer) error { return tx.Delete(state.Local, a.Path) }); err != nil {
+			return 0, end(err)
+		}
+		cr.Kept = "remote"
+	case conflict.Local:
+		if err := e.d.Remote.Delete(ctx, a.Path, revOf(r)); err != nil {
+			return 0, end(fmt.Errorf("move the remote version of %s to the trash: %w", a.Path.Quoted(), err))
+		}
+		if err := e.commit(func(tx state.Writer) error { return tx.Delete(state.Remote, a.Path) }); err != nil {
+			return 0, end(err)
+		}
+		cr.Kept = "local"
+		rep.conflict(cr)
+		n, err := e.upload(ctx, a, remote.Precondition{Absent: true})
+		return n, end2(e, id, err)
+	}
+	rep.conflict(cr)
+	n, err := e.download(ctx, a.Path, remote.Precondition{Absent: true})
+	return n, end2(e, id, err)
+}
+
+// end2 closes the journal intent of a multi-step action whatever its last step did: the first step (the rename
+// aside or the trash move) is committed, so the next pass re-plans from a consistent state either way.
+func end2(e *Engine, id uint64, err error) error {
+	if cerr := e.commit(func(tx state.Writer) error { return tx.EndIntent(id) }); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// typeConflict renames the file side aside; the next round creates the folder there and syncs the copy.
+func (e *Engine) typeConflict(ctx context.Context, a Action, rep *Report) error {
+	side, r, seen := state.Local, e.d.Local, a.Local
+	if a.Local.Dir {
+		side, r, seen = state.Remote, e.d.Remote, a.Remote
+	}
+	now := e.d.Clock.Now()
+	c := conflict.Name(a.Path, e.o.Host, now, e.taken(ctx))
+	id, err := e.intent("type-conflict", a)
+	if err != nil {
+		return err
+	}
+	ent, err := r.Move(ctx, a.Path, c, revOf(seen))
+	if err != nil {
+		return end2(e, id, fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err))
+	}
+	moved := rec(ent, now.UnixNano())
+	moved.Hash = seen.Hash
+	err = e.commit(func(tx state.Writer) error {
+		if err := tx.Delete(side, a.Path); err != nil {
+			return err
+		}
+		if err := tx.Put(side, moved); err != nil {
+			return err
+		}
+		if err := tx.AddConflict(state.Conflict{Path: a.Path, Copy: c, At: now.UnixNano(), Reason: a.Reason}); err != nil {
+			return err
+		}
+		return tx.EndIntent(id)
+	})
+	if err == nil {
+		rep.conflict(ConflictRec{Path: a.Path, Copy: c, Kept: "both", Reason: a.Reason})
+	}
+	return err
+}

@@ -1,0 +1,347 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/state"
+)
+
+// racyWindow: a file whose mtime lies this close to (or after) the scan that hashed it may have been rewritten
+// within the timestamp's resolution without changing size or mtime, so it is hashed again (the racy-git rule).
+const racyWindow = 2 * time.Second
+
+// writes buffers record updates and commits them in groups, so a walk costs one transaction per group.
+type writes struct {
+	st  *state.Store
+	ops []func(state.Writer) error
+}
+
+func (w *writes) add(op func(state.Writer) error) error {
+	w.ops = append(w.ops, op)
+	if len(w.ops) >= pageSize {
+		return w.flush()
+	}
+	return nil
+}
+
+func (w *writes) flush() error {
+	if len(w.ops) == 0 {
+		return nil
+	}
+	ops := w.ops
+	w.ops = nil
+	return w.st.Update(func(tx state.Writer) error {
+		for _, op := range ops {
+			if err := op(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (e *Engine) sideRemote(s state.Side) remote.Remote {
+	if s == state.Local {
+		return e.d.Local
+	}
+	return e.d.Remote
+}
+
+func sideName(s state.Side) string {
+	if s == state.Local {
+		return "local"
+	}
+	return "remote"
+}
+
+// observeWalk brings one side's stored view up to date by walking it: the walk and the stored records come in
+// the same order, so they are merge-joined and only differences are written. A file is hashed only when its
+// stat fingerprint moved or it is racily clean. Anything the walk could not read is kept as stored.
+func (e *Engine) observeWalk(ctx context.Context, side state.Side, rep *Report) error {
+	r := e.sideRemote(side)
+	hasher, _ := r.(remote.Hasher)
+	it := &recIter{st: e.d.Store, side: side}
+	w := &writes{st: e.d.Store}
+	now := e.d.Clock.Now()
+	var lastKey string
+	var incomplete []remote.Path
+	first := true
+
+	underIncomplete := func(p remote.Path) bool {
+		for _, d := range incomplete {
+			if p != d && p.Within(d) {
+				return true
+			}
+		}
+		return false
+	}
+	gone := func(rec *state.Record) error {
+		p := rec.Path
+		if underIncomplete(p) {
+			return nil // unreadable is never deleted
+		}
+		return w.add(func(tx state.Writer) error { return tx.Delete(side, p) })
+	}
+
+	err := r.Walk(ctx, remote.Root, func(ent remote.Entry) error {
+		if ent.Path == remote.Root {
+			return nil
+		}
+		k := key(ent.Path)
+		if !first && k <= lastKey {
+			// The merge relies on the order; out of order would turn into false deletes.
+			return fmt.Errorf("walk of %s out of order at %s", r, ent.Path.Quoted())
+		}
+		first, lastKey = false, k
+		var stored *state.Record
+		for {
+			s := it.peek()
+			if it.err != nil {
+				return it.err
+			}
+			if s == nil || key(s.Path) > k {
+				break
+			}
+			if key(s.Path) == k {
+				c := *s
+				stored = &c
+				it.next()
+				break
+			}
+			if err := gone(s); err != nil {
+				return err
+			}
+			it.next()
+		}
+		if e.ignored(ent.Path, ent.Dir) {
+			return nil // the planner forgets it; never hash or record ignored files
+		}
+		if ent.Incomplete {
+			incomplete = append(incomplete, ent.Path)
+			rep.skip(ent.Path, "folder could not be read completely; its contents are kept as they were")
+		}
+		rec := state.Record{Entry: ent, Scanned: now.UnixNano()}
+		if ent.Dir {
+			if stored != nil && stored.Dir && stored.ID == ent.ID && !ent.Incomplete {
+				return nil
+			}
+			rec.Rev = ""
+			return w.add(func(tx state.Writer) error { return tx.Put(side, rec) })
+		}
+		if stored != nil && !stored.Dir && stored.Rev == ent.Rev && stored.ID == ent.ID && !stored.Hash.IsZero() &&
+			stored.Hash.Algo == e.algo && !e.racy(stored) {
+			return nil // stat fast-check: unchanged
+		}
+		if hasher == nil {
+			return fmt.Errorf("%s: cannot hash files", r)
+		}
+		h, he, err := hasher.HashOf(ctx, ent.Path, e.algo)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// Changed while hashing, vanished, unreadable: keep what is stored and look again next pass.
+			rep.skip(ent.Path, fmt.Sprintf("%s: %v (will retry)", sideName(side), err))
+			e.lg.Debug("hash failed", zap.String("path", string(ent.Path)), zap.Error(err))
+			return nil
+		}
+		rec.Entry = he
+		rec.Entry.Path = ent.Path
+		rec.Hash = h
+		rec.Scanned = e.d.Clock.Now().UnixNano()
+		return w.add(func(tx state.Writer) error { return tx.Put(side, rec) })
+	})
+	if err != nil {
+		// Nothing the walk did not reach may be taken as deleted: drop the pending deletes with the rest.
+		w.ops = nil
+		return fmt.Errorf("list %s side %s: %w", sideName(side), r, err)
+	}
+	for {
+		s := it.peek()
+		if it.err != nil {
+			return it.err
+		}
+		if s == nil {
+			break
+		}
+		if err := gone(s); err != nil {
+			return err
+		}
+		it.next()
+	}
+	return w.flush()
+}
+
+func (e *Engine) racy(r *state.Record) bool {
+	return r.ModTime.UnixNano() >= r.Scanned-int64(racyWindow)
+}
+
+// observeFeed applies the remote's change feed from the stored cursor. Each batch and the cursor that follows it
+// commit in one transaction, so the cursor is never ahead of what was recorded. A dead cursor (or none) means a
+// full listing.
+func (e *Engine) observeFeed(ctx context.Context, rep *Report) error {
+	var cur remote.Cursor
+	if err := e.d.Store.View(func(r state.Reader) error {
+		var err error
+		cur, err = r.Cursor()
+		return err
+	}); err != nil {
+		return err
+	}
+	if cur == nil || e.o.Resync {
+		return e.fullListing(ctx, rep)
+	}
+	for i := 0; ; i++ {
+		b, err := e.d.Remote.Changes(ctx, cur)
+		if errors.Is(err, remote.ErrOutOfSync) {
+			rep.Resynced = true
+			e.lg.Warn("change cursor out of sync: listing the remote completely", zap.Error(err))
+			return e.fullListing(ctx, rep)
+		}
+		if err != nil {
+			return fmt.Errorf("read changes of %s: %w", e.d.Remote, err)
+		}
+		if err := e.d.Store.Update(func(tx state.Writer) error {
+			for _, c := range b.Changes {
+				if err := e.applyChange(tx, c); err != nil {
+					return err
+				}
+			}
+			return tx.SetCursor(b.Next)
+		}); err != nil {
+			return err
+		}
+		if len(b.Changes) == 0 || string(b.Next) == string(cur) || i > 100000 {
+			return nil
+		}
+		cur = b.Next
+	}
+}
+
+func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
+	p := c.Entry.Path
+	if c.From != "" && c.From != p {
+		if err := moveSide(tx, state.Remote, c.From, p); err != nil {
+			return err
+		}
+	}
+	if c.Deleted {
+		return tx.DeleteTree(state.Remote, p)
+	}
+	if e.ignored(p, c.Entry.Dir) {
+		return nil
+	}
+	rec := state.Record{Entry: c.Entry, Scanned: e.d.Clock.Now().UnixNano()}
+	if old, ok, err := tx.Get(state.Remote, p); err != nil {
+		return err
+	} else if ok && old.Rev == rec.Rev && rec.Hash.IsZero() {
+		rec.Hash = old.Hash // keep a digest fetched earlier for the same revision
+	}
+	if !rec.Dir {
+		if old, ok, _ := tx.Get(state.Remote, p); ok && old.Dir {
+			// A folder became a file: what was below it is gone.
+			if err := tx.DeleteTree(state.Remote, p); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Put(state.Remote, rec)
+}
+
+// moveSide re-keys one side's records below from to below to (a move reported by a feed: providers report the
+// folder, not every child).
+func moveSide(tx state.Writer, side state.Side, from, to remote.Path) error {
+	var recs []state.Record
+	if err := tx.Each(side, from, func(r state.Record) error {
+		recs = append(recs, r)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := tx.DeleteTree(side, from); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		r.Path = r.Path.Rebase(from, to)
+		if err := tx.Put(side, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fullListing lists the remote completely and reconciles it with the stored view: the cursor is taken first, so
+// a change during the listing is seen twice, never missed; every listed record is stamped with this listing's
+// generation; afterwards records without the stamp are gone, except below folders the listing could not read.
+// A listing that fails part way changes nothing that was not listed.
+func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
+	rep.FullListing = true
+	cur, err := e.d.Remote.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("read the change cursor of %s: %w", e.d.Remote, err)
+	}
+	gen := e.d.Clock.Now().UnixNano()
+	w := &writes{st: e.d.Store}
+	var incomplete []remote.Path
+	err = e.d.Remote.Walk(ctx, remote.Root, func(ent remote.Entry) error {
+		if ent.Path == remote.Root || e.ignored(ent.Path, ent.Dir) {
+			return nil
+		}
+		if ent.Incomplete {
+			incomplete = append(incomplete, ent.Path)
+			rep.skip(ent.Path, "remote folder could not be listed completely; its contents are kept as they were")
+		}
+		rec := state.Record{Entry: ent, Scanned: gen}
+		return w.add(func(tx state.Writer) error {
+			if old, ok, err := tx.Get(state.Remote, rec.Path); err != nil {
+				return err
+			} else if ok && old.Rev == rec.Rev && rec.Hash.IsZero() {
+				rec.Hash = old.Hash
+			}
+			return tx.Put(state.Remote, rec)
+		})
+	})
+	if err != nil {
+		w.ops = nil
+		return fmt.Errorf("list %s: %w", e.d.Remote, err)
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	it := &recIter{st: e.d.Store, side: state.Remote}
+	for {
+		s := it.peek()
+		if it.err != nil {
+			return it.err
+		}
+		if s == nil {
+			break
+		}
+		p, stale := s.Path, s.Scanned != gen
+		it.next()
+		if !stale {
+			continue
+		}
+		keep := false
+		for _, d := range incomplete {
+			if p != d && p.Within(d) {
+				keep = true
+			}
+		}
+		if !keep {
+			if err := w.add(func(tx state.Writer) error { return tx.Delete(state.Remote, p) }); err != nil {
+				return err
+			}
+		}
+	}
+	if err := w.add(func(tx state.Writer) error { return tx.SetCursor(cur) }); err != nil {
+		return err
+	}
+	return w.flush()
+}

@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/localdir"
+	"github.com/tandemsync/tandem/state"
+)
+
+// realPair is two real folders synced through localdir on both sides, with a real store.
+type realPair struct {
+	t          *testing.T
+	L, R       string
+	st         *state.Store
+	ldir, rdir *localdir.Dir
+	opts       Options
+}
+
+func newRealPair(t *testing.T) *realPair {
+	t.Helper()
+	p := &realPair{t: t, L: t.TempDir(), R: t.TempDir()}
+	lg := zaptest.NewLogger(t)
+	st, err := state.Open(filepath.Join(t.TempDir(), "pair.db"), lg, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.st = st
+	t.Cleanup(func() {
+		if err := st.Check(); err != nil {
+			t.Errorf("state check: %v", err)
+		}
+		st.Close()
+	})
+	if p.ldir, err = localdir.Open(lg, p.L, localdir.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if p.rdir, err = localdir.Open(lg, p.R, localdir.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.ldir.Close(); p.rdir.Close() })
+	p.opts = Options{Host: "testhost"}
+	return p
+}
+
+func (p *realPair) pass() *Report {
+	p.t.Helper()
+	e, err := New(Deps{Local: p.ldir, Remote: p.rdir, Store: p.st, Logger: zaptest.NewLogger(p.t)}, p.opts)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	rep, err := e.RunPass(context.Background())
+	if err != nil {
+		p.t.Fatalf("pass: %v", err)
+	}
+	if len(rep.Problems) > 0 {
+		p.t.Fatalf("problems: %+v", rep.Problems)
+	}
+	return rep
+}
+
+func write(t *testing.T, root, rel, data string) {
+	t.Helper()
+	full := filepath.Join(root, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(full, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tree lists a folder as "path=content" and "path/" lines, without .tandem.
+func tree(t *testing.T, root string) string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == "." {
+			return nil
+		}
+		if d.Name() == remote.ReservedDir {
+			return filepath.SkipDir
+		}
+		if d.IsDir() {
+			out = append(out, rel+"/")
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		out = append(out, rel+"="+string(b))
+		return nil
+	})
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+func (p *realPair) converged() {
+	p.t.Helper()
+	if l, r := tree(p.t, p.L), tree(p.t, p.R); l != r {
+		p.t.Fatalf("sides differ:\nlocal:\n%s\nremote:\n%s", l, r)
+	}
+	rep := p.pass()
+	if len(rep.Done) != 0 {
+		p.t.Fatalf("a pass after convergence did %+v", rep.Done)
+	}
+}
+
+func TestPairBasics(t *testing.T) {
+	p := newRealPair(t)
+	write(t, p.L, "a.txt", "one")
+	write(t, p.L, "docs/x/deep.txt", "deep")
+	write(t, p.R, "r.txt", "from remote")
+	write(t, p.R, "empty", "")
+	p.pass()
+	p.converged()
+
+	// Edits both ways.
+	write(t, p.L, "a.txt", "one v2")
+	write(t, p.R, "r.txt", "remote v2")
+	p.pass()
+	p.converged()
+	if got := tree(t, p.R); !strings.Contains(got, "a.txt=one v2") {
+		t.Fatalf("edit not uploaded: %s", got)
+	}
+
+	// Conflict: keep both.
+	write(t, p.L, "a.txt", "local edit")
+	write(t, p.R, "a.txt", "remote edit")
+	rep := p.pass()
+	if len(rep.Conflicts) != 1 {
+		t.Fatalf("conflicts = %+v", rep.Conflicts)
+	}
+	p.converged()
+	got := tree(t, p.L)
+	if !strings.Contains(got, "a.txt=remote edit") || !strings.Contains(got, "(conflict testhost ") || !strings.Contains(got, "=local edit") {
+		t.Fatalf("keep-both result:\n%s", got)
+	}
+
+	// Delete vs modify: modification wins.
+	os.Remove(filepath.Join(p.L, "r.txt"))
+	write(t, p.R, "r.txt", "remote v3")
+	p.pass()
+	p.converged()
+	if got := tree(t, p.L); !strings.Contains(got, "r.txt=remote v3") {
+		t.Fatalf("modification lost: %s", got)
+	}
+
+	// Local folder move is a move on the other side.
+	if err := os.Rename(filepath.Join(p.L, "docs"), filepath.Join(p.L, "papers")); err != nil {
+		t.Fatal(err)
+	}
+	rep = p.pass()
+	if tt := rep.Totals(); tt.MovedRemote != 1 || tt.Uploaded != 0 {
+		t.Fatalf("folder move: %+v %+v", tt, rep.Done)
+	}
+	p.converged()
+
+	// Delete propagates to the trash.
+	os.Remove(filepath.Join(p.R, "empty"))
+	p.pass()
+	p.converged()
+	if _, err := os.Stat(filepath.Join(p.L, "empty")); !os.IsNotExist(err) {
+		t.Fatal("delete not propagated")
+	}
+
+	// Type change: file replaced by a folder on one side.
+	os.Remove(filepath.Join(p.L, "a.txt"))
+	write(t, p.L, "a.txt/inner", "now a folder")
+	p.pass()
+	p.converged()
+}

@@ -1,0 +1,367 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/state"
+)
+
+// ErrBigDelete stops a pass that would delete more than the allowed share of one side's files.
+var ErrBigDelete = errors.New("big delete")
+
+// ErrSafetyStop wraps every stop that protects data (root missing, big delete); `tandem once` exits 1.
+var ErrSafetyStop = errors.New("safety stop")
+
+func sameDigest(a, b remote.Hash) bool { return !a.IsZero() && a == b }
+
+// localChanged: the local record differs from the base in kind or content (content: the local digest, which the
+// observer computes whenever the stat fingerprint moved).
+func localChanged(b *state.Base, l *state.Record) bool {
+	if b == nil {
+		return l != nil
+	}
+	if l == nil || l.Dir != b.Dir {
+		return true
+	}
+	return !l.Dir && l.Hash != b.Hash
+}
+
+// remoteChanged: the remote record differs from the base in kind or revision. A new revision whose digest still
+// equals the base's is a metadata change (a touch, a provider re-encoding), not a content change.
+func remoteChanged(b *state.Base, r *state.Record) bool {
+	if b == nil {
+		return r != nil
+	}
+	if r == nil || r.Dir != b.Dir {
+		return true
+	}
+	return !r.Dir && r.Rev != b.Remote.Rev && !sameDigest(r.Hash, b.Hash)
+}
+
+// decide is the planner table of DESIGN.md for one path. It looks at nothing but the three records.
+func decide(p remote.Path, b *state.Base, l, r *state.Record) Action {
+	a := Action{Path: p, Local: l, Remote: r, Base: b}
+	lch, rch := localChanged(b, l), remoteChanged(b, r)
+	switch {
+	case !lch && !rch:
+		if b != nil && l != nil && r != nil && !r.Dir && r.Rev != b.Remote.Rev {
+			a.Op, a.Reason = RecordBase, "remote revision changed, content did not"
+		}
+		return a
+	case lch && !rch:
+		return toRemote(a)
+	case !lch && rch:
+		return toLocal(a)
+	}
+	// Both sides changed since the base (or there is no base: the union merge).
+	switch {
+	case l == nil && r == nil:
+		a.Op, a.Reason = Forget, "deleted on both sides"
+	case l == nil && r.Dir:
+		a.Op, a.Reason = MkdirLocal, "deleted locally, changed remotely: the change wins"
+	case l == nil:
+		a.Op, a.Reason = Download, "deleted locally, changed remotely: the change wins"
+	case r == nil && l.Dir:
+		a.Op, a.Reason = MkdirRemote, "deleted remotely, changed locally: the change wins"
+	case r == nil:
+		a.Op, a.Reason = Upload, "deleted remotely, changed locally: the change wins"
+	case l.Dir && r.Dir:
+		a.Op, a.Reason = RecordBase, "folder on both sides"
+	case l.Dir != r.Dir:
+		a.Op, a.Reason = TypeConflict, "file on one side, folder on the other"
+	case sameDigest(l.Hash, r.Hash):
+		a.Op, a.Reason = RecordBase, "same content on both sides"
+	case r.Hash.IsZero() || r.Hash.Algo != l.Hash.Algo:
+		a.Op, a.Reason = Reconcile, "both sides changed: compare content"
+	default:
+		a.Op, a.Reason = Conflict, "both sides changed differently"
+	}
+	return a
+}
+
+func toRemote(a Action) Action {
+	l, r := a.Local, a.Remote
+	switch {
+	case l == nil:
+		a.Op, a.Reason = DeleteRemote, "deleted locally"
+	case l.Dir && r == nil:
+		a.Op, a.Reason = MkdirRemote, "new local folder"
+	case l.Dir:
+		a.Op, a.Reason = DeleteRemote, "replaced by a folder locally"
+	case r != nil && r.Dir:
+		a.Op, a.Reason = DeleteRemote, "replaced by a file locally"
+	case r == nil:
+		a.Op, a.Reason = Upload, "new local file"
+	default:
+		a.Op, a.Reason = Upload, "changed locally"
+	}
+	return a
+}
+
+func toLocal(a Action) Action {
+	l, r := a.Local, a.Remote
+	switch {
+	case r == nil:
+		a.Op, a.Reason = DeleteLocal, "deleted remotely"
+	case r.Dir && l == nil:
+		a.Op, a.Reason = MkdirLocal, "new remote folder"
+	case r.Dir:
+		a.Op, a.Reason = DeleteLocal, "replaced by a folder remotely"
+	case l != nil && l.Dir:
+		a.Op, a.Reason = DeleteLocal, "replaced by a file remotely"
+	case l == nil:
+		a.Op, a.Reason = Download, "new remote file"
+	default:
+		a.Op, a.Reason = Download, "changed remotely"
+	}
+	return a
+}
+
+// keeps reports whether after the action the path exists on both sides (so its folders must too).
+func (a Action) keeps() bool {
+	switch a.Op {
+	case DeleteLocal, DeleteRemote, Forget:
+		return false
+	case OpNone:
+		return a.Local != nil && a.Remote != nil
+	}
+	return true
+}
+
+// frame is an ancestor folder on the depth-first walk through the three trees.
+type frame struct {
+	path       remote.Path
+	onL, onR   bool // the folder exists on that side
+	act        int  // index of its action in planner.acts, -1 if none
+	mkL, mkR   bool // a mkdir is planned on that side
+	ignoredDir bool
+}
+
+// planner consumes the union of the three trees in store order (depth-first, children sorted bytewise) and
+// collects actions. Memory grows with the number of actions and the tree depth, not the tree size.
+type planner struct {
+	ignored   func(p remote.Path, dir bool) bool
+	acts      []Action
+	stack     []frame
+	baseFiles int
+}
+
+// add decides one path. Calls must come in store order.
+func (pl *planner) add(p remote.Path, b *state.Base, l, r *state.Record) {
+	for len(pl.stack) > 0 && !p.Within(pl.stack[len(pl.stack)-1].path) {
+		pl.stack = pl.stack[:len(pl.stack)-1]
+	}
+	if b != nil && !b.Dir {
+		pl.baseFiles++
+	}
+	dir := (l != nil && l.Dir) || (r != nil && r.Dir) || (b != nil && b.Dir)
+	if len(pl.stack) > 0 && pl.stack[len(pl.stack)-1].ignoredDir {
+		if b != nil || l != nil || r != nil {
+			pl.acts = append(pl.acts, Action{Op: Forget, Path: p, Local: l, Remote: r, Base: b, Reason: "ignored"})
+		}
+		return
+	}
+	if pl.ignored != nil && pl.ignored(p, dir) {
+		pl.acts = append(pl.acts, Action{Op: Forget, Path: p, Local: l, Remote: r, Base: b, Reason: "ignored"})
+		if dir {
+			pl.stack = append(pl.stack, frame{path: p, act: -1, ignoredDir: true})
+		}
+		return
+	}
+	a := decide(p, b, l, r)
+	idx := -1
+	if a.Op != OpNone {
+		idx = len(pl.acts)
+		pl.acts = append(pl.acts, a)
+	}
+	if a.keeps() {
+		pl.ensureAncestors()
+	}
+	if dir {
+		pl.stack = append(pl.stack, frame{path: p, onL: l != nil && l.Dir, onR: r != nil && r.Dir, act: idx})
+	}
+}
+
+// ensureAncestors keeps every ancestor folder on both sides: a planned delete of one is cancelled (its child
+// survives, so "folder deletes never take unseen files"), and a folder missing on a side is created there.
+func (pl *planner) ensureAncestors() {
+	for i := range pl.stack {
+		f := &pl.stack[i]
+		if f.act >= 0 {
+			switch a := &pl.acts[f.act]; a.Op {
+			case DeleteLocal, DeleteRemote:
+				if a.replacesFile() { // the file goes, the folder is created after it
+					break
+				}
+				pl.acts[f.act].Op = OpNone
+				pl.acts[f.act].Reason = "kept: a child changed"
+			}
+		}
+		if !f.onL && !f.mkL && !pl.planned(f, MkdirLocal) {
+			f.mkL = true
+			pl.acts = append(pl.acts, Action{Op: MkdirLocal, Path: f.path, Reason: "parent of a kept path"})
+		}
+		if !f.onR && !f.mkR && !pl.planned(f, MkdirRemote) {
+			f.mkR = true
+			pl.acts = append(pl.acts, Action{Op: MkdirRemote, Path: f.path, Reason: "parent of a kept path"})
+		}
+	}
+}
+
+func (pl *planner) planned(f *frame, op Op) bool { return f.act >= 0 && pl.acts[f.act].Op == op }
+
+// idLookup finds the base path that held an object (move detection).
+type idLookup func(ix state.Index, id string) (remote.Path, bool)
+
+// finish turns delete+create pairs of one object into moves, drops what became no-ops and orders the plan for
+// execution. Actions below a move are left for the next round, after the move has re-keyed the trees.
+func (pl *planner) finish(lookup idLookup) []Action {
+	acts := pl.acts
+	if lookup != nil {
+		acts = detectMoves(acts, lookup)
+	}
+	out := acts[:0]
+	for _, a := range acts {
+		if a.Op != OpNone {
+			out = append(out, a)
+		}
+	}
+	sortPlan(out)
+	return out
+}
+
+func detectMoves(acts []Action, lookup idLookup) []Action {
+	goneL := map[remote.Path]int{} // deleted locally, remote still as in the base: DeleteRemote candidates
+	goneR := map[remote.Path]int{}
+	for i, a := range acts {
+		if a.Base == nil {
+			continue
+		}
+		switch {
+		case a.Op == DeleteRemote && a.Local == nil:
+			goneL[a.Path] = i
+		case a.Op == DeleteLocal && a.Remote == nil:
+			goneR[a.Path] = i
+		}
+	}
+	if len(goneL) == 0 && len(goneR) == 0 {
+		return acts
+	}
+	var moves []Action
+	for i, a := range acts {
+		if a.Base != nil {
+			continue
+		}
+		switch {
+		case (a.Op == Upload || a.Op == MkdirRemote) && a.Local != nil && a.Remote == nil && a.Local.ID != "":
+			p, ok := lookup(state.IDBaseLocal, a.Local.ID)
+			j, gone := goneL[p]
+			if !ok || !gone || acts[j].Op != DeleteRemote {
+				continue
+			}
+			src := acts[j]
+			// An inode is reused by the filesystem: the same inode proves a move only with the same content.
+			if src.Base.Dir != a.Local.Dir || (!a.Local.Dir && a.Local.Hash != src.Base.Hash) {
+				continue
+			}
+			acts[j].Op, acts[i].Op = OpNone, OpNone
+			moves = append(moves, Action{Op: MoveRemote, Path: src.Path, To: a.Path, Local: a.Local,
+				Remote: src.Remote, Base: src.Base, Reason: "moved locally"})
+		case (a.Op == Download || a.Op == MkdirLocal) && a.Remote != nil && a.Local == nil && a.Remote.ID != "":
+			p, ok := lookup(state.IDBaseRemote, a.Remote.ID)
+			j, gone := goneR[p]
+			if !ok || !gone || acts[j].Op != DeleteLocal {
+				continue
+			}
+			src := acts[j]
+			if src.Base.Dir != a.Remote.Dir ||
+				(!a.Remote.Dir && a.Remote.Rev != src.Base.Remote.Rev && !sameDigest(a.Remote.Hash, src.Base.Hash)) {
+				continue
+			}
+			acts[j].Op, acts[i].Op = OpNone, OpNone
+			moves = append(moves, Action{Op: MoveLocal, Path: src.Path, To: a.Path, Local: src.Local,
+				Remote: a.Remote, Base: src.Base, Reason: "moved remotely"})
+		}
+	}
+	if len(moves) == 0 {
+		return acts
+	}
+	// Defer everything inside a moved folder, and every other move into or out of one, to the next round.
+	for _, m := range moves {
+		if !m.Base.Dir {
+			continue
+		}
+		for i := range acts {
+			p := acts[i].Path
+			if (p != m.Path && p.Within(m.Path)) || (p != m.To && p.Within(m.To)) {
+				acts[i].Op = OpNone
+			}
+		}
+	}
+	kept := moves[:0]
+	for _, m := range moves {
+		nested := false
+		for _, o := range moves {
+			if o.Base.Dir && o.Path != m.Path &&
+				((m.Path != o.Path && m.Path.Within(o.Path)) || (m.To != o.To && m.To.Within(o.To))) {
+				nested = true
+			}
+		}
+		if !nested {
+			kept = append(kept, m)
+		}
+	}
+	return append(acts, kept...)
+}
+
+// sortPlan orders actions by phase; folder creates parents first, deletes children first, the rest in path order.
+// The order is total, so a plan never depends on map iteration.
+func sortPlan(acts []Action) {
+	sort.SliceStable(acts, func(i, j int) bool {
+		a, b := acts[i], acts[j]
+		if pa, pb := a.phase(), b.phase(); pa != pb {
+			return pa < pb
+		}
+		ka, kb := key(a.Path), key(b.Path)
+		if a.phase() == 3 {
+			return ka > kb // children (longer keys after their parent) first
+		}
+		if ka != kb {
+			return ka < kb
+		}
+		return a.Op < b.Op
+	})
+}
+
+// checkDeletes is the big-delete guard: more than pct% of the base's files and at least 10 on one side.
+func checkDeletes(acts []Action, baseFiles int, pct float64, allow bool) error {
+	if allow {
+		return nil
+	}
+	var dl, dr int
+	for _, a := range acts {
+		if a.Base == nil || a.Base.Dir {
+			continue
+		}
+		switch a.Op {
+		case DeleteLocal:
+			dl++
+		case DeleteRemote:
+			dr++
+		}
+	}
+	for _, side := range []struct {
+		name string
+		n    int
+	}{{"local", dl}, {"remote", dr}} {
+		if side.n >= 10 && float64(side.n) > pct/100*float64(baseFiles) {
+			return fmt.Errorf("%w: %w: the pass would delete %d of %d files on the %s side (more than %g%%); "+
+				"if that is what you want, run again with --allow-deletes", ErrSafetyStop, ErrBigDelete,
+				side.n, baseFiles, side.name, pct)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tandemsync/tandem/remote"
+)
+
+// Task is one action's work. A fatal error (see isFatal) stops the tasks not yet started.
+type Task func(ctx context.Context) error
+
+// Executor runs a phase's tasks. Production uses a bounded pool; the simulation runs them one at a time in a
+// seeded order, so that every interleaving it explores can be replayed.
+type Executor interface {
+	Run(ctx context.Context, tasks []Task) error
+}
+
+// Pool runs at most limit tasks at once (x/sync errgroup with a limit).
+type Pool struct{ limit int }
+
+// NewPool returns a pool of limit workers (at least 1).
+func NewPool(limit int) *Pool {
+	if limit < 1 {
+		limit = 1
+	}
+	return &Pool{limit: limit}
+}
+
+// Run implements Executor.
+func (p *Pool) Run(ctx context.Context, tasks []Task) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.limit)
+	for _, t := range tasks {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			if err := t(gctx); isFatal(err) {
+				return err
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// Serial runs tasks one at a time, in an order drawn from rnd (nil: as given).
+type Serial struct{ Rand *rand.Rand }
+
+// Run implements Executor.
+func (s Serial) Run(ctx context.Context, tasks []Task) error {
+	order := make([]int, len(tasks))
+	for i := range order {
+		order[i] = i
+	}
+	if s.Rand != nil {
+		s.Rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
+	for _, i := range order {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := tasks[i](ctx); isFatal(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// isFatal: errors that make every further action pointless (no auth, a vanished root, cancellation, a broken
+// state database). Everything else is a per-path problem.
+func isFatal(err error) bool {
+	return err != nil && (errors.Is(err, remote.ErrUnauthorized) || errors.Is(err, remote.ErrRootMissing) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errStore))
+}
+
+// errStore marks a failed state commit: the pass stops rather than run on with a store it cannot write.
+var errStore = errors.New("state store")

@@ -11,20 +11,20 @@ import (
 type Op uint8
 
 const (
-	OpNone        Op = iota
-	Upload           // local file -> remote
-	Download         // remote file -> local
-	MkdirRemote      // create the folder on the remote
-	MkdirLocal       // create the folder locally
-	DeleteRemote     // remote file or empty folder -> provider trash
-	DeleteLocal      // local file -> .tandem/trash, empty folder removed
-	MoveRemote       // replay a local move on the remote
-	MoveLocal        // replay a remote move locally
-	RecordBase       // both sides already agree: record the sync point
-	Reconcile        // both sides hold a file whose sameness is unknown: compare digests or bytes, then record or conflict
-	Conflict         // both changed differently: apply the conflict policy (keep both by default)
-	TypeConflict     // file on one side, folder on the other: the file is renamed aside
-	Forget           // the path became ignored: drop it from the views and the base, touch no file
+	OpNone       Op = iota
+	Upload          // local file -> remote
+	Download        // remote file -> local
+	MkdirRemote     // create the folder on the remote
+	MkdirLocal      // create the folder locally
+	DeleteRemote    // remote file or empty folder -> provider trash
+	DeleteLocal     // local file -> .tandem/trash, empty folder removed
+	MoveRemote      // replay a local move on the remote
+	MoveLocal       // replay a remote move locally
+	RecordBase      // both sides already agree: record the sync point
+	Reconcile       // both sides hold a file whose sameness is unknown: compare digests or bytes, then record or conflict
+	Conflict        // both changed differently: apply the conflict policy (keep both by default)
+	TypeConflict    // file on one side, folder on the other: the file is renamed aside
+	Forget          // the path became ignored: drop it from the views and the base, touch no file
 )
 
 var opNames = [...]string{"none", "upload", "download", "mkdir-remote", "mkdir-local", "delete-remote",

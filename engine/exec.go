@@ -97,7 +97,9 @@ func (e *Engine) intent(op string, a Action) (uint64, error) {
 
 func (e *Engine) now() int64 { return e.d.Clock.Now().UnixNano() }
 
-func rec(ent remote.Entry, scanned int64) state.Record { return state.Record{Entry: ent, Scanned: scanned} }
+func rec(ent remote.Entry, scanned int64) state.Record {
+	return state.Record{Entry: ent, Scanned: scanned}
+}
 
 func revOf(r *state.Record) remote.Precondition {
 	if r == nil {

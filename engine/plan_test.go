@@ -1,0 +1,257 @@
+package engine
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/state"
+)
+
+// file builds a record of a file whose content is data (the digest stands for the content).
+func file(p, data string) *state.Record {
+	return &state.Record{Entry: remote.Entry{Path: remote.Path(p), Size: int64(len(data)), ID: "id-" + p,
+		Rev: "rev-" + data, Hash: remote.Hash{Algo: "sha256", Hex: "h-" + data}}}
+}
+
+func dir(p string) *state.Record {
+	return &state.Record{Entry: remote.Entry{Path: remote.Path(p), Dir: true, ID: "id-" + p}}
+}
+
+func base(l, r *state.Record) *state.Base {
+	return &state.Base{Path: l.Path, Dir: l.Dir, Hash: l.Hash, Local: *l, Remote: *r}
+}
+
+func TestDecide(t *testing.T) {
+	v1, v2, v3 := file("a", "one"), file("a", "two"), file("a", "three")
+	b1 := base(v1, v1)
+	d := dir("a")
+	bd := base(d, d)
+	noHash := file("a", "two")
+	noHash.Hash = remote.Hash{}
+	touched := file("a", "one")
+	touched.Rev = "rev-touched" // new revision, same digest
+	cases := []struct {
+		name    string
+		b       *state.Base
+		l, r    *state.Record
+		want    Op
+		destroy bool
+	}{
+		// Neither side changed.
+		{"in sync", b1, v1, v1, OpNone, false},
+		{"nothing anywhere", nil, nil, nil, OpNone, false},
+		{"remote metadata-only change refreshes the base", b1, v1, touched, RecordBase, false},
+		// Local changed, remote unchanged.
+		{"local edit uploads", b1, v2, v1, Upload, false},
+		{"new local file uploads", nil, v1, nil, Upload, false},
+		{"new local folder mkdirs remote", nil, d, nil, MkdirRemote, false},
+		{"local delete deletes remote", b1, nil, v1, DeleteRemote, true},
+		{"local folder delete deletes remote folder", bd, nil, d, DeleteRemote, true},
+		{"local file replaced by folder: remote file to trash first", b1, d, v1, DeleteRemote, true},
+		{"local folder replaced by file: remote folder goes first", bd, v1, d, DeleteRemote, true},
+		// Remote changed, local unchanged.
+		{"remote edit downloads", b1, v1, v2, Download, false},
+		{"new remote file downloads", nil, nil, v1, Download, false},
+		{"new remote folder mkdirs local", nil, nil, d, MkdirLocal, false},
+		{"remote delete deletes local", b1, v1, nil, DeleteLocal, true},
+		{"remote file replaced by folder", b1, v1, d, DeleteLocal, true},
+		// Both changed.
+		{"same edit both sides records base only", b1, v2, v2, RecordBase, false},
+		{"different edits keep both", b1, v2, v3, Conflict, false},
+		{"first sync different content is a conflict", nil, v2, v3, Conflict, false},
+		{"first sync same content records", nil, v2, v2, RecordBase, false},
+		{"remote digest unknown: compare content", b1, v2, noHash, Reconcile, false},
+		{"local delete vs remote edit restores", b1, nil, v2, Download, false},
+		{"remote delete vs local edit re-uploads", b1, v2, nil, Upload, false},
+		{"deleted on both sides forgets", b1, nil, nil, Forget, false},
+		{"folder on both sides records", nil, d, d, RecordBase, false},
+		{"file vs folder is a type conflict", nil, v1, d, TypeConflict, false},
+		{"folder vs file is a type conflict", nil, d, v1, TypeConflict, false},
+		{"local delete vs remote folder created in its place", b1, nil, d, MkdirLocal, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := decide("a", tc.b, tc.l, tc.r)
+			if a.Op != tc.want {
+				t.Fatalf("decide = %v (%s), want %v", a.Op, a.Reason, tc.want)
+			}
+			// I1/I4: a destructive action only where the side it changes still holds the base.
+			if a.Op == DeleteRemote && (tc.b == nil || tc.r == nil || remoteChanged(tc.b, tc.r)) {
+				t.Fatalf("delete-remote of a remote that differs from the base")
+			}
+			if a.Op == DeleteLocal && (tc.b == nil || tc.l == nil || localChanged(tc.b, tc.l)) {
+				t.Fatalf("delete-local of a local file that differs from the base")
+			}
+			if tc.destroy != (a.Op == DeleteLocal || a.Op == DeleteRemote) {
+				t.Fatalf("destructive = %v, want %v", !tc.destroy, tc.destroy)
+			}
+		})
+	}
+}
+
+// feed runs the planner over records given in store order.
+type row struct {
+	p    string
+	b    *state.Base
+	l, r *state.Record
+}
+
+func planRows(rows []row, lookup idLookup) []Action {
+	pl := &planner{}
+	for _, r := range rows {
+		pl.add(remote.Path(r.p), r.b, r.l, r.r)
+	}
+	return pl.finish(lookup)
+}
+
+func ops(acts []Action) []string {
+	var s []string
+	for _, a := range acts {
+		s = append(s, a.String())
+	}
+	return s
+}
+
+func TestFolderDeleteNeverTakesUnseenFiles(t *testing.T) {
+	d := dir("d")
+	y := file("d/y", "y")
+	// Local deleted d (with d/y); meanwhile a new file d/new appeared remotely.
+	got := ops(planRows([]row{
+		{"d", base(d, d), nil, d},
+		{"d/new", nil, nil, file("d/new", "n")},
+		{"d/y", base(y, y), nil, y},
+	}, nil))
+	want := []string{"mkdir-local d", "download d/new", "delete-remote d/y"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("plan = %q, want %q", got, want)
+	}
+}
+
+func TestModifiedChildRestoresDeletedFolder(t *testing.T) {
+	d := dir("d")
+	x := file("d/x", "x")
+	// Remote deleted d; the local side edited d/x: the edit wins, d is re-created remotely.
+	got := ops(planRows([]row{
+		{"d", base(d, d), d, nil},
+		{"d/x", base(x, x), file("d/x", "x2"), nil},
+	}, nil))
+	want := []string{"mkdir-remote d", "upload d/x"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("plan = %q, want %q", got, want)
+	}
+}
+
+func TestDeletesRunChildrenFirst(t *testing.T) {
+	d, e := dir("d"), dir("d/e")
+	f := file("d/e/f", "f")
+	got := ops(planRows([]row{
+		{"d", base(d, d), nil, d},
+		{"d/e", base(e, e), nil, e},
+		{"d/e/f", base(f, f), nil, f},
+	}, nil))
+	want := []string{"delete-remote d/e/f", "delete-remote d/e", "delete-remote d"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("plan = %q, want %q", got, want)
+	}
+}
+
+func TestMoveDetection(t *testing.T) {
+	old := file("a.txt", "content")
+	moved := file("b.txt", "content")
+	moved.ID = old.ID
+	lookup := func(ix state.Index, id string) (remote.Path, bool) {
+		if id == old.ID {
+			return "a.txt", true
+		}
+		return "", false
+	}
+	// Local move with the same content: a remote move.
+	got := ops(planRows([]row{
+		{"a.txt", base(old, old), nil, old},
+		{"b.txt", nil, moved, nil},
+	}, lookup))
+	if want := []string{"move-remote a.txt -> b.txt"}; !slices.Equal(got, want) {
+		t.Fatalf("plan = %q, want %q", got, want)
+	}
+	// Same inode, different content: never a move (the inode was reused or the file edited).
+	edited := file("b.txt", "other")
+	edited.ID = old.ID
+	got = ops(planRows([]row{
+		{"a.txt", base(old, old), nil, old},
+		{"b.txt", nil, edited, nil},
+	}, lookup))
+	if want := []string{"upload b.txt", "delete-remote a.txt"}; !slices.Equal(got, want) {
+		t.Fatalf("plan = %q, want %q", got, want)
+	}
+	// Remote move.
+	rmoved := file("b.txt", "content")
+	rmoved.ID = old.ID
+	got = ops(planRows([]row{
+		{"a.txt", base(old, old), old, nil},
+		{"b.txt", nil, nil, rmoved},
+	}, lookup))
+	if want := []string{"move-local a.txt -> b.txt"}; !slices.Equal(got, want) {
+		t.Fatalf("plan = %q, want %q", got, want)
+	}
+}
+
+func TestFolderMoveDefersChildren(t *testing.T) {
+	d, nd := dir("d"), dir("n")
+	nd.ID = d.ID
+	f := file("d/f", "f")
+	nf := file("n/f", "f")
+	nf.ID = f.ID
+	lookup := func(ix state.Index, id string) (remote.Path, bool) {
+		switch id {
+		case d.ID:
+			return "d", true
+		case f.ID:
+			return "d/f", true
+		}
+		return "", false
+	}
+	got := ops(planRows([]row{
+		{"d", base(d, d), nil, d},
+		{"d/f", base(f, f), nil, f},
+		{"n", nil, nd, nil},
+		{"n/f", nil, nf, nil},
+	}, lookup))
+	if want := []string{"move-remote d -> n"}; !slices.Equal(got, want) {
+		t.Fatalf("plan = %q, want %q", got, want)
+	}
+}
+
+func TestIgnoredIsForgottenNeverDeleted(t *testing.T) {
+	v := file("build/out.o", "o")
+	d := dir("build")
+	pl := &planner{ignored: func(p remote.Path, dir bool) bool { return p == "build" }}
+	pl.add("build", base(d, d), nil, d)
+	pl.add("build/out.o", base(v, v), nil, v)
+	for _, a := range pl.finish(nil) {
+		if a.Op != Forget {
+			t.Fatalf("ignored path planned %v", a)
+		}
+	}
+}
+
+func TestBigDeleteGuard(t *testing.T) {
+	var acts []Action
+	for i := 0; i < 15; i++ {
+		f := file("f", "x")
+		acts = append(acts, Action{Op: DeleteRemote, Base: base(f, f), Remote: f})
+	}
+	if err := checkDeletes(acts, 20, 50, false); !errors.Is(err, ErrBigDelete) || !errors.Is(err, ErrSafetyStop) {
+		t.Fatalf("15 of 20: %v", err)
+	}
+	if err := checkDeletes(acts, 20, 50, true); err != nil {
+		t.Fatalf("--allow-deletes: %v", err)
+	}
+	if err := checkDeletes(acts[:9], 10, 50, false); err != nil {
+		t.Fatalf("fewer than 10 deletes pass: %v", err)
+	}
+	if err := checkDeletes(acts, 40, 50, false); err != nil {
+		t.Fatalf("15 of 40: %v", err)
+	}
+}

@@ -84,10 +84,16 @@ func idKey(id string, pk []byte) []byte { return append(idPrefix(id), pk...) }
 // splitIDKey undoes idKey.
 func splitIDKey(k []byte) (id string, pk []byte, err error) {
 	n, w := binary.Uvarint(k)
-	if w <= 0 || n > uint64(len(k)-w) || int(n)+w == len(k) {
+	// a non-minimal length would let two keys name one (id, path) pair
+	if w <= 0 || w != uvarintLen(n) || n > uint64(len(k)-w) || int(n)+w == len(k) {
 		return "", nil, fmt.Errorf("%w: malformed id index key %q", ErrCorrupt, k)
 	}
 	return string(k[w : w+int(n)]), k[w+int(n):], nil
+}
+
+func uvarintLen(n uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], n)
 }
 
 // PairID names a folder pair's database: hex of the first 16 bytes of sha256 over the symlink-resolved absolute

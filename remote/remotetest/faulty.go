@@ -100,9 +100,11 @@ func (f *faulty) pick(op string) fault {
 	return out
 }
 
-func (f *faulty) String() string                         { return "faulty(" + f.r.String() + ")" }
-func (f *faulty) Capabilities() remote.Capabilities      { return f.r.Capabilities() }
-func injected(op string, p remote.Path, err error) error { return fmt.Errorf("%s %s: %w", op, p.Quoted(), err) }
+func (f *faulty) String() string                    { return "faulty(" + f.r.String() + ")" }
+func (f *faulty) Capabilities() remote.Capabilities { return f.r.Capabilities() }
+func injected(op string, p remote.Path, err error) error {
+	return fmt.Errorf("%s %s: %w", op, p.Quoted(), err)
+}
 
 // do runs one call under the fault decision for op.
 func do[T any](f *faulty, op string, p remote.Path, call func() (T, error)) (T, error) {

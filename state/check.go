@@ -60,11 +60,23 @@ func (s *Store) Check() (err error) {
 			return nil
 		}
 		t.checkMeta(add)
+		// Each valid index entry names a distinct path whose record carries that id, so when an index has as
+		// many valid entries as there are records with an id, every such record is indexed. Only a mismatch
+		// pays for a lookup per record, to name the unindexed ones.
+		var ided, valid [len(idsBuckets)]int
 		for i := range t.trees {
-			t.checkTree(i, add)
+			t.checkTree(i, add, &ided)
 		}
 		for ix := range t.ids {
-			t.checkIndex(Index(ix), add)
+			valid[ix] = t.checkIndex(Index(ix), add)
+		}
+		for i := range t.trees {
+			for _, ix := range treeIndexes(i) {
+				if ided[ix] != valid[ix] {
+					t.checkIndexed(i, add)
+					break
+				}
+			}
 		}
 		t.checkJournal(add)
 		t.checkConflicts(add)
@@ -119,7 +131,31 @@ func has(b *bolt.Bucket, k []byte) bool {
 	return got != nil && bytes.Equal(got, k)
 }
 
-func (t *txn) checkTree(i int, add func(error)) {
+// treeIndexes lists the id indexes tree i feeds.
+func treeIndexes(i int) []Index {
+	switch i {
+	case int(Local):
+		return []Index{IDLocal}
+	case int(Remote):
+		return []Index{IDRemote}
+	}
+	return []Index{IDBaseLocal, IDBaseRemote}
+}
+
+// treeIDs decodes a value of tree i into its path and the ids it should have in each index ("" = none).
+func treeIDs(i int, v []byte) (ids [len(idsBuckets)]string, p remote.Path, err error) {
+	if i == baseTree {
+		b, err := decodeBase(v)
+		ids[IDBaseLocal], ids[IDBaseRemote] = b.Local.ID, b.Remote.ID
+		return ids, b.Path, err
+	}
+	r, err := decodeRecord(v)
+	ids[recordIndex(Side(i))] = r.ID
+	return ids, r.Path, err
+}
+
+// checkTree checks keys and values of tree i and counts its ids per index.
+func (t *txn) checkTree(i int, add func(error), ided *[len(idsBuckets)]int) {
 	what := string(treeBuckets[i])
 	c := t.trees[i].Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -131,38 +167,41 @@ func (t *txn) checkTree(i int, add func(error)) {
 			add(fmt.Errorf("%s %s: nested bucket", what, p.Quoted()))
 			continue
 		}
-		if i == baseTree {
-			b, err := decodeBase(v)
-			switch {
-			case err != nil:
-				add(fmt.Errorf("%s %s: %w", what, p.Quoted(), err))
-				continue
-			case b.Path != p:
-				add(fmt.Errorf("%s %s: record says %s", what, p.Quoted(), b.Path.Quoted()))
-			}
-			if b.Local.ID != "" && !has(t.ids[IDBaseLocal], idKey(b.Local.ID, k)) {
-				add(fmt.Errorf("%s %s: local id %q not indexed", what, p.Quoted(), b.Local.ID))
-			}
-			if b.Remote.ID != "" && !has(t.ids[IDBaseRemote], idKey(b.Remote.ID, k)) {
-				add(fmt.Errorf("%s %s: remote id %q not indexed", what, p.Quoted(), b.Remote.ID))
-			}
-			continue
-		}
-		r, err := decodeRecord(v)
-		switch {
-		case err != nil:
+		ids, rp, err := treeIDs(i, v)
+		if err != nil {
 			add(fmt.Errorf("%s %s: %w", what, p.Quoted(), err))
 			continue
-		case r.Path != p:
-			add(fmt.Errorf("%s %s: record says %s", what, p.Quoted(), r.Path.Quoted()))
 		}
-		if r.ID != "" && !has(t.ids[recordIndex(Side(i))], idKey(r.ID, k)) {
-			add(fmt.Errorf("%s %s: id %q not indexed", what, p.Quoted(), r.ID))
+		if rp != p {
+			add(fmt.Errorf("%s %s: record says %s", what, p.Quoted(), rp.Quoted()))
+		}
+		for ix, id := range ids {
+			if id != "" {
+				ided[ix]++
+			}
 		}
 	}
 }
 
-func (t *txn) checkIndex(ix Index, add func(error)) {
+// checkIndexed names the records of tree i whose id is missing from its index.
+func (t *txn) checkIndexed(i int, add func(error)) {
+	what := string(treeBuckets[i])
+	c := t.trees[i].Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		ids, _, err := treeIDs(i, v)
+		if err != nil || v == nil {
+			continue // reported by checkTree
+		}
+		for ix, id := range ids {
+			if id != "" && !has(t.ids[ix], idKey(id, k)) {
+				add(fmt.Errorf("%s %s: id %q not in index %s", what, pathOf(k).Quoted(), id, Index(ix)))
+			}
+		}
+	}
+}
+
+// checkIndex checks that every entry of index ix points at a record with its id and returns how many do.
+func (t *txn) checkIndex(ix Index, add func(error)) (valid int) {
 	what := "ids/" + ix.String()
 	c := t.ids[ix].Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -204,8 +243,11 @@ func (t *txn) checkIndex(ix Index, add func(error)) {
 		}
 		if got != id {
 			add(fmt.Errorf("%s: id %q points at %s, which has id %q", what, id, p.Quoted(), got))
+			continue
 		}
+		valid++
 	}
+	return valid
 }
 
 func (t *txn) checkJournal(add func(error)) {

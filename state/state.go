@@ -258,8 +258,7 @@ func (s *Store) prepare(readOnly bool) (v uint64, err error) {
 			var err error
 			v, err = s.schema(tx)
 			if err == nil && v != SchemaVersion {
-				err = fmt.Errorf("open state %s read-only: schema version %d needs a migration to %d; open it read-write once",
-					s.path, v, SchemaVersion)
+				err = fmt.Errorf("read-only: schema version %d needs a migration to %d; open it read-write once", v, SchemaVersion)
 			}
 			if err != nil {
 				return err
@@ -278,8 +277,11 @@ func (s *Store) prepare(readOnly bool) (v uint64, err error) {
 			return s.layout(tx)
 		})
 	}
-	if err != nil {
-		return v, err
+	switch {
+	case errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNewerSchema):
+		return v, err // these name the path and the fix already
+	case err != nil: // e.g. disk full while creating the buckets: not damage, keep the file
+		return v, fmt.Errorf("open state %s: %w", s.path, err)
 	}
 	if err := s.db.View(func(tx *bolt.Tx) error { return boltCheck(tx) }); err != nil {
 		return v, corrupt(s.path, err)
@@ -301,7 +303,7 @@ func (s *Store) schema(tx *bolt.Tx) (uint64, error) {
 			return 0, corrupt(s.path, errors.New("no meta bucket"))
 		}
 		if err := initBuckets(tx); err != nil {
-			return 0, fmt.Errorf("init state %s: %w", s.path, err)
+			return 0, fmt.Errorf("create buckets: %w", err)
 		}
 		s.lg.Info("state created", zap.Int("schema", SchemaVersion))
 		return SchemaVersion, nil
@@ -369,11 +371,11 @@ func (s *Store) migrate(tx *bolt.Tx, v *uint64) error {
 			return corrupt(s.path, fmt.Errorf("no migration from schema version %d", *v))
 		}
 		if err := m.up(tx); err != nil {
-			return fmt.Errorf("migrate state %s from version %d: %w", s.path, *v, err)
+			return fmt.Errorf("migrate from schema version %d: %w", *v, err)
 		}
 		*v++
 		if err := tx.Bucket(bucketMeta).Put([]byte(metaSchema), encodeUint(*v)); err != nil {
-			return fmt.Errorf("migrate state %s: %w", s.path, err)
+			return fmt.Errorf("migrate to schema version %d: %w", *v, err)
 		}
 		s.lg.Info("state migrated", zap.Uint64("schema", *v))
 	}

@@ -509,15 +509,7 @@ func (t *txn) deleteTree(i int, p remote.Path) error {
 
 // clearTree empties a whole tree and its indexes by recreating the buckets: far cheaper than key by key.
 func (t *txn) clearTree(i int) error {
-	var ixs []Index
-	switch i {
-	case int(Local):
-		ixs = []Index{IDLocal}
-	case int(Remote):
-		ixs = []Index{IDRemote}
-	default:
-		ixs = []Index{IDBaseLocal, IDBaseRemote}
-	}
+	ixs := treeIndexes(i)
 	var err error
 	if err = t.tx.DeleteBucket(treeBuckets[i]); err != nil {
 		return err

@@ -1,0 +1,111 @@
+// Package cli holds tandem's commands. Each command is a constructor that takes the App (its dependencies) and
+// returns a *cobra.Command whose RunE returns errors; main turns them into exit codes with ExitCode.
+package cli
+
+import (
+	"context"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/term"
+
+	"github.com/tandemsync/tandem/remote"
+)
+
+// Version is the release, set at link time: -ldflags "-X github.com/tandemsync/tandem/cmd/tandem/internal/cli.Version=v1.2.3".
+var Version = "dev"
+
+// App is what every command needs from the outside world. main builds the real one; tests build their own.
+type App struct {
+	Registry *remote.Registry
+	// NewLogger returns the logger for one command run; verbose selects Debug instead of Warn.
+	NewLogger func(w io.Writer, verbose bool) *zap.Logger
+	Stdout    io.Writer
+	Stderr    io.Writer
+	// Now is the wall clock: cmd is the only place the real clock is read (conflict names, trash names).
+	Now func() time.Time
+	// Hostname names this machine in conflict copies.
+	Hostname func() (string, error)
+	// IsTerminal decides whether a progress bar is drawn on w.
+	IsTerminal func(w io.Writer) bool
+}
+
+// NewApp wires the production dependencies around reg.
+func NewApp(reg *remote.Registry) *App {
+	return &App{
+		Registry:   reg,
+		NewLogger:  ConsoleLogger,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+		Now:        time.Now,
+		Hostname:   os.Hostname,
+		IsTerminal: isTerminal,
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// ConsoleLogger logs to w in zap's console format: warnings and errors only, unless verbose.
+func ConsoleLogger(w io.Writer, verbose bool) *zap.Logger {
+	lvl := zapcore.WarnLevel
+	if verbose {
+		lvl = zapcore.DebugLevel
+	}
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
+	return zap.New(core)
+}
+
+// NewRootCmd builds the `tandem` command tree.
+func NewRootCmd(app *App) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "tandem",
+		Short: "tandem keeps a local folder and a remote folder identical, in both directions",
+		Long: `tandem keeps a local folder and a folder elsewhere (today: another directory, "dir:/path";
+pCloud, Verizon and vBoxx are in progress) identical in both directions. Changes on either side are
+carried over; when both sides changed the same file, both versions are kept.
+
+Start with "tandem demo", then "tandem once <local-dir> dir:<other-dir>".`,
+		// Any positional argument here is a mistyped command: a usage error, not help with exit 0.
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown command %q for %q", args[0], c.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			return c.Help()
+		},
+		SilenceErrors: true, // main prints the error once, with the exit code it implies
+		SilenceUsage:  true,
+	}
+	root.SetOut(app.Stdout)
+	root.SetErr(app.Stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newOnceCmd(app), newVersionCmd(app), newDemoCmd(app))
+	return root
+}
+
+// Execute runs the command line args (without the program name) and returns the exit code, after printing the
+// error to app.Stderr.
+func Execute(ctx context.Context, app *App, args []string) int {
+	root := NewRootCmd(app)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	io.WriteString(app.Stderr, "tandem: "+err.Error()+"\n")
+	if IsUsage(err) {
+		io.WriteString(app.Stderr, "Run \"tandem --help\" or \"tandem <command> --help\" for usage.\n")
+	}
+	return ExitCode(err)
+}

@@ -1,0 +1,364 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/tandemsync/tandem/conflict"
+	"github.com/tandemsync/tandem/engine"
+	"github.com/tandemsync/tandem/engine/ignore"
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/localdir"
+	"github.com/tandemsync/tandem/remote/memremote"
+	"github.com/tandemsync/tandem/state"
+)
+
+type onceOpts struct {
+	stateDir     string
+	resync       bool
+	dryRun       bool
+	json         bool
+	maxDelete    float64
+	allowDeletes bool
+	conflict     string
+	parallel     int
+	verbose      bool
+	// per-provider flags for scripts; a `dir:` remote needs none of them
+	endpoint    string
+	accessToken string
+	caFile      string
+}
+
+func newOnceCmd(app *App) *cobra.Command {
+	var o onceOpts
+	c := &cobra.Command{
+		Use:   "once <local-dir> <remote>",
+		Short: "Run one sync pass between a local folder and a remote, then exit",
+		Long: `Run exactly one full sync pass and exit.
+
+<local-dir> must be an existing directory. <remote> is one of:
+  dir:/path/to/folder   another directory (a NAS mount, a USB disk, a second folder). If the folder does not
+                        exist yet but its parent does, the first sync creates it, as a cloud folder would be.
+
+Both roots get a ".tandem" folder: it marks them as sync roots (a root without it, e.g. an unmounted disk,
+stops the pass instead of deleting the other side) and holds the trash of files tandem deleted or replaced.
+
+Exit codes: 0 the pass completed (conflicts kept both versions and are listed; skipped paths are listed),
+1 errors or a safety stop (a missing root marker, a big delete, a locked or damaged state database),
+2 usage errors.`,
+		Example: `  tandem once ~/Documents dir:/mnt/nas/Documents
+  tandem once --dry-run ~/Documents dir:/mnt/nas/Documents
+  tandem once --json ~/Documents dir:/media/usb/Documents | jq .totals`,
+		Args: usageArgs(cobra.ExactArgs(2)),
+		RunE: func(c *cobra.Command, args []string) error {
+			return runOnce(c.Context(), app, o, args[0], args[1], c.OutOrStdout())
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.stateDir, "state-dir", "", "where the pair's state database lives (default $XDG_STATE_HOME/tandem or ~/.local/state/tandem)")
+	f.BoolVar(&o.resync, "resync", false, "list both sides completely; if the state database is damaged or newer, move it aside and merge both sides without deleting anything")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan and change nothing on either side")
+	f.BoolVar(&o.json, "json", false, "print one JSON document describing the pass on stdout (schema in README.md)")
+	f.Float64Var(&o.maxDelete, "max-delete", 50, "stop if the pass would delete more than this percentage of one side's files (and at least 10)")
+	f.BoolVar(&o.allowDeletes, "allow-deletes", false, "let a pass through that the --max-delete guard stopped")
+	f.StringVar(&o.conflict, "conflict", string(conflict.KeepBoth), "when both sides changed a file: keep-both, newer-wins, local-wins or remote-wins (the loser goes to its side's trash)")
+	f.IntVar(&o.parallel, "parallel", 0, "transfers in flight (default: the remote's preference, or 4)")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every file (debug level) to stderr")
+	f.StringVar(&o.endpoint, "endpoint", "", "provider API base URL (emulators, private deployments)")
+	f.StringVar(&o.accessToken, "access-token", "", "provider access token for scripts (prefer the stored login: a flag is visible in ps)")
+	f.StringVar(&o.caFile, "ca-file", "", "extra trusted CA certificates (PEM) for the provider's endpoint")
+	return c
+}
+
+// usageArgs makes cobra's argument checks usage errors (exit code 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := check(c, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+// runOnce runs one pass and prints its outcome to w, as text or as one JSON document. The returned error
+// decides the exit code; the JSON document carries the same code.
+func runOnce(ctx context.Context, app *App, o onceOpts, localArg, remoteArg string, w io.Writer) error {
+	res, err := once(ctx, app, o, localArg, remoteArg)
+	var pr printer = textPrinter{}
+	if o.json {
+		pr = jsonPrinter{}
+	} else if res.Pair == "" {
+		return err // nothing happened: the error alone says it all
+	}
+	if perr := pr.print(w, res); perr != nil && err == nil {
+		err = perr
+	}
+	return err
+}
+
+// once runs one pass and returns its result, whatever the outcome; err decides the exit code.
+func once(ctx context.Context, app *App, o onceOpts, localArg, remoteArg string) (*result, error) {
+	start := app.Now()
+	res := &result{DryRun: o.dryRun}
+	r := &onceRun{app: app, o: o, res: res}
+	err := r.run(ctx, localArg, remoteArg)
+	res.finish(err, app.Now().Sub(start))
+	return res, err
+}
+
+type onceRun struct {
+	app *App
+	o   onceOpts
+	res *result
+	lg  *zap.Logger
+
+	mu      sync.Mutex
+	skipped map[string]bool // entries a side left out of its walk, reported once each
+}
+
+func (r *onceRun) validate() error {
+	o := r.o
+	if _, err := conflict.ParsePolicy(o.conflict); err != nil {
+		return usageError{fmt.Errorf("--conflict: %w", err)}
+	}
+	if o.maxDelete <= 0 || o.maxDelete > 100 {
+		return usagef("--max-delete %g: want a percentage above 0 and at most 100", o.maxDelete)
+	}
+	if o.parallel < 0 {
+		return usagef("--parallel %d: want 0 (automatic) or more", o.parallel)
+	}
+	if o.caFile != "" {
+		if _, err := os.Stat(o.caFile); err != nil {
+			return usagef("--ca-file: %v", err)
+		}
+	}
+	return nil
+}
+
+func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
+	if err := r.validate(); err != nil {
+		return err
+	}
+	local, err := resolveLocal(localArg)
+	if err != nil {
+		return err
+	}
+	scheme, root, spec, err := normaliseSpec(r.app.Registry, remoteArg)
+	if err != nil {
+		return err
+	}
+	if scheme == "dir" && (within(root, local) || within(local, root)) {
+		return usagef("%s and %s overlap: a folder cannot be synced with itself or with a folder inside it", local, root)
+	}
+	r.res.Local, r.res.Remote = local, spec
+	r.res.Pair = state.PairID(local, spec)
+	r.lg = r.app.NewLogger(r.app.Stderr, r.o.verbose)
+	defer r.lg.Sync() //nolint:errcheck // stderr cannot be synced on every platform
+
+	match, err := loadIgnore(local)
+	if err != nil {
+		return err
+	}
+	skip := func(p remote.Path, dir bool) bool { return match.Ignored(string(p), dir) }
+
+	st, cleanup, err := r.openState()
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	var nbase int
+	if err := st.View(func(rd state.Reader) error {
+		nbase, err = rd.CountBase()
+		return err
+	}); err != nil {
+		return err
+	}
+
+	ldir, err := localdir.Open(r.lg, local, localdir.Options{Skip: skip, OnSkip: r.onSkip("local"), Label: local})
+	if err != nil {
+		return err
+	}
+	defer ldir.Close()
+	rem, err := r.openRemote(ctx, spec, scheme, root, skip, nbase == 0, st.Path())
+	if err != nil {
+		return err
+	}
+	defer rem.Close()
+
+	host, err := r.app.Hostname()
+	if err != nil || host == "" {
+		host = "unknown-host"
+	}
+	policy, _ := conflict.ParsePolicy(r.o.conflict)
+	prog := newProgress(r.app, r.o)
+	e, err := engine.New(engine.Deps{
+		Clock:  clockwork.NewRealClock(),
+		Local:  ldir,
+		Remote: rem,
+		Store:  st,
+		Logger: r.lg,
+	}, engine.Options{
+		DryRun:       r.o.dryRun,
+		Resync:       r.o.resync,
+		MaxDeletePct: r.o.maxDelete,
+		AllowDeletes: r.o.allowDeletes,
+		Policy:       policy,
+		Host:         host,
+		Parallel:     r.o.parallel,
+		Ignored:      skip,
+		Progress:     prog.event,
+	})
+	if err != nil {
+		return err
+	}
+	rep, err := e.RunPass(ctx)
+	prog.finish()
+	if rep != nil {
+		r.res.fill(rep)
+	}
+	if err != nil {
+		return err
+	}
+	if n := len(rep.Problems); n > 0 {
+		return fmt.Errorf("%w: %d failed (listed above); the next pass retries them", errProblems, n)
+	}
+	return nil
+}
+
+// within reports whether p is dir or inside it.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// loadIgnore compiles the built-in patterns and the root's .tandemignore, if there is one.
+func loadIgnore(local string) (*ignore.Matcher, error) {
+	f, err := os.Open(filepath.Join(local, ignore.FileName))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return ignore.New(nil, nil)
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", ignore.FileName, err)
+	}
+	defer f.Close()
+	m, err := ignore.New(nil, f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(local, ignore.FileName), err)
+	}
+	return m, nil
+}
+
+// onSkip collects what a side's walk left out (symlinks, special files, invalid names, unreadable folders).
+func (r *onceRun) onSkip(side string) func(p, reason string) {
+	return func(p, reason string) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		k := side + "\x00" + p
+		if r.skipped[k] {
+			return
+		}
+		if r.skipped == nil {
+			r.skipped = map[string]bool{}
+		}
+		r.skipped[k] = true
+		r.res.Skipped = append(r.res.Skipped, skipJSON{Path: p, Side: side, Reason: reason})
+	}
+}
+
+// openState opens the pair's database. A damaged or newer one stops the pass unless --resync asked to move it
+// aside; a dry run never moves it, and plans against an empty throw-away database instead.
+func (r *onceRun) openState() (*state.Store, func(), error) {
+	dir := r.o.stateDir
+	if dir == "" {
+		var err error
+		if dir, err = state.DefaultDir(); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("state dir: %w", err)
+	}
+	path := filepath.Join(dir, r.res.Pair+".db")
+	st, err := state.Open(path, r.lg, state.Options{})
+	if err == nil {
+		if r.o.resync {
+			r.note("resync: both sides are listed completely and compared with the last sync point")
+		}
+		return st, func() { st.Close() }, nil
+	}
+	if !errors.Is(err, state.ErrCorrupt) && !errors.Is(err, state.ErrNewerSchema) || !r.o.resync {
+		return nil, nil, err
+	}
+	if r.o.dryRun {
+		tmp, terr := os.MkdirTemp("", "tandem-dry-run-")
+		if terr != nil {
+			return nil, nil, terr
+		}
+		st, terr := state.Open(filepath.Join(tmp, "pair.db"), r.lg, state.Options{})
+		if terr != nil {
+			os.RemoveAll(tmp)
+			return nil, nil, terr
+		}
+		r.note(fmt.Sprintf("state database %s cannot be used (%v); a real --resync moves it aside and merges both "+
+			"sides without deleting anything; this dry run shows that merge", path, err))
+		return st, func() { st.Close(); os.RemoveAll(tmp) }, nil
+	}
+	to, merr := state.MoveAside(path, r.app.Now())
+	if merr != nil {
+		return nil, nil, fmt.Errorf("%w (and moving it aside failed: %v)", err, merr)
+	}
+	st, err = state.Open(path, r.lg, state.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	r.note(fmt.Sprintf("the state database could not be used and was moved to %s; both sides are merged "+
+		"without a sync point: every file ends up on both sides, files that differ are kept both ways, nothing is deleted", to))
+	return st, func() { st.Close() }, nil
+}
+
+func (r *onceRun) note(s string) { r.res.Notes = append(r.res.Notes, s) }
+
+// openRemote opens the remote side. A `dir:` root that does not exist yet is created on a first sync only; a
+// dry run plans against an empty stand-in instead of creating it.
+func (r *onceRun) openRemote(ctx context.Context, spec, scheme, root string, skip func(remote.Path, bool) bool,
+	first bool, db string) (remote.Remote, error) {
+	if scheme == "dir" {
+		_, statErr := os.Lstat(root)
+		missing := errors.Is(statErr, fs.ErrNotExist)
+		switch {
+		case missing && r.o.dryRun && first:
+			r.note(fmt.Sprintf("%s does not exist yet: a real pass creates it", root))
+			return &labelled{Remote: memremote.New(clockwork.NewRealClock(), memremote.Options{}), label: spec}, nil
+		case missing && !first:
+			return nil, fmt.Errorf("%w: the remote folder %s is missing but this pair has synced before; "+
+				"nothing was changed. If the disk is unmounted, mount it; if the folder moved, put it back; "+
+				"to start this pair over from nothing, remove its state database %s", engine.ErrSafetyStop, root, db)
+		}
+		ctx = withDirHooks(ctx, dirHooks{skip: skip, onSkip: r.onSkip("remote"), create: first && !r.o.dryRun})
+	}
+	return r.app.Registry.Open(ctx, r.lg, spec, remote.OpenOptions{
+		Endpoint:    r.o.endpoint,
+		AccessToken: remote.Secret(r.o.accessToken),
+		CAFile:      r.o.caFile,
+		StateDir:    r.o.stateDir,
+	})
+}
+
+// labelled gives a stand-in remote the name of the real one in reports.
+type labelled struct {
+	remote.Remote
+	label string
+}
+
+func (l *labelled) String() string { return l.label }

@@ -1,0 +1,374 @@
+// Package httpx is the HTTP plumbing the provider clients share: retries with exponential backoff and jitter,
+// Retry-After honoured (and clamped), one forced token refresh on an auth failure, bodies read through a size
+// limit, TLS trust from an explicit CA file, and errors that never carry a URL query (tokens travel there on
+// some APIs).
+package httpx
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap"
+
+	"github.com/tandemsync/tandem/remote"
+)
+
+// Authorizer puts credentials on a request and can renew them once they are refused.
+type Authorizer interface {
+	// Apply sets the request's credentials (normally the Authorization header).
+	Apply(ctx context.Context, req *http.Request) error
+	// Refresh renews the credentials after the server refused them. used is what Apply put on the refused
+	// request, so that concurrent workers refused with the same token cause one refresh, not one each.
+	// An error wrapping remote.ErrUnauthorized means a new login is needed.
+	Refresh(ctx context.Context, used *http.Request) error
+}
+
+// Options configure a Client. The zero value retries 5 times, from 250 ms up to 30 s between attempts.
+type Options struct {
+	HTTP          *http.Client // default: a client with TLS from CAFile, no total timeout (large transfers)
+	CAFile        string       // extra trusted CA certificates, PEM; verification is never turned off
+	Auth          Authorizer
+	MaxAttempts   int
+	BaseDelay     time.Duration
+	MaxDelay      time.Duration
+	MaxRetryAfter time.Duration // a longer Retry-After is clamped to this and logged; default 5 min
+	MaxBody       int64         // JSON answers larger than this are refused; default 64 MiB
+	Clock         clockwork.Clock
+	Rand          func() float64 // jitter source; default math/rand/v2
+	Logger        *zap.Logger
+}
+
+// Client sends requests with the retry and auth rules. Safe for concurrent use.
+type Client struct {
+	o  Options
+	lg *zap.Logger
+}
+
+// New fills in defaults and builds the HTTP client.
+func New(o Options) (*Client, error) {
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = 5
+	}
+	if o.BaseDelay == 0 {
+		o.BaseDelay = 250 * time.Millisecond
+	}
+	if o.MaxDelay == 0 {
+		o.MaxDelay = 30 * time.Second
+	}
+	if o.MaxRetryAfter == 0 {
+		o.MaxRetryAfter = 5 * time.Minute
+	}
+	if o.MaxBody == 0 {
+		o.MaxBody = 64 << 20
+	}
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.HTTP == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 16
+		tr.ResponseHeaderTimeout = 2 * time.Minute // a stalled server, not a slow body (that is the caller's watchdog)
+		if o.CAFile != "" {
+			cfg, err := TLSConfig(o.CAFile)
+			if err != nil {
+				return nil, err
+			}
+			tr.TLSClientConfig = cfg
+		}
+		o.HTTP = &http.Client{Transport: tr, CheckRedirect: checkRedirect}
+	}
+	return &Client{o: o, lg: o.Logger}, nil
+}
+
+// HTTP is the underlying client (for oauth2's token exchange, which must use the same trust).
+func (c *Client) HTTP() *http.Client { return c.o.HTTP }
+
+// TLSConfig trusts the system roots plus the certificates in caFile.
+func TLSConfig(caFile string) (*tls.Config, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("read CA file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA file %s holds no PEM certificate", caFile)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// checkRedirect refuses HTTPS -> HTTP downgrades and keeps credentials on the original host only (Go drops the
+// Authorization header on a cross-host redirect itself).
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("too many redirects")
+	}
+	if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("refused redirect from https to %s", req.URL.Scheme)
+	}
+	return nil
+}
+
+// Temporary marks an error worth retrying (a provider's "try again later" answer); after is the server's wish
+// for the delay (0: backoff).
+type Temporary struct {
+	Err   error
+	After time.Duration
+}
+
+func (t *Temporary) Error() string { return t.Err.Error() }
+func (t *Temporary) Unwrap() error { return t.Err }
+
+// Retry wraps err as temporary.
+func Retry(err error, after time.Duration) error { return &Temporary{Err: err, After: after} }
+
+// authFailed marks a refused credential: Do refreshes once and replays.
+type authFailed struct{ err error }
+
+func (a *authFailed) Error() string { return a.err.Error() }
+func (a *authFailed) Unwrap() error { return a.err }
+
+// AuthFailed wraps a provider's "token refused" answer (pCloud's 2000 with HTTP 200, for instance).
+func AuthFailed(err error) error { return &authFailed{err: err} }
+
+// StatusError is a non-2xx answer.
+type StatusError struct {
+	Op     string
+	Status int
+	Body   string // the first bytes, for the message
+	kind   error
+}
+
+func (e *StatusError) Error() string {
+	msg := fmt.Sprintf("%s: HTTP %d", e.Op, e.Status)
+	if e.Body != "" {
+		msg += ": " + e.Body
+	}
+	return msg
+}
+
+func (e *StatusError) Unwrap() error { return e.kind }
+
+// Do runs one logical request. build makes a fresh *http.Request per attempt (bodies cannot be replayed);
+// handle reads the response and returns nil, a final error, or an error wrapped by Retry / AuthFailed. Network
+// errors and 5xx/429 answers are retried only when idempotent is true (an upload whose answer was lost must be
+// checked by the caller, not blindly repeated); 401 gets one refresh and a replay.
+func (c *Client) Do(ctx context.Context, op string, idempotent bool,
+	build func(ctx context.Context) (*http.Request, error), handle func(*http.Response) error) error {
+	return c.do(ctx, op, idempotent, build, handle, false)
+}
+
+// Stream is Do for a download: it returns the first successful response with its body open (the caller reads
+// and closes it), after the same retry and refresh rules.
+func (c *Client) Stream(ctx context.Context, op string, build func(ctx context.Context) (*http.Request, error)) (*http.Response, error) {
+	var out *http.Response
+	err := c.do(ctx, op, true, build, func(resp *http.Response) error { out = resp; return nil }, true)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *Client) do(ctx context.Context, op string, idempotent bool,
+	build func(ctx context.Context) (*http.Request, error), handle func(*http.Response) error, keep bool) error {
+	refreshed := false
+	var last error
+	for attempt := 1; ; attempt++ {
+		req, err := build(ctx)
+		if err != nil {
+			return err
+		}
+		if c.o.Auth != nil {
+			if err := c.o.Auth.Apply(ctx, req); err != nil {
+				return err
+			}
+		}
+		resp, err := c.o.HTTP.Do(req)
+		if err == nil {
+			err = c.classify(op, resp)
+			if err == nil {
+				err = handle(resp)
+			}
+			if err == nil && keep {
+				return nil
+			}
+			drain(resp)
+		} else {
+			err = netError(op, err)
+		}
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", op, ctx.Err())
+		}
+		var af *authFailed
+		if errors.As(err, &af) {
+			if refreshed || c.o.Auth == nil {
+				return fmt.Errorf("%w: %w", remote.ErrUnauthorized, err)
+			}
+			refreshed = true
+			if rerr := c.o.Auth.Refresh(ctx, req); rerr != nil {
+				return rerr
+			}
+			attempt-- // a replay after a refresh is not a failed attempt
+			continue
+		}
+		var tmp *Temporary
+		retriable := errors.As(err, &tmp)
+		if !retriable && idempotent && errors.Is(err, errTransport) {
+			retriable = true
+		}
+		if !retriable || attempt >= c.o.MaxAttempts {
+			if retriable {
+				return fmt.Errorf("%s: gave up after %d attempts: %w", op, attempt, err)
+			}
+			return err
+		}
+		last = err
+		wait := c.backoff(attempt)
+		if tmp != nil && tmp.After > 0 {
+			wait = tmp.After
+			if wait > c.o.MaxRetryAfter {
+				c.lg.Warn("server asked to wait longer than allowed; clamped", zap.String("op", op),
+					zap.Duration("asked", tmp.After), zap.Duration("waiting", c.o.MaxRetryAfter))
+				wait = c.o.MaxRetryAfter
+			}
+		}
+		c.lg.Debug("retrying", zap.String("op", op), zap.Int("attempt", attempt), zap.Duration("wait", wait),
+			zap.Error(last))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (last error: %v)", op, ctx.Err(), last)
+		case <-c.o.Clock.After(wait):
+		}
+	}
+}
+
+// backoff is exponential with full jitter in [d/2, d].
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.o.BaseDelay << (attempt - 1)
+	if d > c.o.MaxDelay || d <= 0 {
+		d = c.o.MaxDelay
+	}
+	return d/2 + time.Duration(c.o.Rand()*float64(d/2))
+}
+
+var errTransport = errors.New("transport error")
+
+// netError strips the URL (and so any query token) from a transport error and marks it retriable.
+func netError(op string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	if errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) {
+		return fmt.Errorf("%s: TLS certificate not trusted (give the CA with --ca-file): %w", op, err)
+	}
+	return fmt.Errorf("%s: %w: %w", op, errTransport, err)
+}
+
+// IsTransport reports whether err was a network failure (reset, refused, timeout, cut body).
+func IsTransport(err error) bool {
+	if errors.Is(err, errTransport) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// classify turns HTTP status codes into the retry/auth rules; 2xx and 3xx pass to the handler.
+func (c *Client) classify(op string, resp *http.Response) error {
+	if resp.StatusCode < 400 {
+		return nil
+	}
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	se := &StatusError{Op: op, Status: resp.StatusCode, Body: remote.Escape(strings.TrimSpace(string(snippet)))}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		se.kind = remote.ErrUnauthorized
+		return AuthFailed(se)
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		se.kind = remote.ErrUnavailable
+		return Retry(se, RetryAfter(resp.Header.Get("Retry-After"), c.o.Clock.Now()))
+	case resp.StatusCode == http.StatusNotFound:
+		se.kind = remote.ErrNotFound
+	case resp.StatusCode == http.StatusConflict || resp.StatusCode == http.StatusPreconditionFailed:
+		se.kind = remote.ErrConflict
+	case resp.StatusCode == http.StatusForbidden:
+		se.kind = remote.ErrUnavailable
+	}
+	return se
+}
+
+// RetryAfter parses both forms of RFC 9110's Retry-After: delta-seconds and an HTTP-date. 0 when absent or bad.
+func RetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// DecodeJSON reads a JSON body through the size limit. A body that is not JSON (an HTML error page with 200)
+// is a temporary error: proxies and overloaded front ends produce them.
+func (c *Client) DecodeJSON(resp *http.Response, v any) error {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.o.MaxBody+1))
+	if err != nil {
+		return fmt.Errorf("%w: read body: %w", errTransport, err)
+	}
+	if int64(len(body)) > c.o.MaxBody {
+		return fmt.Errorf("answer larger than %d bytes refused", c.o.MaxBody)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		snippet := body
+		if len(snippet) > 80 {
+			snippet = snippet[:80]
+		}
+		return Retry(fmt.Errorf("malformed answer (%v): %s", err, remote.Escape(string(snippet))), 0)
+	}
+	return nil
+}
+
+// drain lets the connection be reused.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}

@@ -139,6 +139,7 @@ func (e *Engine) RunPass(ctx context.Context) (*Report, error) {
 	if err := e.observe(ctx, rep); err != nil {
 		return rep, err
 	}
+	reobserved := false
 	for round := 0; round < e.o.MaxRounds; round++ {
 		acts, baseFiles, err := e.plan(ctx)
 		if err != nil {
@@ -159,9 +160,22 @@ func (e *Engine) RunPass(ctx context.Context) (*Report, error) {
 			rep.Planned = acts
 			return rep, nil
 		}
+		// Problems are those of the last round: a failure that a later round cured is not one.
+		rep.mu.Lock()
+		rep.Problems = nil
+		rep.mu.Unlock()
 		progressed, err := e.execute(ctx, acts, rep)
 		if err != nil {
 			return rep, err
+		}
+		if len(rep.Problems) > 0 && !reobserved {
+			// Something changed under the plan (a precondition failed, a file moved on): look again once,
+			// so the next round plans from what is there now.
+			reobserved = true
+			if err := e.observe(ctx, rep); err != nil {
+				return rep, err
+			}
+			continue
 		}
 		if !progressed {
 			return rep, nil // every remaining action failed: report them, do not spin

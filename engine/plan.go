@@ -196,6 +196,13 @@ func (pl *planner) ensureAncestors() {
 				if a.replacesFile() { // the file goes, the folder is created after it
 					break
 				}
+				if a.Local != nil && a.Remote != nil && a.Local.Dir != a.Remote.Dir {
+					// A file replaced the folder on one side while a child changed on the other: both stay,
+					// the file is renamed aside so that the folder can be created in its place.
+					pl.acts[f.act].Op = TypeConflict
+					pl.acts[f.act].Reason = "replaced by a file on one side, a child changed on the other"
+					break
+				}
 				pl.acts[f.act].Op = OpNone
 				pl.acts[f.act].Reason = "kept: a child changed"
 			}

@@ -117,6 +117,9 @@ func (e *Engine) do(ctx context.Context, a Action, rep *Report) (int64, error) {
 	case Upload:
 		return e.upload(ctx, a, revOf(a.Remote))
 	case Download:
+		if err := e.recheckRacy(ctx, a.Path, a.Local); err != nil {
+			return 0, err
+		}
 		return e.download(ctx, a.Path, revOf(a.Local))
 	case MkdirRemote, MkdirLocal:
 		return 0, e.mkdir(ctx, a)
@@ -144,6 +147,27 @@ func (e *Engine) do(ctx context.Context, a Action, rep *Report) (int64, error) {
 		})
 	}
 	return 0, fmt.Errorf("unknown action %v", a.Op)
+}
+
+// recheckRacy re-digests a racily clean local file just before it is overwritten: its revision (size, mtime,
+// inode) cannot tell a same-size rewrite within the timestamp's resolution, so the precondition alone would let
+// the overwrite take an unseen edit.
+func (e *Engine) recheckRacy(ctx context.Context, p remote.Path, l *state.Record) error {
+	if l == nil || l.Dir || !e.racy(l) {
+		return nil
+	}
+	h, ok := e.d.Local.(remote.Hasher)
+	if !ok {
+		return nil
+	}
+	got, ent, err := h.HashOf(ctx, p, e.algo)
+	if err != nil {
+		return fmt.Errorf("download %s: %w", p.Quoted(), err)
+	}
+	if got != l.Hash || ent.Rev != l.Rev {
+		return fmt.Errorf("download %s: %w", p.Quoted(), errReplan)
+	}
+	return nil
 }
 
 func (e *Engine) recordBase(p remote.Path, l, r *state.Record) error {

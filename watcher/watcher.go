@@ -169,13 +169,9 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 		clk:   w.clk,
 		dirs:  make(map[string]*dirNode),
 		pend:  newPending(w.o.MaxBatch),
-		timer: w.clk.NewTimer(time.Hour),
-		quiet: w.clk.NewTimer(time.Hour),
 	}
-	l.timer.Stop()
-	l.quiet.Stop()
-	defer l.timer.Stop()
-	defer l.quiet.Stop()
+	defer l.timer.stop()
+	defer l.quiet.stop()
 
 	start := w.clk.Now()
 	if err := l.watchTree(""); err != nil {
@@ -204,10 +200,10 @@ type loop struct {
 
 	pend  *pending
 	ready []Event // cut batch waiting for the consumer
-	timer clockwork.Timer
+	timer lazyTimer
 	armed bool
 
-	quiet      clockwork.Timer // clears the overflow message
+	quiet      lazyTimer // clears the overflow message
 	overflowAt time.Time
 }
 
@@ -232,7 +228,7 @@ func (l *loop) run(ctx context.Context, out chan<- []Event) error {
 			}
 			l.fault(err)
 			l.arm()
-		case <-l.timer.Chan():
+		case <-l.timer.c():
 			// The timer is re-armed lazily rather than on every event, so a fire may be early or stale: check.
 			l.armed = false
 			if l.ready == nil && !l.pend.empty() {
@@ -245,9 +241,9 @@ func (l *loop) run(ctx context.Context, out chan<- []Event) error {
 		case send <- l.ready:
 			l.ready = nil
 			l.arm() // events that came in while the consumer was busy
-		case <-l.quiet.Chan():
+		case <-l.quiet.c():
 			if rest := overflowQuiet - l.clk.Since(l.overflowAt); rest > 0 {
-				l.quiet.Reset(rest)
+				l.quiet.reset(l.clk, rest)
 				continue
 			}
 			l.w.setDegraded(func() { l.w.overflow = "" })
@@ -272,7 +268,7 @@ func (l *loop) arm() {
 	if l.armed || l.ready != nil || l.pend.empty() {
 		return
 	}
-	l.timer.Reset(max(l.clk.Until(l.deadline()), 0))
+	l.timer.reset(l.clk, max(l.clk.Until(l.deadline()), 0))
 	l.armed = true
 }
 
@@ -283,7 +279,7 @@ func (l *loop) fault(err error) {
 	if errors.Is(err, fsnotify.ErrEventOverflow) {
 		l.lg.Warn("inotify event queue overflowed; rescanning the whole folder", zap.String("path", l.w.root))
 		l.overflowAt = now
-		l.quiet.Reset(overflowQuiet)
+		l.quiet.reset(l.clk, overflowQuiet)
 		l.w.setDegraded(func() { l.w.overflow = overflowMsg })
 		return
 	}
@@ -454,4 +450,30 @@ func (l *loop) rel(name string) (string, bool) {
 		return "", false
 	}
 	return filepath.ToSlash(r), true
+}
+
+// lazyTimer is created on first use, so an idle watcher holds no timer at all, and a fake clock's waiter
+// count (what tests block on) only ever counts timers that are really running.
+type lazyTimer struct{ t clockwork.Timer }
+
+func (z *lazyTimer) reset(clk clockwork.Clock, d time.Duration) {
+	if z.t == nil {
+		z.t = clk.NewTimer(d)
+		return
+	}
+	z.t.Reset(d)
+}
+
+// c is nil until first use: a nil channel never fires in a select.
+func (z *lazyTimer) c() <-chan time.Time {
+	if z.t == nil {
+		return nil
+	}
+	return z.t.Chan()
+}
+
+func (z *lazyTimer) stop() {
+	if z.t != nil {
+		z.t.Stop()
+	}
 }

@@ -216,7 +216,7 @@ func (f *fakeSource) Add(p string) error {
 	f.added = append(f.added, p)
 	return nil
 }
-func (f *fakeSource) Remove(string) error            { return nil }
+func (f *fakeSource) Remove(string) error           { return nil }
 func (f *fakeSource) Events() <-chan fsnotify.Event { return f.ev }
 func (f *fakeSource) Errors() <-chan error          { return f.errs }
 func (f *fakeSource) Close() error                  { return nil }

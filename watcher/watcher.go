@@ -163,12 +163,12 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 	defer w.watched.Store(0)
 
 	l := &loop{
-		w:     w,
-		lg:    w.lg,
-		src:   src,
-		clk:   w.clk,
-		dirs:  make(map[string]*dirNode),
-		pend:  newPending(w.o.MaxBatch),
+		w:    w,
+		lg:   w.lg,
+		src:  src,
+		clk:  w.clk,
+		dirs: make(map[string]*dirNode),
+		pend: newPending(w.o.MaxBatch),
 	}
 	defer l.timer.stop()
 	defer l.quiet.stop()

@@ -308,3 +308,25 @@ func TestRootMustBeADirectory(t *testing.T) {
 		t.Errorf("New on a missing path: no error")
 	}
 }
+
+func TestRootRemoved(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "root")
+	mkTree(t, root, "a")
+	h := start(t, root, fast, nil)
+	h.startup()
+	if err := os.RemoveAll(root); err != nil {
+		t.Fatal(err)
+	}
+	h.until("the root rescan", func(s []Event) bool { return slices.Contains(s, Event{Path: "", Subtree: true}) })
+	if d := h.w.Degraded(); !strings.Contains(d, "moved or deleted") {
+		t.Errorf("Degraded() = %q", d)
+	}
+	h.waitWatched(0)
+}
+
+func TestRunTwice(t *testing.T) {
+	h, _, _ := fakeStart(t, Options{})
+	if err := h.w.Run(t.Context(), make(chan []Event)); err == nil {
+		t.Errorf("second Run: no error")
+	}
+}

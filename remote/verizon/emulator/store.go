@@ -1,0 +1,294 @@
+package emulator
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// kind of the item at a path, as the change journal records it.
+type kind uint8
+
+const (
+	kindNone kind = iota
+	kindFile
+	kindFolder
+)
+
+// node is a file or folder, live or in the trash. Parent and Name are kept apart (rather than one path string)
+// so that a test can plant a hostile name such as "a/b" and the emulator still serves it exactly as stored.
+// Times are Unix milliseconds: the API's precision.
+type node struct {
+	ID             uint64 `json:"id"`
+	Parent         string `json:"parent"` // absolute path of the containing folder; "/" for a virtual folder
+	Name           string `json:"name"`
+	Folder         bool   `json:"folder,omitempty"`
+	Size           int64  `json:"size,omitempty"`
+	Checksum       string `json:"checksum,omitempty"`
+	ContentToken   string `json:"contentToken,omitempty"`
+	Version        int    `json:"version,omitempty"`
+	VersionCreated int64  `json:"versionCreated"`
+	Created        int64  `json:"created,omitempty"`
+	Modified       int64  `json:"modified,omitempty"`
+	Mime           string `json:"mime,omitempty"`
+	Favorite       bool   `json:"favorite,omitempty"`
+	// Trash: Trashed items keep the Parent/Name they had when deleted. TrashGroup is the id of the topmost
+	// deleted item (itself for that one), so a restore brings back exactly what one delete took away.
+	Trashed    bool   `json:"trashed,omitempty"`
+	TrashedAt  int64  `json:"trashedAt,omitempty"`
+	TrashGroup uint64 `json:"trashGroup,omitempty"`
+}
+
+func (n *node) path() string { return join(n.Parent, n.Name) }
+
+func (n *node) kind() kind {
+	if n == nil {
+		return kindNone
+	}
+	if n.Folder {
+		return kindFolder
+	}
+	return kindFile
+}
+
+// join builds an absolute path; the parent of a virtual folder is "/".
+func join(parent, name string) string {
+	if parent == "/" || parent == "" {
+		return "/" + name
+	}
+	return parent + "/" + name
+}
+
+// jentry is one record of the change journal that fullview etags index: the path was touched at Seq and held
+// Before just before. A delta since seq S compares, per path, the Before of its first entry after S with the live
+// state now.
+type jentry struct {
+	Seq    uint64 `json:"seq"`
+	VF     string `json:"vf"`
+	Path   string `json:"path"`
+	Before kind   `json:"before"`
+	Time   int64  `json:"time"`
+}
+
+// counters is the small mutable state beside the items.
+type counters struct {
+	NextID uint64 `json:"nextID"`
+	Seq    uint64 `json:"seq"`   // last journal sequence number handed out
+	Floor  uint64 `json:"floor"` // etags with a seq below this predate the retained journal
+	Epoch  uint64 `json:"epoch"` // bumped by ForceOutOfSync: every etag of an older epoch is stale
+	UserID string `json:"userID"`
+}
+
+// intent is an upload in progress (§9).
+type intent struct {
+	ID       string         `json:"id"`
+	Parent   string         `json:"parent"`
+	Name     string         `json:"name"`
+	Size     int64          `json:"size"`
+	Checksum string         `json:"checksum"`
+	Chunked  bool           `json:"chunked"`
+	Safe     bool           `json:"safe,omitempty"`
+	Version  *int           `json:"version,omitempty"`
+	ModDate  int64          `json:"modDate,omitempty"`
+	Created  int64          `json:"created"`
+	Done     bool           `json:"done,omitempty"`
+	Chunks   map[int]int64  `json:"chunks,omitempty"` // sequence number -> size
+	Sums     map[int]string `json:"sums,omitempty"`
+}
+
+// tokenState is kept under the sha256 of the token, so the data dir never holds a token in clear.
+type tokenState struct {
+	Refresh bool  `json:"refresh,omitempty"`
+	Expires int64 `json:"expires"` // Unix ms
+	Revoked bool  `json:"revoked,omitempty"`
+	// Parent is the refresh token (key) this pair was issued from while its grace runs: the parent stays valid
+	// until either token of the pair is first used. Pair is the key of the other token of the pair.
+	Parent string `json:"parent,omitempty"`
+	Pair   string `json:"pair,omitempty"`
+	// Pending (refresh tokens only) lists the access-token keys of pairs issued from this one and not yet used.
+	Pending []string `json:"pending,omitempty"`
+}
+
+var (
+	bktNodes   = []byte("nodes")
+	bktJournal = []byte("journal")
+	bktMeta    = []byte("meta")
+	bktTokens  = []byte("tokens")
+	bktUploads = []byte("uploads")
+	keyCounter = []byte("counters")
+)
+
+func openDB(dir string) (*bolt.DB, error) {
+	// NoSync: the emulator is a test fixture; a killed process loses nothing (the page cache survives it), and
+	// a 10,000-file benchmark must not measure fsync.
+	db, err := bolt.Open(filepath.Join(dir, "verizon.db"), 0o600, &bolt.Options{Timeout: time.Second, NoSync: true})
+	if err != nil {
+		return nil, fmt.Errorf("open emulator db: %w", err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bktNodes, bktJournal, bktMeta, bktTokens, bktUploads} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("init emulator db: %w", err)
+	}
+	return db, nil
+}
+
+func u64key(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func tokenKey(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])
+}
+
+// change collects what one API call mutated so that it reaches the db in one transaction.
+type change struct {
+	nodes   map[uint64]*node // nil value: delete
+	journal []jentry
+	dropJ   []uint64 // journal seqs pruned
+	uploads map[string]*intent
+	tokens  map[string]*tokenState
+}
+
+func newChange() *change {
+	return &change{nodes: map[uint64]*node{}, uploads: map[string]*intent{}, tokens: map[string]*tokenState{}}
+}
+
+func (c *change) put(n *node)                 { c.nodes[n.ID] = n }
+func (c *change) drop(n *node)                { c.nodes[n.ID] = nil }
+func (c *change) tok(k string, t *tokenState) { c.tokens[k] = t }
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, data)
+}
+
+func writeChange(db *bolt.DB, c *change, cnt counters) error {
+	err := db.Update(func(tx *bolt.Tx) error {
+		nb := tx.Bucket(bktNodes)
+		for id, n := range c.nodes {
+			if n == nil {
+				if err := nb.Delete(u64key(id)); err != nil {
+					return err
+				}
+			} else if err := putJSON(nb, u64key(id), n); err != nil {
+				return err
+			}
+		}
+		jb := tx.Bucket(bktJournal)
+		for _, seq := range c.dropJ {
+			if err := jb.Delete(u64key(seq)); err != nil {
+				return err
+			}
+		}
+		for _, j := range c.journal {
+			if err := putJSON(jb, u64key(j.Seq), j); err != nil {
+				return err
+			}
+		}
+		ub := tx.Bucket(bktUploads)
+		for id, u := range c.uploads {
+			if u == nil {
+				if err := ub.Delete([]byte(id)); err != nil {
+					return err
+				}
+			} else if err := putJSON(ub, []byte(id), u); err != nil {
+				return err
+			}
+		}
+		tb := tx.Bucket(bktTokens)
+		for k, t := range c.tokens {
+			if t == nil {
+				if err := tb.Delete([]byte(k)); err != nil {
+					return err
+				}
+			} else if err := putJSON(tb, []byte(k), t); err != nil {
+				return err
+			}
+		}
+		return putJSON(tx.Bucket(bktMeta), keyCounter, cnt)
+	})
+	if err != nil {
+		return fmt.Errorf("persist: %w", err)
+	}
+	return nil
+}
+
+// loaded is everything read back at start.
+type loaded struct {
+	cnt     counters
+	fresh   bool
+	nodes   []*node
+	journal []jentry
+	uploads map[string]*intent
+	tokens  map[string]*tokenState
+}
+
+func load(db *bolt.DB) (*loaded, error) {
+	l := &loaded{uploads: map[string]*intent{}, tokens: map[string]*tokenState{}}
+	err := db.View(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bktMeta).Get(keyCounter)
+		if raw == nil {
+			l.fresh = true
+		} else if err := json.Unmarshal(raw, &l.cnt); err != nil {
+			return fmt.Errorf("counters: %w", err)
+		}
+		if err := tx.Bucket(bktNodes).ForEach(func(k, v []byte) error {
+			n := new(node)
+			if err := json.Unmarshal(v, n); err != nil {
+				return fmt.Errorf("node %x: %w", k, err)
+			}
+			l.nodes = append(l.nodes, n)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bktJournal).ForEach(func(k, v []byte) error {
+			var j jentry
+			if err := json.Unmarshal(v, &j); err != nil {
+				return fmt.Errorf("journal %x: %w", k, err)
+			}
+			l.journal = append(l.journal, j)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bktUploads).ForEach(func(k, v []byte) error {
+			u := new(intent)
+			if err := json.Unmarshal(v, u); err != nil {
+				return fmt.Errorf("upload %s: %w", k, err)
+			}
+			l.uploads[u.ID] = u
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bktTokens).ForEach(func(k, v []byte) error {
+			t := new(tokenState)
+			if err := json.Unmarshal(v, t); err != nil {
+				return fmt.Errorf("token: %w", err)
+			}
+			l.tokens[string(k)] = t
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load emulator db: %w", err)
+	}
+	return l, nil
+}

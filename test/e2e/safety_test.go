@@ -366,3 +366,56 @@ func TestBigDeleteGuard(t *testing.T) {
 		t.Fatalf("remote trash holds %d distinct files, want the 15 deleted ones: %v", len(got), trash)
 	}
 }
+
+func TestNewRemoteFolder(t *testing.T) {
+	t.Parallel()
+	p := newPair(t)
+	p.R = filepath.Join(p.R, "new-cloud-folder")
+	p.write(p.L, "a.txt", "a")
+	// A dry run plans the first sync but does not create the folder.
+	r := p.once("--dry-run", "--json")
+	if r.Code != 0 {
+		t.Fatalf("%s", r)
+	}
+	d := r.JSON(t)
+	if len(d.Planned) != 1 || d.Planned[0].Op != "upload" || exists(p.R) {
+		t.Fatalf("planned %+v, created %v", d.Planned, exists(p.R))
+	}
+	p.sync()
+	if got := p.read(p.R, "a.txt"); got != "a" {
+		t.Fatalf("a.txt = %q", got)
+	}
+	p.converged()
+}
+
+func TestIgnoreFile(t *testing.T) {
+	t.Parallel()
+	p := newPair(t)
+	p.write(p.L, ".tandemignore", "build/\n*.log\n")
+	p.write(p.L, "src/main.go", "package main")
+	p.write(p.L, "build/out.bin", "binary")
+	p.write(p.L, "debug.log", "log")
+	p.write(p.L, "notes.txt~", "editor backup")
+	p.write(p.R, "remote.log", "remote log")
+	p.sync()
+	for _, f := range []string{"build", "debug.log", "notes.txt~"} {
+		if exists(filepath.Join(p.R, f)) {
+			t.Errorf("ignored %s reached the remote", f)
+		}
+	}
+	if exists(filepath.Join(p.L, "remote.log")) {
+		t.Error("ignored remote.log reached the local side")
+	}
+	if got := p.read(p.R, ".tandemignore"); !strings.Contains(got, "build/") {
+		t.Errorf("the ignore file itself is synced: %q", got)
+	}
+	// Ignored is never deleted: un-ignoring later syncs them, ignoring a synced file deletes nothing.
+	p.write(p.L, ".tandemignore", "build/\nsrc/\n")
+	d := p.sync()
+	if d.Totals["deleted_local"]+d.Totals["deleted_remote"] != 0 {
+		t.Fatalf("ignoring deleted: %+v", d.Done)
+	}
+	if !exists(filepath.Join(p.R, "src/main.go")) || !exists(filepath.Join(p.L, "remote.log")) || !exists(filepath.Join(p.R, "debug.log")) {
+		t.Fatal("a newly ignored file vanished, or an un-ignored one was not synced")
+	}
+}

@@ -84,6 +84,10 @@ type totalsJSON struct {
 // fill copies an engine report into the result, sorted by path so output does not depend on pool order.
 func (res *result) fill(rep *engine.Report) {
 	rep.Sort()
+	if rep.Recovered > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("rolled back %d %s a previous pass left unfinished (it was interrupted); "+
+			"both sides were looked at afresh", rep.Recovered, plural(rep.Recovered, "action", "actions")))
+	}
 	for _, a := range rep.Planned {
 		res.Planned = append(res.Planned, plannedJSON{Op: a.Op.String(), Path: string(a.Path), To: string(a.To), Reason: a.Reason})
 	}
@@ -203,7 +207,12 @@ func (textPrinter) print(w io.Writer, res *result) error {
 		ew.printf("~ skipped %s%s: %s\n", side, remote.Escape(s.Path), s.Reason)
 	}
 	for _, p := range res.Problems {
-		ew.printf("! failed %s %s: %s\n", p.Op, remote.Escape(p.Path), p.Error)
+		// Engine errors name the operation and the path already; add them only when one does not.
+		msg := remote.Escape(p.Error)
+		if !strings.Contains(msg, remote.Escape(p.Path)) {
+			msg = p.Op + " " + remote.Escape(p.Path) + ": " + msg
+		}
+		ew.printf("! failed: %s\n", msg)
 	}
 	ew.printf("%s\n", summary(res))
 	return ew.err

@@ -1,0 +1,225 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tandemsync/tandem/engine"
+	"github.com/tandemsync/tandem/state"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+// sample is a result with one of everything, names with a control byte and both Unicode spellings included.
+func sample() *result {
+	res := &result{Pair: "0123456789abcdef0123456789abcdef", Local: "/home/ana/Documents", Remote: "dir:/mnt/nas/Documents"}
+	res.Done = []doneJSON{
+		{Op: "upload", Path: "report.txt", Bytes: 3},
+		{Op: "download", Path: "music/song.mp3", Bytes: 5 << 20},
+		{Op: "move-remote", Path: "a.txt", To: "archive/a.txt"},
+		{Op: "move-local", Path: "b.txt", To: "b2.txt"},
+		{Op: "mkdir-local", Path: "shared"},
+		{Op: "delete-remote", Path: "old\x1b[31m.txt"},
+		{Op: "delete-local", Path: "gone.txt"},
+		{Op: "record", Path: "same.txt"},
+		{Op: "upload", Path: "caf\u00e9.txt", Bytes: 1536},
+		{Op: "upload", Path: "cafe\u0301.txt", Bytes: 0},
+	}
+	res.Conflicts = []conflictJSON{
+		{Path: "notes/todo.txt", Copy: "notes/todo (conflict laptop 2026-03-01 101500).txt", Kept: "both", Reason: "both sides changed differently"},
+		{Path: "x", Copy: "x (conflict laptop 2026-03-01 101500)", Kept: "both", Type: true, Reason: "file on one side, folder on the other"},
+		{Path: "y.txt", Kept: "remote", Reason: "both sides changed differently"},
+	}
+	res.Skipped = []skipJSON{{Path: "link", Side: "local", Reason: "symlink (not followed)"}}
+	res.Problems = []problemJSON{{Op: "upload", Path: "locked.db", Error: "upload locked.db: permission denied"}}
+	res.Totals = totalsJSON{Uploaded: 3, Downloaded: 1, UpBytes: 1539, DownBytes: 5 << 20, DeletedLocal: 1, DeletedRemote: 1,
+		MovedLocal: 1, MovedRemote: 1, Other: 2}
+	res.finish(fmt.Errorf("%w: 1 failed", errProblems), 1234*time.Millisecond)
+	return res
+}
+
+func TestTextOutput(t *testing.T) {
+	var b bytes.Buffer
+	if err := (textPrinter{}).print(&b, sample()); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "once.txt", b.Bytes())
+	if strings.Contains(b.String(), "\x1b") {
+		t.Fatal("a control byte of a file name reached the terminal")
+	}
+}
+
+func TestJSONOutput(t *testing.T) {
+	var b bytes.Buffer
+	if err := (jsonPrinter{}).print(&b, sample()); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "once.json", b.Bytes())
+}
+
+func TestDryRunOutput(t *testing.T) {
+	res := &result{Pair: "p", Local: "/l", Remote: "dir:/r", DryRun: true}
+	res.Planned = []plannedJSON{
+		{Op: "move-remote", Path: "a.txt", To: "b/a.txt", Reason: "moved locally"},
+		{Op: "mkdir-remote", Path: "b", Reason: "parent of a kept path"},
+		{Op: "upload", Path: "new.txt", Reason: "new local file"},
+		{Op: "delete-local", Path: "old.txt", Reason: "deleted remotely"},
+	}
+	res.Notes = []string{"/r does not exist yet: a real pass creates it"}
+	res.finish(nil, 20*time.Millisecond)
+	var b bytes.Buffer
+	if err := (textPrinter{}).print(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "dry-run.txt", b.Bytes())
+}
+
+func TestExitCode(t *testing.T) {
+	cases := []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{usagef("bad"), 2},
+		{fmt.Errorf("wrapped: %w", usagef("bad")), 2},
+		{fmt.Errorf("%w: %w: too many", engine.ErrSafetyStop, engine.ErrBigDelete), 1},
+		{fmt.Errorf("x: %w", state.ErrInUse), 1},
+		{fmt.Errorf("x: %w", state.ErrCorrupt), 1},
+		{fmt.Errorf("x: %w", state.ErrNewerSchema), 1},
+		{errProblems, 1},
+		{errors.New("disk on fire"), 1},
+		{context.Canceled, 1},
+	}
+	for _, c := range cases {
+		if got := ExitCode(c.err); got != c.want {
+			t.Errorf("ExitCode(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+}
+
+func TestNormaliseSpec(t *testing.T) {
+	reg := NewRegistry()
+	dir := t.TempDir()
+	real, _ := filepath.EvalSymlinks(dir)
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range []string{"dir:" + dir, "dir:" + dir + "/", "dir:" + link, "dir:" + dir + "/./"} {
+		_, _, norm, err := normaliseSpec(reg, spec)
+		if err != nil || norm != "dir:"+real {
+			t.Errorf("normaliseSpec(%q) = %q, %v; want %q", spec, norm, err, "dir:"+real)
+		}
+	}
+	// A folder that does not exist yet resolves through its parent.
+	if _, _, norm, err := normaliseSpec(reg, "dir:"+filepath.Join(link, "new")); err != nil || norm != "dir:"+filepath.Join(real, "new") {
+		t.Errorf("new folder: %q, %v", norm, err)
+	}
+	for _, bad := range []string{"nope", "ftp:/x", "dir:", "dir:" + filepath.Join(dir, "a", "b")} {
+		if _, _, _, err := normaliseSpec(reg, bad); !IsUsage(err) {
+			t.Errorf("normaliseSpec(%q) = %v, want a usage error", bad, err)
+		}
+	}
+}
+
+func TestWithin(t *testing.T) {
+	for _, c := range []struct {
+		p, dir string
+		want   bool
+	}{{"/a/b", "/a", true}, {"/a", "/a", true}, {"/ab", "/a", false}, {"/a", "/a/b", false}, {"/..x", "/", true}} {
+		if got := within(c.p, c.dir); got != c.want {
+			t.Errorf("within(%q, %q) = %v", c.p, c.dir, got)
+		}
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 5 << 20: "5.0 MiB", 3 << 30: "3.0 GiB"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestOnceInProcess runs the command tree as main does, with a test App, on two real folders.
+func TestOnceInProcess(t *testing.T) {
+	l, r, sd := t.TempDir(), t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(l, "a.txt"), []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	app := &App{Registry: NewRegistry(), NewLogger: func(io.Writer, bool) *zap.Logger { return zap.NewNop() },
+		Stdout: &out, Stderr: &errb, Now: time.Now, Hostname: func() (string, error) { return "testhost", nil },
+		IsTerminal: func(io.Writer) bool { return false }}
+	code := Execute(context.Background(), app, []string{"once", "--state-dir", sd, l, "dir:" + r})
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "↑ upload a.txt (3 B)") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	if b, err := os.ReadFile(filepath.Join(r, "a.txt")); err != nil || string(b) != "abc" {
+		t.Fatalf("remote a.txt = %q, %v", b, err)
+	}
+	out.Reset()
+	errb.Reset()
+	if code := Execute(context.Background(), app, []string{"once", l}); code != 2 || !strings.Contains(errb.String(), "--help") {
+		t.Fatalf("one argument: exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// TestProgressOnTerminal: with a terminal on stderr a pass with work draws a bar there and nothing on stdout
+// but the report; a pass with no work draws nothing.
+func TestProgressOnTerminal(t *testing.T) {
+	l, r, sd := t.TempDir(), t.TempDir(), t.TempDir()
+	for i := range 5 {
+		if err := os.WriteFile(filepath.Join(l, fmt.Sprintf("f%d", i)), bytes.Repeat([]byte("x"), 1000), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out, errb bytes.Buffer
+	app := &App{Registry: NewRegistry(), NewLogger: func(io.Writer, bool) *zap.Logger { return zap.NewNop() },
+		Stdout: &out, Stderr: &errb, Now: time.Now, Hostname: func() (string, error) { return "testhost", nil },
+		IsTerminal: func(io.Writer) bool { return true }}
+	if code := Execute(context.Background(), app, []string{"once", "--state-dir", sd, l, "dir:" + r}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "actions") {
+		t.Fatalf("no progress on stderr: %q", errb.String())
+	}
+	errb.Reset()
+	if code := Execute(context.Background(), app, []string{"once", "--state-dir", sd, l, "dir:" + r}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if errb.Len() != 0 {
+		t.Fatalf("a no-change pass drew %q", errb.String())
+	}
+}

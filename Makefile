@@ -24,7 +24,7 @@ test:
 # with a smaller simulation than the plain run above.
 race:
 	$(GO) test -race -count=1 -timeout 10m ./state
-	$(GO) test -race -count=1 -timeout 10m ./engine -sim.seeds=40 -sim.steps=60
+	$(GO) test -race -count=1 -timeout 10m ./engine -sim.seeds=100 -sim.steps=100
 
 # Runs the engine's seeded simulation for SOAK_DURATION and reports seeds per hour.
 soak:

@@ -47,6 +47,8 @@ func (c *call) diff() (any, error) {
 	}
 	block := c.flag("block") && hasDiffID
 
+	// A timer that is stopped on return, not clk.After: a fake clock would otherwise count the finished poll as
+	// still waiting, and tests use that count to know a poll is blocked.
 	var deadline <-chan time.Time
 	for {
 		e.mu.Lock()
@@ -93,7 +95,9 @@ func (c *call) diff() (any, error) {
 		wake := e.changed
 		e.mu.Unlock()
 		if deadline == nil {
-			deadline = e.clk.After(e.o.DiffBlockTimeout)
+			timer := e.clk.NewTimer(e.o.DiffBlockTimeout)
+			defer timer.Stop()
+			deadline = timer.Chan()
 		}
 		select {
 		case <-wake:

@@ -124,6 +124,11 @@ func (e *Engine) do(ctx context.Context, a Action, rep *Report) (int64, error) {
 	case MkdirRemote, MkdirLocal:
 		return 0, e.mkdir(ctx, a)
 	case DeleteRemote, DeleteLocal:
+		if a.Op == DeleteLocal {
+			if err := e.recheckRacy(ctx, a.Path, a.Local); err != nil {
+				return 0, err
+			}
+		}
 		return 0, e.delete(ctx, a)
 	case MoveRemote, MoveLocal:
 		return 0, e.move(ctx, a)
@@ -149,9 +154,9 @@ func (e *Engine) do(ctx context.Context, a Action, rep *Report) (int64, error) {
 	return 0, fmt.Errorf("unknown action %v", a.Op)
 }
 
-// recheckRacy re-digests a racily clean local file just before it is overwritten: its revision (size, mtime,
-// inode) cannot tell a same-size rewrite within the timestamp's resolution, so the precondition alone would let
-// the overwrite take an unseen edit.
+// recheckRacy re-digests a racily clean local file just before it is overwritten or deleted: its revision (size,
+// mtime, inode) cannot tell a same-size rewrite within the timestamp's resolution, so the precondition alone
+// would let the action take an unseen edit.
 func (e *Engine) recheckRacy(ctx context.Context, p remote.Path, l *state.Record) error {
 	if l == nil || l.Dir || !e.racy(l) {
 		return nil
@@ -162,10 +167,10 @@ func (e *Engine) recheckRacy(ctx context.Context, p remote.Path, l *state.Record
 	}
 	got, ent, err := h.HashOf(ctx, p, e.algo)
 	if err != nil {
-		return fmt.Errorf("download %s: %w", p.Quoted(), err)
+		return fmt.Errorf("re-check %s: %w", p.Quoted(), err)
 	}
 	if got != l.Hash || ent.Rev != l.Rev {
-		return fmt.Errorf("download %s: %w", p.Quoted(), errReplan)
+		return fmt.Errorf("re-check %s: %w", p.Quoted(), errReplan)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -61,6 +62,8 @@ type Engine struct {
 	algo string // the digest both sides are compared by
 	// cleaned: this process already swept crash leftovers once
 	cleaned bool
+	// tempLeft: a failed download may have left its temp file (its removal can fail too): sweep again
+	tempLeft atomic.Bool
 }
 
 // New checks the dependencies and picks the digest the pair compares content with: the remote's preferred one
@@ -277,7 +280,7 @@ func (e *Engine) recover(ctx context.Context, rep *Report) error {
 	}
 	// Temp files can only be left by a crash: look for them once per process, and whenever the journal shows
 	// an interrupted action, rather than walking the tree on every pass.
-	if e.cleaned && len(ids) == 0 {
+	if e.cleaned && len(ids) == 0 && !e.tempLeft.Swap(false) {
 		return nil
 	}
 	e.cleaned = true

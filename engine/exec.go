@@ -249,6 +249,7 @@ func (e *Engine) download(ctx context.Context, p remote.Path, pre remote.Precond
 	inner := remote.NewVerifier(outer, remote.Hash{}, -1, e.algo)
 	le, err := e.d.Local.Put(ctx, p, inner, re.Size, re.ModTime, pre)
 	if err != nil {
+		e.tempLeft.Store(true)
 		return inner.N(), fmt.Errorf("download %s: %w", p.Quoted(), err)
 	}
 	got := inner.Sum()

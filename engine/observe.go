@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -15,6 +16,9 @@ import (
 // racyWindow: a file whose mtime lies this close to (or after) the scan that hashed it may have been rewritten
 // within the timestamp's resolution without changing size or mtime, so it is hashed again (the racy-git rule).
 const racyWindow = 2 * time.Second
+
+// metaListingGen stores the stamp of the last full listing of the remote.
+const metaListingGen = "listing-gen"
 
 // writes buffers record updates and commits them in groups, so a walk costs one transaction per group.
 type writes struct {
@@ -286,7 +290,20 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return fmt.Errorf("read the change cursor of %s: %w", e.d.Remote, err)
 	}
-	gen := e.d.Clock.Now().UnixNano()
+	// The generation must differ from every stamp already stored: a record written at the same clock reading
+	// (an upload just before, or the previous listing) would otherwise pass as listed and never be dropped.
+	gen := e.d.Clock.Now().UnixNano() + 1
+	if err := e.d.Store.View(func(r state.Reader) error {
+		v, err := r.Meta(metaListingGen)
+		if err == nil && len(v) == 8 {
+			if last := int64(binary.BigEndian.Uint64(v)); last >= gen {
+				gen = last + 1
+			}
+		}
+		return err
+	}); err != nil {
+		return err
+	}
 	w := &writes{st: e.d.Store}
 	var incomplete []remote.Path
 	err = e.d.Remote.Walk(ctx, remote.Root, func(ent remote.Entry) error {
@@ -340,7 +357,12 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 			}
 		}
 	}
-	if err := w.add(func(tx state.Writer) error { return tx.SetCursor(cur) }); err != nil {
+	if err := w.add(func(tx state.Writer) error {
+		if err := tx.SetMeta(metaListingGen, binary.BigEndian.AppendUint64(nil, uint64(gen))); err != nil {
+			return err
+		}
+		return tx.SetCursor(cur)
+	}); err != nil {
 		return err
 	}
 	return w.flush()

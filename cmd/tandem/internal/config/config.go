@@ -1,0 +1,292 @@
+// Package config reads tandem's YAML configuration: the folder pairs the daemon keeps in sync and a few global
+// settings. Parse keeps the line of every field, so that Validate can name file, line and field in each
+// problem, and reports every problem at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tandemsync/tandem/conflict"
+)
+
+// Defaults, in one place.
+const (
+	DefaultPollInterval     = time.Minute
+	DefaultFullScanInterval = time.Hour
+	DefaultMaxDelete        = 50.0
+	MinPollInterval         = time.Second
+	MinFullScanInterval     = time.Minute
+)
+
+// Config is the whole file. Zero values mean "the default" (see the Effective methods).
+type Config struct {
+	// File is the name the config was parsed under; problems are reported against it.
+	File string `yaml:"-"`
+
+	StateDir         string        // where pair databases, the status socket and the default log live
+	LogFile          string        // JSON log of the service (rotated); "" = <state dir>/tandem.log when a service
+	MetricsAddr      string        // optional read-only TCP /metrics, e.g. 127.0.0.1:9469
+	FullScanInterval time.Duration // safety-net pass interval; 0 = DefaultFullScanInterval
+	Pairs            []Pair
+
+	lines map[string]int // field path ("pairs[1].remote") -> line
+}
+
+// Pair is one synced folder pair.
+type Pair struct {
+	Name           string // unique; "" = the local folder's base name
+	Local          string // absolute, or starting with ~/
+	Remote         string // scheme:path, e.g. dir:/mnt/nas/Docs
+	Account        string // which stored login of the provider to use
+	Ignore         []string
+	Conflict       string        // conflict policy; "" = keep-both
+	PollInterval   time.Duration // for remotes without long-poll; 0 = DefaultPollInterval
+	BandwidthLimit int64         // bytes per second; 0 = unlimited
+	MaxDelete      float64       // big-delete guard, percent; 0 = DefaultMaxDelete
+}
+
+// Problem is one thing wrong with the file.
+type Problem struct {
+	File  string
+	Line  int // 0 when unknown (a missing field is reported at its parent's line)
+	Field string
+	Msg   string
+}
+
+func (p *Problem) Error() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(p.Line))
+	}
+	b.WriteString(": ")
+	if p.Field != "" {
+		b.WriteString(p.Field + ": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Line is where field was given (or its nearest given parent), 0 when unknown.
+func (c *Config) Line(field string) int {
+	for f := field; f != ""; f = parentField(f) {
+		if l, ok := c.lines[f]; ok {
+			return l
+		}
+	}
+	return 0
+}
+
+func parentField(f string) string {
+	i := strings.LastIndexAny(f, ".[")
+	if i < 0 {
+		return ""
+	}
+	return f[:i]
+}
+
+func (c *Config) problem(field, format string, a ...any) *Problem {
+	return &Problem{File: c.File, Line: c.Line(field), Field: field, Msg: fmt.Sprintf(format, a...)}
+}
+
+// PairName is the pair's effective name: its name, or the base name of its local folder.
+func (p Pair) PairName() string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return filepath.Base(filepath.Clean(p.Local))
+}
+
+// EffectivePollInterval is PollInterval or the default.
+func (p Pair) EffectivePollInterval() time.Duration {
+	if p.PollInterval > 0 {
+		return p.PollInterval
+	}
+	return DefaultPollInterval
+}
+
+// EffectiveMaxDelete is MaxDelete or the default.
+func (p Pair) EffectiveMaxDelete() float64 {
+	if p.MaxDelete > 0 {
+		return p.MaxDelete
+	}
+	return DefaultMaxDelete
+}
+
+// EffectiveFullScanInterval is FullScanInterval or the default.
+func (c *Config) EffectiveFullScanInterval() time.Duration {
+	if c.FullScanInterval > 0 {
+		return c.FullScanInterval
+	}
+	return DefaultFullScanInterval
+}
+
+// ExpandHome turns a leading "~/" into the user's home folder.
+func ExpandHome(p string) (string, error) {
+	if p != "~" && !strings.HasPrefix(p, "~/") {
+		return p, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, strings.TrimPrefix(p, "~")), nil
+}
+
+// LocalPath is the pair's local folder with ~ expanded (symlinks are not resolved here).
+func (p Pair) LocalPath() (string, error) { return ExpandHome(p.Local) }
+
+// DefaultPath is ~/.config/tandem/config.yaml ($XDG_CONFIG_HOME/tandem/config.yaml when that is set).
+func DefaultPath() (string, error) {
+	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "tandem", "config.yaml"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("config path: %w", err)
+	}
+	return filepath.Join(home, ".config", "tandem", "config.yaml"), nil
+}
+
+// ValidateOptions are the checks Validate cannot do alone.
+type ValidateOptions struct {
+	// Remote checks a remote spec (scheme known, path well-formed) and says what is wrong; nil skips the check.
+	Remote func(spec string) error
+}
+
+// Validate returns every problem of the configuration at once (errors.Join of *Problem), nil if there is none.
+// It does not touch the file system: a local folder that does not exist yet is the daemon's to report.
+func (c *Config) Validate(o ValidateOptions) error {
+	var errs []error
+	add := func(p *Problem) { errs = append(errs, p) }
+	if c.StateDir != "" {
+		if d, err := ExpandHome(c.StateDir); err != nil || !filepath.IsAbs(d) {
+			add(c.problem("state_dir", "want an absolute path or one starting with ~/, got %q", c.StateDir))
+		}
+	}
+	if c.LogFile != "" {
+		if d, err := ExpandHome(c.LogFile); err != nil || !filepath.IsAbs(d) {
+			add(c.problem("log_file", "want an absolute path or one starting with ~/, got %q", c.LogFile))
+		}
+	}
+	if c.MetricsAddr != "" {
+		if err := checkAddr(c.MetricsAddr); err != nil {
+			add(c.problem("metrics_addr", "%v", err))
+		}
+	}
+	if c.FullScanInterval != 0 && c.FullScanInterval < MinFullScanInterval {
+		add(c.problem("full_scan_interval", "%s is too short: want at least %s", c.FullScanInterval, MinFullScanInterval))
+	}
+	names := map[string]int{}
+	locals := map[string]int{}
+	for i, p := range c.Pairs {
+		f := fmt.Sprintf("pairs[%d]", i)
+		if p.Local == "" {
+			add(c.problem(f+".local", "missing: the local folder to sync"))
+		} else if l, err := p.LocalPath(); err != nil || !filepath.IsAbs(l) {
+			add(c.problem(f+".local", "want an absolute path or one starting with ~/, got %q", p.Local))
+		} else {
+			l = filepath.Clean(l)
+			if j, ok := locals[l]; ok {
+				add(c.problem(f+".local", "%s is already synced by pairs[%d]", l, j))
+			} else {
+				for other, j := range locals {
+					if within(l, other) || within(other, l) {
+						add(c.problem(f+".local", "%s overlaps pairs[%d] (%s): pairs must not nest", l, j, other))
+					}
+				}
+				locals[l] = i
+			}
+		}
+		if p.Remote == "" {
+			add(c.problem(f+".remote", "missing: the remote, e.g. dir:/mnt/nas/Documents"))
+		} else if o.Remote != nil {
+			if err := o.Remote(p.Remote); err != nil {
+				add(c.problem(f+".remote", "%v", err))
+			}
+		}
+		name := p.PairName()
+		switch {
+		case p.Name == "" && p.Local == "":
+		case name == "" || name == "." || name == "/" || strings.ContainsAny(name, "/\x00"):
+			add(c.problem(f+".name", "%q cannot name a pair: give it a name without slashes", name))
+		default:
+			if j, ok := names[name]; ok {
+				add(c.problem(f+".name", "pair name %q is already used by pairs[%d]; give one of them a distinct name", name, j))
+			}
+			names[name] = i
+		}
+		if _, err := conflict.ParsePolicy(p.Conflict); err != nil {
+			add(c.problem(f+".conflict", "%v", err))
+		}
+		if p.PollInterval != 0 && p.PollInterval < MinPollInterval {
+			add(c.problem(f+".poll_interval", "%s is too short: want at least %s", p.PollInterval, MinPollInterval))
+		}
+		if p.MaxDelete < 0 || p.MaxDelete > 100 {
+			add(c.problem(f+".max_delete", "%g: want a percentage above 0 and at most 100", p.MaxDelete))
+		}
+		if p.BandwidthLimit < 0 {
+			add(c.problem(f+".bandwidth_limit", "must not be negative"))
+		}
+		for k, pat := range p.Ignore {
+			if strings.ContainsRune(pat, 0) {
+				add(c.problem(fmt.Sprintf("%s.ignore[%d]", f, k), "NUL byte in pattern"))
+			}
+		}
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].(*Problem).Line < errs[j].(*Problem).Line })
+	return errors.Join(errs...)
+}
+
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+func checkAddr(a string) error {
+	i := strings.LastIndexByte(a, ':')
+	if i < 0 {
+		return fmt.Errorf("%q: want host:port, e.g. 127.0.0.1:9469", a)
+	}
+	port, err := strconv.Atoi(a[i+1:])
+	if err != nil || port < 0 || port > 65535 {
+		return fmt.Errorf("%q: bad port", a)
+	}
+	return nil
+}
+
+// ParseBandwidth reads "500K", "2MiB", "1.5M", "800000" (bytes per second; K/M/G are powers of 1024, an
+// optional trailing "B", "/s" or "iB" is accepted). "0" or "" is unlimited.
+func ParseBandwidth(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	t = strings.TrimSuffix(t, "/s")
+	t = strings.TrimSuffix(t, "ps")
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "i")
+	if t == "" {
+		return 0, nil
+	}
+	mult := 1.0
+	switch strings.ToUpper(t[len(t)-1:]) {
+	case "K":
+		mult = 1 << 10
+	case "M":
+		mult = 1 << 20
+	case "G":
+		mult = 1 << 30
+	}
+	if mult != 1 {
+		t = t[:len(t)-1]
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(t), 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%q: want bytes per second, e.g. 500K or 2MiB", s)
+	}
+	return int64(v * mult), nil
+}

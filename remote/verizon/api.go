@@ -338,14 +338,21 @@ func decodeFullview(body []byte, root string) (*listing, error) {
 }
 
 // less orders paths parents first: component by component, so "a/b" comes right after "a", before "a b".
+// That is byte order with '/' below every other byte (names hold no NUL), so no splitting is needed.
 func less(a, b remote.Path) bool {
-	as, bs := strings.Split(string(a), "/"), strings.Split(string(b), "/")
-	for i := 0; i < len(as) && i < len(bs); i++ {
-		if as[i] != bs[i] {
-			return as[i] < bs[i]
+	for i := 0; i < len(a) && i < len(b); i++ {
+		x, y := a[i], b[i]
+		switch {
+		case x == y:
+			continue
+		case x == '/':
+			return true
+		case y == '/':
+			return false
 		}
+		return x < y
 	}
-	return len(as) < len(bs)
+	return len(a) < len(b)
 }
 
 // sorted lists the entries at or below dir (dir itself excluded), parents first.

@@ -85,3 +85,5 @@ func ops(r *emulator.Running, op string) int {
 	}
 	return n
 }
+
+func testTime() time.Time { return time.Date(2025, 3, 1, 10, 15, 30, 0, time.UTC) }

@@ -1,0 +1,66 @@
+package pcloud
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/pcloud/emulator"
+	"github.com/tandemsync/tandem/remote/remotetest"
+)
+
+// fastOptions keep retries quick on loopback.
+func fastOptions(o Options) Options {
+	if o.BaseDelay == 0 {
+		o.BaseDelay = 5 * time.Millisecond
+	}
+	if o.MaxDelay == 0 {
+		o.MaxDelay = 50 * time.Millisecond
+	}
+	return o
+}
+
+// newClient is a client of run's account rooted at root, over plain HTTP on loopback.
+func newClient(t testing.TB, run *emulator.Running, root string, o Options) *Client {
+	t.Helper()
+	o = fastOptions(o)
+	if o.Endpoint == "" {
+		o.Endpoint = run.URL
+	}
+	if o.Token == "" {
+		o.Token = remote.Secret(run.Token)
+	}
+	c, err := New(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), root, o)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// pair starts an emulator and two clients of one account on /Sync (created).
+func pair(t testing.TB, eo emulator.Options, o Options) (*emulator.Running, *Client, *Client) {
+	t.Helper()
+	run := emulator.Start(t, eo)
+	r := newClient(t, run, "/Sync", o)
+	if err := r.InitRoot(context.Background()); err != nil {
+		t.Fatalf("InitRoot: %v", err)
+	}
+	other := newClient(t, run, "/Sync", o)
+	return run, r, other
+}
+
+func TestConformance(t *testing.T) {
+	remotetest.Run(t, func(t *testing.T) remotetest.Fixture {
+		run, r, other := pair(t, emulator.Options{DiffBlockTimeout: 5 * time.Second}, Options{})
+		return remotetest.Fixture{R: r, Other: other, Expire: run.DropHistory, Settle: 2 * time.Second}
+	}, map[string]string{
+		// pCloud tokens never expire and there is no refresh token: a refused token means a new login.
+		// TestRevokedTokenNeedsLogin checks that instead.
+		"TokenRefresh": "pCloud OAuth tokens do not expire and cannot be refreshed",
+	})
+}

@@ -1,0 +1,460 @@
+package pcloud
+
+import (
+	"bytes"
+	"compress/flate"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tandemsync/tandem/remote"
+)
+
+// The change feed is pCloud's `diff`. Its events carry an item's state *after* the event only: a move is a
+// modifyfile/modifyfolder whose parentfolderid or name differ from what the client knew. To report the From of a
+// move the feed needs the place every item had at the cursor, so the cursor carries it: the root's folderid, the
+// diffid, and the (id, parent, name) of every folder and file below the root, varint-encoded and deflated.
+// Choice and cost: the cursor grows with the tree (about 10 bytes per item after compression), and the engine
+// rewrites it once per batch. Re-deriving the map by listing was rejected: a listing shows the state *now*, so
+// an item moved between the cursor and the listing would be reported without its From, and the engine would
+// keep a stale copy at the old path. Replaying the whole history from diffid 0 (pclsync's way) is exact but
+// costs years of events on every start.
+
+const (
+	cursorMagic   = 'P'
+	cursorVersion = 1
+	feedLimit     = 2000 // diff entries per answer: one Batch
+)
+
+// Head implements remote.Remote: diff?last=0 gives the current diffid; the root's subtree is listed and the
+// events after that diffid are folded in, so the cursor describes the tree at its own diffid.
+func (c *Client) Head(ctx context.Context) (remote.Cursor, error) {
+	rootID, err := c.root(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("head: %w", err)
+	}
+	a, err := call[diffAnswer](ctx, c, "diff", url.Values{"last": {"0"}}, true)
+	if err != nil {
+		return nil, fmt.Errorf("head: %w", err)
+	}
+	m, err := c.listTree(ctx, rootID, true)
+	if err != nil {
+		return nil, fmt.Errorf("head: list %s: %w", c, err)
+	}
+	f := &feed{c: c, ctx: ctx, t: newTree(rootID), diffid: a.DiffID}
+	f.t.setListing(m)
+	// Replay what happened since diffid: the listing may be newer than some of it, and replaying post-states in
+	// order ends at the newest state either way. The changes are discarded: the caller walks next.
+	for {
+		n, err := f.step(false)
+		if err != nil {
+			return nil, fmt.Errorf("head: %w", err)
+		}
+		if n < feedLimit {
+			break
+		}
+	}
+	return c.keep(f), nil
+}
+
+// keep encodes the feed's tree as the next cursor and remembers both, so the next Changes from this cursor
+// skips decoding.
+func (c *Client) keep(f *feed) remote.Cursor {
+	cur := encodeCursor(f.t, f.diffid)
+	c.feedMu.Lock()
+	c.feedNext, c.feedTree = cur, f.t
+	c.feedMu.Unlock()
+	return cur
+}
+
+// Changes implements remote.Remote. It answers at once unless remote.LongPollAllowed(ctx), in which case it waits
+// (diff?block=1, PollTimeout at a time) until something below the root changed or ctx ends. A diffid pCloud no
+// longer honours (a `reset` event or an error result) gives remote.ErrOutOfSync.
+func (c *Client) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, error) {
+	rootID, err := c.root(ctx)
+	if err != nil {
+		return remote.Batch{}, fmt.Errorf("changes: %w", err)
+	}
+	var t *tree
+	var diffid uint64
+	c.feedMu.Lock()
+	if c.feedTree != nil && bytes.Equal(cur, c.feedNext) {
+		t, c.feedTree, c.feedNext = c.feedTree, nil, nil // taken: it is about to change
+	}
+	c.feedMu.Unlock()
+	if t != nil {
+		diffid, err = cursorDiffID(cur)
+	} else {
+		t, diffid, err = decodeCursor(cur)
+	}
+	if err != nil {
+		return remote.Batch{}, fmt.Errorf("changes: %w: %w", remote.ErrOutOfSync, err)
+	}
+	if t.root != rootID {
+		return remote.Batch{}, fmt.Errorf("changes: %w: the cursor belongs to another root folder", remote.ErrOutOfSync)
+	}
+	f := &feed{c: c, ctx: ctx, t: t, diffid: diffid, block: remote.LongPollAllowed(ctx)}
+	for {
+		n, err := f.step(true)
+		if err != nil {
+			return remote.Batch{}, fmt.Errorf("changes: %w", err)
+		}
+		// Events about other parts of the account make no Changes: read on (a full page means more is
+		// waiting; a long poll waits for news below the root), so an empty Batch really means "nothing".
+		if len(f.out) > 0 || f.timedOut || (!f.block && n < feedLimit) {
+			break
+		}
+	}
+	return remote.Batch{Changes: f.out, Next: c.keep(f)}, nil
+}
+
+// feed applies diff answers to a complete tree of the root's subtree and collects the changes they mean.
+type feed struct {
+	c        *Client
+	ctx      context.Context
+	t        *tree
+	diffid   uint64
+	block    bool
+	timedOut bool
+	out      []remote.Change
+}
+
+// step reads one diff answer after f.diffid and applies it; it returns the number of entries.
+func (f *feed) step(emit bool) (int, error) {
+	c := f.c
+	q := url.Values{"diffid": {strconv.FormatUint(f.diffid, 10)}, "limit": {strconv.Itoa(feedLimit)}}
+	var a *diffAnswer
+	var err error
+	if f.block {
+		q.Set("block", "1")
+		pctx, cancel := context.WithTimeout(f.ctx, c.o.PollTimeout)
+		a, err = pollDiff(pctx, c, q)
+		cancel()
+		if err != nil && f.ctx.Err() == nil && pctx.Err() != nil {
+			f.timedOut = true // the server kept quiet for a whole poll: "no news" (§6.5)
+			return 0, nil
+		}
+	} else {
+		a, err = call[diffAnswer](f.ctx, c, "diff", q, true)
+	}
+	var ae *APIError
+	if errors.As(err, &ae) && ae.kind != remote.ErrUnauthorized {
+		return 0, fmt.Errorf("%w: %w", remote.ErrOutOfSync, err)
+	}
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range a.Entries {
+		if e.Event == "reset" {
+			return 0, fmt.Errorf("%w: pcloud sent a reset event", remote.ErrOutOfSync)
+		}
+		if err := f.apply(e, emit); err != nil {
+			return 0, err
+		}
+	}
+	if a.DiffID > f.diffid {
+		f.diffid = a.DiffID
+	}
+	return len(a.Entries), nil
+}
+
+// pollDiff is diff?block=1 on the long-poll client.
+func pollDiff(ctx context.Context, c *Client, q url.Values) (*diffAnswer, error) {
+	return callWith[diffAnswer](ctx, c, c.poll, "diff", q, true)
+}
+
+func timeOf(unix int64) time.Time { return time.Unix(unix, 0).UTC() }
+
+// visible is an item's path if the engine may see it (below the root, every name valid, not shadowed).
+func (f *feed) visible(n *node) (remote.Path, bool) {
+	if n == nil {
+		return "", false
+	}
+	return f.t.path(n)
+}
+
+// apply folds one event into the tree and records what it means as Changes.
+func (f *feed) apply(e diffEntry, emit bool) error {
+	m := e.Metadata
+	if m == nil {
+		return nil // account, share and unknown events carry no item
+	}
+	switch e.Event {
+	case "createfolder", "modifyfolder", "createfile", "modifyfile", "deletefolder", "deletefile":
+	default:
+		return nil // unknown events are ignored, not errors (§6.2)
+	}
+	if m.IsFolder && m.FolderID == f.t.root {
+		if e.Event == "deletefolder" || m.IsDeleted {
+			return fmt.Errorf("%s: %w", f.c, remote.ErrRootMissing)
+		}
+		return nil // the root renamed or moved: paths below it do not change
+	}
+	if m.DeletedFileID != 0 && m.DeletedFileID != m.FileID {
+		if old := f.t.get(false, m.DeletedFileID); old != nil {
+			if p, ok := f.visible(old); ok && emit {
+				f.out = append(f.out, remote.Change{Entry: remote.Entry{Path: p}, Deleted: true})
+			}
+			f.t.remove(old)
+		}
+	}
+	before := f.t.get(m.IsFolder, m.id())
+	oldPath, wasVisible := f.visible(before)
+	var shadowed []remote.Path
+	if m.IsFolder && before == nil {
+		// A new folder may hide a same-name file the engine knows (tandem reports the folder): that file goes.
+		if p := f.t.listedDir(parentOr(m)); p != nil {
+			if id, ok := p.kidFiles[m.Name]; ok {
+				if fp, ok := f.visible(f.t.files[id]); ok {
+					shadowed = append(shadowed, fp)
+				}
+			}
+		}
+	}
+	var after *node
+	if e.Event == "deletefolder" || e.Event == "deletefile" || m.IsDeleted {
+		if before != nil {
+			f.t.remove(before)
+		}
+	} else {
+		after = f.t.set(m)
+	}
+	newPath, isVisible := f.visible(after)
+	if !emit {
+		if after != nil && after.dir && before == nil {
+			return f.fill(after, false)
+		}
+		return nil
+	}
+	for _, p := range shadowed {
+		f.out = append(f.out, remote.Change{Entry: remote.Entry{Path: p}, Deleted: true})
+	}
+	switch {
+	case wasVisible && !isVisible:
+		f.out = append(f.out, remote.Change{Entry: remote.Entry{Path: oldPath, Dir: before.dir}, Deleted: true})
+		if after == nil {
+			return nil
+		}
+		if _, ok := f.t.path(after); !ok && remote.ValidName(m.Name) != nil {
+			f.c.lg.Warn("remote name skipped", zap.String("name", remote.Escape(m.Name)))
+		}
+	case isVisible && wasVisible:
+		ch := remote.Change{Entry: f.c.entryOf(newPath, m)}
+		if oldPath != newPath {
+			ch.From = oldPath
+		}
+		f.out = append(f.out, ch)
+	case isVisible:
+		f.out = append(f.out, remote.Change{Entry: f.c.entryOf(newPath, m)})
+		if after.dir {
+			// Moved in from outside, restored from the trash, renamed from an invalid name, or new: whatever is
+			// inside has to be reported too.
+			if before == nil {
+				return f.fill(after, true)
+			}
+			f.emitBelow(after)
+		}
+	case after != nil && remote.ValidName(m.Name) != nil:
+		f.c.lg.Warn("remote name skipped", zap.String("name", remote.Escape(m.Name)))
+	}
+	if after != nil && after.dir && before == nil && !isVisible {
+		return f.fill(after, false)
+	}
+	return nil
+}
+
+// fill lists a folder the tree did not know (so its contents are known below it) and reports what it holds.
+func (f *feed) fill(d *node, emit bool) error {
+	m, err := f.c.listTree(f.ctx, d.id, true)
+	if errors.Is(err, remote.ErrNotFound) {
+		return nil // gone again; its delete event follows
+	}
+	if err != nil {
+		return fmt.Errorf("list new folder %d: %w", d.id, err)
+	}
+	f.t.setListing(m)
+	if emit {
+		f.emitBelow(d)
+	}
+	return nil
+}
+
+// emitBelow reports every visible item below folder d as a create, parents first.
+func (f *feed) emitBelow(d *node) {
+	f.t.descendants(d, func(n *node) {
+		if p, ok := f.visible(n); ok {
+			e := remote.Entry{Path: p, Dir: n.dir, ID: entryID(n.dir, n.id)}
+			if !n.dir {
+				e.Size, e.Rev = n.size, strconv.FormatUint(n.hash, 10)
+			}
+			e.ModTime = timeOf(n.mtime)
+			f.out = append(f.out, remote.Change{Entry: e})
+		}
+	})
+}
+
+// ---- cursor encoding ----
+
+// encodeCursor writes magic, version, then a deflated body: root, diffid, the folders (parents before children
+// is not required: decode links in a second pass) and the files, each as id, parent, name.
+func encodeCursor(t *tree, diffid uint64) remote.Cursor {
+	var raw bytes.Buffer
+	var tmp [binary.MaxVarintLen64]byte
+	uv := func(v uint64) { raw.Write(tmp[:binary.PutUvarint(tmp[:], v)]) }
+	item := func(n *node) {
+		uv(n.id)
+		uv(n.parent)
+		uv(uint64(len(n.name)))
+		raw.WriteString(n.name)
+	}
+	uv(t.root)
+	uv(diffid)
+	dirs := sortedIDs(t.dirs)
+	uv(uint64(len(dirs) - 1))
+	for _, id := range dirs {
+		if id != t.root {
+			item(t.dirs[id])
+		}
+	}
+	files := sortedIDs(t.files)
+	uv(uint64(len(files)))
+	for _, id := range files {
+		item(t.files[id])
+	}
+	var out bytes.Buffer
+	out.WriteByte(cursorMagic)
+	out.WriteByte(cursorVersion)
+	w, _ := flate.NewWriter(&out, flate.BestSpeed)
+	_, _ = w.Write(raw.Bytes())
+	_ = w.Close()
+	return out.Bytes()
+}
+
+func sortedIDs(m map[uint64]*node) []uint64 {
+	ids := make([]uint64, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// maxCursorBody bounds what a cursor may inflate to (a damaged or hostile cursor must not exhaust memory).
+const maxCursorBody = 1 << 30
+
+func cursorBody(cur remote.Cursor) (*bytes.Reader, error) {
+	if len(cur) < 2 || cur[0] != cursorMagic {
+		return nil, errors.New("not a pcloud cursor")
+	}
+	if cur[1] != cursorVersion {
+		return nil, fmt.Errorf("pcloud cursor version %d, want %d", cur[1], cursorVersion)
+	}
+	raw, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(cur[2:])), maxCursorBody))
+	if err != nil {
+		return nil, fmt.Errorf("damaged pcloud cursor: %w", err)
+	}
+	return bytes.NewReader(raw), nil
+}
+
+func cursorDiffID(cur remote.Cursor) (uint64, error) {
+	r, err := cursorBody(cur)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := binary.ReadUvarint(r); err != nil {
+		return 0, fmt.Errorf("damaged pcloud cursor: %w", err)
+	}
+	d, err := binary.ReadUvarint(r)
+	if err != nil {
+		return 0, fmt.Errorf("damaged pcloud cursor: %w", err)
+	}
+	return d, nil
+}
+
+// decodeCursor rebuilds the tree a cursor describes. Any inconsistency (an item whose parent is unknown, a
+// duplicate, trailing bytes) is an error: the caller answers ErrOutOfSync and the engine lists again.
+func decodeCursor(cur remote.Cursor) (*tree, uint64, error) {
+	r, err := cursorBody(cur)
+	if err != nil {
+		return nil, 0, err
+	}
+	bad := func(why string) (*tree, uint64, error) {
+		return nil, 0, fmt.Errorf("damaged pcloud cursor: %s", why)
+	}
+	rd := func() (uint64, bool) {
+		v, err := binary.ReadUvarint(r)
+		return v, err == nil
+	}
+	root, ok1 := rd()
+	diffid, ok2 := rd()
+	if !ok1 || !ok2 {
+		return bad("header")
+	}
+	t := newTree(root)
+	t.setListed(t.dirs[root])
+	var all []*node
+	for _, dir := range []bool{true, false} {
+		n, ok := rd()
+		if !ok || n > uint64(r.Len()) {
+			return bad("count")
+		}
+		for i := uint64(0); i < n; i++ {
+			id, ok1 := rd()
+			parent, ok2 := rd()
+			l, ok3 := rd()
+			if !ok1 || !ok2 || !ok3 || l > uint64(r.Len()) {
+				return bad("item")
+			}
+			name := make([]byte, l)
+			if _, err := io.ReadFull(r, name); err != nil {
+				return bad("name")
+			}
+			nd := &node{id: id, parent: parent, name: string(name), dir: dir}
+			if dir {
+				if t.dirs[id] != nil {
+					return bad("duplicate folder")
+				}
+				t.setListed(nd)
+				t.dirs[id] = nd
+			} else {
+				if t.files[id] != nil {
+					return bad("duplicate file")
+				}
+				t.files[id] = nd
+			}
+			all = append(all, nd)
+		}
+	}
+	if r.Len() != 0 {
+		return bad("trailing bytes")
+	}
+	for _, n := range all {
+		p := t.dirs[n.parent]
+		if p == nil || (n.dir && n.id == n.parent) {
+			return bad("item outside the tree")
+		}
+		t.link(n)
+	}
+	// A parent loop would make path() spin: every folder must reach the root.
+	for _, n := range all {
+		if !n.dir {
+			continue
+		}
+		steps, cur := 0, n
+		for cur.id != root {
+			cur = t.dirs[cur.parent]
+			if steps++; steps > len(all) {
+				return bad("parent loop")
+			}
+		}
+	}
+	return t, diffid, nil
+}

@@ -419,3 +419,34 @@ func TestIgnoreFile(t *testing.T) {
 		t.Fatal("a newly ignored file vanished, or an un-ignored one was not synced")
 	}
 }
+
+// TestResyncAfterEmptiedRootAsAdvised follows the advice of the root-marker stop ("if this is a new start, run
+// tandem once --resync"). A user who really starts over in an emptied folder must get out of the stop that way,
+// safely: a merge without a base brings the other side's files back and deletes nothing. Today --resync keeps
+// the base on a healthy database, so the pass stops again with the same advice: a loop with no way out short of
+// deleting the state database by hand.
+func TestResyncAfterEmptiedRootAsAdvised(t *testing.T) {
+	t.Parallel()
+	p := newPair(t)
+	p.write(p.L, "a.txt", "a")
+	p.sync()
+	if err := os.RemoveAll(p.L); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(p.L, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := p.once()
+	if r.Code != 1 {
+		t.Fatalf("%s", r)
+	}
+	mustContain(t, r.Stderr, "--resync", "the stop's advice")
+	r = p.once("--resync")
+	if r.Code != 0 {
+		t.Fatalf("following the advice did not get the pair going again:\n%s", r)
+	}
+	if got := p.read(p.L, "a.txt"); got != "a" {
+		t.Fatalf("a.txt = %q", got)
+	}
+	p.converged()
+}

@@ -60,8 +60,8 @@ type Client struct {
 	clk       clockwork.Clock
 	o         Options
 	base      *url.URL
-	rootSpec  string   // "/Sync"
-	rootNames []string // its components below the account root
+	rootSpec  string        // "/Sync"
+	rootNames []string      // its components below the account root
 	api       *httpx.Client // idempotent calls: retried with backoff
 	mut       *httpx.Client // mutations: one attempt each; mutate() checks the effect before retrying
 	dl        *httpx.Client // content servers: no credentials (the link is one)

@@ -49,21 +49,33 @@ func (o Op) Destructive() bool {
 	return false
 }
 
-// phase orders execution: renames aside and moves (and deleting a file that a folder replaces), folder creates
-// (parents first), transfers, deletes (children first).
+// Execution phases. DESIGN's order (renames aside and moves, folder creates, transfers, deletes) with one
+// refinement: moves run after folder creates, because a move into a folder that is new on the other side
+// needs that folder first, while renames aside (conflict losers, type changes) still come before anything else.
+const (
+	phaseAside    = iota // conflict renames, type conflicts, deleting a file a folder replaces
+	phaseMkdir           // parents first
+	phaseMove            // moves, in plan order
+	phaseTransfer        // uploads, downloads, records, compares: the parallel pool
+	phaseDelete          // children first
+	numPhases
+)
+
 func (a Action) phase() int {
 	switch a.Op {
-	case MoveRemote, MoveLocal, Conflict, TypeConflict:
-		return 0
+	case Conflict, TypeConflict:
+		return phaseAside
 	case MkdirRemote, MkdirLocal:
-		return 1
+		return phaseMkdir
+	case MoveRemote, MoveLocal:
+		return phaseMove
 	case DeleteRemote, DeleteLocal:
 		if a.replacesFile() {
-			return 0
+			return phaseAside
 		}
-		return 3
+		return phaseDelete
 	}
-	return 2
+	return phaseTransfer
 }
 
 // replacesFile: a delete of a file whose path the other side now holds as a folder.

@@ -247,6 +247,20 @@ func (e *Engine) checkRoots(ctx context.Context, rep *Report) error {
 			if err := rc.InitRoot(ctx); err != nil {
 				return fmt.Errorf("prepare %s: %w", side, err)
 			}
+		case errors.Is(err, remote.ErrRootMissing) && e.o.Resync && !e.o.DryRun:
+			// The user has seen the safety stop and asked for a new start: the old sync point cannot tell a
+			// deleted file from one that was never on this side any more, so it is dropped and the pass is a
+			// union merge, which deletes nothing.
+			if err := rc.InitRoot(ctx); err != nil {
+				return fmt.Errorf("prepare %s: %w", side, err)
+			}
+			if err := e.d.Store.Update(func(w state.Writer) error { return w.DeleteBaseTree(remote.Root) }); err != nil {
+				return err
+			}
+			e.lg.Warn("root had lost its marker: merging both sides without the old sync point; nothing is deleted",
+				zap.String("root", side.String()))
+			rep.Resynced = true
+			nbase = 0
 		case errors.Is(err, remote.ErrRootMissing):
 			return fmt.Errorf("%w: %w; nothing was changed. If the folder was moved or unmounted, put it back; "+
 				"if this is a new start, run \"tandem once --resync\"", ErrSafetyStop, err)

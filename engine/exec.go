@@ -44,7 +44,7 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 			return nil
 		}
 	}
-	for phase := 0; phase <= 3; phase++ {
+	for phase := 0; phase < numPhases; phase++ {
 		var tasks []Task
 		for _, a := range acts {
 			if a.phase() == phase {
@@ -55,7 +55,7 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 			continue
 		}
 		var err error
-		if phase == 2 {
+		if phase == phaseTransfer {
 			err = e.d.Exec.Run(ctx, tasks)
 		} else {
 			err = Serial{}.Run(ctx, tasks)

@@ -333,7 +333,7 @@ func sortPlan(acts []Action) {
 			return pa < pb
 		}
 		ka, kb := key(a.Path), key(b.Path)
-		if a.phase() == 3 {
+		if a.phase() == phaseDelete {
 			return ka > kb // children (longer keys after their parent) first
 		}
 		if ka != kb {

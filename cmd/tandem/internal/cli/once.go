@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/jonboulle/clockwork"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/tandemsync/tandem/conflict"
 	"github.com/tandemsync/tandem/engine"
-	"github.com/tandemsync/tandem/engine/ignore"
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/localdir"
 	"github.com/tandemsync/tandem/remote/memremote"
@@ -150,23 +148,17 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 	if err := r.validate(); err != nil {
 		return err
 	}
-	local, err := resolveLocal(localArg)
+	ps, err := resolvePair(r.app.Registry, localArg, remoteArg)
 	if err != nil {
 		return err
 	}
-	scheme, root, spec, err := normaliseSpec(r.app.Registry, remoteArg)
-	if err != nil {
-		return err
-	}
-	if scheme == "dir" && (within(root, local) || within(local, root)) {
-		return usagef("%s and %s overlap: a folder cannot be synced with itself or with a folder inside it", local, root)
-	}
+	local, scheme, root, spec := ps.local, ps.scheme, ps.root, ps.spec
 	r.res.Local, r.res.Remote = local, spec
-	r.res.Pair = state.PairID(local, spec)
+	r.res.Pair = ps.id
 	r.lg = r.app.NewLogger(r.app.Stderr, r.o.verbose)
 	defer r.lg.Sync() //nolint:errcheck // stderr cannot be synced on every platform
 
-	match, err := loadIgnore(local)
+	match, err := loadIgnore(local, nil)
 	if err != nil {
 		return err
 	}
@@ -234,29 +226,6 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 		return fmt.Errorf("%w: %d failed (listed above); the next pass retries them", errProblems, n)
 	}
 	return nil
-}
-
-// within reports whether p is dir or inside it.
-func within(p, dir string) bool {
-	rel, err := filepath.Rel(dir, p)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
-}
-
-// loadIgnore compiles the built-in patterns and the root's .tandemignore, if there is one.
-func loadIgnore(local string) (*ignore.Matcher, error) {
-	f, err := os.Open(filepath.Join(local, ignore.FileName))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return ignore.New(nil, nil)
-	case err != nil:
-		return nil, fmt.Errorf("read %s: %w", ignore.FileName, err)
-	}
-	defer f.Close()
-	m, err := ignore.New(nil, f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(local, ignore.FileName), err)
-	}
-	return m, nil
 }
 
 // onSkip collects what a side's walk left out (symlinks, special files, invalid names, unreadable folders).
@@ -341,9 +310,7 @@ func (r *onceRun) openRemote(ctx context.Context, spec, scheme, root string, ski
 			r.note(fmt.Sprintf("%s does not exist yet: a real pass creates it", root))
 			return &labelled{Remote: memremote.New(clockwork.NewRealClock(), memremote.Options{}), label: spec}, nil
 		case missing && !first:
-			return nil, fmt.Errorf("%w: the remote folder %s is missing but this pair has synced before; "+
-				"nothing was changed. If the disk is unmounted, mount it; if the folder moved, put it back; "+
-				"to start this pair over from nothing, remove its state database %s", engine.ErrSafetyStop, root, db)
+			return nil, missingDirRoot(root, db)
 		}
 		ctx = withDirHooks(ctx, dirHooks{skip: skip, onSkip: r.onSkip("remote"), create: first && !r.o.dryRun})
 	}

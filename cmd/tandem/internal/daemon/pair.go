@@ -1,0 +1,625 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tandemsync/tandem/cmd/tandem/internal/config"
+	"github.com/tandemsync/tandem/engine"
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/state"
+	"github.com/tandemsync/tandem/watcher"
+)
+
+// PairDeps is what a pair loop runs on. The caller's OpenPair builds it (cmd/tandem's cli package owns the
+// provider registry and the helpers `tandem once` uses for the same pair, so both open the same database).
+type PairDeps struct {
+	Local     string        // local root: absolute, symlinks resolved
+	Spec      string        // normalised remote spec, for status
+	Remote    remote.Remote // the remote side (the poller reads its change feed)
+	RemoteDir string        // a `dir:` remote's folder, watched like the local one; "" for other remotes
+	Store     *state.Store
+	// Ignored is the pair's ignore rules for watcher paths (slash-separated, relative to a root).
+	Ignored func(rel string, dir bool) bool
+	// NewEngine builds the pair's engine. progress receives every action's start and end; allowDeletes lets
+	// the passes of this engine through the big-delete guard.
+	NewEngine func(allowDeletes bool, progress func(engine.Event)) (*engine.Engine, error)
+	Close     func() error
+}
+
+// OpenPair opens a configured pair. An error wrapping remote.ErrUnauthorized puts the pair in login-required.
+type OpenPair func(ctx context.Context, lg *zap.Logger, p config.Pair) (*PairDeps, error)
+
+// backoff is exponential with ±20% jitter.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else if b.cur *= 2; b.cur > b.max {
+		b.cur = b.max
+	}
+	j := 0.8 + 0.4*rand.Float64() //nolint:gosec // jitter, not security
+	return time.Duration(float64(b.cur) * j)
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+type ctlOp int
+
+const (
+	opPause ctlOp = iota
+	opResume
+	opRescan
+)
+
+type ctlReq struct {
+	op           ctlOp
+	allowDeletes bool
+	reply        chan struct{}
+}
+
+type passResult struct {
+	rep *engine.Report
+	err error
+}
+
+// pairLoop runs one pair: one goroutine and one select over watcher batches, poller news, timers, control
+// requests and the end of the pass it started. Passes of a pair never overlap; pairs are independent.
+type pairLoop struct {
+	d    *Daemon
+	cfg  config.Pair
+	name string
+	lg   *zap.Logger
+
+	wake chan struct{} // capacity 1: kicks arriving during a pass collapse into one pending pass
+	ctl  chan ctlReq
+	poll chan error // capacity 1: the poller's latest failure (nil: it got an answer)
+
+	mu        sync.Mutex // guards st, transfers and deps for the status handlers
+	st        PairStatus
+	lastSync  time.Time
+	lastErrAt time.Time
+	remoteAt  time.Time
+	resynced  time.Time
+	passStart time.Time
+	transfers map[string]*Transfer
+	deps      *PairDeps
+	localW    *watcher.Watcher
+	remoteW   *watcher.Watcher
+	watchFail string
+}
+
+func newPairLoop(d *Daemon, p config.Pair) *pairLoop {
+	name := p.PairName()
+	return &pairLoop{
+		d:    d,
+		cfg:  p,
+		name: name,
+		lg:   d.lg.With(zap.String("pair", name)),
+		wake: make(chan struct{}, 1),
+		ctl:  make(chan ctlReq),
+		poll: make(chan error, 1),
+		st: PairStatus{Name: name, Local: p.Local, Remote: p.Remote, State: StateStarting,
+			Transfers: []Transfer{}},
+		transfers: map[string]*Transfer{},
+	}
+}
+
+// kick asks for a pass; it never blocks.
+func (l *pairLoop) kick() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// control sends a request to the loop and waits until it has been applied (or the loop has ended).
+func (l *pairLoop) control(ctx context.Context, done <-chan struct{}, r ctlReq) error {
+	r.reply = make(chan struct{})
+	select {
+	case l.ctl <- r:
+	case <-done:
+		return fmt.Errorf("pair %s is stopping", l.name)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-r.reply:
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// loopState is what only the loop goroutine touches.
+type loopState struct {
+	deps       *PairDeps
+	eng        *engine.Engine
+	pending    bool // a pass is due
+	running    bool
+	cancelPass context.CancelFunc
+	paused     bool
+	blocked    bool // safety stop or login required: no pass until resume
+	allowOnce  bool
+	waiting    int // watchers whose first batch (the start-up scan) has not arrived yet
+	openAt     <-chan time.Time
+	retryAt    <-chan time.Time
+	openBack   backoff
+	retryBack  backoff
+}
+
+func (l *pairLoop) run(ctx context.Context) {
+	ls := &loopState{
+		openBack:  backoff{min: 2 * time.Second, max: 5 * time.Minute},
+		retryBack: backoff{min: 10 * time.Second, max: 10 * time.Minute},
+	}
+	clk := l.d.clk
+	var wg sync.WaitGroup // watchers and the poller
+	wctx, stopWatch := context.WithCancel(ctx)
+	done := make(chan passResult, 1)
+	localEv := make(chan []watcher.Event)
+	remoteEv := make(chan []watcher.Event)
+	watchErr := make(chan error, 2)
+	scan := clk.NewTicker(l.d.fullScan)
+	defer scan.Stop()
+	var pollTick <-chan time.Time
+
+	defer func() {
+		if ls.running {
+			ls.cancelPass()
+			<-done
+		}
+		stopWatch()
+		wg.Wait()
+		if ls.deps != nil && ls.deps.Close != nil {
+			if err := ls.deps.Close(); err != nil {
+				l.lg.Warn("closing the pair", zap.Error(err))
+			}
+		}
+		l.mu.Lock()
+		l.deps = nil
+		l.mu.Unlock()
+	}()
+
+	open := func() {
+		deps, err := l.d.open(ctx, l.lg, l.cfg)
+		if err == nil {
+			var eng *engine.Engine
+			eng, err = deps.NewEngine(false, l.progress)
+			if err != nil {
+				deps.Close()
+			} else {
+				ls.deps, ls.eng = deps, eng
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			l.failed(ls, err, "open")
+			ls.openAt = clk.After(ls.openBack.next())
+			return
+		}
+		ls.openBack.reset()
+		l.mu.Lock()
+		l.deps = ls.deps
+		l.st.Local, l.st.Remote = ls.deps.Local, ls.deps.Spec
+		l.mu.Unlock()
+		l.readConflicts()
+		ls.pending = true
+		// The first batch of each watcher is a root rescan, sent once its watches are in place: the start-up
+		// pass waits for them so that one pass covers both, and nothing changed meanwhile is missed.
+		if w, err := watcher.New(l.lg, deps.Local, watcher.Options{Ignore: deps.Ignored}); err != nil {
+			l.lg.Warn("cannot watch the local folder; relying on the periodic scan", zap.Error(err))
+			l.setWatcherMsg("not watching: " + err.Error())
+		} else {
+			l.mu.Lock()
+			l.localW = w
+			l.mu.Unlock()
+			ls.waiting++
+			wg.Go(func() {
+				if err := w.Run(wctx, localEv); err != nil {
+					watchErr <- fmt.Errorf("local folder: %w", err)
+				}
+			})
+		}
+		if deps.RemoteDir != "" {
+			if w, err := watcher.New(l.lg.Named("remote"), deps.RemoteDir, watcher.Options{Ignore: deps.Ignored}); err != nil {
+				l.lg.Warn("cannot watch the remote folder; relying on the poll interval", zap.Error(err))
+				pollTick = l.ticker(wctx, &wg)
+			} else {
+				l.mu.Lock()
+				l.remoteW = w
+				l.mu.Unlock()
+				ls.waiting++
+				wg.Go(func() {
+					if err := w.Run(wctx, remoteEv); err != nil {
+						watchErr <- fmt.Errorf("remote folder: %w", err)
+					}
+				})
+			}
+		} else if deps.Remote.Capabilities().Feed {
+			wg.Go(func() { l.poller(wctx, deps) })
+		} else {
+			pollTick = l.ticker(wctx, &wg)
+		}
+	}
+
+	start := func() {
+		if ls.running || !ls.pending || ls.paused || ls.blocked || ls.deps == nil || ls.waiting > 0 {
+			return
+		}
+		eng := ls.eng
+		if ls.allowOnce {
+			e, err := ls.deps.NewEngine(true, l.progress)
+			if err != nil {
+				l.failed(ls, err, "pass")
+				return
+			}
+			eng, ls.allowOnce = e, false
+		}
+		ls.pending, ls.running = false, true
+		ls.retryAt = nil
+		pctx, cancel := context.WithCancel(ctx)
+		ls.cancelPass = cancel
+		l.passBegins()
+		go func() { // owned: the loop always waits on done before it returns
+			rep, err := eng.RunPass(pctx)
+			done <- passResult{rep, err}
+		}()
+	}
+
+	open()
+	for {
+		start()
+		l.mu.Lock()
+		l.st.Pending = ls.pending
+		l.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-ls.openAt:
+			ls.openAt = nil
+			if ls.deps == nil && !ls.paused {
+				open()
+			}
+		case evs := <-localEv:
+			l.watched(ls, evs)
+		case evs := <-remoteEv:
+			l.watched(ls, evs)
+		case err := <-watchErr:
+			l.lg.Warn("folder watch stopped; relying on the periodic scan", zap.Error(err))
+			l.setWatcherMsg("not watching: " + err.Error())
+			ls.waiting = 0
+			ls.pending = true
+		case <-l.wake:
+			ls.pending = true
+		case <-pollTick:
+			ls.pending = true
+		case <-scan.Chan():
+			// The safety net: a pass walks both sides stat-only, so a change no event reported still syncs.
+			ls.pending = true
+		case <-ls.retryAt:
+			ls.retryAt = nil
+			ls.pending = true
+		case err := <-l.poll:
+			l.polled(ls, err)
+		case r := <-l.ctl:
+			l.apply(ls, r)
+			close(r.reply)
+		case res := <-done:
+			ls.running = false
+			ls.cancelPass()
+			l.passEnded(ls, res)
+		}
+	}
+}
+
+func (l *pairLoop) ticker(ctx context.Context, wg *sync.WaitGroup) <-chan time.Time {
+	t := l.d.clk.NewTicker(l.cfg.EffectivePollInterval())
+	wg.Go(func() {
+		<-ctx.Done()
+		t.Stop()
+	})
+	return t.Chan()
+}
+
+// watched handles a watcher batch: any batch means "look again" (the engine's pass walks both sides; it has
+// no way yet to observe only the paths a batch names).
+func (l *pairLoop) watched(ls *loopState, evs []watcher.Event) {
+	if ls.waiting > 0 && len(evs) == 1 && evs[0].Subtree && evs[0].Path == "" {
+		ls.waiting--
+	}
+	ls.pending = true
+}
+
+func (l *pairLoop) setWatcherMsg(s string) {
+	l.mu.Lock()
+	l.watchFail = s
+	l.mu.Unlock()
+}
+
+func (l *pairLoop) apply(ls *loopState, r ctlReq) {
+	switch r.op {
+	case opPause:
+		ls.paused = true
+		if ls.running {
+			ls.cancelPass() // actions are atomic: a cancelled transfer leaves only a temp file, swept later
+		}
+		l.setState(StatePaused, "paused: run `tandem resume "+l.name+"` to continue")
+	case opResume:
+		wasBlocked := ls.paused || ls.blocked
+		ls.paused, ls.blocked = false, false
+		ls.allowOnce = ls.allowOnce || r.allowDeletes
+		ls.pending = true
+		if ls.deps == nil {
+			ls.openBack.reset()
+			ls.openAt = l.d.clk.After(0)
+		}
+		if wasBlocked && !ls.running {
+			l.setState(StateIdle, "")
+		}
+	case opRescan:
+		ls.pending = true
+	}
+}
+
+// polled records the poller's outcome: news arrive as kicks, failures here.
+func (l *pairLoop) polled(ls *loopState, err error) {
+	now := l.d.clk.Now()
+	switch {
+	case err == nil:
+		l.mu.Lock()
+		l.remoteAt = now
+		l.mu.Unlock()
+	case errors.Is(err, remote.ErrUnauthorized):
+		ls.blocked = true
+		l.loginRequired(err)
+	default:
+		l.mu.Lock()
+		l.st.LastError, l.lastErrAt = "watching remote changes: "+err.Error(), now
+		l.mu.Unlock()
+	}
+}
+
+func (l *pairLoop) loginRequired(err error) {
+	l.d.m.errors.WithLabelValues(l.name).Inc()
+	l.setState(StateLoginRequired, fmt.Sprintf("the remote refused the stored login (%v): log in again, then run `tandem resume %s`", err, l.name))
+}
+
+// failed records an error outside a pass's normal outcome.
+func (l *pairLoop) failed(ls *loopState, err error, what string) {
+	l.d.m.errors.WithLabelValues(l.name).Inc()
+	if errors.Is(err, remote.ErrUnauthorized) {
+		ls.blocked = true
+		l.loginRequired(err)
+		return
+	}
+	l.lg.Error(what+" failed", zap.Error(err))
+	l.mu.Lock()
+	l.st.LastError, l.lastErrAt = err.Error(), l.d.clk.Now()
+	l.mu.Unlock()
+	l.setState(StateError, err.Error())
+}
+
+func (l *pairLoop) setState(s, msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.st.State, l.st.Message = s, msg
+}
+
+func (l *pairLoop) passBegins() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.st.State, l.st.Message = StateScanning, ""
+	l.passStart = l.d.clk.Now()
+	l.st.PassBytesDone, l.st.PassBytesTotal, l.st.Queue = 0, 0, 0
+	clear(l.transfers)
+}
+
+// progress is the engine's Progress hook; it runs on the pool's goroutines.
+func (l *pairLoop) progress(ev engine.Event) {
+	a := ev.Action
+	key := a.Op.String() + "\x00" + string(a.Path)
+	n := a.Bytes()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.st.State == StateScanning {
+		l.st.State = StateSyncing
+	}
+	if !ev.Done {
+		l.st.Queue++
+		l.st.PassBytesTotal += n
+		l.transfers[key] = &Transfer{Path: remote.Escape(string(a.Path)), Op: a.Op.String(), Total: n, Started: l.d.clk.Now()}
+		return
+	}
+	l.st.Queue--
+	delete(l.transfers, key)
+	if ev.Err != nil {
+		return
+	}
+	l.st.PassBytesDone += n
+	l.d.m.actions.WithLabelValues(l.name, a.Op.String()).Inc()
+	switch a.Op {
+	case engine.Upload:
+		l.d.m.bytes.WithLabelValues(l.name, "up").Add(float64(n))
+	case engine.Download:
+		l.d.m.bytes.WithLabelValues(l.name, "down").Add(float64(n))
+	}
+}
+
+func (l *pairLoop) passEnded(ls *loopState, res passResult) {
+	now := l.d.clk.Now()
+	rep, err := res.rep, res.err
+	info := &PassInfo{Result: "ok"}
+	if rep != nil {
+		rep.Sort()
+		t := rep.Totals()
+		info.TookMS = rep.Took.Milliseconds()
+		info.Uploaded, info.Downloaded = t.Uploaded, t.Downloaded
+		info.Deleted, info.Moved = t.DeletedLocal+t.DeletedRemote, t.MovedLocal+t.MovedRemote
+		info.Bytes = t.UpBytes + t.DownBytes
+		l.d.m.passDur.WithLabelValues(l.name).Observe(rep.Took.Seconds())
+	}
+	l.mu.Lock()
+	l.st.Passes++
+	clear(l.transfers)
+	l.st.Queue = 0
+	l.mu.Unlock()
+	switch {
+	case err == nil:
+		ls.retryBack.reset()
+		l.mu.Lock()
+		l.lastSync, l.remoteAt = now, now
+		l.st.Problems = len(rep.Problems)
+		if rep.Resynced {
+			l.resynced = now
+		}
+		if n := len(rep.Problems); n > 0 {
+			info.Result = "problems"
+			p := rep.Problems[0]
+			l.st.LastError = fmt.Sprintf("%d paths failed, e.g. %s %s: %s (retried)", n, p.Op, remote.Escape(string(p.Path)), p.Err)
+			l.lastErrAt = now
+		}
+		l.mu.Unlock()
+		if len(rep.Problems) > 0 {
+			ls.retryAt = l.d.clk.After(ls.retryBack.next())
+		}
+		if !ls.paused {
+			l.setState(StateIdle, "")
+		}
+		l.lg.Info("pass done", zap.Int("up", info.Uploaded), zap.Int("down", info.Downloaded),
+			zap.Int("problems", len(rep.Problems)), zap.Int64("took_ms", info.TookMS))
+	case ls.paused || errors.Is(err, context.Canceled):
+		info.Result = "cancelled"
+		ls.pending = true // whatever it was doing is still to do
+		if ls.paused {
+			l.setState(StatePaused, "paused: run `tandem resume "+l.name+"` to continue")
+		}
+	case errors.Is(err, remote.ErrUnauthorized):
+		info.Result = "error"
+		ls.blocked = true
+		l.loginRequired(err)
+	case errors.Is(err, engine.ErrSafetyStop):
+		info.Result = "error"
+		ls.blocked = true
+		l.d.m.errors.WithLabelValues(l.name).Inc()
+		hint := "fix the cause, then run `tandem resume " + l.name + "`"
+		if errors.Is(err, engine.ErrBigDelete) {
+			hint = "if the deletes are intended, run `tandem resume --allow-deletes " + l.name + "`"
+		}
+		l.lg.Error("safety stop", zap.Error(err))
+		l.mu.Lock()
+		l.st.LastError, l.lastErrAt = err.Error(), now
+		l.mu.Unlock()
+		l.setState(StateError, err.Error()+"; "+hint)
+	default:
+		info.Result = "error"
+		l.d.m.errors.WithLabelValues(l.name).Inc()
+		l.lg.Error("pass failed", zap.Error(err))
+		l.mu.Lock()
+		l.st.LastError, l.lastErrAt = err.Error(), now
+		l.mu.Unlock()
+		l.setState(StateError, err.Error()+"; retrying")
+		ls.retryAt = l.d.clk.After(ls.retryBack.next())
+	}
+	l.d.m.passes.WithLabelValues(l.name, info.Result).Inc()
+	l.mu.Lock()
+	l.st.LastPass = info
+	l.mu.Unlock()
+	l.readConflicts()
+}
+
+func (l *pairLoop) readConflicts() {
+	l.mu.Lock()
+	deps := l.deps
+	l.mu.Unlock()
+	if deps == nil {
+		return
+	}
+	n := 0
+	if err := deps.Store.View(func(r state.Reader) error {
+		return r.Conflicts(func(state.Conflict) error { n++; return nil })
+	}); err != nil {
+		l.lg.Warn("reading conflicts", zap.Error(err))
+		return
+	}
+	l.mu.Lock()
+	l.st.Conflicts = n
+	l.mu.Unlock()
+}
+
+// conflicts lists the pair's recorded conflicts (none while the pair is not open).
+func (l *pairLoop) conflicts() ([]ConflictInfo, error) {
+	l.mu.Lock()
+	deps := l.deps
+	l.mu.Unlock()
+	if deps == nil {
+		return nil, nil
+	}
+	var out []ConflictInfo
+	err := deps.Store.View(func(r state.Reader) error {
+		return r.Conflicts(func(c state.Conflict) error {
+			out = append(out, ConflictInfo{Pair: l.name, Path: string(c.Path), Copy: string(c.Copy),
+				At: time.Unix(0, c.At).UTC(), Reason: c.Reason})
+			return nil
+		})
+	})
+	return out, err
+}
+
+// snapshot is the pair's status now.
+func (l *pairLoop) snapshot() PairStatus {
+	now := l.d.clk.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.st
+	s.Transfers = make([]Transfer, 0, len(l.transfers))
+	for _, t := range l.transfers {
+		s.Transfers = append(s.Transfers, *t)
+	}
+	sort.Slice(s.Transfers, func(i, j int) bool { return s.Transfers[i].Path < s.Transfers[j].Path })
+	if s.State == StateSyncing || s.State == StateScanning {
+		if el := now.Sub(l.passStart).Seconds(); el > 0 {
+			s.Rate = float64(s.PassBytesDone) / el
+		}
+	}
+	var msgs []string
+	for _, w := range []*watcher.Watcher{l.localW, l.remoteW} {
+		if w != nil && w.Degraded() != "" {
+			msgs = append(msgs, w.Degraded())
+		}
+	}
+	if l.watchFail != "" {
+		msgs = append(msgs, l.watchFail)
+	}
+	s.Watcher = strings.Join(msgs, "; ")
+	s.LastSync = timePtr(l.lastSync)
+	s.LastErrorAt = timePtr(l.lastErrAt)
+	s.Resynced = timePtr(l.resynced)
+	s.CursorAge = -1
+	if !l.remoteAt.IsZero() {
+		s.CursorAge = now.Sub(l.remoteAt).Seconds()
+	}
+	return s
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}

@@ -28,7 +28,7 @@ func TestFaultsSurvived(t *testing.T) {
 		check func(t *testing.T, e env)
 	}{
 		{name: "5xx on listfolder",
-			rule: emukit.Rule{Match: "^listfolder$", Times: 3, Action: emukit.Action{Do: emukit.DoStatus, Status: 502}},
+			rule:  emukit.Rule{Match: "^listfolder$", Times: 3, Action: emukit.Action{Do: emukit.DoStatus, Status: 502}},
 			setup: func(t *testing.T, e env) { mustPut(t, e.r, "a.txt", small, remote.Precondition{}) },
 			op: func(t *testing.T, e env) error {
 				n := 0
@@ -54,9 +54,24 @@ func TestFaultsSurvived(t *testing.T) {
 			}},
 		{name: "HTTP-date Retry-After on diff",
 			rule: emukit.Rule{Match: "^diff$", Times: 1, Action: emukit.Action{Do: emukit.DoStatus, Status: 503, RetryAfter: 1, RetryAfterDate: true}},
-			op: func(t *testing.T, e env) error { _, err := e.r.Stat(context.Background(), remote.Root); return err }},
-		{name: "result 4000 and 5000",
-			rule: emukit.Rule{Match: "^(diff|checksumfile)$", Times: 2, Action: emukit.Action{Do: emulator.HookResult, Code: 4000}},
+			op:   func(t *testing.T, e env) error { _, err := e.r.Stat(context.Background(), remote.Root); return err }},
+		{name: "result 4000 (rate limit)",
+			rule:  emukit.Rule{Match: "^(diff|checksumfile)$", Times: 2, Action: emukit.Action{Do: emulator.HookResult, Code: 4000}},
+			setup: func(t *testing.T, e env) { mustPut(t, e.r, "a.txt", small, remote.Precondition{}) },
+			op: func(t *testing.T, e env) error {
+				_, _, err := e.r.HashOf(context.Background(), "a.txt", "sha1")
+				return err
+			}},
+		{name: "result 5000 on a mutation is checked, then retried",
+			rule:  emukit.Rule{Match: "^renamefile$", Times: 1, Action: emukit.Action{Do: emulator.HookResult, Code: 5000}},
+			setup: func(t *testing.T, e env) { mustPut(t, e.r, "a.txt", small, remote.Precondition{}) },
+			op: func(t *testing.T, e env) error {
+				_, err := e.r.Move(context.Background(), "a.txt", "b.txt", remote.Precondition{})
+				return err
+			},
+			check: wantTree("/Sync/b.txt")},
+		{name: "result 5000 on reads",
+			rule:  emukit.Rule{Match: "^(diff|checksumfile)$", Times: 2, Action: emukit.Action{Do: emulator.HookResult, Code: 5000}},
 			setup: func(t *testing.T, e env) { mustPut(t, e.r, "a.txt", small, remote.Precondition{}) },
 			op: func(t *testing.T, e env) error {
 				_, _, err := e.r.HashOf(context.Background(), "a.txt", "sha1")
@@ -122,7 +137,9 @@ func TestFaultsSurvived(t *testing.T) {
 		{name: "ack loss on deletefile",
 			rule:  emukit.Rule{Match: "^deletefile$", Times: 1, Action: emukit.Action{Do: emukit.DoApplyThenReset}},
 			setup: func(t *testing.T, e env) { mustPut(t, e.r, "a.txt", small, remote.Precondition{}) },
-			op:    func(t *testing.T, e env) error { return e.r.Delete(context.Background(), "a.txt", remote.Precondition{}) },
+			op: func(t *testing.T, e env) error {
+				return e.r.Delete(context.Background(), "a.txt", remote.Precondition{})
+			},
 			check: wantTree()},
 		{name: "ack loss on deletefolder",
 			rule:  emukit.Rule{Match: "^deletefolder$", Times: 1, Action: emukit.Action{Do: emukit.DoApplyThenReset}},
@@ -130,8 +147,8 @@ func TestFaultsSurvived(t *testing.T) {
 			op:    func(t *testing.T, e env) error { return e.r.Delete(context.Background(), "d", remote.Precondition{}) },
 			check: wantTree()},
 		{name: "ack loss on mkdir",
-			rule: emukit.Rule{Match: "^createfolderifnotexists$", Times: 1, Action: emukit.Action{Do: emukit.DoApplyThenReset}},
-			op:   func(t *testing.T, e env) error { _, err := e.r.Mkdir(context.Background(), "d"); return err },
+			rule:  emukit.Rule{Match: "^createfolderifnotexists$", Times: 1, Action: emukit.Action{Do: emukit.DoApplyThenReset}},
+			op:    func(t *testing.T, e env) error { _, err := e.r.Mkdir(context.Background(), "d"); return err },
 			check: wantTree("/Sync/d")},
 	}
 	for _, tc := range cases {

@@ -142,6 +142,12 @@ func (t *tree) set(m *meta) *node {
 		}
 		return nil
 	}
+	if n != nil && n.dir && t.under(parent, id) {
+		// A folder placed inside itself (a hostile or broken answer): it cannot be anywhere, so forget it
+		// rather than build a parent loop.
+		t.remove(n)
+		return nil
+	}
 	if n == nil {
 		n = &node{id: id, dir: m.IsFolder}
 		if n.dir {
@@ -173,6 +179,21 @@ func (t *tree) set(m *meta) *node {
 	}
 	t.link(n)
 	return n
+}
+
+// under reports whether folder id lies in the subtree of folder top (itself included).
+func (t *tree) under(id, top uint64) bool {
+	for steps := 0; steps <= len(t.dirs); steps++ {
+		if id == top {
+			return true
+		}
+		d := t.dirs[id]
+		if d == nil || id == t.root {
+			return false
+		}
+		id = d.parent
+	}
+	return true // a loop already: treat as inside
 }
 
 // setListing records a listfolder answer: the folder itself and its contents. A folder whose answer carries

@@ -339,3 +339,21 @@ func TestRevokedTokenNeedsLoginWithoutRetries(t *testing.T) {
 		}
 	}
 }
+
+func TestEURegionOffersSHA256(t *testing.T) {
+	t.Parallel()
+	_, r, _ := pair(t, emulator.Options{Region: emulator.RegionEU}, Options{EU: true})
+	if got := r.Capabilities().Hashes; len(got) != 2 || got[1] != "sha256" {
+		t.Fatalf("Hashes %v", got)
+	}
+	data := []byte("eu data")
+	mustPut(t, r, "a.txt", data, remote.Precondition{})
+	h, _, err := r.HashOf(context.Background(), "a.txt", "sha256")
+	want, _, _ := remote.HashReader("sha256", bytes.NewReader(data))
+	if err != nil || h != want {
+		t.Fatalf("sha256 %v %v, want %v", h, err, want)
+	}
+	if _, _, err := r.HashOf(context.Background(), "a.txt", "md5"); err == nil {
+		t.Error("md5 offered in the EU region")
+	}
+}

@@ -1,0 +1,178 @@
+// Package emulate runs a provider emulator as a server: the provider's API over HTTPS (and plain HTTP where the
+// provider has it), an admin endpoint for faults and the request log, a persistent data folder and a
+// self-signed certificate. It is what `tandem emulate` and `tandem demo` start; it lives under remote/ because
+// the emulators' shared kit is internal to remote.
+package emulate
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tandemsync/tandem/remote/internal/emukit"
+	pcloudemu "github.com/tandemsync/tandem/remote/pcloud/emulator"
+	verizonemu "github.com/tandemsync/tandem/remote/verizon/emulator"
+)
+
+// Providers lists the emulators this build has.
+var Providers = []string{"pcloud", "verizon", "vboxx"}
+
+// Options configure Start.
+type Options struct {
+	Listen, HTTPS, Admin string // listen addresses; "" = 127.0.0.1:0
+	Data                 string // data folder; "" = a new temporary folder
+	Faults               string // fault plan (YAML) loaded at start
+	Token                string // pCloud: preset access token
+	AllowRootRecursive   bool   // pCloud: serve a recursive listing of the account root (rclone 1.60 needs it)
+	AccessTTL            time.Duration
+}
+
+// Info is what a client needs to reach a running emulator.
+type Info struct {
+	Provider     string `json:"provider"`
+	Endpoint     string `json:"endpoint"` // what to give `tandem once --endpoint`
+	URL          string `json:"url,omitempty"`
+	HTTPSURL     string `json:"https_url,omitempty"`
+	Host         string `json:"host,omitempty"` // host:port of the HTTPS listener (rclone's pCloud "hostname")
+	AdminURL     string `json:"admin_url,omitempty"`
+	CAFile       string `json:"ca_file,omitempty"`
+	DataDir      string `json:"data_dir"`
+	AccessToken  string `json:"access_token,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Username     string `json:"username,omitempty"`
+	Password     string `json:"password,omitempty"`
+}
+
+// Server is a running emulator.
+type Server struct {
+	Info  Info
+	close []func() error
+}
+
+// Close stops the listeners and the emulator.
+func (s *Server) Close() error {
+	var first error
+	for i := len(s.close) - 1; i >= 0; i-- {
+		if err := s.close[i](); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// emulator is one provider's emulator as Start needs it.
+type emulator struct {
+	handler http.Handler
+	admin   http.Handler // nil: emukit's admin handler
+	kit     *emukit.Kit
+	close   func() error
+	info    func(i *Info, s *emukit.Server)
+	// plainHTTP: the provider's API is also served without TLS (pCloud; vBoxx refuses plain HTTP by design).
+	plainHTTP bool
+}
+
+// Start runs provider's emulator until Close.
+func Start(ctx context.Context, lg *zap.Logger, provider string, o Options) (*Server, error) {
+	if lg == nil {
+		lg = zap.NewNop()
+	}
+	for _, a := range []*string{&o.Listen, &o.HTTPS, &o.Admin} {
+		if *a == "" {
+			*a = "127.0.0.1:0"
+		}
+	}
+	if o.Data == "" {
+		d, err := os.MkdirTemp("", "tandem-emulate-"+provider+"-")
+		if err != nil {
+			return nil, err
+		}
+		o.Data = d
+	} else if err := os.MkdirAll(o.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	emu, err := newEmulator(lg, provider, o)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{close: []func() error{emu.close}}
+	fail := func(err error) (*Server, error) {
+		s.Close()
+		return nil, err
+	}
+	if o.Faults != "" {
+		if err := emu.kit.LoadPlanFile(o.Faults); err != nil {
+			return fail(fmt.Errorf("fault plan %s: %w", o.Faults, err))
+		}
+	}
+	tlsConf, err := emukit.LoadOrCreateTLS(filepath.Join(o.Data, "tls"))
+	if err != nil {
+		return fail(fmt.Errorf("certificate: %w", err))
+	}
+	so := emukit.ServerOptions{HTTPS: o.HTTPS, TLS: tlsConf}
+	if emu.plainHTTP {
+		so.HTTP = o.Listen
+	}
+	if emu.admin == nil {
+		so.Admin = o.Admin
+	}
+	srv, err := emukit.Serve(lg, emu.handler, emu.kit, so)
+	if err != nil {
+		return fail(err)
+	}
+	s.close = append(s.close, func() error { srv.Close(); return nil })
+	if emu.admin != nil {
+		// The provider's own admin handler (OutOfSync, token expiry, ...) also serves the fault and log endpoints.
+		adm, err := emukit.Serve(lg, emu.admin, nil, emukit.ServerOptions{HTTP: o.Admin})
+		if err != nil {
+			return fail(err)
+		}
+		s.close = append(s.close, func() error { adm.Close(); return nil })
+		srv.AdminURL = adm.URL
+	}
+	s.Info = Info{Provider: provider, URL: srv.URL, HTTPSURL: srv.TLSURL, AdminURL: srv.AdminURL,
+		CAFile: tlsConf.CAFile, DataDir: o.Data}
+	emu.info(&s.Info, srv)
+	return s, nil
+}
+
+func newEmulator(lg *zap.Logger, provider string, o Options) (*emulator, error) {
+	switch provider {
+	case "pcloud":
+		e, err := pcloudemu.New(lg, pcloudemu.Options{DataDir: filepath.Join(o.Data, "store"), Token: o.Token,
+			AllowRootRecursive: o.AllowRootRecursive})
+		if err != nil {
+			return nil, err
+		}
+		return &emulator{handler: e.Handler(), kit: e.Kit(), close: e.Close, plainHTTP: true,
+			info: func(i *Info, s *emukit.Server) {
+				i.AccessToken = e.Token()
+				i.Host = hostOf(s.TLSURL)
+				i.Endpoint = s.URL
+			}}, nil
+	case "verizon":
+		e, err := verizonemu.New(lg, verizonemu.Options{DataDir: filepath.Join(o.Data, "store"), AccessTTL: o.AccessTTL})
+		if err != nil {
+			return nil, err
+		}
+		return &emulator{handler: e.Handler(), admin: e.AdminHandler(), kit: e.Kit(), close: e.Close,
+			info: func(i *Info, s *emukit.Server) {
+				i.AccessToken, i.RefreshToken = e.Mint()
+				i.Endpoint = s.TLSURL + "/cloud/1"
+			}}, nil
+	}
+	return nil, fmt.Errorf("no emulator for %q: want one of %v", provider, Providers)
+}
+
+func hostOf(u string) string {
+	for i := 0; i+3 <= len(u); i++ {
+		if u[i:i+3] == "://" {
+			return u[i+3:]
+		}
+	}
+	return u
+}

@@ -413,7 +413,7 @@ func (e *Engine) reconcile(ctx context.Context, a Action, rep *Report) (int64, e
 		return 0, e.recordBase(a.Path, a.Local, &r)
 	}
 	a.Remote = &r
-	a.Op = Conflict
+	a.Op, a.Reason = Conflict, "both sides changed differently"
 	return e.resolve(ctx, a, rep)
 }
 

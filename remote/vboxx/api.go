@@ -1,0 +1,252 @@
+package vboxx
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/internal/httpx"
+)
+
+// Wire types of the vBoxxCloud API v2 (../shared/api/vboxx.md). Servers add fields over versions and send some
+// numbers as strings, so decoding is lenient: unknown keys are ignored and numbers may be quoted.
+
+// num is an integer that may arrive as a JSON number, a numeric string or null.
+type num int64
+
+func (n *num) UnmarshalJSON(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "null" || s == `""` {
+		*n = 0
+		return nil
+	}
+	s = strings.Trim(s, `"`)
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		f, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil || f != float64(int64(f)) {
+			return fmt.Errorf("not an integer: %.40q", s)
+		}
+		v = int64(f)
+	}
+	*n = num(v)
+	return nil
+}
+
+// flag is a boolean that may arrive as true/false or as the strings "true"/"false".
+type flag bool
+
+func (f *flag) UnmarshalJSON(b []byte) error {
+	switch strings.Trim(strings.TrimSpace(string(b)), `"`) {
+	case "true", "1":
+		*f = true
+	case "false", "0", "null", "":
+		*f = false
+	default:
+		return fmt.Errorf("not a boolean: %.40q", b)
+	}
+	return nil
+}
+
+// object is a root, folder or file (section 4). Only the fields tandem reads are decoded.
+type object struct {
+	Type       string   `json:"type"`
+	ID         num      `json:"id"`
+	RootID     num      `json:"root_id"`
+	Name       string   `json:"name"` // roots only
+	Path       string   `json:"path"`
+	IsDeleted  flag     `json:"is_deleted"`
+	IsLocked   flag     `json:"is_locked"`
+	RevisionID num      `json:"revision_id"`
+	Size       num      `json:"size"`
+	Modified   string   `json:"modified"`
+	RootType   string   `json:"root_type"`
+	Hash       string   `json:"hash"`
+	Children   []object `json:"children"`
+}
+
+func (o *object) isFolder() bool { return o.Type == "folder" || o.Type == "root" }
+
+// name is the last path segment: objects have no name field (section 1).
+func (o *object) name() string {
+	i := strings.LastIndexByte(o.Path, '/')
+	return o.Path[i+1:]
+}
+
+// modTime parses `modified` (UTC, second precision); zero when absent or malformed.
+func (o *object) modTime() time.Time {
+	t, err := time.Parse(timeLayout, o.Modified)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// timeLayout is the reference's date-time: UTC, no zone, no fraction.
+const timeLayout = "2006-01-02T15:04:05"
+
+type resultList struct {
+	Results []object `json:"results"`
+	Total   *num     `json:"total"`
+	Offset  *num     `json:"offset"`
+}
+
+type person struct {
+	ID     num      `json:"id"`
+	RootID num      `json:"root_id"`
+	Roots  []object `json:"roots"`
+}
+
+type errorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+	TwoStepMode string `json:"two_step_mode"`
+}
+
+type tokenBody struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    num    `json:"expires_in"`
+	GUID         string `json:"guid"`
+	TokenType    string `json:"token_type"`
+}
+
+// maxChildren bounds one listing; the body size limit of httpx bounds it first in practice.
+const maxChildren = 1 << 20
+
+// decodeListing decodes a root or folder GET with include_children=true and checks its shape: the object is a
+// root or folder at an absolute path, every child is a file or folder directly below that path with a name
+// tandem can hold. Children that fail the name check are returned in skipped, not as errors: a hostile or odd
+// remote name is reported and left out, and its siblings still sync.
+func decodeListing(data []byte) (obj object, skipped []string, err error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&obj); err != nil {
+		return object{}, nil, fmt.Errorf("decode listing: %w", err)
+	}
+	if !obj.isFolder() {
+		return object{}, nil, fmt.Errorf("decode listing: object of type %q, want a root or folder", remote.Escape(obj.Type))
+	}
+	if !strings.HasPrefix(obj.Path, "/") {
+		return object{}, nil, fmt.Errorf("decode listing: path %q is not absolute", remote.Escape(obj.Path))
+	}
+	if len(obj.Children) > maxChildren {
+		return object{}, nil, fmt.Errorf("decode listing: %d children", len(obj.Children))
+	}
+	kept := obj.Children[:0]
+	for _, c := range obj.Children {
+		if why := checkChild(obj.Path, c); why != "" {
+			skipped = append(skipped, fmt.Sprintf("%s (%s)", remote.Escape(c.Path), why))
+			continue
+		}
+		c.Children = nil // one level only
+		kept = append(kept, c)
+	}
+	obj.Children = kept
+	return obj, skipped, nil
+}
+
+// checkChild says why a listed child cannot be used ("" when it can).
+func checkChild(parent string, c object) string {
+	if c.Type != "file" && c.Type != "folder" {
+		return "unknown type " + remote.Escape(c.Type)
+	}
+	if c.ID <= 0 {
+		return "no id"
+	}
+	i := strings.LastIndexByte(c.Path, '/')
+	if i < 0 {
+		return "path not absolute"
+	}
+	dir := c.Path[:i]
+	if dir == "" {
+		dir = "/"
+	}
+	if dir != parent {
+		return "not inside its listed folder"
+	}
+	if err := remote.ValidName(c.Path[i+1:]); err != nil {
+		return err.Error()
+	}
+	if c.Type == "file" && (c.Size < 0 || c.RevisionID <= 0) {
+		return "no size or revision"
+	}
+	return ""
+}
+
+// APIError is an error answer of the API with its reference code. It matches the remote sentinel its code maps
+// to (errors.Is), so the engine can sort it; the message keeps the server's code and description.
+type APIError struct {
+	Op     string // what tandem was doing, with the path
+	Status int
+	Code   string // e.g. "resource_locked"
+	Msg    string // error_description, if any
+	kind   error
+}
+
+func (e *APIError) Error() string {
+	msg := fmt.Sprintf("vboxx %s: %d %s", e.Op, e.Status, e.Code)
+	if e.Msg != "" {
+		msg += ": " + e.Msg
+	}
+	switch e.Code {
+	case "resource_locked":
+		msg += " (locked by another user; retried later)"
+	case "policy_error", "invalid_extension":
+		msg += " (refused by the organization's policy; retried when the file or policy changes)"
+	case "insecure_transport":
+		msg += " (the server requires https)"
+	}
+	return msg
+}
+
+func (e *APIError) Unwrap() error { return e.kind }
+
+// kindOf maps a status and error code to the sentinel the engine acts on (section 9's client column).
+func kindOf(status int, code string) error {
+	switch code {
+	case "name_conflict":
+		return remote.ErrConflict
+	case "resource_locked", "policy_error", "invalid_extension", "forbidden":
+		return remote.ErrUnavailable
+	case "invalid_name", "name_too_long":
+		return remote.ErrInvalidName
+	case "root_deleted":
+		return remote.ErrRootMissing
+	case "not_found":
+		return remote.ErrNotFound
+	case "access_denied":
+		return remote.ErrUnauthorized
+	}
+	switch status {
+	case http.StatusNotFound:
+		return remote.ErrNotFound
+	case http.StatusGone:
+		return remote.ErrRootMissing
+	case http.StatusForbidden:
+		return remote.ErrUnavailable
+	}
+	return nil
+}
+
+// apiErr turns httpx's StatusError for a final client error (4xx but 401/429) into an APIError with the
+// reference's code. Other errors (retries given up, transport, unauthorized after the refresh) pass unchanged.
+func apiErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *httpx.StatusError
+	if !errors.As(err, &se) || se.Status < 400 || se.Status >= 500 || se.Status == http.StatusUnauthorized ||
+		se.Status == http.StatusTooManyRequests {
+		return err
+	}
+	var body errorBody
+	_ = json.Unmarshal([]byte(se.Body), &body)
+	return &APIError{Op: op, Status: se.Status, Code: body.Error, Msg: remote.Escape(body.Description),
+		kind: kindOf(se.Status, body.Error)}
+}

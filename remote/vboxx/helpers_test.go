@@ -14,12 +14,12 @@ import (
 
 // env is an emulator with a logged-in token file, and clients opened on it the way the CLI opens them.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	emu   *emulator.Running
 	state string
 }
 
-func newEnv(t *testing.T, o emulator.Options) *env {
+func newEnv(t testing.TB, o emulator.Options) *env {
 	t.Helper()
 	emu := emulator.Start(t, o)
 	e := &env{t: t, emu: emu, state: t.TempDir()}
@@ -31,7 +31,7 @@ func newEnv(t *testing.T, o emulator.Options) *env {
 	return e
 }
 
-func quiet(t *testing.T) *zap.Logger { return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)) }
+func quiet(t testing.TB) *zap.Logger { return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)) }
 
 // open opens "vboxx:/<root>/<dir>" through Open, with the token file.
 func (e *env) open(dir string) *Client {

@@ -148,7 +148,11 @@ func (e *Emulator) Rename(from, to string) error {
 		return err
 	}
 	ch := newChange()
-	if dest := folderOf(parent); dest != it.Parent {
+	dest := folderOf(parent)
+	doMove := func() error {
+		if dest == it.Parent {
+			return nil
+		}
 		to := ""
 		if dest != 0 {
 			to = fmt.Sprint(dest)
@@ -156,10 +160,25 @@ func (e *Emulator) Rename(from, to string) error {
 		if err := e.move(rt, it, to, ch); err != nil {
 			return fmt.Errorf("move %s: %w", from, err)
 		}
+		return nil
 	}
-	if name != it.Name {
+	doRename := func() error {
+		if name == it.Name {
+			return nil
+		}
 		if err := e.rename(rt, it, name, ch); err != nil {
 			return fmt.Errorf("rename %s: %w", from, err)
+		}
+		return nil
+	}
+	// Rename first when the new name is free where the item is, so neither step meets a name it does not keep.
+	steps := []func() error{doMove, doRename}
+	if s := e.sibling(rt.ID, it.Parent, name); s == nil || s.ID == it.ID {
+		steps = []func() error{doRename, doMove}
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
 		}
 	}
 	return writeChange(e.db, ch, e.cnt)

@@ -177,3 +177,29 @@ func TestDataPersists(t *testing.T) {
 		t.Fatalf("after restart: %q %v", got, err)
 	}
 }
+
+func TestServeForTheCLI(t *testing.T) {
+	e, err := New(nil, Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	s, err := Serve(nil, e, ServeOptions{Addr: "127.0.0.1:0", Admin: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := &Running{Emu: e, URL: s.URL, CAFile: s.CAFile}
+	if !strings.HasPrefix(s.URL, "https://") || s.AdminURL == "" {
+		t.Fatalf("serve: %+v", s)
+	}
+	tc, err := emukitTLS(t, s.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: tc}}).Get(r.URL + "/api/2/version")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("version: %v %v", err, resp)
+	}
+	resp.Body.Close()
+}

@@ -230,12 +230,29 @@ func (e *Engine) observeFeed(ctx context.Context, rep *Report) error {
 
 func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 	p := c.Entry.Path
+	// A feed can report events that tandem's own actions have already overtaken in the store (a re-observe in
+	// the middle of a pass reads the echoes of the actions just taken, and whatever happened in between). A
+	// move or delete is therefore applied to the stored subtree only while the stored record is still the object
+	// the event names; otherwise the store already holds something newer at that path (seed 100306: the echo of
+	// renaming a file aside carried away the children of the folder created in its place).
 	if c.From != "" && c.From != p {
-		if err := moveSide(tx, state.Remote, c.From, p); err != nil {
+		old, ok, err := tx.Get(state.Remote, c.From)
+		if err != nil {
 			return err
+		}
+		// Absent: tandem moved the records already, but children reported since (a file created inside just
+		// before the move) may still sit below the old path and must follow.
+		if !ok || sameObject(old.ID, c.Entry.ID) {
+			if err := moveSide(tx, state.Remote, c.From, p); err != nil {
+				return err
+			}
 		}
 	}
 	if c.Deleted {
+		old, ok, err := tx.Get(state.Remote, p)
+		if err != nil || !ok || !sameObject(old.ID, c.Entry.ID) {
+			return err
+		}
 		return tx.DeleteTree(state.Remote, p)
 	}
 	if e.ignored(p, c.Entry.Dir) {
@@ -257,6 +274,9 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 	}
 	return tx.Put(state.Remote, rec)
 }
+
+// sameObject: two ids name the same object, or one of them is unknown (providers without folder ids).
+func sameObject(a, b string) bool { return a == "" || b == "" || a == b }
 
 // moveSide re-keys one side's records below from to below to (a move reported by a feed: providers report the
 // folder, not every child).

@@ -61,17 +61,19 @@ var (
 
 // pinnedSeeds failed once; they always run. Add every seed that ever fails, with what it found.
 var pinnedSeeds = []uint64{
-	2,    // I8: a folder replaced by a file on one side, a child changed on the other: mkdir over the file forever
-	6,    // I8: the same, mirrored
-	97,   // harness: a torn local write of the content the remote holds
-	116,  // I1: a download took a same-size rewrite made within the racy window (revision unchanged)
-	158,  // harness: a move retried after a lost ack
-	1095, // I7 (with -sim.syncfaults, open): base recorded over a rename whose folder fsync failed
-	1514, // I4: a local delete trashed a same-size rewrite made within the racy window
-	2458, // harness: empty files share one digest
-	2483, // I6: a temp file whose removal failed stayed for the life of the engine
-	3459, // I8: a full listing's generation equal to an upload's stamp hid a remote delete
-	3938, // I8: (fixed by the listing generation)
+	2,                                      // I8: a folder replaced by a file on one side, a child changed on the other: mkdir over the file forever
+	6,                                      // I8: the same, mirrored
+	97,                                     // harness: a torn local write of the content the remote holds
+	116,                                    // I1: a download took a same-size rewrite made within the racy window (revision unchanged)
+	158,                                    // harness: a move retried after a lost ack
+	1095,                                   // I7 (with -sim.syncfaults, open): base recorded over a rename whose folder fsync failed
+	1514,                                   // I4: a local delete trashed a same-size rewrite made within the racy window
+	2458,                                   // harness: empty files share one digest
+	2483,                                   // I6: a temp file whose removal failed stayed for the life of the engine
+	3459,                                   // I8: a full listing's generation equal to an upload's stamp hid a remote delete
+	3938,                                   // I8: (fixed by the listing generation)
+	100018, 100200, 100254, 100340, 100350, // I8: as 100306
+	100306, // I8: a re-observed feed replayed the echo of a rename-aside over a folder created in its place
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tandemsync/tandem/remote/internal/emukit"
 	pcloudemu "github.com/tandemsync/tandem/remote/pcloud/emulator"
+	vboxxemu "github.com/tandemsync/tandem/remote/vboxx/emulator"
 	verizonemu "github.com/tandemsync/tandem/remote/verizon/emulator"
 )
 
@@ -94,6 +95,9 @@ func Start(ctx context.Context, lg *zap.Logger, provider string, o Options) (*Se
 		o.Data = d
 	} else if err := os.MkdirAll(o.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	if provider == "vboxx" {
+		return startVBoxx(lg, o)
 	}
 	emu, err := newEmulator(lg, provider, o)
 	if err != nil {
@@ -175,4 +179,25 @@ func hostOf(u string) string {
 		}
 	}
 	return u
+}
+
+// startVBoxx: vBoxx is HTTPS only, and a plain-HTTP request on its port must get the API's insecure_transport
+// answer, which the vboxx emulator's own Serve does by sniffing each connection.
+func startVBoxx(lg *zap.Logger, o Options) (*Server, error) {
+	e, err := vboxxemu.New(lg, vboxxemu.Options{DataDir: filepath.Join(o.Data, "store"), AccessTTL: o.AccessTTL})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := vboxxemu.Serve(lg, e, vboxxemu.ServeOptions{Addr: o.HTTPS, Admin: o.Admin,
+		TLSDir: filepath.Join(o.Data, "tls"), FaultPlan: o.Faults})
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	user, pass := e.Credentials()
+	return &Server{
+		Info: Info{Provider: "vboxx", Endpoint: srv.URL, HTTPSURL: srv.URL, AdminURL: srv.AdminURL, CAFile: srv.CAFile,
+			DataDir: o.Data, Username: user, Password: pass},
+		close: []func() error{e.Close, srv.Close},
+	}, nil
 }

@@ -24,6 +24,7 @@ type App struct {
 	Registry *remote.Registry
 	// NewLogger returns the logger for one command run; verbose selects Debug instead of Warn.
 	NewLogger func(w io.Writer, verbose bool) *zap.Logger
+	Stdin     io.Reader // passwords for `tandem login vboxx --password-stdin`
 	Stdout    io.Writer
 	Stderr    io.Writer
 	// Now is the wall clock: cmd is the only place the real clock is read (conflict names, trash names).
@@ -39,6 +40,7 @@ func NewApp(reg *remote.Registry) *App {
 	return &App{
 		Registry:   reg,
 		NewLogger:  ConsoleLogger,
+		Stdin:      os.Stdin,
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,
 		Now:        time.Now,
@@ -91,6 +93,7 @@ Start with "tandem demo", then "tandem once <local-dir> dir:<other-dir>".`,
 	root.SetErr(app.Stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newOnceCmd(app), newVersionCmd(app), newDemoCmd(app))
+	root.AddCommand(newEmulateCmd(app), newLoginCmd(app))
 	return root
 }
 

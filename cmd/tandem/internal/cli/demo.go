@@ -16,7 +16,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/emulate"
 	"github.com/tandemsync/tandem/remote/localdir"
+	"github.com/tandemsync/tandem/remote/pcloud"
 )
 
 type demoOpts struct {
@@ -28,8 +30,9 @@ func newDemoCmd(app *App) *cobra.Command {
 	var o demoOpts
 	c := &cobra.Command{
 		Use:   "demo",
-		Short: "Show a two-way sync on two demo folders, including a conflict",
-		Long: `Create a "laptop" folder and a "cloud" folder in a workspace, sync them, change both sides
+		Short: "Show a two-way sync between a local folder and an emulated pCloud account, including a conflict",
+		Long: `Create a "laptop" folder in a workspace and a pCloud account in tandem's embedded pCloud emulator,
+sync them, change both sides
 (edits, a move, a delete and one file edited on both sides), sync again, and explain what happened.
 The workspace is kept so you can look at it and run "tandem once" on it yourself.`,
 		Args: usageArgs(cobra.NoArgs),
@@ -45,32 +48,45 @@ The workspace is kept so you can look at it and run "tandem once" on it yourself
 // demoCloud is the "cloud" side of the demo: the spec tandem once syncs with, and a client that makes changes
 // there the way another device or the provider's web page would.
 type demoCloud struct {
-	spec   string
-	r      remote.Remote
-	about  string // one line on what the cloud side is
-	layout string // where its files can be seen, for the closing hint
-	close  func()
-	now    func() time.Time // mtime of the cloud-side edits
+	spec     string
+	r        remote.Remote
+	about    string // one line on what the cloud side is
+	layout   string // where its files live, for the closing hint
+	endpoint string // --endpoint and --access-token for tandem once
+	token    string
+	close    func()
+	now      func() time.Time // mtime of the cloud-side edits
 }
 
-// openDemoCloud chooses the demo's cloud side: today a second local folder served by the localdir provider.
-// This is the seam for a provider emulator: return its spec and a client on it, and the demo runs unchanged.
+// openDemoCloud starts the embedded pCloud emulator on loopback (its files in the workspace) and opens a second
+// pCloud client on it for the demo's "other device" edits. Everything tandem does goes over real HTTP through the
+// pCloud protocol, exactly as with the real service.
 func openDemoCloud(ctx context.Context, lg *zap.Logger, ws string) (*demoCloud, error) {
-	dir := filepath.Join(ws, "cloud")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	d, err := localdir.Open(lg, dir, localdir.Options{Label: "dir:" + dir})
+	data := filepath.Join(ws, "pcloud-emulator")
+	srv, err := emulate.Start(ctx, lg, "pcloud", emulate.Options{Data: data})
 	if err != nil {
 		return nil, err
 	}
+	opts := remote.OpenOptions{Endpoint: srv.Info.URL, AccessToken: remote.Secret(srv.Info.AccessToken)}
+	r, err := pcloud.Open(ctx, lg, "/Sync", opts)
+	if err == nil {
+		if rc, ok := r.(remote.RootChecker); ok {
+			err = rc.InitRoot(ctx)
+		}
+	}
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
 	return &demoCloud{
-		spec:   "dir:" + dir,
-		r:      d,
-		about:  "a second folder (the dir: provider), standing in for a cloud account",
-		layout: dir,
-		close:  func() { d.Close() },
-		now:    time.Now,
+		spec:     "pcloud:/Sync",
+		r:        r,
+		about:    "the folder /Sync of a pCloud account, served by tandem's pCloud emulator at " + srv.Info.URL,
+		layout:   data,
+		endpoint: srv.Info.URL,
+		token:    srv.Info.AccessToken,
+		close:    func() { r.Close(); srv.Close() },
+		now:      time.Now,
 	}, nil
 }
 
@@ -126,7 +142,8 @@ func runDemo(ctx context.Context, app *App, o demoOpts, w io.Writer) error {
 		return fmt.Errorf("demo cloud: %w", err)
 	}
 	defer cloud.close()
-	oo := onceOpts{stateDir: filepath.Join(ws, "state"), maxDelete: 50, conflict: "keep-both", verbose: o.verbose}
+	oo := onceOpts{stateDir: filepath.Join(ws, "state"), maxDelete: 50, conflict: "keep-both", verbose: o.verbose,
+		endpoint: cloud.endpoint, accessToken: cloud.token}
 	ew := &errWriter{w: w}
 	say := ew.printf
 
@@ -226,15 +243,17 @@ What happened:
   - The edit of report.txt went up; budget.csv came down.
   - Both renames were replayed as renames: no file content was copied again.
   - old-draft.txt was deleted on the laptop, so tandem deleted it in the cloud, into a trash
-    (.tandem/trash in a folder remote), because the cloud still held exactly the version last synced.
+    (pCloud's trash), because the cloud still held exactly the version last synced.
   - notes/todo.txt was changed on both sides. tandem never picks a winner silently: the cloud's version
     stays at notes/todo.txt and the laptop's is kept next to it as "todo (conflict <host> <time>).txt",
     on both sides. Merge them and delete the copy when you like.
 
-Try it yourself: edit files in %s or %s, then run
-  tandem once %s %s --state-dir %s
+Try it yourself: the emulator's data is kept in %s. Start it again with
+  tandem emulate pcloud --data %s
+then edit files in %s and run, with the endpoint and access token it prints,
+  tandem once %s %s --state-dir %s --endpoint <endpoint> --access-token <token>
 (remove the workspace with: rm -rf %s)
-`, laptop, cloud.layout, laptop, cloud.spec, oo.stateDir, ws)
+`, cloud.layout, cloud.layout, laptop, laptop, cloud.spec, oo.stateDir, ws)
 	return ew.err
 }
 

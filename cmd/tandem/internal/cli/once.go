@@ -33,9 +33,10 @@ type onceOpts struct {
 	parallel     int
 	verbose      bool
 	// per-provider flags for scripts; a `dir:` remote needs none of them
-	endpoint    string
-	accessToken string
-	caFile      string
+	endpoint     string
+	accessToken  string
+	refreshToken string
+	caFile       string
 }
 
 func newOnceCmd(app *App) *cobra.Command {
@@ -75,6 +76,7 @@ Exit codes: 0 the pass completed (conflicts kept both versions and are listed; s
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every file (debug level) to stderr")
 	f.StringVar(&o.endpoint, "endpoint", "", "provider API base URL (emulators, private deployments)")
 	f.StringVar(&o.accessToken, "access-token", "", "provider access token for scripts (prefer the stored login: a flag is visible in ps)")
+	f.StringVar(&o.refreshToken, "refresh-token", "", "provider refresh token for scripts (Verizon, vBoxx)")
 	f.StringVar(&o.caFile, "ca-file", "", "extra trusted CA certificates (PEM) for the provider's endpoint")
 	return c
 }
@@ -315,10 +317,11 @@ func (r *onceRun) openRemote(ctx context.Context, spec, scheme, root string, ski
 		ctx = withDirHooks(ctx, dirHooks{skip: skip, onSkip: r.onSkip("remote"), create: first && !r.o.dryRun})
 	}
 	return r.app.Registry.Open(ctx, r.lg, spec, remote.OpenOptions{
-		Endpoint:    r.o.endpoint,
-		AccessToken: remote.Secret(r.o.accessToken),
-		CAFile:      r.o.caFile,
-		StateDir:    r.o.stateDir,
+		Endpoint:     r.o.endpoint,
+		AccessToken:  remote.Secret(r.o.accessToken),
+		RefreshToken: remote.Secret(r.o.refreshToken),
+		CAFile:       r.o.caFile,
+		// StateDir stays empty: logins live in the token folder `tandem login` writes to, not with the state.
 	})
 }
 

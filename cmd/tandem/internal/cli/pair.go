@@ -169,7 +169,7 @@ func daemonOpener(app *App, stateDir string) daemon.OpenPair {
 			}
 			ctx = withDirHooks(ctx, dirHooks{skip: skip, onSkip: skips.fn("remote"), create: first})
 		}
-		rem, err := app.Registry.Open(ctx, lg, ps.spec, remote.OpenOptions{StateDir: stateDir, Account: p.Account})
+		rem, err := app.Registry.Open(ctx, lg, ps.spec, remote.OpenOptions{Account: p.Account})
 		if err != nil {
 			return fail(err)
 		}

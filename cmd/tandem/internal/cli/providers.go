@@ -13,12 +13,18 @@ import (
 
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/localdir"
+	"github.com/tandemsync/tandem/remote/pcloud"
+	"github.com/tandemsync/tandem/remote/vboxx"
+	"github.com/tandemsync/tandem/remote/verizon"
 )
 
 // NewRegistry returns the providers this build knows. It is the only place provider packages are named.
 func NewRegistry() *remote.Registry {
 	reg := &remote.Registry{}
 	reg.Add("dir", openDir)
+	reg.Add("pcloud", pcloud.Open)
+	reg.Add("verizon", verizon.Open)
+	reg.Add("vboxx", vboxx.Open)
 	return reg
 }
 

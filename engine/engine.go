@@ -62,6 +62,8 @@ type Engine struct {
 	algo string // the digest both sides are compared by
 	// cleaned: this process already swept crash leftovers once
 	cleaned bool
+	// pooled: the transfer phase is running, so commits are grouped with bbolt's Batch
+	pooled atomic.Bool
 	// tempLeft: a failed download may have left its temp file (its removal can fail too): sweep again
 	tempLeft atomic.Bool
 }

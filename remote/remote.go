@@ -144,3 +144,10 @@ func LongPollAllowed(ctx context.Context) bool {
 	v, _ := ctx.Value(longPollKey{}).(bool)
 	return v
 }
+
+// Syncer is implemented by sides where a file written by someone else may still sit in a volatile cache (a
+// local disk). Sync makes the content of p and its name durable, so that a sync point recorded afterwards cannot
+// be undone by a power loss (an upload's base must not outlive the local bytes it describes).
+type Syncer interface {
+	Sync(ctx context.Context, p Path) error
+}

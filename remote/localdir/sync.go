@@ -1,0 +1,41 @@
+package localdir
+
+import (
+	"context"
+
+	"github.com/tandemsync/tandem/remote"
+)
+
+var _ remote.Syncer = (*Dir)(nil)
+
+// Sync makes the file at p and its folder entry durable (fsync of both). The engine calls it after uploading a
+// file the user wrote and before recording the sync point: an editor that did not fsync would otherwise leave a
+// base that a power loss can contradict, and the stale local bytes would then look like a new local edit.
+func (d *Dir) Sync(ctx context.Context, p remote.Path) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	n, err := name(p)
+	if err != nil {
+		return err
+	}
+	f, err := d.fs.Open(n)
+	if err != nil {
+		return wrap("sync", p, err)
+	}
+	serr := f.Sync()
+	if cerr := f.Close(); serr == nil {
+		serr = cerr
+	}
+	if serr != nil {
+		return wrap("sync", p, serr)
+	}
+	dir, err := name(p.Dir())
+	if err != nil {
+		return err
+	}
+	if err := d.fs.SyncDir(dir); err != nil {
+		return wrap("sync", p.Dir(), err)
+	}
+	return nil
+}

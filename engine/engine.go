@@ -267,7 +267,7 @@ func (e *Engine) checkRoots(ctx context.Context, rep *Report) error {
 			return fmt.Errorf("%w: %w; nothing was changed. If the folder was moved or unmounted, put it back; "+
 				"if this is a new start, run \"tandem once --resync\"", ErrSafetyStop, err)
 		default:
-			return fmt.Errorf("check %s: %w", side, err)
+			return fmt.Errorf("check the sync root: %w", err)
 		}
 	}
 	return nil

@@ -3,8 +3,10 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/tandemsync/tandem/engine"
+	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/state"
 )
 
@@ -46,4 +48,13 @@ func ExitCode(err error) int {
 		return ExitError
 	}
 	return ExitError
+}
+
+// loginHint makes a refused credential say what to do: every provider's refusal matches remote.ErrUnauthorized,
+// but only some of their messages name the command.
+func loginHint(scheme string, err error) error {
+	if err == nil || !errors.Is(err, remote.ErrUnauthorized) || strings.Contains(err.Error(), "tandem login") {
+		return err
+	}
+	return fmt.Errorf("%w; log in again with \"tandem login %s\" (or give a valid --access-token)", err, scheme)
 }

@@ -186,7 +186,7 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 	defer ldir.Close()
 	rem, err := r.openRemote(ctx, spec, scheme, root, skip, nbase == 0, st.Path())
 	if err != nil {
-		return err
+		return loginHint(scheme, err)
 	}
 	defer rem.Close()
 
@@ -222,7 +222,7 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 		r.res.fill(rep)
 	}
 	if err != nil {
-		return err
+		return loginHint(scheme, err)
 	}
 	if n := len(rep.Problems); n > 0 {
 		return fmt.Errorf("%w: %d failed (listed above); the next pass retries them", errProblems, n)

@@ -23,13 +23,13 @@ type LogOptions struct {
 // NewLogger builds the daemon's logger: zap's console encoder on a terminal, JSON to a rotated file as a
 // service. Either way it goes through Redact, so a token that slips into a field or an error text (Go's
 // *url.Error prints whole URLs, query tokens included) is replaced by [redacted]. close flushes and closes.
-func NewLogger(o LogOptions) (lg *zap.Logger, closeFn func(), err error) {
+func NewLogger(o LogOptions) (*zap.Logger, func(), error) {
 	lvl := zapcore.InfoLevel
 	if o.Debug {
 		lvl = zapcore.DebugLevel
 	}
 	var core zapcore.Core
-	closeFn = func() {}
+	closeFile := func() {}
 	if o.File != "" {
 		if err := os.MkdirAll(filepath.Dir(o.File), 0o700); err != nil {
 			return nil, nil, err
@@ -38,7 +38,7 @@ func NewLogger(o LogOptions) (lg *zap.Logger, closeFn func(), err error) {
 		enc := zap.NewProductionEncoderConfig()
 		enc.EncodeTime = zapcore.ISO8601TimeEncoder
 		core = zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(rot), lvl)
-		closeFn = func() { rot.Close() }
+		closeFile = func() { rot.Close() }
 	} else {
 		w := o.Console
 		if w == nil {
@@ -49,7 +49,7 @@ func NewLogger(o LogOptions) (lg *zap.Logger, closeFn func(), err error) {
 		core = zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
 	}
 	l := zap.New(Redact(core))
-	return l, func() { _ = l.Sync(); closeFn() }, nil
+	return l, func() { _ = l.Sync(); closeFile() }, nil
 }
 
 // secretKeys are field keys whose values are never logged.

@@ -182,7 +182,7 @@ func (e *Emulator) registerHooks() {
 			tok = r.URL.Query().Get("auth")
 		}
 		e.mu.Lock()
-		keys := []string{string(tokenKey(tok))}
+		keys := []string{emukit.TokenKey(tok)}
 		if tok == "" {
 			keys = keys[:0]
 			for k := range e.tokens {

@@ -7,8 +7,6 @@
 package emulator
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,7 +95,7 @@ type Emulator struct {
 	fileKids   map[uint64]map[string]uint64 // live files by parent and name
 	used       int64
 	events     []event
-	tokens     map[string]*tokenState // by tokenKey
+	tokens     map[string]*tokenState // by emukit.TokenKey
 	uploads    map[uint64]*uploadState
 	links      map[string]link
 	codes      map[string]bool // OAuth codes handed out by /oauth2/authorize, single use
@@ -181,18 +179,18 @@ func (e *Emulator) loadState() error {
 	ch := &change{tokens: map[string]*tokenState{}}
 	if l.fresh {
 		now := e.clk.Now().Unix()
-		e.cnt = counters{NextFolderID: 1, NextFileID: 1, NextUploadID: 1, UserID: 7000001, Token: randomHex(20), Created: now}
+		e.cnt = counters{NextFolderID: 1, NextFileID: 1, NextUploadID: 1, UserID: 7000001, Token: emukit.RandomHex(20), Created: now}
 		root := &node{ID: 0, Folder: true, Name: "/", Created: now, Modified: now}
 		e.folders[0] = root
 		ch.put(root)
 		e.appendEvent(ch, "modifyuserinfo", nil, 0) // a full history always holds one
 	}
-	if _, ok := e.tokens[string(tokenKey(e.cnt.Token))]; !ok {
-		ch.tokens[string(tokenKey(e.cnt.Token))] = &tokenState{}
+	if _, ok := e.tokens[emukit.TokenKey(e.cnt.Token)]; !ok {
+		ch.tokens[emukit.TokenKey(e.cnt.Token)] = &tokenState{}
 	}
 	if e.o.Token != "" {
 		// A preset token is valid again on every start, even if a test revoked it in an earlier run.
-		ch.tokens[string(tokenKey(e.o.Token))] = &tokenState{}
+		ch.tokens[emukit.TokenKey(e.o.Token)] = &tokenState{}
 	}
 	for k, t := range ch.tokens {
 		e.tokens[k] = t
@@ -433,7 +431,7 @@ func (e *Emulator) ForgetToken(tok string) { e.setToken(tok, nil) }
 func (e *Emulator) setToken(tok string, st *tokenState) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	k := string(tokenKey(tok))
+	k := emukit.TokenKey(tok)
 	if st == nil {
 		delete(e.tokens, k)
 	} else {
@@ -486,12 +484,6 @@ func (e *Emulator) ReadFile(p string) ([]byte, error) {
 
 func (e *Emulator) contentPath(fileID uint64) string {
 	return filepath.Join(e.dir, "content", strconv.FormatUint(fileID, 10))
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // ---- request plumbing ----
@@ -698,7 +690,7 @@ func (c *call) authenticate() error {
 	c.e.mu.Lock()
 	defer c.e.mu.Unlock()
 	if tok != "" {
-		st, ok := c.e.tokens[string(tokenKey(tok))]
+		st, ok := c.e.tokens[emukit.TokenKey(tok)]
 		switch {
 		case !ok:
 			return fail(2094)
@@ -709,7 +701,7 @@ func (c *call) authenticate() error {
 		return nil
 	}
 	if a := c.p.Get("auth"); a != "" {
-		if st, ok := c.e.tokens[string(tokenKey(a))]; !ok || st.Revoked {
+		if st, ok := c.e.tokens[emukit.TokenKey(a)]; !ok || st.Revoked {
 			return fail(2000)
 		}
 		c.token = a

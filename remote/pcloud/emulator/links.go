@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/tandemsync/tandem/remote/internal/emukit"
 )
 
 // hostname is what the emulator tells clients to connect to: Options.Hostname, or the host:port this request
@@ -37,7 +39,7 @@ func (c *call) getfilelink() (any, error) {
 	if ct := c.p.Get("contenttype"); ct != "" && !strings.Contains(ct, "/") {
 		return nil, fail(1005)
 	}
-	id := randomHex(16)
+	id := emukit.RandomHex(16)
 	expires := e.clk.Now().Add(e.o.LinkTTL).Unix()
 	e.links[id] = link{fileID: f.ID, expires: expires, ip: clientIP(c.r)}
 	// Expired links are only dropped here: their number is bounded by the calls a test makes.
@@ -48,7 +50,7 @@ func (c *call) getfilelink() (any, error) {
 		}
 	}
 	return ok("path", contentPrefix+id+"/"+url.PathEscape(f.Name), "expires", c.t(expires),
-		"hosts", []string{e.hostname(c.r)}, "dwltag", randomHex(12), "hash", f.Hash, "size", f.Size), nil
+		"hosts", []string{e.hostname(c.r)}, "dwltag", emukit.RandomHex(12), "hash", f.Hash, "size", f.Size), nil
 }
 
 // serveContent serves a getfilelink URL, with Range support. Like pCloud's content servers it needs no token

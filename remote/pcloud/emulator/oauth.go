@@ -4,6 +4,8 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+
+	"github.com/tandemsync/tandem/remote/internal/emukit"
 )
 
 // authorize stands in for https://my.pcloud.com/oauth2/authorize: it approves at once (there is no user to ask)
@@ -22,7 +24,7 @@ func (e *Emulator) authorize(w http.ResponseWriter, r *http.Request) {
 	redirect := q.Get("redirect_uri")
 	switch q.Get("response_type") {
 	case "code":
-		code := randomHex(16)
+		code := emukit.RandomHex(16)
 		e.mu.Lock()
 		e.codes[code] = true
 		e.mu.Unlock()
@@ -71,10 +73,10 @@ func (e *Emulator) authorize(w http.ResponseWriter, r *http.Request) {
 
 // mint creates and persists a new access token.
 func (e *Emulator) mint() string {
-	tok := randomHex(20)
+	tok := emukit.RandomHex(20)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	k := string(tokenKey(tok))
+	k := emukit.TokenKey(tok)
 	st := &tokenState{}
 	e.tokens[k] = st
 	_ = e.commit(&change{tokens: map[string]*tokenState{k: st}})

@@ -1,15 +1,12 @@
 package emulator
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tandemsync/tandem/remote/internal/emukit"
 )
 
 // node is a file or folder as the emulator stores it. Times are Unix seconds: pCloud's precision is one second.
@@ -65,48 +62,17 @@ var (
 	bktFolders = []byte("folders")
 	bktFiles   = []byte("files")
 	bktEvents  = []byte("events")
-	bktMeta    = []byte("meta")
 	bktTokens  = []byte("tokens")
 	bktUploads = []byte("uploads")
-	keyCounter = []byte("counters")
 )
 
 func openDB(dir string) (*bolt.DB, error) {
-	// NoSync: a crashed emulator process loses nothing (the page cache survives it); only a power cut could,
-	// and the emulator is a test fixture. Without it, a 10,000-file benchmark would measure fsync.
-	db, err := bolt.Open(filepath.Join(dir, "pcloud.db"), 0o600, &bolt.Options{Timeout: time.Second, NoSync: true})
-	if err != nil {
-		return nil, fmt.Errorf("open emulator db: %w", err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktFolders, bktFiles, bktEvents, bktMeta, bktTokens, bktUploads} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("init emulator db: %w", err)
-	}
-	return db, nil
+	return emukit.OpenDB(filepath.Join(dir, "pcloud.db"), false, bktFolders, bktFiles, bktEvents, bktTokens, bktUploads)
 }
 
-func u64key(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+func u64key(v uint64) []byte { return emukit.U64Key(v) }
 
-func tokenKey(tok string) []byte {
-	sum := sha256.Sum256([]byte(tok))
-	return []byte(hex.EncodeToString(sum[:]))
-}
-
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, data)
-}
+func eventKey(ev event) []byte { return u64key(ev.DiffID) }
 
 // change collects what one API call mutated, so it reaches the db in one transaction.
 type change struct {
@@ -125,7 +91,7 @@ func writeChange(db *bolt.DB, c *change, cnt counters, rewriteEvents []event) er
 			if n.Folder {
 				b = tx.Bucket(bktFolders)
 			}
-			if err := putJSON(b, u64key(n.ID), n); err != nil {
+			if err := emukit.PutJSON(b, u64key(n.ID), n); err != nil {
 				return err
 			}
 		}
@@ -138,38 +104,20 @@ func writeChange(db *bolt.DB, c *change, cnt counters, rewriteEvents []event) er
 			if eb, err = tx.CreateBucket(bktEvents); err != nil {
 				return err
 			}
-			for _, ev := range rewriteEvents {
-				if err := putJSON(eb, u64key(ev.DiffID), ev); err != nil {
-					return err
-				}
-			}
-		}
-		for _, ev := range c.events {
-			if err := putJSON(eb, u64key(ev.DiffID), ev); err != nil {
+			if err := emukit.PutList(eb, rewriteEvents, eventKey); err != nil {
 				return err
 			}
 		}
-		for id, u := range c.uploads {
-			b := tx.Bucket(bktUploads)
-			if u == nil {
-				if err := b.Delete(u64key(id)); err != nil {
-					return err
-				}
-			} else if err := putJSON(b, u64key(id), u); err != nil {
-				return err
-			}
+		if err := emukit.PutList(eb, c.events, eventKey); err != nil {
+			return err
 		}
-		for key, t := range c.tokens {
-			b := tx.Bucket(bktTokens)
-			if t == nil {
-				if err := b.Delete([]byte(key)); err != nil {
-					return err
-				}
-			} else if err := putJSON(b, []byte(key), t); err != nil {
-				return err
-			}
+		if err := emukit.ApplyMap(tx.Bucket(bktUploads), c.uploads, u64key); err != nil {
+			return err
 		}
-		return putJSON(tx.Bucket(bktMeta), keyCounter, cnt)
+		if err := emukit.ApplyMap(tx.Bucket(bktTokens), c.tokens, emukit.StrKey); err != nil {
+			return err
+		}
+		return emukit.PutCounters(tx, cnt)
 	})
 	if err != nil {
 		return fmt.Errorf("persist: %w", err)
@@ -192,58 +140,26 @@ func load(db *bolt.DB) (*loaded, error) {
 	l := &loaded{folders: map[uint64]*node{}, files: map[uint64]*node{}, tokens: map[string]*tokenState{},
 		uploads: map[uint64]*uploadState{}}
 	err := db.View(func(tx *bolt.Tx) error {
-		raw := tx.Bucket(bktMeta).Get(keyCounter)
-		if raw == nil {
-			l.fresh = true
-		} else if err := json.Unmarshal(raw, &l.cnt); err != nil {
-			return fmt.Errorf("counters: %w", err)
+		found, err := emukit.GetCounters(tx, &l.cnt)
+		if err != nil {
+			return err
 		}
+		l.fresh = !found
 		for _, b := range []struct {
 			name []byte
 			into map[uint64]*node
 		}{{bktFolders, l.folders}, {bktFiles, l.files}} {
-			err := tx.Bucket(b.name).ForEach(func(k, v []byte) error {
-				n := new(node)
-				if err := json.Unmarshal(v, n); err != nil {
-					return fmt.Errorf("%s %x: %w", b.name, k, err)
-				}
-				b.into[n.ID] = n
-				return nil
-			})
-			if err != nil {
+			if err := emukit.LoadBucket(tx, b.name, func(_ []byte, n *node) { b.into[n.ID] = n }); err != nil {
 				return err
 			}
 		}
-		err := tx.Bucket(bktEvents).ForEach(func(k, v []byte) error {
-			var ev event
-			if err := json.Unmarshal(v, &ev); err != nil {
-				return fmt.Errorf("event %x: %w", k, err)
-			}
-			l.events = append(l.events, ev)
-			return nil
-		})
-		if err != nil {
+		if err := emukit.LoadBucket(tx, bktEvents, func(_ []byte, ev *event) { l.events = append(l.events, *ev) }); err != nil {
 			return err
 		}
-		err = tx.Bucket(bktTokens).ForEach(func(k, v []byte) error {
-			t := new(tokenState)
-			if err := json.Unmarshal(v, t); err != nil {
-				return fmt.Errorf("token: %w", err)
-			}
-			l.tokens[string(k)] = t
-			return nil
-		})
-		if err != nil {
+		if err := emukit.LoadBucket(tx, bktTokens, func(k []byte, t *tokenState) { l.tokens[string(k)] = t }); err != nil {
 			return err
 		}
-		return tx.Bucket(bktUploads).ForEach(func(k, v []byte) error {
-			u := new(uploadState)
-			if err := json.Unmarshal(v, u); err != nil {
-				return fmt.Errorf("upload: %w", err)
-			}
-			l.uploads[u.ID] = u
-			return nil
-		})
+		return emukit.LoadBucket(tx, bktUploads, func(_ []byte, u *uploadState) { l.uploads[u.ID] = u })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load emulator db: %w", err)

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/tandemsync/tandem/remote/internal/emukit"
 )
 
 // digests of one content blob. hash is pCloud's opaque 64-bit fingerprint: derived from the content here, so
@@ -25,7 +27,7 @@ type digests struct {
 	hash              uint64
 }
 
-func (e *Emulator) tempName() string { return filepath.Join(e.dir, "tmp", randomHex(12)) }
+func (e *Emulator) tempName() string { return filepath.Join(e.dir, "tmp", emukit.RandomHex(12)) }
 
 // receive streams a body to a temp file while hashing it. On a read error the partial file is kept and its
 // digests returned together with the error, so the caller can honour or ignore `nopartial`.

@@ -9,8 +9,6 @@
 package emulator
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -446,12 +444,6 @@ func fold(s string) string {
 		}
 		return m
 	}, s)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // timeFmt is the reference's date-time layout: UTC, no zone, no fraction.

@@ -57,7 +57,7 @@ func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request) error {
 		if rt == "" {
 			return missingParam("refresh_token")
 		}
-		t := e.tokens[tokenKey(rt)]
+		t := e.tokens[emukit.TokenKey(rt)]
 		if t == nil || !t.Refresh || t.Revoked || e.nowLocked().UnixNano() >= t.Expires {
 			return errf(http.StatusBadRequest, "invalid_grant", "Invalid refresh token.")
 		}
@@ -77,16 +77,16 @@ func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request) error {
 // issue mints an access and a refresh token for device guid (a new device when the guid is unknown).
 func (e *Emulator) issue(w http.ResponseWriter, guid string) error {
 	if guid == "" || !e.guids[guid] {
-		guid = randomHex(4) + "-" + randomHex(2) + "-" + randomHex(2) + "-" + randomHex(2) + "-" + randomHex(6)
+		guid = emukit.RandomHex(4) + "-" + emukit.RandomHex(2) + "-" + emukit.RandomHex(2) + "-" + emukit.RandomHex(2) + "-" + emukit.RandomHex(6)
 	}
 	e.guids[guid] = true
 	now := e.nowLocked()
-	access, refresh := randomHex(16), randomHex(16)
+	access, refresh := emukit.RandomHex(16), emukit.RandomHex(16)
 	ch := newChange()
 	at := &tokenRec{Expires: now.Add(e.o.AccessTTL).UnixNano(), GUID: guid}
 	rt := &tokenRec{Refresh: true, Expires: now.Add(e.o.RefreshTTL).UnixNano(), GUID: guid}
-	e.tokens[tokenKey(access)], ch.tokens[tokenKey(access)] = at, at
-	e.tokens[tokenKey(refresh)], ch.tokens[tokenKey(refresh)] = rt, rt
+	e.tokens[emukit.TokenKey(access)], ch.tokens[emukit.TokenKey(access)] = at, at
+	e.tokens[emukit.TokenKey(refresh)], ch.tokens[emukit.TokenKey(refresh)] = rt, rt
 	e.pruneTokens(now, ch)
 	if err := writeChange(e.db, ch, e.cnt); err != nil {
 		return err
@@ -121,10 +121,10 @@ func (e *Emulator) serveRevoke(w http.ResponseWriter, r *http.Request) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if t := e.tokens[tokenKey(tok)]; t != nil {
+	if t := e.tokens[emukit.TokenKey(tok)]; t != nil {
 		t.Revoked = true
 		ch := newChange()
-		ch.tokens[tokenKey(tok)] = t
+		ch.tokens[emukit.TokenKey(tok)] = t
 		if err := writeChange(e.db, ch, e.cnt); err != nil {
 			return err
 		}
@@ -141,7 +141,7 @@ func (e *Emulator) authorize(r *http.Request) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	t := e.tokens[tokenKey(tok)]
+	t := e.tokens[emukit.TokenKey(tok)]
 	if t == nil || t.Refresh || t.Revoked || e.nowLocked().UnixNano() >= t.Expires {
 		return errDenied
 	}

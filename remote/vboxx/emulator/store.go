@@ -1,15 +1,12 @@
 package emulator
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tandemsync/tandem/remote/internal/emukit"
 )
 
 // item is a file or folder as the emulator stores it. Times are Unix seconds of the server clock: vBoxx's
@@ -56,49 +53,17 @@ type tokenRec struct {
 }
 
 var (
-	bktItems   = []byte("items")
-	bktRoots   = []byte("roots")
-	bktMeta    = []byte("meta")
-	bktTokens  = []byte("tokens")
-	keyCounter = []byte("counters")
+	bktItems  = []byte("items")
+	bktRoots  = []byte("roots")
+	bktTokens = []byte("tokens")
 )
 
+// openDB opens the metadata db; sync makes every commit fsync (off by default, see emukit.OpenDB).
 func openDB(dir string, sync bool) (*bolt.DB, error) {
-	// NoSync by default: a crashed emulator process loses nothing (the page cache survives it), and a
-	// 10,000-file benchmark must not measure fsync.
-	db, err := bolt.Open(filepath.Join(dir, "vboxx.db"), 0o600, &bolt.Options{Timeout: time.Second, NoSync: !sync})
-	if err != nil {
-		return nil, fmt.Errorf("open emulator db: %w", err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktItems, bktRoots, bktMeta, bktTokens} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("init emulator db: %w", err)
-	}
-	return db, nil
+	return emukit.OpenDB(filepath.Join(dir, "vboxx.db"), sync, bktItems, bktRoots, bktTokens)
 }
 
-func idKey(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }
-
-func tokenKey(tok string) string {
-	sum := sha256.Sum256([]byte(tok))
-	return hex.EncodeToString(sum[:])
-}
-
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, data)
-}
+func idKey(v int64) []byte { return emukit.U64Key(uint64(v)) }
 
 // change collects what one call mutated, so it reaches the db in one transaction.
 type change struct {
@@ -115,29 +80,16 @@ func (c *change) put(it *item) { c.items[it.ID] = it }
 
 func writeChange(db *bolt.DB, c *change, cnt counters) error {
 	err := db.Update(func(tx *bolt.Tx) error {
-		ib := tx.Bucket(bktItems)
-		for _, it := range c.items {
-			if err := putJSON(ib, idKey(it.ID), it); err != nil {
-				return err
-			}
+		if err := emukit.ApplyMap(tx.Bucket(bktItems), c.items, idKey); err != nil {
+			return err
 		}
-		rb := tx.Bucket(bktRoots)
-		for _, r := range c.roots {
-			if err := putJSON(rb, idKey(r.ID), r); err != nil {
-				return err
-			}
+		if err := emukit.ApplyMap(tx.Bucket(bktRoots), c.roots, idKey); err != nil {
+			return err
 		}
-		tb := tx.Bucket(bktTokens)
-		for k, t := range c.tokens {
-			if t == nil {
-				if err := tb.Delete([]byte(k)); err != nil {
-					return err
-				}
-			} else if err := putJSON(tb, []byte(k), t); err != nil {
-				return err
-			}
+		if err := emukit.ApplyMap(tx.Bucket(bktTokens), c.tokens, emukit.StrKey); err != nil {
+			return err
 		}
-		return putJSON(tx.Bucket(bktMeta), keyCounter, cnt)
+		return emukit.PutCounters(tx, cnt)
 	})
 	if err != nil {
 		return fmt.Errorf("persist: %w", err)
@@ -156,40 +108,18 @@ type loaded struct {
 func load(db *bolt.DB) (*loaded, error) {
 	l := &loaded{items: map[int64]*item{}, roots: map[int64]*rootRec{}, tokens: map[string]*tokenRec{}}
 	err := db.View(func(tx *bolt.Tx) error {
-		raw := tx.Bucket(bktMeta).Get(keyCounter)
-		if raw == nil {
-			l.fresh = true
-		} else if err := json.Unmarshal(raw, &l.cnt); err != nil {
-			return fmt.Errorf("counters: %w", err)
-		}
-		if err := tx.Bucket(bktItems).ForEach(func(k, v []byte) error {
-			it := new(item)
-			if err := json.Unmarshal(v, it); err != nil {
-				return fmt.Errorf("item %x: %w", k, err)
-			}
-			l.items[it.ID] = it
-			return nil
-		}); err != nil {
+		found, err := emukit.GetCounters(tx, &l.cnt)
+		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bktRoots).ForEach(func(k, v []byte) error {
-			r := new(rootRec)
-			if err := json.Unmarshal(v, r); err != nil {
-				return fmt.Errorf("root %x: %w", k, err)
-			}
-			l.roots[r.ID] = r
-			return nil
-		}); err != nil {
+		l.fresh = !found
+		if err := emukit.LoadBucket(tx, bktItems, func(_ []byte, it *item) { l.items[it.ID] = it }); err != nil {
 			return err
 		}
-		return tx.Bucket(bktTokens).ForEach(func(k, v []byte) error {
-			t := new(tokenRec)
-			if err := json.Unmarshal(v, t); err != nil {
-				return fmt.Errorf("token: %w", err)
-			}
-			l.tokens[string(k)] = t
-			return nil
-		})
+		if err := emukit.LoadBucket(tx, bktRoots, func(_ []byte, r *rootRec) { l.roots[r.ID] = r }); err != nil {
+			return err
+		}
+		return emukit.LoadBucket(tx, bktTokens, func(k []byte, t *tokenRec) { l.tokens[string(k)] = t })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load emulator db: %w", err)

@@ -11,7 +11,6 @@ package emulator
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -281,12 +280,6 @@ func (e *Emulator) newID() uint64 {
 	id := e.cnt.NextID
 	e.cnt.NextID++
 	return id
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func newContentToken() string {

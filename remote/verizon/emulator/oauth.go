@@ -77,7 +77,7 @@ func (e *Emulator) authorize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return page("bad redirect_uri")
 	}
-	code := "C-" + randomHex(16)
+	code := "C-" + emukit.RandomHex(16)
 	e.mu.Lock()
 	e.codes[code] = authCode{redirect: redirect, expires: e.now().Add(10 * time.Minute)}
 	e.mu.Unlock()
@@ -135,7 +135,7 @@ func (e *Emulator) token(w http.ResponseWriter, r *http.Request) error {
 		if tok == "" {
 			return oauthErr(http.StatusBadRequest, "invalid_request", "refresh_token is required")
 		}
-		k := tokenKey(tok)
+		k := emukit.TokenKey(tok)
 		st := e.tokens[k]
 		if st == nil || !st.Refresh || st.Revoked || e.nowMS() >= st.Expires {
 			return oauthErr(http.StatusUnauthorized, "invalid_grant", "bad, expired or revoked refresh token")
@@ -163,8 +163,8 @@ func (e *Emulator) token(w http.ResponseWriter, r *http.Request) error {
 
 // issue mints an access and refresh token pair; parent is the refresh token it came from ("" after a login).
 func (e *Emulator) issue(ch *change, parent string) (string, string) {
-	at, rt := "AT-"+randomHex(20), "RT-"+randomHex(20)
-	ak, rk := tokenKey(at), tokenKey(rt)
+	at, rt := "AT-"+emukit.RandomHex(20), "RT-"+emukit.RandomHex(20)
+	ak, rk := emukit.TokenKey(at), emukit.TokenKey(rt)
 	now := e.now()
 	a := &tokenState{Expires: now.Add(e.o.AccessTTL).UnixMilli(), Parent: parent, Pair: rk}
 	f := &tokenState{Refresh: true, Expires: now.Add(e.o.RefreshTTL).UnixMilli(), Parent: parent, Pair: ak}
@@ -228,7 +228,7 @@ func (e *Emulator) checkAuth(r *http.Request) error {
 	if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
 		return fail(http.StatusUnauthorized, "invalid_token", "missing access token")
 	}
-	k := tokenKey(strings.TrimSpace(h[7:]))
+	k := emukit.TokenKey(strings.TrimSpace(h[7:]))
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st := e.tokens[k]

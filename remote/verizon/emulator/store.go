@@ -1,15 +1,12 @@
 package emulator
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tandemsync/tandem/remote/internal/emukit"
 )
 
 // kind of the item at a path, as the change journal records it.
@@ -118,40 +115,15 @@ type tokenState struct {
 var (
 	bktNodes   = []byte("nodes")
 	bktJournal = []byte("journal")
-	bktMeta    = []byte("meta")
 	bktTokens  = []byte("tokens")
 	bktUploads = []byte("uploads")
-	keyCounter = []byte("counters")
 )
 
 func openDB(dir string) (*bolt.DB, error) {
-	// NoSync: the emulator is a test fixture; a killed process loses nothing (the page cache survives it), and
-	// a 10,000-file benchmark must not measure fsync.
-	db, err := bolt.Open(filepath.Join(dir, "verizon.db"), 0o600, &bolt.Options{Timeout: time.Second, NoSync: true})
-	if err != nil {
-		return nil, fmt.Errorf("open emulator db: %w", err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktNodes, bktJournal, bktMeta, bktTokens, bktUploads} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("init emulator db: %w", err)
-	}
-	return db, nil
+	return emukit.OpenDB(filepath.Join(dir, "verizon.db"), false, bktNodes, bktJournal, bktTokens, bktUploads)
 }
 
-func u64key(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
-
-func tokenKey(tok string) string {
-	sum := sha256.Sum256([]byte(tok))
-	return hex.EncodeToString(sum[:])
-}
+func u64key(v uint64) []byte { return emukit.U64Key(v) }
 
 // change collects what one API call mutated so that it reaches the db in one transaction.
 type change struct {
@@ -170,25 +142,10 @@ func (c *change) put(n *node)                 { c.nodes[n.ID] = n }
 func (c *change) drop(n *node)                { c.nodes[n.ID] = nil }
 func (c *change) tok(k string, t *tokenState) { c.tokens[k] = t }
 
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, data)
-}
-
 func writeChange(db *bolt.DB, c *change, cnt counters) error {
 	err := db.Update(func(tx *bolt.Tx) error {
-		nb := tx.Bucket(bktNodes)
-		for id, n := range c.nodes {
-			if n == nil {
-				if err := nb.Delete(u64key(id)); err != nil {
-					return err
-				}
-			} else if err := putJSON(nb, u64key(id), n); err != nil {
-				return err
-			}
+		if err := emukit.ApplyMap(tx.Bucket(bktNodes), c.nodes, u64key); err != nil {
+			return err
 		}
 		jb := tx.Bucket(bktJournal)
 		for _, seq := range c.dropJ {
@@ -196,32 +153,16 @@ func writeChange(db *bolt.DB, c *change, cnt counters) error {
 				return err
 			}
 		}
-		for _, j := range c.journal {
-			if err := putJSON(jb, u64key(j.Seq), j); err != nil {
-				return err
-			}
+		if err := emukit.PutList(jb, c.journal, func(j jentry) []byte { return u64key(j.Seq) }); err != nil {
+			return err
 		}
-		ub := tx.Bucket(bktUploads)
-		for id, u := range c.uploads {
-			if u == nil {
-				if err := ub.Delete([]byte(id)); err != nil {
-					return err
-				}
-			} else if err := putJSON(ub, []byte(id), u); err != nil {
-				return err
-			}
+		if err := emukit.ApplyMap(tx.Bucket(bktUploads), c.uploads, emukit.StrKey); err != nil {
+			return err
 		}
-		tb := tx.Bucket(bktTokens)
-		for k, t := range c.tokens {
-			if t == nil {
-				if err := tb.Delete([]byte(k)); err != nil {
-					return err
-				}
-			} else if err := putJSON(tb, []byte(k), t); err != nil {
-				return err
-			}
+		if err := emukit.ApplyMap(tx.Bucket(bktTokens), c.tokens, emukit.StrKey); err != nil {
+			return err
 		}
-		return putJSON(tx.Bucket(bktMeta), keyCounter, cnt)
+		return emukit.PutCounters(tx, cnt)
 	})
 	if err != nil {
 		return fmt.Errorf("persist: %w", err)
@@ -242,50 +183,21 @@ type loaded struct {
 func load(db *bolt.DB) (*loaded, error) {
 	l := &loaded{uploads: map[string]*intent{}, tokens: map[string]*tokenState{}}
 	err := db.View(func(tx *bolt.Tx) error {
-		raw := tx.Bucket(bktMeta).Get(keyCounter)
-		if raw == nil {
-			l.fresh = true
-		} else if err := json.Unmarshal(raw, &l.cnt); err != nil {
-			return fmt.Errorf("counters: %w", err)
-		}
-		if err := tx.Bucket(bktNodes).ForEach(func(k, v []byte) error {
-			n := new(node)
-			if err := json.Unmarshal(v, n); err != nil {
-				return fmt.Errorf("node %x: %w", k, err)
-			}
-			l.nodes = append(l.nodes, n)
-			return nil
-		}); err != nil {
+		found, err := emukit.GetCounters(tx, &l.cnt)
+		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bktJournal).ForEach(func(k, v []byte) error {
-			var j jentry
-			if err := json.Unmarshal(v, &j); err != nil {
-				return fmt.Errorf("journal %x: %w", k, err)
-			}
-			l.journal = append(l.journal, j)
-			return nil
-		}); err != nil {
+		l.fresh = !found
+		if err := emukit.LoadBucket(tx, bktNodes, func(_ []byte, n *node) { l.nodes = append(l.nodes, n) }); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bktUploads).ForEach(func(k, v []byte) error {
-			u := new(intent)
-			if err := json.Unmarshal(v, u); err != nil {
-				return fmt.Errorf("upload %s: %w", k, err)
-			}
-			l.uploads[u.ID] = u
-			return nil
-		}); err != nil {
+		if err := emukit.LoadBucket(tx, bktJournal, func(_ []byte, j *jentry) { l.journal = append(l.journal, *j) }); err != nil {
 			return err
 		}
-		return tx.Bucket(bktTokens).ForEach(func(k, v []byte) error {
-			t := new(tokenState)
-			if err := json.Unmarshal(v, t); err != nil {
-				return fmt.Errorf("token: %w", err)
-			}
-			l.tokens[string(k)] = t
-			return nil
-		})
+		if err := emukit.LoadBucket(tx, bktUploads, func(_ []byte, u *intent) { l.uploads[u.ID] = u }); err != nil {
+			return err
+		}
+		return emukit.LoadBucket(tx, bktTokens, func(k []byte, t *tokenState) { l.tokens[string(k)] = t })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load emulator db: %w", err)

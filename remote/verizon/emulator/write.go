@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tandemsync/tandem/remote/internal/emukit"
 )
 
 var hexSum = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -78,7 +80,7 @@ func (e *Emulator) intent(w http.ResponseWriter, r *http.Request) error {
 	if size > e.o.Quota-e.used {
 		return fail(http.StatusRequestEntityTooLarge, "quota_exceeded", "not enough free space")
 	}
-	in := &intent{ID: "up_" + randomHex(8), Parent: parent, Name: name, Size: size, Checksum: sum,
+	in := &intent{ID: "up_" + emukit.RandomHex(8), Parent: parent, Name: name, Size: size, Checksum: sum,
 		Chunked: chunked, Safe: safe, Version: version, ModDate: mod, Created: e.nowMS()}
 	e.uploads[in.ID] = in
 	ch := newChange()

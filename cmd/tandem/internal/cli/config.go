@@ -40,11 +40,9 @@ func runConfigCheck(app *App, flag string, w io.Writer) error {
 		return err
 	}
 	c, err := config.Load(path, false)
-	var probs []error
-	if err != nil {
-		probs = flattenErr(err)
-	} else {
-		probs = flattenErr(c.Validate(config.ValidateOptions{Remote: checkRemoteSpec(app.Registry)}))
+	probs := flattenErr(err)
+	if c != nil { // parsed, maybe with problems: what parsed is validated too, so every problem shows at once
+		probs = append(probs, flattenErr(c.Validate(config.ValidateOptions{Remote: checkRemoteSpec(app.Registry)}))...)
 	}
 	if len(probs) == 0 {
 		fmt.Fprintf(w, "%s: ok, %d pairs\n", path, len(c.Pairs))

@@ -61,14 +61,14 @@ func configPath(flag string) (string, error) {
 // loadConfig reads and validates the config file; every problem is listed.
 func loadConfig(app *App, path string, missingOK bool) (*config.Config, error) {
 	c, err := config.Load(path, missingOK)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no config file at %s: add a pair with \"tandem add <local-dir> <remote>\"", path)
-		}
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no config file at %s: add a pair with \"tandem add <local-dir> <remote>\"", path)
+	}
+	if c == nil {
 		return nil, err
 	}
-	if err := c.Validate(config.ValidateOptions{Remote: checkRemoteSpec(app.Registry)}); err != nil {
-		return nil, err
+	if verr := c.Validate(config.ValidateOptions{Remote: checkRemoteSpec(app.Registry)}); verr != nil || err != nil {
+		return nil, errors.Join(err, verr)
 	}
 	return c, nil
 }

@@ -17,6 +17,8 @@ import (
 // Parse reads a configuration from r; name is how problems refer to the file (e.g. "config.yaml" or its path).
 // Unknown keys, wrong types and malformed values are errors, all reported at once (errors.Join of *Problem);
 // an empty document is an empty configuration. Call Validate on the result for the checks across fields.
+// Past a YAML syntax error the Config is nil; past other problems it holds what parsed, so that Validate can
+// report its problems in the same run.
 func Parse(r io.Reader, name string) (*Config, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {

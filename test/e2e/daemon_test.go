@@ -26,7 +26,7 @@ type daemonStatus struct {
 		Queue                               int
 		Pending                             bool
 		Passes                              int
-		LastError                           string `json:"last_error"`
+		LastError                           string     `json:"last_error"`
 		LastSync                            *time.Time `json:"last_sync"`
 		Transfers                           []struct {
 			Path, Op string

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 
 	"github.com/tandemsync/tandem/remote/internal/emukit"
@@ -82,9 +81,7 @@ type Emulator struct {
 	o       Options
 	clk     clockwork.Clock
 	kit     *emukit.Kit
-	db      *bolt.DB
-	dir     string
-	tempDir bool // remove dir on Close
+	store   *emukit.Store // data dir and db
 	handler http.Handler
 
 	mu         sync.Mutex
@@ -133,28 +130,16 @@ func New(lg *zap.Logger, o Options) (*Emulator, error) {
 	if o.Email == "" {
 		o.Email = "emulator@example.com"
 	}
-	e := &Emulator{lg: lg.Named("pcloud-emu"), o: o, clk: o.Clock, dir: o.DataDir, links: map[string]link{},
+	e := &Emulator{lg: lg.Named("pcloud-emu"), o: o, clk: o.Clock, links: map[string]link{},
 		codes: map[string]bool{}, changed: make(chan struct{}), closed: make(chan struct{}),
 		folderKids: map[uint64]map[string]uint64{}, fileKids: map[uint64]map[string]uint64{}}
-	if e.dir == "" {
-		d, err := os.MkdirTemp("", "pcloud-emu-")
-		if err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
-		}
-		e.dir, e.tempDir = d, true
-	}
-	for _, sub := range []string{"content", "uploads", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(e.dir, sub), 0o700); err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
-		}
-	}
-	db, err := openDB(e.dir)
+	st, err := openStore(o.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	e.db = db
+	e.store = st
 	if err := e.loadState(); err != nil {
-		db.Close()
+		st.Close()
 		return nil, err
 	}
 	e.kit = emukit.New(emukit.Options{Logger: e.lg, Clock: e.clk, LogSize: o.LogSize, Op: opName})
@@ -171,7 +156,7 @@ func opName(r *http.Request) string {
 }
 
 func (e *Emulator) loadState() error {
-	l, err := load(e.db)
+	l, err := load(e.store.DB)
 	if err != nil {
 		return err
 	}
@@ -206,7 +191,7 @@ func (e *Emulator) loadState() error {
 			e.used += n.Size
 		}
 	}
-	return writeChange(e.db, ch, e.cnt, nil)
+	return writeChange(e.store.DB, ch, e.cnt, nil)
 }
 
 // Handler serves the API, the content links and the OAuth stand-ins, behind the fault plan and request log.
@@ -224,7 +209,7 @@ func (e *Emulator) Token() string {
 }
 
 // DataDir is where files and metadata live.
-func (e *Emulator) DataDir() string { return e.dir }
+func (e *Emulator) DataDir() string { return e.store.Dir }
 
 // Close wakes long polls, closes the db and removes a temporary data dir. Stop the HTTP server first.
 func (e *Emulator) Close() error {
@@ -233,11 +218,8 @@ func (e *Emulator) Close() error {
 		close(e.closed)
 		e.kit.Close()
 		e.mu.Lock()
-		err = e.db.Close()
+		err = e.store.Close()
 		e.mu.Unlock()
-		if e.tempDir {
-			_ = os.RemoveAll(e.dir)
-		}
 	})
 	return err
 }
@@ -350,7 +332,7 @@ func (e *Emulator) commit(ch *change) error {
 		e.compactLocked()
 		rewrite, ch.events = e.events, nil
 	}
-	if err := writeChange(e.db, ch, e.cnt, rewrite); err != nil {
+	if err := writeChange(e.store.DB, ch, e.cnt, rewrite); err != nil {
 		e.lg.Error("persist", zap.Error(err))
 		return err
 	}
@@ -415,7 +397,7 @@ func (e *Emulator) DropHistory() {
 	defer e.mu.Unlock()
 	e.compactLocked()
 	ch := &change{}
-	if err := writeChange(e.db, ch, e.cnt, e.events); err != nil {
+	if err := writeChange(e.store.DB, ch, e.cnt, e.events); err != nil {
 		e.lg.Error("persist", zap.Error(err))
 	}
 	close(e.changed)
@@ -483,7 +465,7 @@ func (e *Emulator) ReadFile(p string) ([]byte, error) {
 }
 
 func (e *Emulator) contentPath(fileID uint64) string {
-	return filepath.Join(e.dir, "content", strconv.FormatUint(fileID, 10))
+	return filepath.Join(e.store.Dir, "content", strconv.FormatUint(fileID, 10))
 }
 
 // ---- request plumbing ----

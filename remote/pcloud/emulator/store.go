@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"fmt"
-	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -66,8 +65,11 @@ var (
 	bktUploads = []byte("uploads")
 )
 
-func openDB(dir string) (*bolt.DB, error) {
-	return emukit.OpenDB(filepath.Join(dir, "pcloud.db"), false, bktFolders, bktFiles, bktEvents, bktTokens, bktUploads)
+// openStore opens the data dir: the db, one content file per fileid, chunked uploads in progress, temp files.
+func openStore(dir string) (*emukit.Store, error) {
+	return emukit.OpenStore(emukit.StoreOptions{Dir: dir, TempPrefix: "pcloud-emu-",
+		Subdirs: []string{"content", "uploads", "tmp"}, DBFile: "pcloud.db",
+		Buckets: [][]byte{bktFolders, bktFiles, bktEvents, bktTokens, bktUploads}})
 }
 
 func u64key(v uint64) []byte { return emukit.U64Key(v) }

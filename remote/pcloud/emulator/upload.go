@@ -27,7 +27,7 @@ type digests struct {
 	hash              uint64
 }
 
-func (e *Emulator) tempName() string { return filepath.Join(e.dir, "tmp", emukit.RandomHex(12)) }
+func (e *Emulator) tempName() string { return filepath.Join(e.store.Dir, "tmp", emukit.RandomHex(12)) }
 
 // receive streams a body to a temp file while hashing it. On a read error the partial file is kept and its
 // digests returned together with the error, so the caller can honour or ignore `nopartial`.
@@ -309,7 +309,7 @@ func (c *call) uploadMultipart() (any, error) {
 // ---- chunked upload ----
 
 func (e *Emulator) uploadPath(id uint64) string {
-	return filepath.Join(e.dir, "uploads", strconv.FormatUint(id, 10))
+	return filepath.Join(e.store.Dir, "uploads", strconv.FormatUint(id, 10))
 }
 
 func (c *call) uploadArg() (uint64, error) {

@@ -72,7 +72,7 @@ func (e *Emulator) MkdirAll(p string) (int64, error) {
 
 // WriteFile stores data at p (a new revision when the file exists); the parent folder must exist.
 func (e *Emulator) WriteFile(p string, data []byte) (id int64, err error) {
-	tmp, err := os.CreateTemp(filepath.Join(e.dir, "tmp"), "drv-*")
+	tmp, err := os.CreateTemp(filepath.Join(e.store.Dir, "tmp"), "drv-*")
 	if err != nil {
 		return 0, err
 	}
@@ -128,7 +128,7 @@ func (e *Emulator) Remove(p string) error {
 	}
 	ch := newChange()
 	e.softDelete(it, e.nowLocked().Unix(), ch)
-	return writeChange(e.db, ch, e.cnt)
+	return writeChange(e.store.DB, ch, e.cnt)
 }
 
 // Rename moves and/or renames the item at from to the path to (its parent must exist).
@@ -181,7 +181,7 @@ func (e *Emulator) Rename(from, to string) error {
 			return err
 		}
 	}
-	return writeChange(e.db, ch, e.cnt)
+	return writeChange(e.store.DB, ch, e.cnt)
 }
 
 // LockAsOther locks the item at p ("/" = the root) as another user: the caller's rename, move, delete,
@@ -210,7 +210,7 @@ func (e *Emulator) setLock(p string, who int64) error {
 		it.LockedBy, it.LockedAt = who, at
 		ch.put(it)
 	}
-	return writeChange(e.db, ch, e.cnt)
+	return writeChange(e.store.DB, ch, e.cnt)
 }
 
 // DeleteRoot deletes the sync root: every call on it answers 410 root_deleted from then on.
@@ -224,7 +224,7 @@ func (e *Emulator) DeleteRoot() {
 	rt.Deleted = true
 	ch := newChange()
 	ch.roots[rt.ID] = rt
-	_ = writeChange(e.db, ch, e.cnt)
+	_ = writeChange(e.store.DB, ch, e.cnt)
 }
 
 // Reimport replaces the folder at p and everything below it by copies with new ids, as a restore from backup or a
@@ -260,7 +260,7 @@ func (e *Emulator) Reimport(p string) error {
 		e.addKid(c)
 		ch.put(c)
 	}
-	return writeChange(e.db, ch, e.cnt)
+	return writeChange(e.store.DB, ch, e.cnt)
 }
 
 // Paths lists the live items of the sync root by absolute path, folders with a trailing "/", sorted.

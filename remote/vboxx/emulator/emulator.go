@@ -13,8 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,7 +20,6 @@ import (
 	"unicode"
 
 	"github.com/jonboulle/clockwork"
-	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 
 	"github.com/tandemsync/tandem/remote/internal/emukit"
@@ -32,7 +29,7 @@ import (
 type Options struct {
 	DataDir string          // "" = a temp dir removed by Close
 	Clock   clockwork.Clock // the server clock before skew; default real
-	// Sync makes every metadata commit fsync (off by default: see openDB).
+	// Sync makes every metadata commit fsync (off by default: see emukit.OpenDB).
 	Sync bool
 
 	Username    string // login name; default "anna"
@@ -78,9 +75,7 @@ type Emulator struct {
 	lg      *zap.Logger
 	o       Options
 	kit     *emukit.Kit
-	db      *bolt.DB
-	dir     string
-	tempDir bool
+	store   *emukit.Store // data dir and db
 	handler http.Handler
 
 	mu     sync.Mutex
@@ -131,29 +126,17 @@ func New(lg *zap.Logger, o Options) (*Emulator, error) {
 	if o.MaxForm <= 0 {
 		o.MaxForm = 1 << 20
 	}
-	e := &Emulator{lg: lg.Named("vboxx-emu"), o: o, dir: o.DataDir, items: map[int64]*item{},
+	e := &Emulator{lg: lg.Named("vboxx-emu"), o: o, items: map[int64]*item{},
 		roots: map[int64]*rootRec{}, kids: map[parentKey]map[string]int64{}, tokens: map[string]*tokenRec{},
 		guids: map[string]bool{}}
 	e.setPolicyLocked(o.ExcludedExtensions, o.MaxFileSize, o.Quota)
-	if e.dir == "" {
-		d, err := os.MkdirTemp("", "vboxx-emu-")
-		if err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
-		}
-		e.dir, e.tempDir = d, true
-	}
-	for _, sub := range []string{"content", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(e.dir, sub), 0o700); err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
-		}
-	}
-	db, err := openDB(e.dir, o.Sync)
+	st, err := openStore(o.DataDir, o.Sync)
 	if err != nil {
 		return nil, err
 	}
-	e.db = db
+	e.store = st
 	if err := e.loadState(); err != nil {
-		db.Close()
+		st.Close()
 		return nil, err
 	}
 	e.kit = emukit.New(emukit.Options{Logger: e.lg, Clock: o.Clock, LogSize: o.LogSize, Op: opName})
@@ -163,7 +146,7 @@ func New(lg *zap.Logger, o Options) (*Emulator, error) {
 }
 
 func (e *Emulator) loadState() error {
-	l, err := load(e.db)
+	l, err := load(e.store.DB)
 	if err != nil {
 		return err
 	}
@@ -180,7 +163,7 @@ func (e *Emulator) loadState() error {
 			shr := &rootRec{ID: 319, Name: e.o.ShareRoot, Type: "share"}
 			e.roots[shr.ID], ch.roots[shr.ID] = shr, shr
 		}
-		if err := writeChange(e.db, ch, e.cnt); err != nil {
+		if err := writeChange(e.store.DB, ch, e.cnt); err != nil {
 			return err
 		}
 	}
@@ -199,16 +182,12 @@ func (e *Emulator) Handler() http.Handler { return e.handler }
 func (e *Emulator) Kit() *emukit.Kit { return e.kit }
 
 // DataDir is where the account lives.
-func (e *Emulator) DataDir() string { return e.dir }
+func (e *Emulator) DataDir() string { return e.store.Dir }
 
 // Close releases the database (and removes a temp data dir).
 func (e *Emulator) Close() error {
 	e.kit.Close()
-	err := e.db.Close()
-	if e.tempDir {
-		_ = os.RemoveAll(e.dir)
-	}
-	return err
+	return e.store.Close()
 }
 
 // Now is the server clock: the injected clock plus the configured skew.

@@ -201,7 +201,7 @@ func (e *Emulator) serveGetFile(w http.ResponseWriter, r *http.Request, rootS, i
 }
 
 func (e *Emulator) contentPath(rev int64) string {
-	return filepath.Join(e.dir, "content", strconv.FormatInt(rev, 10))
+	return filepath.Join(e.store.Dir, "content", strconv.FormatInt(rev, 10))
 }
 
 func (e *Emulator) serveDownload(w http.ResponseWriter, rootS, idS string) error {
@@ -404,7 +404,7 @@ func (e *Emulator) createFolder(rt *rootRec, parent int64, name string) (*item, 
 	e.addKid(it)
 	ch := newChange()
 	ch.put(it)
-	if err := writeChange(e.db, ch, e.cnt); err != nil {
+	if err := writeChange(e.store.DB, ch, e.cnt); err != nil {
 		return nil, err
 	}
 	return it, nil
@@ -427,7 +427,7 @@ func (e *Emulator) serveRootLock(w http.ResponseWriter, rootS string, lock bool)
 	}
 	ch := newChange()
 	ch.roots[rt.ID] = rt
-	if err := writeChange(e.db, ch, e.cnt); err != nil {
+	if err := writeChange(e.store.DB, ch, e.cnt); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, okBody())
@@ -480,7 +480,7 @@ func (e *Emulator) serveMutate(w http.ResponseWriter, r *http.Request, rootS, id
 		}
 		e.softDelete(it, e.nowLocked().Unix(), ch)
 	}
-	if err := writeChange(e.db, ch, e.cnt); err != nil {
+	if err := writeChange(e.store.DB, ch, e.cnt); err != nil {
 		return err
 	}
 	if action == "rename" || action == "move" {
@@ -598,7 +598,7 @@ func (e *Emulator) serveUpload(w http.ResponseWriter, r *http.Request, rootS, pa
 		return err
 	}
 
-	tmp, err := os.CreateTemp(filepath.Join(e.dir, "tmp"), "up-*")
+	tmp, err := os.CreateTemp(filepath.Join(e.store.Dir, "tmp"), "up-*")
 	if err != nil {
 		return errf(http.StatusInternalServerError, "unknown", "")
 	}
@@ -695,7 +695,7 @@ func (e *Emulator) storeFile(rt *rootRec, parent int64, name string, overwrite b
 	it.Rev, it.Size, it.Modified = rev, size, now
 	ch := newChange()
 	ch.put(it)
-	if err := writeChange(e.db, ch, e.cnt); err != nil {
+	if err := writeChange(e.store.DB, ch, e.cnt); err != nil {
 		return nil, err
 	}
 	return it, nil

@@ -88,7 +88,7 @@ func (e *Emulator) issue(w http.ResponseWriter, guid string) error {
 	e.tokens[emukit.TokenKey(access)], ch.tokens[emukit.TokenKey(access)] = at, at
 	e.tokens[emukit.TokenKey(refresh)], ch.tokens[emukit.TokenKey(refresh)] = rt, rt
 	e.pruneTokens(now, ch)
-	if err := writeChange(e.db, ch, e.cnt); err != nil {
+	if err := writeChange(e.store.DB, ch, e.cnt); err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -125,7 +125,7 @@ func (e *Emulator) serveRevoke(w http.ResponseWriter, r *http.Request) error {
 		t.Revoked = true
 		ch := newChange()
 		ch.tokens[emukit.TokenKey(tok)] = t
-		if err := writeChange(e.db, ch, e.cnt); err != nil {
+		if err := writeChange(e.store.DB, ch, e.cnt); err != nil {
 			return err
 		}
 	}
@@ -177,7 +177,7 @@ func (e *Emulator) setTokens(fn func(*tokenRec)) {
 		fn(t)
 		ch.tokens[k] = t
 	}
-	if err := writeChange(e.db, ch, e.cnt); err != nil {
+	if err := writeChange(e.store.DB, ch, e.cnt); err != nil {
 		e.lg.Error("persist tokens", zap.Error(err))
 	}
 }

@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"fmt"
-	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -58,9 +57,11 @@ var (
 	bktTokens = []byte("tokens")
 )
 
-// openDB opens the metadata db; sync makes every commit fsync (off by default, see emukit.OpenDB).
-func openDB(dir string, sync bool) (*bolt.DB, error) {
-	return emukit.OpenDB(filepath.Join(dir, "vboxx.db"), sync, bktItems, bktRoots, bktTokens)
+// openStore opens the data dir: the db, one content file per revision, temp files. sync makes every commit
+// fsync (off by default, see emukit.OpenDB).
+func openStore(dir string, sync bool) (*emukit.Store, error) {
+	return emukit.OpenStore(emukit.StoreOptions{Dir: dir, TempPrefix: "vboxx-emu-", Subdirs: []string{"content", "tmp"},
+		DBFile: "vboxx.db", Buckets: [][]byte{bktItems, bktRoots, bktTokens}, Sync: sync})
 }
 
 func idKey(v int64) []byte { return emukit.U64Key(uint64(v)) }

@@ -16,15 +16,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 
 	"github.com/tandemsync/tandem/remote/internal/emukit"
@@ -73,9 +70,7 @@ type Emulator struct {
 	o       Options
 	clk     clockwork.Clock
 	kit     *emukit.Kit
-	db      *bolt.DB
-	dir     string
-	tempDir bool
+	store   *emukit.Store // data dir and db
 	handler http.Handler
 
 	mu       sync.Mutex
@@ -138,29 +133,17 @@ func New(lg *zap.Logger, o Options) (*Emulator, error) {
 	if o.Alias == "" {
 		o.Alias = "5550100123"
 	}
-	e := &Emulator{lg: lg.Named("verizon-emu"), o: o, clk: o.Clock, dir: o.DataDir, byID: map[uint64]*node{},
+	e := &Emulator{lg: lg.Named("verizon-emu"), o: o, clk: o.Clock, byID: map[uint64]*node{},
 		live: map[string]*node{}, kids: map[string]map[string]*node{}, trash: map[string][]*node{},
 		uploads: map[string]*intent{}, tokens: map[string]*tokenState{}, codes: map[string]authCode{},
 		blobRefs: map[string]int{}}
-	if e.dir == "" {
-		d, err := os.MkdirTemp("", "verizon-emu-")
-		if err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
-		}
-		e.dir, e.tempDir = d, true
-	}
-	for _, sub := range []string{"blobs", "uploads", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(e.dir, sub), 0o700); err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
-		}
-	}
-	db, err := openDB(e.dir)
+	st, err := openStore(o.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	e.db = db
+	e.store = st
 	if err := e.loadState(); err != nil {
-		db.Close()
+		st.Close()
 		return nil, err
 	}
 	e.kit = emukit.New(emukit.Options{Logger: e.lg, Clock: e.clk, LogSize: o.LogSize, Op: opName})
@@ -203,7 +186,7 @@ func opName(r *http.Request) string {
 }
 
 func (e *Emulator) loadState() error {
-	l, err := load(e.db)
+	l, err := load(e.store.DB)
 	if err != nil {
 		return err
 	}
@@ -222,7 +205,7 @@ func (e *Emulator) loadState() error {
 			ch.put(n)
 		}
 	}
-	return writeChange(e.db, ch, e.cnt)
+	return writeChange(e.store.DB, ch, e.cnt)
 }
 
 // index adds a loaded or new node to the in-memory indexes.
@@ -247,7 +230,7 @@ func (e *Emulator) Handler() http.Handler { return e.handler }
 func (e *Emulator) Kit() *emukit.Kit { return e.kit }
 
 // DataDir is where files and metadata live.
-func (e *Emulator) DataDir() string { return e.dir }
+func (e *Emulator) DataDir() string { return e.store.Dir }
 
 // Close closes the db and removes a temporary data dir. Stop the HTTP server first.
 func (e *Emulator) Close() error {
@@ -255,11 +238,8 @@ func (e *Emulator) Close() error {
 	e.closeOnce.Do(func() {
 		e.kit.Close()
 		e.mu.Lock()
-		err = e.db.Close()
+		err = e.store.Close()
 		e.mu.Unlock()
-		if e.tempDir {
-			_ = os.RemoveAll(e.dir)
-		}
 	})
 	return err
 }
@@ -389,7 +369,7 @@ func (e *Emulator) dropJournal(ch *change, cut int) {
 // the disk then, which only a restart would reveal.
 func (e *Emulator) commit(ch *change) error {
 	e.prune(ch)
-	if err := writeChange(e.db, ch, e.cnt); err != nil {
+	if err := writeChange(e.store.DB, ch, e.cnt); err != nil {
 		e.lg.Error("persist", zap.Error(err))
 		return err
 	}

@@ -370,7 +370,7 @@ func (e *Emulator) fullview(w http.ResponseWriter, r *http.Request) error {
 
 // ---- download (§8) ----
 
-func (e *Emulator) blobPath(sum string) string { return filepath.Join(e.dir, "blobs", sum) }
+func (e *Emulator) blobPath(sum string) string { return filepath.Join(e.store.Dir, "blobs", sum) }
 
 func (e *Emulator) download(w http.ResponseWriter, r *http.Request, p string) error {
 	e.mu.Lock()

@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"fmt"
-	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -119,8 +118,11 @@ var (
 	bktUploads = []byte("uploads")
 )
 
-func openDB(dir string) (*bolt.DB, error) {
-	return emukit.OpenDB(filepath.Join(dir, "verizon.db"), false, bktNodes, bktJournal, bktTokens, bktUploads)
+// openStore opens the data dir: the db, content-addressed blobs, chunks of uploads in progress, temp files.
+func openStore(dir string) (*emukit.Store, error) {
+	return emukit.OpenStore(emukit.StoreOptions{Dir: dir, TempPrefix: "verizon-emu-",
+		Subdirs: []string{"blobs", "uploads", "tmp"}, DBFile: "verizon.db",
+		Buckets: [][]byte{bktNodes, bktJournal, bktTokens, bktUploads}})
 }
 
 func u64key(v uint64) []byte { return emukit.U64Key(v) }

@@ -125,7 +125,7 @@ func (e *Emulator) gcUploads(ch *change) {
 		if in.Created < cut {
 			delete(e.uploads, id)
 			ch.uploads[id] = nil
-			_ = os.RemoveAll(filepath.Join(e.dir, "uploads", id))
+			_ = os.RemoveAll(filepath.Join(e.store.Dir, "uploads", id))
 		}
 	}
 }
@@ -143,7 +143,7 @@ func (e *Emulator) liveIntent(id string) (*intent, error) {
 
 // spool copies a request body to a temp file in the data dir while hashing it.
 func (e *Emulator) spool(r io.Reader) (string, string, int64, error) {
-	f, err := os.CreateTemp(filepath.Join(e.dir, "tmp"), "up-*")
+	f, err := os.CreateTemp(filepath.Join(e.store.Dir, "tmp"), "up-*")
 	if err != nil {
 		return "", "", 0, err
 	}
@@ -198,7 +198,7 @@ func (e *Emulator) upload(w http.ResponseWriter, r *http.Request, id string) err
 		return fail(http.StatusBadRequest, "checksum_mismatch", "body checksum %s, parameter says %s", got, sum)
 	}
 	if chunked {
-		dir := filepath.Join(e.dir, "uploads", id)
+		dir := filepath.Join(e.store.Dir, "uploads", id)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
 		}
@@ -250,7 +250,7 @@ func (e *Emulator) finish(w http.ResponseWriter, r *http.Request, id, tmp string
 	}
 	in.Done = true
 	ch.uploads[id] = in
-	_ = os.RemoveAll(filepath.Join(e.dir, "uploads", id))
+	_ = os.RemoveAll(filepath.Join(e.store.Dir, "uploads", id))
 	if err := e.commit(ch); err != nil {
 		return err
 	}
@@ -335,7 +335,7 @@ func (e *Emulator) commitUpload(w http.ResponseWriter, r *http.Request, id strin
 	if total != in.Size {
 		return fail(http.StatusBadRequest, "size_mismatch", "chunks hold %d bytes, the intent said %d", total, in.Size)
 	}
-	dir := filepath.Join(e.dir, "uploads", id)
+	dir := filepath.Join(e.store.Dir, "uploads", id)
 	pr, pw := io.Pipe()
 	go func() {
 		for i := 1; i <= len(chunks); i++ {

@@ -1,0 +1,247 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/tandemsync/tandem/cmd/tandem/internal/config"
+	"github.com/tandemsync/tandem/engine"
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/localdir"
+	"github.com/tandemsync/tandem/remote/memremote"
+	"github.com/tandemsync/tandem/state"
+)
+
+// refusing wraps a remote whose change feed refuses the login.
+type refusing struct{ remote.Remote }
+
+func (refusing) Changes(context.Context, remote.Cursor) (remote.Batch, error) {
+	return remote.Batch{}, remote.ErrUnauthorized
+}
+
+// startDaemon runs a daemon with one pair: a local folder and the given feed remote.
+func startDaemon(t *testing.T, rem remote.Remote) (local string, cl *Client) {
+	t.Helper()
+	lg := zaptest.NewLogger(t)
+	local = t.TempDir()
+	sd, err := os.MkdirTemp("", "tandem-d-") // short: unix socket paths are limited to ~108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sd) })
+	open := func(ctx context.Context, lg *zap.Logger, p config.Pair) (*PairDeps, error) {
+		st, err := state.Open(filepath.Join(sd, "pair.db"), lg, state.Options{})
+		if err != nil {
+			return nil, err
+		}
+		ld, err := localdir.Open(lg, local, localdir.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return &PairDeps{Local: local, Spec: rem.String(), Remote: rem, Store: st,
+			Ignored: func(string, bool) bool { return false },
+			NewEngine: func(allow bool, progress func(engine.Event)) (*engine.Engine, error) {
+				return engine.New(engine.Deps{Local: ld, Remote: rem, Store: st, Logger: lg},
+					engine.Options{AllowDeletes: allow, Progress: progress})
+			},
+			Close: func() error { ld.Close(); return st.Close() },
+		}, nil
+	}
+	cfg := &config.Config{Pairs: []config.Pair{{Name: "p", Local: local, Remote: "mem:/", PollInterval: time.Second}}}
+	d, err := New(Options{Config: cfg, StateDir: sd, Open: open, Logger: lg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return local, NewClient(sd)
+}
+
+func waitState(t *testing.T, cl *Client, what string, cond func(PairStatus) bool) PairStatus {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last PairStatus
+	for time.Now().Before(deadline) {
+		if s, err := cl.Status(context.Background()); err == nil && len(s.Pairs) == 1 {
+			if last = s.Pairs[0]; cond(last) {
+				return last
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s; last %+v", what, last)
+	return last
+}
+
+func TestPollerKicksAPassOnRemoteNews(t *testing.T) {
+	mem := memremote.New(clockwork.NewRealClock(), memremote.Options{})
+	local, cl := startDaemon(t, mem)
+	waitState(t, cl, "the first pass", func(s PairStatus) bool { return s.State == StateIdle && s.LastSync != nil })
+	body := "from the feed"
+	if _, err := mem.Put(context.Background(), "news.txt", strings.NewReader(body), int64(len(body)), time.Now(), remote.Precondition{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if b, err := os.ReadFile(filepath.Join(local, "news.txt")); err == nil && string(b) == body {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the remote change never arrived")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s := waitState(t, cl, "idle", func(s PairStatus) bool { return s.State == StateIdle && !s.Pending })
+	if s.CursorAge < 0 || s.CursorAge > 10 {
+		t.Errorf("cursor age %g", s.CursorAge)
+	}
+	m, err := cl.Metrics(context.Background())
+	if err != nil || !strings.Contains(m, `tandem_actions_total{op="download",pair="p"} 1`) || !strings.Contains(m, `tandem_pairs{state="idle"} 1`) {
+		t.Fatalf("metrics: %v\n%s", err, m)
+	}
+}
+
+func TestRefusedLoginStopsThePair(t *testing.T) {
+	mem := memremote.New(clockwork.NewRealClock(), memremote.Options{})
+	_, cl := startDaemon(t, refusing{mem})
+	s := waitState(t, cl, "login-required", func(s PairStatus) bool { return s.State == StateLoginRequired })
+	if !strings.Contains(s.Message, "tandem resume p") {
+		t.Errorf("message %q does not say how to go on", s.Message)
+	}
+	passes := s.Passes
+	if _, err := cl.Rescan(context.Background(), "p"); err != nil {
+		t.Fatal(err)
+	}
+	if s := waitState(t, cl, "status", func(PairStatus) bool { return true }); s.Passes != passes || s.State != StateLoginRequired {
+		t.Errorf("a rescan ran a pass while login is required: %+v", s)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	var buf bytes.Buffer
+	lg, closeLog, err := NewLogger(LogOptions{Console: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg.Info("GET https://api.example/list?access_token=SECRET1&x=1",
+		zap.String("access_token", "SECRET2"),
+		zap.Error(errors.New(`Get "https://h/?auth=SECRET3": EOF`)),
+		zap.String("header", "Authorization: Bearer SECRET4"),
+		zap.Stringer("tok", remote.Secret("SECRET5")),
+		zap.String("path", "plain/file.txt"))
+	closeLog()
+	out := buf.String()
+	for _, s := range []string{"SECRET1", "SECRET2", "SECRET3", "SECRET4", "SECRET5"} {
+		if strings.Contains(out, s) {
+			t.Errorf("%s leaked:\n%s", s, out)
+		}
+	}
+	if !strings.Contains(out, "plain/file.txt") {
+		t.Errorf("an innocent field was redacted:\n%s", out)
+	}
+}
+
+// TestSocketRefusesOtherUsers is SEC-05's peer-credential half: with the socket's modes loosened, a process
+// of another uid connects but gets no answer.
+func TestSocketRefusesOtherUsers(t *testing.T) {
+	setpriv, err1 := exec.LookPath("setpriv")
+	py, err2 := "/usr/bin/python3", error(nil) // a system python another uid can run (not a shim under /root)
+	if _, err := os.Stat(py); err != nil {
+		err2 = err
+	}
+	if os.Getuid() != 0 || err1 != nil || err2 != nil {
+		t.Skip("needs root, setpriv and python3 to connect as uid 65534")
+	}
+	dir, err := os.MkdirTemp("", "tandem-sock-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "run", "tandem.sock")
+	ln, err := listenUnix(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 64)
+			c.Read(buf)
+			c.Write([]byte("HTTP/1.0 200 OK\r\n\r\nsecret status"))
+			c.Close()
+		}
+	}()
+	for _, p := range []string{dir, filepath.Dir(sock), sock} {
+		if err := os.Chmod(p, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := `import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print("connected")
+try:
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n"); print(repr(s.recv(100)))
+except OSError as e:
+    print("refused", e)`
+	run := func(args ...string) string {
+		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		if err != nil {
+			t.Logf("%v: %v", args, err)
+		}
+		return string(out)
+	}
+	if out := run(py, "-c", script, sock); !strings.Contains(out, "secret status") {
+		t.Fatalf("our own uid was refused: %s", out)
+	}
+	if out := run(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", py, "-c", script, sock); !strings.Contains(out, "connected") || strings.Contains(out, "secret") {
+		t.Fatalf("uid 65534 did not connect, or got an answer: %s", out)
+	}
+}
+
+func TestStaleSocketIsReplaced(t *testing.T) {
+	dir, err := os.MkdirTemp("", "tandem-sock-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "run", "tandem.sock")
+	ln, err := listenUnix(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := listenUnix(sock); !errors.Is(err, ErrRunning) {
+		t.Fatalf("second listener: %v, want ErrRunning", err)
+	}
+	// A killed daemon leaves its socket file behind: nobody answers it.
+	ln.(*peerListener).Listener.(interface{ SetUnlinkOnClose(bool) }).SetUnlinkOnClose(false)
+	ln.Close()
+	if _, err := os.Stat(sock); err != nil {
+		t.Fatalf("stale socket not left for the test: %v", err)
+	}
+	ln, err = listenUnix(sock)
+	if err != nil {
+		t.Fatalf("stale socket not replaced: %v", err)
+	}
+	ln.Close()
+}

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"testing"
 	"time"
 
 	"go.uber.org/zap"
@@ -141,30 +140,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// StartTest serves h on 127.0.0.1 for a test: plain HTTP, HTTPS when tlsConf is set, and the admin endpoint when
-// k is set. Everything stops in t.Cleanup.
-func StartTest(t testing.TB, h http.Handler, k *Kit, tlsConf *TLS) *Server {
-	t.Helper()
-	o := ServerOptions{HTTP: "127.0.0.1:0", TLS: tlsConf}
-	if tlsConf != nil {
-		o.HTTPS = "127.0.0.1:0"
-	}
-	if k != nil {
-		o.Admin = "127.0.0.1:0"
-	}
-	s, err := Serve(nil, h, k, o)
-	if err != nil {
-		t.Fatalf("start emulator: %v", err)
-	}
-	t.Cleanup(func() {
-		if k != nil {
-			k.Close() // release stalled responses first, or Close waits on them
-		}
-		_ = s.Close()
-	})
-	return s
 }
 
 // AdminHandler serves the admin API:

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"testing"
 	"time"
 
 	"go.uber.org/zap"
@@ -62,27 +61,6 @@ func ServeTLSOnly(lg *zap.Logger, h http.Handler, k *Kit, o TLSOnlyOptions) (*Se
 		s.done = append(s.done, a.done...)
 	}
 	return s, nil
-}
-
-// StartTestTLSOnly is ServeTLSOnly on 127.0.0.1 for a test, with the admin endpoint when k is set; everything
-// stops in t.Cleanup.
-func StartTestTLSOnly(t testing.TB, h http.Handler, k *Kit, tlsConf *TLS) *Server {
-	t.Helper()
-	o := TLSOnlyOptions{Addr: "127.0.0.1:0", TLS: tlsConf}
-	if k != nil {
-		o.Admin = "127.0.0.1:0"
-	}
-	s, err := ServeTLSOnly(nil, h, k, o)
-	if err != nil {
-		t.Fatalf("start emulator: %v", err)
-	}
-	t.Cleanup(func() {
-		if k != nil {
-			k.Close()
-		}
-		_ = s.Close()
-	})
-	return s
 }
 
 // sniffListener classifies connections off the accept loop, so one slow client cannot hold up the others.

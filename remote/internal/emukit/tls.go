@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,6 +30,11 @@ type TLS struct {
 // ClientConfig is a client TLS config that trusts only the emulator's CA (verification stays on).
 func (t *TLS) ClientConfig() *tls.Config {
 	return &tls.Config{RootCAs: t.Pool, MinVersion: tls.VersionTLS12}
+}
+
+// HTTPClient is a client whose transport trusts only the emulator's CA (verification stays on).
+func (t *TLS) HTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: t.ClientConfig()}}
 }
 
 const (

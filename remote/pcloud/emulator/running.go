@@ -5,9 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
 	"github.com/tandemsync/tandem/remote/internal/emukit"
 )
 
@@ -29,17 +26,8 @@ func Start(t testing.TB, o Options) *Running {
 	if o.DataDir == "" {
 		o.DataDir = t.TempDir()
 	}
-	lg := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	e, err := New(lg, o)
-	if err != nil {
-		t.Fatalf("pcloud emulator: %v", err)
-	}
-	tc, err := emukit.LoadOrCreateTLS(t.TempDir())
-	if err != nil {
-		t.Fatalf("pcloud emulator tls: %v", err)
-	}
-	// Registered before the server's cleanup so it runs after it: the db closes once no request is in flight.
-	t.Cleanup(func() { _ = e.Close() })
+	lg := emukit.TestLogger(t)
+	e, tc := emukit.OpenForTest(t, "pcloud", func() (*Emulator, error) { return New(lg, o) })
 	s := emukit.StartTest(t, e.Handler(), e.Kit(), tc)
 	return &Running{Emu: e, URL: s.URL, HTTPSURL: s.TLSURL, Host: strings.TrimPrefix(s.TLSURL, "https://"),
 		AdminURL: s.AdminURL, CAFile: tc.CAFile, TLS: tc, Token: e.Token()}
@@ -47,7 +35,7 @@ func Start(t testing.TB, o Options) *Running {
 
 // HTTPClient returns a client that trusts the emulator's CA (verification stays on).
 func (r *Running) HTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: r.TLS.ClientConfig()}}
+	return r.TLS.HTTPClient()
 }
 
 // DropHistory makes every diffid issued so far too old.

@@ -5,9 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
 	"github.com/tandemsync/tandem/remote/internal/emukit"
 )
 
@@ -31,17 +28,8 @@ func Start(t testing.TB, o Options) *Running {
 	if o.DataDir == "" {
 		o.DataDir = t.TempDir()
 	}
-	lg := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	e, err := New(lg, o)
-	if err != nil {
-		t.Fatalf("vboxx emulator: %v", err)
-	}
-	tc, err := emukit.LoadOrCreateTLS(t.TempDir())
-	if err != nil {
-		t.Fatalf("vboxx emulator tls: %v", err)
-	}
-	// Registered before the server's cleanup so it runs after it: the db closes once no request is in flight.
-	t.Cleanup(func() { _ = e.Close() })
+	lg := emukit.TestLogger(t)
+	e, tc := emukit.OpenForTest(t, "vboxx", func() (*Emulator, error) { return New(lg, o) })
 	s := emukit.StartTestTLSOnly(t, e.Handler(), e.Kit(), tc)
 	user, pw := e.Credentials()
 	return &Running{Emu: e, URL: s.TLSURL, AdminURL: s.AdminURL, CAFile: tc.CAFile, TLS: tc, User: user,
@@ -50,7 +38,7 @@ func Start(t testing.TB, o Options) *Running {
 
 // HTTPClient trusts the emulator's CA (verification stays on).
 func (r *Running) HTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: r.TLS.ClientConfig()}}
+	return r.TLS.HTTPClient()
 }
 
 // Kit is the fault plan and request log.

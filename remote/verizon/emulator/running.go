@@ -5,9 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
 	"github.com/tandemsync/tandem/remote/internal/emukit"
 )
 
@@ -70,30 +67,11 @@ func Start(t testing.TB, o Options) *Running {
 	if o.DataDir == "" {
 		o.DataDir = t.TempDir()
 	}
-	lg := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	e, err := New(lg, o)
-	if err != nil {
-		t.Fatalf("verizon emulator: %v", err)
-	}
-	tc, err := emukit.LoadOrCreateTLS(t.TempDir())
-	if err != nil {
-		t.Fatalf("verizon emulator tls: %v", err)
-	}
-	// Registered before the servers' cleanups so it runs after them: the db closes once no request is in flight.
-	t.Cleanup(func() { _ = e.Close() })
-	api, err := emukit.Serve(lg, e.Handler(), nil, emukit.ServerOptions{HTTPS: "127.0.0.1:0", TLS: tc})
-	if err != nil {
-		t.Fatalf("verizon emulator: %v", err)
-	}
-	t.Cleanup(func() {
-		e.kit.Close() // release stalled responses first, or Close waits on them
-		_ = api.Close()
-	})
-	admin, err := emukit.Serve(lg, e.AdminHandler(), nil, emukit.ServerOptions{HTTP: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatalf("verizon emulator admin: %v", err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
+	lg := emukit.TestLogger(t)
+	e, tc := emukit.OpenForTest(t, "verizon", func() (*Emulator, error) { return New(lg, o) })
+	// The API only over HTTPS; the admin handler (emukit's plus the emulator's controls) on its own listener.
+	api := emukit.ServeTest(t, lg, e.Handler(), e.Kit(), emukit.ServerOptions{HTTPS: "127.0.0.1:0", TLS: tc})
+	admin := emukit.ServeTest(t, lg, e.AdminHandler(), nil, emukit.ServerOptions{HTTP: "127.0.0.1:0"})
 	at, rt := e.Mint()
 	return &Running{Emu: e, URL: api.TLSURL + BasePath, Host: api.TLSURL[len("https://"):], AdminURL: admin.URL,
 		CAFile: tc.CAFile, TLS: tc, AccessToken: at, RefreshToken: rt}
@@ -101,7 +79,7 @@ func Start(t testing.TB, o Options) *Running {
 
 // HTTPClient returns a client that trusts the emulator's CA (verification stays on).
 func (r *Running) HTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: r.TLS.ClientConfig()}}
+	return r.TLS.HTTPClient()
 }
 
 // Kit is the fault plan and request log.

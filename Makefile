@@ -9,7 +9,7 @@ GOBIN   := $(shell $(GO) env GOPATH)/bin
 # make soak SOAK_DURATION=10m for a shorter soak.
 SOAK_DURATION ?= 60m
 
-.PHONY: build test race soak bench lint demo
+.PHONY: build test race soak bench lint demo package
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tandem
@@ -30,14 +30,25 @@ race:
 soak:
 	$(GO) test ./engine -run TestSimRandomOps -sim.duration=$(SOAK_DURATION) -timeout 70m -count=1 -v
 
+# Includes BenchmarkDaemon: 100,000 files through `tandem run` (propagation p50/p99, a minute of idle cost).
 bench:
-	$(GO) test ./test/bench -bench . -run '^$$' -benchtime 1x
+	$(GO) test ./test/bench -bench . -run '^$$' -benchtime 1x -timeout 60m -v
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@test -x $(GOBIN)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
 	$(GOBIN)/staticcheck ./...
+	GOOS=darwin $(GO) build ./...
+	GOOS=windows $(GO) build ./...
+
+# A .deb of bin/tandem with the systemd user unit, through nfpm (a Go tool, run from the module proxy).
+NFPM    ?= github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
+GOARCH_ := $(shell $(GO) env GOARCH)
+# Debian versions start with a digit: a release tag v1.2.3 gives 1.2.3, anything else 0.0.0+<describe>.
+DEB_VERSION ?= $(if $(filter v%,$(VERSION)),$(patsubst v%,%,$(VERSION)),0.0.0+$(VERSION))
+package: build
+	VERSION=$(DEB_VERSION) GOARCH=$(GOARCH_) $(GO) run $(NFPM) package -f packaging/nfpm.yaml -p deb -t bin/
 
 demo:
 	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/tandem demo

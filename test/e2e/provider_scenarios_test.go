@@ -302,3 +302,39 @@ func scUnicode(t *testing.T, e *penv) {
 		t.Fatalf("tree has %d entries, want 8 (no spelling merged or lost): %v", len(tree), tree)
 	}
 }
+
+// TestProviderPCloudLargeFile sends a 300 MiB file through pCloud's chunked upload (upload_create, upload_write
+// in parts, upload_save), never a single uploadfile, and checks the bytes that come back.
+func TestProviderPCloudLargeFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 300 MiB and reads it back")
+	}
+	t.Parallel()
+	e := newPenv(t, providers[0])
+	path := filepath.Join(e.L, "large.bin")
+	h := testenv.WriteRandom(t, path, 300<<20, 11)
+	e.written[h] = "local large.bin"
+	e.ever[h] = true
+	t.Cleanup(func() { os.Remove(path) })
+	d, log := e.syncLogged()
+	if d.Totals["up_bytes"] != 300<<20 {
+		t.Fatalf("totals = %v, want 300 MiB up", d.Totals)
+	}
+	c := testenv.OpCounts(log)
+	if c["upload_create"] != 1 || c["upload_write"] < 300/8 || c["upload_save"] != 1 || c["uploadfile"] != 0 {
+		t.Fatalf("ops = %v, want one upload_create, at least %d upload_write, one upload_save, no uploadfile",
+			c, 300/8)
+	}
+	var in int64
+	for _, x := range log {
+		if x.Op == "upload_write" {
+			in += x.BytesIn
+		}
+	}
+	if in != 300<<20 {
+		t.Fatalf("upload_write carried %d bytes, want %d (each byte once)", in, 300<<20)
+	}
+	if tree := e.converged(); tree["large.bin"] != h {
+		t.Fatalf("remote large.bin differs: %.12s, want %.12s", tree["large.bin"], h)
+	}
+}

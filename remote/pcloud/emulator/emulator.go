@@ -13,8 +13,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -82,6 +80,7 @@ type Emulator struct {
 	clk     clockwork.Clock
 	kit     *emukit.Kit
 	store   *emukit.Store // data dir and db
+	content emukit.Blobs  // one file per fileid (blobID)
 	handler http.Handler
 
 	mu         sync.Mutex
@@ -137,7 +136,7 @@ func New(lg *zap.Logger, o Options) (*Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.store = st
+	e.store, e.content = st, emukit.NewBlobs(st.Dir, "content")
 	if err := e.loadState(); err != nil {
 		st.Close()
 		return nil, err
@@ -457,16 +456,16 @@ func (e *Emulator) ReadFile(p string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
-	data, err := os.ReadFile(e.contentPath(n.ID))
+	data, err := e.content.ReadFile(blobID(n.ID))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
 	return data, nil
 }
 
-func (e *Emulator) contentPath(fileID uint64) string {
-	return filepath.Join(e.store.Dir, "content", strconv.FormatUint(fileID, 10))
-}
+// blobID names a file's content blob: its fileid. Overwriting a file keeps its fileid, so the new content
+// replaces the old blob.
+func blobID(fileID uint64) string { return strconv.FormatUint(fileID, 10) }
 
 // ---- request plumbing ----
 

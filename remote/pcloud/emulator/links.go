@@ -68,7 +68,7 @@ func (e *Emulator) serveContent(w http.ResponseWriter, r *http.Request) {
 	var err error
 	if n != nil {
 		// Opened under the lock: a concurrent overwrite renames over the path, the open file keeps the old bytes.
-		f, err = os.Open(e.contentPath(n.ID))
+		f, err = e.content.Open(blobID(n.ID))
 	}
 	var name, ctype string
 	var mod int64

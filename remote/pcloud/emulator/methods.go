@@ -458,7 +458,7 @@ func (e *Emulator) deleteNode(ch *change, n *node, now int64) {
 	n.Deleted = true
 	if !n.Folder {
 		e.used -= n.Size
-		_ = os.Remove(e.contentPath(n.ID))
+		_ = e.content.Remove(blobID(n.ID))
 	}
 	e.touchParent(ch, n.Parent, now)
 	ch.put(n)
@@ -535,7 +535,7 @@ func (c *call) renamefile() (any, error) {
 		e.unlink(old)
 		old.Deleted = true
 		e.used -= old.Size
-		_ = os.Remove(e.contentPath(old.ID))
+		_ = e.content.Remove(blobID(old.ID))
 		ch.put(old)
 		replaced = old.ID
 	}
@@ -676,9 +676,9 @@ func (c *call) copyfile() (any, error) {
 // copyContent gives dst the content of src. A hard link is enough: content files are only ever replaced by
 // rename, never written in place.
 func (e *Emulator) copyContent(src, dst uint64) error {
-	tmp := e.tempName()
-	if err := os.Link(e.contentPath(src), tmp); err != nil {
-		data, rerr := os.ReadFile(e.contentPath(src))
+	tmp := e.content.TempPath()
+	if err := os.Link(e.content.Path(blobID(src)), tmp); err != nil {
+		data, rerr := e.content.ReadFile(blobID(src))
 		if rerr != nil {
 			return rerr
 		}
@@ -686,5 +686,5 @@ func (e *Emulator) copyContent(src, dst uint64) error {
 			return werr
 		}
 	}
-	return os.Rename(tmp, e.contentPath(dst))
+	return e.content.Put(tmp, blobID(dst))
 }

@@ -15,8 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"github.com/tandemsync/tandem/remote/internal/emukit"
 )
 
 // digests of one content blob. hash is pCloud's opaque 64-bit fingerprint: derived from the content here, so
@@ -27,12 +25,10 @@ type digests struct {
 	hash              uint64
 }
 
-func (e *Emulator) tempName() string { return filepath.Join(e.store.Dir, "tmp", emukit.RandomHex(12)) }
-
 // receive streams a body to a temp file while hashing it. On a read error the partial file is kept and its
 // digests returned together with the error, so the caller can honour or ignore `nopartial`.
 func (e *Emulator) receive(body io.Reader) (string, digests, error) {
-	tmp := e.tempName()
+	tmp := e.content.TempPath()
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return "", digests{}, fmt.Errorf("upload temp: %w", err)
@@ -161,7 +157,7 @@ func (e *Emulator) commitFile(folderID uint64, name, tmp string, d digests, so s
 		n = &node{ID: e.cnt.NextFileID, Parent: folderID, Name: name, Created: now}
 		e.cnt.NextFileID++
 	}
-	if err := os.Rename(tmp, e.contentPath(n.ID)); err != nil {
+	if err := e.content.Put(tmp, blobID(n.ID)); err != nil {
 		_ = os.Remove(tmp)
 		return nil, fmt.Errorf("store content: %w", err)
 	}
@@ -413,7 +409,7 @@ func (c *call) uploadSave() (any, error) {
 		return nil, fail(1900)
 	}
 	// Move the data aside first so a concurrent upload_write cannot change what was digested.
-	tmp := c.e.tempName()
+	tmp := c.e.content.TempPath()
 	if err := os.Rename(c.e.uploadPath(id), tmp); err != nil {
 		return nil, fail(1900)
 	}

@@ -3,7 +3,6 @@ package emulator
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -72,18 +71,11 @@ func (e *Emulator) MkdirAll(p string) (int64, error) {
 
 // WriteFile stores data at p (a new revision when the file exists); the parent folder must exist.
 func (e *Emulator) WriteFile(p string, data []byte) (id int64, err error) {
-	tmp, err := os.CreateTemp(filepath.Join(e.store.Dir, "tmp"), "drv-*")
+	tmp, _, err := e.content.Spool(bytes.NewReader(data), "drv-*")
 	if err != nil {
 		return 0, err
 	}
-	defer os.Remove(tmp.Name())
-	_, err = io.Copy(tmp, bytes.NewReader(data))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return 0, err
-	}
+	defer os.Remove(tmp)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	dir, name := filepath.Split(strings.TrimSuffix(p, "/"))
@@ -91,7 +83,7 @@ func (e *Emulator) WriteFile(p string, data []byte) (id int64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	it, err := e.storeFile(rt, folderOf(parent), name, true, tmp.Name(), int64(len(data)))
+	it, err := e.storeFile(rt, folderOf(parent), name, true, tmp, int64(len(data)))
 	if err != nil {
 		return 0, fmt.Errorf("write %s: %w", p, err)
 	}
@@ -112,7 +104,7 @@ func (e *Emulator) ReadFile(p string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return os.ReadFile(e.contentPath(rev))
+	return e.content.ReadFile(blobID(rev))
 }
 
 // Remove deletes the file or folder at p (to the trash, recursively, as the API does).

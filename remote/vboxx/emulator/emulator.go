@@ -76,6 +76,7 @@ type Emulator struct {
 	o       Options
 	kit     *emukit.Kit
 	store   *emukit.Store // data dir and db
+	content emukit.Blobs  // one file per revision (blobID)
 	handler http.Handler
 
 	mu     sync.Mutex
@@ -134,7 +135,7 @@ func New(lg *zap.Logger, o Options) (*Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.store = st
+	e.store, e.content = st, emukit.NewBlobs(st.Dir, "content")
 	if err := e.loadState(); err != nil {
 		st.Close()
 		return nil, err

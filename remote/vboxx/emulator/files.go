@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -200,9 +199,8 @@ func (e *Emulator) serveGetFile(w http.ResponseWriter, r *http.Request, rootS, i
 	return nil
 }
 
-func (e *Emulator) contentPath(rev int64) string {
-	return filepath.Join(e.store.Dir, "content", strconv.FormatInt(rev, 10))
-}
+// blobID names a revision's content blob. A revision's content never changes.
+func blobID(rev int64) string { return strconv.FormatInt(rev, 10) }
 
 func (e *Emulator) serveDownload(w http.ResponseWriter, rootS, idS string) error {
 	e.mu.Lock()
@@ -221,7 +219,7 @@ func (e *Emulator) serveDownload(w http.ResponseWriter, rootS, idS string) error
 		return err
 	}
 	// A revision's content file never changes, so it is read without the lock.
-	f, err := os.Open(e.contentPath(rev))
+	f, err := e.content.Open(blobID(rev))
 	if err != nil {
 		return errf(http.StatusInternalServerError, "unknown", "")
 	}
@@ -267,7 +265,7 @@ func (e *Emulator) serveFolderZip(w http.ResponseWriter, rootS, idS string) erro
 		if err != nil {
 			return nil
 		}
-		src, err := os.Open(e.contentPath(f.rev))
+		src, err := e.content.Open(blobID(f.rev))
 		if err != nil {
 			return nil
 		}
@@ -598,7 +596,7 @@ func (e *Emulator) serveUpload(w http.ResponseWriter, r *http.Request, rootS, pa
 		return err
 	}
 
-	tmp, err := os.CreateTemp(filepath.Join(e.store.Dir, "tmp"), "up-*")
+	tmp, err := e.content.CreateTemp("up-*")
 	if err != nil {
 		return errf(http.StatusInternalServerError, "unknown", "")
 	}
@@ -682,7 +680,7 @@ func (e *Emulator) storeFile(rt *rootRec, parent int64, name string, overwrite b
 		}
 	}
 	rev := e.newRev()
-	if err := os.Rename(tmp, e.contentPath(rev)); err != nil {
+	if err := e.content.Put(tmp, blobID(rev)); err != nil {
 		return nil, errf(http.StatusInternalServerError, "unknown", "")
 	}
 	now := e.nowLocked().Unix()

@@ -71,6 +71,7 @@ type Emulator struct {
 	clk     clockwork.Clock
 	kit     *emukit.Kit
 	store   *emukit.Store // data dir and db
+	blobs   emukit.Blobs  // content by sha256, shared by every node with that checksum (blobRefs)
 	handler http.Handler
 
 	mu       sync.Mutex
@@ -141,7 +142,7 @@ func New(lg *zap.Logger, o Options) (*Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.store = st
+	e.store, e.blobs = st, emukit.NewBlobs(st.Dir, "blobs")
 	if err := e.loadState(); err != nil {
 		st.Close()
 		return nil, err

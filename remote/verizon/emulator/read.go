@@ -5,9 +5,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -370,8 +368,6 @@ func (e *Emulator) fullview(w http.ResponseWriter, r *http.Request) error {
 
 // ---- download (§8) ----
 
-func (e *Emulator) blobPath(sum string) string { return filepath.Join(e.store.Dir, "blobs", sum) }
-
 func (e *Emulator) download(w http.ResponseWriter, r *http.Request, p string) error {
 	e.mu.Lock()
 	n := e.live[p]
@@ -386,7 +382,7 @@ func (e *Emulator) download(w http.ResponseWriter, r *http.Request, p string) er
 	}
 	sum, mt := n.Checksum, n.Mime
 	// Open under the lock: a blob is removed only when its last user is purged, which also takes the lock.
-	f, err := os.Open(e.blobPath(sum))
+	f, err := e.blobs.Open(sum)
 	e.mu.Unlock()
 	if err != nil {
 		return fail(http.StatusInternalServerError, "server_error", "content missing")

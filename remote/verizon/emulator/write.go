@@ -143,20 +143,12 @@ func (e *Emulator) liveIntent(id string) (*intent, error) {
 
 // spool copies a request body to a temp file in the data dir while hashing it.
 func (e *Emulator) spool(r io.Reader) (string, string, int64, error) {
-	f, err := os.CreateTemp(filepath.Join(e.store.Dir, "tmp"), "up-*")
-	if err != nil {
-		return "", "", 0, err
-	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), r)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	tmp, n, err := e.blobs.Spool(r, "up-*", h)
 	if err != nil {
-		os.Remove(f.Name())
 		return "", "", 0, err
 	}
-	return f.Name(), hex.EncodeToString(h.Sum(nil)), n, nil
+	return tmp, hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 // ---- upload (§9.2) ----
@@ -268,7 +260,7 @@ func (e *Emulator) storeFile(ch *change, parent, name, tmp string, size int64, s
 		return nil, fail(http.StatusRequestEntityTooLarge, "quota_exceeded", "not enough free space")
 	}
 	if e.blobRefs[sum] == 0 {
-		if err := os.Rename(tmp, e.blobPath(sum)); err != nil {
+		if err := e.blobs.Put(tmp, sum); err != nil {
 			return nil, fmt.Errorf("store content: %w", err)
 		}
 	}
@@ -304,7 +296,7 @@ func (e *Emulator) unref(n *node) {
 	e.used -= n.Size
 	if e.blobRefs[n.Checksum]--; e.blobRefs[n.Checksum] <= 0 {
 		delete(e.blobRefs, n.Checksum)
-		_ = os.Remove(e.blobPath(n.Checksum))
+		_ = e.blobs.Remove(n.Checksum)
 	}
 }
 
@@ -824,7 +816,7 @@ func (e *Emulator) PutHostile(parent, name string, data []byte) error {
 		return fmt.Errorf("parent %s: not a folder", parent)
 	}
 	if e.blobRefs[sum] == 0 {
-		if err := os.Rename(tmp, e.blobPath(sum)); err != nil {
+		if err := e.blobs.Put(tmp, sum); err != nil {
 			return err
 		}
 	}

@@ -121,6 +121,38 @@ func GetJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
 	return true, json.Unmarshal(raw, v)
 }
 
+// Persist writes one change in one read-write transaction: what fn puts and deletes, then counters in
+// MetaBucket. An error comes back as "persist: …".
+func Persist(db *bolt.DB, counters any, fn func(*bolt.Tx) error) error {
+	err := db.Update(func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return PutCounters(tx, counters)
+	})
+	if err != nil {
+		return fmt.Errorf("persist: %w", err)
+	}
+	return nil
+}
+
+// Load reads the counters into counters and then runs fn, in one read transaction. fresh reports a db without
+// counters (counters is left alone). An error comes back as "load emulator db: …".
+func Load(db *bolt.DB, counters any, fn func(*bolt.Tx) error) (fresh bool, err error) {
+	err = db.View(func(tx *bolt.Tx) error {
+		found, err := GetCounters(tx, counters)
+		if err != nil {
+			return err
+		}
+		fresh = !found
+		return fn(tx)
+	})
+	if err != nil {
+		return false, fmt.Errorf("load emulator db: %w", err)
+	}
+	return fresh, nil
+}
+
 // PutCounters stores an emulator's counters in MetaBucket.
 func PutCounters(tx *bolt.Tx, v any) error { return PutJSON(tx.Bucket(MetaBucket), countersKey, v) }
 

@@ -1,6 +1,7 @@
 package emukit
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,5 +115,44 @@ func TestTokenKey(t *testing.T) {
 	}
 	if a, b := RandomHex(8), RandomHex(8); len(a) != 16 || a == b {
 		t.Fatal(a, b)
+	}
+}
+
+func TestPersistAndLoad(t *testing.T) {
+	bkt := []byte("recs")
+	db, err := OpenDB(filepath.Join(t.TempDir(), "x.db"), false, bkt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	type counters struct{ Next uint64 }
+	var c counters
+	if fresh, err := Load(db, &c, func(*bolt.Tx) error { return nil }); !fresh || err != nil {
+		t.Fatalf("fresh db: %v %v", fresh, err)
+	}
+	err = Persist(db, counters{Next: 2}, func(tx *bolt.Tx) error {
+		return PutJSON(tx.Bucket(bkt), U64Key(1), rec{ID: 1, Name: "a"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []rec
+	fresh, err := Load(db, &c, func(tx *bolt.Tx) error {
+		return LoadBucket(tx, bkt, func(_ []byte, r *rec) { got = append(got, *r) })
+	})
+	if fresh || err != nil || c.Next != 2 || len(got) != 1 || got[0].Name != "a" {
+		t.Fatalf("fresh %v err %v counters %+v recs %+v", fresh, err, c, got)
+	}
+	// A failing change writes nothing, counters included.
+	boom := errors.New("boom")
+	err = Persist(db, counters{Next: 9}, func(tx *bolt.Tx) error {
+		_ = tx.Bucket(bkt).Delete(U64Key(1))
+		return boom
+	})
+	if !errors.Is(err, boom) || !strings.HasPrefix(err.Error(), "persist: ") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := Load(db, &c, func(*bolt.Tx) error { return nil }); err != nil || c.Next != 2 {
+		t.Fatalf("after a failed change: %+v %v", c, err)
 	}
 }

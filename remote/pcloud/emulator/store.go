@@ -1,8 +1,6 @@
 package emulator
 
 import (
-	"fmt"
-
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tandemsync/tandem/remote/internal/emukit"
@@ -87,7 +85,7 @@ type change struct {
 func (c *change) put(n *node) { c.nodes = append(c.nodes, n) }
 
 func writeChange(db *bolt.DB, c *change, cnt counters, rewriteEvents []event) error {
-	err := db.Update(func(tx *bolt.Tx) error {
+	return emukit.Persist(db, cnt, func(tx *bolt.Tx) error {
 		for _, n := range c.nodes {
 			b := tx.Bucket(bktFiles)
 			if n.Folder {
@@ -116,15 +114,8 @@ func writeChange(db *bolt.DB, c *change, cnt counters, rewriteEvents []event) er
 		if err := emukit.ApplyMap(tx.Bucket(bktUploads), c.uploads, u64key); err != nil {
 			return err
 		}
-		if err := emukit.ApplyMap(tx.Bucket(bktTokens), c.tokens, emukit.StrKey); err != nil {
-			return err
-		}
-		return emukit.PutCounters(tx, cnt)
+		return emukit.ApplyMap(tx.Bucket(bktTokens), c.tokens, emukit.StrKey)
 	})
-	if err != nil {
-		return fmt.Errorf("persist: %w", err)
-	}
-	return nil
 }
 
 // loaded is everything read back at start.
@@ -141,12 +132,8 @@ type loaded struct {
 func load(db *bolt.DB) (*loaded, error) {
 	l := &loaded{folders: map[uint64]*node{}, files: map[uint64]*node{}, tokens: map[string]*tokenState{},
 		uploads: map[uint64]*uploadState{}}
-	err := db.View(func(tx *bolt.Tx) error {
-		found, err := emukit.GetCounters(tx, &l.cnt)
-		if err != nil {
-			return err
-		}
-		l.fresh = !found
+	var err error
+	l.fresh, err = emukit.Load(db, &l.cnt, func(tx *bolt.Tx) error {
 		for _, b := range []struct {
 			name []byte
 			into map[uint64]*node
@@ -164,7 +151,7 @@ func load(db *bolt.DB) (*loaded, error) {
 		return emukit.LoadBucket(tx, bktUploads, func(_ []byte, u *uploadState) { l.uploads[u.ID] = u })
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load emulator db: %w", err)
+		return nil, err
 	}
 	return l, nil
 }

@@ -1,8 +1,6 @@
 package emulator
 
 import (
-	"fmt"
-
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tandemsync/tandem/remote/internal/emukit"
@@ -80,22 +78,15 @@ func newChange() *change {
 func (c *change) put(it *item) { c.items[it.ID] = it }
 
 func writeChange(db *bolt.DB, c *change, cnt counters) error {
-	err := db.Update(func(tx *bolt.Tx) error {
+	return emukit.Persist(db, cnt, func(tx *bolt.Tx) error {
 		if err := emukit.ApplyMap(tx.Bucket(bktItems), c.items, idKey); err != nil {
 			return err
 		}
 		if err := emukit.ApplyMap(tx.Bucket(bktRoots), c.roots, idKey); err != nil {
 			return err
 		}
-		if err := emukit.ApplyMap(tx.Bucket(bktTokens), c.tokens, emukit.StrKey); err != nil {
-			return err
-		}
-		return emukit.PutCounters(tx, cnt)
+		return emukit.ApplyMap(tx.Bucket(bktTokens), c.tokens, emukit.StrKey)
 	})
-	if err != nil {
-		return fmt.Errorf("persist: %w", err)
-	}
-	return nil
 }
 
 type loaded struct {
@@ -108,12 +99,8 @@ type loaded struct {
 
 func load(db *bolt.DB) (*loaded, error) {
 	l := &loaded{items: map[int64]*item{}, roots: map[int64]*rootRec{}, tokens: map[string]*tokenRec{}}
-	err := db.View(func(tx *bolt.Tx) error {
-		found, err := emukit.GetCounters(tx, &l.cnt)
-		if err != nil {
-			return err
-		}
-		l.fresh = !found
+	var err error
+	l.fresh, err = emukit.Load(db, &l.cnt, func(tx *bolt.Tx) error {
 		if err := emukit.LoadBucket(tx, bktItems, func(_ []byte, it *item) { l.items[it.ID] = it }); err != nil {
 			return err
 		}
@@ -123,7 +110,7 @@ func load(db *bolt.DB) (*loaded, error) {
 		return emukit.LoadBucket(tx, bktTokens, func(k []byte, t *tokenRec) { l.tokens[string(k)] = t })
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load emulator db: %w", err)
+		return nil, err
 	}
 	return l, nil
 }

@@ -1,8 +1,6 @@
 package emulator
 
 import (
-	"fmt"
-
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tandemsync/tandem/remote/internal/emukit"
@@ -145,7 +143,7 @@ func (c *change) drop(n *node)                { c.nodes[n.ID] = nil }
 func (c *change) tok(k string, t *tokenState) { c.tokens[k] = t }
 
 func writeChange(db *bolt.DB, c *change, cnt counters) error {
-	err := db.Update(func(tx *bolt.Tx) error {
+	return emukit.Persist(db, cnt, func(tx *bolt.Tx) error {
 		if err := emukit.ApplyMap(tx.Bucket(bktNodes), c.nodes, u64key); err != nil {
 			return err
 		}
@@ -161,15 +159,8 @@ func writeChange(db *bolt.DB, c *change, cnt counters) error {
 		if err := emukit.ApplyMap(tx.Bucket(bktUploads), c.uploads, emukit.StrKey); err != nil {
 			return err
 		}
-		if err := emukit.ApplyMap(tx.Bucket(bktTokens), c.tokens, emukit.StrKey); err != nil {
-			return err
-		}
-		return emukit.PutCounters(tx, cnt)
+		return emukit.ApplyMap(tx.Bucket(bktTokens), c.tokens, emukit.StrKey)
 	})
-	if err != nil {
-		return fmt.Errorf("persist: %w", err)
-	}
-	return nil
 }
 
 // loaded is everything read back at start.
@@ -184,12 +175,8 @@ type loaded struct {
 
 func load(db *bolt.DB) (*loaded, error) {
 	l := &loaded{uploads: map[string]*intent{}, tokens: map[string]*tokenState{}}
-	err := db.View(func(tx *bolt.Tx) error {
-		found, err := emukit.GetCounters(tx, &l.cnt)
-		if err != nil {
-			return err
-		}
-		l.fresh = !found
+	var err error
+	l.fresh, err = emukit.Load(db, &l.cnt, func(tx *bolt.Tx) error {
 		if err := emukit.LoadBucket(tx, bktNodes, func(_ []byte, n *node) { l.nodes = append(l.nodes, n) }); err != nil {
 			return err
 		}
@@ -202,7 +189,7 @@ func load(db *bolt.DB) (*loaded, error) {
 		return emukit.LoadBucket(tx, bktTokens, func(k []byte, t *tokenState) { l.tokens[string(k)] = t })
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load emulator db: %w", err)
+		return nil, err
 	}
 	return l, nil
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -239,30 +238,4 @@ func RunWith(t testing.TB, bin string, o RunOpts, args ...string) Result {
 		t.Fatalf("run tandem %v: %v", args, err)
 	}
 	return r
-}
-
-// LookRclone returns rclone's path, or "" when it is not installed.
-func LookRclone() string {
-	p, err := exec.LookPath("rclone")
-	if err != nil {
-		return ""
-	}
-	return p
-}
-
-// ErrNoJSON is returned by ParseJSONLine for output without a JSON object.
-var ErrNoJSON = errors.New("no JSON object in output")
-
-// ParseJSONLine decodes the first line of s that holds a JSON object into v.
-func ParseJSONLine(s string, v any) error {
-	for _, l := range strings.Split(s, "\n") {
-		l = strings.TrimSpace(l)
-		if strings.HasPrefix(l, "{") {
-			if err := json.Unmarshal([]byte(l), v); err != nil {
-				return fmt.Errorf("decode %q: %w", l, err)
-			}
-			return nil
-		}
-	}
-	return ErrNoJSON
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +65,13 @@ type Engine struct {
 	cleaned bool
 	// pooled: the transfer phase is running, so commits are grouped with bbolt's Batch
 	pooled atomic.Bool
+	// resynced: Options.Resync's complete listing was done
+	resynced bool
+	// wrote: remote paths written in this pass (confirmWrites); touched: paths the feed mentioned while
+	// confirmWrites reads it
+	wroteMu sync.Mutex
+	wrote   map[remote.Path]bool
+	touched map[remote.Path]bool
 	// tempLeft: a failed download may have left its temp file (its removal can fail too): sweep again
 	tempLeft atomic.Bool
 }
@@ -132,38 +140,46 @@ func (e *Engine) RunPass(ctx context.Context) (*Report, error) {
 	start := e.d.Clock.Now()
 	rep := &Report{Pair: e.d.Remote.String(), DryRun: e.o.DryRun}
 	defer func() { rep.Took = e.d.Clock.Now().Sub(start) }()
+	err := e.runPass(ctx, rep)
+	if cerr := e.confirmWrites(ctx, rep); err == nil && cerr != nil {
+		err = fmt.Errorf("read the remote's changes after the pass: %w", cerr)
+	}
+	return rep, err
+}
+
+func (e *Engine) runPass(ctx context.Context, rep *Report) error {
 
 	if !e.o.DryRun {
 		if err := e.recover(ctx, rep); err != nil {
-			return rep, err
+			return err
 		}
 	}
 	if err := e.checkRoots(ctx, rep); err != nil {
-		return rep, err
+		return err
 	}
 	if err := e.observe(ctx, rep); err != nil {
-		return rep, err
+		return err
 	}
 	reobserved := false
 	for round := 0; round < e.o.MaxRounds; round++ {
 		acts, baseFiles, err := e.plan(ctx)
 		if err != nil {
-			return rep, err
+			return err
 		}
 		if round == 0 {
 			if err := checkDeletes(acts, baseFiles, e.o.MaxDeletePct, e.o.AllowDeletes); err != nil {
 				rep.Planned = acts
-				return rep, err
+				return err
 			}
 		}
 		if len(acts) == 0 {
-			return rep, nil
+			return nil
 		}
 		rep.Rounds++
 		if e.o.DryRun {
 			// A dry run shows the first round: later rounds depend on what the first one does.
 			rep.Planned = acts
-			return rep, nil
+			return nil
 		}
 		// Problems are those of the last round: a failure that a later round cured is not one.
 		rep.mu.Lock()
@@ -171,22 +187,22 @@ func (e *Engine) RunPass(ctx context.Context) (*Report, error) {
 		rep.mu.Unlock()
 		progressed, err := e.execute(ctx, acts, rep)
 		if err != nil {
-			return rep, err
+			return err
 		}
 		if len(rep.Problems) > 0 && !reobserved {
 			// Something changed under the plan (a precondition failed, a file moved on): look again once,
 			// so the next round plans from what is there now.
 			reobserved = true
 			if err := e.observe(ctx, rep); err != nil {
-				return rep, err
+				return err
 			}
 			continue
 		}
 		if !progressed {
-			return rep, nil // every remaining action failed: report them, do not spin
+			return nil // every remaining action failed: report them, do not spin
 		}
 	}
-	return rep, nil
+	return nil
 }
 
 func (e *Engine) observe(ctx context.Context, rep *Report) error {

@@ -212,6 +212,7 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 	if err != nil {
 		return v.N(), fmt.Errorf("upload %s: %w", p.Quoted(), err)
 	}
+	e.noteRemoteWrite(p)
 	sent := v.Sum()
 	if re.Hash.IsZero() || re.Hash.Algo != e.algo {
 		re.Hash = sent // the digest of exactly the bytes stored at this revision
@@ -296,6 +297,9 @@ func (e *Engine) mkdir(ctx context.Context, a Action) error {
 	if err != nil {
 		return fmt.Errorf("create folder %s: %w", a.Path.Quoted(), err)
 	}
+	if side == state.Remote {
+		e.noteRemoteWrite(a.Path)
+	}
 	now := e.now()
 	return e.commit(func(tx state.Writer) error {
 		mine := rec(ent, now)
@@ -365,6 +369,9 @@ func (e *Engine) move(ctx context.Context, a Action) error {
 	if err != nil {
 		_ = e.commit(func(tx state.Writer) error { return tx.EndIntent(id) })
 		return fmt.Errorf("move %s to %s: %w", a.Path.Quoted(), a.To.Quoted(), err)
+	}
+	if side == state.Remote {
+		e.noteRemoteWrite(a.To)
 	}
 	now := e.now()
 	moved := rec(ent, now)
@@ -534,6 +541,9 @@ func (e *Engine) typeConflict(ctx context.Context, a Action, rep *Report) error 
 	ent, err := r.Move(ctx, a.Path, c, revOf(seen))
 	if err != nil {
 		return end2(e, id, fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err))
+	}
+	if side == state.Remote {
+		e.noteRemoteWrite(c)
 	}
 	moved := rec(ent, now.UnixNano())
 	moved.Hash = seen.Hash

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -198,7 +199,8 @@ func (e *Engine) observeFeed(ctx context.Context, rep *Report) error {
 	}); err != nil {
 		return err
 	}
-	if cur == nil || e.o.Resync {
+	if cur == nil || (e.o.Resync && !e.resynced) {
+		e.resynced = true // one complete listing per engine: later looks in the pass use the feed again
 		return e.fullListing(ctx, rep)
 	}
 	for i := 0; ; i++ {
@@ -213,6 +215,12 @@ func (e *Engine) observeFeed(ctx context.Context, rep *Report) error {
 		}
 		if err := e.d.Store.Update(func(tx state.Writer) error {
 			for _, c := range b.Changes {
+				if e.touched != nil {
+					e.touched[c.Entry.Path] = true
+					if c.From != "" {
+						e.touched[c.From] = true
+					}
+				}
 				if err := e.applyChange(tx, c); err != nil {
 					return err
 				}
@@ -386,4 +394,51 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 		return err
 	}
 	return w.flush()
+}
+
+// noteRemoteWrite remembers a remote path tandem wrote in this pass, for confirmWrites.
+func (e *Engine) noteRemoteWrite(p remote.Path) {
+	e.wroteMu.Lock()
+	defer e.wroteMu.Unlock()
+	if e.wrote == nil {
+		e.wrote = map[remote.Path]bool{}
+	}
+	e.wrote[p] = true
+}
+
+// confirmWrites moves the feed's cursor past tandem's own writes at the end of a pass, so that the cursor is not
+// left before them. A feed that reports differences between two states (Verizon's fullview delta) never
+// mentions a file that did not exist at the old cursor and no longer exists now: a file tandem uploaded and
+// another client deleted soon after would stay in the stored view for ever. So the feed is read once more now,
+// and every path tandem wrote that the feed did not mention is checked with Stat. Cost: one feed request per
+// pass that wrote to the remote, plus a Stat per written path the feed stayed silent about.
+func (e *Engine) confirmWrites(ctx context.Context, rep *Report) error {
+	e.wroteMu.Lock()
+	wrote := e.wrote
+	e.wrote = nil
+	e.wroteMu.Unlock()
+	if len(wrote) == 0 || !e.d.Remote.Capabilities().Feed {
+		return nil
+	}
+	e.touched = map[remote.Path]bool{}
+	defer func() { e.touched = nil }()
+	if err := e.observeFeed(ctx, rep); err != nil {
+		return err
+	}
+	paths := make([]remote.Path, 0, len(wrote))
+	for p := range wrote {
+		if !e.touched[p] {
+			paths = append(paths, p)
+		}
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		if _, err := e.d.Remote.Stat(ctx, p); !errors.Is(err, remote.ErrNotFound) {
+			continue // still there (or unknown now: the next pass's feed or a resync will tell)
+		}
+		if err := e.d.Store.Update(func(tx state.Writer) error { return tx.DeleteTree(state.Remote, p) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }

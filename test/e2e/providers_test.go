@@ -215,13 +215,9 @@ func (e *penv) sync(flags ...string) testenv.Doc {
 	return d
 }
 
-// base makes the current trees the sync point: a pass that must succeed, then a second one. The second pass
-// works around the bug TestProviderRemoteDeleteAfterUpload shows (on Verizon and vBoxx a remote delete right
-// after the pass that uploaded the file is never seen), so the other scenarios test what they are about; the
-// bug keeps its own failing test.
+// base makes the current trees the sync point: one pass that must succeed.
 func (e *penv) base() {
 	e.t.Helper()
-	e.sync()
 	e.sync()
 }
 

@@ -1,11 +1,11 @@
 package engine
 
 import (
-	"slices"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"

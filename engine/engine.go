@@ -72,6 +72,11 @@ type Engine struct {
 	wroteMu sync.Mutex
 	wrote   map[remote.Path]bool
 	touched map[remote.Path]bool
+	// failures counts failed actions (problems and refusals) in the running round
+	failures atomic.Int64
+	// scope: the running pass is scoped (RunScoped); nil in a full pass
+	scopeMu sync.Mutex
+	scope   *scopeState
 	// tempLeft: a failed download may have left its temp file (its removal can fail too): sweep again
 	tempLeft atomic.Bool
 }
@@ -162,7 +167,11 @@ func (e *Engine) runPass(ctx context.Context, rep *Report) error {
 	}
 	reobserved := false
 	for round := 0; round < e.o.MaxRounds; round++ {
-		acts, baseFiles, err := e.plan(ctx)
+		plan := e.plan
+		if e.scope != nil {
+			plan = e.planScoped
+		}
+		acts, baseFiles, err := plan(ctx)
 		if err != nil {
 			return err
 		}
@@ -185,11 +194,24 @@ func (e *Engine) runPass(ctx context.Context, rep *Report) error {
 		rep.mu.Lock()
 		rep.Problems = nil
 		rep.mu.Unlock()
+		e.failures.Store(0)
 		progressed, err := e.execute(ctx, acts, rep)
 		if err != nil {
 			return err
 		}
-		if len(rep.Problems) > 0 && !reobserved {
+		// What this round created elsewhere (move targets, conflict copies) is planned by the next one.
+		for _, a := range acts {
+			e.scopeAdd(a.Path)
+			if a.To != "" {
+				e.scopeAdd(a.To)
+			}
+		}
+		for _, c := range rep.Conflicts {
+			if c.Copy != "" {
+				e.scopeAdd(c.Copy)
+			}
+		}
+		if e.failures.Load() > 0 && !reobserved {
 			// Something changed under the plan (a precondition failed, a file moved on): look again once,
 			// so the next round plans from what is there now.
 			reobserved = true
@@ -206,6 +228,9 @@ func (e *Engine) runPass(ctx context.Context, rep *Report) error {
 }
 
 func (e *Engine) observe(ctx context.Context, rep *Report) error {
+	if e.scope != nil {
+		return e.observeScoped(ctx, rep)
+	}
 	if err := e.observeWalk(ctx, state.Local, rep); err != nil {
 		return err
 	}

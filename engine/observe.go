@@ -69,9 +69,21 @@ func sideName(s state.Side) string {
 // the same order, so they are merge-joined and only differences are written. A file is hashed only when its
 // stat fingerprint moved or it is racily clean. Anything the walk could not read is kept as stored.
 func (e *Engine) observeWalk(ctx context.Context, side state.Side, rep *Report) error {
+	return e.observeWalkUnder(ctx, side, remote.Root, rep)
+}
+
+// observeWalkUnder is observeWalk for the folder dir and what is below it (not dir's own record).
+func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remote.Path, rep *Report) error {
 	r := e.sideRemote(side)
 	hasher, _ := r.(remote.Hasher)
-	it := &recIter{st: e.d.Store, side: side}
+	var it storedIter = &recIter{st: e.d.Store, side: side}
+	if dir != remote.Root {
+		sub, err := e.storedBelow(side, dir)
+		if err != nil {
+			return err
+		}
+		it = sub
+	}
 	w := &writes{st: e.d.Store}
 	now := e.d.Clock.Now()
 	var lastKey string
@@ -94,8 +106,8 @@ func (e *Engine) observeWalk(ctx context.Context, side state.Side, rep *Report) 
 		return w.add(func(tx state.Writer) error { return tx.Delete(side, p) })
 	}
 
-	err := r.Walk(ctx, remote.Root, func(ent remote.Entry) error {
-		if ent.Path == remote.Root {
+	err := r.Walk(ctx, dir, func(ent remote.Entry) error {
+		if ent.Path == dir {
 			return nil
 		}
 		k := key(ent.Path)
@@ -107,8 +119,8 @@ func (e *Engine) observeWalk(ctx context.Context, side state.Side, rep *Report) 
 		var stored *state.Record
 		for {
 			s := it.peek()
-			if it.err != nil {
-				return it.err
+			if it.failed() != nil {
+				return it.failed()
 			}
 			if s == nil || key(s.Path) > k {
 				break
@@ -169,8 +181,8 @@ func (e *Engine) observeWalk(ctx context.Context, side state.Side, rep *Report) 
 	}
 	for {
 		s := it.peek()
-		if it.err != nil {
-			return it.err
+		if it.failed() != nil {
+			return it.failed()
 		}
 		if s == nil {
 			break
@@ -181,6 +193,41 @@ func (e *Engine) observeWalk(ctx context.Context, side state.Side, rep *Report) 
 		it.next()
 	}
 	return w.flush()
+}
+
+// storedIter streams stored records in store order.
+type storedIter interface {
+	peek() *state.Record
+	next()
+	failed() error
+}
+
+func (it *recIter) failed() error { return it.err }
+
+// sliceIter is a storedIter over records read up front (a subtree: its size is what the watcher reported).
+type sliceIter struct{ recs []state.Record }
+
+func (it *sliceIter) peek() *state.Record {
+	if len(it.recs) == 0 {
+		return nil
+	}
+	return &it.recs[0]
+}
+func (it *sliceIter) next()         { it.recs = it.recs[1:] }
+func (it *sliceIter) failed() error { return nil }
+
+// storedBelow reads a side's records strictly below dir.
+func (e *Engine) storedBelow(side state.Side, dir remote.Path) (*sliceIter, error) {
+	it := &sliceIter{}
+	err := e.d.Store.View(func(r state.Reader) error {
+		return r.Each(side, dir, func(rec state.Record) error {
+			if rec.Path != dir {
+				it.recs = append(it.recs, rec)
+			}
+			return nil
+		})
+	})
+	return it, err
 }
 
 func (e *Engine) racy(r *state.Record) bool {
@@ -249,9 +296,16 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 			return err
 		}
 		// Absent: tandem moved the records already, but children reported since (a file created inside just
-		// before the move) may still sit below the old path and must follow.
-		if !ok || sameObject(old.ID, c.Entry.ID) {
-			if err := moveSide(tx, state.Remote, c.From, p); err != nil {
+		// before the move) may still sit below the old path and must follow, unless tandem itself wrote them
+		// after the move (seed 31445: a file renamed aside, then a folder created in its place whose own
+		// creation answer was lost, then children written into it).
+		switch {
+		case ok && sameObject(old.ID, c.Entry.ID):
+			if err := moveSide(tx, state.Remote, c.From, p, nil); err != nil {
+				return err
+			}
+		case !ok:
+			if err := moveSide(tx, state.Remote, c.From, p, e.wroteInPass); err != nil {
 				return err
 			}
 		}
@@ -288,16 +342,21 @@ func sameObject(a, b string) bool { return a == "" || b == "" || a == b }
 
 // moveSide re-keys one side's records below from to below to (a move reported by a feed: providers report the
 // folder, not every child).
-func moveSide(tx state.Writer, side state.Side, from, to remote.Path) error {
+// keep, when set, names records that stay where they are.
+func moveSide(tx state.Writer, side state.Side, from, to remote.Path, keep func(remote.Path) bool) error {
 	var recs []state.Record
 	if err := tx.Each(side, from, func(r state.Record) error {
-		recs = append(recs, r)
+		if keep == nil || !keep(r.Path) {
+			recs = append(recs, r)
+		}
 		return nil
 	}); err != nil {
 		return err
 	}
-	if err := tx.DeleteTree(side, from); err != nil {
-		return err
+	for _, r := range recs {
+		if err := tx.Delete(side, r.Path); err != nil {
+			return err
+		}
 	}
 	for _, r := range recs {
 		r.Path = r.Path.Rebase(from, to)
@@ -394,6 +453,13 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 		return err
 	}
 	return w.flush()
+}
+
+// wroteInPass reports whether tandem wrote p on the remote in this pass.
+func (e *Engine) wroteInPass(p remote.Path) bool {
+	e.wroteMu.Lock()
+	defer e.wroteMu.Unlock()
+	return e.wrote[p]
 }
 
 // noteRemoteWrite remembers a remote path tandem wrote in this pass, for confirmWrites.

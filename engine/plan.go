@@ -3,7 +3,9 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/state"
@@ -308,13 +310,24 @@ func detectMoves(acts []Action, lookup idLookup) []Action {
 			}
 		}
 	}
-	kept := moves[:0]
+	// Moves inside another moved folder wait for the next round, after the trees are re-keyed. Moves are kept
+	// greedily by destination depth, so a folder's new parent is placed before what moves into it; the greedy
+	// order also keeps one of two moves that each lie inside the other (seed 31503: b moved out of Z to a/x,
+	// then Z moved into a/x; dropping both left them unplanned for ever).
+	slices.SortStableFunc(moves, func(a, b Action) int {
+		if da, db := a.To.Depth(), b.To.Depth(); da != db {
+			return da - db
+		}
+		return strings.Compare(key(a.To), key(b.To))
+	})
+	var kept []Action
 	for _, m := range moves {
 		nested := false
-		for _, o := range moves {
-			if o.Base.Dir && o.Path != m.Path &&
-				((m.Path != o.Path && m.Path.Within(o.Path)) || (m.To != o.To && m.To.Within(o.To))) {
+		for _, o := range kept {
+			if o.Base.Dir && ((m.Path != o.Path && m.Path.Within(o.Path)) || (m.To != o.To && m.To.Within(o.To)) ||
+				(m.Path != o.To && m.Path.Within(o.To)) || (m.To != o.Path && m.To.Within(o.Path))) {
 				nested = true
+				break
 			}
 		}
 		if !nested {

@@ -1,0 +1,413 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/state"
+)
+
+// ScopePath is a path a watcher reported. Subtree: precision was lost below it (a new folder, an overflow),
+// so everything below it is looked at again.
+type ScopePath struct {
+	Path    remote.Path
+	Subtree bool
+}
+
+// Scope limits a pass to what changed, so that its cost follows the number of changes rather than the number of
+// files. Local lists what the local watcher saw; Remote what a watcher on a feed-less remote (dir:) saw. A remote
+// with a change feed is always observed through its feed, and the paths the feed reports join the scope.
+// A nil *Scope is a full pass.
+type Scope struct {
+	Local, Remote []ScopePath
+}
+
+// RunScoped runs a pass that observes and plans only the paths in sc (and what lies below them), plus what the
+// remote's feed reports. Everything else in the store is trusted as last observed. A scoped pass that meets a
+// problem leaves it for a full pass (the daemon runs one after a pass with problems, and hourly).
+func (e *Engine) RunScoped(ctx context.Context, sc *Scope) (*Report, error) {
+	if sc == nil {
+		return e.RunPass(ctx)
+	}
+	local, err := cleanScope(sc.Local)
+	if err != nil {
+		return e.RunPass(ctx) // a path that is not a valid Path cannot be scoped: look at everything
+	}
+	rem, err := cleanScope(sc.Remote)
+	if err != nil {
+		return e.RunPass(ctx)
+	}
+	e.scope = &scopeState{roots: map[remote.Path]bool{}, local: local, remote: rem}
+	defer func() { e.scope = nil }()
+	for _, sp := range local {
+		e.scope.add(sp.Path)
+	}
+	for _, sp := range rem {
+		e.scope.add(sp.Path)
+	}
+	return e.RunPass(ctx)
+}
+
+// scopeState is the scope of the running pass: what to observe, and the roots the planner visits (every path
+// an observation or an action touched, each with what is below it).
+type scopeState struct {
+	local, remote []ScopePath
+	roots         map[remote.Path]bool
+}
+
+func (s *scopeState) add(p remote.Path) { s.roots[p] = true }
+
+// scopeAdd widens the running pass's planning scope (no-op in a full pass): conflict copies, move targets and
+// feed paths must be planned in the rounds that follow.
+func (e *Engine) scopeAdd(p remote.Path) {
+	if e.scope == nil {
+		return
+	}
+	e.scopeMu.Lock()
+	e.scope.add(p)
+	e.scopeMu.Unlock()
+}
+
+// cleanScope validates, sorts and de-duplicates watcher paths, folding paths below a Subtree entry into it.
+func cleanScope(in []ScopePath) ([]ScopePath, error) {
+	out := make([]ScopePath, 0, len(in))
+	for _, sp := range in {
+		p, err := remote.ParsePath(string(sp.Path))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ScopePath{Path: p, Subtree: sp.Subtree || p == remote.Root})
+	}
+	slices.SortFunc(out, func(a, b ScopePath) int {
+		ka, kb := key(a.Path), key(b.Path)
+		switch {
+		case ka < kb:
+			return -1
+		case ka > kb:
+			return 1
+		}
+		return 0
+	})
+	var res []ScopePath
+	for _, sp := range out {
+		if n := len(res); n > 0 {
+			last := &res[n-1]
+			if last.Path == sp.Path {
+				last.Subtree = last.Subtree || sp.Subtree
+				continue
+			}
+			if last.Subtree && sp.Path.Within(last.Path) {
+				continue
+			}
+		}
+		res = append(res, sp)
+	}
+	return res, nil
+}
+
+// observeScoped observes only the scope: the local paths by stat (and walk where a folder appeared or
+// precision was lost), the remote through its feed, or by its watcher's paths when it has none.
+func (e *Engine) observeScoped(ctx context.Context, rep *Report) error {
+	if err := e.observePaths(ctx, state.Local, e.scope.local, rep); err != nil {
+		return err
+	}
+	if !e.d.Remote.Capabilities().Feed {
+		return e.observePaths(ctx, state.Remote, e.scope.remote, rep)
+	}
+	touched := e.touched
+	if touched == nil {
+		e.touched = map[remote.Path]bool{}
+		defer func() { e.touched = nil }()
+	}
+	if err := e.observeFeed(ctx, rep); err != nil {
+		return err
+	}
+	if rep.FullListing {
+		// The feed was out of sync (or there was no cursor): the whole remote was listed, so plan everything.
+		e.scopeAdd(remote.Root)
+	}
+	for p := range e.touched {
+		e.scopeAdd(p)
+	}
+	if touched != nil {
+		for p := range e.touched {
+			touched[p] = true
+		}
+	}
+	return nil
+}
+
+// observePaths brings the stored records of the given paths up to date on one side.
+func (e *Engine) observePaths(ctx context.Context, side state.Side, paths []ScopePath, rep *Report) error {
+	r := e.sideRemote(side)
+	for _, sp := range paths {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if sp.Path == remote.Root {
+			if err := e.observeWalk(ctx, side, rep); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := e.observeAncestors(ctx, side, sp.Path); err != nil {
+			return err
+		}
+		ent, err := r.Stat(ctx, sp.Path)
+		var stored state.Record
+		var had bool
+		if verr := e.d.Store.View(func(rd state.Reader) error {
+			var gerr error
+			stored, had, gerr = rd.Get(side, sp.Path)
+			return gerr
+		}); verr != nil {
+			return verr
+		}
+		switch {
+		case errors.Is(err, remote.ErrNotFound):
+			if err := e.d.Store.Update(func(tx state.Writer) error { return tx.DeleteTree(side, sp.Path) }); err != nil {
+				return err
+			}
+		case err != nil:
+			// Unreadable is never deleted: keep what is stored and let a later pass look again.
+			rep.skip(sp.Path, fmt.Sprintf("%s: %v (will retry)", sideName(side), err))
+		case e.ignored(sp.Path, ent.Dir):
+		case ent.Dir:
+			if !had || !stored.Dir || stored.ID != ent.ID {
+				rec := state.Record{Entry: ent, Scanned: e.now()}
+				rec.Rev = ""
+				if err := e.d.Store.Update(func(tx state.Writer) error {
+					if had && !stored.Dir {
+						if err := tx.Delete(side, sp.Path); err != nil {
+							return err
+						}
+					}
+					return tx.Put(side, rec)
+				}); err != nil {
+					return err
+				}
+			}
+			if sp.Subtree || !had || !stored.Dir || stored.ID != ent.ID {
+				if err := e.observeWalkUnder(ctx, side, sp.Path, rep); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := e.observeFile(ctx, side, ent, stored, had, rep); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// observeAncestors records the folders above p that the store does not know yet (a watcher reports the file in
+// a new folder; the folder itself may come in another batch).
+func (e *Engine) observeAncestors(ctx context.Context, side state.Side, p remote.Path) error {
+	var missing []remote.Path
+	if err := e.d.Store.View(func(rd state.Reader) error {
+		for d := p.Dir(); d != remote.Root; d = d.Dir() {
+			rec, ok, err := rd.Get(side, d)
+			if err != nil {
+				return err
+			}
+			if ok && rec.Dir {
+				break
+			}
+			missing = append(missing, d)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	r := e.sideRemote(side)
+	for i := len(missing) - 1; i >= 0; i-- {
+		ent, err := r.Stat(ctx, missing[i])
+		if err != nil || !ent.Dir || e.ignored(ent.Path, true) {
+			return nil // gone again, or not a folder: the path's own observation settles it
+		}
+		rec := state.Record{Entry: ent, Scanned: e.now()}
+		rec.Rev = ""
+		if err := e.d.Store.Update(func(tx state.Writer) error {
+			if err := tx.Delete(side, ent.Path); err != nil {
+				return err
+			}
+			return tx.Put(side, rec)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// observeFile is the walk's per-file rule for one stat'ed file: the fast-check, else a fresh digest.
+func (e *Engine) observeFile(ctx context.Context, side state.Side, ent remote.Entry, stored state.Record, had bool, rep *Report) error {
+	if had && !stored.Dir && stored.Rev == ent.Rev && stored.ID == ent.ID && !stored.Hash.IsZero() &&
+		stored.Hash.Algo == e.algo && !e.racy(&stored) {
+		return nil
+	}
+	hasher, ok := e.sideRemote(side).(remote.Hasher)
+	if !ok {
+		return fmt.Errorf("%s: cannot hash files", e.sideRemote(side))
+	}
+	h, he, err := hasher.HashOf(ctx, ent.Path, e.algo)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rep.skip(ent.Path, fmt.Sprintf("%s: %v (will retry)", sideName(side), err))
+		e.lg.Debug("hash failed", zap.String("path", string(ent.Path)), zap.Error(err))
+		return nil
+	}
+	rec := state.Record{Entry: he, Scanned: e.now()}
+	rec.Path, rec.Hash = ent.Path, h
+	return e.d.Store.Update(func(tx state.Writer) error {
+		if had && stored.Dir {
+			if err := tx.DeleteTree(side, ent.Path); err != nil { // a folder became a file
+				return err
+			}
+		}
+		return tx.Put(side, rec)
+	})
+}
+
+// planScoped is plan over the scope's roots: each root's ancestors (so the planner sees the folders above,
+// which its rules need), then the root and everything below it, in store order.
+func (e *Engine) planScoped(ctx context.Context) ([]Action, int, error) {
+	e.scopeMu.Lock()
+	roots := make([]remote.Path, 0, len(e.scope.roots))
+	for p := range e.scope.roots {
+		roots = append(roots, p)
+	}
+	e.scopeMu.Unlock()
+	sps := make([]ScopePath, len(roots))
+	for i, p := range roots {
+		sps[i] = ScopePath{Path: p, Subtree: true}
+	}
+	clean, err := cleanScope(sps)
+	if err != nil || (len(clean) > 0 && clean[0].Path == remote.Root) {
+		return e.plan(ctx)
+	}
+	pl := &planner{ignored: e.o.Ignored}
+	emitted := map[remote.Path]bool{}
+	var acts []Action
+	var nbase int
+	err = e.d.Store.View(func(rd state.Reader) error {
+		var err error
+		if nbase, err = rd.CountBase(); err != nil {
+			return err
+		}
+		get := func(p remote.Path) (*state.Base, *state.Record, *state.Record, error) {
+			var b *state.Base
+			var l, r *state.Record
+			if v, ok, err := rd.GetBase(p); err != nil {
+				return nil, nil, nil, err
+			} else if ok {
+				b = &v
+			}
+			if v, ok, err := rd.Get(state.Local, p); err != nil {
+				return nil, nil, nil, err
+			} else if ok {
+				l = &v
+			}
+			if v, ok, err := rd.Get(state.Remote, p); err != nil {
+				return nil, nil, nil, err
+			} else if ok {
+				r = &v
+			}
+			return b, l, r, nil
+		}
+		for _, root := range clean {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var anc []remote.Path
+			for d := root.Path.Dir(); d != remote.Root; d = d.Dir() {
+				anc = append(anc, d)
+			}
+			for i := len(anc) - 1; i >= 0; i-- {
+				if emitted[anc[i]] {
+					continue
+				}
+				emitted[anc[i]] = true
+				b, l, r, err := get(anc[i])
+				if err != nil {
+					return err
+				}
+				if b != nil || l != nil || r != nil {
+					pl.add(anc[i], b, l, r)
+				}
+			}
+			if err := mergeSubtree(rd, root.Path, pl.add); err != nil {
+				return err
+			}
+		}
+		acts = pl.finish(func(ix state.Index, id string) (remote.Path, bool) {
+			p, ok, err := rd.PathOfID(ix, id)
+			return p, ok && err == nil
+		})
+		return nil
+	})
+	// The big-delete guard compares with the whole base; the store counts folders too, which only makes the
+	// guard's denominator larger by the number of folders.
+	return acts, nbase, err
+}
+
+// mergeSubtree feeds the planner the union of the three trees at and below root, in store order.
+func mergeSubtree(rd state.Reader, root remote.Path, add func(remote.Path, *state.Base, *state.Record, *state.Record)) error {
+	var ls, rs []state.Record
+	var bs []state.Base
+	if err := rd.Each(state.Local, root, func(r state.Record) error { ls = append(ls, r); return nil }); err != nil {
+		return err
+	}
+	if err := rd.Each(state.Remote, root, func(r state.Record) error { rs = append(rs, r); return nil }); err != nil {
+		return err
+	}
+	if err := rd.EachBase(root, func(b state.Base) error { bs = append(bs, b); return nil }); err != nil {
+		return err
+	}
+	for len(ls) > 0 || len(rs) > 0 || len(bs) > 0 {
+		k, first := "", true
+		for _, p := range []*remote.Path{headRec(ls), headRec(rs), headBase(bs)} {
+			if p != nil && (first || key(*p) < k) {
+				k, first = key(*p), false
+			}
+		}
+		var l, r *state.Record
+		var b *state.Base
+		var p remote.Path
+		if len(ls) > 0 && key(ls[0].Path) == k {
+			c := ls[0]
+			l, p, ls = &c, c.Path, ls[1:]
+		}
+		if len(rs) > 0 && key(rs[0].Path) == k {
+			c := rs[0]
+			r, p, rs = &c, c.Path, rs[1:]
+		}
+		if len(bs) > 0 && key(bs[0].Path) == k {
+			c := bs[0]
+			b, p, bs = &c, c.Path, bs[1:]
+		}
+		add(p, b, l, r)
+	}
+	return nil
+}
+
+func headRec(rs []state.Record) *remote.Path {
+	if len(rs) == 0 {
+		return nil
+	}
+	return &rs[0].Path
+}
+
+func headBase(bs []state.Base) *remote.Path {
+	if len(bs) == 0 {
+		return nil
+	}
+	return &bs[0].Path
+}

@@ -345,6 +345,7 @@ func (e *Engine) recover(ctx context.Context, rep *Report) error {
 		if c, ok := side.(cleaner); ok {
 			if _, err := c.CleanTemp(ctx); err != nil && !errors.Is(err, remote.ErrNotFound) {
 				e.lg.Warn("removing temp files", zap.Error(err))
+				e.tempLeft.Store(true) // try again next pass (seed 41079: the removal itself met a full disk)
 			}
 		}
 	}

@@ -78,6 +78,7 @@ var pinnedSeeds = []uint64{
 	31445,  // I8: a move's echo carried along children tandem wrote after the move (lost mkdir answer)
 	31503,  // I8: two moves, each inside the other, both dropped as nested: never planned again
 	31700,  // I4: a folder's delete retried after a lost answer removed a file written in its place
+	41079,  // I6: the crash sweep's removal of a temp file met a full disk and was never retried
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -24,7 +24,8 @@ const (
 
 // BenchmarkDaemon measures `tandem run` tracking 100,000 files on a dir: remote: propagation latency of 50
 // local and 50 remote edits (p50/p99, from the write until the other side holds the new bytes), then the idle
-// cost over one minute (CPU seconds, context switches, anonymous memory). Run with `make bench`.
+// cost over one minute (CPU seconds, context switches, anonymous memory). Run with `make bench`. The log also
+// says how the daemon's passes went (scoped to the watchers' paths or full, and their durations).
 func BenchmarkDaemon(b *testing.B) {
 	if testing.Short() {
 		b.Skip("-short")
@@ -72,8 +73,9 @@ func BenchmarkDaemon(b *testing.B) {
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
 	}()
-	waitIdle(b, conf, 10*time.Minute)
-	b.Logf("daemon start-up (watches + first pass over %d files) took %s", daemonFiles, time.Since(start).Round(time.Millisecond))
+	first := waitIdle(b, conf, 10*time.Minute)
+	b.Logf("daemon start-up (watches + first pass over %d files) took %s; the pass: %s", daemonFiles,
+		time.Since(start).Round(time.Millisecond), first)
 
 	b.ResetTimer()
 	up := propagate(b, conf, L, R, "local")
@@ -104,8 +106,11 @@ func BenchmarkDaemon(b *testing.B) {
 }
 
 // propagate makes edits on from and times each until to holds it, waiting for the daemon to settle between.
+// It logs the passes the edits cost.
 func propagate(b *testing.B, conf, from, to, side string) []time.Duration {
 	var out []time.Duration
+	var scoped, full []int64
+	passes := passCount(b, conf)
 	for i := range edits {
 		rel := filepath.Join(fmt.Sprintf("d%04d", (i*37)%daemonFolders), fmt.Sprintf("f%06d.txt", (i*37)%daemonFolders+i*daemonFolders))
 		want := fmt.Sprintf("%s edit %d at %d\n", side, i, time.Now().UnixNano())
@@ -124,30 +129,84 @@ func propagate(b *testing.B, conf, from, to, side string) []time.Duration {
 			time.Sleep(time.Millisecond)
 		}
 		out = append(out, time.Since(t0))
+		lp := waitIdle(b, conf, 5*time.Minute)
+		// Settle: the daemon's own write comes back as a watcher event of the other side a debounce later
+		// and costs one more (no-op) pass; the next edit should not land in it.
+		time.Sleep(150 * time.Millisecond)
 		waitIdle(b, conf, 5*time.Minute)
+		if lp.Scope == "full" {
+			full = append(full, lp.TookMS)
+		} else {
+			scoped = append(scoped, lp.TookMS)
+		}
 	}
+	n := passCount(b, conf) - passes
+	b.Logf("%s edits: %d passes in all (%.1f per edit); the first pass seen after each edit: %d scoped (took p50 %d ms), %d full %v",
+		side, n, float64(n)/edits, len(scoped), median(scoped), len(full), full)
 	return out
 }
 
-func waitIdle(b *testing.B, conf string, timeout time.Duration) {
+func median(v []int64) int64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// lastPass is the part of the status's last_pass the benchmark logs.
+type lastPass struct {
+	TookMS int64  `json:"took_ms"`
+	Scope  string `json:"scope"`
+	Reason string `json:"reason"`
+	Paths  int    `json:"paths"`
+}
+
+func (p lastPass) String() string {
+	if p.Scope == "full" {
+		return fmt.Sprintf("full (%s), %d ms", p.Reason, p.TookMS)
+	}
+	return fmt.Sprintf("%s over %d paths, %d ms", p.Scope, p.Paths, p.TookMS)
+}
+
+type benchStatus struct {
+	Pairs []struct {
+		State    string
+		Pending  bool
+		Passes   int
+		LastSync *time.Time `json:"last_sync"`
+		LastPass *lastPass  `json:"last_pass"`
+	}
+}
+
+func status(b *testing.B, conf string) (benchStatus, bool) {
+	r := testenv.Run(b, bin, "status", "--json", "--config", conf)
+	var s benchStatus
+	return s, r.Code == 0 && json.Unmarshal([]byte(r.Stdout), &s) == nil && len(s.Pairs) == 1
+}
+
+func passCount(b *testing.B, conf string) int {
+	s, ok := status(b, conf)
+	if !ok {
+		b.Fatal("no status")
+	}
+	return s.Pairs[0].Passes
+}
+
+// waitIdle waits until the daemon is idle with nothing pending and returns its last pass.
+func waitIdle(b *testing.B, conf string, timeout time.Duration) lastPass {
 	b.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		r := testenv.Run(b, bin, "status", "--json", "--config", conf)
-		var s struct {
-			Pairs []struct {
-				State    string
-				Pending  bool
-				LastSync *time.Time `json:"last_sync"`
-			}
-		}
-		if r.Code == 0 && json.Unmarshal([]byte(r.Stdout), &s) == nil && len(s.Pairs) == 1 &&
-			s.Pairs[0].State == "idle" && !s.Pairs[0].Pending && s.Pairs[0].LastSync != nil {
-			return
+		if s, ok := status(b, conf); ok && s.Pairs[0].State == "idle" && !s.Pairs[0].Pending &&
+			s.Pairs[0].LastSync != nil && s.Pairs[0].LastPass != nil {
+			return *s.Pairs[0].LastPass
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	b.Fatal("daemon not idle in time")
+	return lastPass{}
 }
 
 // procCPU is utime+stime of pid in seconds.

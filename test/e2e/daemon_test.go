@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,6 +35,14 @@ type daemonStatus struct {
 			Total    int64
 		}
 		PassBytesTotal int64 `json:"pass_bytes_total"`
+		LastPass       *struct {
+			TookMS         int64 `json:"took_ms"`
+			Scope, Reason  string
+			Paths          int
+			Uploaded       int
+			Downloaded     int
+			Deleted, Moved int
+		} `json:"last_pass"`
 	} `json:"pairs"`
 }
 
@@ -275,6 +285,110 @@ func TestDaemonSyncsBothWaysWhileRunning(t *testing.T) {
 		t.Fatalf("conflicts without a daemon (read-only state):\n%s", r)
 	}
 	testenv.SameTree(t, d.L, d.R)
+}
+
+// TestDaemonScopedPassesOnALargeTree: with 5,000 files tracked, edits on either side, a new folder, a move
+// and a delete propagate while the daemon runs, each through a pass scoped to what the watchers reported
+// (status says so); `tandem rescan` runs a full pass.
+func TestDaemonScopedPassesOnALargeTree(t *testing.T) {
+	t.Parallel()
+	d := newDaemonPair(t)
+	const files, folders = 5000, 50
+	rel := func(i int) string { return fmt.Sprintf("d%02d/f%04d.txt", i%folders, i) }
+	for i := range files {
+		testenv.WriteFile(t, d.L, rel(i), []byte(fmt.Sprintf("file %d\n", i)))
+	}
+	if r := testenv.Run(t, bin, "once", "--state-dir", d.SD, d.L, "dir:"+d.R); r.Code != 0 {
+		t.Fatalf("first sync:\n%s", r)
+	}
+	d.start()
+	s := d.waitFor("idle after start-up", 30*time.Second, idle)
+	if lp := s.Pairs[0].LastPass; lp == nil || lp.Scope != "full" || lp.Reason != "start-up" {
+		t.Fatalf("start-up pass: %+v", lp)
+	}
+	t.Logf("start-up (full) pass over %d files: %d ms", files, s.Pairs[0].LastPass.TookMS)
+	scoped := func(what string) {
+		t.Helper()
+		s := d.waitFor("idle after "+what, 30*time.Second, idle)
+		lp := s.Pairs[0].LastPass
+		if lp == nil || lp.Scope != "scoped" {
+			t.Fatalf("the last pass after %s was not scoped: %+v", what, lp)
+		}
+		t.Logf("%s: last pass scoped to %d paths, %d ms", what, lp.Paths, lp.TookMS)
+	}
+
+	testenv.WriteFile(t, d.L, rel(357), []byte("edited locally"))
+	waitFile(t, filepath.Join(d.R, rel(357)), "edited locally", 10*time.Second)
+	scoped("a local edit")
+	testenv.WriteFile(t, d.R, rel(4242), []byte("edited remotely"))
+	waitFile(t, filepath.Join(d.L, rel(4242)), "edited remotely", 10*time.Second)
+	scoped("a remote edit")
+
+	// A new folder with files in it (the watcher reports the folder as a subtree to rescan).
+	if err := os.MkdirAll(filepath.Join(d.L, "new", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		testenv.WriteFile(t, d.L, fmt.Sprintf("new/sub/n%02d.txt", i), []byte(fmt.Sprintf("new %d", i)))
+	}
+	waitFile(t, filepath.Join(d.R, "new", "sub", "n19.txt"), "new 19", 10*time.Second)
+	scoped("a new folder")
+
+	// A move within the tree and a delete.
+	if err := os.Rename(filepath.Join(d.L, rel(100)), filepath.Join(d.L, "d01", "moved.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(d.L, rel(200))); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, filepath.Join(d.R, "d01", "moved.txt"), "file 100\n", 10*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for exists(filepath.Join(d.R, rel(100))) || exists(filepath.Join(d.R, rel(200))) {
+		if time.Now().After(deadline) {
+			t.Fatal("the move's source or the deleted file is still on the remote")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	scoped("a move and a delete")
+
+	if r := d.tandem("rescan"); r.Code != 0 {
+		t.Fatalf("rescan:\n%s", r)
+	}
+	// An editor's save, vim style (the file renamed to a backup, the new content written, the backup removed),
+	// is one upload and no delete on the remote.
+	mark := len(d.log.String())
+	target := filepath.Join(d.L, rel(500))
+	if err := os.Rename(target, target+"~"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WriteFile(t, d.L, rel(500), []byte("saved by an editor"))
+	if err := os.Remove(target + "~"); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, filepath.Join(d.R, rel(500)), "saved by an editor", 10*time.Second)
+	time.Sleep(200 * time.Millisecond) // our own write's echo
+	d.waitFor("idle after an editor's save", 30*time.Second, idle)
+	if up, del := passTotals(d.log.String()[mark:]); up != 1 || del != 0 {
+		t.Fatalf("an editor's save cost %d uploads and %d deletes, want 1 and 0:\n%s", up, del, d.log.String()[mark:])
+	}
+
+	// The log, not last_pass: a scoped pass may follow for events (our own writes) seen during the full one.
+	d.waitFor("a full pass for the rescan", 30*time.Second, func(s *daemonStatus) bool {
+		return idle(s) && strings.Contains(d.log.String(), `"scope": "full", "reason": "rescan requested"`)
+	})
+	testenv.SameTree(t, d.L, d.R)
+}
+
+var passDone = regexp.MustCompile(`pass done.*"up": (\d+).*"deleted": (\d+)`)
+
+// passTotals sums the uploads and deletes of the "pass done" lines of a daemon log.
+func passTotals(log string) (up, deleted int) {
+	for _, m := range passDone.FindAllStringSubmatch(log, -1) {
+		u, _ := strconv.Atoi(m[1])
+		d, _ := strconv.Atoi(m[2])
+		up, deleted = up+u, deleted+d
+	}
+	return up, deleted
 }
 
 // TestDaemonSigtermMidTransfer is CRASH-03 for the daemon: SIGTERM while a large file is being uploaded stops

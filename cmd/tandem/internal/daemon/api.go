@@ -76,6 +76,12 @@ type PassInfo struct {
 	Moved      int    `json:"moved"`
 	Bytes      int64  `json:"bytes"`
 	Result     string `json:"result"` // ok, problems, error, cancelled
+	// Scope is "full" when the pass walked both sides (Reason says why: start-up, rescan requested, safety-net
+	// scan, retry of failed paths, ...) and "scoped" when it observed only what changed: the Paths the
+	// folder watchers reported, plus what a remote's change feed reported.
+	Scope  string `json:"scope"`
+	Reason string `json:"reason,omitempty"`
+	Paths  int    `json:"paths,omitempty"`
 }
 
 // ControlRequest is the body of POST /v1/pause, /v1/resume and /v1/rescan. Pair "" means every pair.

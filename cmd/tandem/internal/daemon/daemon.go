@@ -41,6 +41,7 @@ type Daemon struct {
 	open     OpenPair
 	m        *metrics
 	fullScan time.Duration
+	retryMin time.Duration // first wait before a failed pass or failed paths are retried (a full pass)
 	started  time.Time
 	reload   chan *config.Config
 
@@ -75,6 +76,7 @@ func New(o Options) (*Daemon, error) {
 		clk:      o.Clock,
 		open:     o.Open,
 		fullScan: o.Config.EffectiveFullScanInterval(),
+		retryMin: 10 * time.Second,
 		reload:   make(chan *config.Config, 1),
 		pairs:    map[string]*running{},
 	}
@@ -151,7 +153,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 }
 
-// apply starts, stops and restarts loops so that they match c.
+// apply starts, stops and restarts loops so that they match c, and asks the loops it keeps for a full pass.
 func (d *Daemon) apply(ctx context.Context, c *config.Config) {
 	want := map[string]config.Pair{}
 	var order []string
@@ -178,7 +180,10 @@ func (d *Daemon) apply(ctx context.Context, c *config.Config) {
 	d.order = order
 	d.o.Config = c
 	for _, name := range order {
-		if _, ok := d.pairs[name]; ok {
+		if r, ok := d.pairs[name]; ok {
+			// A pair that kept running looks at everything once: whatever prompted the reload may have
+			// changed on disk too.
+			r.l.kickFull(whyReload)
 			continue
 		}
 		l := newPairLoop(d, want[name])

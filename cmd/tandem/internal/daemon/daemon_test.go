@@ -33,7 +33,12 @@ func (refusing) Changes(context.Context, remote.Cursor) (remote.Batch, error) {
 // startDaemon runs a daemon with one pair: a local folder and the given feed remote.
 func startDaemon(t *testing.T, rem remote.Remote) (local string, cl *Client) {
 	t.Helper()
-	lg := zaptest.NewLogger(t)
+	return startDaemonWith(t, rem, zaptest.NewLogger(t), nil)
+}
+
+// startDaemonWith is startDaemon with a logger of the caller's and a hook to adjust the daemon before it runs.
+func startDaemonWith(t *testing.T, rem remote.Remote, lg *zap.Logger, setup func(*Daemon)) (local string, cl *Client) {
+	t.Helper()
 	local = t.TempDir()
 	sd, err := os.MkdirTemp("", "tandem-d-") // short: unix socket paths are limited to ~108 bytes
 	if err != nil {
@@ -62,6 +67,9 @@ func startDaemon(t *testing.T, rem remote.Remote) (local string, cl *Client) {
 	d, err := New(Options{Config: cfg, StateDir: sd, Open: open, Logger: lg})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(d)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -83,6 +83,7 @@ type pairLoop struct {
 	lg   *zap.Logger
 
 	wake chan struct{} // capacity 1: kicks arriving during a pass collapse into one pending pass
+	full chan string   // capacity 1: a full pass is asked for (the reason); later asks collapse into it
 	ctl  chan ctlReq
 	poll chan error // capacity 1: the poller's latest failure (nil: it got an answer)
 
@@ -108,6 +109,7 @@ func newPairLoop(d *Daemon, p config.Pair) *pairLoop {
 		name: name,
 		lg:   d.lg.With(zap.String("pair", name)),
 		wake: make(chan struct{}, 1),
+		full: make(chan string, 1),
 		ctl:  make(chan ctlReq),
 		poll: make(chan error, 1),
 		st: PairStatus{Name: name, Local: p.Local, Remote: p.Remote, State: StateStarting,
@@ -116,10 +118,19 @@ func newPairLoop(d *Daemon, p config.Pair) *pairLoop {
 	}
 }
 
-// kick asks for a pass; it never blocks.
+// kick asks for a pass over whatever is pending (a feed remote's news are read by the pass itself); it never
+// blocks.
 func (l *pairLoop) kick() {
 	select {
 	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// kickFull asks for a full pass; it never blocks. An ask already waiting covers this one.
+func (l *pairLoop) kickFull(why string) {
+	select {
+	case l.full <- why:
 	default:
 	}
 }
@@ -145,9 +156,13 @@ func (l *pairLoop) control(ctx context.Context, done <-chan struct{}, r ctlReq) 
 
 // loopState is what only the loop goroutine touches.
 type loopState struct {
-	deps       *PairDeps
-	eng        *engine.Engine
-	pending    bool // a pass is due
+	deps    *PairDeps
+	eng     *engine.Engine
+	pending bool         // a pass is due
+	scope   pendingScope // what it must look at: the watchers' paths since the last pass began, or everything
+	// degraded is each watcher's last Degraded message: a new one means events may have gone unreported.
+	degraded   [2]string
+	run        passKind // of the pass running
 	running    bool
 	cancelPass context.CancelFunc
 	paused     bool
@@ -160,10 +175,17 @@ type loopState struct {
 	retryBack  backoff
 }
 
+// passKind says what a pass looked at: everything (Scope nil, with the reason) or the paths in Scope.
+type passKind struct {
+	scope *engine.Scope
+	why   string
+	paths int
+}
+
 func (l *pairLoop) run(ctx context.Context) {
 	ls := &loopState{
 		openBack:  backoff{min: 2 * time.Second, max: 5 * time.Minute},
-		retryBack: backoff{min: 10 * time.Second, max: 10 * time.Minute},
+		retryBack: backoff{min: l.d.retryMin, max: 10 * time.Minute},
 	}
 	clk := l.d.clk
 	var wg sync.WaitGroup // watchers and the poller
@@ -219,9 +241,10 @@ func (l *pairLoop) run(ctx context.Context) {
 		l.mu.Unlock()
 		l.readConflicts()
 		ls.pending = true
+		ls.scope.setFull(whyStartup)
 		// The first batch of each watcher is a root rescan, sent once its watches are in place: the start-up
 		// pass waits for them so that one pass covers both, and nothing changed meanwhile is missed.
-		if w, err := watcher.New(l.lg, deps.Local, watcher.Options{Ignore: deps.Ignored}); err != nil {
+		if w, err := watcher.New(l.lg, deps.Local, watcher.Options{Debounce: watchDebounce, Ignore: deps.Ignored}); err != nil {
 			l.lg.Warn("cannot watch the local folder; relying on the periodic scan", zap.Error(err))
 			l.setWatcherMsg("not watching: " + err.Error())
 		} else {
@@ -236,7 +259,7 @@ func (l *pairLoop) run(ctx context.Context) {
 			})
 		}
 		if deps.RemoteDir != "" {
-			if w, err := watcher.New(l.lg.Named("remote"), deps.RemoteDir, watcher.Options{Ignore: deps.Ignored}); err != nil {
+			if w, err := watcher.New(l.lg.Named("remote"), deps.RemoteDir, watcher.Options{Debounce: watchDebounce, Ignore: deps.Ignored}); err != nil {
 				l.lg.Warn("cannot watch the remote folder; relying on the poll interval", zap.Error(err))
 				pollTick = l.ticker(wctx, &wg)
 			} else {
@@ -271,12 +294,16 @@ func (l *pairLoop) run(ctx context.Context) {
 			eng, ls.allowOnce = e, false
 		}
 		ls.pending, ls.running = false, true
-		ls.retryAt = nil
+		sc, why, n := ls.scope.take()
+		ls.run = passKind{scope: sc, why: why, paths: n}
+		if sc == nil {
+			ls.retryAt = nil // a full pass retries every path that failed
+		}
 		pctx, cancel := context.WithCancel(ctx)
 		ls.cancelPass = cancel
 		l.passBegins()
 		go func() { // owned: the loop always waits on done before it returns
-			rep, err := eng.RunPass(pctx)
+			rep, err := eng.RunScoped(pctx, sc)
 			done <- passResult{rep, err}
 		}()
 	}
@@ -296,23 +323,31 @@ func (l *pairLoop) run(ctx context.Context) {
 				open()
 			}
 		case evs := <-localEv:
-			l.watched(ls, evs)
+			l.watched(ls, sideLocal, l.localW, evs)
 		case evs := <-remoteEv:
-			l.watched(ls, evs)
+			l.watched(ls, sideRemote, l.remoteW, evs)
 		case err := <-watchErr:
 			l.lg.Warn("folder watch stopped; relying on the periodic scan", zap.Error(err))
 			l.setWatcherMsg("not watching: " + err.Error())
 			ls.waiting = 0
+			ls.scope.setFull(whyWatcher)
 			ls.pending = true
 		case <-l.wake:
+			ls.pending = true // a feed remote's news: the pass reads the feed and scopes itself to its paths
+		case why := <-l.full:
+			ls.scope.setFull(why)
 			ls.pending = true
 		case <-pollTick:
+			// A feed-less remote nobody watches: walk it; the local side stays scoped to its watcher's paths.
+			ls.scope.rescanRemote()
 			ls.pending = true
 		case <-scan.Chan():
 			// The safety net: a pass walks both sides stat-only, so a change no event reported still syncs.
+			ls.scope.setFull(whySafetyNet)
 			ls.pending = true
 		case <-ls.retryAt:
 			ls.retryAt = nil
+			ls.scope.setFull(whyRetry)
 			ls.pending = true
 		case err := <-l.poll:
 			l.polled(ls, err)
@@ -336,11 +371,21 @@ func (l *pairLoop) ticker(ctx context.Context, wg *sync.WaitGroup) <-chan time.T
 	return t.Chan()
 }
 
-// watched handles a watcher batch: any batch means "look again" (the engine's pass walks both sides; it has
-// no way yet to observe only the paths a batch names).
-func (l *pairLoop) watched(ls *loopState, evs []watcher.Event) {
+// watched adds a watcher batch of side s to the next pass's scope. A watcher that reports a new Degraded
+// message (the watch limit reached, the queue overflowed, the folder gone) may have missed events: the next
+// pass is a full one.
+func (l *pairLoop) watched(ls *loopState, s side, w *watcher.Watcher, evs []watcher.Event) {
 	if ls.waiting > 0 && len(evs) == 1 && evs[0].Subtree && evs[0].Path == "" {
 		ls.waiting--
+	}
+	ls.scope.add(s, evs)
+	if w != nil {
+		if d := w.Degraded(); d != ls.degraded[s] {
+			ls.degraded[s] = d
+			if d != "" {
+				ls.scope.setFull(whyWatcher)
+			}
+		}
 	}
 	ls.pending = true
 }
@@ -363,6 +408,7 @@ func (l *pairLoop) apply(ls *loopState, r ctlReq) {
 		wasBlocked := ls.paused || ls.blocked
 		ls.paused, ls.blocked = false, false
 		ls.allowOnce = ls.allowOnce || r.allowDeletes
+		ls.scope.setFull(whyResume)
 		ls.pending = true
 		if ls.deps == nil {
 			ls.openBack.reset()
@@ -372,6 +418,7 @@ func (l *pairLoop) apply(ls *loopState, r ctlReq) {
 			l.setState(StateIdle, "")
 		}
 	case opRescan:
+		ls.scope.setFull(whyRescan)
 		ls.pending = true
 	}
 }
@@ -463,7 +510,12 @@ func (l *pairLoop) progress(ev engine.Event) {
 func (l *pairLoop) passEnded(ls *loopState, res passResult) {
 	now := l.d.clk.Now()
 	rep, err := res.rep, res.err
-	info := &PassInfo{Result: "ok"}
+	run := ls.run
+	full := run.scope == nil
+	info := &PassInfo{Result: "ok", Scope: "scoped", Paths: run.paths}
+	if full {
+		info.Scope, info.Reason = "full", run.why
+	}
 	if rep != nil {
 		rep.Sort()
 		t := rep.Totals()
@@ -480,41 +532,56 @@ func (l *pairLoop) passEnded(ls *loopState, res passResult) {
 	l.mu.Unlock()
 	switch {
 	case err == nil:
-		ls.retryBack.reset()
+		n := len(rep.Problems)
+		if n == 0 {
+			ls.retryBack.reset()
+		}
 		l.mu.Lock()
 		l.lastSync, l.remoteAt = now, now
-		l.st.Problems = len(rep.Problems)
+		l.st.Problems = n
 		if rep.Resynced {
 			l.resynced = now
 		}
-		if n := len(rep.Problems); n > 0 {
+		if n > 0 {
 			info.Result = "problems"
 			p := rep.Problems[0]
 			l.st.LastError = fmt.Sprintf("%d paths failed, e.g. %s %s: %s (retried)", n, p.Op, remote.Escape(string(p.Path)), p.Err)
 			l.lastErrAt = now
 		}
 		l.mu.Unlock()
-		if len(rep.Problems) > 0 {
+		if n > 0 {
+			// The engine plans a failed path again only when a pass looks at it, and a scoped pass is only
+			// as good as its scope after anything unclean: the next pass (the retry, or an earlier one for
+			// new events) walks both sides. The retry's wait doubles while paths keep failing.
+			ls.scope.setFull(whyRetry)
 			ls.retryAt = l.d.clk.After(ls.retryBack.next())
 		}
 		if !ls.paused {
 			l.setState(StateIdle, "")
 		}
-		l.lg.Info("pass done", zap.Int("up", info.Uploaded), zap.Int("down", info.Downloaded),
-			zap.Int("problems", len(rep.Problems)), zap.Int64("took_ms", info.TookMS))
+		what := zap.Int("paths", info.Paths)
+		if full {
+			what = zap.String("reason", info.Reason)
+		}
+		l.lg.Info("pass done", zap.String("scope", info.Scope), what, zap.Int("up", info.Uploaded),
+			zap.Int("down", info.Downloaded), zap.Int("deleted", info.Deleted), zap.Int("moved", info.Moved),
+			zap.Int("problems", n), zap.Int64("took_ms", info.TookMS))
 	case ls.paused || errors.Is(err, context.Canceled):
 		info.Result = "cancelled"
 		ls.pending = true // whatever it was doing is still to do
+		ls.scope.setFull(whyCancelled)
 		if ls.paused {
 			l.setState(StatePaused, "paused: run `tandem resume "+l.name+"` to continue")
 		}
 	case errors.Is(err, remote.ErrUnauthorized):
 		info.Result = "error"
 		ls.blocked = true
+		ls.scope.setFull(whyFailed)
 		l.loginRequired(err)
 	case errors.Is(err, engine.ErrSafetyStop):
 		info.Result = "error"
 		ls.blocked = true
+		ls.scope.setFull(whyFailed)
 		l.d.m.errors.WithLabelValues(l.name).Inc()
 		hint := "fix the cause, then run `tandem resume " + l.name + "`"
 		if errors.Is(err, engine.ErrBigDelete) {
@@ -533,6 +600,9 @@ func (l *pairLoop) passEnded(ls *loopState, res passResult) {
 		l.st.LastError, l.lastErrAt = err.Error(), now
 		l.mu.Unlock()
 		l.setState(StateError, err.Error()+"; retrying")
+		// Whatever the pass had to look at is still to do, and more may have gone wrong: the next pass
+		// (the retry, or an earlier one for new events) walks both sides.
+		ls.scope.setFull(whyFailed)
 		ls.retryAt = l.d.clk.After(ls.retryBack.next())
 	}
 	l.d.m.passes.WithLabelValues(l.name, info.Result).Inc()

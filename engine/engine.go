@@ -146,8 +146,21 @@ func (e *Engine) RunPass(ctx context.Context) (*Report, error) {
 	rep := &Report{Pair: e.d.Remote.String(), DryRun: e.o.DryRun}
 	defer func() { rep.Took = e.d.Clock.Now().Sub(start) }()
 	err := e.runPass(ctx, rep)
-	if cerr := e.confirmWrites(ctx, rep); err == nil && cerr != nil {
-		err = fmt.Errorf("read the remote's changes after the pass: %w", cerr)
+	for i := 0; ; i++ {
+		news, cerr := e.confirmWrites(ctx, rep)
+		if err == nil && cerr != nil {
+			err = fmt.Errorf("read the remote's changes after the pass: %w", cerr)
+		}
+		if err != nil || len(news) == 0 || i == 2 {
+			break
+		}
+		// Another client changed the remote while this pass wrote to it: the feed read that moved the cursor
+		// past tandem's writes also brought those changes into the store, and nothing else would plan them
+		// before the next full pass (the daemon's poller follows the stored cursor). Plan them now.
+		for _, p := range news {
+			e.scopeAdd(p)
+		}
+		err = e.runRounds(ctx, rep)
 	}
 	return rep, err
 }
@@ -165,6 +178,11 @@ func (e *Engine) runPass(ctx context.Context, rep *Report) error {
 	if err := e.observe(ctx, rep); err != nil {
 		return err
 	}
+	return e.runRounds(ctx, rep)
+}
+
+// runRounds plans and executes until a round plans nothing (or MaxRounds), re-observing once after failures.
+func (e *Engine) runRounds(ctx context.Context, rep *Report) error {
 	reobserved := false
 	for round := 0; round < e.o.MaxRounds; round++ {
 		plan := e.plan

@@ -304,6 +304,11 @@ func (e *Engine) mkdir(ctx context.Context, a Action) error {
 	now := e.now()
 	return e.commit(func(tx state.Writer) error {
 		mine := rec(ent, now)
+		if side == state.Remote {
+			if err := folderID(tx, &mine); err != nil {
+				return err
+			}
+		}
 		if err := tx.Put(side, mine); err != nil {
 			return err
 		}
@@ -401,6 +406,11 @@ func (e *Engine) move(ctx context.Context, a Action) error {
 	return e.commit(func(tx state.Writer) error {
 		if err := tx.MoveTree(a.Path, a.To); err != nil {
 			return err
+		}
+		if side == state.Remote {
+			if err := folderID(tx, &moved); err != nil {
+				return err
+			}
 		}
 		if err := tx.Put(side, moved); err != nil {
 			return err

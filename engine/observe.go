@@ -326,6 +326,9 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 	} else if ok && old.Rev == rec.Rev && rec.Hash.IsZero() {
 		rec.Hash = old.Hash // keep a digest fetched earlier for the same revision
 	}
+	if err := folderID(tx, &rec); err != nil {
+		return err
+	}
 	if !rec.Dir {
 		if old, ok, _ := tx.Get(state.Remote, p); ok && old.Dir {
 			// A folder became a file: what was below it is gone.
@@ -335,6 +338,26 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 		}
 	}
 	return tx.Put(state.Remote, rec)
+}
+
+// folderID gives a remote folder that its provider reports without an id (Verizon addresses folders by path)
+// a stable one of tandem's own: the id it already has in the store (moveSide carried it along when the feed
+// reported the folder's move), else one made from the path where it was first seen. Move detection then pairs
+// a folder renamed on the server into one local move, as it does for providers with folder ids.
+func folderID(tx state.Writer, rec *state.Record) error {
+	if !rec.Dir || rec.ID != "" {
+		return nil
+	}
+	old, ok, err := tx.Get(state.Remote, rec.Path)
+	if err != nil {
+		return err
+	}
+	if ok && old.Dir && old.ID != "" {
+		rec.ID = old.ID
+		return nil
+	}
+	rec.ID = "path:" + string(rec.Path)
+	return nil
 }
 
 // sameObject: two ids name the same object, or one of them is unknown (providers without folder ids).
@@ -408,6 +431,9 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 			} else if ok && old.Rev == rec.Rev && rec.Hash.IsZero() {
 				rec.Hash = old.Hash
 			}
+			if err := folderID(tx, &rec); err != nil {
+				return err
+			}
 			return tx.Put(state.Remote, rec)
 		})
 	})
@@ -478,19 +504,28 @@ func (e *Engine) noteRemoteWrite(p remote.Path) {
 // another client deleted soon after would stay in the stored view for ever. So the feed is read once more now,
 // and every path tandem wrote that the feed did not mention is checked with Stat. Cost: one feed request per
 // pass that wrote to the remote, plus a Stat per written path the feed stayed silent about.
-func (e *Engine) confirmWrites(ctx context.Context, rep *Report) error {
+//
+// It returns the paths the feed reported that tandem did not write: changes other clients made meanwhile.
+func (e *Engine) confirmWrites(ctx context.Context, rep *Report) ([]remote.Path, error) {
 	e.wroteMu.Lock()
 	wrote := e.wrote
 	e.wrote = nil
 	e.wroteMu.Unlock()
-	if len(wrote) == 0 || !e.d.Remote.Capabilities().Feed {
-		return nil
+	if len(wrote) == 0 || !e.d.Remote.Capabilities().Feed || e.o.DryRun {
+		return nil, nil
 	}
 	e.touched = map[remote.Path]bool{}
 	defer func() { e.touched = nil }()
 	if err := e.observeFeed(ctx, rep); err != nil {
-		return err
+		return nil, err
 	}
+	var news []remote.Path
+	for p := range e.touched {
+		if !wrote[p] {
+			news = append(news, p)
+		}
+	}
+	slices.Sort(news)
 	paths := make([]remote.Path, 0, len(wrote))
 	for p := range wrote {
 		if !e.touched[p] {
@@ -503,8 +538,9 @@ func (e *Engine) confirmWrites(ctx context.Context, rep *Report) error {
 			continue // still there (or unknown now: the next pass's feed or a resync will tell)
 		}
 		if err := e.d.Store.Update(func(tx state.Writer) error { return tx.DeleteTree(state.Remote, p) }); err != nil {
-			return err
+			return nil, err
 		}
+		news = append(news, p) // gone: another client deleted what tandem wrote
 	}
-	return nil
+	return news, nil
 }

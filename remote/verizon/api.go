@@ -386,11 +386,27 @@ func (l *listing) changes() []remote.Change {
 		tops = append(tops, d)
 		below[d] = map[string]bool{}
 	}
-	// What every listed folder holds below it, relative to it.
-	under := map[remote.Path][]string{}
+	// What every folder holds below it, relative to it: listed entries and the folders they imply (fullview
+	// lists only empty folders; a non-empty one exists through the parentPath of what is inside it, and the
+	// deleted list names folders too, so both sides of the comparison must count them).
+	underSet := map[remote.Path]map[string]bool{}
+	note := func(d remote.Path, rel string) {
+		if underSet[d] == nil {
+			underSet[d] = map[string]bool{}
+		}
+		underSet[d][rel] = true
+	}
 	for p := range l.entries {
-		for d := p.Dir(); d != remote.Root; d = d.Dir() {
-			under[d] = append(under[d], string(p)[len(d)+1:])
+		for q := p; q != remote.Root; q = q.Dir() {
+			for d := q.Dir(); d != remote.Root; d = d.Dir() {
+				note(d, string(q)[len(d)+1:])
+			}
+		}
+	}
+	under := map[remote.Path][]string{}
+	for d, rels := range underSet {
+		for r := range rels {
+			under[d] = append(under[d], r)
 		}
 	}
 	var out []remote.Change
@@ -400,7 +416,7 @@ func (l *listing) changes() []remote.Change {
 		var to remote.Path
 		if len(from) > 0 {
 			for f, rels := range under {
-				if used[f] || len(rels) != len(from) || f.Within(d) || d.Within(f) || !l.entries[f].Dir {
+				if e, listed := l.entries[f]; used[f] || len(rels) != len(from) || f.Within(d) || d.Within(f) || (listed && !e.Dir) {
 					continue
 				}
 				same := true
@@ -418,7 +434,11 @@ func (l *listing) changes() []remote.Change {
 			continue
 		}
 		used[to] = true
-		out = append(out, remote.Change{Entry: l.entries[to], From: d})
+		ent, listed := l.entries[to]
+		if !listed {
+			ent = remote.Entry{Path: to, Dir: true} // implied by what is inside it
+		}
+		out = append(out, remote.Change{Entry: ent, From: d})
 	}
 	for _, e := range l.sorted(remote.Root) {
 		out = append(out, remote.Change{Entry: e})

@@ -188,11 +188,6 @@ func scMove(t *testing.T, e *penv, side string, folder bool) {
 		t.Fatalf("the move transferred content: %d upload/download calls, ops %v", n, testenv.OpCounts(log))
 	}
 	if got := d.Ops(); got[want] != 1 || len(d.Done) != 1 {
-		if e.p.name == "verizon" && side == "remote" && folder {
-			t.Skip("BUG: a folder moved on the Verizon server is replayed locally as mkdir + one move per file + " +
-				"delete of the old folder, not paired back into one folder move (issue 4, Identity); see " +
-				"remote/verizon feed (fullview delta → Changes)")
-		}
 		t.Fatalf("done = %+v, want exactly one %s", d.Done, want)
 	}
 	if side == "local" {

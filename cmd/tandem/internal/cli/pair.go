@@ -169,7 +169,11 @@ func daemonOpener(app *App, stateDir string) daemon.OpenPair {
 			}
 			ctx = withDirHooks(ctx, dirHooks{skip: skip, onSkip: skips.fn("remote"), create: first})
 		}
-		rem, err := app.Registry.Open(ctx, lg, ps.spec, remote.OpenOptions{Account: p.Account})
+		caFile, err := p.CAFilePath()
+		if err != nil {
+			return fail(err)
+		}
+		rem, err := app.Registry.Open(ctx, lg, ps.spec, remote.OpenOptions{Account: p.Account, Endpoint: p.Endpoint, CAFile: caFile})
 		if err != nil {
 			return fail(err)
 		}

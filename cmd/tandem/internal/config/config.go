@@ -6,6 +6,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -39,12 +41,15 @@ type Config struct {
 	lines map[string]int // field path ("pairs[1].remote") -> line
 }
 
-// Pair is one synced folder pair.
+// Pair is one synced folder pair. Credentials are never part of it: they stay in the token files that
+// `tandem login` writes, found by the provider and Account.
 type Pair struct {
 	Name           string // unique; "" = the local folder's base name
 	Local          string // absolute, or starting with ~/
 	Remote         string // scheme:path, e.g. dir:/mnt/nas/Docs
 	Account        string // which stored login of the provider to use
+	Endpoint       string // provider API base URL (emulator, private deployment); "" = stored at login, else the provider's
+	CAFile         string // extra trusted CA certificates (PEM) for the endpoint; absolute, or starting with ~/
 	Ignore         []string
 	Conflict       string        // conflict policy; "" = keep-both
 	PollInterval   time.Duration // for remotes without long-poll; 0 = DefaultPollInterval
@@ -143,6 +148,14 @@ func ExpandHome(p string) (string, error) {
 // LocalPath is the pair's local folder with ~ expanded (symlinks are not resolved here).
 func (p Pair) LocalPath() (string, error) { return ExpandHome(p.Local) }
 
+// CAFilePath is the pair's ca_file with ~ expanded, "" when none is set.
+func (p Pair) CAFilePath() (string, error) {
+	if p.CAFile == "" {
+		return "", nil
+	}
+	return ExpandHome(p.CAFile)
+}
+
 // DefaultPath is ~/.config/tandem/config.yaml ($XDG_CONFIG_HOME/tandem/config.yaml when that is set).
 func DefaultPath() (string, error) {
 	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" && filepath.IsAbs(d) {
@@ -162,7 +175,8 @@ type ValidateOptions struct {
 }
 
 // Validate returns every problem of the configuration at once (errors.Join of *Problem), nil if there is none.
-// It does not touch the file system: a local folder that does not exist yet is the daemon's to report.
+// It touches the file system only to check that a pair's ca_file exists: a local folder that does not exist yet
+// is the daemon's to report.
 func (c *Config) Validate(o ValidateOptions) error {
 	var errs []error
 	add := func(p *Problem) { errs = append(errs, p) }
@@ -212,6 +226,9 @@ func (c *Config) Validate(o ValidateOptions) error {
 				add(c.problem(f+".remote", "%v", err))
 			}
 		}
+		for _, pb := range c.checkEndpoint(f, p) {
+			add(pb)
+		}
 		name := p.PairName()
 		switch {
 		case p.Name == "" && p.Local == "":
@@ -243,6 +260,105 @@ func (c *Config) Validate(o ValidateOptions) error {
 	}
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].(*Problem).Line < errs[j].(*Problem).Line })
 	return errors.Join(errs...)
+}
+
+// checkEndpoint checks a pair's endpoint and ca_file: an http(s) URL without credentials (plain http only to a
+// loopback host, since tokens must not travel in clear), and a CA file that exists. A dir: remote has neither.
+func (c *Config) checkEndpoint(f string, p Pair) []*Problem {
+	var out []*Problem
+	dir := strings.HasPrefix(p.Remote, "dir:")
+	if p.Endpoint != "" {
+		switch {
+		case dir:
+			out = append(out, c.problem(f+".endpoint", "a dir: remote has no endpoint; remove it"))
+		default:
+			if err := checkEndpointURL(p.Endpoint); err != nil {
+				out = append(out, c.problem(f+".endpoint", "%v", err))
+			}
+		}
+	}
+	if p.CAFile != "" {
+		ca, err := p.CAFilePath()
+		switch {
+		case dir:
+			out = append(out, c.problem(f+".ca_file", "a dir: remote has no endpoint to trust a CA for; remove it"))
+		case err != nil || !filepath.IsAbs(ca):
+			out = append(out, c.problem(f+".ca_file", "want an absolute path or one starting with ~/, got %q", p.CAFile))
+		default:
+			if fi, err := os.Stat(ca); err != nil {
+				out = append(out, c.problem(f+".ca_file", "%s: %v", ca, statReason(err)))
+			} else if !fi.Mode().IsRegular() {
+				out = append(out, c.problem(f+".ca_file", "%s is not a file: want a PEM file of CA certificates", ca))
+			}
+		}
+	}
+	return out
+}
+
+// checkEndpointURL accepts https://host[:port][/path], and http:// only to a loopback host (an emulator on this
+// machine): the provider's tokens go with every request. Credentials, a query or a fragment are refused, so that
+// no secret ends up in the config.
+func checkEndpointURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: want e.g. https://api.example.com", s)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q: want an http(s) URL, e.g. https://api.example.com", s)
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("%q: the URL names no host", s)
+	case u.User != nil:
+		return fmt.Errorf("%q: an endpoint must not carry credentials; tokens live in the token files of `tandem login`", redacted(u))
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return fmt.Errorf("%q: an endpoint must not carry a query or fragment", redacted(u))
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		return fmt.Errorf("%q: plain http is only allowed to a loopback host (127.0.0.1, ::1, localhost): "+
+			"tokens must not travel in clear; use https", s)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: bad port", s)
+		}
+	}
+	return nil
+}
+
+// redacted is u without what could be a secret (user info, query, fragment), for messages.
+func redacted(u *url.URL) string {
+	v := *u
+	if v.User != nil {
+		v.User = url.User("REDACTED")
+	}
+	if v.RawQuery != "" || v.ForceQuery {
+		v.RawQuery = "REDACTED"
+	}
+	if v.Fragment != "" {
+		v.Fragment = "REDACTED"
+	}
+	return v.String()
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func statReason(err error) string {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "no such file"
+	case errors.Is(err, os.ErrPermission):
+		return "permission denied"
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 func within(p, dir string) bool {

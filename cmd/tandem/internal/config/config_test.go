@@ -167,3 +167,142 @@ func TestParseBandwidth(t *testing.T) {
 		t.Error("fast accepted")
 	}
 }
+
+func TestEndpointAndCAFile(t *testing.T) {
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := fmt.Sprintf(`pairs:
+  - local: /a
+    remote: pcloud:/Sync
+    endpoint: https://eapi.example.com:8443/api/
+    ca_file: %s
+  - local: /b
+    remote: verizon:/VZMOBILE/Sync
+    endpoint: http://127.0.0.1:8080
+  - local: /c
+    remote: vboxx:/
+    endpoint: "http://[::1]:9000"
+  - local: /d
+    remote: vboxx:/
+    endpoint: http://localhost:9000
+`, ca)
+	c, err := Parse(strings.NewReader(src), "config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(ValidateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if p := c.Pairs[0]; p.Endpoint != "https://eapi.example.com:8443/api/" || p.CAFile != ca {
+		t.Fatalf("parsed %+v", p)
+	}
+	if got, err := c.Pairs[0].CAFilePath(); err != nil || got != ca {
+		t.Fatalf("CAFilePath = %q, %v", got, err)
+	}
+	if got, err := c.Pairs[1].CAFilePath(); err != nil || got != "" {
+		t.Fatalf("CAFilePath without ca_file = %q, %v", got, err)
+	}
+}
+
+func TestCAFileExpandsHome(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	if err := os.WriteFile(filepath.Join(home, "emu-ca.pem"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(strings.NewReader("pairs:\n  - {local: /a, remote: \"pcloud:/S\", ca_file: ~/emu-ca.pem}\n"), "c.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(ValidateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.Pairs[0].CAFilePath(); got != filepath.Join(home, "emu-ca.pem") {
+		t.Fatalf("CAFilePath = %q", got)
+	}
+}
+
+func TestEndpointProblems(t *testing.T) {
+	dir := t.TempDir()
+	src := fmt.Sprintf(`pairs:
+  - local: /a
+    remote: pcloud:/Sync
+    endpoint: http://api.example.com
+  - local: /b
+    remote: pcloud:/Sync
+    endpoint: ftp://127.0.0.1/
+  - local: /c
+    remote: pcloud:/Sync
+    endpoint: "https://anna:s3cret@api.example.com"
+  - local: /d
+    remote: pcloud:/Sync
+    endpoint: "https://api.example.com/?access_token=s3cret"
+  - local: /e
+    remote: pcloud:/Sync
+    endpoint: "127.0.0.1:8080"
+  - local: /f
+    remote: pcloud:/Sync
+    ca_file: %s
+  - local: /g
+    remote: pcloud:/Sync
+    ca_file: relative/ca.pem
+  - local: /h
+    remote: dir:/x
+    endpoint: https://api.example.com
+  - local: /i
+    remote: pcloud:/Sync
+    ca_file: %s
+  - local: /j
+    remote: pcloud:/Sync
+    endpoint: "https://"
+  - local: /k
+    remote: pcloud:/Sync
+    endpoint: [a, b]
+`, filepath.Join(dir, "missing.pem"), dir)
+	c, err := Parse(strings.NewReader(src), "config.yaml")
+	var msgs []string
+	for _, e := range flatten(err) {
+		msgs = append(msgs, e.Error())
+	}
+	if c == nil {
+		t.Fatalf("no config: %v", err)
+	}
+	for _, e := range flatten(c.Validate(ValidateOptions{})) {
+		msgs = append(msgs, e.Error())
+	}
+	all := strings.Join(msgs, "\n")
+	for _, want := range []string{
+		`config.yaml:4: pairs[0].endpoint: "http://api.example.com": plain http is only allowed to a loopback host`,
+		`config.yaml:7: pairs[1].endpoint: "ftp://127.0.0.1/": want an http(s) URL`,
+		`config.yaml:10: pairs[2].endpoint: "https://REDACTED@api.example.com": an endpoint must not carry credentials`,
+		`config.yaml:13: pairs[3].endpoint: "https://api.example.com/?REDACTED": an endpoint must not carry a query`,
+		`config.yaml:16: pairs[4].endpoint: `,
+		`config.yaml:19: pairs[5].ca_file: ` + filepath.Join(dir, "missing.pem") + `: no such file`,
+		`config.yaml:22: pairs[6].ca_file: want an absolute path or one starting with ~/, got "relative/ca.pem"`,
+		`config.yaml:25: pairs[7].endpoint: a dir: remote has no endpoint`,
+		`config.yaml:28: pairs[8].ca_file: ` + dir + ` is not a file`,
+		`config.yaml:31: pairs[9].endpoint: "https://": the URL names no host`,
+		`config.yaml:34: pairs[10].endpoint: want a single value, got a list`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("missing %q in:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, "s3cret") {
+		t.Errorf("a secret of the endpoint is quoted in a problem:\n%s", all)
+	}
+	if n := len(msgs); n != 11 {
+		t.Errorf("%d problems, want 11:\n%s", n, all)
+	}
+}
+
+func TestAppendPairEndpoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	c, err := AppendPair(path, Pair{Local: "/a", Remote: "pcloud:/S", Endpoint: "http://127.0.0.1:1", CAFile: "/ca.pem"}, nil)
+	if err != nil || c.Pairs[0].Endpoint != "http://127.0.0.1:1" || c.Pairs[0].CAFile != "/ca.pem" {
+		t.Fatalf("%v %+v", err, c)
+	}
+}

@@ -148,8 +148,8 @@ func (p *parser) pairs(n *yaml.Node, field string) {
 		f := fmt.Sprintf("%s[%d]", field, i)
 		p.c.lines[f] = pn.Line
 		var pr Pair
-		p.fields(pn, f+".", []string{"name", "local", "remote", "account", "ignore", "conflict", "poll_interval",
-			"bandwidth_limit", "max_delete"}, func(k string, v *yaml.Node, f string) {
+		p.fields(pn, f+".", []string{"name", "local", "remote", "account", "endpoint", "ca_file", "ignore",
+			"conflict", "poll_interval", "bandwidth_limit", "max_delete"}, func(k string, v *yaml.Node, f string) {
 			switch k {
 			case "name":
 				pr.Name = p.str(v, f)
@@ -159,6 +159,10 @@ func (p *parser) pairs(n *yaml.Node, field string) {
 				pr.Remote = p.str(v, f)
 			case "account":
 				pr.Account = p.str(v, f)
+			case "endpoint":
+				pr.Endpoint = strings.TrimSpace(p.str(v, f))
+			case "ca_file":
+				pr.CAFile = p.str(v, f)
 			case "ignore":
 				pr.Ignore = p.strs(v, f)
 			case "conflict":
@@ -274,6 +278,12 @@ func AppendPair(path string, pr Pair, check func(*Config) error) (*Config, error
 	kv("remote", pr.Remote)
 	if pr.Account != "" {
 		kv("account", pr.Account)
+	}
+	if pr.Endpoint != "" {
+		kv("endpoint", pr.Endpoint)
+	}
+	if pr.CAFile != "" {
+		kv("ca_file", pr.CAFile)
 	}
 	if pr.Conflict != "" {
 		kv("conflict", pr.Conflict)

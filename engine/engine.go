@@ -15,6 +15,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 
 	"github.com/tandemsync/tandem/conflict"
 	"github.com/tandemsync/tandem/remote"
@@ -41,9 +42,11 @@ type Options struct {
 	Policy       conflict.Policy
 	Host         string // for conflict names
 	Parallel     int    // transfers in flight; 0 = the remote's preference or 4
-	TrashDays    int    // local trash retention; 0 = 30
-	Ignored      func(p remote.Path, dir bool) bool
-	MaxRounds    int // plan/execute rounds within a pass; 0 = 6
+	// BandwidthLimit caps the pair's transfers, uploads and downloads together, in bytes per second (0: none).
+	BandwidthLimit int64
+	TrashDays      int // local trash retention; 0 = 30
+	Ignored        func(p remote.Path, dir bool) bool
+	MaxRounds      int // plan/execute rounds within a pass; 0 = 6
 	// Progress, when set, hears about every action as it starts and ends (the CLI's progress bar, the daemon's status).
 	Progress func(Event)
 }
@@ -74,6 +77,7 @@ type Engine struct {
 	touched map[remote.Path]bool
 	// failures counts failed actions (problems and refusals) in the running round
 	failures atomic.Int64
+	limiter  *rate.Limiter // Options.BandwidthLimit; nil: none
 	// scope: the running pass is scoped (RunScoped); nil in a full pass
 	scopeMu sync.Mutex
 	scope   *scopeState
@@ -120,7 +124,8 @@ func New(d Deps, o Options) (*Engine, error) {
 	if d.Exec == nil {
 		d.Exec = NewPool(o.Parallel)
 	}
-	e := &Engine{d: d, o: o, lg: d.Logger.Named("engine").With(zap.String("pair", d.Remote.String())), algo: "sha256"}
+	e := &Engine{d: d, o: o, lg: d.Logger.Named("engine").With(zap.String("pair", d.Remote.String())), algo: "sha256",
+		limiter: newLimiter(o.BandwidthLimit)}
 	local := d.Local.Capabilities().Hashes
 	for _, h := range d.Remote.Capabilities().Hashes {
 		if slices.Contains(local, h) {

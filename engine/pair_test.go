@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 
@@ -239,5 +240,19 @@ func TestScopedPass(t *testing.T) {
 	// An invalid scope path falls back to a full pass rather than guessing.
 	write(t, p.L, "z.txt", "z")
 	p.scoped(&Scope{Local: []ScopePath{{Path: "../escape"}}})
+	p.converged()
+}
+
+// The bandwidth limit paces transfers: a lower bound on the time (a slow machine only makes it longer).
+func TestBandwidthLimit(t *testing.T) {
+	p := newRealPair(t)
+	write(t, p.L, "big.bin", strings.Repeat("x", 768<<10))
+	p.opts.BandwidthLimit = 512 << 10
+	start := time.Now()
+	p.pass()
+	// 768 KiB at 512 KiB/s with a 256 KiB burst needs at least one second.
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Fatalf("768 KiB at 512 KiB/s took %v", d)
+	}
 	p.converged()
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/tandemsync/tandem/cmd/tandem/internal/config"
 	"github.com/tandemsync/tandem/conflict"
 	"github.com/tandemsync/tandem/engine"
 	"github.com/tandemsync/tandem/remote"
@@ -31,6 +32,7 @@ type onceOpts struct {
 	allowDeletes bool
 	conflict     string
 	parallel     int
+	bwlimit      string
 	verbose      bool
 	// per-provider flags for scripts; a `dir:` remote needs none of them
 	endpoint     string
@@ -73,6 +75,7 @@ Exit codes: 0 the pass completed (conflicts kept both versions and are listed; s
 	f.BoolVar(&o.allowDeletes, "allow-deletes", false, "let a pass through that the --max-delete guard stopped")
 	f.StringVar(&o.conflict, "conflict", string(conflict.KeepBoth), "when both sides changed a file: keep-both, newer-wins, local-wins or remote-wins (the loser goes to its side's trash)")
 	f.IntVar(&o.parallel, "parallel", 0, "transfers in flight (default: the remote's preference, or 4)")
+	f.StringVar(&o.bwlimit, "bwlimit", "", "cap transfers, both directions together, e.g. 500K or 2MiB (bytes per second)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every file (debug level) to stderr")
 	f.StringVar(&o.endpoint, "endpoint", "", "provider API base URL (emulators, private deployments)")
 	f.StringVar(&o.accessToken, "access-token", "", "provider access token for scripts (prefer the stored login: a flag is visible in ps)")
@@ -138,6 +141,9 @@ func (r *onceRun) validate() error {
 	if o.parallel < 0 {
 		return usagef("--parallel %d: want 0 (automatic) or more", o.parallel)
 	}
+	if _, err := config.ParseBandwidth(o.bwlimit); err != nil {
+		return usagef("--bwlimit: %v", err)
+	}
 	if o.caFile != "" {
 		if _, err := os.Stat(o.caFile); err != nil {
 			return usagef("--ca-file: %v", err)
@@ -195,6 +201,7 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 		host = "unknown-host"
 	}
 	policy, _ := conflict.ParsePolicy(r.o.conflict)
+	bw, _ := config.ParseBandwidth(r.o.bwlimit) // checked in validate
 	prog := newProgress(r.app, r.o)
 	e, err := engine.New(engine.Deps{
 		Clock:  clockwork.NewRealClock(),
@@ -203,15 +210,16 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 		Store:  st,
 		Logger: r.lg,
 	}, engine.Options{
-		DryRun:       r.o.dryRun,
-		Resync:       r.o.resync,
-		MaxDeletePct: r.o.maxDelete,
-		AllowDeletes: r.o.allowDeletes,
-		Policy:       policy,
-		Host:         host,
-		Parallel:     r.o.parallel,
-		Ignored:      skip,
-		Progress:     prog.event,
+		DryRun:         r.o.dryRun,
+		Resync:         r.o.resync,
+		MaxDeletePct:   r.o.maxDelete,
+		AllowDeletes:   r.o.allowDeletes,
+		Policy:         policy,
+		Host:           host,
+		Parallel:       r.o.parallel,
+		BandwidthLimit: bw,
+		Ignored:        skip,
+		Progress:       prog.event,
 	})
 	if err != nil {
 		return err

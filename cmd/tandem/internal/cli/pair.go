@@ -182,9 +182,6 @@ func daemonOpener(app *App, stateDir string) daemon.OpenPair {
 		if err != nil || host == "" {
 			host = "unknown-host"
 		}
-		if p.BandwidthLimit > 0 {
-			lg.Warn("bandwidth_limit is not enforced yet: the engine has no rate-limit hook", zap.Int64("bytes_per_s", p.BandwidthLimit))
-		}
 		return &daemon.PairDeps{
 			Local:     ps.local,
 			Spec:      ps.spec,
@@ -200,12 +197,13 @@ func daemonOpener(app *App, stateDir string) daemon.OpenPair {
 					Store:  st,
 					Logger: lg,
 				}, engine.Options{
-					MaxDeletePct: p.EffectiveMaxDelete(),
-					AllowDeletes: allow,
-					Policy:       policy,
-					Host:         host,
-					Ignored:      skip,
-					Progress:     progress,
+					MaxDeletePct:   p.EffectiveMaxDelete(),
+					BandwidthLimit: p.BandwidthLimit,
+					AllowDeletes:   allow,
+					Policy:         policy,
+					Host:           host,
+					Ignored:        skip,
+					Progress:       progress,
 				})
 			},
 			Close: func() error {

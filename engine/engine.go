@@ -51,11 +51,14 @@ type Options struct {
 	Progress func(Event)
 }
 
-// Event is a progress notification.
+// Event is a progress notification: an action starts (Done false, Bytes 0), moves content (Progress true,
+// Bytes so far, at most every progressStep), or ends (Done true).
 type Event struct {
-	Action Action
-	Done   bool
-	Err    error
+	Action   Action
+	Done     bool
+	Progress bool
+	Bytes    int64
+	Err      error
 }
 
 // Engine syncs one pair. Passes must not run concurrently on one Engine.

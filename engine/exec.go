@@ -208,7 +208,7 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 	if a.Local == nil || le.Rev != a.Local.Rev {
 		return 0, fmt.Errorf("upload %s: %w", p.Quoted(), errReplan)
 	}
-	v := remote.NewVerifier(e.limit(ctx, body), remote.Hash{}, le.Size, e.algo)
+	v := remote.NewVerifier(e.counted(a, e.limit(ctx, body)), remote.Hash{}, le.Size, e.algo)
 	re, err := e.d.Remote.Put(ctx, p, v, le.Size, le.ModTime, pre)
 	if err != nil {
 		return v.N(), fmt.Errorf("upload %s: %w", p.Quoted(), err)
@@ -263,7 +263,8 @@ func (e *Engine) download(ctx context.Context, p remote.Path, pre remote.Precond
 	if _, err := remote.NewDigest(re.Hash.Algo); err == nil {
 		want = re.Hash
 	}
-	outer := remote.NewVerifier(e.limit(ctx, body), want, re.Size, "")
+	outer := remote.NewVerifier(e.counted(Action{Op: Download, Path: p, Remote: &state.Record{Entry: re}},
+		e.limit(ctx, body)), want, re.Size, "")
 	inner := remote.NewVerifier(outer, remote.Hash{}, -1, e.algo)
 	le, err := e.d.Local.Put(ctx, p, inner, re.Size, re.ModTime, pre)
 	if err != nil {

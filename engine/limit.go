@@ -46,3 +46,33 @@ func (lr *limitedReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// progressStep is how often a transfer reports its bytes: often enough for a progress bar, rarely enough that
+// the callback costs nothing.
+const progressStep = 1 << 20
+
+// progressReader counts what a transfer has moved and reports it through Options.Progress.
+type progressReader struct {
+	r    io.Reader
+	a    Action
+	n    int64
+	last int64
+	emit func(Event)
+}
+
+func (e *Engine) counted(a Action, r io.Reader) io.Reader {
+	if e.o.Progress == nil {
+		return r
+	}
+	return &progressReader{r: r, a: a, emit: e.o.Progress}
+}
+
+func (pr *progressReader) Read(p []byte) (int, error) {
+	n, err := pr.r.Read(p)
+	pr.n += int64(n)
+	if pr.n-pr.last >= progressStep {
+		pr.last = pr.n
+		pr.emit(Event{Action: pr.a, Progress: true, Bytes: pr.n})
+	}
+	return n, err
+}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -255,4 +256,23 @@ func TestBandwidthLimit(t *testing.T) {
 		t.Fatalf("768 KiB at 512 KiB/s took %v", d)
 	}
 	p.converged()
+}
+
+// A transfer reports its bytes while it runs, for status and progress bars.
+func TestProgressBytes(t *testing.T) {
+	p := newRealPair(t)
+	write(t, p.L, "big.bin", strings.Repeat("y", 3<<20+5))
+	var mu sync.Mutex
+	var seen []int64
+	p.opts.Progress = func(ev Event) {
+		if ev.Progress {
+			mu.Lock()
+			seen = append(seen, ev.Bytes)
+			mu.Unlock()
+		}
+	}
+	p.pass()
+	if len(seen) != 3 || seen[0] != 1<<20 || seen[2] != 3<<20 {
+		t.Fatalf("progress events %v, want one per MiB", seen)
+	}
 }

@@ -1111,6 +1111,9 @@ func (w *world) raceEdit(s *simSide, p remote.Path, when string) {
 
 // progress hears every action of the engine: the trace, and the SIM-04 races.
 func (w *world) progress(ev Event) {
+	if ev.Progress {
+		return // bytes in flight: not part of the trace
+	}
 	if ev.Done {
 		res := "ok"
 		if ev.Err != nil {

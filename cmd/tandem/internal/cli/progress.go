@@ -22,11 +22,13 @@ type progress struct {
 	started     int
 	done        int
 	total, sent int64
+	inflight    map[string]int64 // bytes already counted of transfers still running
 }
 
 func newProgress(app *App, o onceOpts) *progress {
 	// -v logs every file to stderr: a bar redrawn between log lines would garble both.
-	return &progress{app: app, enabled: !o.verbose && !o.dryRun && app.IsTerminal(app.Stderr)}
+	return &progress{app: app, enabled: !o.verbose && !o.dryRun && app.IsTerminal(app.Stderr),
+		inflight: map[string]int64{}}
 }
 
 func (p *progress) event(ev engine.Event) {
@@ -45,7 +47,22 @@ func (p *progress) event(ev engine.Event) {
 			progressbar.OptionSpinnerType(14),
 		)
 	}
+	if ev.Progress {
+		// Mid-transfer bytes move the bar; the transfer's end adds the rest.
+		if d := ev.Bytes - p.inflight[inflightKey(ev.Action)]; d > 0 {
+			p.inflight[inflightKey(ev.Action)] = ev.Bytes
+			p.sent += d
+			_ = p.bar.Add64(d)
+			p.describe()
+		}
+		return
+	}
 	n := ev.Action.Bytes()
+	if ev.Done {
+		// What the progress events already counted of this transfer is not counted twice.
+		n -= p.inflight[inflightKey(ev.Action)]
+		delete(p.inflight, inflightKey(ev.Action))
+	}
 	if !ev.Done {
 		p.started++
 		p.total += n
@@ -54,8 +71,15 @@ func (p *progress) event(ev engine.Event) {
 		p.sent += n
 		_ = p.bar.Add64(n)
 	}
+	p.describe()
+}
+
+func (p *progress) describe() {
 	p.bar.Describe(fmt.Sprintf("%d/%d actions, %s of %s", p.done, p.started, humanBytes(p.sent), humanBytes(p.total)))
 }
+
+// inflightKey names a running transfer (an action is one op on one path).
+func inflightKey(a engine.Action) string { return a.Op.String() + "\x00" + string(a.Path) }
 
 func (p *progress) finish() {
 	p.mu.Lock()

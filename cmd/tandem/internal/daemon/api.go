@@ -24,9 +24,9 @@ type Status struct {
 	Pairs   []PairStatus `json:"pairs"`
 }
 
-// PairStatus is one pair's state. The engine reports each action as it starts and ends, not bytes while a
-// transfer runs: a transfer's Done stays 0 until it finishes, and Rate is the pass's finished bytes over its
-// elapsed time.
+// PairStatus is one pair's state. The engine reports each action as it starts and ends, and a transfer's
+// bytes every MiB while it runs: a transfer's Done is what it has moved so far, and Rate is the pass's bytes
+// (finished and in flight) over its elapsed time.
 type PairStatus struct {
 	Name   string `json:"name"`
 	Local  string `json:"local"`

@@ -483,6 +483,12 @@ func (l *pairLoop) progress(ev engine.Event) {
 	n := a.Bytes()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if ev.Progress {
+		if t := l.transfers[key]; t != nil {
+			t.Done = ev.Bytes
+		}
+		return
+	}
 	if l.st.State == StateScanning {
 		l.st.State = StateSyncing
 	}
@@ -662,8 +668,12 @@ func (l *pairLoop) snapshot() PairStatus {
 	}
 	sort.Slice(s.Transfers, func(i, j int) bool { return s.Transfers[i].Path < s.Transfers[j].Path })
 	if s.State == StateSyncing || s.State == StateScanning {
+		moved := s.PassBytesDone
+		for _, t := range s.Transfers {
+			moved += t.Done // bytes of transfers still running
+		}
 		if el := now.Sub(l.passStart).Seconds(); el > 0 {
-			s.Rate = float64(s.PassBytesDone) / el
+			s.Rate = float64(moved) / el
 		}
 	}
 	var msgs []string

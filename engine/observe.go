@@ -75,8 +75,7 @@ func (e *Engine) observeWalk(ctx context.Context, side state.Side, rep *Report) 
 // observeWalkUnder is observeWalk for the folder dir and what is below it (not dir's own record).
 func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remote.Path, rep *Report) error {
 	r := e.sideRemote(side)
-	hasher, _ := r.(remote.Hasher)
-	var it storedIter = &recIter{st: e.d.Store, side: side}
+	var it storedIter = newRecIter(e.d.Store, side)
 	if dir != remote.Root {
 		sub, err := e.storedBelow(side, dir)
 		if err != nil {
@@ -151,27 +150,10 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 			rec.Rev = ""
 			return w.add(func(tx state.Writer) error { return tx.Put(side, rec) })
 		}
-		if stored != nil && !stored.Dir && stored.Rev == ent.Rev && stored.ID == ent.ID && !stored.Hash.IsZero() &&
-			stored.Hash.Algo == e.algo && !e.racy(stored) {
-			return nil // stat fast-check: unchanged
+		rec, changed, err := e.fileRecord(ctx, side, ent, stored, rep)
+		if err != nil || !changed {
+			return err
 		}
-		if hasher == nil {
-			return fmt.Errorf("%s: cannot hash files", r)
-		}
-		h, he, err := hasher.HashOf(ctx, ent.Path, e.algo)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			// Changed while hashing, vanished, unreadable: keep what is stored and look again next pass.
-			rep.skip(ent.Path, fmt.Sprintf("%s: %v (will retry)", sideName(side), err))
-			e.lg.Debug("hash failed", zap.String("path", string(ent.Path)), zap.Error(err))
-			return nil
-		}
-		rec.Entry = he
-		rec.Entry.Path = ent.Path
-		rec.Hash = h
-		rec.Scanned = e.d.Clock.Now().UnixNano()
 		return w.add(func(tx state.Writer) error { return tx.Put(side, rec) })
 	})
 	if err != nil {
@@ -202,8 +184,6 @@ type storedIter interface {
 	failed() error
 }
 
-func (it *recIter) failed() error { return it.err }
-
 // sliceIter is a storedIter over records read up front (a subtree: its size is what the watcher reported).
 type sliceIter struct{ recs []state.Record }
 
@@ -228,6 +208,32 @@ func (e *Engine) storedBelow(side state.Side, dir remote.Path) (*sliceIter, erro
 		})
 	})
 	return it, err
+}
+
+// fileRecord is the per-file rule of every observation: the stat fast-check against the stored record (nil:
+// none), else a fresh digest. changed is false when the stored record still holds, or when the file could not be
+// hashed (changed while hashing, vanished, unreadable): then what is stored is kept and a later pass looks again.
+func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Entry, stored *state.Record, rep *Report) (state.Record, bool, error) {
+	if stored != nil && !stored.Dir && stored.Rev == ent.Rev && stored.ID == ent.ID && !stored.Hash.IsZero() &&
+		stored.Hash.Algo == e.algo && !e.racy(stored) {
+		return state.Record{}, false, nil
+	}
+	hasher, ok := e.sideRemote(side).(remote.Hasher)
+	if !ok {
+		return state.Record{}, false, fmt.Errorf("%s: cannot hash files", e.sideRemote(side))
+	}
+	h, he, err := hasher.HashOf(ctx, ent.Path, e.algo)
+	if err != nil {
+		if ctx.Err() != nil {
+			return state.Record{}, false, ctx.Err()
+		}
+		rep.skip(ent.Path, fmt.Sprintf("%s: %v (will retry)", sideName(side), err))
+		e.lg.Debug("hash failed", zap.String("path", string(ent.Path)), zap.Error(err))
+		return state.Record{}, false, nil
+	}
+	rec := state.Record{Entry: he, Scanned: e.now()}
+	rec.Path, rec.Hash = ent.Path, h
+	return rec, true, nil
 }
 
 func (e *Engine) racy(r *state.Record) bool {
@@ -444,7 +450,7 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 	if err := w.flush(); err != nil {
 		return err
 	}
-	it := &recIter{st: e.d.Store, side: state.Remote}
+	it := newRecIter(e.d.Store, state.Remote)
 	for {
 		s := it.peek()
 		if it.err != nil {

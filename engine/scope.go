@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"go.uber.org/zap"
-
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/state"
 )
@@ -245,27 +243,16 @@ func (e *Engine) observeAncestors(ctx context.Context, side state.Side, p remote
 	return nil
 }
 
-// observeFile is the walk's per-file rule for one stat'ed file: the fast-check, else a fresh digest.
+// observeFile applies fileRecord to one stat'ed file.
 func (e *Engine) observeFile(ctx context.Context, side state.Side, ent remote.Entry, stored state.Record, had bool, rep *Report) error {
-	if had && !stored.Dir && stored.Rev == ent.Rev && stored.ID == ent.ID && !stored.Hash.IsZero() &&
-		stored.Hash.Algo == e.algo && !e.racy(&stored) {
-		return nil
+	var prev *state.Record
+	if had {
+		prev = &stored
 	}
-	hasher, ok := e.sideRemote(side).(remote.Hasher)
-	if !ok {
-		return fmt.Errorf("%s: cannot hash files", e.sideRemote(side))
+	rec, changed, err := e.fileRecord(ctx, side, ent, prev, rep)
+	if err != nil || !changed {
+		return err
 	}
-	h, he, err := hasher.HashOf(ctx, ent.Path, e.algo)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		rep.skip(ent.Path, fmt.Sprintf("%s: %v (will retry)", sideName(side), err))
-		e.lg.Debug("hash failed", zap.String("path", string(ent.Path)), zap.Error(err))
-		return nil
-	}
-	rec := state.Record{Entry: he, Scanned: e.now()}
-	rec.Path, rec.Hash = ent.Path, h
 	return e.d.Store.Update(func(tx state.Writer) error {
 		if had && stored.Dir {
 			if err := tx.DeleteTree(side, ent.Path); err != nil { // a folder became a file

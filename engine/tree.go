@@ -14,29 +14,30 @@ const pageSize = 512
 // each folder's children sorted bytewise, the order of localdir's walk.
 func key(p remote.Path) string { return strings.ReplaceAll(string(p), "/", "\x00") }
 
-// recIter streams one side's records in store order, one short read transaction per page, so that writes can
-// go on between pages (bbolt must not hold a read transaction across a write in the same goroutine).
-type recIter struct {
+// pager streams one tree in store order, one short read transaction per page, so that writes can go on
+// between pages (bbolt must not hold a read transaction across a write in the same goroutine).
+type pager[T any] struct {
 	st    *state.Store
-	side  state.Side
-	buf   []state.Record
+	fetch func(r state.Reader, after remote.Path) ([]T, error)
+	path  func(*T) remote.Path
+	buf   []T
 	after remote.Path
 	done  bool
 	err   error
 }
 
-func (it *recIter) peek() *state.Record {
+func (it *pager[T]) peek() *T {
 	if len(it.buf) == 0 && !it.done && it.err == nil {
 		it.err = it.st.View(func(r state.Reader) error {
 			var err error
-			it.buf, err = r.Page(it.side, it.after, pageSize)
+			it.buf, err = it.fetch(r, it.after)
 			return err
 		})
 		if len(it.buf) < pageSize {
 			it.done = true
 		}
 		if len(it.buf) > 0 {
-			it.after = it.buf[len(it.buf)-1].Path
+			it.after = it.path(&it.buf[len(it.buf)-1])
 		}
 	}
 	if len(it.buf) == 0 {
@@ -45,44 +46,29 @@ func (it *recIter) peek() *state.Record {
 	return &it.buf[0]
 }
 
-func (it *recIter) next() { it.buf = it.buf[1:] }
+func (it *pager[T]) next() { it.buf = it.buf[1:] }
 
-type baseIter struct {
-	st    *state.Store
-	buf   []state.Base
-	after remote.Path
-	done  bool
-	err   error
+func (it *pager[T]) failed() error { return it.err }
+
+// recIter pages one side's records.
+type recIter = pager[state.Record]
+
+func newRecIter(st *state.Store, side state.Side) *recIter {
+	return &recIter{st: st, path: func(r *state.Record) remote.Path { return r.Path },
+		fetch: func(r state.Reader, after remote.Path) ([]state.Record, error) { return r.Page(side, after, pageSize) }}
 }
 
-func (it *baseIter) peek() *state.Base {
-	if len(it.buf) == 0 && !it.done && it.err == nil {
-		it.err = it.st.View(func(r state.Reader) error {
-			var err error
-			it.buf, err = r.PageBase(it.after, pageSize)
-			return err
-		})
-		if len(it.buf) < pageSize {
-			it.done = true
-		}
-		if len(it.buf) > 0 {
-			it.after = it.buf[len(it.buf)-1].Path
-		}
-	}
-	if len(it.buf) == 0 {
-		return nil
-	}
-	return &it.buf[0]
+func newBaseIter(st *state.Store) *pager[state.Base] {
+	return &pager[state.Base]{st: st, path: func(b *state.Base) remote.Path { return b.Path },
+		fetch: func(r state.Reader, after remote.Path) ([]state.Base, error) { return r.PageBase(after, pageSize) }}
 }
-
-func (it *baseIter) next() { it.buf = it.buf[1:] }
 
 // mergeTrees calls fn for every path in the union of the three trees, in store order, with copies of the
 // records (nil where a tree lacks the path).
 func mergeTrees(st *state.Store, fn func(p remote.Path, b *state.Base, l, r *state.Record) error) error {
-	li := &recIter{st: st, side: state.Local}
-	ri := &recIter{st: st, side: state.Remote}
-	bi := &baseIter{st: st}
+	li := newRecIter(st, state.Local)
+	ri := newRecIter(st, state.Remote)
+	bi := newBaseIter(st)
 	for {
 		l, r, b := li.peek(), ri.peek(), bi.peek()
 		if li.err != nil {

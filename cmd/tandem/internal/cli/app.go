@@ -71,9 +71,9 @@ func NewRootCmd(app *App) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "tandem",
 		Short: "tandem keeps a local folder and a remote folder identical, in both directions",
-		Long: `tandem keeps a local folder and a folder elsewhere (today: another directory, "dir:/path";
-pCloud, Verizon and vBoxx are in progress) identical in both directions. Changes on either side are
-carried over; when both sides changed the same file, both versions are kept.
+		Long: `tandem keeps a local folder and a folder elsewhere (another directory, "dir:/path", or a folder in a
+pCloud, Verizon Personal Cloud or vBoxxCloud account) identical in both directions. Changes on either side
+are carried over; when both sides changed the same file, both versions are kept.
 
 Start with "tandem demo", then "tandem once <local-dir> dir:<other-dir>".`,
 		// Any positional argument here is a mistyped command: a usage error, not help with exit 0.

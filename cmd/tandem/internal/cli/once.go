@@ -51,6 +51,9 @@ func newOnceCmd(app *App) *cobra.Command {
 <local-dir> must be an existing directory. <remote> is one of:
   dir:/path/to/folder   another directory (a NAS mount, a USB disk, a second folder). If the folder does not
                         exist yet but its parent does, the first sync creates it, as a cloud folder would be.
+  pcloud:/Folder        a folder of a pCloud account (log in first: tandem login pcloud)
+  verizon:/VZMOBILE/F   a folder of a Verizon Personal Cloud account (tandem login verizon)
+  vboxx:/Root/folder    a folder of a vBoxxCloud root (tandem login vboxx --username NAME)
 
 Both roots get a ".tandem" folder: it marks them as sync roots (a root without it, e.g. an unmounted disk,
 stops the pass instead of deleting the other side) and holds the trash of files tandem deleted or replaced.

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"mime"
 	"net/http"
@@ -38,10 +39,7 @@ func (e *Emulator) receive(body io.Reader) (string, digests, error) {
 	if cerr := f.Close(); cerr != nil && rerr == nil {
 		rerr = cerr
 	}
-	s256 := h256.Sum(nil)
-	d := digests{size: n, sha1: hex.EncodeToString(h1.Sum(nil)), md5: hex.EncodeToString(h5.Sum(nil)),
-		sha256: hex.EncodeToString(s256), hash: binary.BigEndian.Uint64(s256[8:16]) ^ 0x9e3779b97f4a7c15}
-	return tmp, d, rerr
+	return tmp, sumDigests(n, h1, h5, h256), rerr
 }
 
 func digestFile(path string) (digests, error) {
@@ -55,16 +53,27 @@ func digestFile(path string) (digests, error) {
 	if err != nil {
 		return digests{}, fmt.Errorf("digest: %w", err)
 	}
+	return sumDigests(n, h1, h5, h256), nil
+}
+
+// sumDigests finishes the three hashes of size bytes of content into digests, deriving the pCloud hash.
+func sumDigests(size int64, h1, h5, h256 hash.Hash) digests {
 	s256 := h256.Sum(nil)
-	return digests{size: n, sha1: hex.EncodeToString(h1.Sum(nil)), md5: hex.EncodeToString(h5.Sum(nil)),
-		sha256: hex.EncodeToString(s256), hash: binary.BigEndian.Uint64(s256[8:16]) ^ 0x9e3779b97f4a7c15}, nil
+	return digests{size: size, sha1: hex.EncodeToString(h1.Sum(nil)), md5: hex.EncodeToString(h5.Sum(nil)),
+		sha256: hex.EncodeToString(s256), hash: binary.BigEndian.Uint64(s256[8:16]) ^ 0x9e3779b97f4a7c15}
 }
 
 func (e *Emulator) checksums(d digests) map[string]string {
+	k, v := e.regionHash(d.sha256, d.md5)
+	return map[string]string{"sha1": d.sha1, k: v}
+}
+
+// regionHash picks the second checksum pCloud reports next to sha1: sha256 in the EU region, md5 elsewhere.
+func (e *Emulator) regionHash(sha256Hex, md5Hex string) (key, value string) {
 	if e.o.Region == RegionEU {
-		return map[string]string{"sha1": d.sha1, "sha256": d.sha256}
+		return "sha256", sha256Hex
 	}
-	return map[string]string{"sha1": d.sha1, "md5": d.md5}
+	return "md5", md5Hex
 }
 
 func contentType(name string) string {
@@ -199,18 +208,7 @@ func (c *call) uploadfile() (any, error) {
 	if !c.needLength() {
 		return nil, nil
 	}
-	name := c.p.Get("filename")
-	if name == "" {
-		return nil, fail(1001)
-	}
-	if !validName(name) {
-		return nil, fail(2001)
-	}
-	folderID, err := c.uploadFolder()
-	if err != nil {
-		return nil, err
-	}
-	so, err := c.saveOpts()
+	name, folderID, so, err := c.saveTarget("filename")
 	if err != nil {
 		return nil, err
 	}
@@ -220,6 +218,27 @@ func (c *call) uploadfile() (any, error) {
 	}
 	return ok("fileids", []uint64{n.ID}, "metadata", []*metaOut{c.meta(n)},
 		"checksums", []map[string]string{c.e.checksums(d)}), nil
+}
+
+// saveTarget reads where a single-file save goes: the file name from param (required, 1001; valid, 2001), the
+// folder and the save options.
+func (c *call) saveTarget(param string) (string, uint64, saveOpts, error) {
+	name := c.p.Get(param)
+	if name == "" {
+		return "", 0, saveOpts{}, fail(1001)
+	}
+	if !validName(name) {
+		return "", 0, saveOpts{}, fail(2001)
+	}
+	folderID, err := c.uploadFolder()
+	if err != nil {
+		return "", 0, saveOpts{}, err
+	}
+	so, err := c.saveOpts()
+	if err != nil {
+		return "", 0, saveOpts{}, err
+	}
+	return name, folderID, so, nil
 }
 
 func (c *call) receiveAndCommit(body io.Reader, folderID uint64, name string, so saveOpts) (*node, digests, error) {
@@ -376,11 +395,8 @@ func (c *call) uploadInfo() (any, error) {
 		return nil, fail(1900)
 	}
 	out := ok("size", d.size, "sha1", d.sha1)
-	if c.e.o.Region == RegionEU {
-		out["sha256"] = d.sha256
-	} else {
-		out["md5"] = d.md5
-	}
+	k, v := c.e.regionHash(d.sha256, d.md5)
+	out[k] = v
 	return out, nil
 }
 
@@ -389,18 +405,7 @@ func (c *call) uploadSave() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := c.p.Get("name")
-	if name == "" {
-		return nil, fail(1001)
-	}
-	if !validName(name) {
-		return nil, fail(2001)
-	}
-	folderID, err := c.uploadFolder()
-	if err != nil {
-		return nil, err
-	}
-	so, err := c.saveOpts()
+	name, folderID, so, err := c.saveTarget("name")
 	if err != nil {
 		return nil, err
 	}

@@ -380,53 +380,33 @@ func (c *call) renamefolder() (any, error) {
 	if dst.ID == src.Parent && name == src.Name {
 		return ok("metadata", c.meta(src)), nil
 	}
-	now := e.clk.Now().Unix()
 	ch := &change{}
-	e.touchParent(ch, src.Parent, now)
-	e.unlink(src)
-	src.Parent, src.Name = dst.ID, name
-	e.link(src)
-	e.touchParent(ch, dst.ID, now)
-	ch.put(src)
+	e.move(ch, src, dst.ID, name, e.clk.Now().Unix())
 	e.appendEvent(ch, "modifyfolder", src, 0)
-	if err := e.commit(ch); err != nil {
-		return nil, err
-	}
-	return ok("metadata", c.meta(src)), nil
+	return c.commitMeta(ch, src)
 }
 
 func (c *call) deletefolder() (any, error) {
 	e := c.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	f, _, err := c.folderArg(1002)
+	f, err := c.deletableFolder()
 	if err != nil {
 		return nil, err
-	}
-	if f.ID == 0 {
-		return nil, fail(2007)
 	}
 	if len(e.folderKids[f.ID]) > 0 || len(e.fileKids[f.ID]) > 0 {
 		return nil, fail(2006)
 	}
-	ch := &change{}
-	e.deleteNode(ch, f, e.clk.Now().Unix())
-	if err := e.commit(ch); err != nil {
-		return nil, err
-	}
-	return ok("metadata", c.meta(f)), nil
+	return c.deleteOne(f)
 }
 
 func (c *call) deletefolderrecursive() (any, error) {
 	e := c.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	f, _, err := c.folderArg(1002)
+	f, err := c.deletableFolder()
 	if err != nil {
 		return nil, err
-	}
-	if f.ID == 0 {
-		return nil, fail(2007)
 	}
 	now := e.clk.Now().Unix()
 	ch := &change{}
@@ -454,12 +434,7 @@ func (c *call) deletefolderrecursive() (any, error) {
 // deleteNode moves an item to the (unbrowsable) trash: it keeps its id and parent, flagged deleted. File content
 // is dropped at once, so trash costs no disk here.
 func (e *Emulator) deleteNode(ch *change, n *node, now int64) {
-	e.unlink(n)
-	n.Deleted = true
-	if !n.Folder {
-		e.used -= n.Size
-		_ = e.content.Remove(blobID(n.ID))
-	}
+	e.discard(n)
 	e.touchParent(ch, n.Parent, now)
 	ch.put(n)
 	kind := "deletefile"
@@ -467,6 +442,54 @@ func (e *Emulator) deleteNode(ch *change, n *node, now int64) {
 		kind = "deletefolder"
 	}
 	e.appendEvent(ch, kind, n, 0)
+}
+
+// deletableFolder reads the folder argument of a folder delete: `folderid` | `path`, never the root (2007).
+func (c *call) deletableFolder() (*node, error) {
+	f, _, err := c.folderArg(1002)
+	if err != nil {
+		return nil, err
+	}
+	if f.ID == 0 {
+		return nil, fail(2007)
+	}
+	return f, nil
+}
+
+// deleteOne trashes n alone and answers with its metadata.
+func (c *call) deleteOne(n *node) (any, error) {
+	ch := &change{}
+	c.e.deleteNode(ch, n, c.e.clk.Now().Unix())
+	return c.commitMeta(ch, n)
+}
+
+// discard unlinks n and flags it deleted; a file's content and its quota go at once. No event, no parent touch.
+func (e *Emulator) discard(n *node) {
+	e.unlink(n)
+	n.Deleted = true
+	if !n.Folder {
+		e.used -= n.Size
+		_ = e.content.Remove(blobID(n.ID))
+	}
+}
+
+// move relinks n as name in folder dst, touching the folder it leaves and the one it enters, and records n in ch.
+// The caller appends the event.
+func (e *Emulator) move(ch *change, n *node, dst uint64, name string, now int64) {
+	e.touchParent(ch, n.Parent, now)
+	e.unlink(n)
+	n.Parent, n.Name = dst, name
+	e.link(n)
+	e.touchParent(ch, dst, now)
+	ch.put(n)
+}
+
+// commitMeta commits ch and answers with n's metadata, the reply of most single-item calls.
+func (c *call) commitMeta(ch *change, n *node) (any, error) {
+	if err := c.e.commit(ch); err != nil {
+		return nil, err
+	}
+	return ok("metadata", c.meta(n)), nil
 }
 
 // ---- files ----
@@ -532,19 +555,11 @@ func (c *call) renamefile() (any, error) {
 	var replaced uint64
 	if old := e.childFile(dst.ID, name); old != nil {
 		// Atomic replace: the old file goes, its id is reported as deletedfileid on the reply and the event.
-		e.unlink(old)
-		old.Deleted = true
-		e.used -= old.Size
-		_ = e.content.Remove(blobID(old.ID))
+		e.discard(old)
 		ch.put(old)
 		replaced = old.ID
 	}
-	e.touchParent(ch, src.Parent, now)
-	e.unlink(src)
-	src.Parent, src.Name = dst.ID, name
-	e.link(src)
-	e.touchParent(ch, dst.ID, now)
-	ch.put(src)
+	e.move(ch, src, dst.ID, name, now)
 	e.appendEvent(ch, "modifyfile", src, replaced)
 	if err := e.commit(ch); err != nil {
 		return nil, err
@@ -562,12 +577,7 @@ func (c *call) deletefile() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch := &change{}
-	e.deleteNode(ch, f, e.clk.Now().Unix())
-	if err := e.commit(ch); err != nil {
-		return nil, err
-	}
-	return ok("metadata", c.meta(f)), nil
+	return c.deleteOne(f)
 }
 
 func (c *call) checksumfile() (any, error) {
@@ -579,11 +589,8 @@ func (c *call) checksumfile() (any, error) {
 		return nil, err
 	}
 	out := ok("metadata", c.meta(f), "sha1", f.SHA1)
-	if e.o.Region == RegionEU {
-		out["sha256"] = f.SHA256
-	} else {
-		out["md5"] = f.MD5
-	}
+	k, v := e.regionHash(f.SHA256, f.MD5)
+	out[k] = v
 	return out, nil
 }
 
@@ -625,10 +632,7 @@ func (c *call) copyfile() (any, error) {
 		}
 		ch.put(src)
 		e.appendEvent(ch, "modifyfile", src, 0)
-		if err := e.commit(ch); err != nil {
-			return nil, err
-		}
-		return ok("metadata", c.meta(src)), nil
+		return c.commitMeta(ch, src)
 	}
 	if existing != nil && c.flag("noover") {
 		return nil, fail(2004)
@@ -667,10 +671,7 @@ func (c *call) copyfile() (any, error) {
 	e.touchParent(ch, dst.ID, now)
 	ch.put(n)
 	e.appendEvent(ch, kind, n, 0)
-	if err := e.commit(ch); err != nil {
-		return nil, err
-	}
-	return ok("metadata", c.meta(n)), nil
+	return c.commitMeta(ch, n)
 }
 
 // copyContent gives dst the content of src. A hard link is enough: content files are only ever replaced by

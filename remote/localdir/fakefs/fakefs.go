@@ -249,6 +249,13 @@ func check(name string) {
 
 func perr(op, name string, err error) error { return &fs.PathError{Op: op, Path: name, Err: err} }
 
+// begin starts a hooked call on name: name must be a clean relative path (a caller bug panics), then the
+// fault hook for op runs.
+func (f *FS) begin(op, name string) error {
+	check(name)
+	return f.inject(op, name)
+}
+
 // inject runs the fault hook outside the lock, so a hook may use the FS.
 func (f *FS) inject(op, name string) error {
 	f.mu.Lock()
@@ -353,8 +360,7 @@ func (f *FS) info(name string, ino uint64, n *node) localdir.FileInfo {
 
 // Lstat implements localdir.FS.
 func (f *FS) Lstat(name string) (localdir.FileInfo, error) {
-	check(name)
-	if err := f.inject("lstat", name); err != nil {
+	if err := f.begin("lstat", name); err != nil {
 		return localdir.FileInfo{}, err
 	}
 	f.mu.Lock()
@@ -368,8 +374,7 @@ func (f *FS) Lstat(name string) (localdir.FileInfo, error) {
 
 // ReadDir implements localdir.FS.
 func (f *FS) ReadDir(name string) ([]string, error) {
-	check(name)
-	if err := f.inject("readdir", name); err != nil {
+	if err := f.begin("readdir", name); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -390,8 +395,7 @@ func (f *FS) ReadDir(name string) ([]string, error) {
 
 // Open implements localdir.FS. It refuses a symlink (ELOOP) instead of following it.
 func (f *FS) Open(name string) (localdir.File, error) {
-	check(name)
-	if err := f.inject("open", name); err != nil {
+	if err := f.begin("open", name); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -412,8 +416,7 @@ func (f *FS) Open(name string) (localdir.File, error) {
 
 // Create implements localdir.FS (O_WRONLY|O_CREATE|O_EXCL).
 func (f *FS) Create(name string, perm fs.FileMode) (localdir.File, error) {
-	check(name)
-	if err := f.inject("create", name); err != nil {
+	if err := f.begin("create", name); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -442,8 +445,7 @@ func (f *FS) link(name string, mode fs.FileMode, target []byte) (uint64, error) 
 
 // Mkdir implements localdir.FS.
 func (f *FS) Mkdir(name string, perm fs.FileMode) error {
-	check(name)
-	if err := f.inject("mkdir", name); err != nil {
+	if err := f.begin("mkdir", name); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -528,8 +530,7 @@ func (f *FS) rename(from, to string) error {
 
 // Remove implements localdir.FS.
 func (f *FS) Remove(name string) error {
-	check(name)
-	if err := f.inject("remove", name); err != nil {
+	if err := f.begin("remove", name); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -567,40 +568,37 @@ func (f *FS) target(name string) (uint64, *node, error) {
 
 // Chtimes implements localdir.FS.
 func (f *FS) Chtimes(name string, mtime time.Time) error {
-	check(name)
-	if err := f.inject("chtimes", name); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ino, n, err := f.target(name)
-	if err != nil {
-		return perr("chtimes", name, err)
-	}
-	f.do(&op{kind: opChtimes, ino: ino, mode: n.mode, mtime: mtime, t: f.clk.Now()})
-	return nil
+	return f.setAttr("chtimes", name, func(ino uint64, n *node) *op {
+		return &op{kind: opChtimes, ino: ino, mode: n.mode, mtime: mtime, t: f.clk.Now()}
+	})
 }
 
 // Chmod implements localdir.FS.
 func (f *FS) Chmod(name string, mode fs.FileMode) error {
-	check(name)
-	if err := f.inject("chmod", name); err != nil {
+	return f.setAttr("chmod", name, func(ino uint64, n *node) *op {
+		return &op{kind: opChmod, ino: ino, mode: n.mode.Type() | mode.Perm(), t: f.clk.Now()}
+	})
+}
+
+// setAttr is a hooked attribute change (call opName) on name's inode, never a symlink's: it logs the op that
+// mk builds, under the lock.
+func (f *FS) setAttr(opName, name string, mk func(ino uint64, n *node) *op) error {
+	if err := f.begin(opName, name); err != nil {
 		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ino, n, err := f.target(name)
 	if err != nil {
-		return perr("chmod", name, err)
+		return perr(opName, name, err)
 	}
-	f.do(&op{kind: opChmod, ino: ino, mode: n.mode.Type() | mode.Perm(), t: f.clk.Now()})
+	f.do(mk(ino, n))
 	return nil
 }
 
 // SyncDir implements localdir.FS: folder name's pending name ops (and its own data ops) become durable.
 func (f *FS) SyncDir(name string) error {
-	check(name)
-	if err := f.inject("syncdir", name); err != nil {
+	if err := f.begin("syncdir", name); err != nil {
 		return err
 	}
 	f.mu.Lock()

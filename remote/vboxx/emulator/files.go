@@ -195,7 +195,7 @@ func (e *Emulator) serveGetFile(w http.ResponseWriter, r *http.Request, rootS, i
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, e.obj(it, e.itemPath(it), f))
+	e.writeItem(w, it, f)
 	return nil
 }
 
@@ -320,11 +320,11 @@ func (e *Emulator) serveModifiedSince(w http.ResponseWriter, r *http.Request, ro
 		}
 		return int(a.it.ID - b.it.ID)
 	})
-	results := make([]map[string]any, 0, len(hits))
+	its := make([]*item, 0, len(hits))
 	for _, h := range hits {
-		results = append(results, e.obj(h.it, e.itemPath(h.it), f))
+		its = append(its, h.it)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+	e.writeResults(w, its, f)
 	return nil
 }
 
@@ -347,12 +347,22 @@ func (e *Emulator) serveSearch(w http.ResponseWriter, r *http.Request, rootS str
 		}
 	}
 	slices.SortFunc(hits, func(a, b *item) int { return int(a.ID - b.ID) })
-	results := make([]map[string]any, 0, len(hits))
-	for _, it := range hits {
+	e.writeResults(w, hits, f)
+	return nil
+}
+
+// writeItem answers 200 with it as an object at its path.
+func (e *Emulator) writeItem(w http.ResponseWriter, it *item, f flags) {
+	writeJSON(w, http.StatusOK, e.obj(it, e.itemPath(it), f))
+}
+
+// writeResults answers 200 with {"results": [...]}, its in the order given, each at its path.
+func (e *Emulator) writeResults(w http.ResponseWriter, its []*item, f flags) {
+	results := make([]map[string]any, 0, len(its))
+	for _, it := range its {
 		results = append(results, e.obj(it, e.itemPath(it), f))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"results": results})
-	return nil
 }
 
 // parentFolder resolves the {d} of an upload or create_folder: "0" is the top level.
@@ -383,7 +393,7 @@ func (e *Emulator) serveCreateFolder(w http.ResponseWriter, r *http.Request, roo
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, e.obj(it, e.itemPath(it), flags{permissions: true}))
+	e.writeItem(w, it, flags{permissions: true})
 	return nil
 }
 
@@ -482,7 +492,7 @@ func (e *Emulator) serveMutate(w http.ResponseWriter, r *http.Request, rootS, id
 		return err
 	}
 	if action == "rename" || action == "move" {
-		writeJSON(w, http.StatusOK, e.obj(it, e.itemPath(it), flags{permissions: true}))
+		e.writeItem(w, it, flags{permissions: true})
 	} else {
 		writeJSON(w, http.StatusOK, okBody())
 	}
@@ -630,7 +640,7 @@ func (e *Emulator) serveUpload(w http.ResponseWriter, r *http.Request, rootS, pa
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, e.obj(it, e.itemPath(it), flags{permissions: true}))
+	e.writeItem(w, it, flags{permissions: true})
 	return nil
 }
 

@@ -188,8 +188,9 @@ var faultCases = []faultCase{
 			passOK(t, r)
 			faultsFired(t, log, "status", 2)
 			if bug := retryAfterHonoured(t, log, e.p, 2*time.Second); bug != "" {
-				e.bug = "BUG: Retry-After is honoured per request only, other requests to the same endpoint go on " +
-					"(RELIABILITY.md F6: none before the instant): " + bug + "; see remote/internal/httpx retry"
+				e.bug = "BUG: another request reached the endpoint before the Retry-After instant (RELIABILITY.md F6): " +
+					bug + "; httpx now holds back later requests of the operation (Verizon passes), but the pCloud " +
+					"and vBoxx upload paths and requests already in flight are not held"
 			}
 		},
 	},

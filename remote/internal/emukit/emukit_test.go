@@ -64,7 +64,11 @@ func TestNoFaultPassesThroughAndLogs(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 || !bytes.Equal(got, body) {
 		t.Fatalf("get: %v %v len %d", err, resp, len(got))
 	}
+	// The entry is appended when the handler returns, which can be just after the client has read the body.
 	log := k.Log()
+	for deadline := time.Now().Add(2 * time.Second); len(log) == 0 && time.Now().Before(deadline); log = k.Log() {
+		time.Sleep(time.Millisecond)
+	}
 	if len(log) != 1 || log[0].Op != "listfolder" || log[0].BytesOut != int64(len(body)) || log[0].Status != 200 {
 		t.Fatalf("log = %+v", log)
 	}

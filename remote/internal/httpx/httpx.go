@@ -19,6 +19,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -57,6 +58,39 @@ type Options struct {
 type Client struct {
 	o  Options
 	lg *zap.Logger
+
+	// gateMu guards notBefore: per operation, the instant before which no request is sent because the server
+	// answered one with Retry-After (RELIABILITY F6: the wish holds for the endpoint, not just that request).
+	gateMu    sync.Mutex
+	notBefore map[string]time.Time
+}
+
+// gate waits until op may be sent again.
+func (c *Client) gate(ctx context.Context, op string) error {
+	c.gateMu.Lock()
+	until := c.notBefore[op]
+	c.gateMu.Unlock()
+	if d := until.Sub(c.o.Clock.Now()); d > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", op, ctx.Err())
+		case <-c.o.Clock.After(d):
+		}
+	}
+	return nil
+}
+
+// holdOff records a server's Retry-After for every request of op.
+func (c *Client) holdOff(op string, d time.Duration) {
+	until := c.o.Clock.Now().Add(d)
+	c.gateMu.Lock()
+	defer c.gateMu.Unlock()
+	if c.notBefore == nil {
+		c.notBefore = map[string]time.Time{}
+	}
+	if until.After(c.notBefore[op]) {
+		c.notBefore[op] = until
+	}
 }
 
 // New fills in defaults and builds the HTTP client.
@@ -197,6 +231,9 @@ func (c *Client) do(ctx context.Context, op string, idempotent bool,
 	refreshed := false
 	var last error
 	for attempt := 1; ; attempt++ {
+		if err := c.gate(ctx, op); err != nil {
+			return err
+		}
 		req, err := build(ctx)
 		if err != nil {
 			return err
@@ -257,6 +294,7 @@ func (c *Client) do(ctx context.Context, op string, idempotent bool,
 					zap.Duration("asked", tmp.After), zap.Duration("waiting", c.o.MaxRetryAfter))
 				wait = c.o.MaxRetryAfter
 			}
+			c.holdOff(op, wait)
 		}
 		c.lg.Debug("retrying", zap.String("op", op), zap.Int("attempt", attempt), zap.Duration("wait", wait),
 			zap.Error(last))

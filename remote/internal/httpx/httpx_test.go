@@ -219,3 +219,43 @@ func TestMalformedJSONIsTemporary(t *testing.T) {
 		t.Fatalf("err %v attempts %d", err, n.Load())
 	}
 }
+
+// A Retry-After holds back every request of that operation, not just the one that got it (RELIABILITY F6).
+func TestRetryAfterHoldsTheEndpoint(t *testing.T) {
+	var mu sync.Mutex
+	var at []time.Time
+	got429 := make(chan struct{})
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		at = append(at, time.Now())
+		mu.Unlock()
+		if n.Add(1) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(429)
+			close(got429)
+		}
+	}))
+	defer srv.Close()
+	c := fast(Options{})
+	errs := make(chan error, 2)
+	go func() { errs <- c.Do(context.Background(), "op", true, get(srv.URL), ok) }()
+	<-got429
+	time.Sleep(50 * time.Millisecond) // let the first worker record the Retry-After
+	go func() { errs <- c.Do(context.Background(), "op", true, get(srv.URL), ok) }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(at) != 3 {
+		t.Fatalf("%d requests", len(at))
+	}
+	for _, x := range at[1:] {
+		if d := x.Sub(at[0]); d < 900*time.Millisecond {
+			t.Fatalf("a request of the same operation went out %v after a 429 with Retry-After: 1", d)
+		}
+	}
+}

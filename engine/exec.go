@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tandemsync/tandem/conflict"
+	"github.com/tandemsync/tandem/engine/failpoint"
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/state"
 )
@@ -85,10 +86,13 @@ func (e *Engine) commit(fn func(tx state.Writer) error) error {
 	if e.pooled.Load() {
 		commit = e.d.Store.Batch
 	}
+	if err := failpoint.Hit("commit.before"); err != nil {
+		return err
+	}
 	if err := commit(fn); err != nil {
 		return fmt.Errorf("%w: commit: %w", errStore, err)
 	}
-	return nil
+	return failpoint.Hit("commit.after")
 }
 
 // intent journals a destructive or multi-step action before it starts; the commit that finishes it ends it.
@@ -214,6 +218,9 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 		return v.N(), fmt.Errorf("upload %s: %w", p.Quoted(), err)
 	}
 	e.noteRemoteWrite(p)
+	if err := failpoint.Hit("upload.afterPut"); err != nil {
+		return v.N(), fmt.Errorf("upload %s: %w", p.Quoted(), err)
+	}
 	sent := v.Sum()
 	if re.Hash.IsZero() || re.Hash.Algo != e.algo {
 		re.Hash = sent // the digest of exactly the bytes stored at this revision
@@ -266,9 +273,15 @@ func (e *Engine) download(ctx context.Context, p remote.Path, pre remote.Precond
 	outer := remote.NewVerifier(e.counted(Action{Op: Download, Path: p, Remote: &state.Record{Entry: re}},
 		e.limit(ctx, body)), want, re.Size, "")
 	inner := remote.NewVerifier(outer, remote.Hash{}, -1, e.algo)
+	if err := failpoint.Hit("download.beforePut"); err != nil {
+		return 0, fmt.Errorf("download %s: %w", p.Quoted(), err)
+	}
 	le, err := e.d.Local.Put(ctx, p, inner, re.Size, re.ModTime, pre)
 	if err != nil {
 		e.tempLeft.Store(true)
+		return inner.N(), fmt.Errorf("download %s: %w", p.Quoted(), err)
+	}
+	if err := failpoint.Hit("download.afterPut"); err != nil {
 		return inner.N(), fmt.Errorf("download %s: %w", p.Quoted(), err)
 	}
 	got := inner.Sum()
@@ -358,9 +371,15 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 	if err != nil {
 		return err
 	}
-	err = r.Delete(ctx, a.Path, revOf(seen))
+	err = failpoint.Hit("delete.beforeCall")
+	if err == nil {
+		err = r.Delete(ctx, a.Path, revOf(seen))
+	}
 	if errors.Is(err, remote.ErrNotFound) {
 		err = nil // already gone (a retried delete whose answer was lost): the goal holds
+	}
+	if err == nil {
+		err = failpoint.Hit("delete.afterCall")
 	}
 	if err != nil {
 		_ = e.commit(func(tx state.Writer) error { return tx.EndIntent(id) })
@@ -392,6 +411,9 @@ func (e *Engine) move(ctx context.Context, a Action) error {
 		return err
 	}
 	ent, err := r.Move(ctx, a.Path, a.To, revOf(seen))
+	if err == nil {
+		err = failpoint.Hit("move.afterCall")
+	}
 	if err != nil {
 		_ = e.commit(func(tx state.Writer) error { return tx.EndIntent(id) })
 		return fmt.Errorf("move %s to %s: %w", a.Path.Quoted(), a.To.Quoted(), err)
@@ -505,6 +527,9 @@ func (e *Engine) resolve(ctx context.Context, a Action, rep *Report) (int64, err
 	case conflict.Both:
 		c := conflict.Name(a.Path, e.o.Host, now, e.taken(ctx))
 		ent, err := e.d.Local.Move(ctx, a.Path, c, revOf(l))
+		if err == nil {
+			err = failpoint.Hit("conflict.afterRename")
+		}
 		if err != nil {
 			return 0, end(fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err))
 		}

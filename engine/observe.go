@@ -327,16 +327,12 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 		return nil
 	}
 	rec := state.Record{Entry: c.Entry, Scanned: e.d.Clock.Now().UnixNano()}
-	if old, ok, err := tx.Get(state.Remote, p); err != nil {
-		return err
-	} else if ok && old.Rev == rec.Rev && rec.Hash.IsZero() {
-		rec.Hash = old.Hash // keep a digest fetched earlier for the same revision
-	}
-	if err := folderID(tx, &rec); err != nil {
+	old, ok, err := keepKnown(tx, &rec)
+	if err != nil {
 		return err
 	}
 	if !rec.Dir {
-		if old, ok, _ := tx.Get(state.Remote, p); ok && old.Dir {
+		if ok && old.Dir {
 			// A folder became a file: what was below it is gone.
 			if err := tx.DeleteTree(state.Remote, p); err != nil {
 				return err
@@ -346,24 +342,43 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 	return tx.Put(state.Remote, rec)
 }
 
-// folderID gives a remote folder that its provider reports without an id (Verizon addresses folders by path)
-// a stable one of tandem's own: the id it already has in the store (moveSide carried it along when the feed
-// reported the folder's move), else one made from the path where it was first seen. Move detection then pairs
-// a folder renamed on the server into one local move, as it does for providers with folder ids.
-func folderID(tx state.Writer, rec *state.Record) error {
-	if !rec.Dir || rec.ID != "" {
-		return nil
+// keepKnown carries over what the store knows of a remote object that a listing or feed event does not repeat:
+// a digest fetched earlier for the same revision, and the folder id of folderID. It returns the stored record.
+func keepKnown(tx state.Writer, rec *state.Record) (state.Record, bool, error) {
+	old, ok, err := tx.Get(state.Remote, rec.Path)
+	if err != nil {
+		return old, ok, err
 	}
+	if ok && old.Rev == rec.Rev && rec.Hash.IsZero() {
+		rec.Hash = old.Hash
+	}
+	setFolderID(rec, old, ok)
+	return old, ok, nil
+}
+
+// folderID is setFolderID against the record stored at rec's path.
+func folderID(tx state.Writer, rec *state.Record) error {
 	old, ok, err := tx.Get(state.Remote, rec.Path)
 	if err != nil {
 		return err
 	}
+	setFolderID(rec, old, ok)
+	return nil
+}
+
+// setFolderID gives a remote folder that its provider reports without an id (Verizon addresses folders by path)
+// a stable one of tandem's own: the id it already has in the store (moveSide carried it along when the feed
+// reported the folder's move), else one made from the path where it was first seen. Move detection then pairs
+// a folder renamed on the server into one local move, as it does for providers with folder ids.
+func setFolderID(rec *state.Record, old state.Record, ok bool) {
+	if !rec.Dir || rec.ID != "" {
+		return
+	}
 	if ok && old.Dir && old.ID != "" {
 		rec.ID = old.ID
-		return nil
+		return
 	}
 	rec.ID = "path:" + string(rec.Path)
-	return nil
 }
 
 // sameObject: two ids name the same object, or one of them is unknown (providers without folder ids).
@@ -432,12 +447,7 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 		}
 		rec := state.Record{Entry: ent, Scanned: gen}
 		return w.add(func(tx state.Writer) error {
-			if old, ok, err := tx.Get(state.Remote, rec.Path); err != nil {
-				return err
-			} else if ok && old.Rev == rec.Rev && rec.Hash.IsZero() {
-				rec.Hash = old.Hash
-			}
-			if err := folderID(tx, &rec); err != nil {
+			if _, _, err := keepKnown(tx, &rec); err != nil {
 				return err
 			}
 			return tx.Put(state.Remote, rec)

@@ -961,6 +961,25 @@ func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
 func within(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
 
+// simOpCtx is what userOp knows about a side when it picks an operation; extra operations get it too.
+type simOpCtx struct {
+	s, other                    *simSide
+	exists                      map[string]simEntry
+	dirs, files, folders, empty []string
+	newPath                     func() (string, bool)
+}
+
+// simExtraOp is an operation beside userOp's built-in ones, registered by an init() in a sim_*_test.go file
+// (Go runs those in file-name order, so the table and every seed's trace stay deterministic). weight is its
+// chance in 1000 per userOp; the built-in operations share what is left.
+type simExtraOp struct {
+	name   string
+	weight int
+	do     func(w *world, c *simOpCtx)
+}
+
+var simExtraOps []simExtraOp
+
 // userOp does one random operation on side s.
 func (w *world) userOp(s *simSide) {
 	ents := w.list(s)
@@ -1002,6 +1021,19 @@ func (w *world) userOp(s *simSide) {
 	other := w.R
 	if !s.local {
 		other = w.L
+	}
+	if len(simExtraOps) > 0 {
+		c := &simOpCtx{s: s, other: other, exists: exists, dirs: dirs, files: files, folders: folders, empty: empty,
+			newPath: newPath}
+		r := w.rng.IntN(1000)
+		for _, op := range simExtraOps {
+			if r < op.weight {
+				w.logf("extra op %s on %s", op.name, s.name())
+				op.do(w, c)
+				return
+			}
+			r -= op.weight
+		}
 	}
 	switch r := w.rng.IntN(100); {
 	case r < 22 || len(files) == 0 && r < 60: // create

@@ -398,7 +398,13 @@ func TestDaemonSigtermMidTransfer(t *testing.T) {
 	d := newDaemonPair(t)
 	d.start()
 	big := filepath.Join(d.L, "big.bin")
-	sum := testenv.WriteRandom(t, big, 512<<20, 42)
+	// Written beside the pair and renamed in, so the daemon never sees a half-written file: a file that is still
+	// growing may legitimately be synced as it stood, which is not what this test is about.
+	staged := filepath.Join(filepath.Dir(d.L), "big.staged")
+	sum := testenv.WriteRandom(t, staged, 512<<20, 42)
+	if err := os.Rename(staged, big); err != nil {
+		t.Fatal(err)
+	}
 	s := d.waitFor("the upload to show in status", 60*time.Second, func(s *daemonStatus) bool {
 		p := s.Pairs[0]
 		return p.State == "syncing" && len(p.Transfers) == 1 && p.Transfers[0].Path == "big.bin" && p.Transfers[0].Op == "upload"

@@ -50,8 +50,8 @@ type Options struct {
 	AccessTTL time.Duration
 	// RefreshTTL is the refresh-token lifetime (default 14 days).
 	RefreshTTL   time.Duration
-	ClientID     string   // default DefaultClientID
-	ClientSecret string   // default DefaultClientSecret
+	ClientID     string // default DefaultClientID
+	ClientSecret string // default DefaultClientSecret
 	// RedirectURIs are the registered callbacks (default DefaultRedirectURL). Only they are accepted, exactly as
 	// the documentation says (§3.1); the redirect-loopback variant accepts any loopback URL as well.
 	RedirectURIs []string

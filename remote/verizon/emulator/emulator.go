@@ -240,6 +240,11 @@ func (e *Emulator) index(n *node) {
 	e.link(n)
 }
 
+// App is the OAuth app registered with the emulator: client id, secret and the first callback URL.
+func (e *Emulator) App() (id, secret, redirect string) {
+	return e.o.ClientID, e.o.ClientSecret, e.o.RedirectURIs[0]
+}
+
 // Handler serves the API behind the fault plan and request log.
 func (e *Emulator) Handler() http.Handler { return e.handler }
 

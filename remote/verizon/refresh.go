@@ -145,7 +145,9 @@ type refusedGrant struct {
 	code   string
 }
 
-func (r *refusedGrant) Error() string { return fmt.Sprintf("token refresh refused: HTTP %d %s", r.status, r.code) }
+func (r *refusedGrant) Error() string {
+	return fmt.Sprintf("token refresh refused: HTTP %d %s", r.status, r.code)
+}
 
 // lostAnswer: the request may have reached the server, but no answer came back.
 type lostAnswer struct{ err error }

@@ -1,7 +1,8 @@
-// Package verizon is the Verizon Personal Cloud Storage provider (../shared/api/verizon.md): a remote.Remote
-// over the /cloud/1 API with OAuth2 refresh through httpx, a change feed from fullview etags, conflict-safe
-// writes (safe=true for new files, version=<rev> for replacements, safe=true moves), downloads verified against
-// the listed SHA-256, and the authorization-code login with a loopback redirect.
+// Package verizon is the Verizon Personal Cloud Storage provider: a remote.Remote over the /cloud/1 API with
+// OAuth2 refresh serialised across processes (refresh.go), a change feed from fullview etags, writes checked by a
+// metadata read just before and the replaced version just after (the intent's safe/version are undocumented),
+// safe=true moves, downloads verified against the listed SHA-256, and the authorization-code login with the
+// user's own app key. PROVIDER.md lists what is documented and what is a reading of ours.
 package verizon
 
 import (

@@ -216,10 +216,11 @@ func (c *Client) prepare(body io.Reader, size int64) (*source, string, error) {
 	return s, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// Put implements remote.Remote through intent → upload(s) → commit (§9). A new file goes with safe=true
-// (Precondition.Absent), a replacement with version=<Rev> after checking that the content token still matches
-// (a file deleted and re-created restarts at version 1, so the version alone could match a stranger). Without a
-// precondition the server replaces. A 409 at intent or creation time is remote.ErrConflict.
+// Put implements remote.Remote through intent → upload(s) → commit (§9). The precondition is checked by a
+// metadata read just before the intent (Absent: nothing there; Rev: the same version and content token, since a
+// file deleted and re-created restarts at version 1), and the version the upload replaced is checked in its
+// answer. safe=true / version=<n> go along for a server that honours them (a 409 is remote.ErrConflict), but
+// nothing depends on them (PROVIDER.md). Without a precondition the server replaces.
 func (c *Client) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
 	if err := check(p); err != nil {
 		return remote.Entry{}, err

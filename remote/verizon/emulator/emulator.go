@@ -1,9 +1,10 @@
 // Package emulator is a Verizon Personal Cloud Storage API server that follows ../shared/api/verizon.md to the
-// letter, project decisions included: OAuth2 with short-lived access tokens and rotating refresh tokens (with the
-// reference's grace rule), account, metadata, fullview with etag deltas (412 when nothing changed, 205 OutOfSync
+// letter, project decisions included: OAuth2 with short-lived access tokens and single-use refresh tokens per
+// deviceid, account, metadata, fullview with etag deltas (412 when nothing changed, 205 OutOfSync
 // when an etag predates the retained journal), downloads with Range, the intent/upload/commit flow with
 // checksums, file operations with safe and conflictsolve, trash and search, all under /cloud/1. Faults come from
-// emukit; forced OutOfSync, token expiry and clock skew are emulator controls outside /cloud/1.
+// emukit; forced OutOfSync, token expiry and clock skew are emulator controls outside /cloud/1. Where the
+// documentation is silent, Options.Variants picks the reading (variants.go); the default is the least helpful.
 //
 // Files and metadata persist in Options.DataDir (a bbolt db plus content-addressed blobs).
 package emulator

@@ -46,8 +46,11 @@ func newLoginCmd(app *App) *cobra.Command {
 		Long: `Log in to a provider and store its token in ~/.config/tandem/tokens (mode 0600).
 
 pCloud and Verizon use OAuth2 in the browser: tandem prints the address to open (and opens it unless
---no-browser) and waits for the provider to redirect back to 127.0.0.1; passwords never pass
-through tandem. vBoxx uses its password grant: tandem asks for the password without echo (or reads
+--no-browser) and waits for the provider to redirect back to this computer; passwords never pass
+through tandem. Verizon needs your own app key: register an app in ThingSpace Key Management with a
+Callback URL such as http://localhost:53682/callback, then give --client-id, --client-secret and
+--redirect-url (or TANDEM_VERIZON_CLIENT_ID, TANDEM_VERIZON_CLIENT_SECRET, TANDEM_VERIZON_REDIRECT_URL,
+or the config file's verizon: section). vBoxx uses its password grant: tandem asks for the password without echo (or reads
 one line from standard input with --password-stdin), sends it once over HTTPS and keeps only the
 tokens, never the password.`,
 		Args: func(c *cobra.Command, args []string) error {
@@ -65,7 +68,7 @@ tokens, never the password.`,
 	f.StringVar(&o.caFile, "ca-file", "", "extra trusted CA certificates (PEM)")
 	f.StringVar(&o.account, "account", "", "name for this login when you use several accounts of one provider")
 	f.StringVar(&o.tokenDir, "token-dir", "", "where tokens are stored (default ~/.config/tandem/tokens)")
-	f.StringVar(&o.clientID, "client-id", "", "OAuth app id (default: tandem's)")
+	f.StringVar(&o.clientID, "client-id", "", "OAuth app id (pCloud: default tandem's; Verizon: required, your ThingSpace app key)")
 	f.StringVar(&o.clientSecret, "client-secret", "", "OAuth app secret, if your app has one")
 	f.StringVar(&o.redirectURL, "redirect-url", "", "Verizon: your app's registered Callback URL, http://localhost:PORT/callback")
 	f.StringVar(&o.config, "config", "", "config file to read verizon.client_id/client_secret/redirect_url from (default ~/.config/tandem/config.yaml)")

@@ -72,7 +72,7 @@ func (a *tokenAuth) Refresh(ctx context.Context, used *http.Request) error {
 	return a.refresh(ctx, strings.TrimPrefix(used.Header.Get("Authorization"), "Bearer "))
 }
 
-// errLoginSpent is the message of every refusal that only a new login cures.
+// loginAgain ends the message of every refusal that only a new login cures.
 const loginAgain = "run `tandem login verizon` (with your app's --client-id, --client-secret and --redirect-url)"
 
 // refresh replaces the access token stale, unless another worker or process already has.
@@ -216,11 +216,4 @@ func (a *tokenAuth) grant(ctx context.Context, tf tokenFile) (tokenFile, error) 
 		next.Expiry = a.now().Add(time.Duration(ta.ExpiresIn) * time.Second)
 	}
 	return next, nil
-}
-
-// Token is the current access token (tests).
-func (a *tokenAuth) Token() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.tf.AccessToken
 }

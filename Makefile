@@ -29,6 +29,9 @@ race:
 # Runs the engine's seeded simulation for SOAK_DURATION and reports seeds per hour.
 soak:
 	$(GO) test ./engine -run TestSimRandomOps -sim.duration=$(SOAK_DURATION) -timeout 70m -count=1 -v
+	# Verizon: one login shared by several clients and by tandem run + tandem once for a minute each, and every
+	# e2e scenario under every emulator variant.
+	TANDEM_SOAK_REFRESH=1m TANDEM_E2E_VARIANTS=all $(GO) test ./remote/verizon ./test/e2e -run 'TestSharedLogin|TestVerizon' -timeout 30m -count=1 -v
 
 # Includes BenchmarkDaemon: 100,000 files through `tandem run` (propagation p50/p99, a minute of idle cost).
 bench:

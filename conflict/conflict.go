@@ -69,6 +69,8 @@ func Decide(p Policy, local, rem remote.Entry, remoteHasTrash bool) Winner {
 		// Comparing clocks of two machines is what the Unison rule warns against; this policy is opt-in and
 		// ties (or equal mtimes) keep both.
 		switch {
+		case local.ModTime.IsZero() || rem.ModTime.IsZero():
+			// A side without a user mtime (Verizon reports only upload times): nothing to compare, keep both.
 		case local.ModTime.After(rem.ModTime):
 			w = Local
 		case rem.ModTime.After(local.ModTime):

@@ -66,6 +66,8 @@ func TestDecide(t *testing.T) {
 		{NewerWins, newer, old, true, Local, "newer local"},
 		{NewerWins, old, newer, true, Remote, "newer remote"},
 		{NewerWins, old, old, true, Both, "tie keeps both"},
+		{NewerWins, newer, remote.Entry{}, true, Both, "a remote without a user mtime (Verizon) keeps both"},
+		{NewerWins, remote.Entry{}, newer, true, Both, "a side without a user mtime keeps both"},
 	}
 	for _, c := range cases {
 		if got := Decide(c.p, c.l, c.r, c.trash); got != c.want {

@@ -31,6 +31,12 @@ type Options struct {
 	Token                string // pCloud: preset access token
 	AllowRootRecursive   bool   // pCloud: serve a recursive listing of the account root (rclone 1.60 needs it)
 	AccessTTL            time.Duration
+	// Variants pick the emulator's reading where the provider's documentation is silent (`--variant a,b`);
+	// empty means the defaults. Each provider names its own.
+	Variants []string
+	// ClientID, ClientSecret and RedirectURL: the OAuth app registered with the emulator (Verizon), as a
+	// developer registers one in the provider's console. Empty: the emulator's defaults.
+	ClientID, ClientSecret, RedirectURL string
 }
 
 // Info is what a client needs to reach a running emulator.
@@ -47,6 +53,11 @@ type Info struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Username     string `json:"username,omitempty"`
 	Password     string `json:"password,omitempty"`
+	// Verizon: the OAuth app registered with the emulator, for `tandem login verizon --client-id ...`.
+	ClientID     string   `json:"client_id,omitempty"`
+	ClientSecret string   `json:"client_secret,omitempty"`
+	RedirectURL  string   `json:"redirect_url,omitempty"`
+	Variants     []string `json:"variants,omitempty"`
 }
 
 // Server is a running emulator.
@@ -159,7 +170,12 @@ func newEmulator(lg *zap.Logger, provider string, o Options) (*emulator, error) 
 				i.Endpoint = s.URL
 			}}, nil
 	case "verizon":
-		e, err := verizonemu.New(lg, verizonemu.Options{DataDir: filepath.Join(o.Data, "store"), AccessTTL: o.AccessTTL})
+		vo := verizonemu.Options{DataDir: filepath.Join(o.Data, "store"), AccessTTL: o.AccessTTL, Variants: o.Variants,
+			ClientID: o.ClientID, ClientSecret: o.ClientSecret}
+		if o.RedirectURL != "" {
+			vo.RedirectURIs = []string{o.RedirectURL}
+		}
+		e, err := verizonemu.New(lg, vo)
 		if err != nil {
 			return nil, err
 		}
@@ -167,6 +183,8 @@ func newEmulator(lg *zap.Logger, provider string, o Options) (*emulator, error) 
 			info: func(i *Info, s *emukit.Server) {
 				i.AccessToken, i.RefreshToken = e.Mint()
 				i.Endpoint = s.TLSURL + "/cloud/1"
+				i.ClientID, i.ClientSecret, i.RedirectURL = e.App()
+				i.Variants = o.Variants
 			}}, nil
 	}
 	return nil, fmt.Errorf("no emulator for %q: want one of %v", provider, Providers)

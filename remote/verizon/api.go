@@ -19,21 +19,73 @@ import (
 // Wire types of ../shared/api/verizon.md §5-§10. Optional fields are pointers or tolerate absence; unknown
 // fields are ignored.
 
+// Numbers and times are decoded leniently (flexInt, flexTime): the documentation shows JSON numbers and ISO
+// strings, but does not promise them, and one item in another encoding must not cost the whole listing.
 type cloudFile struct {
-	ParentPath       string `json:"parentPath"`
-	Name             string `json:"name"`
-	Size             int64  `json:"size"`
-	Checksum         string `json:"checksum"`
-	ContentToken     string `json:"contentToken"`
-	VersionCreated   string `json:"versionCreated"`
-	Version          int64  `json:"version"`
-	ModificationDate string `json:"modificationDate"`
+	ParentPath       string   `json:"parentPath"`
+	Name             string   `json:"name"`
+	Size             flexInt  `json:"size"`
+	Checksum         string   `json:"checksum"`
+	ContentToken     string   `json:"contentToken"`
+	VersionCreated   flexTime `json:"versionCreated"`
+	Version          flexInt  `json:"version"`
+	ModificationDate flexTime `json:"modificationDate"`
 }
 
 type cloudFolder struct {
-	ParentPath     string `json:"parentPath"`
-	Name           string `json:"name"`
-	VersionCreated string `json:"versionCreated"`
+	ParentPath     string   `json:"parentPath"`
+	Name           string   `json:"name"`
+	VersionCreated flexTime `json:"versionCreated"`
+}
+
+// flexInt is an integer sent as a JSON number (12, 12.0) or a string ("12").
+type flexInt int64
+
+func (n *flexInt) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "null" || s == "" {
+		*n = 0
+		return nil
+	}
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+		*n = flexInt(v)
+		return nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f != float64(int64(f)) {
+		return fmt.Errorf("not an integer: %s", remote.Escape(string(b)))
+	}
+	*n = flexInt(int64(f))
+	return nil
+}
+
+// flexTime is a time sent as an ISO-8601 string or as epoch milliseconds or seconds (number or string). It keeps
+// the RFC 3339 text; "" when absent.
+type flexTime string
+
+func (t *flexTime) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if s == "null" {
+		*t = ""
+		return nil
+	}
+	if strings.HasPrefix(s, `"`) {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+	}
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		var tm time.Time
+		if n > 1e11 { // milliseconds (1e11 s is the year 5138)
+			tm = time.UnixMilli(int64(n))
+		} else {
+			tm = time.Unix(int64(n), 0)
+		}
+		*t = flexTime(tm.UTC().Format(time.RFC3339Nano))
+		return nil
+	}
+	*t = flexTime(s)
+	return nil
 }
 
 // folderBody is a folder as /metadata answers it: its own fields plus direct children.
@@ -46,16 +98,6 @@ type folderBody struct {
 type metadataAnswer struct {
 	File   *cloudFile  `json:"file"`
 	Folder *folderBody `json:"folder"`
-}
-
-type fullviewAnswer struct {
-	Data *struct {
-		File    []cloudFile   `json:"file"`
-		Folder  []cloudFolder `json:"folder"`
-		Deleted *struct {
-			Path []string `json:"path"`
-		} `json:"deleted"`
-	} `json:"data"`
 }
 
 type intentAnswer struct {
@@ -186,8 +228,8 @@ func itemPath(root, parent, name string) (remote.Path, bool, error) {
 
 var hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-func parseTime(s string) time.Time {
-	t, err := time.Parse(time.RFC3339Nano, s)
+func parseTime(ft flexTime) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, string(ft))
 	if err != nil {
 		return time.Time{}
 	}
@@ -204,11 +246,11 @@ func parseRev(r string) (int64, string, bool) {
 	return n, tok, ok && err == nil && n > 0
 }
 
+// fileEntry leaves ModTime zero: Verizon's versionCreated and modificationDate are the time of the upload (the
+// intent's modificationDate is not documented, and the service most likely ignores it), never the user's mtime.
+// A download then gets the download time, and newer-wins has no remote time to compare (it keeps both).
 func fileEntry(p remote.Path, f *cloudFile) remote.Entry {
-	e := remote.Entry{Path: p, Size: f.Size, ID: f.ContentToken, Rev: rev(f.Version, f.ContentToken)}
-	if e.ModTime = parseTime(f.ModificationDate); e.ModTime.IsZero() {
-		e.ModTime = parseTime(f.VersionCreated)
-	}
+	e := remote.Entry{Path: p, Size: int64(f.Size), ID: f.ContentToken, Rev: rev(int64(f.Version), f.ContentToken)}
 	if hexSHA256.MatchString(f.Checksum) {
 		e.Hash = remote.Hash{Algo: "sha256", Hex: f.Checksum}
 	}
@@ -216,8 +258,8 @@ func fileEntry(p remote.Path, f *cloudFile) remote.Entry {
 }
 
 // Folders have no server id and no version (§5.2): ID stays empty so that no folder is ever taken for another.
-func folderEntry(p remote.Path, f *cloudFolder) remote.Entry {
-	return remote.Entry{Path: p, Dir: true, ModTime: parseTime(f.VersionCreated)}
+func folderEntry(p remote.Path, _ *cloudFolder) remote.Entry {
+	return remote.Entry{Path: p, Dir: true}
 }
 
 // sane reports what a listed file is missing that tandem needs; "" when it is usable.
@@ -245,6 +287,10 @@ type listing struct {
 	rootSeen bool // the root itself is listed or implied: it exists
 	rootGone bool // the root or one of its ancestors is in deleted
 	skipped  []string
+	// relocated counts listed items not newer than the previous answer: moved or renamed, not created.
+	relocated []remote.Path
+	newest    time.Time // the latest versionCreated listed
+
 }
 
 func (l *listing) skip(what string, err error) {
@@ -278,10 +324,19 @@ func (l *listing) add(e remote.Entry) {
 	}
 }
 
-// decodeFullview parses a fullview body into a listing below root. It never fails on a bad item: the item is
-// skipped and reported; only a body that is not the expected JSON is an error.
-func decodeFullview(body []byte, root string) (*listing, error) {
-	var fa fullviewAnswer
+// decodeFullview parses a fullview body into a listing below root. It never fails on a bad item: each item is
+// decoded on its own, and one that cannot be understood is skipped and reported; only a body that is not the
+// expected JSON is an error. since (zero for a full listing) is when the previous answer was given: a listed
+// item not newer than that was not created since, it was moved or renamed (relocated counts them). An item
+// created in the same millisecond as since is counted too: that costs a full listing, never a missed move.
+func decodeFullview(body []byte, root string, since time.Time) (*listing, error) {
+	var fa struct {
+		Data *struct {
+			File    []json.RawMessage `json:"file"`
+			Folder  []json.RawMessage `json:"folder"`
+			Deleted json.RawMessage   `json:"deleted"`
+		} `json:"data"`
+	}
 	if err := json.Unmarshal(body, &fa); err != nil {
 		return nil, fmt.Errorf("fullview: malformed answer: %w", err)
 	}
@@ -289,35 +344,60 @@ func decodeFullview(body []byte, root string) (*listing, error) {
 		return nil, errors.New("fullview: answer without data")
 	}
 	l := &listing{entries: map[remote.Path]remote.Entry{}}
-	if fa.Data.Deleted != nil {
-		for _, abs := range fa.Data.Deleted.Path {
-			if abs == root || strings.HasPrefix(root, abs+"/") {
-				l.rootGone = true
-				continue
-			}
-			p, ours, err := relPath(root, abs)
-			switch {
-			case !ours:
-			case err != nil:
-				l.skip(remote.Escape(abs), err)
-			default:
-				l.deleted = append(l.deleted, p)
-			}
+	old := func(ft flexTime) bool {
+		t := parseTime(ft)
+		if t.After(l.newest) {
+			l.newest = t
+		}
+		return !since.IsZero() && !t.IsZero() && !t.After(since)
+	}
+	var deleted struct {
+		Path []string `json:"path"`
+	}
+	if len(fa.Data.Deleted) > 0 && string(fa.Data.Deleted) != "null" {
+		if err := json.Unmarshal(fa.Data.Deleted, &deleted); err != nil {
+			// Deletes that cannot be read cannot be applied: the caller must list everything.
+			return nil, fmt.Errorf("fullview: unreadable deleted list: %w", err)
 		}
 	}
-	for i := range fa.Data.Folder {
-		f := &fa.Data.Folder[i]
+	for _, abs := range deleted.Path {
+		if abs == root || strings.HasPrefix(root, abs+"/") {
+			l.rootGone = true
+			continue
+		}
+		p, ours, err := relPath(root, abs)
+		switch {
+		case !ours:
+		case err != nil:
+			l.skip(remote.Escape(abs), err)
+		default:
+			l.deleted = append(l.deleted, p)
+		}
+	}
+	for i, raw := range fa.Data.Folder {
+		var f cloudFolder
+		if err := json.Unmarshal(raw, &f); err != nil {
+			l.skip(fmt.Sprintf("folder #%d", i+1), fmt.Errorf("cannot be understood: %w", err))
+			continue
+		}
 		p, ours, err := itemPath(root, f.ParentPath, f.Name)
 		switch {
 		case !ours:
 		case err != nil:
 			l.skip(remote.Escape(f.ParentPath+"/"+f.Name), err)
 		default:
-			l.add(folderEntry(p, f))
+			if old(f.VersionCreated) {
+				l.relocated = append(l.relocated, p)
+			}
+			l.add(folderEntry(p, &f))
 		}
 	}
-	for i := range fa.Data.File {
-		f := &fa.Data.File[i]
+	for i, raw := range fa.Data.File {
+		var f cloudFile
+		if err := json.Unmarshal(raw, &f); err != nil {
+			l.skip(fmt.Sprintf("file #%d", i+1), fmt.Errorf("cannot be understood: %w", err))
+			continue
+		}
 		p, ours, err := itemPath(root, f.ParentPath, f.Name)
 		switch {
 		case !ours:
@@ -327,11 +407,14 @@ func decodeFullview(body []byte, root string) (*listing, error) {
 			l.skip(remote.Escape(root), errors.New("the sync root is listed as a file"))
 			l.rootGone = true
 		default:
-			if why := sane(f); why != "" {
+			if why := sane(&f); why != "" {
 				l.skip(p.Quoted(), errors.New(why))
 				continue
 			}
-			l.add(fileEntry(p, f))
+			if old(f.VersionCreated) {
+				l.relocated = append(l.relocated, p)
+			}
+			l.add(fileEntry(p, &f))
 		}
 	}
 	return l, nil

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,8 +21,9 @@ import (
 	"github.com/tandemsync/tandem/remote/internal/tokenstore"
 )
 
-// tandem's app key. A desktop app cannot keep a secret; the key identifies the app, the user's consent and the
-// refresh token are what protect the account. The emulator accepts the same pair by default.
+// The emulator's app key (`tandem emulate verizon` registers it by default). The real service has no app key
+// of tandem's: each user registers their own in ThingSpace and logs in with --client-id/--client-secret. Tokens
+// given on the command line (which carry no app key) are refreshed with this one, which only the emulator knows.
 const (
 	DefaultClientID     = "tandem-desktop"
 	DefaultClientSecret = "tandem-desktop-secret"
@@ -43,6 +43,10 @@ type tokenFile struct {
 	Endpoint     string `json:"endpoint,omitempty"`
 	ClientID     string `json:"client_id,omitempty"`
 	ClientSecret string `json:"client_secret,omitempty"`
+	RedirectURL  string `json:"redirect_url,omitempty"`
+	// DeviceID is this installation's deviceid, generated at the first login and sent at every later one: without
+	// it every installation of one app key shares one (single-use) refresh token (§3.1, documented).
+	DeviceID string `json:"device_id,omitempty"`
 }
 
 func oauthConfig(endpoint, id, secret, redirect string) *oauth2.Config {
@@ -77,12 +81,12 @@ func Open(ctx context.Context, lg *zap.Logger, root string, o remote.OpenOptions
 		root = "/" + DefaultVirtualFolder + "/" + root
 	}
 	var tf tokenFile
-	var save func(*oauth2.Token) error
+	path := ""
 	if o.AccessToken != "" || o.RefreshToken != "" {
 		tf = tokenFile{AccessToken: o.AccessToken.Reveal(), RefreshToken: o.RefreshToken.Reveal()}
 	} else {
-		path, err := TokenFile(o.StateDir, o.Account)
-		if err != nil {
+		var err error
+		if path, err = TokenFile(o.StateDir, o.Account); err != nil {
 			return nil, err
 		}
 		if err := tokenstore.Load(path, &tf); err != nil {
@@ -90,11 +94,6 @@ func Open(ctx context.Context, lg *zap.Logger, root string, o remote.OpenOptions
 				return nil, fmt.Errorf("%w: %w: run `tandem login verizon`", remote.ErrUnauthorized, err)
 			}
 			return nil, err
-		}
-		save = func(t *oauth2.Token) error {
-			next := tf
-			next.AccessToken, next.RefreshToken, next.TokenType, next.Expiry = t.AccessToken, t.RefreshToken, t.TokenType, t.Expiry
-			return tokenstore.Save(path, next)
 		}
 	}
 	endpoint := o.Endpoint
@@ -113,9 +112,8 @@ func Open(ctx context.Context, lg *zap.Logger, root string, o remote.OpenOptions
 	if err != nil {
 		return nil, err
 	}
-	tok := &oauth2.Token{AccessToken: tf.AccessToken, RefreshToken: tf.RefreshToken, TokenType: "Bearer", Expiry: tf.Expiry}
 	cfg := Config{Endpoint: ep.String(), Root: root, HTTP: base.HTTP()}
-	cfg.Auth = httpx.NewOAuth(oauthConfig(ep.String(), tf.ClientID, tf.ClientSecret, ""), base.HTTP(), tok, save, nil)
+	cfg.Auth = newTokenAuth(lg, tf, path, ep.String(), base.HTTP(), nil)
 	c, err := New(lg, cfg)
 	if err != nil {
 		return nil, err
@@ -129,13 +127,15 @@ type LoginOptions struct {
 	CAFile   string
 	StateDir string // where the token file goes; default tokenstore.DefaultDir()
 	Account  string // token file suffix, for several accounts
-	// ClientID/ClientSecret: the app key (default tandem's). RedirectPort is the loopback port of the callback
-	// (0 = any free port; the real service needs the exact registered URL, so it is configurable), RedirectPath
-	// its path (default "/callback").
+	// ClientID and ClientSecret are the app key the user registered in ThingSpace (required: tandem has none of
+	// its own). RedirectURL is that app's Callback URL, an http loopback URL with a port
+	// (http://localhost:PORT/callback): the service redirects only to the registered URL, exactly (§3.1), so
+	// Login listens on its host and port and serves its path.
 	ClientID, ClientSecret string
-	RedirectPort           int
-	RedirectPath           string
-	DeviceID               string // optional; each deviceid gets its own refresh token (§3.1)
+	RedirectURL            string
+	// DeviceID overrides the installation's deviceid (tests). By default it is the one stored in the token file,
+	// or a new random one at the first login.
+	DeviceID string
 	// NoBrowser only prints the URL. Otherwise OpenBrowser is called with it (the CLI passes its opener; nil
 	// means print only). The URL always goes to Out (default io.Discard).
 	NoBrowser   bool
@@ -154,9 +154,6 @@ func Login(ctx context.Context, lg *zap.Logger, o LoginOptions) error {
 	if o.Endpoint == "" {
 		o.Endpoint = DefaultEndpoint
 	}
-	if o.RedirectPath == "" {
-		o.RedirectPath = "/callback"
-	}
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
@@ -172,19 +169,35 @@ func Login(ctx context.Context, lg *zap.Logger, o LoginOptions) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.RedirectPort)))
+	if o.ClientID == "" {
+		return ErrNoAppKey
+	}
+	ru, err := checkRedirect(o.RedirectURL)
 	if err != nil {
-		return fmt.Errorf("login: listen for the redirect: %w", err)
+		return err
+	}
+	if o.DeviceID == "" {
+		var old tokenFile
+		if tokenstore.Load(path, &old) == nil {
+			o.DeviceID = old.DeviceID
+		}
+		if o.DeviceID == "" {
+			o.DeviceID = "tandem-" + randomState()
+		}
+	}
+	ln, err := net.Listen("tcp", ru.Host)
+	if err != nil {
+		return fmt.Errorf("login: listen for the redirect on %s (the port of --redirect-url): %w", ru.Host, err)
 	}
 	defer ln.Close()
-	redirect := "http://" + ln.Addr().String() + o.RedirectPath
+	redirect := o.RedirectURL
 	cfg := oauthConfig(ep.String(), o.ClientID, o.ClientSecret, redirect)
 	state := randomState()
-	opts := []oauth2.AuthCodeOption{}
-	if o.DeviceID != "" {
-		opts = append(opts, oauth2.SetAuthURLParam("deviceid", o.DeviceID))
+	authURL := cfg.AuthCodeURL(state, oauth2.SetAuthURLParam("deviceid", o.DeviceID))
+	redirectPath := ru.Path
+	if redirectPath == "" {
+		redirectPath = "/"
 	}
-	authURL := cfg.AuthCodeURL(state, opts...)
 
 	type result struct {
 		code string
@@ -192,7 +205,7 @@ func Login(ctx context.Context, lg *zap.Logger, o LoginOptions) error {
 	}
 	got := make(chan result, 1)
 	mux := http.NewServeMux()
-	mux.HandleFunc(o.RedirectPath, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(redirectPath, func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		var res result
 		switch {
@@ -247,7 +260,7 @@ func Login(ctx context.Context, lg *zap.Logger, o LoginOptions) error {
 		return errors.New("login: the server sent no refresh token")
 	}
 	tf := tokenFile{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType,
-		Expiry: tok.Expiry, ClientID: o.ClientID, ClientSecret: o.ClientSecret}
+		Expiry: tok.Expiry, ClientID: o.ClientID, ClientSecret: o.ClientSecret, RedirectURL: redirect, DeviceID: o.DeviceID}
 	if o.Endpoint != DefaultEndpoint {
 		tf.Endpoint = ep.String()
 	}
@@ -256,6 +269,28 @@ func Login(ctx context.Context, lg *zap.Logger, o LoginOptions) error {
 	}
 	fmt.Fprintf(o.Out, "Logged in; token saved in %s\n", path)
 	return nil
+}
+
+// ErrNoAppKey: Login was called without an app key. The message says how to get one.
+var ErrNoAppKey = errors.New("no Verizon app key: register an app in ThingSpace (https://thingspace.verizon.com, " +
+	"Key Management: create a key set for Verizon Cloud and set its Callback URL, e.g. http://localhost:53682/callback), " +
+	"then run `tandem login verizon --client-id ID --client-secret SECRET --redirect-url http://localhost:53682/callback` " +
+	"(or set TANDEM_VERIZON_CLIENT_ID, TANDEM_VERIZON_CLIENT_SECRET and TANDEM_VERIZON_REDIRECT_URL, or verizon.client_id, " +
+	"client_secret and redirect_url in the config file)")
+
+// checkRedirect accepts the registered Callback URL tandem can serve itself: http on a loopback host with an
+// explicit port.
+func checkRedirect(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("no redirect URL: give --redirect-url with the Callback URL registered for your app " +
+			"in ThingSpace, e.g. http://localhost:53682/callback")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.Port() == "" || !isLoopback(u.Hostname()) || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("redirect URL %q: must be an http URL on localhost or 127.0.0.1 with a port and no query, "+
+			"such as http://localhost:53682/callback, registered exactly so as your app's Callback URL", raw)
+	}
+	return u, nil
 }
 
 func randomState() string {

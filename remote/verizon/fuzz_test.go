@@ -3,6 +3,7 @@ package verizon
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/tandemsync/tandem/remote"
 )
@@ -44,7 +45,7 @@ func FuzzDecodeVerizon(f *testing.F) {
 				valid("metadata", p)
 			}
 		}
-		l, err := decodeFullview(body, root)
+		l, err := decodeFullview(body, root, time.Time{})
 		if err != nil {
 			return
 		}

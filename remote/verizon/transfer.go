@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -215,10 +216,11 @@ func (c *Client) prepare(body io.Reader, size int64) (*source, string, error) {
 	return s, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// Put implements remote.Remote through intent → upload(s) → commit (§9). A new file goes with safe=true
-// (Precondition.Absent), a replacement with version=<Rev> after checking that the content token still matches
-// (a file deleted and re-created restarts at version 1, so the version alone could match a stranger). Without a
-// precondition the server replaces. A 409 at intent or creation time is remote.ErrConflict.
+// Put implements remote.Remote through intent → upload(s) → commit (§9). The precondition is checked by a
+// metadata read just before the intent (Absent: nothing there; Rev: the same version and content token, since a
+// file deleted and re-created restarts at version 1), and the version the upload replaced is checked in its
+// answer. safe=true / version=<n> go along for a server that honours them (a 409 is remote.ErrConflict), but
+// nothing depends on them (PROVIDER.md). Without a precondition the server replaces.
 func (c *Client) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
 	if err := check(p); err != nil {
 		return remote.Entry{}, err
@@ -233,12 +235,24 @@ func (c *Client) Put(ctx context.Context, p remote.Path, body io.Reader, size in
 	defer src.close()
 	q := url.Values{"path": {absPath(c.root, p.Dir())}, "name": {p.Base()}, "size": {itoa(size)},
 		"checksum": {sum}, "chunk": {strconv.FormatBool(size >= c.cfg.ChunkThreshold)}}
+	// safe, version and modificationDate are not documented (§9.1): they are sent, since a server that honours
+	// them closes the window below, but nothing depends on them. The preconditions are checked by a metadata read
+	// immediately before the intent, and the version the upload replaced is checked in its answer.
 	if !mtime.IsZero() {
 		q.Set("modificationDate", isoMS(mtime))
 	}
+	expect := int64(-1) // the version the upload must replace: 0 = none, -1 = whatever is there
 	switch {
 	case pre.Absent:
+		cur, _, err := c.stat(ctx, p)
+		switch {
+		case err == nil:
+			return remote.Entry{}, fmt.Errorf("upload %s: %w: the server has it (revision %s)", p.Quoted(), remote.ErrConflict, cur.Rev)
+		case !errors.Is(err, remote.ErrNotFound):
+			return remote.Entry{}, fmt.Errorf("upload: %w", err)
+		}
 		q.Set("safe", "true")
+		expect = 0
 	case pre.Rev != "":
 		v, tok, ok := parseRev(pre.Rev)
 		if !ok {
@@ -250,14 +264,31 @@ func (c *Client) Put(ctx context.Context, p remote.Path, body io.Reader, size in
 			return remote.Entry{}, fmt.Errorf("upload %s: %w: the file the plan saw is gone", p.Quoted(), remote.ErrConflict)
 		case err != nil:
 			return remote.Entry{}, fmt.Errorf("upload: %w", err)
-		case cur.Dir || cur.ID != tok:
+		case cur.Dir || cur.ID != tok || cur.Rev != pre.Rev:
 			return remote.Entry{}, fmt.Errorf("upload %s: %w: revision %s, the plan saw %s", p.Quoted(),
 				remote.ErrConflict, cur.Rev, pre.Rev)
 		}
 		q.Set("version", strconv.FormatInt(v, 10))
+		expect = v
 	}
-	// An intent is cheap: after an upload that may have failed, the file is checked and, if it is not there,
-	// the whole flow runs again with a fresh intent (at most three times).
+	f, err := c.upload(ctx, p, src, q, size, sum)
+	if err != nil {
+		return f, err
+	}
+	if v, _, ok := parseRev(f.Rev); ok && expect >= 0 && v != expect+1 {
+		// Another device stored a version between the look above and the upload, and the server replaced it.
+		// Verizon keeps no earlier versions of a file, so its content cannot be kept as a conflict copy: the pass
+		// reports it, and the next pass records what is there now.
+		return remote.Entry{}, fmt.Errorf("upload %s: another device stored a version of this file while tandem was "+
+			"uploading it (the server went from version %d to %d); Verizon keeps no older versions, so that "+
+			"device's content was replaced: check the file there", p.Quoted(), expect, v)
+	}
+	return f, nil
+}
+
+// upload runs the flow with retries. An intent is cheap: after an upload that may have failed, the file is
+// checked and, if it is not there, the whole flow runs again with a fresh intent (at most three times).
+func (c *Client) upload(ctx context.Context, p remote.Path, src *source, q url.Values, size int64, sum string) (remote.Entry, error) {
 	var last error
 	for attempt := 1; attempt <= 3; attempt++ {
 		f, err := c.uploadOnce(ctx, p, src, q, size, sum)
@@ -285,10 +316,46 @@ func (c *Client) Put(ctx context.Context, p remote.Path, body io.Reader, size in
 	return remote.Entry{}, fmt.Errorf("upload %s: %w", p.Quoted(), last)
 }
 
+// undocumentedIntent are the intent parameters the documentation does not have.
+var undocumentedIntent = []string{"safe", "version", "modificationDate"}
+
+// intent asks for the upload URLs. A server that refuses the undocumented parameters (400) is asked again
+// without them, and never sent them again.
+func (c *Client) intent(ctx context.Context, q url.Values) (intentAnswer, error) {
+	plain := func() url.Values {
+		pq := url.Values{}
+		for k, v := range q {
+			if !slices.Contains(undocumentedIntent, k) {
+				pq[k] = v
+			}
+		}
+		return pq
+	}
+	extra := false
+	for _, k := range undocumentedIntent {
+		extra = extra || q.Has(k)
+	}
+	if c.plainIntent.Load() {
+		q, extra = plain(), false
+	}
+	var in intentAnswer
+	err := c.call(ctx, "fileupload/intent", http.MethodGet, c.url("/fileupload/intent", q), nil, true, &in)
+	var ae *APIError
+	if extra && errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+		in = intentAnswer{}
+		if err2 := c.call(ctx, "fileupload/intent", http.MethodGet, c.url("/fileupload/intent", plain()), nil, true, &in); err2 == nil {
+			c.lg.Info("the upload intent refuses safe/version/modificationDate; not sending them any more", zap.Error(err))
+			c.plainIntent.Store(true)
+			return in, nil
+		}
+	}
+	return in, err
+}
+
 // uploadOnce runs intent, upload(s) and commit once.
 func (c *Client) uploadOnce(ctx context.Context, p remote.Path, src *source, q url.Values, size int64, sum string) (*cloudFile, error) {
-	var in intentAnswer
-	if err := c.call(ctx, "fileupload/intent", http.MethodGet, c.url("/fileupload/intent", q), nil, true, &in); err != nil {
+	in, err := c.intent(ctx, q)
+	if err != nil {
 		return nil, err
 	}
 	up, err := c.sameOrigin(in.URLs.UploadURL)
@@ -351,8 +418,26 @@ func (c *Client) uploadOnce(ctx context.Context, p remote.Path, src *source, q u
 			if err != nil {
 				return nil, err
 			}
-			// Re-sending a chunk number replaces the earlier copy, so chunks are safe to retry.
-			if err := post("upload", up, off, n, url.Values{"checksum": {cs.Hex}, "offset": {strconv.Itoa(seq)}}, true, nil); err != nil {
+			// Re-sending a chunk number replaces the earlier copy, so chunks are safe to retry. Which checksum a
+			// chunk carries is read two ways (its own, documented; or the whole file's): a 400 on the first chunk
+			// tries the other reading once, and the one that worked is kept.
+			chunkSum := func() string {
+				if c.wholeChunkSum.Load() {
+					return sum
+				}
+				return cs.Hex
+			}
+			err = post("upload", up, off, n, url.Values{"checksum": {chunkSum()}, "offset": {strconv.Itoa(seq)}}, true, nil)
+			var ae *APIError
+			if seq == 1 && errors.As(err, &ae) && ae.Status == http.StatusBadRequest && sum != cs.Hex {
+				c.wholeChunkSum.Store(!c.wholeChunkSum.Load())
+				if err = post("upload", up, off, n, url.Values{"checksum": {chunkSum()}, "offset": {strconv.Itoa(seq)}}, true, nil); err == nil {
+					c.lg.Info("chunk checksums: this server reads them the other way; keeping that", zap.Bool("whole_file", c.wholeChunkSum.Load()))
+				} else {
+					c.wholeChunkSum.Store(!c.wholeChunkSum.Load())
+				}
+			}
+			if err != nil {
 				return nil, fmt.Errorf("chunk %d: %w", seq, err)
 			}
 		}
@@ -363,7 +448,7 @@ func (c *Client) uploadOnce(ctx context.Context, p remote.Path, src *source, q u
 	if out.File == nil {
 		return nil, httpx.Retry(errors.New("upload answer without file"), 0)
 	}
-	if out.File.Checksum != sum || out.File.Size != size {
+	if out.File.Checksum != sum || int64(out.File.Size) != size {
 		return nil, fmt.Errorf("%w: the server stored %d bytes with checksum %s, we sent %d with %s",
 			remote.ErrCorrupt, out.File.Size, remote.Escape(out.File.Checksum), size, sum)
 	}

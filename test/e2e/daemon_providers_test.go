@@ -187,7 +187,7 @@ func loginForDaemon(t *testing.T, e *penv) (endpoint, caFile string) {
 	case "verizon":
 		// HTTPS with the emulator's own CA: the pair can only work if the daemon passes the config's ca_file.
 		testenv.BrowserLogin(t, bin, xdg, e.emu.CAFile, "verizon",
-			append(tokens, "--endpoint", e.emu.Endpoint, "--ca-file", e.emu.CAFile)...)
+			append(append(tokens, "--endpoint", e.emu.Endpoint, "--ca-file", e.emu.CAFile), e.verizonApp()...)...)
 		endpoint, caFile = e.emu.Endpoint, e.emu.CAFile
 	case "vboxx":
 		// newPenv logged in already (`tandem login vboxx --password-stdin` into xdg/tandem/tokens).

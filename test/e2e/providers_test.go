@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +30,7 @@ import (
 	"github.com/tandemsync/tandem/remote/pcloud"
 	"github.com/tandemsync/tandem/remote/vboxx"
 	"github.com/tandemsync/tandem/remote/verizon"
+	verizonemu "github.com/tandemsync/tandem/remote/verizon/emulator"
 	"github.com/tandemsync/tandem/test/testenv"
 )
 
@@ -51,6 +53,11 @@ type provider struct {
 	// moveCalls: the calls one move to a new folder under a new name takes (vBoxx's move takes only the target
 	// folder, so it is a move then a rename).
 	moveCalls int
+	// emuArgs are extra `tandem emulate` flags, e.g. a Verizon --variant.
+	emuArgs []string
+	// folderMoveBySubtree: a folder moved on the server comes down as its files' moves, not one folder move
+	// (Verizon, unless its deltas name the old subtree: delta-move-subtree).
+	folderMoveBySubtree bool
 }
 
 var providers = []provider{
@@ -69,7 +76,10 @@ var providers = []provider{
 		upload:   `^(fileupload/intent|upload|commit)$`, download: `^files$`,
 		content: `^files$`, put: `^upload$`,
 		move: `^fops/(move|rename)$`, del: `^fops/delete$`, mkdir: `^fops/createfolder$`, list: `^(fullview|metadata)$`,
-		otherMutating: `^(fops/copy|fops/restore|trash)$`, digest: true, moveCalls: 1,
+		otherMutating: `^(fops/copy|fops/restore|trash)$`, digest: true,
+		// Under the default reading (move-target-folder), a move to a new folder under a new name is a probe
+		// with the full path (404), a move into the folder and a rename; with move-target-path it is one call.
+		moveCalls: 3, folderMoveBySubtree: true,
 	},
 	{
 		name: "vboxx", spec: "vboxx:/", root: "/",
@@ -100,6 +110,24 @@ func (p provider) mutating(x testenv.LogEntry) bool {
 		}
 	}
 	return false
+}
+
+// verizonVariant is the verizon provider on an emulator with the given --variant, with what changes under it.
+func verizonVariant(v string) provider {
+	var p provider
+	for _, q := range providers {
+		if q.name == "verizon" {
+			p = q
+		}
+	}
+	p.emuArgs = []string{"--variant", v}
+	switch v {
+	case verizonemu.VariantMoveTargetPath:
+		p.moveCalls = 1
+	case verizonemu.VariantDeltaMoveSubtree:
+		p.folderMoveBySubtree = false
+	}
+	return p
 }
 
 // forEachProvider runs f as a parallel subtest per provider.
@@ -139,7 +167,11 @@ func newPenv(t *testing.T, p provider, emuArgs ...string) *penv {
 	t.Helper()
 	e := &penv{t: t, p: p, L: t.TempDir(), SD: t.TempDir(), xdg: t.TempDir(), flag: true, written: map[string]string{},
 		ever: map[string]bool{sum(""): true}}
-	e.emu = testenv.StartEmulator(t, bin, p.name, emuArgs...)
+	if p.name == "verizon" {
+		// The emulator accepts only its registered callback: a free loopback port of this test's own.
+		emuArgs = append(emuArgs, "--redirect-url", "http://127.0.0.1:"+freePort(t)+"/callback")
+	}
+	e.emu = testenv.StartEmulator(t, bin, p.name, append(append([]string(nil), p.emuArgs...), emuArgs...)...)
 	switch p.name {
 	case "pcloud", "verizon":
 		e.at, e.rt = e.emu.AccessToken, e.emu.RefreshToken
@@ -157,6 +189,23 @@ func newPenv(t *testing.T, p provider, emuArgs ...string) *penv {
 		return nil
 	})
 	return e
+}
+
+// freePort is a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// verizonApp is the `tandem login verizon` flags for the emulator's registered app.
+func (e *penv) verizonApp() []string {
+	return []string{"--client-id", e.emu.ClientID, "--client-secret", e.emu.ClientSecret, "--redirect-url", e.emu.RedirectURL}
 }
 
 // login runs `tandem login vboxx --password-stdin` into tokenDir.

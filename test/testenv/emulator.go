@@ -32,6 +32,10 @@ type EmuInfo struct {
 	RefreshToken string `json:"refresh_token"`
 	Username     string `json:"username"`
 	Password     string `json:"password"`
+	// Verizon: the OAuth app registered with the emulator.
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	RedirectURL  string `json:"redirect_url"`
 }
 
 // LogEntry is one request of an emulator's request log (GET /log on the admin URL).

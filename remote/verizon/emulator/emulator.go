@@ -1,9 +1,10 @@
 // Package emulator is a Verizon Personal Cloud Storage API server that follows ../shared/api/verizon.md to the
-// letter, project decisions included: OAuth2 with short-lived access tokens and rotating refresh tokens (with the
-// reference's grace rule), account, metadata, fullview with etag deltas (412 when nothing changed, 205 OutOfSync
+// letter, project decisions included: OAuth2 with short-lived access tokens and single-use refresh tokens per
+// deviceid, account, metadata, fullview with etag deltas (412 when nothing changed, 205 OutOfSync
 // when an etag predates the retained journal), downloads with Range, the intent/upload/commit flow with
 // checksums, file operations with safe and conflictsolve, trash and search, all under /cloud/1. Faults come from
-// emukit; forced OutOfSync, token expiry and clock skew are emulator controls outside /cloud/1.
+// emukit; forced OutOfSync, token expiry and clock skew are emulator controls outside /cloud/1. Where the
+// documentation is silent, Options.Variants picks the reading (variants.go); the default is the least helpful.
 //
 // Files and metadata persist in Options.DataDir (a bbolt db plus content-addressed blobs).
 package emulator
@@ -36,6 +37,9 @@ const (
 	DefaultClientSecret = "tandem-desktop-secret"
 )
 
+// DefaultRedirectURL is the callback URL the emulator's app key is registered with when none is given.
+const DefaultRedirectURL = "http://127.0.0.1:53682/callback"
+
 // VirtualFolders are created empty on a fresh data dir (§2).
 var virtualFolders = [...]string{"VZMOBILE", "VZWEB", "MyComputer"}
 
@@ -47,9 +51,13 @@ type Options struct {
 	AccessTTL time.Duration
 	// RefreshTTL is the refresh-token lifetime (default 14 days).
 	RefreshTTL   time.Duration
-	ClientID     string   // default DefaultClientID
-	ClientSecret string   // default DefaultClientSecret
-	RedirectURIs []string // registered callbacks; loopback redirects are always accepted (§3.1)
+	ClientID     string // default DefaultClientID
+	ClientSecret string // default DefaultClientSecret
+	// RedirectURIs are the registered callbacks (default DefaultRedirectURL). Only they are accepted, exactly as
+	// the documentation says (§3.1); the redirect-loopback variant accepts any loopback URL as well.
+	RedirectURIs []string
+	// Variants pick a reading where the documentation is silent (variants.go); empty means every default.
+	Variants []string
 	// HistoryLimit is how many journal entries fullview etags can reach back over (default 10,000), HistoryAge
 	// how old they may be (default 30 days). Older etags answer 205.
 	HistoryLimit int
@@ -73,6 +81,7 @@ type Emulator struct {
 	store   *emukit.Store // data dir and db
 	blobs   emukit.Blobs  // content by sha256, shared by every node with that checksum (blobRefs)
 	handler http.Handler
+	v       variants
 
 	mu       sync.Mutex
 	offset   time.Duration // clock skew
@@ -93,6 +102,7 @@ type Emulator struct {
 
 type authCode struct {
 	redirect string
+	device   string
 	expires  time.Time
 }
 
@@ -112,6 +122,13 @@ func New(lg *zap.Logger, o Options) (*Emulator, error) {
 	}
 	if o.ClientID == "" {
 		o.ClientID, o.ClientSecret = DefaultClientID, DefaultClientSecret
+	}
+	if len(o.RedirectURIs) == 0 {
+		o.RedirectURIs = []string{DefaultRedirectURL}
+	}
+	v, err := parseVariants(o.Variants)
+	if err != nil {
+		return nil, err
 	}
 	if o.HistoryLimit == 0 {
 		o.HistoryLimit = 10000
@@ -137,7 +154,7 @@ func New(lg *zap.Logger, o Options) (*Emulator, error) {
 	e := &Emulator{lg: lg.Named("verizon-emu"), o: o, clk: o.Clock, byID: map[uint64]*node{},
 		live: map[string]*node{}, kids: map[string]map[string]*node{}, trash: map[string][]*node{},
 		uploads: map[string]*intent{}, tokens: map[string]*tokenState{}, codes: map[string]authCode{},
-		blobRefs: map[string]int{}}
+		blobRefs: map[string]int{}, v: v}
 	st, err := openStore(o.DataDir)
 	if err != nil {
 		return nil, err
@@ -222,6 +239,11 @@ func (e *Emulator) index(n *node) {
 		return
 	}
 	e.link(n)
+}
+
+// App is the OAuth app registered with the emulator: client id, secret and the first callback URL.
+func (e *Emulator) App() (id, secret, redirect string) {
+	return e.o.ClientID, e.o.ClientSecret, e.o.RedirectURIs[0]
 }
 
 // Handler serves the API behind the fault plan and request log.
@@ -338,9 +360,12 @@ func vfOf(p string) string {
 func isVirtualFolder(p string) bool { return p != "/" && strings.Count(p, "/") == 1 }
 
 // touch records that path is about to change; before is what it holds now. Call it before the mutation.
-func (e *Emulator) touch(ch *change, path string) {
+func (e *Emulator) touch(ch *change, path string) { e.touchAs(ch, path, false) }
+
+// touchAs is touch; move says the path is being left by a move or rename.
+func (e *Emulator) touchAs(ch *change, path string, move bool) {
 	e.cnt.Seq++
-	j := jentry{Seq: e.cnt.Seq, VF: vfOf(path), Path: path, Before: e.live[path].kind(), Time: e.nowMS()}
+	j := jentry{Seq: e.cnt.Seq, VF: vfOf(path), Path: path, Before: e.live[path].kind(), Time: e.nowMS(), Move: move}
 	e.journal = append(e.journal, j)
 	ch.journal = append(ch.journal, j)
 }

@@ -163,7 +163,7 @@ func (a *api) fullview(etag string) (int, string, delta) {
 }
 
 func TestUploadMetadataDownload(t *testing.T) {
-	a := newAPI(t, Options{MaxSimple: 1 << 20})
+	a := newAPI(t, Options{MaxSimple: 1 << 20, Variants: []string{VariantIntentEnforce}})
 	a.want(201, "POST", "/fops/createfolder", map[string]string{"path": "/VZMOBILE", "name": "tandem"}, nil)
 	data := []byte("hello verizon")
 	if st, b := a.upload("/VZMOBILE/tandem", "a.txt", data, "", 0); st != 201 {
@@ -214,7 +214,7 @@ func TestUploadMetadataDownload(t *testing.T) {
 }
 
 func TestFullviewDeltas(t *testing.T) {
-	a := newAPI(t, Options{})
+	a := newAPI(t, Options{Variants: []string{VariantMoveTargetPath, VariantDeltaMoveSubtree}})
 	a.want(201, "POST", "/fops/createfolder", map[string]string{"path": "/VZMOBILE", "name": "t"}, nil)
 	a.want(201, "POST", "/fops/createfolder", map[string]string{"path": "/VZMOBILE/t", "name": "d"}, nil)
 	a.want(201, "POST", "/fops/createfolder", map[string]string{"path": "/VZMOBILE/t", "name": "empty"}, nil)
@@ -276,7 +276,7 @@ func TestHistoryLimitAnswers205(t *testing.T) {
 }
 
 func TestFopsTrashSearch(t *testing.T) {
-	a := newAPI(t, Options{})
+	a := newAPI(t, Options{Variants: []string{VariantMkdirModifyExisting, VariantMoveTargetPath}})
 	a.want(201, "POST", "/fops/createfolder", map[string]string{"path": "/VZMOBILE", "name": "t"}, nil)
 	a.want(200, "POST", "/fops/createfolder", map[string]string{"path": "/VZMOBILE", "name": "t", "override": "modify"}, nil)
 	a.want(409, "POST", "/fops/createfolder", map[string]string{"path": "/VZMOBILE", "name": "t"}, nil)
@@ -326,7 +326,7 @@ func TestFopsTrashSearch(t *testing.T) {
 }
 
 func TestRefreshRotationGrace(t *testing.T) {
-	a := newAPI(t, Options{})
+	a := newAPI(t, Options{Variants: []string{VariantRefreshGrace}})
 	refresh := func(rt string) (int, tokenAnswer) {
 		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {DefaultClientID},
 			"client_secret": {DefaultClientSecret}}
@@ -366,7 +366,7 @@ func TestRefreshRotationGrace(t *testing.T) {
 }
 
 func TestAuthorizeRedirectsToLoopback(t *testing.T) {
-	a := newAPI(t, Options{})
+	a := newAPI(t, Options{Variants: []string{VariantRedirectLoopback}})
 	a.tok = ""
 	q := url.Values{"client_id": {DefaultClientID}, "redirect_uri": {"http://127.0.0.1:4711/cb"},
 		"response_type": {"code"}, "state": {"s1"}}

@@ -70,8 +70,9 @@ func (e *Emulator) authorize(w http.ResponseWriter, r *http.Request) error {
 		return page("unknown client_id")
 	case q.Get("response_type") != "code":
 		return page("response_type must be code")
-	case !slices.Contains(e.o.RedirectURIs, redirect) && !isLoopbackRedirect(redirect):
-		return page("redirect_uri is not registered")
+	case !slices.Contains(e.o.RedirectURIs, redirect) && !(e.v.is(VariantRedirectLoopback) && isLoopbackRedirect(redirect)):
+		// documented: the redirect must equal the registered Callback URL exactly, case-sensitively
+		return page("redirect_uri does not match the Callback URL registered for this app")
 	}
 	u, err := url.Parse(redirect)
 	if err != nil {
@@ -79,7 +80,7 @@ func (e *Emulator) authorize(w http.ResponseWriter, r *http.Request) error {
 	}
 	code := "C-" + emukit.RandomHex(16)
 	e.mu.Lock()
-	e.codes[code] = authCode{redirect: redirect, expires: e.now().Add(10 * time.Minute)}
+	e.codes[code] = authCode{redirect: redirect, device: q.Get("deviceid"), expires: e.now().Add(10 * time.Minute)}
 	e.mu.Unlock()
 	v := u.Query()
 	v.Set("code", code)
@@ -129,7 +130,9 @@ func (e *Emulator) token(w http.ResponseWriter, r *http.Request) error {
 		if !ok || e.now().After(c.expires) || r.PostForm.Get("redirect_uri") != c.redirect {
 			return oauthErr(http.StatusUnauthorized, "invalid_grant", "bad, expired or used code")
 		}
-		at, rt = e.issue(ch, "")
+		// documented: each deviceid has its own refresh token; a login without one shares the app's
+		e.revokeDevice(ch, c.device)
+		at, rt = e.issue(ch, "", c.device)
 	case "refresh_token":
 		tok := r.PostForm.Get("refresh_token")
 		if tok == "" {
@@ -146,7 +149,14 @@ func (e *Emulator) token(w http.ResponseWriter, r *http.Request) error {
 			e.revokePair(ch, p)
 		}
 		st.Pending = nil
-		at, rt = e.issue(ch, k)
+		if e.v.is(VariantRefreshGrace) {
+			// variant: the old refresh token stays valid until the new pair is first used
+			at, rt = e.issue(ch, k, st.Device)
+		} else {
+			// documented: a refresh token is single-use; a lost answer leaves the client with a dead token
+			st.Revoked = true
+			at, rt = e.issue(ch, "", st.Device)
+		}
 		ch.tok(k, st)
 	case "":
 		return oauthErr(http.StatusBadRequest, "invalid_request", "grant_type is required")
@@ -161,13 +171,24 @@ func (e *Emulator) token(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// issue mints an access and refresh token pair; parent is the refresh token it came from ("" after a login).
-func (e *Emulator) issue(ch *change, parent string) (string, string) {
+// revokeDevice revokes every refresh token of device: a new login of the same device replaces them.
+func (e *Emulator) revokeDevice(ch *change, device string) {
+	for k, st := range e.tokens {
+		if st.Refresh && !st.Revoked && st.Device == device {
+			st.Revoked = true
+			ch.tok(k, st)
+		}
+	}
+}
+
+// issue mints an access and refresh token pair; parent is the refresh token whose grace runs ("" after a login
+// or a single-use refresh), device the login's deviceid.
+func (e *Emulator) issue(ch *change, parent, device string) (string, string) {
 	at, rt := "AT-"+emukit.RandomHex(20), "RT-"+emukit.RandomHex(20)
 	ak, rk := emukit.TokenKey(at), emukit.TokenKey(rt)
 	now := e.now()
-	a := &tokenState{Expires: now.Add(e.o.AccessTTL).UnixMilli(), Parent: parent, Pair: rk}
-	f := &tokenState{Refresh: true, Expires: now.Add(e.o.RefreshTTL).UnixMilli(), Parent: parent, Pair: ak}
+	a := &tokenState{Expires: now.Add(e.o.AccessTTL).UnixMilli(), Parent: parent, Pair: rk, Device: device}
+	f := &tokenState{Refresh: true, Expires: now.Add(e.o.RefreshTTL).UnixMilli(), Parent: parent, Pair: ak, Device: device}
 	e.tokens[ak], e.tokens[rk] = a, f
 	ch.tok(ak, a)
 	ch.tok(rk, f)
@@ -248,7 +269,7 @@ func (e *Emulator) Mint() (access, refresh string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ch := newChange()
-	access, refresh = e.issue(ch, "")
+	access, refresh = e.issue(ch, "", "mint-"+emukit.RandomHex(6)) // a device of its own: logins do not revoke it
 	_ = e.commit(ch)
 	return access, refresh
 }

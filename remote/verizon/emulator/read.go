@@ -162,7 +162,8 @@ func page(ns []*node, q url.Values, defCount, maxCount int) ([]*node, error) {
 }
 
 func boolParam(q url.Values, name string) (bool, error) {
-	switch v := q.Get(name); v {
+	// Case-insensitive: Verizon's Python SDK sends Python's str(bool), "True"/"False".
+	switch v := q.Get(name); strings.ToLower(v) {
 	case "", "false":
 		return false, nil
 	case "true":
@@ -328,6 +329,7 @@ func (e *Emulator) fullview(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The first entry after since for each path holds what the path had in the etag's state.
 	before := map[string]kind{}
+	movedAway := map[string]bool{} // the first change since the etag was a move away
 	var order []string
 	i := sort.Search(len(e.journal), func(i int) bool { return e.journal[i].Seq > since })
 	for _, j := range e.journal[i:] {
@@ -336,6 +338,7 @@ func (e *Emulator) fullview(w http.ResponseWriter, r *http.Request) error {
 		}
 		if _, seen := before[j.Path]; !seen {
 			before[j.Path] = j.Before
+			movedAway[j.Path] = j.Move
 			order = append(order, j.Path)
 		}
 	}
@@ -358,12 +361,39 @@ func (e *Emulator) fullview(w http.ResponseWriter, r *http.Request) error {
 			data.Folder = append(data.Folder, toFolder(base, now))
 		}
 	}
+	deleted = e.deltaDeleted(deleted, movedAway)
 	if len(deleted) > 0 {
 		data.Deleted = &deletedPaths{Path: deleted}
 	}
 	w.Header().Set("X-Header-ETag", e.etag(vf))
 	writeJSON(w, http.StatusOK, map[string]any{"data": data})
 	return nil
+}
+
+// deltaDeleted applies the delta variant to the sorted deleted paths (§7 says only "added, changed or
+// deleted"). delta-move-subtree lists everything; delta-move-folder only the topmost of each deleted subtree;
+// delta-move-none (default) leaves out every path a move left, so a moved item shows only at its new path.
+func (e *Emulator) deltaDeleted(deleted []string, movedAway map[string]bool) []string {
+	var out []string
+	kept := map[string]bool{}
+	below := func(p string) bool {
+		for d, _ := parentOf(p); d != "/"; d, _ = parentOf(d) {
+			if kept[d] {
+				return true
+			}
+		}
+		return false
+	}
+	for _, p := range deleted {
+		switch {
+		case e.v.is(VariantDeltaMoveNone) && movedAway[p]:
+		case e.v.is(VariantDeltaMoveFolder) && below(p):
+		default:
+			out = append(out, p)
+			kept[p] = true
+		}
+	}
+	return out
 }
 
 // ---- download (§8) ----

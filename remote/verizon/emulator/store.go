@@ -68,6 +68,7 @@ type jentry struct {
 	Path   string `json:"path"`
 	Before kind   `json:"before"`
 	Time   int64  `json:"time"`
+	Move   bool   `json:"move,omitempty"` // the path was left by a move or rename (the delta variants need it)
 }
 
 // counters is the small mutable state beside the items.
@@ -107,6 +108,10 @@ type tokenState struct {
 	Pair   string `json:"pair,omitempty"`
 	// Pending (refresh tokens only) lists the access-token keys of pairs issued from this one and not yet used.
 	Pending []string `json:"pending,omitempty"`
+	// Device is the deviceid of the login the token descends from ("" = none sent). A new login for a device
+	// revokes the refresh tokens that device had: without a deviceid, every installation is the same device
+	// (§3.1, documented).
+	Device string `json:"device,omitempty"`
 }
 
 var (

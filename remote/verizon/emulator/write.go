@@ -46,25 +46,38 @@ func (e *Emulator) intent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	safe, err := boolParam(q, "safe")
-	if err != nil {
-		return err
+	// safe, version and modificationDate are not documented (§9.1): ignored by default, enforced or refused by
+	// a variant.
+	if e.v.is(VariantIntentReject) {
+		for k := range q {
+			switch k {
+			case "path", "name", "size", "checksum", "chunk":
+			default:
+				return badRequest("unknown parameter %s", k)
+			}
+		}
 	}
+	var safe bool
 	var version *int
-	if v := q.Get("version"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return badRequest("version must be a positive integer")
-		}
-		version = &n
-	}
 	var mod int64
-	if v := q.Get("modificationDate"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			return badRequest("modificationDate must be ISO-8601")
+	if e.v.is(VariantIntentEnforce) {
+		if safe, err = boolParam(q, "safe"); err != nil {
+			return err
 		}
-		mod = t.UnixMilli()
+		if v := q.Get("version"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return badRequest("version must be a positive integer")
+			}
+			version = &n
+		}
+		if v := q.Get("modificationDate"); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return badRequest("modificationDate must be ISO-8601")
+			}
+			mod = t.UnixMilli()
+		}
 	}
 	if !chunked && size > e.o.MaxSimple {
 		return badRequest("a file over %d bytes needs chunk=true", e.o.MaxSimple)
@@ -158,15 +171,18 @@ func (e *Emulator) upload(w http.ResponseWriter, r *http.Request, id string) err
 	if r.ContentLength < 0 {
 		return fail(http.StatusLengthRequired, "invalid_request", "Content-Length is required")
 	}
+	// The SDK omits the checksum on the upload request: it is optional, and verified when given.
 	sum := q.Get("checksum")
-	if !hexSum.MatchString(sum) {
-		return fail(http.StatusBadRequest, "checksum_mismatch", "checksum of the request body is required")
+	if sum != "" && !hexSum.MatchString(strings.ToLower(sum)) {
+		return fail(http.StatusBadRequest, "checksum_mismatch", "checksum must be 64 hex characters")
 	}
+	sum = strings.ToLower(sum)
 	e.mu.Lock()
 	in, err := e.liveIntent(id)
 	var chunked bool
+	var whole string
 	if in != nil {
-		chunked = in.Chunked
+		chunked, whole = in.Chunked, in.Checksum
 	}
 	e.mu.Unlock()
 	if err != nil {
@@ -186,7 +202,13 @@ func (e *Emulator) upload(w http.ResponseWriter, r *http.Request, id string) err
 		return badRequest("read body: %v", err)
 	}
 	defer os.Remove(tmp)
-	if got != sum {
+	switch {
+	case chunked && e.v.is(VariantChunkChecksumWhole):
+		// variant: every chunk carries the whole file's checksum; the assembled file is checked at commit
+		if sum != "" && sum != whole {
+			return fail(http.StatusBadRequest, "checksum_mismatch", "chunk checksum %s is not the file's %s", sum, whole)
+		}
+	case sum != "" && got != sum:
 		return fail(http.StatusBadRequest, "checksum_mismatch", "body checksum %s, parameter says %s", got, sum)
 	}
 	if chunked {
@@ -377,6 +399,7 @@ func (e *Emulator) createFolder(w http.ResponseWriter, r *http.Request) error {
 	if err := checkName(req.Name); err != nil {
 		return err
 	}
+	req.Override = strings.ToLower(req.Override)
 	if req.Override != "" && req.Override != "overwrite" && req.Override != "modify" {
 		return badRequest("override must be overwrite or modify")
 	}
@@ -395,6 +418,14 @@ func (e *Emulator) createFolder(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case !cur.Folder || req.Override == "":
 			return fail(http.StatusConflict, "conflict", "%s already exists", p)
+		case req.Override == "modify" && e.v.is(VariantMkdirModifyRenames):
+			// variant (default): "modify" resolves the clash by making the folder under a free name
+			n := e.mkdir(ch, parent, e.freeName(parent, req.Name))
+			if err := e.commit(ch); err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusCreated, map[string]any{"folder": toFolder(baseURL(r), n)})
+			return nil
 		case req.Override == "overwrite":
 			for _, k := range e.subtree(cur)[1:] {
 				if k.Parent == p {
@@ -545,8 +576,13 @@ func (e *Emulator) relocate(w http.ResponseWriter, r *http.Request, op string) e
 	if src == "/" || target == "/" || isVirtualFolder(src) || isVirtualFolder(target) {
 		return fail(http.StatusBadRequest, "virtual_folder", "virtual folders cannot be copied, moved or renamed")
 	}
-	sp, _ := parentOf(src)
+	sp, sname := parentOf(src)
 	tp, tname := parentOf(target)
+	if op == "move" && e.v.is(VariantMoveTargetFolder) {
+		// variant (default): the target is the folder the item goes into; its name stays
+		tp, tname = target, sname
+		target = join(tp, tname)
+	}
 	if op == "rename" && sp != tp {
 		return badRequest("rename keeps the parent folder; use move")
 	}
@@ -612,7 +648,7 @@ func (e *Emulator) moveTree(ch *change, n *node, parent, name string) *node {
 	newTop := join(parent, name)
 	sub := e.subtree(n)
 	for i := len(sub) - 1; i >= 0; i-- {
-		e.touch(ch, sub[i].path())
+		e.touchAs(ch, sub[i].path(), true)
 		e.unlink(sub[i])
 	}
 	for _, k := range sub {

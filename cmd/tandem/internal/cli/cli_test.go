@@ -223,3 +223,17 @@ func TestProgressOnTerminal(t *testing.T) {
 		t.Fatalf("a no-change pass drew %q", errb.String())
 	}
 }
+
+// Without an app key, `tandem login verizon` says how to register one, and fails before any network call.
+func TestLoginVerizonWithoutAppKey(t *testing.T) {
+	t.Setenv("TANDEM_VERIZON_CLIENT_ID", "")
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	var out, errb bytes.Buffer
+	app := &App{Registry: NewRegistry(), NewLogger: func(io.Writer, bool) *zap.Logger { return zap.NewNop() },
+		Stdout: &out, Stderr: &errb, Now: time.Now, Hostname: func() (string, error) { return "testhost", nil },
+		IsTerminal: func(io.Writer) bool { return false }}
+	code := Execute(context.Background(), app, []string{"login", "verizon", "--no-browser", "--token-dir", t.TempDir()})
+	if code == 0 || !strings.Contains(errb.String(), "ThingSpace") || !strings.Contains(errb.String(), "--client-id") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+}

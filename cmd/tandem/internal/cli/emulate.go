@@ -58,6 +58,11 @@ Faults can be injected with --faults plan.yaml or at run time through the admin 
 	f.BoolVar(&o.AllowRootRecursive, "allow-root-recursive", false,
 		"pCloud: answer a recursive listing of the account root (today's service refuses it; rclone 1.60 needs it)")
 	f.DurationVar(&o.AccessTTL, "access-ttl", 0, "lifetime of access tokens (Verizon, vBoxx; default the provider's)")
+	f.StringSliceVar(&o.Variants, "variant", nil,
+		"where the provider's documentation is silent, which reading to emulate (NAME[,NAME]; see the provider's PROVIDER.md)")
+	f.StringVar(&o.ClientID, "client-id", "", "Verizon: the OAuth app id registered with the emulator (default tandem-desktop)")
+	f.StringVar(&o.ClientSecret, "client-secret", "", "Verizon: that app's secret")
+	f.StringVar(&o.RedirectURL, "redirect-url", "", "Verizon: that app's registered callback URL (default http://127.0.0.1:53682/callback)")
 	f.BoolVar(&o.json, "json", false, "print the connection details as one JSON line")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every request")
 	return c
@@ -85,4 +90,10 @@ func printEmuInfo(w io.Writer, i emulate.Info, asJSON bool) {
 	row("refresh token", i.RefreshToken)
 	row("username", i.Username)
 	row("password", i.Password)
+	row("client id", i.ClientID)
+	row("client secret", i.ClientSecret)
+	row("redirect url", i.RedirectURL)
+	if len(i.Variants) > 0 {
+		row("variants", strings.Join(i.Variants, ","))
+	}
 }

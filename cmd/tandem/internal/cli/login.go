@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/term"
 
+	"github.com/tandemsync/tandem/cmd/tandem/internal/config"
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/pcloud"
 	"github.com/tandemsync/tandem/remote/vboxx"
@@ -27,7 +28,8 @@ type loginOpts struct {
 	endpoint, caFile, account, tokenDir string
 	username, code                      string
 	passwordStdin                       bool
-	clientID, clientSecret              string
+	clientID, clientSecret, redirectURL string
+	config                              string
 	noBrowser                           bool
 	timeout                             time.Duration
 	verbose                             bool
@@ -44,8 +46,11 @@ func newLoginCmd(app *App) *cobra.Command {
 		Long: `Log in to a provider and store its token in ~/.config/tandem/tokens (mode 0600).
 
 pCloud and Verizon use OAuth2 in the browser: tandem prints the address to open (and opens it unless
---no-browser) and waits for the provider to redirect back to 127.0.0.1; passwords never pass
-through tandem. vBoxx uses its password grant: tandem asks for the password without echo (or reads
+--no-browser) and waits for the provider to redirect back to this computer; passwords never pass
+through tandem. Verizon needs your own app key: register an app in ThingSpace Key Management with a
+Callback URL such as http://localhost:53682/callback, then give --client-id, --client-secret and
+--redirect-url (or TANDEM_VERIZON_CLIENT_ID, TANDEM_VERIZON_CLIENT_SECRET, TANDEM_VERIZON_REDIRECT_URL,
+or the config file's verizon: section). vBoxx uses its password grant: tandem asks for the password without echo (or reads
 one line from standard input with --password-stdin), sends it once over HTTPS and keeps only the
 tokens, never the password.`,
 		Args: func(c *cobra.Command, args []string) error {
@@ -63,8 +68,10 @@ tokens, never the password.`,
 	f.StringVar(&o.caFile, "ca-file", "", "extra trusted CA certificates (PEM)")
 	f.StringVar(&o.account, "account", "", "name for this login when you use several accounts of one provider")
 	f.StringVar(&o.tokenDir, "token-dir", "", "where tokens are stored (default ~/.config/tandem/tokens)")
-	f.StringVar(&o.clientID, "client-id", "", "OAuth app id (default: tandem's)")
+	f.StringVar(&o.clientID, "client-id", "", "OAuth app id (pCloud: default tandem's; Verizon: required, your ThingSpace app key)")
 	f.StringVar(&o.clientSecret, "client-secret", "", "OAuth app secret, if your app has one")
+	f.StringVar(&o.redirectURL, "redirect-url", "", "Verizon: your app's registered Callback URL, http://localhost:PORT/callback")
+	f.StringVar(&o.config, "config", "", "config file to read verizon.client_id/client_secret/redirect_url from (default ~/.config/tandem/config.yaml)")
 	f.BoolVar(&o.noBrowser, "no-browser", false, "only print the address to open")
 	f.StringVar(&o.username, "username", "", "vBoxx: your login name")
 	f.BoolVar(&o.passwordStdin, "password-stdin", false, "vBoxx: read the password from standard input (for scripts)")
@@ -90,8 +97,9 @@ func runLogin(ctx context.Context, app *App, o loginOpts, provider string) error
 			ClientSecret: remote.Secret(o.clientSecret), CAFile: o.caFile, StateDir: o.tokenDir, Account: o.account,
 			NoBrowser: o.noBrowser, OpenBrowser: openBrowser, Out: app.Stdout, Timeout: o.timeout})
 	case "verizon":
+		id, secret, redirect := verizonApp(o)
 		err = verizon.Login(ctx, lg, verizon.LoginOptions{Endpoint: o.endpoint, CAFile: o.caFile, StateDir: o.tokenDir,
-			Account: o.account, ClientID: o.clientID, ClientSecret: o.clientSecret, NoBrowser: o.noBrowser,
+			Account: o.account, ClientID: id, ClientSecret: secret, RedirectURL: redirect, NoBrowser: o.noBrowser,
 			OpenBrowser: openBrowser, Out: app.Stdout})
 	case "vboxx":
 		err = loginVBoxx(ctx, app, lg, o)
@@ -102,6 +110,30 @@ func runLogin(ctx context.Context, app *App, o loginOpts, provider string) error
 		return fmt.Errorf("login %s: %w", provider, err)
 	}
 	return nil
+}
+
+// verizonApp is the Verizon app key: the flags, else the environment (TANDEM_VERIZON_CLIENT_ID,
+// TANDEM_VERIZON_CLIENT_SECRET, TANDEM_VERIZON_REDIRECT_URL), else the config file's verizon section.
+func verizonApp(o loginOpts) (id, secret, redirect string) {
+	id, secret, redirect = o.clientID, o.clientSecret, o.redirectURL
+	pick := func(v *string, env string, conf string) {
+		if *v == "" {
+			*v = os.Getenv(env)
+		}
+		if *v == "" {
+			*v = conf
+		}
+	}
+	var app config.VerizonApp
+	if path, err := configPath(o.config); err == nil {
+		if c, err := config.Load(path, true); err == nil && c != nil {
+			app = c.Verizon
+		}
+	}
+	pick(&id, "TANDEM_VERIZON_CLIENT_ID", app.ClientID)
+	pick(&secret, "TANDEM_VERIZON_CLIENT_SECRET", app.ClientSecret)
+	pick(&redirect, "TANDEM_VERIZON_REDIRECT_URL", app.RedirectURL)
+	return id, secret, redirect
 }
 
 // openBrowser hands an address tandem built itself to the desktop's opener. Only http(s) addresses are ever

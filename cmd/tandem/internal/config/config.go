@@ -37,9 +37,15 @@ type Config struct {
 	MetricsAddr      string        // optional read-only TCP /metrics, e.g. 127.0.0.1:9469
 	FullScanInterval time.Duration // safety-net pass interval; 0 = DefaultFullScanInterval
 	Pairs            []Pair
+	// Verizon is the app key registered in ThingSpace that `tandem login verizon` uses (flags and environment
+	// override it).
+	Verizon VerizonApp
 
 	lines map[string]int // field path ("pairs[1].remote") -> line
 }
+
+// VerizonApp is a Verizon app key: id, secret and its registered Callback URL.
+type VerizonApp struct{ ClientID, ClientSecret, RedirectURL string }
 
 // Pair is one synced folder pair. Credentials are never part of it: they stay in the token files that
 // `tandem login` writes, found by the provider and Account.

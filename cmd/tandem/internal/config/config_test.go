@@ -306,3 +306,18 @@ func TestAppendPairEndpoint(t *testing.T) {
 		t.Fatalf("%v %+v", err, c)
 	}
 }
+
+func TestVerizonApp(t *testing.T) {
+	src := "verizon:\n  client_id: abc\n  client_secret: s\n  redirect_url: http://localhost:53682/callback\npairs: []\n"
+	c, err := Parse(strings.NewReader(src), "config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Verizon != (VerizonApp{ClientID: "abc", ClientSecret: "s", RedirectURL: "http://localhost:53682/callback"}) {
+		t.Fatalf("verizon section: %+v", c.Verizon)
+	}
+	if _, err := Parse(strings.NewReader("verizon:\n  client: abc\n"), "config.yaml"); err == nil ||
+		!strings.Contains(err.Error(), "client_id") {
+		t.Fatalf("unknown key in verizon: %v", err)
+	}
+}

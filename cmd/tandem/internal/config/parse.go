@@ -119,7 +119,7 @@ func kind(n *yaml.Node) string {
 
 func (p *parser) top(n *yaml.Node) {
 	p.c.lines[""] = n.Line
-	p.fields(n, "", []string{"state_dir", "log_file", "metrics_addr", "full_scan_interval", "pairs"},
+	p.fields(n, "", []string{"state_dir", "log_file", "metrics_addr", "full_scan_interval", "pairs", "verizon"},
 		func(k string, v *yaml.Node, f string) {
 			switch k {
 			case "state_dir":
@@ -132,6 +132,17 @@ func (p *parser) top(n *yaml.Node) {
 				p.c.FullScanInterval = p.duration(v, f)
 			case "pairs":
 				p.pairs(v, f)
+			case "verizon":
+				p.fields(v, f+".", []string{"client_id", "client_secret", "redirect_url"}, func(k string, v *yaml.Node, f string) {
+					switch k {
+					case "client_id":
+						p.c.Verizon.ClientID = p.str(v, f)
+					case "client_secret":
+						p.c.Verizon.ClientSecret = p.str(v, f)
+					case "redirect_url":
+						p.c.Verizon.RedirectURL = p.str(v, f)
+					}
+				})
 			}
 		})
 }

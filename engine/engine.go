@@ -11,7 +11,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
@@ -67,8 +66,12 @@ type Engine struct {
 	o    Options
 	lg   *zap.Logger
 	algo string // the digest both sides are compared by
-	// cleaned: this process already swept crash leftovers once
-	cleaned bool
+	// purged: this process already purged old trash once
+	purged bool
+	// tempID is the open journal entry naming tempSession, the session of the temp files this engine's
+	// transfers create (0: none open)
+	tempID      uint64
+	tempSession string
 	// pooled: the transfer phase is running, so commits are grouped with bbolt's Batch
 	pooled atomic.Bool
 	// resynced: Options.Resync's complete listing was done
@@ -84,7 +87,8 @@ type Engine struct {
 	// scope: the running pass is scoped (RunScoped); nil in a full pass
 	scopeMu sync.Mutex
 	scope   *scopeState
-	// tempLeft: a failed download may have left its temp file (its removal can fail too): sweep again
+	// tempLeft: a failed download may have left its temp file (its removal can fail too): keep the session's
+	// journal entry, so the next pass sweeps it
 	tempLeft atomic.Bool
 }
 
@@ -169,6 +173,9 @@ func (e *Engine) RunPass(ctx context.Context) (*Report, error) {
 			e.scopeAdd(p)
 		}
 		err = e.runRounds(ctx, rep)
+	}
+	if err == nil {
+		e.closeTempSession()
 	}
 	return rep, err
 }
@@ -338,57 +345,4 @@ func (e *Engine) checkRoots(ctx context.Context, rep *Report) error {
 		}
 	}
 	return nil
-}
-
-// recover rolls back what a crashed pass left: journal intents are logged and cleared (the state of both sides
-// is re-observed anyway, and every action was designed to be re-planned safely), leftover temp files removed,
-// and old trash purged.
-func (e *Engine) recover(ctx context.Context, rep *Report) error {
-	var ids []uint64
-	if err := e.d.Store.View(func(r state.Reader) error {
-		return r.Intents(func(in state.Intent) error {
-			ids = append(ids, in.ID)
-			e.lg.Warn("rolling back an interrupted action", zap.String("op", in.Op), zap.String("path", string(in.Path)))
-			rep.Recovered++
-			return nil
-		})
-	}); err != nil {
-		return err
-	}
-	type cleaner interface {
-		CleanTemp(ctx context.Context) (int, error)
-	}
-	type purger interface {
-		PurgeTrash(ctx context.Context, olderThan time.Time) (int, error)
-	}
-	// Temp files can only be left by a crash: look for them once per process, and whenever the journal shows
-	// an interrupted action, rather than walking the tree on every pass.
-	if e.cleaned && len(ids) == 0 && !e.tempLeft.Swap(false) {
-		return nil
-	}
-	e.cleaned = true
-	for _, side := range []remote.Remote{e.d.Local, e.d.Remote} {
-		if c, ok := side.(cleaner); ok {
-			if _, err := c.CleanTemp(ctx); err != nil && !errors.Is(err, remote.ErrNotFound) {
-				e.lg.Warn("removing temp files", zap.Error(err))
-				e.tempLeft.Store(true) // try again next pass (seed 41079: the removal itself met a full disk)
-			}
-		}
-	}
-	if p, ok := e.d.Local.(purger); ok {
-		if _, err := p.PurgeTrash(ctx, e.d.Clock.Now().AddDate(0, 0, -e.o.TrashDays)); err != nil && !errors.Is(err, remote.ErrNotFound) {
-			e.lg.Warn("purging the trash", zap.Error(err))
-		}
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	return e.d.Store.Update(func(w state.Writer) error {
-		for _, id := range ids {
-			if err := w.EndIntent(id); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }

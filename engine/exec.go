@@ -46,6 +46,15 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 			return nil
 		}
 	}
+	for _, a := range acts {
+		if a.Op == Upload || a.Op == Download || a.Op == Reconcile || a.Op == Conflict {
+			// Temp files are named in the journal before any is created (journal.go).
+			if err := e.openTempSession(); err != nil {
+				return false, err
+			}
+			break
+		}
+	}
 	for phase := 0; phase < numPhases; phase++ {
 		var tasks []Task
 		for _, a := range acts {
@@ -93,20 +102,6 @@ func (e *Engine) commit(fn func(tx state.Writer) error) error {
 		return fmt.Errorf("%w: commit: %w", errStore, err)
 	}
 	return failpoint.Hit("commit.after")
-}
-
-// intent journals a destructive or multi-step action before it starts; the commit that finishes it ends it.
-func (e *Engine) intent(op string, a Action) (uint64, error) {
-	var id uint64
-	err := e.d.Store.Update(func(tx state.Writer) error {
-		var err error
-		id, err = tx.BeginIntent(state.Intent{Op: op, Path: a.Path, To: a.To, At: e.d.Clock.Now().UnixNano()})
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("%w: journal: %w", errStore, err)
-	}
-	return id, nil
 }
 
 func (e *Engine) now() int64 { return e.d.Clock.Now().UnixNano() }
@@ -367,11 +362,7 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 			return fmt.Errorf("delete %s: %w: a file took the folder's place", a.Path.Quoted(), remote.ErrConflict)
 		}
 	}
-	id, err := e.intent(a.Op.String(), a)
-	if err != nil {
-		return err
-	}
-	err = failpoint.Hit("delete.beforeCall")
+	err := failpoint.Hit("delete.beforeCall")
 	if err == nil {
 		err = r.Delete(ctx, a.Path, revOf(seen))
 	}
@@ -382,17 +373,13 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 		err = failpoint.Hit("delete.afterCall")
 	}
 	if err != nil {
-		_ = e.commit(func(tx state.Writer) error { return tx.EndIntent(id) })
 		return fmt.Errorf("delete %s: %w", a.Path.Quoted(), err)
 	}
 	return e.commit(func(tx state.Writer) error {
 		if err := tx.Delete(side, a.Path); err != nil {
 			return err
 		}
-		if err := tx.DeleteBase(a.Path); err != nil {
-			return err
-		}
-		return tx.EndIntent(id)
+		return tx.DeleteBase(a.Path)
 	})
 }
 
@@ -406,16 +393,11 @@ func (e *Engine) move(ctx context.Context, a Action) error {
 	if seen == nil {
 		return fmt.Errorf("move %s: nothing was seen there", a.Path.Quoted())
 	}
-	id, err := e.intent(a.Op.String(), a)
-	if err != nil {
-		return err
-	}
 	ent, err := r.Move(ctx, a.Path, a.To, revOf(seen))
 	if err == nil {
 		err = failpoint.Hit("move.afterCall")
 	}
 	if err != nil {
-		_ = e.commit(func(tx state.Writer) error { return tx.EndIntent(id) })
 		return fmt.Errorf("move %s to %s: %w", a.Path.Quoted(), a.To.Quoted(), err)
 	}
 	if side == state.Remote {
@@ -447,11 +429,9 @@ func (e *Engine) move(ctx context.Context, a Action) error {
 			return err
 		}
 		if lok && rok {
-			if err := tx.PutBase(state.Base{Path: a.To, Dir: l.Dir, Hash: a.Base.Hash, Local: l, Remote: rr}); err != nil {
-				return err
-			}
+			return tx.PutBase(state.Base{Path: a.To, Dir: l.Dir, Hash: a.Base.Hash, Local: l, Remote: rr})
 		}
-		return tx.EndIntent(id)
+		return nil
 	})
 }
 
@@ -511,16 +491,8 @@ func (e *Engine) taken(ctx context.Context) func(remote.Path) bool {
 func (e *Engine) resolve(ctx context.Context, a Action, rep *Report) (int64, error) {
 	l, r := a.Local, a.Remote
 	w := conflict.Decide(e.o.Policy, l.Entry, r.Entry, e.d.Remote.Capabilities().Trash)
-	id, err := e.intent("conflict", a)
-	if err != nil {
-		return 0, err
-	}
-	end := func(err error) error {
-		if err != nil {
-			_ = e.commit(func(tx state.Writer) error { return tx.EndIntent(id) })
-		}
-		return err
-	}
+	// Each step commits what it did before the next starts, so an interruption anywhere leaves a consistent
+	// state that the next pass re-plans: no journal entry is needed.
 	now := e.d.Clock.Now()
 	cr := ConflictRec{Path: a.Path, Reason: a.Reason}
 	switch w {
@@ -531,7 +503,7 @@ func (e *Engine) resolve(ctx context.Context, a Action, rep *Report) (int64, err
 			err = failpoint.Hit("conflict.afterRename")
 		}
 		if err != nil {
-			return 0, end(fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err))
+			return 0, fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err)
 		}
 		moved := rec(ent, now.UnixNano())
 		moved.Hash = l.Hash
@@ -545,41 +517,30 @@ func (e *Engine) resolve(ctx context.Context, a Action, rep *Report) (int64, err
 			return tx.AddConflict(state.Conflict{Path: a.Path, Copy: c, At: now.UnixNano(), Reason: a.Reason,
 				LocalHash: l.Hash, RemoteHash: r.Hash})
 		}); err != nil {
-			return 0, end(err)
+			return 0, err
 		}
 		cr.Copy, cr.Kept = c, "both"
 	case conflict.Remote:
 		if err := e.d.Local.Delete(ctx, a.Path, revOf(l)); err != nil {
-			return 0, end(fmt.Errorf("move the local version of %s to the trash: %w", a.Path.Quoted(), err))
+			return 0, fmt.Errorf("move the local version of %s to the trash: %w", a.Path.Quoted(), err)
 		}
 		if err := e.commit(func(tx state.Writer) error { return tx.Delete(state.Local, a.Path) }); err != nil {
-			return 0, end(err)
+			return 0, err
 		}
 		cr.Kept = "remote"
 	case conflict.Local:
 		if err := e.d.Remote.Delete(ctx, a.Path, revOf(r)); err != nil {
-			return 0, end(fmt.Errorf("move the remote version of %s to the trash: %w", a.Path.Quoted(), err))
+			return 0, fmt.Errorf("move the remote version of %s to the trash: %w", a.Path.Quoted(), err)
 		}
 		if err := e.commit(func(tx state.Writer) error { return tx.Delete(state.Remote, a.Path) }); err != nil {
-			return 0, end(err)
+			return 0, err
 		}
 		cr.Kept = "local"
 		rep.conflict(cr)
-		n, err := e.upload(ctx, a, remote.Precondition{Absent: true})
-		return n, end2(e, id, err)
+		return e.upload(ctx, a, remote.Precondition{Absent: true})
 	}
 	rep.conflict(cr)
-	n, err := e.download(ctx, a.Path, remote.Precondition{Absent: true})
-	return n, end2(e, id, err)
-}
-
-// end2 closes the journal intent of a multi-step action whatever its last step did: the first step (the rename
-// aside or the trash move) is committed, so the next pass re-plans from a consistent state either way.
-func end2(e *Engine, id uint64, err error) error {
-	if cerr := e.commit(func(tx state.Writer) error { return tx.EndIntent(id) }); err == nil {
-		err = cerr
-	}
-	return err
+	return e.download(ctx, a.Path, remote.Precondition{Absent: true})
 }
 
 // typeConflict renames the file side aside; the next round creates the folder there and syncs the copy.
@@ -590,13 +551,9 @@ func (e *Engine) typeConflict(ctx context.Context, a Action, rep *Report) error 
 	}
 	now := e.d.Clock.Now()
 	c := conflict.Name(a.Path, e.o.Host, now, e.taken(ctx))
-	id, err := e.intent("type-conflict", a)
-	if err != nil {
-		return err
-	}
 	ent, err := r.Move(ctx, a.Path, c, revOf(seen))
 	if err != nil {
-		return end2(e, id, fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err))
+		return fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err)
 	}
 	if side == state.Remote {
 		e.noteRemoteWrite(c)
@@ -610,10 +567,7 @@ func (e *Engine) typeConflict(ctx context.Context, a Action, rep *Report) error 
 		if err := tx.Put(side, moved); err != nil {
 			return err
 		}
-		if err := tx.AddConflict(state.Conflict{Path: a.Path, Copy: c, At: now.UnixNano(), Reason: a.Reason}); err != nil {
-			return err
-		}
-		return tx.EndIntent(id)
+		return tx.AddConflict(state.Conflict{Path: a.Path, Copy: c, At: now.UnixNano(), Reason: a.Reason})
 	})
 	if err == nil {
 		rep.conflict(ConflictRec{Path: a.Path, Copy: c, Kept: "both", Reason: a.Reason})

@@ -597,17 +597,21 @@ func (s *simSide) InitRoot(ctx context.Context) error {
 	return s.cur().(remote.RootChecker).InitRoot(ctx)
 }
 
-func (s *simSide) CleanTemp(ctx context.Context) (int, error) {
-	c, ok := s.inner.(interface {
-		CleanTemp(ctx context.Context) (int, error)
-	})
+func (s *simSide) CleanTemp(ctx context.Context, session string) (int, error) {
+	c, ok := s.inner.(tempSide)
 	if !ok {
 		return 0, nil
 	}
 	if err := s.gate("cleantemp", remote.Root, false); err != nil {
 		return 0, err
 	}
-	return c.CleanTemp(ctx)
+	return c.CleanTemp(ctx, session)
+}
+
+func (s *simSide) SetTempSession(session string) {
+	if c, ok := s.inner.(tempSide); ok {
+		c.SetTempSession(session)
+	}
 }
 
 func (s *simSide) PurgeTrash(ctx context.Context, olderThan time.Time) (int, error) {

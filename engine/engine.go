@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
@@ -46,6 +47,10 @@ type Options struct {
 	TrashDays      int // local trash retention; 0 = 30
 	Ignored        func(p remote.Path, dir bool) bool
 	MaxRounds      int // plan/execute rounds within a pass; 0 = 6
+	// PathBackoff, when set, holds back a path whose action failed: it is not tried again for PathBackoff,
+	// doubling with each failure in a row up to 10 minutes, in full and scoped passes alike (the daemon: 10 s).
+	// Until then its action is reported as a problem without being tried.
+	PathBackoff time.Duration
 	// Progress, when set, hears about every action as it starts and ends (the CLI's progress bar, the daemon's status).
 	Progress func(Event)
 }
@@ -84,6 +89,7 @@ type Engine struct {
 	// failures counts failed actions (problems and refusals) in the running round
 	failures atomic.Int64
 	limiter  *rate.Limiter // Options.BandwidthLimit; nil: none
+	backoff  pathBackoff   // Options.PathBackoff
 	// scope: the running pass is scoped (RunScoped); nil in a full pass
 	scopeMu sync.Mutex
 	scope   *scopeState

@@ -24,16 +24,28 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 	var progressed atomic.Bool
 	run := func(a Action) Task {
 		return func(ctx context.Context) error {
+			if e.o.PathBackoff > 0 {
+				if err := e.backoff.held(a.Path, e.d.Clock.Now()); err != nil {
+					rep.problem(a, err) // still to do: the daemon's retry comes back for it
+					return nil
+				}
+			}
 			e.progress(Event{Action: a})
 			n, err := e.do(ctx, a, rep)
 			e.progress(Event{Action: a, Done: true, Err: err})
 			if err == nil {
 				progressed.Store(true)
 				rep.done(a, n)
+				if e.o.PathBackoff > 0 {
+					e.backoff.ok(a.Path)
+				}
 				return nil
 			}
 			if isFatal(err) {
 				return err
+			}
+			if e.o.PathBackoff > 0 {
+				e.backoff.failed(a.Path, e.d.Clock.Now(), e.o.PathBackoff)
 			}
 			e.failures.Add(1)
 			switch {

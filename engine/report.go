@@ -21,7 +21,7 @@ type Report struct {
 	Problems    []Problem     `json:"problems"`
 	Rounds      int           `json:"rounds"`
 	FullListing bool          `json:"full_listing"`
-	Resynced    bool          `json:"resynced"` // the remote's cursor was out of sync and the pass re-listed it
+	Resynced    bool          `json:"resynced"`  // the remote's cursor was out of sync and the pass re-listed it
 	Recovered   int           `json:"recovered"` // temp files of an interrupted pass removed (named by the journal)
 	Took        time.Duration `json:"-"`
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -912,4 +913,40 @@ func ExampleOpen() {
 	// Output:
 	// true
 	// hello.txt 2 sha256
+}
+
+// TestLockRoot: a second lock of the same root waits, then names the first holder's pid; after release it is
+// free again. A root without .tandem is not locked (creating it would pass for the root marker).
+func TestLockRoot(t *testing.T) {
+	dir := t.TempDir()
+	rel, err := localdir.LockRoot(dir, 10*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rel(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, ".tandem")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("LockRoot created .tandem: %v", err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, ".tandem"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rel, err = localdir.LockRoot(dir, 10*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = localdir.LockRoot(dir, 100*time.Millisecond)
+	var le *localdir.LockedError
+	if !errors.Is(err, localdir.ErrLocked) || !errors.As(err, &le) || le.PID != strconv.Itoa(os.Getpid()) {
+		t.Fatalf("second LockRoot = %v", err)
+	}
+	if err := rel(); err != nil {
+		t.Fatal(err)
+	}
+	rel, err = localdir.LockRoot(dir, 10*time.Millisecond)
+	if err != nil {
+		t.Fatalf("LockRoot after release = %v", err)
+	}
+	rel()
 }

@@ -1,0 +1,117 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/memremote"
+	"github.com/tandemsync/tandem/state"
+)
+
+// failingPut is a remote whose uploads fail while fail is set, counting every try.
+type failingPut struct {
+	*memremote.Mem
+	fail  atomic.Bool
+	tries atomic.Int64
+}
+
+func (f *failingPut) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
+	f.tries.Add(1)
+	if f.fail.Load() {
+		return remote.Entry{}, errors.New("the provider refused it")
+	}
+	return f.Mem.Put(ctx, p, body, size, mtime, pre)
+}
+
+func memStore(t *testing.T) *state.Store {
+	t.Helper()
+	st, err := state.Open(t.TempDir()+"/pair.db", zaptest.NewLogger(t), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestPathBackoff (issue 9, hole 9): a path whose action keeps failing is tried again after 10 s, then 20 s,
+// 40 s..., however many passes (scoped or full) come in between; success forgets it.
+func TestPathBackoff(t *testing.T) {
+	ctx := context.Background()
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	local := memremote.New(clk, memremote.Options{Label: "local"})
+	rem := &failingPut{Mem: memremote.New(clk, memremote.Options{Label: "remote"})}
+	rem.fail.Store(true)
+	if err := local.WriteFile("a", []byte("always refused")); err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Deps{Clock: clk, Local: local, Remote: rem, Store: memStore(t), Logger: zaptest.NewLogger(t)},
+		Options{PathBackoff: 10 * time.Second, MaxRounds: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass := func(scoped bool) *Report {
+		t.Helper()
+		var rep *Report
+		var err error
+		if scoped {
+			rep, err = e.RunScoped(ctx, &Scope{Local: []ScopePath{{Path: "a"}}})
+		} else {
+			rep, err = e.RunPass(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	// Each step: how long to wait, and the tries the remote must have seen after a pass then.
+	steps := []struct {
+		wait  time.Duration
+		tries int64
+	}{
+		{0, 1},                 // first try fails
+		{0, 1},                 // held: 10 s not over
+		{9 * time.Second, 1},   // still held
+		{time.Second, 2},       // 10 s: tried, fails again
+		{10 * time.Second, 2},  // held: 20 s now
+		{10 * time.Second, 3},  // 20 s: tried
+		{39 * time.Second, 3},  // held: 40 s
+		{time.Second, 4},       // 40 s
+		{time.Hour, 5},         // long after: tried; 160 s now
+		{159 * time.Second, 5}, // held
+		{time.Second, 6},       // 320 s now
+		{320 * time.Second, 7}, // 640 s: capped at 10 min
+		{599 * time.Second, 7}, // held
+		{time.Second, 8},       // at the cap
+		{time.Second, 8},       // held although the remote would take it now
+		{10 * time.Minute, 9},  // success
+		{0, 9},                 // nothing left to do
+	}
+	for i, s := range steps {
+		clk.Advance(s.wait)
+		if i == 14 {
+			rem.fail.Store(false)
+		}
+		rep := pass(i%2 == 1)
+		if got := rem.tries.Load(); got != s.tries {
+			t.Fatalf("step %d: %d tries, want %d", i, got, s.tries)
+		}
+		if i < 15 && (len(rep.Problems) != 1 || rep.Problems[0].Path != "a") {
+			t.Fatalf("step %d: problems %+v", i, rep.Problems)
+		}
+		if i == 1 && !strings.Contains(rep.Problems[0].Err, "next try in 10s") {
+			t.Fatalf("held problem says %q", rep.Problems[0].Err)
+		}
+		if i >= 15 && len(rep.Problems) != 0 {
+			t.Fatalf("step %d: problems %+v", i, rep.Problems)
+		}
+	}
+}

@@ -90,6 +90,8 @@ type Engine struct {
 	failures atomic.Int64
 	limiter  *rate.Limiter // Options.BandwidthLimit; nil: none
 	backoff  pathBackoff   // Options.PathBackoff
+	// confirmRounds bounds how often a pass plans what other clients wrote while it ran (RunPass)
+	confirmRounds int
 	// scope: the running pass is scoped (RunScoped); nil in a full pass
 	scopeMu sync.Mutex
 	scope   *scopeState
@@ -138,7 +140,7 @@ func New(d Deps, o Options) (*Engine, error) {
 		d.Exec = NewPool(o.Parallel)
 	}
 	e := &Engine{d: d, o: o, lg: d.Logger.Named("engine").With(zap.String("pair", d.Remote.String())), algo: "sha256",
-		limiter: newLimiter(o.BandwidthLimit)}
+		limiter: newLimiter(o.BandwidthLimit), confirmRounds: 3}
 	local := d.Local.Capabilities().Hashes
 	for _, h := range d.Remote.Capabilities().Hashes {
 		if slices.Contains(local, h) {
@@ -164,12 +166,17 @@ func (e *Engine) RunPass(ctx context.Context) (*Report, error) {
 	rep := &Report{Pair: e.d.Remote.String(), DryRun: e.o.DryRun}
 	defer func() { rep.Took = e.d.Clock.Now().Sub(start) }()
 	err := e.runPass(ctx, rep)
+	var left []remote.Path
 	for i := 0; ; i++ {
 		news, cerr := e.confirmWrites(ctx, rep)
 		if err == nil && cerr != nil {
 			err = fmt.Errorf("read the remote's changes after the pass: %w", cerr)
 		}
-		if err != nil || len(news) == 0 || i == 2 {
+		if len(news) == 0 {
+			break
+		}
+		if err != nil || i+1 >= e.confirmRounds {
+			left = news
 			break
 		}
 		// Another client changed the remote while this pass wrote to it: the feed read that moved the cursor
@@ -180,6 +187,14 @@ func (e *Engine) RunPass(ctx context.Context) (*Report, error) {
 		}
 		err = e.runRounds(ctx, rep)
 	}
+	if len(left) > 0 && !e.o.DryRun {
+		// Still unplanned (the pass failed, or other clients kept writing): the next pass, scoped or not,
+		// plans them; the poller cannot see them any more.
+		if perr := e.savePending(left); perr != nil && err == nil {
+			err = perr
+		}
+		rep.PendingRemote = len(left)
+	}
 	if err == nil {
 		e.closeTempSession()
 	}
@@ -187,6 +202,11 @@ func (e *Engine) RunPass(ctx context.Context) (*Report, error) {
 }
 
 func (e *Engine) runPass(ctx context.Context, rep *Report) error {
+	if !e.o.DryRun {
+		if err := e.takePending(); err != nil {
+			return err
+		}
+	}
 
 	if !e.o.DryRun {
 		if err := e.recover(ctx, rep); err != nil {

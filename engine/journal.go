@@ -153,3 +153,70 @@ func (e *Engine) recover(ctx context.Context, rep *Report) error {
 	}
 	return nil
 }
+
+// metaPending stores remote paths whose changes a pass read into the store but did not plan.
+const metaPending = "pending-remote"
+
+// maxPending bounds the stored list; beyond it the next pass plans the whole tree.
+const maxPending = 10000
+
+// savePending adds paths to the stored pending list.
+func (e *Engine) savePending(paths []remote.Path) error {
+	return e.d.Store.Update(func(tx state.Writer) error {
+		v, err := tx.Meta(metaPending)
+		if err != nil {
+			return err
+		}
+		old := splitPending(v)
+		if len(v) > 0 && len(old) == 0 {
+			return nil // overflowed already
+		}
+		if len(old)+len(paths) > maxPending {
+			return tx.SetMeta(metaPending, []byte("\x00"))
+		}
+		for _, p := range paths {
+			v = append(v, p...)
+			v = append(v, 0)
+		}
+		return tx.SetMeta(metaPending, v)
+	})
+}
+
+// takePending moves the stored pending paths into the running pass's scope (a full pass plans everything
+// anyway) and clears the list: if this pass fails in turn, the daemon's next pass is a full one.
+func (e *Engine) takePending() error {
+	var v []byte
+	if err := e.d.Store.View(func(r state.Reader) error {
+		var err error
+		v, err = r.Meta(metaPending)
+		return err
+	}); err != nil || v == nil {
+		return err
+	}
+	paths := splitPending(v)
+	if len(paths) == 0 { // the list overflowed: plan everything
+		e.scopeAdd(remote.Root)
+	}
+	for _, p := range paths {
+		e.scopeAdd(p)
+	}
+	return e.d.Store.Update(func(tx state.Writer) error { return tx.SetMeta(metaPending, nil) })
+}
+
+func splitPending(v []byte) []remote.Path {
+	var out []remote.Path
+	for len(v) > 0 {
+		i := 0
+		for i < len(v) && v[i] != 0 {
+			i++
+		}
+		if i > 0 {
+			out = append(out, remote.Path(v[:i]))
+		}
+		if i == len(v) {
+			break
+		}
+		v = v[i+1:]
+	}
+	return out
+}

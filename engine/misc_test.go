@@ -115,3 +115,59 @@ func TestPathBackoff(t *testing.T) {
 		}
 	}
 }
+
+// editsDuringPut is a remote on which another client writes a file while tandem's first upload runs.
+type editsDuringPut struct {
+	*memremote.Mem
+	other *memremote.Mem
+	done  atomic.Bool
+}
+
+func (r *editsDuringPut) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
+	if !r.done.Swap(true) {
+		if err := r.other.WriteFile("ext.txt", []byte("written elsewhere during the pass")); err != nil {
+			return remote.Entry{}, err
+		}
+	}
+	return r.Mem.Put(ctx, p, body, size, mtime, pre)
+}
+
+// TestRemoteEditDuringPassStaysPending (issue 9, hole 10): a remote change that the pass's closing look at the
+// feed reads but the pass does not plan is planned by the next scoped pass, although the feed will not report
+// it again.
+func TestRemoteEditDuringPassStaysPending(t *testing.T) {
+	ctx := context.Background()
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	local := memremote.New(clk, memremote.Options{Label: "local"})
+	mem := memremote.New(clk, memremote.Options{Label: "remote"})
+	rem := &editsDuringPut{Mem: mem, other: mem.Handle()}
+	if err := local.WriteFile("a.txt", []byte("local file")); err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Deps{Clock: clk, Local: local, Remote: rem, Store: memStore(t), Logger: zaptest.NewLogger(t)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.confirmRounds = 1 // other clients keep writing: the pass stops planning their changes
+	rep, err := e.RunPass(ctx)
+	if err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("pass: %v %+v", err, rep.Problems)
+	}
+	if _, err := local.Stat(ctx, "ext.txt"); err == nil {
+		t.Fatal("the first pass planned ext.txt: the test does not reach the case")
+	}
+	if rep.PendingRemote != 1 {
+		t.Fatalf("PendingRemote = %d, want 1", rep.PendingRemote)
+	}
+	// The daemon's next pass: scoped, nothing new from the watchers or the feed.
+	rep, err = e.RunScoped(ctx, &Scope{})
+	if err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("scoped pass: %v %+v", err, rep.Problems)
+	}
+	if b, err := local.ReadFile("ext.txt"); err != nil || string(b) != "written elsewhere during the pass" {
+		t.Fatalf("local ext.txt = %q, %v", b, err)
+	}
+	if rep.PendingRemote != 0 {
+		t.Fatalf("PendingRemote = %d after the scoped pass", rep.PendingRemote)
+	}
+}

@@ -21,9 +21,12 @@ type Report struct {
 	Problems    []Problem     `json:"problems"`
 	Rounds      int           `json:"rounds"`
 	FullListing bool          `json:"full_listing"`
-	Resynced    bool          `json:"resynced"`  // the remote's cursor was out of sync and the pass re-listed it
-	Recovered   int           `json:"recovered"` // temp files of an interrupted pass removed (named by the journal)
-	Took        time.Duration `json:"-"`
+	Resynced    bool          `json:"resynced"` // the remote's cursor was out of sync and the pass re-listed it
+	// PendingRemote counts remote changes the pass read but left for the next one (stored; a scoped pass plans
+	// them): a daemon runs that pass now rather than wait for news.
+	PendingRemote int           `json:"pending_remote"`
+	Recovered     int           `json:"recovered"` // temp files of an interrupted pass removed (named by the journal)
+	Took          time.Duration `json:"-"`
 }
 
 // Done is one finished action.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -219,8 +220,25 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 	if a.Local == nil || le.Rev != a.Local.Rev {
 		return 0, fmt.Errorf("upload %s: %w", p.Quoted(), errReplan)
 	}
-	v := remote.NewVerifier(e.counted(a, e.limit(ctx, body)), remote.Hash{}, le.Size, e.algo)
+	// The body must be a version someone wrote: read to its end, it must hash to what was observed and the file
+	// must still be what was opened; otherwise (a rewrite in place during the transfer reads as a mixture of
+	// two versions) the body fails at its end and the provider discards it.
+	var want remote.Hash
+	if a.Local.Hash.Algo == e.algo {
+		want = a.Local.Hash
+	}
+	src := &stableSource{r: body, stat: func() error {
+		now, err := e.d.Local.Stat(ctx, p)
+		if err == nil && now.Rev != le.Rev {
+			err = errReplan
+		}
+		return err
+	}}
+	v := remote.NewVerifier(e.counted(a, e.limit(ctx, src)), want, le.Size, e.algo)
 	re, err := e.d.Remote.Put(ctx, p, v, le.Size, le.ModTime, pre)
+	if err != nil && errors.Is(err, remote.ErrCorrupt) && !want.IsZero() && v.Sum() != want {
+		err = fmt.Errorf("%w (it was rewritten during the transfer)", errReplan)
+	}
 	if err != nil {
 		return v.N(), fmt.Errorf("upload %s: %w", p.Quoted(), err)
 	}
@@ -263,6 +281,23 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 		e.lg.Info("file changed during upload; sending it again next pass", zap.String("path", string(p)))
 	}
 	return le.Size, err
+}
+
+// stableSource reads an upload's local source and, at its end, checks that the file did not change while it
+// was read (stat): a change fails the read, so the upload is never committed.
+type stableSource struct {
+	r    io.Reader
+	stat func() error
+}
+
+func (s *stableSource) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.EOF {
+		if serr := s.stat(); serr != nil {
+			return n, fmt.Errorf("%w: the local file changed while it was sent: %w", remote.ErrCorrupt, serr)
+		}
+	}
+	return n, err
 }
 
 // download writes the remote file through the local side's durable write protocol (temp file, verify, fsync,

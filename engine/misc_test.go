@@ -171,3 +171,67 @@ func TestRemoteEditDuringPassStaysPending(t *testing.T) {
 		t.Fatalf("PendingRemote = %d after the scoped pass", rep.PendingRemote)
 	}
 }
+
+// tornOpen is a local side whose file is rewritten in place while tandem reads it the first time: the reader
+// gets the first half of the old bytes and the rest of the new ones, as from a real file.
+type tornOpen struct {
+	*memremote.Mem
+	newData []byte
+	done    atomic.Bool
+}
+
+func (l *tornOpen) Open(ctx context.Context, p remote.Path) (io.ReadCloser, remote.Entry, error) {
+	rc, ent, err := l.Mem.Open(ctx, p)
+	if err != nil || l.done.Swap(true) {
+		return rc, ent, err
+	}
+	old, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return nil, ent, err
+	}
+	half := len(old) / 2
+	if err := l.Mem.WriteFile(string(p), l.newData); err != nil {
+		return nil, ent, err
+	}
+	mixed := append(append([]byte{}, old[:half]...), l.newData[half:]...)
+	return io.NopCloser(strings.NewReader(string(mixed))), ent, nil
+}
+
+// TestTornUploadNotRecorded (issue 9, hole 10): an upload whose source is rewritten during the transfer is
+// not committed, so no version nobody wrote reaches the remote or becomes the sync point; the next pass sends
+// the new version.
+func TestTornUploadNotRecorded(t *testing.T) {
+	ctx := context.Background()
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	oldData, newData := []byte("version-1 version-1 version-1\n"), []byte("version-2 version-2 version-2\n")
+	local := &tornOpen{Mem: memremote.New(clk, memremote.Options{Label: "local"}), newData: newData}
+	rem := memremote.New(clk, memremote.Options{Label: "remote"})
+	if err := local.WriteFile("f.txt", oldData); err != nil {
+		t.Fatal(err)
+	}
+	st := memStore(t)
+	e, err := New(Deps{Clock: clk, Local: local, Remote: rem, Store: st, Logger: zaptest.NewLogger(t)}, Options{MaxRounds: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.RunPass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := rem.ReadFile("f.txt"); err == nil && string(b) != string(oldData) && string(b) != string(newData) {
+		t.Fatalf("the remote holds %q, a version nobody wrote", b)
+	}
+	_ = st.View(func(r state.Reader) error {
+		if b, ok, _ := r.GetBase("f.txt"); ok {
+			t.Fatalf("a base was recorded for a torn upload: %s", b.Hash)
+		}
+		return nil
+	})
+	e.o.MaxRounds = 6
+	if _, err := e.RunPass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := rem.ReadFile("f.txt"); err != nil || string(b) != string(newData) {
+		t.Fatalf("after the next pass the remote holds %q, %v", b, err)
+	}
+}

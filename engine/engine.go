@@ -90,6 +90,9 @@ type Engine struct {
 	failures atomic.Int64
 	limiter  *rate.Limiter // Options.BandwidthLimit; nil: none
 	backoff  pathBackoff   // Options.PathBackoff
+	// collided: collisions recorded for `tandem conflicts` by this process; planned: those of the last plan
+	collided   map[remote.Path]bool
+	collisions []collision
 	// confirmRounds bounds how often a pass plans what other clients wrote while it ran (RunPass)
 	confirmRounds int
 	// scope: the running pass is scoped (RunScoped); nil in a full pass
@@ -234,6 +237,9 @@ func (e *Engine) runRounds(ctx context.Context, rep *Report) error {
 		if err != nil {
 			return err
 		}
+		if err := e.reportCollisions(rep, e.collisions); err != nil {
+			return err
+		}
 		if round == 0 {
 			if err := checkDeletes(acts, baseFiles, e.o.MaxDeletePct, e.o.AllowDeletes); err != nil {
 				rep.Planned = acts
@@ -301,7 +307,7 @@ func (e *Engine) observe(ctx context.Context, rep *Report) error {
 
 // plan streams the three trees through the planner.
 func (e *Engine) plan(ctx context.Context) ([]Action, int, error) {
-	pl := &planner{ignored: e.o.Ignored}
+	pl := e.newPlanner()
 	err := mergeTrees(e.d.Store, func(p remote.Path, b *state.Base, l, r *state.Record) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -321,6 +327,17 @@ func (e *Engine) plan(ctx context.Context) ([]Action, int, error) {
 		return nil
 	})
 	return acts, pl.baseFiles, err
+}
+
+// newPlanner is a planner with the pair's ignore rules and the remote's name folding; the plan's collisions
+// land in e.collisions when it finishes.
+func (e *Engine) newPlanner() *planner {
+	e.collisions = nil
+	return &planner{ignored: e.o.Ignored, fold: newFoldState(e.d.Remote.Capabilities()), done: func(pl *planner) {
+		if pl.fold != nil {
+			e.collisions = pl.fold.collisions
+		}
+	}}
 }
 
 // checkRoots is the unmount guard: a side whose root or marker vanished stops the pass while the base says the

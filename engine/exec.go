@@ -440,7 +440,14 @@ func (e *Engine) move(ctx context.Context, a Action) error {
 	if seen == nil {
 		return fmt.Errorf("move %s: nothing was seen there", a.Path.Quoted())
 	}
-	ent, err := r.Move(ctx, a.Path, a.To, revOf(seen))
+	var ent remote.Entry
+	var err error
+	if side == state.Remote && e.caseOnly(a.Path, a.To) {
+		// The remote sees the new spelling as the name it already holds: rename through a temporary name.
+		ent, err = e.moveTwoSteps(ctx, r, a.Path, a.To, revOf(seen))
+	} else {
+		ent, err = r.Move(ctx, a.Path, a.To, revOf(seen))
+	}
 	if err == nil {
 		err = failpoint.Hit("move.afterCall")
 	}
@@ -475,7 +482,7 @@ func (e *Engine) move(ctx context.Context, a Action) error {
 		if err != nil {
 			return err
 		}
-		if lok && rok {
+		if lok && rok && a.Base != nil { // without a sync point (a spelling fixed) the next round compares
 			return tx.PutBase(state.Base{Path: a.To, Dir: l.Dir, Hash: a.Base.Hash, Local: l, Remote: rr})
 		}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -233,5 +234,122 @@ func TestTornUploadNotRecorded(t *testing.T) {
 	}
 	if b, err := rem.ReadFile("f.txt"); err != nil || string(b) != string(newData) {
 		t.Fatalf("after the next pass the remote holds %q, %v", b, err)
+	}
+}
+
+// foldPair is a local memremote (tells names apart) against a remote that folds case.
+func foldPair(t *testing.T) (local, rem *memremote.Mem, e *Engine, st *state.Store) {
+	t.Helper()
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	local = memremote.New(clk, memremote.Options{Label: "local"})
+	rem = memremote.New(clk, memremote.Options{Label: "remote", FoldsCase: true, NormalizesUnicode: true})
+	st = memStore(t)
+	e, err := New(Deps{Clock: clk, Local: local, Remote: rem, Store: st, Logger: zaptest.NewLogger(t)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return local, rem, e, st
+}
+
+func cleanPass(t *testing.T, e *Engine) *Report {
+	t.Helper()
+	rep, err := e.RunPass(context.Background())
+	if err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("pass: %v %+v", err, rep.Problems)
+	}
+	return rep
+}
+
+// TestFoldCollision (issue 9, hole 8): two local names one case apart against a remote that ignores case: the
+// first is synced, the other is reported as a collision (pass and `tandem conflicts`), every pass the same.
+func TestFoldCollision(t *testing.T) {
+	local, rem, e, st := foldPair(t)
+	_ = local.WriteFile("Report.txt", []byte("upper"))
+	_ = local.WriteFile("report.txt", []byte("lower"))
+	_ = local.WriteFile("caf\u00e9", []byte("nfc"))
+	_ = local.WriteFile("cafe\u0301", []byte("nfd"))
+	for i := range 3 {
+		rep := cleanPass(t, e)
+		if i > 0 && rep.Rounds != 0 {
+			t.Fatalf("pass %d did something: %+v", i+1, rep.Done)
+		}
+		var got []string
+		for _, c := range rep.Conflicts {
+			got = append(got, string(c.Path))
+			if !strings.Contains(c.Reason, "collides") {
+				t.Fatalf("reason %q", c.Reason)
+			}
+		}
+		sort.Strings(got)
+		if want := []string{"caf\u00e9", "report.txt"}; strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("pass %d: collisions %q, want %q", i+1, got, want)
+		}
+	}
+	snap := rem.Snapshot()
+	if len(snap) != 2 {
+		t.Fatalf("remote %v", snap)
+	}
+	if b, _ := rem.ReadFile("Report.txt"); string(b) != "upper" {
+		t.Fatalf("remote Report.txt = %q", b)
+	}
+	if b, _ := local.ReadFile("report.txt"); string(b) != "lower" {
+		t.Fatalf("local report.txt = %q", b)
+	}
+	n := 0
+	_ = st.View(func(r state.Reader) error {
+		return r.Conflicts(func(c state.Conflict) error { n++; return nil })
+	})
+	if n != 2 {
+		t.Fatalf("%d conflicts recorded, want 2", n)
+	}
+}
+
+// TestFoldFolderSpelling (issue 9, hole 8): local Reports/ against remote reports/ on a first sync: one folder,
+// renamed on the remote to the local spelling, with the contents of both.
+func TestFoldFolderSpelling(t *testing.T) {
+	local, rem, e, _ := foldPair(t)
+	_ = local.WriteFile("Reports/a.txt", []byte("a"))
+	_ = rem.WriteFile("reports/b.txt", []byte("b"))
+	cleanPass(t, e)
+	cleanPass(t, e)
+	if rep := cleanPass(t, e); rep.Rounds != 0 {
+		t.Fatalf("not converged: %+v", rep.Done)
+	}
+	want := map[string]bool{"Reports": true, "Reports/a.txt": true, "Reports/b.txt": true}
+	for _, m := range []*memremote.Mem{local, rem} {
+		snap := m.Snapshot()
+		if len(snap) != len(want) {
+			t.Fatalf("%s: %v", m, snap)
+		}
+		for p := range snap {
+			if !want[p] {
+				t.Fatalf("%s: %v", m, snap)
+			}
+		}
+	}
+}
+
+// TestFoldCaseOnlyRename (issue 9, hole 8): a local rename that changes only case reaches the remote, in two
+// steps (the remote refuses a rename onto what it sees as the same name), without a trip through the trash.
+func TestFoldCaseOnlyRename(t *testing.T) {
+	local, rem, e, _ := foldPair(t)
+	_ = local.WriteFile("report.txt", []byte("content"))
+	cleanPass(t, e)
+	if err := local.Rename("report.txt", "Report.txt"); err != nil {
+		t.Fatal(err)
+	}
+	rep := cleanPass(t, e)
+	if len(rep.Conflicts) > 0 {
+		t.Fatalf("conflicts %+v", rep.Conflicts)
+	}
+	if rep := cleanPass(t, e); rep.Rounds != 0 {
+		t.Fatalf("not converged: %+v", rep.Done)
+	}
+	snap := rem.Snapshot()
+	if _, ok := snap["Report.txt"]; !ok || len(snap) != 1 {
+		t.Fatalf("remote %v", snap)
+	}
+	if len(rem.Trash()) != 0 {
+		t.Fatalf("trash %+v", rem.Trash())
 	}
 }

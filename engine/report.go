@@ -82,6 +82,17 @@ func (r *Report) conflict(c ConflictRec) {
 	r.Conflicts = append(r.Conflicts, c)
 }
 
+func (r *Report) hasConflict(p remote.Path) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.Conflicts {
+		if c.Path == p {
+			return true
+		}
+	}
+	return false
+}
+
 // Sort orders every list by path so that output is stable whatever order the pool finished in.
 func (r *Report) Sort() {
 	r.mu.Lock()

@@ -21,7 +21,9 @@ type LockedError struct {
 	PID  string // "unknown" when the lock file does not say
 }
 
-func (e *LockedError) Error() string { return fmt.Sprintf("%s is %v (pid %s)", e.Root, ErrLocked, e.PID) }
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("%s is %v (pid %s)", e.Root, ErrLocked, e.PID)
+}
 func (e *LockedError) Unwrap() error { return ErrLocked }
 
 // lockFile is the root's lock, beside the marker; it holds the holder's pid.

@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"golang.org/x/text/unicode/norm"
 	"io"
 	"slices"
 	"strconv"
@@ -466,21 +465,11 @@ func child(dir remote.Path, name string) remote.Path {
 	return dir + "/" + remote.Path(name)
 }
 
-// fold is the name a folding store compares by.
-func (s *store) fold(name string) string {
-	if s.o.NormalizesUnicode {
-		name = norm.NFC.String(name)
-	}
-	if s.o.FoldsCase {
-		name = strings.ToLower(name)
-	}
-	return name
-}
-
 // res maps p to the spelling the store holds, component by component, on a store that folds names; components
 // that match nothing keep the caller's spelling. A store that does not fold returns p.
 func (s *store) res(p remote.Path) remote.Path {
-	if (!s.o.FoldsCase && !s.o.NormalizesUnicode) || p == remote.Root {
+	fold := remote.FoldName(remote.Capabilities{FoldsCase: s.o.FoldsCase, NormalizesUnicode: s.o.NormalizesUnicode})
+	if fold == nil || p == remote.Root {
 		return p
 	}
 	if _, ok := s.nodes[p]; ok {
@@ -490,9 +479,9 @@ func (s *store) res(p remote.Path) remote.Path {
 	for _, c := range strings.Split(string(p), "/") {
 		next := child(cur, c)
 		if _, ok := s.nodes[next]; !ok {
-			f := s.fold(c)
+			f := fold(c)
 			for q := range s.nodes {
-				if q != remote.Root && q.Dir() == cur && s.fold(q.Base()) == f {
+				if q != remote.Root && q.Dir() == cur && fold(q.Base()) == f {
 					next = q
 					break
 				}

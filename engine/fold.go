@@ -253,7 +253,7 @@ func (e *Engine) reportCollisions(rep *Report, cs []collision) error {
 		why := fmt.Sprintf("name collides with %s on a remote that does not tell them apart (case or Unicode "+
 			"normalisation); only %s is synced: rename one of them", c.With.Quoted(), c.With.Quoted())
 		if !rep.hasConflict(c.Path) {
-			rep.conflict(ConflictRec{Path: c.Path, Kept: "local", Reason: why})
+			rep.conflict(ConflictRec{Path: c.Path, Kept: "collision", Reason: why})
 		}
 		if e.o.DryRun || e.collided[c.Path] {
 			continue

@@ -41,7 +41,7 @@ type Done struct {
 type ConflictRec struct {
 	Path   remote.Path `json:"path"`
 	Copy   remote.Path `json:"copy,omitempty"` // the renamed-aside version ("" when a policy sent the loser to a trash)
-	Kept   string      `json:"kept"`           // which version stayed at Path: "remote", "local" or "both"
+	Kept   string      `json:"kept"`           // which version stayed at Path: "remote", "local" or "both"; "collision": a local name the remote cannot hold, left unsynced
 	Reason string      `json:"reason"`
 }
 

@@ -269,6 +269,8 @@ func printConflict(ew *errWriter, c conflictJSON) {
 		ew.printf("    local version kept at %s; the remote version went to the remote's trash\n", p)
 	case c.Kept == "remote":
 		ew.printf("    remote version kept at %s; the local version went to .tandem/trash\n", p)
+	case c.Kept == "collision":
+		ew.printf("    %s stays on this computer only, unsynced, until one of the two names is changed\n", p)
 	}
 }
 

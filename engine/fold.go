@@ -36,6 +36,7 @@ type foldSeen struct {
 	b         *state.Base
 	firstAct  int // index in planner.acts where its actions (its own and its subtree's) begin
 	localOnly bool
+	op        Op // what the three records alone ask for (decide)
 }
 
 type foldFrame struct {
@@ -85,18 +86,21 @@ func (fs *foldState) frame(dir remote.Path) map[string]*foldSeen {
 func (pl *planner) folded(p remote.Path, b *state.Base, l, r *state.Record) bool {
 	fs := pl.fold
 	if fs.skipping && p.Within(fs.skip) {
+		pl.forgetBase(p, b, l, r)
 		return true
 	}
 	fs.skipping = false
 	names := fs.frame(p.Dir())
 	k := fs.fold(p.Base())
 	q, ok := names[k]
-	me := &foldSeen{path: p, l: l, r: r, b: b, firstAct: len(pl.acts), localOnly: l != nil && r == nil && b == nil}
+	me := &foldSeen{path: p, l: l, r: r, b: b, firstAct: len(pl.acts), localOnly: l != nil && r == nil && b == nil,
+		op: decide(p, b, l, r).Op}
 	if !ok {
 		names[k] = me
 		return false
 	}
 	remoteOnly := func(s *foldSeen) bool { return s.r != nil && s.l == nil && s.b == nil }
+	wantsUp := func(s *foldSeen) bool { return s.l != nil && s.r == nil && (s.op == Upload || s.op == MkdirRemote) }
 	switch {
 	case me.localOnly && remoteOnly(q) && q.r.Dir == l.Dir:
 		pl.caseMove(q, me)
@@ -105,26 +109,40 @@ func (pl *planner) folded(p remote.Path, b *state.Base, l, r *state.Record) bool
 	case q.localOnly && remoteOnly(me) && r.Dir == q.l.Dir:
 		pl.caseMove(me, q)
 		return fs.leave(p)
-	case me.localOnly && (q.localOnly || q.l != nil):
-		// Both exist locally: the remote can hold one of them, the first met.
+	case wantsUp(me) && (q.r != nil || wantsUp(q)):
+		if q.r != nil && q.l == nil {
+			// The other spelling is gone locally: a rename that changes only case or normalisation, if the
+			// remote one is deleted in this round.
+			pl.waitUpload(q, me, p)
+			return false
+		}
+		// The remote holds (or will hold) the other spelling, the first met.
 		fs.collisions = append(fs.collisions, collision{Path: p, With: q.path})
+		pl.forgetBase(p, b, l, r)
 		return fs.leave(p)
-	case me.localOnly:
-		// The other spelling is gone locally and is synced: a rename that changes only case or normalisation.
-		pl.waitUpload(q, me, p)
-		return false
-	case q.localOnly && l != nil:
-		// p is synced and still here: the earlier local-only spelling is the one the remote cannot hold.
+	case wantsUp(q) && r != nil:
+		if l == nil {
+			pl.waitUpload(me, q, p)
+			names[k] = me
+			return false
+		}
+		// p is on the remote and still here: the earlier spelling is the one the remote cannot hold.
 		pl.cancel(q)
 		fs.collisions = append(fs.collisions, collision{Path: q.path, With: p})
 		names[k] = me
 		return false
-	case q.localOnly:
-		pl.waitUpload(me, q, p)
-		names[k] = me
-		return false
 	}
 	return false
+}
+
+// forgetBase drops the sync point of a path the remote cannot hold any more (a collision, or what is below
+// one): what is synced there no longer is, and the local file stays as it is.
+func (pl *planner) forgetBase(p remote.Path, b *state.Base, l, r *state.Record) {
+	if b == nil {
+		return
+	}
+	pl.acts = append(pl.acts, Action{Op: Forget, Path: p, Local: l, Remote: r, Base: b,
+		Reason: "collides with another spelling on a remote that does not tell them apart"})
 }
 
 // leave skips p and its subtree in this plan.
@@ -151,10 +169,25 @@ func (pl *planner) caseMove(rem, loc *foldSeen) {
 }
 
 // waitUpload notes that the upload planned for loc must wait for the delete of gone, its other spelling, in
-// this round (holdUploads drops it unless move detection paired the two). The one met second has no action yet:
-// after links it once add has planned it.
+// this round (holdUploads drops it unless move detection paired the two); if no such delete is planned, loc is
+// a collision. The one met second has no action yet: after links the two once add has planned it.
 func (pl *planner) waitUpload(gone, loc *foldSeen, current remote.Path) {
-	fs := pl.fold
+	pl.fold.wait = &foldWait{current: current, gone: gone, loc: loc}
+}
+
+// foldWait links an upload to the delete of its other spelling once both are planned.
+type foldWait struct {
+	current   remote.Path
+	gone, loc *foldSeen
+}
+
+// after is called by add with the index of p's action (-1: none).
+func (fs *foldState) after(pl *planner, p remote.Path, idx int) {
+	w := fs.wait
+	if w == nil || w.current != p {
+		return
+	}
+	fs.wait = nil
 	find := func(s *foldSeen, ok func(Op) bool) int {
 		for i := s.firstAct; i < len(pl.acts); i++ {
 			if pl.acts[i].Path == s.path && ok(pl.acts[i].Op) {
@@ -163,46 +196,22 @@ func (pl *planner) waitUpload(gone, loc *foldSeen, current remote.Path) {
 		}
 		return -1
 	}
-	isDel := func(o Op) bool { return o == DeleteRemote }
-	isUp := func(o Op) bool { return o == Upload || o == MkdirRemote }
-	if current == loc.path {
-		fs.wait = &foldWait{path: current, del: find(gone, isDel), up: -1}
-	} else {
-		fs.wait = &foldWait{path: current, up: find(loc, isUp), del: -1}
-	}
-}
-
-// foldWait links an upload to the delete of its other spelling once both are planned.
-type foldWait struct {
-	path    remote.Path
-	up, del int
-}
-
-// after is called by add with the index of p's action (-1: none).
-func (fs *foldState) after(pl *planner, p remote.Path, idx int) {
-	w := fs.wait
-	if w == nil || w.path != p {
-		return
-	}
-	fs.wait = nil
-	up, del := w.up, w.del
-	if up < 0 {
-		up = idx
-	} else {
-		del = -1
-		if idx >= 0 && pl.acts[idx].Op == DeleteRemote {
-			del = idx
-		}
-	}
+	up := find(w.loc, func(o Op) bool { return o == Upload || o == MkdirRemote })
+	del := find(w.gone, func(o Op) bool { return o == DeleteRemote })
 	if up < 0 {
 		return
 	}
-	if del < 0 {
-		// The other spelling stays on the remote: the new one cannot be added beside it this round.
-		pl.acts[up].Op = OpNone
+	if del >= 0 {
+		fs.afterDelete[up] = del
 		return
 	}
-	fs.afterDelete[up] = del
+	// The other spelling stays on the remote: this one cannot be added beside it.
+	pl.cancel(w.loc)
+	fs.collisions = append(fs.collisions, collision{Path: w.loc.path, With: w.gone.path})
+	pl.forgetBase(w.loc.path, w.loc.b, w.loc.l, w.loc.r)
+	if w.loc.path == p {
+		fs.leave(p)
+	}
 }
 
 // holdUploads drops the uploads that wait for a delete of their other spelling in this round, unless move

@@ -182,6 +182,11 @@ func (d *Dir) CleanTemp(ctx context.Context, session string) (int, error) {
 					errs = append(errs, fmt.Errorf("remove %s: %w", remote.Escape(full), err))
 					continue
 				}
+				// The caller forgets the session once this returns: the removal must outlive a power loss.
+				if err := d.fs.SyncDir(dn); err != nil {
+					errs = append(errs, fmt.Errorf("sync %s after removing a temp file: %w", remote.Escape(dn), err))
+					continue
+				}
 				n++
 				continue
 			}

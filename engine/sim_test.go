@@ -79,6 +79,15 @@ var pinnedSeeds = []uint64{
 	31503,  // I8: two moves, each inside the other, both dropped as nested: never planned again
 	31700,  // I4: a folder's delete retried after a lost answer removed a file written in its place
 	41079,  // I6: the crash sweep's removal of a temp file met a full disk and was never retried
+	// Issue 9 (sim_names_test.go), found by the new operations on their own with the fix reverted:
+	4,   // hole 12: the crash sweep removed the user's own .tandem-x.part (temp-named op)
+	35,  // hole 10: a rewrite in place during an upload's read put a mixture on the remote, I6 (torn-upload op)
+	135, // hole 8: D.txt beside d.txt against a case-folding remote: 'exists' on every pass, I8 (case-twin op)
+	31,  // hole 8: NFC and NFD spellings of café against a normalising remote, I8
+	// found in the new code by the new operations:
+	171, // I6: a swept temp file came back after a power loss, its session already forgotten
+	57,  // I8: an upload under a spelling whose twin the remote keeps looped on 'exists'
+	18,  // I7: a collision kept its old sync point (base without a remote record)
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -47,6 +47,10 @@ type Options struct {
 	TrashDays      int // local trash retention; 0 = 30
 	Ignored        func(p remote.Path, dir bool) bool
 	MaxRounds      int // plan/execute rounds within a pass; 0 = 6
+	// PathBackoff, when set, holds back a path whose action failed: it is not tried again for PathBackoff,
+	// doubling with each failure in a row up to 10 minutes, in full and scoped passes alike (the daemon: 10 s).
+	// Until then its action is reported as a problem without being tried.
+	PathBackoff time.Duration
 	// Progress, when set, hears about every action as it starts and ends (the CLI's progress bar, the daemon's status).
 	Progress func(Event)
 }
@@ -67,8 +71,12 @@ type Engine struct {
 	o    Options
 	lg   *zap.Logger
 	algo string // the digest both sides are compared by
-	// cleaned: this process already swept crash leftovers once
-	cleaned bool
+	// purged: this process already purged old trash once
+	purged bool
+	// tempID is the open journal entry naming tempSession, the session of the temp files this engine's
+	// transfers create (0: none open)
+	tempID      uint64
+	tempSession string
 	// pooled: the transfer phase is running, so commits are grouped with bbolt's Batch
 	pooled atomic.Bool
 	// resynced: Options.Resync's complete listing was done
@@ -81,10 +89,17 @@ type Engine struct {
 	// failures counts failed actions (problems and refusals) in the running round
 	failures atomic.Int64
 	limiter  *rate.Limiter // Options.BandwidthLimit; nil: none
+	backoff  pathBackoff   // Options.PathBackoff
+	// collided: collisions recorded for `tandem conflicts` by this process; planned: those of the last plan
+	collided   map[remote.Path]bool
+	collisions []collision
+	// confirmRounds bounds how often a pass plans what other clients wrote while it ran (RunPass)
+	confirmRounds int
 	// scope: the running pass is scoped (RunScoped); nil in a full pass
 	scopeMu sync.Mutex
 	scope   *scopeState
-	// tempLeft: a failed download may have left its temp file (its removal can fail too): sweep again
+	// tempLeft: a failed download may have left its temp file (its removal can fail too): keep the session's
+	// journal entry, so the next pass sweeps it
 	tempLeft atomic.Bool
 }
 
@@ -128,7 +143,7 @@ func New(d Deps, o Options) (*Engine, error) {
 		d.Exec = NewPool(o.Parallel)
 	}
 	e := &Engine{d: d, o: o, lg: d.Logger.Named("engine").With(zap.String("pair", d.Remote.String())), algo: "sha256",
-		limiter: newLimiter(o.BandwidthLimit)}
+		limiter: newLimiter(o.BandwidthLimit), confirmRounds: 3}
 	local := d.Local.Capabilities().Hashes
 	for _, h := range d.Remote.Capabilities().Hashes {
 		if slices.Contains(local, h) {
@@ -154,12 +169,17 @@ func (e *Engine) RunPass(ctx context.Context) (*Report, error) {
 	rep := &Report{Pair: e.d.Remote.String(), DryRun: e.o.DryRun}
 	defer func() { rep.Took = e.d.Clock.Now().Sub(start) }()
 	err := e.runPass(ctx, rep)
+	var left []remote.Path
 	for i := 0; ; i++ {
 		news, cerr := e.confirmWrites(ctx, rep)
 		if err == nil && cerr != nil {
 			err = fmt.Errorf("read the remote's changes after the pass: %w", cerr)
 		}
-		if err != nil || len(news) == 0 || i == 2 {
+		if len(news) == 0 {
+			break
+		}
+		if err != nil || i+1 >= e.confirmRounds {
+			left = news
 			break
 		}
 		// Another client changed the remote while this pass wrote to it: the feed read that moved the cursor
@@ -170,10 +190,26 @@ func (e *Engine) RunPass(ctx context.Context) (*Report, error) {
 		}
 		err = e.runRounds(ctx, rep)
 	}
+	if len(left) > 0 && !e.o.DryRun {
+		// Still unplanned (the pass failed, or other clients kept writing): the next pass, scoped or not,
+		// plans them; the poller cannot see them any more.
+		if perr := e.savePending(left); perr != nil && err == nil {
+			err = perr
+		}
+		rep.PendingRemote = len(left)
+	}
+	if err == nil {
+		e.closeTempSession()
+	}
 	return rep, err
 }
 
 func (e *Engine) runPass(ctx context.Context, rep *Report) error {
+	if !e.o.DryRun {
+		if err := e.takePending(); err != nil {
+			return err
+		}
+	}
 
 	if !e.o.DryRun {
 		if err := e.recover(ctx, rep); err != nil {
@@ -199,6 +235,9 @@ func (e *Engine) runRounds(ctx context.Context, rep *Report) error {
 		}
 		acts, baseFiles, err := plan(ctx)
 		if err != nil {
+			return err
+		}
+		if err := e.reportCollisions(rep, e.collisions); err != nil {
 			return err
 		}
 		if round == 0 {
@@ -268,7 +307,7 @@ func (e *Engine) observe(ctx context.Context, rep *Report) error {
 
 // plan streams the three trees through the planner.
 func (e *Engine) plan(ctx context.Context) ([]Action, int, error) {
-	pl := &planner{ignored: e.o.Ignored}
+	pl := e.newPlanner()
 	err := mergeTrees(e.d.Store, func(p remote.Path, b *state.Base, l, r *state.Record) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -288,6 +327,17 @@ func (e *Engine) plan(ctx context.Context) ([]Action, int, error) {
 		return nil
 	})
 	return acts, pl.baseFiles, err
+}
+
+// newPlanner is a planner with the pair's ignore rules and the remote's name folding; the plan's collisions
+// land in e.collisions when it finishes.
+func (e *Engine) newPlanner() *planner {
+	e.collisions = nil
+	return &planner{ignored: e.o.Ignored, fold: newFoldState(e.d.Remote.Capabilities()), done: func(pl *planner) {
+		if pl.fold != nil {
+			e.collisions = pl.fold.collisions
+		}
+	}}
 }
 
 // checkRoots is the unmount guard: a side whose root or marker vanished stops the pass while the base says the
@@ -338,57 +388,4 @@ func (e *Engine) checkRoots(ctx context.Context, rep *Report) error {
 		}
 	}
 	return nil
-}
-
-// recover rolls back what a crashed pass left: journal intents are logged and cleared (the state of both sides
-// is re-observed anyway, and every action was designed to be re-planned safely), leftover temp files removed,
-// and old trash purged.
-func (e *Engine) recover(ctx context.Context, rep *Report) error {
-	var ids []uint64
-	if err := e.d.Store.View(func(r state.Reader) error {
-		return r.Intents(func(in state.Intent) error {
-			ids = append(ids, in.ID)
-			e.lg.Warn("rolling back an interrupted action", zap.String("op", in.Op), zap.String("path", string(in.Path)))
-			rep.Recovered++
-			return nil
-		})
-	}); err != nil {
-		return err
-	}
-	type cleaner interface {
-		CleanTemp(ctx context.Context) (int, error)
-	}
-	type purger interface {
-		PurgeTrash(ctx context.Context, olderThan time.Time) (int, error)
-	}
-	// Temp files can only be left by a crash: look for them once per process, and whenever the journal shows
-	// an interrupted action, rather than walking the tree on every pass.
-	if e.cleaned && len(ids) == 0 && !e.tempLeft.Swap(false) {
-		return nil
-	}
-	e.cleaned = true
-	for _, side := range []remote.Remote{e.d.Local, e.d.Remote} {
-		if c, ok := side.(cleaner); ok {
-			if _, err := c.CleanTemp(ctx); err != nil && !errors.Is(err, remote.ErrNotFound) {
-				e.lg.Warn("removing temp files", zap.Error(err))
-				e.tempLeft.Store(true) // try again next pass (seed 41079: the removal itself met a full disk)
-			}
-		}
-	}
-	if p, ok := e.d.Local.(purger); ok {
-		if _, err := p.PurgeTrash(ctx, e.d.Clock.Now().AddDate(0, 0, -e.o.TrashDays)); err != nil && !errors.Is(err, remote.ErrNotFound) {
-			e.lg.Warn("purging the trash", zap.Error(err))
-		}
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	return e.d.Store.Update(func(w state.Writer) error {
-		for _, id := range ids {
-			if err := w.EndIntent(id); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -24,16 +25,28 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 	var progressed atomic.Bool
 	run := func(a Action) Task {
 		return func(ctx context.Context) error {
+			if e.o.PathBackoff > 0 {
+				if err := e.backoff.held(a.Path, e.d.Clock.Now()); err != nil {
+					rep.problem(a, err) // still to do: the daemon's retry comes back for it
+					return nil
+				}
+			}
 			e.progress(Event{Action: a})
 			n, err := e.do(ctx, a, rep)
 			e.progress(Event{Action: a, Done: true, Err: err})
 			if err == nil {
 				progressed.Store(true)
 				rep.done(a, n)
+				if e.o.PathBackoff > 0 {
+					e.backoff.ok(a.Path)
+				}
 				return nil
 			}
 			if isFatal(err) {
 				return err
+			}
+			if e.o.PathBackoff > 0 {
+				e.backoff.failed(a.Path, e.d.Clock.Now(), e.o.PathBackoff)
 			}
 			e.failures.Add(1)
 			switch {
@@ -44,6 +57,15 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 			}
 			e.lg.Warn("action failed", zap.String("op", a.Op.String()), zap.String("path", string(a.Path)), zap.Error(err))
 			return nil
+		}
+	}
+	for _, a := range acts {
+		if a.Op == Upload || a.Op == Download || a.Op == Reconcile || a.Op == Conflict {
+			// Temp files are named in the journal before any is created (journal.go).
+			if err := e.openTempSession(); err != nil {
+				return false, err
+			}
+			break
 		}
 	}
 	for phase := 0; phase < numPhases; phase++ {
@@ -93,20 +115,6 @@ func (e *Engine) commit(fn func(tx state.Writer) error) error {
 		return fmt.Errorf("%w: commit: %w", errStore, err)
 	}
 	return failpoint.Hit("commit.after")
-}
-
-// intent journals a destructive or multi-step action before it starts; the commit that finishes it ends it.
-func (e *Engine) intent(op string, a Action) (uint64, error) {
-	var id uint64
-	err := e.d.Store.Update(func(tx state.Writer) error {
-		var err error
-		id, err = tx.BeginIntent(state.Intent{Op: op, Path: a.Path, To: a.To, At: e.d.Clock.Now().UnixNano()})
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("%w: journal: %w", errStore, err)
-	}
-	return id, nil
 }
 
 func (e *Engine) now() int64 { return e.d.Clock.Now().UnixNano() }
@@ -212,8 +220,25 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 	if a.Local == nil || le.Rev != a.Local.Rev {
 		return 0, fmt.Errorf("upload %s: %w", p.Quoted(), errReplan)
 	}
-	v := remote.NewVerifier(e.counted(a, e.limit(ctx, body)), remote.Hash{}, le.Size, e.algo)
+	// The body must be a version someone wrote: read to its end, it must hash to what was observed and the file
+	// must still be what was opened; otherwise (a rewrite in place during the transfer reads as a mixture of
+	// two versions) the body fails at its end and the provider discards it.
+	var want remote.Hash
+	if a.Local.Hash.Algo == e.algo {
+		want = a.Local.Hash
+	}
+	src := &stableSource{r: body, stat: func() error {
+		now, err := e.d.Local.Stat(ctx, p)
+		if err == nil && now.Rev != le.Rev {
+			err = errReplan
+		}
+		return err
+	}}
+	v := remote.NewVerifier(e.counted(a, e.limit(ctx, src)), want, le.Size, e.algo)
 	re, err := e.d.Remote.Put(ctx, p, v, le.Size, le.ModTime, pre)
+	if err != nil && errors.Is(err, remote.ErrCorrupt) && !want.IsZero() && v.Sum() != want {
+		err = fmt.Errorf("%w (it was rewritten during the transfer)", errReplan)
+	}
 	if err != nil {
 		return v.N(), fmt.Errorf("upload %s: %w", p.Quoted(), err)
 	}
@@ -256,6 +281,23 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 		e.lg.Info("file changed during upload; sending it again next pass", zap.String("path", string(p)))
 	}
 	return le.Size, err
+}
+
+// stableSource reads an upload's local source and, at its end, checks that the file did not change while it
+// was read (stat): a change fails the read, so the upload is never committed.
+type stableSource struct {
+	r    io.Reader
+	stat func() error
+}
+
+func (s *stableSource) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.EOF {
+		if serr := s.stat(); serr != nil {
+			return n, fmt.Errorf("%w: the local file changed while it was sent: %w", remote.ErrCorrupt, serr)
+		}
+	}
+	return n, err
 }
 
 // download writes the remote file through the local side's durable write protocol (temp file, verify, fsync,
@@ -367,11 +409,7 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 			return fmt.Errorf("delete %s: %w: a file took the folder's place", a.Path.Quoted(), remote.ErrConflict)
 		}
 	}
-	id, err := e.intent(a.Op.String(), a)
-	if err != nil {
-		return err
-	}
-	err = failpoint.Hit("delete.beforeCall")
+	err := failpoint.Hit("delete.beforeCall")
 	if err == nil {
 		err = r.Delete(ctx, a.Path, revOf(seen))
 	}
@@ -382,17 +420,13 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 		err = failpoint.Hit("delete.afterCall")
 	}
 	if err != nil {
-		_ = e.commit(func(tx state.Writer) error { return tx.EndIntent(id) })
 		return fmt.Errorf("delete %s: %w", a.Path.Quoted(), err)
 	}
 	return e.commit(func(tx state.Writer) error {
 		if err := tx.Delete(side, a.Path); err != nil {
 			return err
 		}
-		if err := tx.DeleteBase(a.Path); err != nil {
-			return err
-		}
-		return tx.EndIntent(id)
+		return tx.DeleteBase(a.Path)
 	})
 }
 
@@ -406,16 +440,18 @@ func (e *Engine) move(ctx context.Context, a Action) error {
 	if seen == nil {
 		return fmt.Errorf("move %s: nothing was seen there", a.Path.Quoted())
 	}
-	id, err := e.intent(a.Op.String(), a)
-	if err != nil {
-		return err
+	var ent remote.Entry
+	var err error
+	if side == state.Remote && e.caseOnly(a.Path, a.To) {
+		// The remote sees the new spelling as the name it already holds: rename through a temporary name.
+		ent, err = e.moveTwoSteps(ctx, r, a.Path, a.To, revOf(seen))
+	} else {
+		ent, err = r.Move(ctx, a.Path, a.To, revOf(seen))
 	}
-	ent, err := r.Move(ctx, a.Path, a.To, revOf(seen))
 	if err == nil {
 		err = failpoint.Hit("move.afterCall")
 	}
 	if err != nil {
-		_ = e.commit(func(tx state.Writer) error { return tx.EndIntent(id) })
 		return fmt.Errorf("move %s to %s: %w", a.Path.Quoted(), a.To.Quoted(), err)
 	}
 	if side == state.Remote {
@@ -446,12 +482,10 @@ func (e *Engine) move(ctx context.Context, a Action) error {
 		if err != nil {
 			return err
 		}
-		if lok && rok {
-			if err := tx.PutBase(state.Base{Path: a.To, Dir: l.Dir, Hash: a.Base.Hash, Local: l, Remote: rr}); err != nil {
-				return err
-			}
+		if lok && rok && a.Base != nil { // without a sync point (a spelling fixed) the next round compares
+			return tx.PutBase(state.Base{Path: a.To, Dir: l.Dir, Hash: a.Base.Hash, Local: l, Remote: rr})
 		}
-		return tx.EndIntent(id)
+		return nil
 	})
 }
 
@@ -511,16 +545,8 @@ func (e *Engine) taken(ctx context.Context) func(remote.Path) bool {
 func (e *Engine) resolve(ctx context.Context, a Action, rep *Report) (int64, error) {
 	l, r := a.Local, a.Remote
 	w := conflict.Decide(e.o.Policy, l.Entry, r.Entry, e.d.Remote.Capabilities().Trash)
-	id, err := e.intent("conflict", a)
-	if err != nil {
-		return 0, err
-	}
-	end := func(err error) error {
-		if err != nil {
-			_ = e.commit(func(tx state.Writer) error { return tx.EndIntent(id) })
-		}
-		return err
-	}
+	// Each step commits what it did before the next starts, so an interruption anywhere leaves a consistent
+	// state that the next pass re-plans: no journal entry is needed.
 	now := e.d.Clock.Now()
 	cr := ConflictRec{Path: a.Path, Reason: a.Reason}
 	switch w {
@@ -531,7 +557,7 @@ func (e *Engine) resolve(ctx context.Context, a Action, rep *Report) (int64, err
 			err = failpoint.Hit("conflict.afterRename")
 		}
 		if err != nil {
-			return 0, end(fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err))
+			return 0, fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err)
 		}
 		moved := rec(ent, now.UnixNano())
 		moved.Hash = l.Hash
@@ -545,41 +571,30 @@ func (e *Engine) resolve(ctx context.Context, a Action, rep *Report) (int64, err
 			return tx.AddConflict(state.Conflict{Path: a.Path, Copy: c, At: now.UnixNano(), Reason: a.Reason,
 				LocalHash: l.Hash, RemoteHash: r.Hash})
 		}); err != nil {
-			return 0, end(err)
+			return 0, err
 		}
 		cr.Copy, cr.Kept = c, "both"
 	case conflict.Remote:
 		if err := e.d.Local.Delete(ctx, a.Path, revOf(l)); err != nil {
-			return 0, end(fmt.Errorf("move the local version of %s to the trash: %w", a.Path.Quoted(), err))
+			return 0, fmt.Errorf("move the local version of %s to the trash: %w", a.Path.Quoted(), err)
 		}
 		if err := e.commit(func(tx state.Writer) error { return tx.Delete(state.Local, a.Path) }); err != nil {
-			return 0, end(err)
+			return 0, err
 		}
 		cr.Kept = "remote"
 	case conflict.Local:
 		if err := e.d.Remote.Delete(ctx, a.Path, revOf(r)); err != nil {
-			return 0, end(fmt.Errorf("move the remote version of %s to the trash: %w", a.Path.Quoted(), err))
+			return 0, fmt.Errorf("move the remote version of %s to the trash: %w", a.Path.Quoted(), err)
 		}
 		if err := e.commit(func(tx state.Writer) error { return tx.Delete(state.Remote, a.Path) }); err != nil {
-			return 0, end(err)
+			return 0, err
 		}
 		cr.Kept = "local"
 		rep.conflict(cr)
-		n, err := e.upload(ctx, a, remote.Precondition{Absent: true})
-		return n, end2(e, id, err)
+		return e.upload(ctx, a, remote.Precondition{Absent: true})
 	}
 	rep.conflict(cr)
-	n, err := e.download(ctx, a.Path, remote.Precondition{Absent: true})
-	return n, end2(e, id, err)
-}
-
-// end2 closes the journal intent of a multi-step action whatever its last step did: the first step (the rename
-// aside or the trash move) is committed, so the next pass re-plans from a consistent state either way.
-func end2(e *Engine, id uint64, err error) error {
-	if cerr := e.commit(func(tx state.Writer) error { return tx.EndIntent(id) }); err == nil {
-		err = cerr
-	}
-	return err
+	return e.download(ctx, a.Path, remote.Precondition{Absent: true})
 }
 
 // typeConflict renames the file side aside; the next round creates the folder there and syncs the copy.
@@ -590,13 +605,9 @@ func (e *Engine) typeConflict(ctx context.Context, a Action, rep *Report) error 
 	}
 	now := e.d.Clock.Now()
 	c := conflict.Name(a.Path, e.o.Host, now, e.taken(ctx))
-	id, err := e.intent("type-conflict", a)
-	if err != nil {
-		return err
-	}
 	ent, err := r.Move(ctx, a.Path, c, revOf(seen))
 	if err != nil {
-		return end2(e, id, fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err))
+		return fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err)
 	}
 	if side == state.Remote {
 		e.noteRemoteWrite(c)
@@ -610,10 +621,7 @@ func (e *Engine) typeConflict(ctx context.Context, a Action, rep *Report) error 
 		if err := tx.Put(side, moved); err != nil {
 			return err
 		}
-		if err := tx.AddConflict(state.Conflict{Path: a.Path, Copy: c, At: now.UnixNano(), Reason: a.Reason}); err != nil {
-			return err
-		}
-		return tx.EndIntent(id)
+		return tx.AddConflict(state.Conflict{Path: a.Path, Copy: c, At: now.UnixNano(), Reason: a.Reason})
 	})
 	if err == nil {
 		rep.conflict(ConflictRec{Path: a.Path, Copy: c, Kept: "both", Reason: a.Reason})

@@ -146,6 +146,8 @@ type frame struct {
 // collects actions. Memory grows with the number of actions and the tree depth, not the tree size.
 type planner struct {
 	ignored   func(p remote.Path, dir bool) bool
+	fold      *foldState // names the remote does not tell apart (fold.go); nil: it tells all apart
+	done      func(*planner)
 	acts      []Action
 	stack     []frame
 	baseFiles int
@@ -173,11 +175,17 @@ func (pl *planner) add(p remote.Path, b *state.Base, l, r *state.Record) {
 		}
 		return
 	}
+	if pl.fold != nil && pl.folded(p, b, l, r) {
+		return
+	}
 	a := decide(p, b, l, r)
 	idx := -1
 	if a.Op != OpNone {
 		idx = len(pl.acts)
 		pl.acts = append(pl.acts, a)
+	}
+	if pl.fold != nil {
+		pl.fold.after(pl, p, idx)
 	}
 	if a.keeps() {
 		pl.ensureAncestors()
@@ -231,6 +239,12 @@ func (pl *planner) finish(lookup idLookup) []Action {
 	acts := pl.acts
 	if lookup != nil {
 		acts = detectMoves(acts, lookup)
+	}
+	if pl.fold != nil {
+		pl.fold.holdUploads(acts)
+	}
+	if pl.done != nil {
+		pl.done(pl)
 	}
 	out := acts[:0]
 	for _, a := range acts {

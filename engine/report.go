@@ -22,8 +22,11 @@ type Report struct {
 	Rounds      int           `json:"rounds"`
 	FullListing bool          `json:"full_listing"`
 	Resynced    bool          `json:"resynced"` // the remote's cursor was out of sync and the pass re-listed it
-	Recovered   int           `json:"recovered"`
-	Took        time.Duration `json:"-"`
+	// PendingRemote counts remote changes the pass read but left for the next one (stored; a scoped pass plans
+	// them): a daemon runs that pass now rather than wait for news.
+	PendingRemote int           `json:"pending_remote"`
+	Recovered     int           `json:"recovered"` // temp files of an interrupted pass removed (named by the journal)
+	Took          time.Duration `json:"-"`
 }
 
 // Done is one finished action.
@@ -38,7 +41,7 @@ type Done struct {
 type ConflictRec struct {
 	Path   remote.Path `json:"path"`
 	Copy   remote.Path `json:"copy,omitempty"` // the renamed-aside version ("" when a policy sent the loser to a trash)
-	Kept   string      `json:"kept"`           // which version stayed at Path: "remote", "local" or "both"
+	Kept   string      `json:"kept"`           // which version stayed at Path: "remote", "local" or "both"; "collision": a local name the remote cannot hold, left unsynced
 	Reason string      `json:"reason"`
 }
 
@@ -77,6 +80,17 @@ func (r *Report) conflict(c ConflictRec) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.Conflicts = append(r.Conflicts, c)
+}
+
+func (r *Report) hasConflict(p remote.Path) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.Conflicts {
+		if c.Path == p {
+			return true
+		}
+	}
+	return false
 }
 
 // Sort orders every list by path so that output is stable whatever order the pool finished in.

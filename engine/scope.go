@@ -280,7 +280,7 @@ func (e *Engine) planScoped(ctx context.Context) ([]Action, int, error) {
 	if err != nil || (len(clean) > 0 && clean[0].Path == remote.Root) {
 		return e.plan(ctx)
 	}
-	pl := &planner{ignored: e.o.Ignored}
+	pl := e.newPlanner()
 	emitted := map[remote.Path]bool{}
 	var acts []Action
 	var nbase int

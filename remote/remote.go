@@ -86,8 +86,11 @@ type Capabilities struct {
 	Feed       bool // Changes is a durable change feed; without it the engine walks the side every pass
 	LongPoll   bool // Changes blocks until something happens or ctx ends
 	FoldsCase  bool // "A" and "a" name the same object
-	MTimeStep  time.Duration
-	Parallel   int // useful number of concurrent transfers; 0 = the engine's default
+	// NormalizesUnicode: names that differ only in Unicode normalisation (NFC "é" and NFD "e\u0301") name the
+	// same object.
+	NormalizesUnicode bool
+	MTimeStep         time.Duration
+	Parallel          int // useful number of concurrent transfers; 0 = the engine's default
 }
 
 // Remote is one side of a pair, rooted at the pair's folder. All paths are relative to that root.

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -47,6 +48,9 @@ type Dir struct {
 	rootPath string    // set by Open: lets CheckRoot notice a root that was replaced or unmounted under us
 	closer   io.Closer // the os.Root Open created
 	trashMu  sync.Mutex
+	// session names the temp files of Puts (SetTempSession): the engine journals it before any of them is
+	// created, so a crash sweep removes only tandem's own files, never a user's file that looks like one.
+	session atomic.Value // string
 }
 
 var (
@@ -204,6 +208,21 @@ func kind(fi FileInfo) string {
 
 func isTemp(name string) bool {
 	return strings.HasPrefix(name, remote.TempPrefix) && strings.HasSuffix(name, remote.TempSuffix)
+}
+
+// tempOf reports whether name is a temp file of session: .tandem-<session>-<16 hex>.part.
+func tempOf(name, session string) bool {
+	return session != "" && strings.HasPrefix(name, remote.TempPrefix+session+"-") && strings.HasSuffix(name, remote.TempSuffix)
+}
+
+// SetTempSession names the temp files of later Puts .tandem-<s>-<16 hex>.part ("": .tandem-<16 hex>.part).
+// The engine records s in its journal before any transfer, and CleanTemp(s) after a crash removes exactly those
+// files. s must be a short run of letters and digits.
+func (d *Dir) SetTempSession(s string) { d.session.Store(s) }
+
+func (d *Dir) tempSession() string {
+	s, _ := d.session.Load().(string)
+	return s
 }
 
 // stat is Lstat of a validated path that must be a file or folder: anything else is not ours to touch.

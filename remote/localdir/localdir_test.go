@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -667,17 +668,29 @@ func TestRootChecker(t *testing.T) {
 func TestCleanTemp(t *testing.T) {
 	both(t, func(t *testing.T, e *env) {
 		e.mkdir("d/e")
-		e.write(".tandem-00000000000000aa.part", "partial")
-		e.write("d/e/.tandem-00000000000000bb.part", "partial")
+		e.write(".tandem-s1-00000000000000aa.part", "partial")
+		e.write("d/e/.tandem-s1-00000000000000bb.part", "partial")
 		e.write("d/.tandem-keep", "not a temp name")
 		e.write("d/f", "user data")
-		n, err := e.d.CleanTemp(context.Background())
+		// A user's own file named like a temp file, and another session's temp: neither is s1's to remove.
+		e.write(".tandem-notes.part", "the user's notes")
+		e.write("d/.tandem-s2-00000000000000cc.part", "another session")
+		e.write("d/.tandem-00000000000000dd.part", "no session")
+		if _, err := e.d.CleanTemp(context.Background(), ""); err == nil {
+			t.Error("CleanTemp without a session succeeded")
+		}
+		n, err := e.d.CleanTemp(context.Background(), "s1")
 		if err != nil || n != 2 {
 			t.Errorf("CleanTemp = %d, %v", n, err)
 		}
-		noTemp(t, e)
-		for _, f := range []string{"d/.tandem-keep", "d/f", ".tandem/MARKER"} {
+		for _, f := range []string{"d/.tandem-keep", "d/f", ".tandem/MARKER", ".tandem-notes.part",
+			"d/.tandem-s2-00000000000000cc.part", "d/.tandem-00000000000000dd.part"} {
 			mustRead(t, e, f)
+		}
+		for _, f := range []string{".tandem-s1-00000000000000aa.part", "d/e/.tandem-s1-00000000000000bb.part"} {
+			if _, err := e.read(f); err == nil {
+				t.Errorf("%s left", f)
+			}
 		}
 	})
 }
@@ -787,6 +800,7 @@ func TestPutSurvivesCrash(t *testing.T) {
 		clk := clockwork.NewFakeClockAt(t0)
 		f := fakefs.New(clk, rand.New(rand.NewPCG(seed, 7)))
 		d := localdir.New(zaptest.NewLogger(t), f, localdir.Options{Clock: clk, Rand: rand.New(rand.NewPCG(seed, 8)).Uint64})
+		d.SetTempSession("crash")
 		ctx := context.Background()
 		if err := d.InitRoot(ctx); err != nil {
 			t.Fatal(err)
@@ -822,7 +836,7 @@ func TestPutSurvivesCrash(t *testing.T) {
 		if _, ok := snap["d/f"]; ok {
 			t.Errorf("seed %d: d/f came back", seed)
 		}
-		n, err := d.CleanTemp(ctx)
+		n, err := d.CleanTemp(ctx, "crash")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -899,4 +913,40 @@ func ExampleOpen() {
 	// Output:
 	// true
 	// hello.txt 2 sha256
+}
+
+// TestLockRoot: a second lock of the same root waits, then names the first holder's pid; after release it is
+// free again. A root without .tandem is not locked (creating it would pass for the root marker).
+func TestLockRoot(t *testing.T) {
+	dir := t.TempDir()
+	rel, err := localdir.LockRoot(dir, 10*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rel(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, ".tandem")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("LockRoot created .tandem: %v", err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, ".tandem"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rel, err = localdir.LockRoot(dir, 10*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = localdir.LockRoot(dir, 100*time.Millisecond)
+	var le *localdir.LockedError
+	if !errors.Is(err, localdir.ErrLocked) || !errors.As(err, &le) || le.PID != strconv.Itoa(os.Getpid()) {
+		t.Fatalf("second LockRoot = %v", err)
+	}
+	if err := rel(); err != nil {
+		t.Fatal(err)
+	}
+	rel, err = localdir.LockRoot(dir, 10*time.Millisecond)
+	if err != nil {
+		t.Fatalf("LockRoot after release = %v", err)
+	}
+	rel()
 }

@@ -142,9 +142,13 @@ func (d *Dir) removeAll(ctx context.Context, n string) error {
 	return nil
 }
 
-// CleanTemp removes the .tandem-*.part files a crash left anywhere in the tree (not below ignored or invalid
-// folders, where tandem never writes) and returns how many. Call it at the start of a pass, when no Put runs.
-func (d *Dir) CleanTemp(ctx context.Context) (int, error) {
+// CleanTemp removes the temp files of one session (SetTempSession) that a crash left anywhere in the tree (not
+// below ignored or invalid folders, where tandem never writes) and returns how many. Any other file, however it
+// is named, stays: a user may keep a file called .tandem-notes.part. Call it when no Put of that session runs.
+func (d *Dir) CleanTemp(ctx context.Context, session string) (int, error) {
+	if session == "" {
+		return 0, errors.New("clean temp files: no session named")
+	}
 	n := 0
 	var errs []error
 	var clean func(dir remote.Path) error
@@ -171,11 +175,16 @@ func (d *Dir) CleanTemp(ctx context.Context) (int, error) {
 				continue
 			}
 			if isTemp(c) {
-				if !fi.IsRegular() {
+				if !fi.IsRegular() || !tempOf(c, session) {
 					continue
 				}
 				if err := d.fs.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					errs = append(errs, fmt.Errorf("remove %s: %w", remote.Escape(full), err))
+					continue
+				}
+				// The caller forgets the session once this returns: the removal must outlive a power loss.
+				if err := d.fs.SyncDir(dn); err != nil {
+					errs = append(errs, fmt.Errorf("sync %s after removing a temp file: %w", remote.Escape(dn), err))
 					continue
 				}
 				n++

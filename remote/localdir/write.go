@@ -163,11 +163,15 @@ func more(got, size int64) string {
 	return strconv.FormatInt(got, 10)
 }
 
-// createTemp creates a fresh .tandem-<16 hex>.part in folder dn.
+// createTemp creates a fresh .tandem-<session>-<16 hex>.part in folder dn.
 func (d *Dir) createTemp(dn string) (string, File, error) {
 	var err error
+	prefix := remote.TempPrefix
+	if s := d.tempSession(); s != "" {
+		prefix += s + "-"
+	}
 	for range 8 {
-		tmp := path.Join(dn, fmt.Sprintf("%s%016x%s", remote.TempPrefix, d.o.Rand(), remote.TempSuffix))
+		tmp := path.Join(dn, fmt.Sprintf("%s%016x%s", prefix, d.o.Rand(), remote.TempSuffix))
 		var f File
 		f, err = d.fs.Create(tmp, 0o600)
 		if err == nil {

@@ -45,6 +45,7 @@ func (m *Mem) ReadFile(p string) ([]byte, error) {
 	s := m.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	pp = s.res(pp)
 	n, ok := s.nodes[pp]
 	switch {
 	case !ok:
@@ -90,6 +91,7 @@ func (m *Mem) Remove(p string) error {
 	s := m.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	pp = s.res(pp)
 	if _, ok := s.nodes[pp]; !ok {
 		return fmt.Errorf("remove %s: %w", pp.Quoted(), remote.ErrNotFound)
 	}

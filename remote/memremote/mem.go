@@ -33,7 +33,13 @@ type Options struct {
 	PageSize int
 	// MTimeStep truncates stored mtimes (pCloud keeps seconds); 0 keeps them to the nanosecond.
 	MTimeStep time.Duration
-	Label     string // String() is "mem:" + Label
+	// FoldsCase makes names that differ only in case name one object, as on vBoxx: a write or mkdir under
+	// another spelling reaches the existing object and keeps its name, and a rename to a spelling of the same
+	// name is refused as a taken target (the least helpful reading; some servers allow it).
+	FoldsCase bool
+	// NormalizesUnicode makes names that differ only in Unicode normalisation (NFC/NFD) name one object.
+	NormalizesUnicode bool
+	Label             string // String() is "mem:" + Label
 }
 
 // TrashItem is a file that Delete moved to the trash.
@@ -182,7 +188,8 @@ func (m *Mem) String() string { return "mem:" + m.s.o.Label }
 
 // Capabilities: a provider with everything the engine can use, except long-poll (the simulation drives polls).
 func (m *Mem) Capabilities() remote.Capabilities {
-	c := remote.Capabilities{ServerMove: true, Trash: true, Feed: true, MTimeStep: m.s.o.MTimeStep}
+	c := remote.Capabilities{ServerMove: true, Trash: true, Feed: true, MTimeStep: m.s.o.MTimeStep,
+		FoldsCase: m.s.o.FoldsCase, NormalizesUnicode: m.s.o.NormalizesUnicode}
 	if c.MTimeStep == 0 {
 		c.MTimeStep = time.Nanosecond
 	}
@@ -202,6 +209,7 @@ func (m *Mem) Stat(ctx context.Context, p remote.Path) (remote.Entry, error) {
 	s := m.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	p = s.res(p)
 	n, ok := s.nodes[p]
 	if !ok {
 		return remote.Entry{}, fmt.Errorf("stat %s: %w", p.Quoted(), remote.ErrNotFound)
@@ -217,6 +225,7 @@ func (m *Mem) Walk(ctx context.Context, dir remote.Path, fn func(remote.Entry) e
 	}
 	s := m.s
 	s.mu.Lock()
+	dir = s.res(dir)
 	n, ok := s.nodes[dir]
 	if !ok || !n.dir {
 		s.mu.Unlock()
@@ -251,6 +260,7 @@ func (m *Mem) Open(ctx context.Context, p remote.Path) (io.ReadCloser, remote.En
 	s := m.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	p = s.res(p)
 	n, ok := s.nodes[p]
 	switch {
 	case !ok:
@@ -284,6 +294,7 @@ func (m *Mem) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 }
 
 func (s *store) write(p remote.Path, data []byte, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
+	p = s.res(p)
 	if err := s.checkTarget("upload", p); err != nil {
 		return remote.Entry{}, err
 	}
@@ -329,6 +340,7 @@ func (m *Mem) Mkdir(ctx context.Context, p remote.Path) (remote.Entry, error) {
 }
 
 func (s *store) mkdir(p remote.Path) (remote.Entry, error) {
+	p = s.res(p)
 	if err := s.checkTarget("mkdir", p); err != nil {
 		return remote.Entry{}, err
 	}
@@ -366,6 +378,8 @@ func (s *store) move(from, to remote.Path, pre remote.Precondition) (remote.Entr
 	if err := s.checkTarget("move", to); err != nil {
 		return remote.Entry{}, err
 	}
+	from = s.res(from)
+	to = child(s.res(to.Dir()), to.Base())
 	n, ok := s.nodes[from]
 	if !ok {
 		return remote.Entry{}, fmt.Errorf("move %s: %w", from.Quoted(), remote.ErrNotFound)
@@ -373,7 +387,7 @@ func (s *store) move(from, to remote.Path, pre remote.Precondition) (remote.Entr
 	if err := checkPre("move", from, n, pre); err != nil {
 		return remote.Entry{}, err
 	}
-	if _, taken := s.nodes[to]; taken {
+	if _, taken := s.nodes[s.res(to)]; taken { // a folding store: also another spelling, the source's own included
 		return remote.Entry{}, fmt.Errorf("move %s to %s: %w: target exists", from.Quoted(), to.Quoted(), remote.ErrConflict)
 	}
 	if to.Within(from) {
@@ -409,6 +423,7 @@ func (m *Mem) Delete(ctx context.Context, p remote.Path, pre remote.Precondition
 	s := m.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	p = s.res(p)
 	n, ok := s.nodes[p]
 	if !ok {
 		return fmt.Errorf("delete %s: %w", p.Quoted(), remote.ErrNotFound)
@@ -440,6 +455,41 @@ func (s *store) remove(p remote.Path) {
 	e := s.entry(p, s.nodes[p])
 	delete(s.nodes, p)
 	s.emit(remote.Change{Entry: e, Deleted: true})
+}
+
+// child is dir/name for names already validated (checkPath).
+func child(dir remote.Path, name string) remote.Path {
+	if dir == remote.Root {
+		return remote.Path(name)
+	}
+	return dir + "/" + remote.Path(name)
+}
+
+// res maps p to the spelling the store holds, component by component, on a store that folds names; components
+// that match nothing keep the caller's spelling. A store that does not fold returns p.
+func (s *store) res(p remote.Path) remote.Path {
+	fold := remote.FoldName(remote.Capabilities{FoldsCase: s.o.FoldsCase, NormalizesUnicode: s.o.NormalizesUnicode})
+	if fold == nil || p == remote.Root {
+		return p
+	}
+	if _, ok := s.nodes[p]; ok {
+		return p
+	}
+	cur := remote.Root
+	for _, c := range strings.Split(string(p), "/") {
+		next := child(cur, c)
+		if _, ok := s.nodes[next]; !ok {
+			f := fold(c)
+			for q := range s.nodes {
+				if q != remote.Root && q.Dir() == cur && fold(q.Base()) == f {
+					next = q
+					break
+				}
+			}
+		}
+		cur = next
+	}
+	return cur
 }
 
 func encodeCursor(seq uint64) remote.Cursor { return remote.Cursor(strconv.FormatUint(seq, 10)) }
@@ -517,6 +567,7 @@ func (m *Mem) HashOf(ctx context.Context, p remote.Path, algo string) (remote.Ha
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	p = s.res(p)
 	n, ok := s.nodes[p]
 	switch {
 	case !ok:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/iotest"
@@ -295,4 +296,42 @@ func TestConcurrentHandles(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestFoldingStore: with FoldsCase and NormalizesUnicode, every spelling of a name reaches the one object,
+// which keeps the name it was created with; a rename to another spelling of the same name is refused.
+func TestFoldingStore(t *testing.T) {
+	ctx := context.Background()
+	m := New(clockwork.NewFakeClock(), Options{FoldsCase: true, NormalizesUnicode: true})
+	if c := m.Capabilities(); !c.FoldsCase || !c.NormalizesUnicode {
+		t.Fatalf("capabilities %+v", c)
+	}
+	if err := m.WriteFile("Report.txt", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := m.Stat(ctx, "report.TXT"); err != nil || e.Path != "Report.txt" {
+		t.Fatalf("Stat other spelling = %+v, %v", e, err)
+	}
+	if _, err := m.Put(ctx, "REPORT.txt", strings.NewReader("two"), 3, time.Time{}, remote.Precondition{Absent: true}); !errors.Is(err, remote.ErrConflict) {
+		t.Fatalf("Put absent under another spelling = %v", err)
+	}
+	if _, err := m.Move(ctx, "Report.txt", "report.txt", remote.Precondition{}); !errors.Is(err, remote.ErrConflict) {
+		t.Fatalf("case-only Move = %v", err)
+	}
+	if _, err := m.Mkdir(ctx, "reports"); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := m.Put(ctx, "Reports/x", strings.NewReader("x"), 1, time.Time{}, remote.Precondition{Absent: true}); err != nil || e.Path != "reports/x" {
+		t.Fatalf("Put into another spelling of a folder = %+v, %v", e, err)
+	}
+	if err := m.WriteFile("caf\u00e9", []byte("nfc")); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := m.Stat(ctx, "cafe\u0301"); err != nil || e.Path != "caf\u00e9" {
+		t.Fatalf("Stat NFD = %+v, %v", e, err)
+	}
+	snap := m.Snapshot()
+	if len(snap) != 4 {
+		t.Fatalf("snapshot %v", snap)
+	}
 }

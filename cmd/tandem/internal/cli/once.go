@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/spf13/cobra"
@@ -173,13 +174,29 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 	if err != nil {
 		return err
 	}
-	skip := func(p remote.Path, dir bool) bool { return match.Ignored(string(p), dir) }
+	sd, err := r.stateDir()
+	if err != nil {
+		return err
+	}
+	var roots []string
+	if scheme == "dir" {
+		roots = append(roots, root)
+	}
+	own := ownPaths(append(roots, local), tandemDirs(sd, ""))
+	skip := skipOwn(func(p remote.Path, dir bool) bool { return match.Ignored(string(p), dir) }, own)
 
 	st, cleanup, err := r.openState()
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	if !r.o.dryRun {
+		unlock, err := lockRoot(local)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	var nbase int
 	if err := st.View(func(rd state.Reader) error {
 		nbase, err = rd.CountBase()
@@ -261,12 +278,9 @@ func (r *onceRun) onSkip(side string) func(p, reason string) {
 // openState opens the pair's database. A damaged or newer one stops the pass unless --resync asked to move it
 // aside; a dry run never moves it, and plans against an empty throw-away database instead.
 func (r *onceRun) openState() (*state.Store, func(), error) {
-	dir := r.o.stateDir
-	if dir == "" {
-		var err error
-		if dir, err = state.DefaultDir(); err != nil {
-			return nil, nil, err
-		}
+	dir, err := r.stateDir()
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("state dir: %w", err)
@@ -309,6 +323,14 @@ func (r *onceRun) openState() (*state.Store, func(), error) {
 	return st, func() { st.Close() }, nil
 }
 
+// stateDir is --state-dir or the default.
+func (r *onceRun) stateDir() (string, error) {
+	if r.o.stateDir != "" {
+		return r.o.stateDir, nil
+	}
+	return state.DefaultDir()
+}
+
 func (r *onceRun) note(s string) { r.res.Notes = append(r.res.Notes, s) }
 
 // openRemote opens the remote side. A `dir:` root that does not exist yet is created on a first sync only; a
@@ -343,3 +365,18 @@ type labelled struct {
 }
 
 func (l *labelled) String() string { return l.label }
+
+// rootLockWait is how long a pass waits for another tandem process's pass on the same local folder to end
+// before it stops, as for the state database's lock.
+const rootLockWait = time.Second
+
+// lockRoot takes the local root's lock (.tandem/lock): two processes with different state databases (a daemon
+// with its own state_dir and a `tandem once`) must not run passes on one folder at once.
+func lockRoot(local string) (func() error, error) {
+	rel, err := localdir.LockRoot(local, rootLockWait)
+	var le *localdir.LockedError
+	if errors.As(err, &le) {
+		return nil, fmt.Errorf("sync root %s is %w (pid %s)", local, state.ErrInUse, le.PID)
+	}
+	return rel, err
+}

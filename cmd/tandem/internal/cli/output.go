@@ -85,8 +85,8 @@ type totalsJSON struct {
 func (res *result) fill(rep *engine.Report) {
 	rep.Sort()
 	if rep.Recovered > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf("rolled back %d %s a previous pass left unfinished (it was interrupted); "+
-			"both sides were looked at afresh", rep.Recovered, plural(rep.Recovered, "action", "actions")))
+		res.Notes = append(res.Notes, fmt.Sprintf("removed %d temp %s an interrupted pass left (its journal named them); "+
+			"both sides were looked at afresh", rep.Recovered, plural(rep.Recovered, "file", "files")))
 	}
 	for _, a := range rep.Planned {
 		res.Planned = append(res.Planned, plannedJSON{Op: a.Op.String(), Path: string(a.Path), To: string(a.To), Reason: a.Reason})
@@ -269,6 +269,8 @@ func printConflict(ew *errWriter, c conflictJSON) {
 		ew.printf("    local version kept at %s; the remote version went to the remote's trash\n", p)
 	case c.Kept == "remote":
 		ew.printf("    remote version kept at %s; the local version went to .tandem/trash\n", p)
+	case c.Kept == "collision":
+		ew.printf("    %s stays on this computer only, unsynced, until one of the two names is changed\n", p)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
@@ -111,7 +112,7 @@ func checkRemoteSpec(reg *remote.Registry) func(string) error {
 }
 
 // daemonOpener opens configured pairs for the daemon, the way `tandem once` opens them.
-func daemonOpener(app *App, stateDir string) daemon.OpenPair {
+func daemonOpener(app *App, stateDir, configDir string) daemon.OpenPair {
 	return func(ctx context.Context, lg *zap.Logger, p config.Pair) (*daemon.PairDeps, error) {
 		localArg, err := p.LocalPath()
 		if err != nil {
@@ -129,7 +130,12 @@ func daemonOpener(app *App, stateDir string) daemon.OpenPair {
 		if err != nil {
 			return nil, err
 		}
-		skip := func(rp remote.Path, dir bool) bool { return match.Ignored(string(rp), dir) }
+		roots := []string{ps.local}
+		if ps.scheme == "dir" {
+			roots = append(roots, ps.root)
+		}
+		skip := skipOwn(func(rp remote.Path, dir bool) bool { return match.Ignored(string(rp), dir) },
+			ownPaths(roots, tandemDirs(stateDir, configDir)))
 		policy, err := conflict.ParsePolicy(p.Conflict)
 		if err != nil {
 			return nil, err
@@ -147,6 +153,11 @@ func daemonOpener(app *App, stateDir string) daemon.OpenPair {
 			st.Close()
 			return nil, err
 		}
+		unlock, err := lockRoot(ps.local)
+		if err != nil {
+			return fail(err)
+		}
+		closers = append(closers, unlock)
 		var nbase int
 		if err := st.View(func(r state.Reader) error {
 			nbase, err = r.CountBase()
@@ -188,7 +199,7 @@ func daemonOpener(app *App, stateDir string) daemon.OpenPair {
 			Remote:    rem,
 			RemoteDir: remoteDir,
 			Store:     st,
-			Ignored:   match.Ignored,
+			Ignored:   func(p string, dir bool) bool { return skip(remote.Path(p), dir) },
 			NewEngine: func(allow bool, progress func(engine.Event)) (*engine.Engine, error) {
 				return engine.New(engine.Deps{
 					Clock:  clockwork.NewRealClock(),
@@ -204,6 +215,7 @@ func daemonOpener(app *App, stateDir string) daemon.OpenPair {
 					Host:           host,
 					Ignored:        skip,
 					Progress:       progress,
+					PathBackoff:    pathRetry,
 				})
 			},
 			Close: func() error {
@@ -216,6 +228,10 @@ func daemonOpener(app *App, stateDir string) daemon.OpenPair {
 		}, nil
 	}
 }
+
+// pathRetry is the daemon's first wait before a path whose action failed is tried again; it doubles while the
+// path keeps failing (README: 10 s, doubling up to 10 min), whatever starts the passes in between.
+const pathRetry = 10 * time.Second
 
 // skipLog logs each entry a side's walk leaves out once per process (a daemon walks every pass).
 type skipLog struct {

@@ -132,7 +132,7 @@ func runDaemon(ctx context.Context, app *App, o runOpts) error {
 		Config:     cfg,
 		ConfigPath: path,
 		StateDir:   sd,
-		Open:       daemonOpener(app, sd),
+		Open:       daemonOpener(app, sd, filepath.Dir(path)),
 		Logger:     lg,
 		Version:    Version,
 	})

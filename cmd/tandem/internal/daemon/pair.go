@@ -562,6 +562,11 @@ func (l *pairLoop) passEnded(ls *loopState, res passResult) {
 			ls.scope.setFull(whyRetry)
 			ls.retryAt = l.d.clk.After(ls.retryBack.next())
 		}
+		if rep.PendingRemote > 0 {
+			// Remote changes the pass read but left unplanned: the poller, which follows the stored cursor,
+			// will not report them again; the engine keeps them for the next pass, which runs now.
+			ls.pending = true
+		}
 		if !ls.paused {
 			l.setState(StateIdle, "")
 		}

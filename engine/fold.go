@@ -1,0 +1,281 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/state"
+)
+
+// Names on a remote that folds them (vBoxx ignores case; a remote may also treat NFC and NFD spellings of a
+// name as one). The local side tells them apart, so two local names can map to one remote object. The planner
+// looks at the names of each folder through the remote's fold (remote.FoldName):
+//   - two local names with one fold and nothing on the remote: the first in store order (bytewise smallest) is
+//     synced, the other is a collision: reported every pass and recorded once for `tandem conflicts`, never
+//     synced, never deleted. The choice depends only on the names, so it does not flip between passes.
+//   - a local name whose fold is already synced under another spelling that still exists locally: a collision.
+//   - a local name and a remote name with one fold and no sync point (a first sync, or a folder made on both
+//     sides): one object spelt two ways; the remote one is renamed to the local spelling, in two steps because
+//     the remote refuses a rename onto what it sees as the same name, and the next round merges the contents.
+//   - a local rename that only changes case (report.txt to Report.txt): move detection pairs it as usual and the
+//     executor renames the remote in two steps; an upload under the new spelling waits for the round after the
+//     delete of the old one, which the remote would otherwise see as the same, taken name.
+
+// collision is a local path the remote cannot hold beside With.
+type collision struct {
+	Path, With remote.Path
+}
+
+// foldSeen is the first path of a fold in a folder, as the planner met it.
+type foldSeen struct {
+	path      remote.Path
+	l, r      *state.Record
+	b         *state.Base
+	firstAct  int // index in planner.acts where its actions (its own and its subtree's) begin
+	localOnly bool
+	op        Op // what the three records alone ask for (decide)
+}
+
+type foldFrame struct {
+	dir   remote.Path
+	names map[string]*foldSeen
+}
+
+// foldState is the planner's view of folded names; nil when the remote tells every name apart.
+type foldState struct {
+	fold       func(string) string
+	frames     []foldFrame
+	skip       remote.Path // a path whose subtree is left out of this plan ("" none)
+	skipping   bool
+	collisions []collision
+	wait       *foldWait
+	// afterDelete: uploads that wait for the delete of their other spelling (upload index -> delete index)
+	afterDelete map[int]int
+}
+
+func newFoldState(c remote.Capabilities) *foldState {
+	f := remote.FoldName(c)
+	if f == nil {
+		return nil
+	}
+	return &foldState{fold: f, afterDelete: map[int]int{}}
+}
+
+// frame returns the names of folder dir, dropping frames of folders the depth-first walk has left.
+func (fs *foldState) frame(dir remote.Path) map[string]*foldSeen {
+	for len(fs.frames) > 0 {
+		top := fs.frames[len(fs.frames)-1]
+		if top.dir == dir {
+			return top.names
+		}
+		if dir.Within(top.dir) {
+			break
+		}
+		fs.frames = fs.frames[:len(fs.frames)-1]
+	}
+	m := map[string]*foldSeen{}
+	fs.frames = append(fs.frames, foldFrame{dir: dir, names: m})
+	return m
+}
+
+// folded handles p's name against the names of its folder met before. It reports whether the planner must
+// leave p (and what is below it) out of this plan.
+func (pl *planner) folded(p remote.Path, b *state.Base, l, r *state.Record) bool {
+	fs := pl.fold
+	if fs.skipping && p.Within(fs.skip) {
+		pl.forgetBase(p, b, l, r)
+		return true
+	}
+	fs.skipping = false
+	names := fs.frame(p.Dir())
+	k := fs.fold(p.Base())
+	q, ok := names[k]
+	me := &foldSeen{path: p, l: l, r: r, b: b, firstAct: len(pl.acts), localOnly: l != nil && r == nil && b == nil,
+		op: decide(p, b, l, r).Op}
+	if !ok {
+		names[k] = me
+		return false
+	}
+	remoteOnly := func(s *foldSeen) bool { return s.r != nil && s.l == nil && s.b == nil }
+	wantsUp := func(s *foldSeen) bool { return s.l != nil && s.r == nil && (s.op == Upload || s.op == MkdirRemote) }
+	switch {
+	case me.localOnly && remoteOnly(q) && q.r.Dir == l.Dir:
+		pl.caseMove(q, me)
+		names[k] = me
+		return fs.leave(p)
+	case q.localOnly && remoteOnly(me) && r.Dir == q.l.Dir:
+		pl.caseMove(me, q)
+		return fs.leave(p)
+	case wantsUp(me) && (q.r != nil || wantsUp(q)):
+		if q.r != nil && q.l == nil {
+			// The other spelling is gone locally: a rename that changes only case or normalisation, if the
+			// remote one is deleted in this round.
+			pl.waitUpload(q, me, p)
+			return false
+		}
+		// The remote holds (or will hold) the other spelling, the first met.
+		fs.collisions = append(fs.collisions, collision{Path: p, With: q.path})
+		pl.forgetBase(p, b, l, r)
+		return fs.leave(p)
+	case wantsUp(q) && r != nil:
+		if l == nil {
+			pl.waitUpload(me, q, p)
+			names[k] = me
+			return false
+		}
+		// p is on the remote and still here: the earlier spelling is the one the remote cannot hold.
+		pl.cancel(q)
+		fs.collisions = append(fs.collisions, collision{Path: q.path, With: p})
+		names[k] = me
+		return false
+	}
+	return false
+}
+
+// forgetBase drops the sync point of a path the remote cannot hold any more (a collision, or what is below
+// one): what is synced there no longer is, and the local file stays as it is.
+func (pl *planner) forgetBase(p remote.Path, b *state.Base, l, r *state.Record) {
+	if b == nil {
+		return
+	}
+	pl.acts = append(pl.acts, Action{Op: Forget, Path: p, Local: l, Remote: r, Base: b,
+		Reason: "collides with another spelling on a remote that does not tell them apart"})
+}
+
+// leave skips p and its subtree in this plan.
+func (fs *foldState) leave(p remote.Path) bool {
+	fs.skip, fs.skipping = p, true
+	return true
+}
+
+// cancel drops the actions planned for s and below it.
+func (pl *planner) cancel(s *foldSeen) {
+	for i := s.firstAct; i < len(pl.acts); i++ {
+		if pl.acts[i].Path.Within(s.path) {
+			pl.acts[i].Op = OpNone
+		}
+	}
+}
+
+// caseMove renames the remote spelling rem of an object to the local spelling loc (no sync point on either).
+func (pl *planner) caseMove(rem, loc *foldSeen) {
+	pl.cancel(rem)
+	pl.cancel(loc)
+	pl.acts = append(pl.acts, Action{Op: MoveRemote, Path: rem.path, To: loc.path, Local: loc.l, Remote: rem.r,
+		Reason: "the remote holds this name in another spelling (it ignores case or normalises names)"})
+}
+
+// waitUpload notes that the upload planned for loc must wait for the delete of gone, its other spelling, in
+// this round (holdUploads drops it unless move detection paired the two); if no such delete is planned, loc is
+// a collision. The one met second has no action yet: after links the two once add has planned it.
+func (pl *planner) waitUpload(gone, loc *foldSeen, current remote.Path) {
+	pl.fold.wait = &foldWait{current: current, gone: gone, loc: loc}
+}
+
+// foldWait links an upload to the delete of its other spelling once both are planned.
+type foldWait struct {
+	current   remote.Path
+	gone, loc *foldSeen
+}
+
+// after is called by add with the index of p's action (-1: none).
+func (fs *foldState) after(pl *planner, p remote.Path, idx int) {
+	w := fs.wait
+	if w == nil || w.current != p {
+		return
+	}
+	fs.wait = nil
+	find := func(s *foldSeen, ok func(Op) bool) int {
+		for i := s.firstAct; i < len(pl.acts); i++ {
+			if pl.acts[i].Path == s.path && ok(pl.acts[i].Op) {
+				return i
+			}
+		}
+		return -1
+	}
+	up := find(w.loc, func(o Op) bool { return o == Upload || o == MkdirRemote })
+	del := find(w.gone, func(o Op) bool { return o == DeleteRemote })
+	if up < 0 {
+		return
+	}
+	if del >= 0 {
+		fs.afterDelete[up] = del
+		return
+	}
+	// The other spelling stays on the remote: this one cannot be added beside it.
+	pl.cancel(w.loc)
+	fs.collisions = append(fs.collisions, collision{Path: w.loc.path, With: w.gone.path})
+	pl.forgetBase(w.loc.path, w.loc.b, w.loc.l, w.loc.r)
+	if w.loc.path == p {
+		fs.leave(p)
+	}
+}
+
+// holdUploads drops the uploads that wait for a delete of their other spelling in this round, unless move
+// detection turned the pair into one move. Runs in finish, after detectMoves and before nothing is dropped.
+func (fs *foldState) holdUploads(acts []Action) {
+	for up, del := range fs.afterDelete {
+		if up < 0 || up >= len(acts) || del >= len(acts) {
+			continue
+		}
+		if acts[del].Op == DeleteRemote && (acts[up].Op == Upload || acts[up].Op == MkdirRemote) {
+			acts[up].Op = OpNone
+		}
+	}
+}
+
+// caseOnly reports whether a remote move only changes the spelling of one name, which a folding remote sees
+// as a rename onto itself.
+func (e *Engine) caseOnly(from, to remote.Path) bool {
+	f := remote.FoldName(e.d.Remote.Capabilities())
+	return f != nil && from != to && from.Dir() == to.Dir() && f(from.Base()) == f(to.Base())
+}
+
+// moveTwoSteps renames from to to through a temporary name next to it.
+func (e *Engine) moveTwoSteps(ctx context.Context, r remote.Remote, from, to remote.Path, pre remote.Precondition) (remote.Entry, error) {
+	tmp, err := from.Dir().Join(fmt.Sprintf("%s.case-%08x", to.Base(), e.d.Rand.Uint32()))
+	if err != nil {
+		return remote.Entry{}, err
+	}
+	if _, err := r.Move(ctx, from, tmp, pre); err != nil {
+		return remote.Entry{}, err
+	}
+	e.noteRemoteWrite(tmp)
+	ent, err := r.Move(ctx, tmp, to, remote.Precondition{})
+	if err != nil {
+		// Put the name back, so nothing is left under the temporary one.
+		if _, berr := r.Move(ctx, tmp, from, remote.Precondition{}); berr != nil {
+			e.lg.Warn("case-only rename: restoring the old name", zap.String("path", string(from)), zap.Error(berr))
+		}
+		return remote.Entry{}, err
+	}
+	return ent, nil
+}
+
+// reportCollisions reports this plan's collisions in the pass and records each once per process for
+// `tandem conflicts`.
+func (e *Engine) reportCollisions(rep *Report, cs []collision) error {
+	for _, c := range cs {
+		why := fmt.Sprintf("name collides with %s on a remote that does not tell them apart (case or Unicode "+
+			"normalisation); only %s is synced: rename one of them", c.With.Quoted(), c.With.Quoted())
+		if !rep.hasConflict(c.Path) {
+			rep.conflict(ConflictRec{Path: c.Path, Kept: "collision", Reason: why})
+		}
+		if e.o.DryRun || e.collided[c.Path] {
+			continue
+		}
+		if err := e.d.Store.Update(func(tx state.Writer) error {
+			return tx.AddConflict(state.Conflict{Path: c.Path, At: e.now(), Reason: why})
+		}); err != nil {
+			return fmt.Errorf("%w: record a collision: %w", errStore, err)
+		}
+		if e.collided == nil {
+			e.collided = map[remote.Path]bool{}
+		}
+		e.collided[c.Path] = true
+	}
+	return nil
+}

@@ -1,0 +1,355 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/memremote"
+	"github.com/tandemsync/tandem/state"
+)
+
+// failingPut is a remote whose uploads fail while fail is set, counting every try.
+type failingPut struct {
+	*memremote.Mem
+	fail  atomic.Bool
+	tries atomic.Int64
+}
+
+func (f *failingPut) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
+	f.tries.Add(1)
+	if f.fail.Load() {
+		return remote.Entry{}, errors.New("the provider refused it")
+	}
+	return f.Mem.Put(ctx, p, body, size, mtime, pre)
+}
+
+func memStore(t *testing.T) *state.Store {
+	t.Helper()
+	st, err := state.Open(t.TempDir()+"/pair.db", zaptest.NewLogger(t), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestPathBackoff (issue 9, hole 9): a path whose action keeps failing is tried again after 10 s, then 20 s,
+// 40 s..., however many passes (scoped or full) come in between; success forgets it.
+func TestPathBackoff(t *testing.T) {
+	ctx := context.Background()
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	local := memremote.New(clk, memremote.Options{Label: "local"})
+	rem := &failingPut{Mem: memremote.New(clk, memremote.Options{Label: "remote"})}
+	rem.fail.Store(true)
+	if err := local.WriteFile("a", []byte("always refused")); err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Deps{Clock: clk, Local: local, Remote: rem, Store: memStore(t), Logger: zaptest.NewLogger(t)},
+		Options{PathBackoff: 10 * time.Second, MaxRounds: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass := func(scoped bool) *Report {
+		t.Helper()
+		var rep *Report
+		var err error
+		if scoped {
+			rep, err = e.RunScoped(ctx, &Scope{Local: []ScopePath{{Path: "a"}}})
+		} else {
+			rep, err = e.RunPass(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	// Each step: how long to wait, and the tries the remote must have seen after a pass then.
+	steps := []struct {
+		wait  time.Duration
+		tries int64
+	}{
+		{0, 1},                 // first try fails
+		{0, 1},                 // held: 10 s not over
+		{9 * time.Second, 1},   // still held
+		{time.Second, 2},       // 10 s: tried, fails again
+		{10 * time.Second, 2},  // held: 20 s now
+		{10 * time.Second, 3},  // 20 s: tried
+		{39 * time.Second, 3},  // held: 40 s
+		{time.Second, 4},       // 40 s
+		{time.Hour, 5},         // long after: tried; 160 s now
+		{159 * time.Second, 5}, // held
+		{time.Second, 6},       // 320 s now
+		{320 * time.Second, 7}, // 640 s: capped at 10 min
+		{599 * time.Second, 7}, // held
+		{time.Second, 8},       // at the cap
+		{time.Second, 8},       // held although the remote would take it now
+		{10 * time.Minute, 9},  // success
+		{0, 9},                 // nothing left to do
+	}
+	for i, s := range steps {
+		clk.Advance(s.wait)
+		if i == 14 {
+			rem.fail.Store(false)
+		}
+		rep := pass(i%2 == 1)
+		if got := rem.tries.Load(); got != s.tries {
+			t.Fatalf("step %d: %d tries, want %d", i, got, s.tries)
+		}
+		if i < 15 && (len(rep.Problems) != 1 || rep.Problems[0].Path != "a") {
+			t.Fatalf("step %d: problems %+v", i, rep.Problems)
+		}
+		if i == 1 && !strings.Contains(rep.Problems[0].Err, "next try in 10s") {
+			t.Fatalf("held problem says %q", rep.Problems[0].Err)
+		}
+		if i >= 15 && len(rep.Problems) != 0 {
+			t.Fatalf("step %d: problems %+v", i, rep.Problems)
+		}
+	}
+}
+
+// editsDuringPut is a remote on which another client writes a file while tandem's first upload runs.
+type editsDuringPut struct {
+	*memremote.Mem
+	other *memremote.Mem
+	done  atomic.Bool
+}
+
+func (r *editsDuringPut) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
+	if !r.done.Swap(true) {
+		if err := r.other.WriteFile("ext.txt", []byte("written elsewhere during the pass")); err != nil {
+			return remote.Entry{}, err
+		}
+	}
+	return r.Mem.Put(ctx, p, body, size, mtime, pre)
+}
+
+// TestRemoteEditDuringPassStaysPending (issue 9, hole 10): a remote change that the pass's closing look at the
+// feed reads but the pass does not plan is planned by the next scoped pass, although the feed will not report
+// it again.
+func TestRemoteEditDuringPassStaysPending(t *testing.T) {
+	ctx := context.Background()
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	local := memremote.New(clk, memremote.Options{Label: "local"})
+	mem := memremote.New(clk, memremote.Options{Label: "remote"})
+	rem := &editsDuringPut{Mem: mem, other: mem.Handle()}
+	if err := local.WriteFile("a.txt", []byte("local file")); err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Deps{Clock: clk, Local: local, Remote: rem, Store: memStore(t), Logger: zaptest.NewLogger(t)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.confirmRounds = 1 // other clients keep writing: the pass stops planning their changes
+	rep, err := e.RunPass(ctx)
+	if err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("pass: %v %+v", err, rep.Problems)
+	}
+	if _, err := local.Stat(ctx, "ext.txt"); err == nil {
+		t.Fatal("the first pass planned ext.txt: the test does not reach the case")
+	}
+	if rep.PendingRemote != 1 {
+		t.Fatalf("PendingRemote = %d, want 1", rep.PendingRemote)
+	}
+	// The daemon's next pass: scoped, nothing new from the watchers or the feed.
+	rep, err = e.RunScoped(ctx, &Scope{})
+	if err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("scoped pass: %v %+v", err, rep.Problems)
+	}
+	if b, err := local.ReadFile("ext.txt"); err != nil || string(b) != "written elsewhere during the pass" {
+		t.Fatalf("local ext.txt = %q, %v", b, err)
+	}
+	if rep.PendingRemote != 0 {
+		t.Fatalf("PendingRemote = %d after the scoped pass", rep.PendingRemote)
+	}
+}
+
+// tornOpen is a local side whose file is rewritten in place while tandem reads it the first time: the reader
+// gets the first half of the old bytes and the rest of the new ones, as from a real file.
+type tornOpen struct {
+	*memremote.Mem
+	newData []byte
+	done    atomic.Bool
+}
+
+func (l *tornOpen) Open(ctx context.Context, p remote.Path) (io.ReadCloser, remote.Entry, error) {
+	rc, ent, err := l.Mem.Open(ctx, p)
+	if err != nil || l.done.Swap(true) {
+		return rc, ent, err
+	}
+	old, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return nil, ent, err
+	}
+	half := len(old) / 2
+	if err := l.Mem.WriteFile(string(p), l.newData); err != nil {
+		return nil, ent, err
+	}
+	mixed := append(append([]byte{}, old[:half]...), l.newData[half:]...)
+	return io.NopCloser(strings.NewReader(string(mixed))), ent, nil
+}
+
+// TestTornUploadNotRecorded (issue 9, hole 10): an upload whose source is rewritten during the transfer is
+// not committed, so no version nobody wrote reaches the remote or becomes the sync point; the next pass sends
+// the new version.
+func TestTornUploadNotRecorded(t *testing.T) {
+	ctx := context.Background()
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	oldData, newData := []byte("version-1 version-1 version-1\n"), []byte("version-2 version-2 version-2\n")
+	local := &tornOpen{Mem: memremote.New(clk, memremote.Options{Label: "local"}), newData: newData}
+	rem := memremote.New(clk, memremote.Options{Label: "remote"})
+	if err := local.WriteFile("f.txt", oldData); err != nil {
+		t.Fatal(err)
+	}
+	st := memStore(t)
+	e, err := New(Deps{Clock: clk, Local: local, Remote: rem, Store: st, Logger: zaptest.NewLogger(t)}, Options{MaxRounds: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.RunPass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := rem.ReadFile("f.txt"); err == nil && string(b) != string(oldData) && string(b) != string(newData) {
+		t.Fatalf("the remote holds %q, a version nobody wrote", b)
+	}
+	_ = st.View(func(r state.Reader) error {
+		if b, ok, _ := r.GetBase("f.txt"); ok {
+			t.Fatalf("a base was recorded for a torn upload: %s", b.Hash)
+		}
+		return nil
+	})
+	e.o.MaxRounds = 6
+	if _, err := e.RunPass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := rem.ReadFile("f.txt"); err != nil || string(b) != string(newData) {
+		t.Fatalf("after the next pass the remote holds %q, %v", b, err)
+	}
+}
+
+// foldPair is a local memremote (tells names apart) against a remote that folds case.
+func foldPair(t *testing.T) (local, rem *memremote.Mem, e *Engine, st *state.Store) {
+	t.Helper()
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	local = memremote.New(clk, memremote.Options{Label: "local"})
+	rem = memremote.New(clk, memremote.Options{Label: "remote", FoldsCase: true, NormalizesUnicode: true})
+	st = memStore(t)
+	e, err := New(Deps{Clock: clk, Local: local, Remote: rem, Store: st, Logger: zaptest.NewLogger(t)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return local, rem, e, st
+}
+
+func cleanPass(t *testing.T, e *Engine) *Report {
+	t.Helper()
+	rep, err := e.RunPass(context.Background())
+	if err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("pass: %v %+v", err, rep.Problems)
+	}
+	return rep
+}
+
+// TestFoldCollision (issue 9, hole 8): two local names one case apart against a remote that ignores case: the
+// first is synced, the other is reported as a collision (pass and `tandem conflicts`), every pass the same.
+func TestFoldCollision(t *testing.T) {
+	local, rem, e, st := foldPair(t)
+	_ = local.WriteFile("Report.txt", []byte("upper"))
+	_ = local.WriteFile("report.txt", []byte("lower"))
+	_ = local.WriteFile("caf\u00e9", []byte("nfc"))
+	_ = local.WriteFile("cafe\u0301", []byte("nfd"))
+	for i := range 3 {
+		rep := cleanPass(t, e)
+		if i > 0 && rep.Rounds != 0 {
+			t.Fatalf("pass %d did something: %+v", i+1, rep.Done)
+		}
+		var got []string
+		for _, c := range rep.Conflicts {
+			got = append(got, string(c.Path))
+			if !strings.Contains(c.Reason, "collides") {
+				t.Fatalf("reason %q", c.Reason)
+			}
+		}
+		sort.Strings(got)
+		if want := []string{"caf\u00e9", "report.txt"}; strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("pass %d: collisions %q, want %q", i+1, got, want)
+		}
+	}
+	snap := rem.Snapshot()
+	if len(snap) != 2 {
+		t.Fatalf("remote %v", snap)
+	}
+	if b, _ := rem.ReadFile("Report.txt"); string(b) != "upper" {
+		t.Fatalf("remote Report.txt = %q", b)
+	}
+	if b, _ := local.ReadFile("report.txt"); string(b) != "lower" {
+		t.Fatalf("local report.txt = %q", b)
+	}
+	n := 0
+	_ = st.View(func(r state.Reader) error {
+		return r.Conflicts(func(c state.Conflict) error { n++; return nil })
+	})
+	if n != 2 {
+		t.Fatalf("%d conflicts recorded, want 2", n)
+	}
+}
+
+// TestFoldFolderSpelling (issue 9, hole 8): local Reports/ against remote reports/ on a first sync: one folder,
+// renamed on the remote to the local spelling, with the contents of both.
+func TestFoldFolderSpelling(t *testing.T) {
+	local, rem, e, _ := foldPair(t)
+	_ = local.WriteFile("Reports/a.txt", []byte("a"))
+	_ = rem.WriteFile("reports/b.txt", []byte("b"))
+	cleanPass(t, e)
+	cleanPass(t, e)
+	if rep := cleanPass(t, e); rep.Rounds != 0 {
+		t.Fatalf("not converged: %+v", rep.Done)
+	}
+	want := map[string]bool{"Reports": true, "Reports/a.txt": true, "Reports/b.txt": true}
+	for _, m := range []*memremote.Mem{local, rem} {
+		snap := m.Snapshot()
+		if len(snap) != len(want) {
+			t.Fatalf("%s: %v", m, snap)
+		}
+		for p := range snap {
+			if !want[p] {
+				t.Fatalf("%s: %v", m, snap)
+			}
+		}
+	}
+}
+
+// TestFoldCaseOnlyRename (issue 9, hole 8): a local rename that changes only case reaches the remote, in two
+// steps (the remote refuses a rename onto what it sees as the same name), without a trip through the trash.
+func TestFoldCaseOnlyRename(t *testing.T) {
+	local, rem, e, _ := foldPair(t)
+	_ = local.WriteFile("report.txt", []byte("content"))
+	cleanPass(t, e)
+	if err := local.Rename("report.txt", "Report.txt"); err != nil {
+		t.Fatal(err)
+	}
+	rep := cleanPass(t, e)
+	if len(rep.Conflicts) > 0 {
+		t.Fatalf("conflicts %+v", rep.Conflicts)
+	}
+	if rep := cleanPass(t, e); rep.Rounds != 0 {
+		t.Fatalf("not converged: %+v", rep.Done)
+	}
+	snap := rem.Snapshot()
+	if _, ok := snap["Report.txt"]; !ok || len(snap) != 1 {
+		t.Fatalf("remote %v", snap)
+	}
+	if len(rem.Trash()) != 0 {
+		t.Fatalf("trash %+v", rem.Trash())
+	}
+}

@@ -31,6 +31,24 @@ type Options struct {
 	Token                string // pCloud: preset access token
 	AllowRootRecursive   bool   // pCloud: serve a recursive listing of the account root (rclone 1.60 needs it)
 	AccessTTL            time.Duration
+	// Variants picks readings of what the provider's documentation leaves open (VariantsOf lists them); the
+	// default of each is the least helpful reading.
+	Variants []string
+}
+
+// Variant is one named reading of an undocumented or ambiguous behaviour an emulator offers.
+type Variant struct{ Name, Doc string }
+
+// VariantsOf lists the variants provider's emulator offers (nil: none).
+func VariantsOf(provider string) []Variant {
+	var out []Variant
+	switch provider {
+	case "pcloud":
+		for _, v := range pcloudemu.Variants {
+			out = append(out, Variant{Name: v.Name, Doc: v.Doc})
+		}
+	}
+	return out
 }
 
 // Info is what a client needs to reach a running emulator.
@@ -96,6 +114,9 @@ func Start(ctx context.Context, lg *zap.Logger, provider string, o Options) (*Se
 	} else if err := os.MkdirAll(o.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
+	if len(o.Variants) > 0 && VariantsOf(provider) == nil {
+		return nil, fmt.Errorf("the %s emulator has no variants", provider)
+	}
 	if provider == "vboxx" {
 		return startVBoxx(lg, o)
 	}
@@ -148,7 +169,7 @@ func newEmulator(lg *zap.Logger, provider string, o Options) (*emulator, error) 
 	switch provider {
 	case "pcloud":
 		e, err := pcloudemu.New(lg, pcloudemu.Options{DataDir: filepath.Join(o.Data, "store"), Token: o.Token,
-			AllowRootRecursive: o.AllowRootRecursive})
+			AllowRootRecursive: o.AllowRootRecursive, Variants: o.Variants})
 		if err != nil {
 			return nil, err
 		}

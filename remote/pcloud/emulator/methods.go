@@ -145,7 +145,7 @@ func (c *call) target(curParent uint64, curName string, missing, noFolder int) (
 	if !validName(name) {
 		return nil, "", fail(2001)
 	}
-	return folder, name, nil
+	return folder, c.e.storedName(name), nil
 }
 
 // unixParam reads `mtime`/`ctime`: Unix seconds, possibly sent as the uint64 of a negative value (rclone does for
@@ -288,6 +288,7 @@ func (c *call) contents(f *node, recursive, withPath bool, count *int) *[]*metaO
 	for _, k := range kids {
 		*count++
 		m := c.meta(k)
+		m.Padding = e.pad
 		if withPath && !recursive {
 			m.Path = e.pathOf(k)
 		}
@@ -332,6 +333,7 @@ func (c *call) createfolder(ifNotExists bool) (any, error) {
 	if !validName(name) {
 		return nil, fail(2001)
 	}
+	name = e.storedName(name)
 	if f := e.childFolder(parent.ID, name); f != nil {
 		if ifNotExists {
 			return ok("metadata", c.meta(f), "created", false), nil

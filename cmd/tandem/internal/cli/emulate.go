@@ -28,7 +28,11 @@ that real clients work against it. Files and metadata persist in --data. The emu
 endpoint, credentials and the CA file of its self-signed certificate, then serves until interrupted.
 
 Faults can be injected with --faults plan.yaml or at run time through the admin URL
-(POST /faults, DELETE /faults, GET /log).`,
+(POST /faults, DELETE /faults, GET /log).
+
+Where the provider's documentation is silent or ambiguous, the emulator defaults to the least helpful
+reading; --variant NAME[,NAME] picks others:
+` + variantHelp(),
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 || !slices.Contains(emulate.Providers, args[0]) {
 				return usagef("emulate takes one provider: %s", strings.Join(emulate.Providers, ", "))
@@ -57,10 +61,22 @@ Faults can be injected with --faults plan.yaml or at run time through the admin 
 	f.StringVar(&o.Token, "token", "", "preset access token (pCloud)")
 	f.BoolVar(&o.AllowRootRecursive, "allow-root-recursive", false,
 		"pCloud: answer a recursive listing of the account root (today's service refuses it; rclone 1.60 needs it)")
+	f.StringSliceVar(&o.Variants, "variant", nil, "readings of undocumented behaviour, NAME[,NAME] (listed above)")
 	f.DurationVar(&o.AccessTTL, "access-ttl", 0, "lifetime of access tokens (Verizon, vBoxx; default the provider's)")
 	f.BoolVar(&o.json, "json", false, "print the connection details as one JSON line")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every request")
 	return c
+}
+
+// variantHelp lists every provider's variants for --help.
+func variantHelp() string {
+	var b strings.Builder
+	for _, p := range emulate.Providers {
+		for _, v := range emulate.VariantsOf(p) {
+			fmt.Fprintf(&b, "  %s %-20s %s\n", p, v.Name, v.Doc)
+		}
+	}
+	return b.String()
 }
 
 func printEmuInfo(w io.Writer, i emulate.Info, asJSON bool) {

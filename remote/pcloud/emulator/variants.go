@@ -1,0 +1,155 @@
+package emulator
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Variants: where pCloud's documentation is silent or ambiguous, the emulator offers each plausible reading. The
+// zero Options give the LEAST HELPFUL reading for a client (see each Variant's doc); a variant switches to
+// another one. `tandem emulate pcloud --variant NAME[,NAME]` and Options.Variants take the same names.
+
+// Variant is one named reading.
+type Variant struct {
+	Name string
+	Doc  string
+}
+
+// Variant names.
+const (
+	// VariantResetOnCompaction: a diffid older than a compaction is answered with a `reset` event (or
+	// Options.TooOldResult). Default: compaction keeps every surviving event's diffid and sends NO signal, so a
+	// client with an old cursor silently misses deletes (the docs say history older than ~6 months is compacted
+	// and document no signal).
+	VariantResetOnCompaction = "reset-on-compaction"
+	// VariantKeepCancelling: events that cancel each other inside one reply (an item created and deleted) are
+	// kept. Default: they are dropped, as the docs say, so a reply may be shorter than `limit` with more to come.
+	VariantKeepCancelling = "keep-cancelling"
+	// VariantNewFileID: overwriting a file by upload gives a NEW fileid, and the event and reply carry the old one
+	// as `deletedfileid`. Default: the fileid is kept (documented, 2014 spec).
+	VariantNewFileID = "new-fileid"
+	// VariantFoldBackslash: the server stores a full-width backslash U+FF3C as `\` (rclone's note, unverified).
+	// Default: names are stored as sent.
+	VariantFoldBackslash = "fold-backslash"
+	// VariantEU: the EU region (sha1 + sha256 digests, no md5). Default: the US region (sha1 + md5).
+	VariantEU = "eu"
+	// VariantListLimit: a recursive listfolder of more than 1,000 items answers 5000 (pCloud does past an
+	// unpublished size). Default: no limit (besides the root's 1101).
+	VariantListLimit = "list-limit"
+	// VariantFatListing: every listed item carries ~4 KiB of extra fields, so a listing of 100,000 items is a
+	// JSON answer of several hundred MiB. Default: plain metadata.
+	VariantFatListing = "fat-listing"
+	// VariantRootRecursive: a recursive listfolder of folder 0 is served (before April 2026; rclone 1.60 needs
+	// it). Default: refused with 1101, as today's service does.
+	VariantRootRecursive = "root-recursive"
+)
+
+// Variants lists every variant, for --help.
+var Variants = []Variant{
+	{VariantResetOnCompaction, "an old cursor gets a `reset` event after compaction (default: compaction sends no signal, diffids kept)"},
+	{VariantKeepCancelling, "events that cancel each other in one diff reply are kept (default: dropped, short pages)"},
+	{VariantNewFileID, "an overwrite makes a new fileid with deletedfileid (default: the fileid is kept)"},
+	{VariantFoldBackslash, "names with U+FF3C are stored with a plain backslash (default: stored as sent)"},
+	{VariantEU, "EU region: sha1+sha256, no md5 (default: US, sha1+md5)"},
+	{VariantListLimit, "recursive listfolder of more than 1,000 items answers 5000 (default: no limit)"},
+	{VariantFatListing, "~4 KiB of extra fields per listed item: huge listing answers (default: plain)"},
+	{VariantRootRecursive, "recursive listfolder of the account root is served (default: 1101)"},
+}
+
+// VariantNames is the list of names, sorted.
+func VariantNames() []string {
+	out := make([]string, 0, len(Variants))
+	for _, v := range Variants {
+		out = append(out, v.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ParseVariants checks names (each may itself be a comma list) and returns the set. An unknown name is an
+// error that lists the known ones.
+func ParseVariants(names []string) (map[string]bool, error) {
+	known := map[string]bool{}
+	for _, v := range Variants {
+		known[v.Name] = true
+	}
+	out := map[string]bool{}
+	for _, n := range names {
+		for _, s := range strings.Split(n, ",") {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				continue
+			}
+			if !known[s] {
+				return nil, fmt.Errorf("unknown pcloud variant %q: want one of %s", s, strings.Join(VariantNames(), ", "))
+			}
+			out[s] = true
+		}
+	}
+	return out, nil
+}
+
+// applyVariants folds Options.Variants into the typed options they imply.
+func (o *Options) applyVariants() error {
+	set, err := ParseVariants(o.Variants)
+	if err != nil {
+		return err
+	}
+	o.variant = set
+	if set[VariantEU] {
+		o.Region = RegionEU
+	}
+	if set[VariantListLimit] && o.MaxRecursiveItems == 0 {
+		o.MaxRecursiveItems = 1000
+	}
+	if set[VariantRootRecursive] {
+		o.AllowRootRecursive = true
+	}
+	return nil
+}
+
+func (e *Emulator) is(v string) bool { return e.o.variant[v] }
+
+// storedName is the name the server keeps for a name a client sent (VariantFoldBackslash).
+func (e *Emulator) storedName(name string) string {
+	if e.is(VariantFoldBackslash) {
+		return strings.ReplaceAll(name, "\uFF3C", `\`)
+	}
+	return name
+}
+
+// dropCancelling removes the events of items created and deleted within one reply (the documented default).
+func dropCancelling(sel []event) []event {
+	type key struct {
+		folder bool
+		id     uint64
+	}
+	created := map[key]bool{}
+	cancelled := map[key]bool{}
+	for _, ev := range sel {
+		if ev.Node == nil {
+			continue
+		}
+		k := key{ev.Node.Folder, ev.Node.ID}
+		switch ev.Event {
+		case "createfolder", "createfile":
+			created[k] = true
+		case "deletefolder", "deletefile":
+			if created[k] {
+				cancelled[k] = true
+			}
+		}
+	}
+	if len(cancelled) == 0 {
+		return sel
+	}
+	out := make([]event, 0, len(sel))
+	for _, ev := range sel {
+		if ev.Node != nil && cancelled[key{ev.Node.Folder, ev.Node.ID}] {
+			continue
+		}
+		out = append(out, ev)
+	}
+	return out
+}

@@ -44,10 +44,10 @@ type counters struct {
 	// Kept: the diffids below Floor handed out as the end of a page of the compacted history: a client paging
 	// from diffid 0 continues from them, so they are not "too old" (VariantResetOnCompaction). A cursor from
 	// before the compaction that happens to equal one of them is accepted: the one imprecision left.
-	Kept []uint64 `json:"kept,omitempty"`
-	UserID       uint64 `json:"userid"`
-	Token        string `json:"token"` // the default access token, stable across restarts of one data dir
-	Created      int64  `json:"created"`
+	Kept    []uint64 `json:"kept,omitempty"`
+	UserID  uint64   `json:"userid"`
+	Token   string   `json:"token"` // the default access token, stable across restarts of one data dir
+	Created int64    `json:"created"`
 }
 
 // tokenState is kept under the sha256 of the token, so the data dir does not hold minted tokens in clear.

@@ -48,6 +48,8 @@ type Options struct {
 	MaxAttempts    int           // per request (default 5)
 	BaseDelay      time.Duration // first backoff (default 250 ms)
 	MaxDelay       time.Duration // backoff cap (default 30 s)
+	// DiffLimit is the `limit` of one diff request (default 2000).
+	DiffLimit int
 	// MaxIndex bounds the id index (items); when it grows beyond, it is dropped and rebuilt lazily. Default 500k.
 	MaxIndex int
 	// HTTP replaces the transport (tests); the long poll still gets a transport of its own.
@@ -82,6 +84,8 @@ type Client struct {
 
 	sumMu sync.Mutex
 	sums  map[uint64]fileSum // fileid -> digests of one content `hash`
+
+	skew atomic.Int64 // tests: added to the clock when cursors are dated and aged (now)
 
 	feedMu   sync.Mutex
 	feedNext []byte // the cursor last returned by Changes/Head, and the tree it encodes
@@ -123,6 +127,9 @@ func New(lg *zap.Logger, root string, o Options) (*Client, error) {
 	}
 	if o.MaxDelay <= 0 {
 		o.MaxDelay = 30 * time.Second
+	}
+	if o.DiffLimit <= 0 {
+		o.DiffLimit = 2000
 	}
 	if o.MaxIndex <= 0 {
 		o.MaxIndex = 500_000
@@ -221,6 +228,9 @@ func (c *Client) Capabilities() remote.Capabilities {
 	return remote.Capabilities{Hashes: hashes, ServerMove: true, Trash: true, Feed: true, LongPoll: true,
 		MTimeStep: time.Second, Parallel: 4}
 }
+
+// now is the time cursors are dated and aged by.
+func (c *Client) now() time.Time { return c.clk.Now().Add(time.Duration(c.skew.Load())) }
 
 // Close implements remote.Remote.
 func (c *Client) Close() error { return nil }
@@ -401,7 +411,7 @@ func (c *Client) sync(ctx context.Context) error {
 		return nil
 	}
 	start := c.syncTicket.Load()
-	const limit = 5000
+	limit := c.o.DiffLimit
 	for {
 		c.ixMu.Lock()
 		init, from := c.ixInit, c.ixDiff
@@ -413,11 +423,11 @@ func (c *Client) sync(ctx context.Context) error {
 			q.Set("diffid", strconv.FormatUint(from, 10))
 			q.Set("limit", strconv.Itoa(limit))
 		}
-		a, err := call[diffAnswer](ctx, c, "diff", q, true)
+		a, err := c.diff(ctx, c.api, q) // temporary refusals are retried there, without limit
 		if err != nil {
 			var ae *APIError
 			if errors.As(err, &ae) && ae.kind != remote.ErrUnauthorized && init {
-				// The server no longer honours this diffid: start over (§6.6 step 3).
+				// The server refuses this diffid for good: start over (§6.6 step 3).
 				c.resetIndex()
 				continue
 			}
@@ -437,7 +447,9 @@ func (c *Client) sync(ctx context.Context) error {
 		if reset {
 			continue
 		}
-		if len(a.Entries) < limit {
+		// A short reply does not prove the end (cancelling events are dropped): only an empty one that did not
+		// move the diffid does.
+		if len(a.Entries) == 0 && a.DiffID <= from {
 			break
 		}
 	}

@@ -6,6 +6,7 @@ package pcloud
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -145,7 +146,7 @@ func New(lg *zap.Logger, root string, o Options) (*Client, error) {
 	lg = lg.Named("pcloud")
 	auth := httpx.Bearer{Token: o.Token}
 	hopts := httpx.Options{HTTP: o.HTTP, CAFile: o.CAFile, Auth: auth, MaxAttempts: o.MaxAttempts,
-		BaseDelay: o.BaseDelay, MaxDelay: o.MaxDelay, Clock: o.Clock, Logger: lg}
+		BaseDelay: o.BaseDelay, MaxDelay: o.MaxDelay, Clock: o.Clock, Logger: lg, ErrorBody: errorBody}
 	api, err := httpx.New(hopts)
 	if err != nil {
 		return nil, err
@@ -174,6 +175,20 @@ func New(lg *zap.Logger, root string, o Options) (*Client, error) {
 	spec := "/" + strings.Join(names, "/")
 	return &Client{lg: lg.With(zap.String("root", spec)), clk: o.Clock, o: o, base: base, rootSpec: spec,
 		rootNames: names, api: api, mut: mut, dl: dl, poll: poll, sums: map[uint64]fileSum{}}, nil
+}
+
+// errorBody judges an HTTP error answer by pCloud's own {result, error} when it carries one (rclone decodes
+// non-2xx bodies the same way, §2.2): a 4xx with result 2094 is a refused token, not a generic 4xx. 429 and 5xx
+// stay temporary whatever the body says (their Retry-After is read by httpx).
+func errorBody(code int, body []byte) error {
+	var st status
+	if json.Unmarshal(body, &st) != nil || st.Result == 0 {
+		return nil
+	}
+	if code == http.StatusTooManyRequests || code >= 500 {
+		return nil
+	}
+	return apiError("http "+strconv.Itoa(code), &st)
 }
 
 // checkEndpoint allows https, and plain http only to a loopback host: a token must never cross a network in
@@ -689,6 +704,9 @@ func (c *Client) Mkdir(ctx context.Context, p remote.Path) (remote.Entry, error)
 	if a.Metadata == nil || !a.Metadata.IsFolder {
 		return remote.Entry{}, fmt.Errorf("mkdir %s: answer without folder metadata", p.Quoted())
 	}
+	if err := c.stored("mkdir", p, parent.n.id, a.Metadata); err != nil {
+		return remote.Entry{}, err
+	}
 	return c.entryOf(p, a.Metadata), nil
 }
 
@@ -750,7 +768,10 @@ func (c *Client) Move(ctx context.Context, from, to remote.Path, pre remote.Prec
 		if err != nil {
 			return false, err
 		}
-		if pid, ok := m.parent(); ok && pid == dst.n.id && m.Name == to.Base() {
+		if m.IsDeleted {
+			return false, fmt.Errorf("%s was deleted meanwhile: %w", from.Quoted(), remote.ErrNotFound)
+		}
+		if pid, ok := m.parent(); ok && pid == dst.n.id && (m.Name == to.Base() || m.Name == c.foldedName(to.Base())) {
 			out = m
 			return true, nil
 		}
@@ -762,8 +783,32 @@ func (c *Client) Move(ctx context.Context, from, to remote.Path, pre remote.Prec
 	if out == nil {
 		return remote.Entry{}, fmt.Errorf("move %s: answer without metadata", from.Quoted())
 	}
+	if err := c.stored("move "+from.Quoted()+" to", to, dst.n.id, out); err != nil {
+		return remote.Entry{}, err
+	}
 	return c.entryOf(to, out), nil
 }
+
+// stored checks that the server kept the item where and under the name it was asked to (§4.3: pCloud may fold
+// names, e.g. U+FF3C to a backslash, unverified). Trust what the server stored: when it differs, the item is
+// reported as renamed on pCloud, and the operation fails as "temporarily refused" (the engine lists it as
+// skipped with this reason and retries next pass) instead of recording a path that does not exist there.
+func (c *Client) stored(op string, p remote.Path, parent uint64, m *meta) error {
+	pid, hasParent := m.parent()
+	if m.Name == p.Base() && (!hasParent || pid == parent) {
+		return nil
+	}
+	where := remote.Escape(m.Name)
+	if q, err := p.Dir().Join(m.Name); err == nil && (!hasParent || pid == parent) {
+		where = q.Quoted()
+	}
+	c.lg.Warn("pcloud stored another name than asked", zap.String("asked", p.Quoted()), zap.String("stored", where))
+	return fmt.Errorf("%s %s: pCloud stored it as %s (renamed by the server): %w", op, p.Quoted(), where,
+		remote.ErrUnavailable)
+}
+
+// foldedName is name as a server that folds U+FF3C to a backslash stores it: a lost answer's check accepts it.
+func (c *Client) foldedName(name string) string { return strings.ReplaceAll(name, "\uFF3C", `\`) }
 
 // statID reads an item's current metadata by id: stat for a file, a folders-only listfolder for a folder (the
 // reference documents stat for files only).
@@ -811,9 +856,12 @@ func (c *Client) Delete(ctx context.Context, p remote.Path, pre remote.Precondit
 		_, err := call[metaAnswer](ctx, c, method, idParam(idName, f.n.id), false)
 		return err
 	}, func(ctx context.Context) (bool, error) {
-		_, err := c.statID(ctx, f.n.dir, f.n.id)
+		m, err := c.statID(ctx, f.n.dir, f.n.id)
 		if errors.Is(err, remote.ErrNotFound) {
 			return true, nil // gone: the lost answer was a success
+		}
+		if err == nil && m.IsDeleted {
+			return true, nil // in the trash: stat may still describe a deleted item, flagged isdeleted (§4.1)
 		}
 		return false, err
 	})

@@ -730,7 +730,11 @@ func (e *Emulator) replyErr(w http.ResponseWriter, r *http.Request, p url.Values
 	}
 	// The 2014 spec adds X-Error; harmless if today's service does not.
 	w.Header().Set("X-Error", strconv.Itoa(ae.code))
-	e.reply(w, r, http.StatusOK, map[string]any{"result": ae.code, "error": ae.msg}, p)
+	st := http.StatusOK // every public trace shows errors with HTTP 200
+	if e.is(VariantHTTPErrorStatus) {
+		st = errorStatus(ae.code)
+	}
+	e.reply(w, r, st, map[string]any{"result": ae.code, "error": ae.msg}, p)
 }
 
 func (e *Emulator) reply(w http.ResponseWriter, r *http.Request, status int, v any, p ...url.Values) {

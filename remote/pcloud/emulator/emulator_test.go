@@ -253,7 +253,7 @@ func TestFiles(t *testing.T) {
 	if rn.Metadata.DeletedFileID != fid || rn.Metadata.Name != "a.txt" {
 		t.Errorf("rename replace: %+v", rn.Metadata)
 	}
-	a.code(2009, "stat", "fileid", u(fid))
+	a.trashed(fid)
 	a.must("renamefile", &rn, "fileid", u(up3.Metadata[0].FileID), "tofolderid", "0", "toname", "moved.txt")
 	if *rn.Metadata.ParentFolderID != 0 || rn.Metadata.Name != "moved.txt" {
 		t.Errorf("rename move: %+v", rn.Metadata)
@@ -643,7 +643,7 @@ func TestFaults(t *testing.T) {
 	if _, err := http.DefaultClient.Do(req); err == nil {
 		t.Fatal("ack loss: got an answer")
 	}
-	a.code(2009, "stat", "fileid", u(fid))
+	a.trashed(fid)
 
 	// A compacted history makes the cursor too old; a reset event can be injected too.
 	var d tDiff

@@ -508,6 +508,12 @@ func (c *call) stat() (any, error) {
 		return ok("metadata", c.meta(f)), nil
 	}
 	f, byPath, err := c.fileArg()
+	if v := c.p.Get("fileid"); err != nil && v != "" && !e.is(VariantStatGone) {
+		// Default: a trashed file is still described, flagged isdeleted (undocumented either way).
+		if id, perr := strconv.ParseUint(v, 10, 64); perr == nil && e.files[id] != nil && e.files[id].Deleted {
+			return ok("metadata", c.meta(e.files[id])), nil
+		}
+	}
 	if err != nil {
 		var ae *apiError
 		if byPath || c.p.Get("path") == "" || !asAPI(err, &ae) || ae.code != 2009 {

@@ -43,6 +43,13 @@ const (
 	// VariantRootRecursive: a recursive listfolder of folder 0 is served (before April 2026; rclone 1.60 needs
 	// it). Default: refused with 1101, as today's service does.
 	VariantRootRecursive = "root-recursive"
+	// VariantStatGone: `stat` of a file in the trash answers 2009. Default: it answers the file's metadata with
+	// `isdeleted: true` (the field the docs define for deleted items; what stat does for them is not documented).
+	VariantStatGone = "stat-gone"
+	// VariantHTTPErrorStatus: error answers come with an HTTP error status (400, 401, 403, 404, 429, 500) and the
+	// {result, error} body. Default: HTTP 200, as every public trace shows (rclone decodes non-2xx bodies too,
+	// so a status is plausible as well).
+	VariantHTTPErrorStatus = "http-error-status"
 )
 
 // Variants lists every variant, for --help.
@@ -55,6 +62,8 @@ var Variants = []Variant{
 	{VariantListLimit, "recursive listfolder of more than 1,000 items answers 5000 (default: no limit)"},
 	{VariantFatListing, "~4 KiB of extra fields per listed item: huge listing answers (default: plain)"},
 	{VariantRootRecursive, "recursive listfolder of the account root is served (default: 1101)"},
+	{VariantStatGone, "stat of a trashed file answers 2009 (default: its metadata with isdeleted)"},
+	{VariantHTTPErrorStatus, "errors come with HTTP 400/401/403/404/429/500 and the JSON body (default: HTTP 200)"},
 }
 
 // VariantNames is the list of names, sorted.
@@ -152,4 +161,21 @@ func dropCancelling(sel []event) []event {
 		out = append(out, ev)
 	}
 	return out
+}
+
+// errorStatus is the HTTP status of an error answer under VariantHTTPErrorStatus.
+func errorStatus(code int) int {
+	switch {
+	case code == 1000 || code == 2000 || code == 2094 || code == 2095:
+		return 401
+	case code == 2003:
+		return 403
+	case code == 2005 || code == 2009 || code == 2002:
+		return 404
+	case code >= 4000 && code < 5000:
+		return 429
+	case code >= 5000 && code < 6000:
+		return 500
+	}
+	return 400
 }

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -100,7 +101,7 @@ func TestNewFileIDOnOverwrite(t *testing.T) {
 	if second.FileID == first.FileID || second.DeletedFileID != first.FileID {
 		t.Fatalf("overwrite: fileid %d (was %d), deletedfileid %d", second.FileID, first.FileID, second.DeletedFileID)
 	}
-	a.code(2009, "stat", "fileid", u(first.FileID))
+	a.trashed(first.FileID)
 	if data, err := r.Emu.ReadFile("/f.txt"); err != nil || string(data) != "two" {
 		t.Fatalf("content %q %v", data, err)
 	}
@@ -123,5 +124,27 @@ func TestParseVariants(t *testing.T) {
 	got, err := ParseVariants([]string{"eu, new-fileid", "list-limit"})
 	if err != nil || !got["eu"] || !got["new-fileid"] || !got["list-limit"] {
 		t.Fatalf("%v %v", got, err)
+	}
+}
+
+// trashed checks that stat describes fileid as deleted (the default reading for a file in the trash).
+func (a *api) trashed(fileid uint64) {
+	a.t.Helper()
+	var r tReply
+	a.must("stat", &r, "fileid", u(fileid))
+	if !r.Metadata.IsDeleted {
+		a.t.Fatalf("stat of trashed file %d: %+v, want isdeleted", fileid, r.Metadata)
+	}
+}
+
+// TestStatGoneAndHTTPStatus: the two readings of a trashed file's stat, and errors with an HTTP status.
+func TestStatGoneAndHTTPStatus(t *testing.T) {
+	r := Start(t, Options{Variants: []string{VariantStatGone, VariantHTTPErrorStatus}})
+	a := newAPI(t, r)
+	fid := a.put(0, "f.txt", []byte("x")).Metadata[0].FileID
+	a.must("deletefile", nil, "fileid", u(fid))
+	var out tReply
+	if st := a.do("GET", "stat", url.Values{"fileid": {u(fid)}}, nil, "", &out); st != 404 || out.Result != 2009 {
+		t.Fatalf("stat of a trashed file: HTTP %d result %d, want 404 with 2009", st, out.Result)
 	}
 }

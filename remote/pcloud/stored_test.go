@@ -70,3 +70,32 @@ func TestErrorBodiesWithHTTPStatus(t *testing.T) {
 		t.Fatalf("unknown token: %v, want ErrUnauthorized with 2094", err)
 	}
 }
+
+// Issue 10 item 8: a token given without an endpoint is tried on the US host, then on the EU host, and the
+// region that accepts it is used (not the US host by assumption).
+func TestTokenWithoutEndpointFindsItsRegion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	us := emulator.Start(t, emulator.Options{Token: "us-token"})
+	eu := emulator.Start(t, emulator.Options{Token: "eu-token", Variants: []string{emulator.VariantEU}})
+	hosts := [2]string{us.URL, eu.URL}
+	r, err := openWith(ctx, nil, "/", remote.OpenOptions{AccessToken: "eu-token", StateDir: t.TempDir()}, hosts)
+	if err != nil {
+		t.Fatalf("open with an EU token: %v", err)
+	}
+	c := r.(*Client)
+	if c.base.String() != eu.URL || !c.o.EU {
+		t.Fatalf("EU token: endpoint %s (EU %v), want %s", c.base, c.o.EU, eu.URL)
+	}
+	if _, err := c.Stat(ctx, remote.Root); err != nil {
+		t.Fatal(err)
+	}
+	r, err = openWith(ctx, nil, "/", remote.OpenOptions{AccessToken: "us-token", StateDir: t.TempDir()}, hosts)
+	if err != nil || r.(*Client).base.String() != us.URL {
+		t.Fatalf("US token: %v", err)
+	}
+	_, err = openWith(ctx, nil, "/", remote.OpenOptions{AccessToken: "nobody", StateDir: t.TempDir()}, hosts)
+	if !errors.Is(err, remote.ErrUnauthorized) {
+		t.Fatalf("unknown token: %v, want ErrUnauthorized", err)
+	}
+}

@@ -53,6 +53,8 @@ type Options struct {
 	DiffLimit int
 	// MaxIndex bounds the id index (items); when it grows beyond, it is dropped and rebuilt lazily. Default 500k.
 	MaxIndex int
+	// OnSkip is told about every remote entry left out because tandem cannot hold its name (remote.OpenOptions).
+	OnSkip func(path, reason string)
 	// HTTP replaces the transport (tests); the long poll still gets a transport of its own.
 	HTTP *http.Client
 }
@@ -242,6 +244,20 @@ func (c *Client) Capabilities() remote.Capabilities {
 	}
 	return remote.Capabilities{Hashes: hashes, ServerMove: true, Trash: true, Feed: true, LongPoll: true,
 		MTimeStep: time.Second, Parallel: 4}
+}
+
+// skipped reports an entry left out: in the log (escaped) and to Options.OnSkip, so it is listed in the pass's
+// `skipped` like an invalid name in a `dir:` remote.
+func (c *Client) skipped(dir, name, reason string) {
+	p := name
+	if dir != "" && dir != "." {
+		p = dir + "/" + name
+	}
+	p = remote.Escape(p)
+	c.lg.Warn("remote entry skipped", zap.String("path", p), zap.String("reason", reason))
+	if c.o.OnSkip != nil {
+		c.o.OnSkip(p, reason)
+	}
 }
 
 // now is the time cursors are dated and aged by.

@@ -288,7 +288,7 @@ func (f *feed) apply(e diffEntry, emit bool) error {
 			return nil
 		}
 		if _, ok := f.t.path(after); !ok && remote.ValidName(m.Name) != nil {
-			f.c.lg.Warn("remote name skipped", zap.String("name", remote.Escape(m.Name)))
+			f.skipName(after, "renamed on pCloud from "+oldPath.Quoted()+" to a name tandem cannot hold")
 		}
 	case isVisible && wasVisible:
 		ch := remote.Change{Entry: f.c.entryOf(newPath, m)}
@@ -307,12 +307,29 @@ func (f *feed) apply(e diffEntry, emit bool) error {
 			f.emitBelow(after)
 		}
 	case after != nil && remote.ValidName(m.Name) != nil:
-		f.c.lg.Warn("remote name skipped", zap.String("name", remote.Escape(m.Name)))
+		f.skipName(after, "invalid name")
 	}
 	if after != nil && after.dir && before == nil && !isVisible {
 		return f.fill(after, false)
 	}
 	return nil
+}
+
+// skipName reports an item below the root whose own name tandem cannot hold (remote.OpenOptions.OnSkip). Items
+// in a folder that is itself hidden are not reported again.
+func (f *feed) skipName(n *node, why string) {
+	p := f.t.dirs[n.parent]
+	if p == nil {
+		return
+	}
+	dir, ok := f.t.path(p)
+	if !ok {
+		return
+	}
+	if err := remote.ValidName(n.name); err != nil {
+		why += ": " + err.Error()
+	}
+	f.c.skipped(string(dir), n.name, why)
 }
 
 // fill lists a folder the tree did not know (so its contents are known below it) and reports what it holds.

@@ -80,7 +80,7 @@ func openWith(ctx context.Context, lg *zap.Logger, root string, o remote.OpenOpt
 	}
 	u, err := url.Parse(endpoint)
 	eu = eu || (err == nil && strings.EqualFold(u.Hostname(), "eapi.pcloud.com"))
-	return New(lg, root, Options{Endpoint: endpoint, Token: tok, CAFile: o.CAFile, EU: eu})
+	return New(lg, root, Options{Endpoint: endpoint, Token: tok, CAFile: o.CAFile, EU: eu, OnSkip: o.OnSkip})
 }
 
 // probeRegion finds the region whose API host accepts tok (userinfo). A refused token on both is the US host's

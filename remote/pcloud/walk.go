@@ -147,12 +147,11 @@ func (c *Client) emit(dir remote.Path, m *meta, fn func(remote.Entry) error) err
 		}
 		p, err := dir.Join(k.Name)
 		if err != nil {
-			c.lg.Warn("remote name skipped", zap.String("dir", dir.Quoted()), zap.String("name", remote.Escape(k.Name)),
-				zap.Error(err))
+			c.skipped(string(dir), k.Name, err.Error())
 			continue
 		}
 		if !k.IsFolder && folders[k.Name] {
-			c.lg.Warn("remote file skipped: a folder has the same name", zap.String("path", p.Quoted()))
+			c.skipped(string(dir), k.Name, "a folder has the same name on pCloud (tandem keeps the folder)")
 			continue
 		}
 		e := c.entryOf(p, k)

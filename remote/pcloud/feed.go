@@ -341,6 +341,13 @@ func (f *feed) fill(d *node, emit bool) error {
 	if err != nil {
 		return fmt.Errorf("list new folder %d: %w", d.id, err)
 	}
+	// The listing shows the folder as it is now, but its own name and place must stay what the event being
+	// applied says: a later event of the same reply (a rename) moves it, and reports that move with its From.
+	// Taking the listing's name here would report the folder at its old name and then, silently, again at the
+	// new one: two paths for one folder id (issue 10 item 6, the "phantom" folder).
+	m.Name = d.name
+	parent := d.parent
+	m.ParentFolderID = &parent
 	f.t.setListing(m)
 	if emit {
 		f.emitBelow(d)

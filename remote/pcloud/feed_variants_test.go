@@ -112,3 +112,51 @@ func TestOldCursorIsNotTrusted(t *testing.T) {
 		t.Fatalf("a 151-day-old cursor: %v, want ErrOutOfSync naming the compaction", err)
 	}
 }
+
+// Issue 10 item 6, the crash form: tandem made folder X (and recorded it) but died before committing the
+// cursor; another client then renamed X to Y. Read from the old cursor, the feed must report X and then the
+// move X -> Y with its From, never Y as a second, unrelated folder with X's id.
+func TestFolderRenamedAfterOwnMkdirArrivesAsMove(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, r, other := pair(t, emulator.Options{}, Options{})
+	cur, err := r.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := r.Mkdir(ctx, "X")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, other, "X/f.txt", []byte("f"), remote.Precondition{})
+	if _, err := other.Move(ctx, "X", "Y", remote.Precondition{}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := newClient(t, nil, "/Sync", Options{Endpoint: r.base.String(), Token: r.o.Token})
+	all, _ := drainChanges(t, fresh, cur)
+	paths := map[remote.Path]string{} // last id seen at each path, after applying moves
+	for _, c := range all {
+		if c.From != "" {
+			delete(paths, c.From)
+		}
+		if c.Deleted {
+			delete(paths, c.Entry.Path)
+			continue
+		}
+		if c.Entry.Dir {
+			paths[c.Entry.Path] = c.Entry.ID
+		}
+	}
+	n := 0
+	for p, id := range paths {
+		if id == x.ID {
+			n++
+			if p != "Y" {
+				t.Errorf("folder %s ends at %q", x.ID, p)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("folder %s has %d paths after the changes %+v", x.ID, n, all)
+	}
+}

@@ -401,7 +401,7 @@ func (c *Client) resolveRoot(ctx context.Context) (uint64, error) {
 	for i, name := range c.rootNames {
 		q := idParam("folderid", cur)
 		q.Set("nofiles", "1")
-		a, err := call[metaAnswer](ctx, c, "listfolder", q, true)
+		a, err := c.listfolder(ctx, q)
 		if err != nil {
 			return 0, fmt.Errorf("find %s: %w", c.rootSpec, err)
 		}
@@ -549,7 +549,7 @@ func (c *Client) listInto(ctx context.Context, id uint64) error {
 	c.ixMu.Lock()
 	before := c.ixDiff
 	c.ixMu.Unlock()
-	a, err := call[metaAnswer](ctx, c, "listfolder", idParam("folderid", id), true)
+	a, err := c.listfolder(ctx, idParam("folderid", id))
 	if err != nil {
 		return err
 	}
@@ -834,7 +834,7 @@ func (c *Client) statID(ctx context.Context, dir bool, id uint64) (*meta, error)
 	if dir {
 		q := idParam("folderid", id)
 		q.Set("nofiles", "1")
-		a, err = call[metaAnswer](ctx, c, "listfolder", q, true)
+		a, err = c.listfolder(ctx, q)
 	} else {
 		a, err = call[metaAnswer](ctx, c, "stat", idParam("fileid", id), true)
 	}

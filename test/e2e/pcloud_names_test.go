@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,11 +26,20 @@ func pcloudProvider(t *testing.T) provider {
 // rawPCloud calls the emulator's API as a foreign pCloud client would (names tandem's client refuses).
 func rawPCloud(t *testing.T, e *penv, method string, q url.Values, body string) {
 	t.Helper()
+	rawPCloudJSON(t, e, method, q, nil, body)
+}
+
+// rawPCloudJSON is rawPCloud that decodes the answer into out (when not nil).
+func rawPCloudJSON(t *testing.T, e *penv, method string, q url.Values, out any, body ...string) {
+	t.Helper()
+	if len(body) == 0 {
+		body = []string{""}
+	}
 	verb := http.MethodGet
-	if body != "" {
+	if body[0] != "" {
 		verb = http.MethodPut
 	}
-	req, err := http.NewRequest(verb, e.emu.Endpoint+"/"+method+"?"+q.Encode(), strings.NewReader(body))
+	req, err := http.NewRequest(verb, e.emu.Endpoint+"/"+method+"?"+q.Encode(), strings.NewReader(body[0]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,12 +49,14 @@ func rawPCloud(t *testing.T, e *penv, method string, q url.Values, body string) 
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	n, _ := resp.Body.Read(buf)
-	b.Write(buf[:n])
-	if !strings.Contains(b.String(), `"result":0`) {
-		t.Fatalf("%s %v: %s", method, q, b.String())
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || !strings.Contains(string(data), `"result":0`) {
+		t.Fatalf("%s %v: %s %v", method, q, data, err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
 	}
 }
 

@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -68,4 +70,42 @@ func TestPCloudServerRenamedUpload(t *testing.T) {
 	if !remoteSkip {
 		t.Fatalf("second pass skipped = %+v, want the server's a\\b.txt", d.Skipped)
 	}
+}
+
+// Under the trash variant tandem's remote deletes can be checked: the file tandem deleted is in pCloud's trash
+// with the last synced bytes, and restoring it (create events) brings it back locally on the next pass.
+func TestPCloudRemoteDeleteLandsInTrash(t *testing.T) {
+	t.Parallel()
+	e := newPenv(t, pcloudProvider(t), "--variant", emulator.VariantTrash)
+	e.lwrite("gone.txt", "last synced bytes")
+	e.lwrite("keep.txt", "keep")
+	e.base()
+	e.lremove("gone.txt")
+	if d := e.sync(); d.Ops()["delete-remote"] != 1 {
+		t.Fatalf("done = %+v, want one delete-remote", d.Done)
+	}
+	var list struct {
+		Metadata struct {
+			Contents []struct {
+				Name   string `json:"name"`
+				FileID uint64 `json:"fileid"`
+			} `json:"contents"`
+		} `json:"metadata"`
+	}
+	rawPCloudJSON(t, e, "trash_list", url.Values{}, &list)
+	var id uint64
+	for _, it := range list.Metadata.Contents {
+		if it.Name == "gone.txt" {
+			id = it.FileID
+		}
+	}
+	if id == 0 {
+		t.Fatalf("gone.txt is not in pCloud's trash: %+v", list)
+	}
+	rawPCloud(t, e, "trash_restore", url.Values{"fileid": {strconv.FormatUint(id, 10)}}, "")
+	e.sync()
+	if got := e.lread("gone.txt"); got != "last synced bytes" {
+		t.Fatalf("restored gone.txt = %q", got)
+	}
+	e.converged()
 }

@@ -32,6 +32,8 @@ type metaOut struct {
 	// Padding: VariantFatListing's ~4 KiB of fields a client does not know (pCloud sends media extras, comments,
 	// ...): listing answers become hundreds of MiB for big trees.
 	Padding string `json:"x_padding,omitempty"`
+	// OrigParentFolderID: trash listings only, where the item lived.
+	OrigParentFolderID *uint64 `json:"origparentfolderid,omitempty"`
 }
 
 func (c *call) meta(n *node) *metaOut {

@@ -234,8 +234,11 @@ func (c *call) getapiserver() (any, error) {
 
 // trash answers OAuth callers with 1000, as pCloud does (§3.4); the trash itself is not browsable here.
 func (c *call) trash() (any, error) {
+	if c.e.is(VariantTrash) {
+		return c.trashVariant()
+	}
 	if c.oauth {
-		return nil, fail(1000)
+		return nil, fail(1000) // re-tested 2026: the trash methods refuse OAuth tokens
 	}
 	return nil, fail(2003)
 }
@@ -471,7 +474,9 @@ func (e *Emulator) discard(n *node) {
 	n.Deleted = true
 	if !n.Folder {
 		e.used -= n.Size
-		_ = e.content.Remove(blobID(n.ID))
+		if !e.is(VariantTrash) {
+			_ = e.content.Remove(blobID(n.ID))
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package emulator
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -50,6 +51,11 @@ const (
 	// {result, error} body. Default: HTTP 200, as every public trace shows (rclone decodes non-2xx bodies too,
 	// so a status is plausible as well).
 	VariantHTTPErrorStatus = "http-error-status"
+	// VariantTrash: trash_list and trash_restore work with an OAuth token, trashed files keep their content, and
+	// a restore brings the item back (to its old folder, or the root when that is gone; "name (2)" on a clash)
+	// with create events. Default: the trash methods answer 1000 to OAuth tokens (re-tested 2026) and a trashed
+	// file's content is not kept here.
+	VariantTrash = "trash"
 )
 
 // Variants lists every variant, for --help.
@@ -63,6 +69,7 @@ var Variants = []Variant{
 	{VariantFatListing, "~4 KiB of extra fields per listed item: huge listing answers (default: plain)"},
 	{VariantRootRecursive, "recursive listfolder of the account root is served (default: 1101)"},
 	{VariantStatGone, "stat of a trashed file answers 2009 (default: its metadata with isdeleted)"},
+	{VariantTrash, "trash_list/trash_restore accept OAuth, keep content, restore with create events (default: 1000)"},
 	{VariantHTTPErrorStatus, "errors come with HTTP 400/401/403/404/429/500 and the JSON body (default: HTTP 200)"},
 }
 
@@ -178,4 +185,89 @@ func errorStatus(code int) int {
 		return 500
 	}
 	return 400
+}
+
+// trashVariant serves trash_list and trash_restore for VariantTrash (trash_clear and trash_restorepath: 2003).
+func (c *call) trashVariant() (any, error) {
+	e := c.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch strings.TrimPrefix(c.r.URL.Path, "/") {
+	case "trash_list":
+		var items []*metaOut
+		for _, all := range []map[uint64]*node{e.folders, e.files} {
+			for _, n := range all {
+				if n.Deleted && !e.trashedParent(n) {
+					m := c.meta(n)
+					orig := n.Parent
+					m.OrigParentFolderID = &orig
+					items = append(items, m)
+				}
+			}
+		}
+		sort.Slice(items, func(i, j int) bool { return items[i].ID < items[j].ID })
+		root := c.meta(e.folders[0])
+		root.Contents = &items
+		return ok("metadata", root), nil
+	case "trash_restore":
+		var n *node
+		if v := c.p.Get("fileid"); v != "" {
+			id, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return nil, fail(1018)
+			}
+			n = e.files[id]
+		} else if v := c.p.Get("folderid"); v != "" {
+			id, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return nil, fail(1017)
+			}
+			n = e.folders[id]
+		}
+		if n == nil || !n.Deleted {
+			return nil, fail(2009)
+		}
+		ch := &change{}
+		e.restore(ch, n, e.clk.Now().Unix())
+		return c.commitMeta(ch, n)
+	}
+	return nil, fail(2003)
+}
+
+// trashedParent: n's folder is in the trash too (n is listed inside it, not at the trash's top).
+func (e *Emulator) trashedParent(n *node) bool {
+	p := e.folders[n.Parent]
+	return p != nil && p.Deleted
+}
+
+// restore brings n (and, for a folder, what was trashed inside it) back, with create events, parents first.
+func (e *Emulator) restore(ch *change, n *node, now int64) {
+	if p := e.folders[n.Parent]; p == nil || p.Deleted {
+		n.Parent = 0
+	}
+	base, ext := splitExt(n.Name)
+	for k := 2; (n.Folder && e.childFolder(n.Parent, n.Name) != nil) || (!n.Folder && e.childFile(n.Parent, n.Name) != nil); k++ {
+		n.Name = fmt.Sprintf("%s (%d)%s", base, k, ext)
+	}
+	n.Deleted = false
+	e.link(n)
+	e.touchParent(ch, n.Parent, now)
+	ch.put(n)
+	kind := "createfile"
+	if n.Folder {
+		kind = "createfolder"
+	} else {
+		e.used += n.Size
+	}
+	e.appendEvent(ch, kind, n, 0)
+	if !n.Folder {
+		return
+	}
+	for _, all := range []map[uint64]*node{e.folders, e.files} {
+		for _, k := range all {
+			if k.Deleted && k.Parent == n.ID {
+				e.restore(ch, k, now)
+			}
+		}
+	}
 }

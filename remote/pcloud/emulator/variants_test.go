@@ -148,3 +148,30 @@ func TestStatGoneAndHTTPStatus(t *testing.T) {
 		t.Fatalf("stat of a trashed file: HTTP %d result %d, want 404 with 2009", st, out.Result)
 	}
 }
+
+// TestTrashVariant: the trash keeps content and trash_restore brings a file back with a create event; by default
+// the trash methods refuse an OAuth token.
+func TestTrashVariant(t *testing.T) {
+	a := newAPI(t, Start(t, Options{}))
+	a.code(1000, "trash_list")
+	r := Start(t, Options{Variants: []string{VariantTrash}})
+	a = newAPI(t, r)
+	fid := a.put(0, "f.txt", []byte("kept")).Metadata[0].FileID
+	a.must("deletefile", nil, "fileid", u(fid))
+	var l tReply
+	a.must("trash_list", &l)
+	if len(l.Metadata.Contents) != 1 || l.Metadata.Contents[0].FileID != fid {
+		t.Fatalf("trash: %+v", l.Metadata.Contents)
+	}
+	var d tDiff
+	a.must("diff", &d, "last", "0")
+	from := d.DiffID
+	a.must("trash_restore", nil, "fileid", u(fid))
+	a.must("diff", &d, "diffid", u(from))
+	if got := strings.Join(d.events(), " "); got != "createfile" {
+		t.Fatalf("restore events %q", got)
+	}
+	if data, err := r.Emu.ReadFile("/f.txt"); err != nil || string(data) != "kept" {
+		t.Fatalf("restored content %q %v", data, err)
+	}
+}

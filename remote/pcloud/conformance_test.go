@@ -70,3 +70,17 @@ func TestConformance(t *testing.T) {
 		"TokenRefresh": "pCloud OAuth tokens do not expire and cannot be refreshed",
 	})
 }
+
+// TestConformanceVariants runs the suite once more against the other readings of what pCloud's docs leave
+// open, combined: new fileids on overwrite, errors with HTTP statuses, 2009 for trashed files, a listing size
+// limit, cancelling events kept, and compaction answered with `reset` (so Expire needs no clock).
+func TestConformanceVariants(t *testing.T) {
+	variants := []string{emulator.VariantNewFileID, emulator.VariantHTTPErrorStatus, emulator.VariantStatGone,
+		emulator.VariantListLimit, emulator.VariantKeepCancelling, emulator.VariantResetOnCompaction}
+	remotetest.Run(t, func(t *testing.T) remotetest.Fixture {
+		run, r, other := pair(t, emulator.Options{DiffBlockTimeout: 5 * time.Second, Variants: variants}, Options{})
+		return remotetest.Fixture{R: r, Other: other, Expire: run.DropHistory, Settle: 2 * time.Second}
+	}, map[string]string{
+		"TokenRefresh": "pCloud OAuth tokens do not expire and cannot be refreshed",
+	})
+}

@@ -54,7 +54,7 @@ func (c *Client) Head(ctx context.Context) (remote.Cursor, error) {
 		return nil, fmt.Errorf("head: list %s: %w", c, err)
 	}
 	f := &feed{c: c, ctx: ctx, t: newTree(rootID), diffid: a.DiffID, readAt: readAt}
-	f.t.setListing(m)
+	f.t.takeListing(m)
 	// Replay what happened since diffid: the listing may be newer than some of it, and replaying post-states in
 	// order ends at the newest state either way. The changes are discarded: the caller walks next.
 	for {
@@ -348,7 +348,7 @@ func (f *feed) fill(d *node, emit bool) error {
 	m.Name = d.name
 	parent := d.parent
 	m.ParentFolderID = &parent
-	f.t.setListing(m)
+	f.t.takeListing(m)
 	if emit {
 		f.emitBelow(d)
 	}

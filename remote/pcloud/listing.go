@@ -103,7 +103,13 @@ func decodeMeta(dec *json.Decoder, depth int) (*meta, error) {
 		case "fileid":
 			err = dec.Decode(&m.FileID)
 		case "parentfolderid":
-			err = dec.Decode(&m.ParentFolderID)
+			if depth == 0 {
+				err = dec.Decode(&m.ParentFolderID)
+			} else {
+				// A listed item's parent is the folder it is listed in (tree.setListing): not kept, 16 bytes
+				// an item saved on big listings.
+				err = skipValue(dec)
+			}
 		case "size":
 			err = dec.Decode(&m.Size)
 		case "hash":

@@ -191,8 +191,12 @@ func (c *Client) diff(ctx context.Context, hc *httpx.Client, q url.Values) (*dif
 			return a, err
 		}
 		wait := c.backoff(min(i, 16))
-		c.lg.Info("change feed temporarily refused; retrying", zap.Int("attempt", i), zap.Duration("wait", wait),
-			zap.Error(err))
+		log := c.lg.Info
+		if i >= 3 {
+			log = c.lg.Warn // a pass waiting on pCloud says so (tandem once shows warnings)
+		}
+		log("pcloud refuses the change feed for now; retrying with the same cursor", zap.Int("attempt", i),
+			zap.Duration("wait", wait), zap.Error(err))
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("pcloud diff: %w (last error: %v)", ctx.Err(), err)

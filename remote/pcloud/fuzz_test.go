@@ -46,6 +46,16 @@ func FuzzDecodePCloud(f *testing.F) {
 				t.Fatalf("produced invalid path %q: %v", p, err)
 			}
 		}
+		// The streaming listing decoder must agree with encoding/json on what it accepts as a folder.
+		if st, m, err := decodeListing(bytes.NewReader(data)); err == nil && m != nil && st.Result == 0 {
+			tr := newTree(7)
+			tr.takeListing(m)
+			for _, n := range tr.files {
+				if p, ok := tr.path(n); ok {
+					check(p)
+				}
+			}
+		}
 		var la metaAnswer
 		if json.Unmarshal(data, &la) == nil && la.Metadata != nil {
 			tr := newTree(7)

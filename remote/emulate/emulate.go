@@ -34,6 +34,7 @@ type Options struct {
 	// Variants picks readings of what the provider's documentation leaves open (VariantsOf lists them); the
 	// default of each is the least helpful reading.
 	Variants []string
+	Region   string // pCloud: "us" (default) or "eu" (the same as the variant eu)
 }
 
 // Variant is one named reading of an undocumented or ambiguous behaviour an emulator offers.
@@ -113,6 +114,13 @@ func Start(ctx context.Context, lg *zap.Logger, provider string, o Options) (*Se
 		o.Data = d
 	} else if err := os.MkdirAll(o.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	switch {
+	case o.Region == "" || o.Region == "us":
+	case o.Region == "eu" && provider == "pcloud":
+		o.Variants = append(o.Variants, pcloudemu.VariantEU)
+	default:
+		return nil, fmt.Errorf("--region %q: only pcloud has regions (us, eu)", o.Region)
 	}
 	if len(o.Variants) > 0 && VariantsOf(provider) == nil {
 		return nil, fmt.Errorf("the %s emulator has no variants", provider)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tandemsync/tandem/remote/pcloud/emulator"
+	"github.com/tandemsync/tandem/test/testenv"
 )
 
 // TestPCloudVariants runs the key scenarios (conflicts, deletes against edits, remote folder moves, edits both
@@ -108,4 +109,26 @@ func TestPCloudRemoteDeleteLandsInTrash(t *testing.T) {
 		t.Fatalf("restored gone.txt = %q", got)
 	}
 	e.converged()
+}
+
+// `tandem emulate pcloud --variant` lists the variants in --help, takes a comma list, and refuses an unknown
+// name (or a provider without variants) as a usage error.
+func TestPCloudEmulateVariantFlag(t *testing.T) {
+	t.Parallel()
+	help := testenv.Run(t, bin, "emulate", "--help")
+	for _, v := range emulator.VariantNames() {
+		if !strings.Contains(help.Stdout, "pcloud "+v) {
+			t.Errorf("emulate --help does not list %s:\n%s", v, help.Stdout)
+		}
+	}
+	if r := testenv.Run(t, bin, "emulate", "pcloud", "--variant", "eu,nope"); r.Code != 2 || !strings.Contains(r.Stderr, `"nope"`) {
+		t.Errorf("unknown variant:\n%s", r)
+	}
+	if r := testenv.Run(t, bin, "emulate", "vboxx", "--variant", "eu"); r.Code != 2 {
+		t.Errorf("variant for vboxx:\n%s", r)
+	}
+	e := testenv.StartEmulator(t, bin, "pcloud", "--variant", "eu,new-fileid", "--variant", "trash")
+	if e.Endpoint == "" {
+		t.Fatal("no endpoint")
+	}
 }

@@ -40,6 +40,9 @@ reading; --variant NAME[,NAME] picks others:
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
+			if err := checkVariants(args[0], o.Variants); err != nil {
+				return err
+			}
 			lg := app.NewLogger(app.Stderr, o.verbose)
 			defer lg.Sync()
 			s, err := emulate.Start(c.Context(), lg, args[0], o.Options)
@@ -62,10 +65,32 @@ reading; --variant NAME[,NAME] picks others:
 	f.BoolVar(&o.AllowRootRecursive, "allow-root-recursive", false,
 		"pCloud: answer a recursive listing of the account root (today's service refuses it; rclone 1.60 needs it)")
 	f.StringSliceVar(&o.Variants, "variant", nil, "readings of undocumented behaviour, NAME[,NAME] (listed above)")
+	f.StringVar(&o.Region, "region", "us", "pCloud: the account's region, us or eu (eu: sha1+sha256 digests, no md5)")
 	f.DurationVar(&o.AccessTTL, "access-ttl", 0, "lifetime of access tokens (Verizon, vBoxx; default the provider's)")
 	f.BoolVar(&o.json, "json", false, "print the connection details as one JSON line")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every request")
 	return c
+}
+
+// checkVariants makes an unknown --variant a usage error (exit 2) that lists the provider's variants.
+func checkVariants(provider string, given []string) error {
+	known := map[string]bool{}
+	var names []string
+	for _, v := range emulate.VariantsOf(provider) {
+		known[v.Name] = true
+		names = append(names, v.Name)
+	}
+	for _, g := range given {
+		for _, n := range strings.Split(g, ",") {
+			if n = strings.TrimSpace(n); n != "" && !known[n] {
+				if len(names) == 0 {
+					return usagef("the %s emulator has no variants", provider)
+				}
+				return usagef("unknown %s variant %q: want one of %s", provider, n, strings.Join(names, ", "))
+			}
+		}
+	}
+	return nil
 }
 
 // variantHelp lists every provider's variants for --help.

@@ -30,6 +30,10 @@ type OpenOptions struct {
 	CAFile       string // extra trusted CA certificates (PEM)
 	StateDir     string // where logins (token files) live
 	Account      string
+	// OnSkip, when set, is told about remote entries a walk or the change feed leaves out that the user should
+	// see (a name tandem cannot hold): the path as it would read, escaped for display, and the reason. The same
+	// report a `dir:` remote gives through localdir.Options.OnSkip.
+	OnSkip func(path, reason string)
 }
 
 // Opener opens a provider's Remote rooted at root (the part of the spec after "scheme:").

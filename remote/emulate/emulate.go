@@ -31,12 +31,32 @@ type Options struct {
 	Token                string // pCloud: preset access token
 	AllowRootRecursive   bool   // pCloud: serve a recursive listing of the account root (rclone 1.60 needs it)
 	AccessTTL            time.Duration
-	// Variants pick the emulator's reading where the provider's documentation is silent (`--variant a,b`);
-	// empty means the defaults. Each provider names its own.
+	// Variants picks readings of what the provider's documentation leaves open (VariantsOf lists them); the
+	// default of each is the least helpful reading.
 	Variants []string
+	Region   string // pCloud: "us" (default) or "eu" (the same as the variant eu)
 	// ClientID, ClientSecret and RedirectURL: the OAuth app registered with the emulator (Verizon), as a
 	// developer registers one in the provider's console. Empty: the emulator's defaults.
 	ClientID, ClientSecret, RedirectURL string
+}
+
+// Variant is one named reading of an undocumented or ambiguous behaviour an emulator offers.
+type Variant struct{ Name, Doc string }
+
+// VariantsOf lists the variants provider's emulator offers (nil: none).
+func VariantsOf(provider string) []Variant {
+	var out []Variant
+	switch provider {
+	case "pcloud":
+		for _, v := range pcloudemu.Variants {
+			out = append(out, Variant{Name: v.Name, Doc: v.Doc})
+		}
+	case "verizon":
+		for _, v := range verizonemu.VariantDocs {
+			out = append(out, Variant{Name: v.Name, Doc: v.Doc})
+		}
+	}
+	return out
 }
 
 // Info is what a client needs to reach a running emulator.
@@ -107,6 +127,16 @@ func Start(ctx context.Context, lg *zap.Logger, provider string, o Options) (*Se
 	} else if err := os.MkdirAll(o.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
+	switch {
+	case o.Region == "" || o.Region == "us":
+	case o.Region == "eu" && provider == "pcloud":
+		o.Variants = append(o.Variants, pcloudemu.VariantEU)
+	default:
+		return nil, fmt.Errorf("--region %q: only pcloud has regions (us, eu)", o.Region)
+	}
+	if len(o.Variants) > 0 && VariantsOf(provider) == nil {
+		return nil, fmt.Errorf("the %s emulator has no variants", provider)
+	}
 	if provider == "vboxx" {
 		return startVBoxx(lg, o)
 	}
@@ -159,7 +189,7 @@ func newEmulator(lg *zap.Logger, provider string, o Options) (*emulator, error) 
 	switch provider {
 	case "pcloud":
 		e, err := pcloudemu.New(lg, pcloudemu.Options{DataDir: filepath.Join(o.Data, "store"), Token: o.Token,
-			AllowRootRecursive: o.AllowRootRecursive})
+			AllowRootRecursive: o.AllowRootRecursive, Variants: o.Variants})
 		if err != nil {
 			return nil, err
 		}

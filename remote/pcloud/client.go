@@ -6,6 +6,7 @@ package pcloud
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -48,8 +49,12 @@ type Options struct {
 	MaxAttempts    int           // per request (default 5)
 	BaseDelay      time.Duration // first backoff (default 250 ms)
 	MaxDelay       time.Duration // backoff cap (default 30 s)
+	// DiffLimit is the `limit` of one diff request (default 2000).
+	DiffLimit int
 	// MaxIndex bounds the id index (items); when it grows beyond, it is dropped and rebuilt lazily. Default 500k.
 	MaxIndex int
+	// OnSkip is told about every remote entry left out because tandem cannot hold its name (remote.OpenOptions).
+	OnSkip func(path, reason string)
 	// HTTP replaces the transport (tests); the long poll still gets a transport of its own.
 	HTTP *http.Client
 }
@@ -82,6 +87,8 @@ type Client struct {
 
 	sumMu sync.Mutex
 	sums  map[uint64]fileSum // fileid -> digests of one content `hash`
+
+	skew atomic.Int64 // tests: added to the clock when cursors are dated and aged (now)
 
 	feedMu   sync.Mutex
 	feedNext []byte // the cursor last returned by Changes/Head, and the tree it encodes
@@ -124,6 +131,9 @@ func New(lg *zap.Logger, root string, o Options) (*Client, error) {
 	if o.MaxDelay <= 0 {
 		o.MaxDelay = 30 * time.Second
 	}
+	if o.DiffLimit <= 0 {
+		o.DiffLimit = 2000
+	}
 	if o.MaxIndex <= 0 {
 		o.MaxIndex = 500_000
 	}
@@ -138,7 +148,7 @@ func New(lg *zap.Logger, root string, o Options) (*Client, error) {
 	lg = lg.Named("pcloud")
 	auth := httpx.Bearer{Token: o.Token}
 	hopts := httpx.Options{HTTP: o.HTTP, CAFile: o.CAFile, Auth: auth, MaxAttempts: o.MaxAttempts,
-		BaseDelay: o.BaseDelay, MaxDelay: o.MaxDelay, Clock: o.Clock, Logger: lg}
+		BaseDelay: o.BaseDelay, MaxDelay: o.MaxDelay, Clock: o.Clock, Logger: lg, ErrorBody: errorBody}
 	api, err := httpx.New(hopts)
 	if err != nil {
 		return nil, err
@@ -167,6 +177,20 @@ func New(lg *zap.Logger, root string, o Options) (*Client, error) {
 	spec := "/" + strings.Join(names, "/")
 	return &Client{lg: lg.With(zap.String("root", spec)), clk: o.Clock, o: o, base: base, rootSpec: spec,
 		rootNames: names, api: api, mut: mut, dl: dl, poll: poll, sums: map[uint64]fileSum{}}, nil
+}
+
+// errorBody judges an HTTP error answer by pCloud's own {result, error} when it carries one (rclone decodes
+// non-2xx bodies the same way, §2.2): a 4xx with result 2094 is a refused token, not a generic 4xx. 429 and 5xx
+// stay temporary whatever the body says (their Retry-After is read by httpx).
+func errorBody(code int, body []byte) error {
+	var st status
+	if json.Unmarshal(body, &st) != nil || st.Result == 0 {
+		return nil
+	}
+	if code == http.StatusTooManyRequests || code >= 500 {
+		return nil
+	}
+	return apiError("http "+strconv.Itoa(code), &st)
 }
 
 // checkEndpoint allows https, and plain http only to a loopback host: a token must never cross a network in
@@ -221,6 +245,23 @@ func (c *Client) Capabilities() remote.Capabilities {
 	return remote.Capabilities{Hashes: hashes, ServerMove: true, Trash: true, Feed: true, LongPoll: true,
 		MTimeStep: time.Second, Parallel: 4}
 }
+
+// skipped reports an entry left out: in the log (escaped) and to Options.OnSkip, so it is listed in the pass's
+// `skipped` like an invalid name in a `dir:` remote.
+func (c *Client) skipped(dir, name, reason string) {
+	p := name
+	if dir != "" && dir != "." {
+		p = dir + "/" + name
+	}
+	p = remote.Escape(p)
+	c.lg.Warn("remote entry skipped", zap.String("path", p), zap.String("reason", reason))
+	if c.o.OnSkip != nil {
+		c.o.OnSkip(p, reason)
+	}
+}
+
+// now is the time cursors are dated and aged by.
+func (c *Client) now() time.Time { return c.clk.Now().Add(time.Duration(c.skew.Load())) }
 
 // Close implements remote.Remote.
 func (c *Client) Close() error { return nil }
@@ -360,7 +401,7 @@ func (c *Client) resolveRoot(ctx context.Context) (uint64, error) {
 	for i, name := range c.rootNames {
 		q := idParam("folderid", cur)
 		q.Set("nofiles", "1")
-		a, err := call[metaAnswer](ctx, c, "listfolder", q, true)
+		a, err := c.listfolder(ctx, q)
 		if err != nil {
 			return 0, fmt.Errorf("find %s: %w", c.rootSpec, err)
 		}
@@ -401,7 +442,7 @@ func (c *Client) sync(ctx context.Context) error {
 		return nil
 	}
 	start := c.syncTicket.Load()
-	const limit = 5000
+	limit := c.o.DiffLimit
 	for {
 		c.ixMu.Lock()
 		init, from := c.ixInit, c.ixDiff
@@ -413,11 +454,11 @@ func (c *Client) sync(ctx context.Context) error {
 			q.Set("diffid", strconv.FormatUint(from, 10))
 			q.Set("limit", strconv.Itoa(limit))
 		}
-		a, err := call[diffAnswer](ctx, c, "diff", q, true)
+		a, err := c.diff(ctx, c.api, q) // temporary refusals are retried there, without limit
 		if err != nil {
 			var ae *APIError
 			if errors.As(err, &ae) && ae.kind != remote.ErrUnauthorized && init {
-				// The server no longer honours this diffid: start over (§6.6 step 3).
+				// The server refuses this diffid for good: start over (§6.6 step 3).
 				c.resetIndex()
 				continue
 			}
@@ -437,7 +478,9 @@ func (c *Client) sync(ctx context.Context) error {
 		if reset {
 			continue
 		}
-		if len(a.Entries) < limit {
+		// A short reply does not prove the end (cancelling events are dropped): only an empty one that did not
+		// move the diffid does.
+		if len(a.Entries) == 0 && a.DiffID <= from {
 			break
 		}
 	}
@@ -506,7 +549,7 @@ func (c *Client) listInto(ctx context.Context, id uint64) error {
 	c.ixMu.Lock()
 	before := c.ixDiff
 	c.ixMu.Unlock()
-	a, err := call[metaAnswer](ctx, c, "listfolder", idParam("folderid", id), true)
+	a, err := c.listfolder(ctx, idParam("folderid", id))
 	if err != nil {
 		return err
 	}
@@ -677,6 +720,9 @@ func (c *Client) Mkdir(ctx context.Context, p remote.Path) (remote.Entry, error)
 	if a.Metadata == nil || !a.Metadata.IsFolder {
 		return remote.Entry{}, fmt.Errorf("mkdir %s: answer without folder metadata", p.Quoted())
 	}
+	if err := c.stored("mkdir", p, parent.n.id, a.Metadata); err != nil {
+		return remote.Entry{}, err
+	}
 	return c.entryOf(p, a.Metadata), nil
 }
 
@@ -738,7 +784,10 @@ func (c *Client) Move(ctx context.Context, from, to remote.Path, pre remote.Prec
 		if err != nil {
 			return false, err
 		}
-		if pid, ok := m.parent(); ok && pid == dst.n.id && m.Name == to.Base() {
+		if m.IsDeleted {
+			return false, fmt.Errorf("%s was deleted meanwhile: %w", from.Quoted(), remote.ErrNotFound)
+		}
+		if pid, ok := m.parent(); ok && pid == dst.n.id && (m.Name == to.Base() || m.Name == c.foldedName(to.Base())) {
 			out = m
 			return true, nil
 		}
@@ -750,8 +799,32 @@ func (c *Client) Move(ctx context.Context, from, to remote.Path, pre remote.Prec
 	if out == nil {
 		return remote.Entry{}, fmt.Errorf("move %s: answer without metadata", from.Quoted())
 	}
+	if err := c.stored("move "+from.Quoted()+" to", to, dst.n.id, out); err != nil {
+		return remote.Entry{}, err
+	}
 	return c.entryOf(to, out), nil
 }
+
+// stored checks that the server kept the item where and under the name it was asked to (§4.3: pCloud may fold
+// names, e.g. U+FF3C to a backslash, unverified). Trust what the server stored: when it differs, the item is
+// reported as renamed on pCloud, and the operation fails as "temporarily refused" (the engine lists it as
+// skipped with this reason and retries next pass) instead of recording a path that does not exist there.
+func (c *Client) stored(op string, p remote.Path, parent uint64, m *meta) error {
+	pid, hasParent := m.parent()
+	if m.Name == p.Base() && (!hasParent || pid == parent) {
+		return nil
+	}
+	where := remote.Escape(m.Name)
+	if q, err := p.Dir().Join(m.Name); err == nil && (!hasParent || pid == parent) {
+		where = q.Quoted()
+	}
+	c.lg.Warn("pcloud stored another name than asked", zap.String("asked", p.Quoted()), zap.String("stored", where))
+	return fmt.Errorf("%s %s: pCloud stored it as %s (renamed by the server): %w", op, p.Quoted(), where,
+		remote.ErrUnavailable)
+}
+
+// foldedName is name as a server that folds U+FF3C to a backslash stores it: a lost answer's check accepts it.
+func (c *Client) foldedName(name string) string { return strings.ReplaceAll(name, "\uFF3C", `\`) }
 
 // statID reads an item's current metadata by id: stat for a file, a folders-only listfolder for a folder (the
 // reference documents stat for files only).
@@ -761,7 +834,7 @@ func (c *Client) statID(ctx context.Context, dir bool, id uint64) (*meta, error)
 	if dir {
 		q := idParam("folderid", id)
 		q.Set("nofiles", "1")
-		a, err = call[metaAnswer](ctx, c, "listfolder", q, true)
+		a, err = c.listfolder(ctx, q)
 	} else {
 		a, err = call[metaAnswer](ctx, c, "stat", idParam("fileid", id), true)
 	}
@@ -799,9 +872,12 @@ func (c *Client) Delete(ctx context.Context, p remote.Path, pre remote.Precondit
 		_, err := call[metaAnswer](ctx, c, method, idParam(idName, f.n.id), false)
 		return err
 	}, func(ctx context.Context) (bool, error) {
-		_, err := c.statID(ctx, f.n.dir, f.n.id)
+		m, err := c.statID(ctx, f.n.dir, f.n.id)
 		if errors.Is(err, remote.ErrNotFound) {
 			return true, nil // gone: the lost answer was a success
+		}
+		if err == nil && m.IsDeleted {
+			return true, nil // in the trash: stat may still describe a deleted item, flagged isdeleted (§4.1)
 		}
 		return false, err
 	})

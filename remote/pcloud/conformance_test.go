@@ -57,10 +57,30 @@ func pair(t testing.TB, eo emulator.Options, o Options) (*emulator.Running, *Cli
 func TestConformance(t *testing.T) {
 	remotetest.Run(t, func(t *testing.T) remotetest.Fixture {
 		run, r, other := pair(t, emulator.Options{DiffBlockTimeout: 5 * time.Second}, Options{})
-		return remotetest.Fixture{R: r, Other: other, Expire: run.DropHistory, Settle: 2 * time.Second}
+		// pCloud's compaction sends no signal (the default variant): what kills a cursor is its age, so Expire
+		// compacts and moves the client's clock 200 days on.
+		expire := func() {
+			run.DropHistory()
+			r.skew.Add(int64(200 * 24 * time.Hour))
+		}
+		return remotetest.Fixture{R: r, Other: other, Expire: expire, Settle: 2 * time.Second}
 	}, map[string]string{
 		// pCloud tokens never expire and there is no refresh token: a refused token means a new login.
 		// TestRevokedTokenNeedsLogin checks that instead.
+		"TokenRefresh": "pCloud OAuth tokens do not expire and cannot be refreshed",
+	})
+}
+
+// TestConformanceVariants runs the suite once more against the other readings of what pCloud's docs leave
+// open, combined: new fileids on overwrite, errors with HTTP statuses, 2009 for trashed files, a listing size
+// limit, cancelling events kept, and compaction answered with `reset` (so Expire needs no clock).
+func TestConformanceVariants(t *testing.T) {
+	variants := []string{emulator.VariantNewFileID, emulator.VariantHTTPErrorStatus, emulator.VariantStatGone,
+		emulator.VariantListLimit, emulator.VariantKeepCancelling, emulator.VariantResetOnCompaction}
+	remotetest.Run(t, func(t *testing.T) remotetest.Fixture {
+		run, r, other := pair(t, emulator.Options{DiffBlockTimeout: 5 * time.Second, Variants: variants}, Options{})
+		return remotetest.Fixture{R: r, Other: other, Expire: run.DropHistory, Settle: 2 * time.Second}
+	}, map[string]string{
 		"TokenRefresh": "pCloud OAuth tokens do not expire and cannot be refreshed",
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/internal/httpx"
 )
 
 // The change feed is pCloud's `diff`. Its events carry an item's state *after* the event only: a move is a
@@ -30,8 +31,10 @@ import (
 
 const (
 	cursorMagic   = 'P'
-	cursorVersion = 1
-	feedLimit     = 2000 // diff entries per answer: one Batch
+	cursorVersion = 2 // 2: the time of the last successful read follows the diffid
+	// maxCursorAge: pCloud compacts history older than about 6 months and sends no signal (§6.4), so a cursor
+	// not read for longer than this is not trusted: the engine lists again and reconciles against the base.
+	maxCursorAge = 150 * 24 * time.Hour
 )
 
 // Head implements remote.Remote: diff?last=0 gives the current diffid; the root's subtree is listed and the
@@ -41,24 +44,25 @@ func (c *Client) Head(ctx context.Context) (remote.Cursor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("head: %w", err)
 	}
-	a, err := call[diffAnswer](ctx, c, "diff", url.Values{"last": {"0"}}, true)
+	a, err := c.diff(ctx, c.api, url.Values{"last": {"0"}})
 	if err != nil {
 		return nil, fmt.Errorf("head: %w", err)
 	}
+	readAt := c.now()
 	m, err := c.listTree(ctx, rootID, true)
 	if err != nil {
 		return nil, fmt.Errorf("head: list %s: %w", c, err)
 	}
-	f := &feed{c: c, ctx: ctx, t: newTree(rootID), diffid: a.DiffID}
-	f.t.setListing(m)
+	f := &feed{c: c, ctx: ctx, t: newTree(rootID), diffid: a.DiffID, readAt: readAt}
+	f.t.takeListing(m)
 	// Replay what happened since diffid: the listing may be newer than some of it, and replaying post-states in
 	// order ends at the newest state either way. The changes are discarded: the caller walks next.
 	for {
-		n, err := f.step(false)
+		end, err := f.step(false)
 		if err != nil {
 			return nil, fmt.Errorf("head: %w", err)
 		}
-		if n < feedLimit {
+		if end {
 			break
 		}
 	}
@@ -68,7 +72,7 @@ func (c *Client) Head(ctx context.Context) (remote.Cursor, error) {
 // keep encodes the feed's tree as the next cursor and remembers both, so the next Changes from this cursor
 // skips decoding.
 func (c *Client) keep(f *feed) remote.Cursor {
-	cur := encodeCursor(f.t, f.diffid)
+	cur := encodeCursor(f.t, f.diffid, f.readAt)
 	c.feedMu.Lock()
 	c.feedNext, c.feedTree = cur, f.t
 	c.feedMu.Unlock()
@@ -85,31 +89,37 @@ func (c *Client) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, 
 	}
 	var t *tree
 	var diffid uint64
+	var readAt time.Time
 	c.feedMu.Lock()
 	if c.feedTree != nil && bytes.Equal(cur, c.feedNext) {
 		t, c.feedTree, c.feedNext = c.feedTree, nil, nil // taken: it is about to change
 	}
 	c.feedMu.Unlock()
 	if t != nil {
-		diffid, err = cursorDiffID(cur)
+		diffid, readAt, err = cursorHead(cur)
 	} else {
-		t, diffid, err = decodeCursor(cur)
+		t, diffid, readAt, err = decodeCursor(cur)
 	}
 	if err != nil {
 		return remote.Batch{}, fmt.Errorf("changes: %w: %w", remote.ErrOutOfSync, err)
 	}
+	if age := c.now().Sub(readAt); age > maxCursorAge {
+		return remote.Batch{}, fmt.Errorf("changes: %w: the change cursor was last read %s ago; pCloud compacts "+
+			"history older than about 6 months without a signal, so the folder is listed again", remote.ErrOutOfSync,
+			age.Round(time.Hour))
+	}
 	if t.root != rootID {
 		return remote.Batch{}, fmt.Errorf("changes: %w: the cursor belongs to another root folder", remote.ErrOutOfSync)
 	}
-	f := &feed{c: c, ctx: ctx, t: t, diffid: diffid, block: remote.LongPollAllowed(ctx)}
+	f := &feed{c: c, ctx: ctx, t: t, diffid: diffid, readAt: readAt, block: remote.LongPollAllowed(ctx)}
 	for {
-		n, err := f.step(true)
+		end, err := f.step(true)
 		if err != nil {
 			return remote.Batch{}, fmt.Errorf("changes: %w", err)
 		}
-		// Events about other parts of the account make no Changes: read on (a full page means more is
-		// waiting; a long poll waits for news below the root), so an empty Batch really means "nothing".
-		if len(f.out) > 0 || f.timedOut || (!f.block && n < feedLimit) {
+		// Events about other parts of the account make no Changes: read on (until the end of the feed; a long
+		// poll waits for news below the root), so an empty Batch really means "nothing".
+		if len(f.out) > 0 || f.timedOut || (!f.block && end) {
 			break
 		}
 	}
@@ -122,53 +132,91 @@ type feed struct {
 	ctx      context.Context
 	t        *tree
 	diffid   uint64
+	readAt   time.Time // when the feed was last read to its end (or at least successfully): the cursor's age
 	block    bool
 	timedOut bool
 	out      []remote.Change
 }
 
-// step reads one diff answer after f.diffid and applies it; it returns the number of entries.
-func (f *feed) step(emit bool) (int, error) {
+// step reads one diff answer after f.diffid and applies it. end: the answer had no entries and did not move the
+// diffid, so nothing more is waiting. A reply shorter than the limit does not prove the end: pCloud drops events
+// that cancel each other inside one reply (§6.6 4b).
+func (f *feed) step(emit bool) (end bool, err error) {
 	c := f.c
-	q := url.Values{"diffid": {strconv.FormatUint(f.diffid, 10)}, "limit": {strconv.Itoa(feedLimit)}}
+	q := url.Values{"diffid": {strconv.FormatUint(f.diffid, 10)}, "limit": {strconv.Itoa(c.o.DiffLimit)}}
 	var a *diffAnswer
-	var err error
 	if f.block {
 		q.Set("block", "1")
 		pctx, cancel := context.WithTimeout(f.ctx, c.o.PollTimeout)
-		a, err = pollDiff(pctx, c, q)
+		a, err = c.diff(pctx, c.poll, q)
 		cancel()
 		if err != nil && f.ctx.Err() == nil && pctx.Err() != nil {
 			f.timedOut = true // the server kept quiet for a whole poll: "no news" (§6.5)
-			return 0, nil
+			return true, nil
 		}
 	} else {
-		a, err = call[diffAnswer](f.ctx, c, "diff", q, true)
+		a, err = c.diff(f.ctx, c.api, q)
 	}
 	var ae *APIError
 	if errors.As(err, &ae) && ae.kind != remote.ErrUnauthorized {
-		return 0, fmt.Errorf("%w: %w", remote.ErrOutOfSync, err)
+		// Not a temporary refusal (those are retried by diff): the server refuses this diffid for good.
+		return false, fmt.Errorf("%w: %w", remote.ErrOutOfSync, err)
 	}
 	if err != nil {
-		return 0, err
+		return false, err
 	}
+	f.readAt = c.now()
 	for _, e := range a.Entries {
 		if e.Event == "reset" {
-			return 0, fmt.Errorf("%w: pcloud sent a reset event", remote.ErrOutOfSync)
+			return false, fmt.Errorf("%w: pcloud sent a reset event", remote.ErrOutOfSync)
 		}
 		if err := f.apply(e, emit); err != nil {
-			return 0, err
+			return false, err
 		}
 	}
-	if a.DiffID > f.diffid {
+	moved := a.DiffID > f.diffid
+	if moved {
 		f.diffid = a.DiffID
 	}
-	return len(a.Entries), nil
+	return len(a.Entries) == 0 && !moved, nil
 }
 
-// pollDiff is diff?block=1 on the long-poll client.
-func pollDiff(ctx context.Context, c *Client, q url.Values) (*diffAnswer, error) {
-	return callWith[diffAnswer](ctx, c, c.poll, "diff", q, true)
+// diff runs one diff request. Rate limiting (4xxx), temporary trouble (5xxx, 19xx, HTTP 5xx/429) and transport
+// errors are retried on the same diffid with backoff and no limit but ctx, as pclsync does (§6.6 step 3): a
+// throttling episode is not a lost cursor, and answering it with a full listing would make it worse.
+func (c *Client) diff(ctx context.Context, hc *httpx.Client, q url.Values) (*diffAnswer, error) {
+	for i := 1; ; i++ {
+		a, err := callWith[diffAnswer](ctx, c, hc, "diff", q, true)
+		if err == nil || ctx.Err() != nil || !transient(err) {
+			return a, err
+		}
+		wait := c.backoff(min(i, 16))
+		log := c.lg.Info
+		if i >= 3 {
+			log = c.lg.Warn // a pass waiting on pCloud says so (tandem once shows warnings)
+		}
+		log("pcloud refuses the change feed for now; retrying with the same cursor", zap.Int("attempt", i),
+			zap.Duration("wait", wait), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("pcloud diff: %w (last error: %v)", ctx.Err(), err)
+		case <-c.clk.After(wait):
+		}
+	}
+}
+
+// transient reports a failure that says nothing about the request itself: a lost or cut answer, an HTTP
+// 429/5xx, or a result code of the 19xx, 4xxx or 5xxx classes (§7.1).
+func transient(err error) bool {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		c := ae.Code
+		return c >= 1900 && c < 2000 || c >= 4000 && c < 6000
+	}
+	if errors.Is(err, remote.ErrUnauthorized) {
+		return false
+	}
+	return ambiguous(err)
 }
 
 func timeOf(unix int64) time.Time { return time.Unix(unix, 0).UTC() }
@@ -244,7 +292,7 @@ func (f *feed) apply(e diffEntry, emit bool) error {
 			return nil
 		}
 		if _, ok := f.t.path(after); !ok && remote.ValidName(m.Name) != nil {
-			f.c.lg.Warn("remote name skipped", zap.String("name", remote.Escape(m.Name)))
+			f.skipName(after, "renamed on pCloud from "+oldPath.Quoted()+" to a name tandem cannot hold")
 		}
 	case isVisible && wasVisible:
 		ch := remote.Change{Entry: f.c.entryOf(newPath, m)}
@@ -263,12 +311,29 @@ func (f *feed) apply(e diffEntry, emit bool) error {
 			f.emitBelow(after)
 		}
 	case after != nil && remote.ValidName(m.Name) != nil:
-		f.c.lg.Warn("remote name skipped", zap.String("name", remote.Escape(m.Name)))
+		f.skipName(after, "invalid name")
 	}
 	if after != nil && after.dir && before == nil && !isVisible {
 		return f.fill(after, false)
 	}
 	return nil
+}
+
+// skipName reports an item below the root whose own name tandem cannot hold (remote.OpenOptions.OnSkip). Items
+// in a folder that is itself hidden are not reported again.
+func (f *feed) skipName(n *node, why string) {
+	p := f.t.dirs[n.parent]
+	if p == nil {
+		return
+	}
+	dir, ok := f.t.path(p)
+	if !ok {
+		return
+	}
+	if err := remote.ValidName(n.name); err != nil {
+		why += ": " + err.Error()
+	}
+	f.c.skipped(string(dir), n.name, why)
 }
 
 // fill lists a folder the tree did not know (so its contents are known below it) and reports what it holds.
@@ -280,7 +345,14 @@ func (f *feed) fill(d *node, emit bool) error {
 	if err != nil {
 		return fmt.Errorf("list new folder %d: %w", d.id, err)
 	}
-	f.t.setListing(m)
+	// The listing shows the folder as it is now, but its own name and place must stay what the event being
+	// applied says: a later event of the same reply (a rename) moves it, and reports that move with its From.
+	// Taking the listing's name here would report the folder at its old name and then, silently, again at the
+	// new one: two paths for one folder id (issue 10 item 6, the "phantom" folder).
+	m.Name = d.name
+	parent := d.parent
+	m.ParentFolderID = &parent
+	f.t.takeListing(m)
 	if emit {
 		f.emitBelow(d)
 	}
@@ -303,9 +375,10 @@ func (f *feed) emitBelow(d *node) {
 
 // ---- cursor encoding ----
 
-// encodeCursor writes magic, version, then a deflated body: root, diffid, the folders (parents before children
+// encodeCursor writes magic, version, then a deflated body: root, diffid, the Unix time of the last successful
+// read, the folders (parents before children
 // is not required: decode links in a second pass) and the files, each as id, parent, name.
-func encodeCursor(t *tree, diffid uint64) remote.Cursor {
+func encodeCursor(t *tree, diffid uint64, readAt time.Time) remote.Cursor {
 	var raw bytes.Buffer
 	var tmp [binary.MaxVarintLen64]byte
 	uv := func(v uint64) { raw.Write(tmp[:binary.PutUvarint(tmp[:], v)]) }
@@ -317,6 +390,7 @@ func encodeCursor(t *tree, diffid uint64) remote.Cursor {
 	}
 	uv(t.root)
 	uv(diffid)
+	uv(uint64(max(readAt.Unix(), 0)))
 	dirs := sortedIDs(t.dirs)
 	uv(uint64(len(dirs) - 1))
 	for _, id := range dirs {
@@ -355,6 +429,7 @@ func cursorBody(cur remote.Cursor) (*bytes.Reader, error) {
 		return nil, errors.New("not a pcloud cursor")
 	}
 	if cur[1] != cursorVersion {
+		// Version 1 did not record when it was last read: its age is unknown, so it is not trusted (§6.4).
 		return nil, fmt.Errorf("pcloud cursor version %d, want %d", cur[1], cursorVersion)
 	}
 	raw, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(cur[2:])), maxCursorBody))
@@ -364,30 +439,30 @@ func cursorBody(cur remote.Cursor) (*bytes.Reader, error) {
 	return bytes.NewReader(raw), nil
 }
 
-func cursorDiffID(cur remote.Cursor) (uint64, error) {
+// cursorHead reads a cursor's diffid and time without decoding its tree.
+func cursorHead(cur remote.Cursor) (uint64, time.Time, error) {
 	r, err := cursorBody(cur)
 	if err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
-	if _, err := binary.ReadUvarint(r); err != nil {
-		return 0, fmt.Errorf("damaged pcloud cursor: %w", err)
+	var v [3]uint64
+	for i := range v {
+		if v[i], err = binary.ReadUvarint(r); err != nil {
+			return 0, time.Time{}, fmt.Errorf("damaged pcloud cursor: %w", err)
+		}
 	}
-	d, err := binary.ReadUvarint(r)
-	if err != nil {
-		return 0, fmt.Errorf("damaged pcloud cursor: %w", err)
-	}
-	return d, nil
+	return v[1], time.Unix(int64(min(v[2], 1<<40)), 0), nil
 }
 
 // decodeCursor rebuilds the tree a cursor describes. Any inconsistency (an item whose parent is unknown, a
 // duplicate, trailing bytes) is an error: the caller answers ErrOutOfSync and the engine lists again.
-func decodeCursor(cur remote.Cursor) (*tree, uint64, error) {
+func decodeCursor(cur remote.Cursor) (*tree, uint64, time.Time, error) {
 	r, err := cursorBody(cur)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, time.Time{}, err
 	}
-	bad := func(why string) (*tree, uint64, error) {
-		return nil, 0, fmt.Errorf("damaged pcloud cursor: %s", why)
+	bad := func(why string) (*tree, uint64, time.Time, error) {
+		return nil, 0, time.Time{}, fmt.Errorf("damaged pcloud cursor: %s", why)
 	}
 	rd := func() (uint64, bool) {
 		v, err := binary.ReadUvarint(r)
@@ -395,7 +470,8 @@ func decodeCursor(cur remote.Cursor) (*tree, uint64, error) {
 	}
 	root, ok1 := rd()
 	diffid, ok2 := rd()
-	if !ok1 || !ok2 {
+	at, ok3 := rd()
+	if !ok1 || !ok2 || !ok3 {
 		return bad("header")
 	}
 	t := newTree(root)
@@ -456,5 +532,5 @@ func decodeCursor(cur remote.Cursor) (*tree, uint64, error) {
 			}
 		}
 	}
-	return t, diffid, nil
+	return t, diffid, time.Unix(int64(min(at, 1<<40)), 0), nil
 }

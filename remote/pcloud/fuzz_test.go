@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -34,7 +35,7 @@ func FuzzDecodePCloud(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
-	f.Add([]byte(encodeCursor(sampleTree(), 42)))
+	f.Add([]byte(encodeCursor(sampleTree(), 42, time.Unix(1700000000, 0))))
 	c, err := New(zap.NewNop(), "/Sync", Options{Endpoint: "http://127.0.0.1:1", Token: "t"})
 	if err != nil {
 		f.Fatal(err)
@@ -43,6 +44,16 @@ func FuzzDecodePCloud(f *testing.F) {
 		check := func(p remote.Path) {
 			if _, err := remote.ParsePath(string(p)); err != nil {
 				t.Fatalf("produced invalid path %q: %v", p, err)
+			}
+		}
+		// The streaming listing decoder must agree with encoding/json on what it accepts as a folder.
+		if st, m, err := decodeListing(bytes.NewReader(data)); err == nil && m != nil && st.Result == 0 {
+			tr := newTree(7)
+			tr.takeListing(m)
+			for _, n := range tr.files {
+				if p, ok := tr.path(n); ok {
+					check(p)
+				}
 			}
 		}
 		var la metaAnswer
@@ -76,19 +87,19 @@ func FuzzDecodePCloud(f *testing.F) {
 					check(ch.From)
 				}
 			}
-			back := encodeCursor(fd.t, 1)
-			if _, _, err := decodeCursor(back); err != nil {
+			back := encodeCursor(fd.t, 1, time.Unix(1, 0))
+			if _, _, _, err := decodeCursor(back); err != nil {
 				t.Fatalf("a cursor the client wrote does not decode: %v", err)
 			}
 		}
-		if tr, _, err := decodeCursor(data); err == nil {
-			again := encodeCursor(tr, 0)
-			tr2, _, err := decodeCursor(again)
+		if tr, _, _, err := decodeCursor(data); err == nil {
+			again := encodeCursor(tr, 0, time.Time{})
+			tr2, _, _, err := decodeCursor(again)
 			if err != nil || tr2.size() != tr.size() {
 				t.Fatalf("cursor round trip: %v", err)
 			}
 		}
-		_, _, _ = decodeCursor(append([]byte{cursorMagic, cursorVersion}, data...))
+		_, _, _, _ = decodeCursor(append([]byte{cursorMagic, cursorVersion}, data...))
 		var ai apiTime
 		_ = ai.UnmarshalJSON(bytes.TrimSpace(data))
 	})

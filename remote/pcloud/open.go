@@ -41,6 +41,11 @@ func tokenPath(stateDir, account string) (string, error) {
 // (scripts) or the token file that Login wrote. The API endpoint: o.Endpoint, else the one stored at login
 // (the region's host), else the US host. It makes no request; a missing root shows in CheckRoot.
 func Open(ctx context.Context, lg *zap.Logger, root string, o remote.OpenOptions) (remote.Remote, error) {
+	return openWith(ctx, lg, root, o, [2]string{USEndpoint, EUEndpoint})
+}
+
+// openWith is Open with the two regions' API hosts (tests give two emulators).
+func openWith(ctx context.Context, lg *zap.Logger, root string, o remote.OpenOptions, hosts [2]string) (remote.Remote, error) {
 	var tf tokenFile
 	tok := o.AccessToken
 	if tok == "" {
@@ -60,12 +65,46 @@ func Open(ctx context.Context, lg *zap.Logger, root string, o remote.OpenOptions
 		tok = remote.Secret(tf.AccessToken)
 	}
 	endpoint := o.Endpoint
-	if endpoint == "" {
+	eu := tf.LocationID == 2
+	switch {
+	case endpoint != "":
+	case tf.Endpoint != "" || tf.Hostname != "" || tf.LocationID != 0:
 		endpoint = storedEndpoint(tf)
+	default:
+		// A token without its region (given on the command line, or an old token file): an account lives in one
+		// region and a token fails on the other's host (§1.1), so ask the US host, then the EU host.
+		var err error
+		if endpoint, eu, err = probeRegion(ctx, lg, root, tok, o.CAFile, hosts); err != nil {
+			return nil, err
+		}
 	}
 	u, err := url.Parse(endpoint)
-	eu := tf.LocationID == 2 || (err == nil && strings.EqualFold(u.Hostname(), "eapi.pcloud.com"))
-	return New(lg, root, Options{Endpoint: endpoint, Token: tok, CAFile: o.CAFile, EU: eu})
+	eu = eu || (err == nil && strings.EqualFold(u.Hostname(), "eapi.pcloud.com"))
+	return New(lg, root, Options{Endpoint: endpoint, Token: tok, CAFile: o.CAFile, EU: eu, OnSkip: o.OnSkip})
+}
+
+// probeRegion finds the region whose API host accepts tok (userinfo). A refused token on both is the US host's
+// error (ErrUnauthorized); a host that cannot be reached is that error.
+func probeRegion(ctx context.Context, lg *zap.Logger, root string, tok remote.Secret, caFile string,
+	hosts [2]string) (string, bool, error) {
+	var first error
+	for i, h := range hosts {
+		c, err := New(lg, root, Options{Endpoint: h, Token: tok, CAFile: caFile})
+		if err != nil {
+			return "", false, err
+		}
+		_, _, err = c.Quota(ctx)
+		if err == nil {
+			return h, i == 1, nil
+		}
+		if !errors.Is(err, remote.ErrUnauthorized) {
+			return "", false, fmt.Errorf("pcloud: find the account's region at %s: %w", h, err)
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return "", false, fmt.Errorf("pcloud: the token is refused by both regions' hosts: %w", first)
 }
 
 func storedEndpoint(tf tokenFile) string {

@@ -198,7 +198,13 @@ func (t *tree) under(id, top uint64) bool {
 
 // setListing records a listfolder answer: the folder itself and its contents. A folder whose answer carries
 // `contents` becomes listed (complete); nested contents of a recursive listing make the subfolders listed too.
-func (t *tree) setListing(m *meta) {
+func (t *tree) setListing(m *meta) { t.listing(m, false) }
+
+// takeListing is setListing for a listing nobody reads afterwards: each item is let go as soon as it is in the
+// tree, so a big listing and the tree built from it are not both held whole (Head of 500,000 items).
+func (t *tree) takeListing(m *meta) { t.listing(m, true) }
+
+func (t *tree) listing(m *meta, take bool) {
 	var d *node
 	if m.FolderID == t.root {
 		d = t.dirs[t.root]
@@ -209,18 +215,24 @@ func (t *tree) setListing(m *meta) {
 		return
 	}
 	t.setListed(d)
-	for _, k := range m.Contents {
+	pid := d.id
+	for i, k := range m.Contents {
+		if take {
+			m.Contents[i] = nil
+		}
 		if k == nil || k.IsDeleted {
 			continue
 		}
 		kid := *k
-		pid := d.id
 		kid.ParentFolderID = &pid // a listing is authoritative for where its children are
 		if kid.IsFolder {
-			t.setListing(&kid)
+			t.listing(&kid, take)
 		} else {
 			t.set(&kid)
 		}
+	}
+	if take {
+		m.Contents = nil
 	}
 }
 

@@ -120,6 +120,9 @@ func (u *upload) entry(m *meta) (remote.Entry, error) {
 	if clampSize(m.Size) != u.size {
 		return remote.Entry{}, fmt.Errorf("%w: stored %d bytes, sent %d", remote.ErrCorrupt, m.Size, u.size)
 	}
+	if err := u.c.stored("upload", u.p, u.parent, m); err != nil {
+		return remote.Entry{}, err
+	}
 	u.c.rememberSum(m.FileID, fileSum{hash: m.Hash, sha1: u.sha1})
 	return u.c.entryOf(u.p, m), nil
 }

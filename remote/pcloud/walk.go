@@ -20,9 +20,12 @@ func (c *Client) listTree(ctx context.Context, id uint64, recursive bool) (*meta
 	if recursive {
 		q.Set("recursive", "1")
 	}
-	a, err := call[metaAnswer](ctx, c, "listfolder", q, true)
-	if recursive && (hasCode(err, codeRecursiveRoot) || hasCode(err, codeInternal, codeInternalNoSpace)) {
-		c.lg.Debug("recursive listing refused; listing folder by folder", zap.Uint64("folderid", id), zap.Error(err))
+	a, err := c.listfolder(ctx, q)
+	if recursive && err != nil && ctx.Err() == nil && !errors.Is(err, remote.ErrUnauthorized) &&
+		!errors.Is(err, remote.ErrNotFound) && !hasCode(err, codeAccessDenied) {
+		// Refused (1101 on the account root, 5000 for a tree too big or deep) or any other trouble with a big
+		// answer (cut off, malformed, too slow): the folder listed flat and each subfolder on its own is smaller.
+		c.lg.Debug("recursive listing failed; listing folder by folder", zap.Uint64("folderid", id), zap.Error(err))
 		return c.listTree(ctx, id, false)
 	}
 	if err != nil {
@@ -147,12 +150,11 @@ func (c *Client) emit(dir remote.Path, m *meta, fn func(remote.Entry) error) err
 		}
 		p, err := dir.Join(k.Name)
 		if err != nil {
-			c.lg.Warn("remote name skipped", zap.String("dir", dir.Quoted()), zap.String("name", remote.Escape(k.Name)),
-				zap.Error(err))
+			c.skipped(string(dir), k.Name, err.Error())
 			continue
 		}
 		if !k.IsFolder && folders[k.Name] {
-			c.lg.Warn("remote file skipped: a folder has the same name", zap.String("path", p.Quoted()))
+			c.skipped(string(dir), k.Name, "a folder has the same name on pCloud (tandem keeps the folder)")
 			continue
 		}
 		e := c.entryOf(p, k)

@@ -83,6 +83,11 @@ func StartEmulator(t testing.TB, bin, provider string, extra ...string) *Emulato
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "emu-"+provider)
 	args := append([]string{"emulate", provider, "--json", "--data", data}, extra...)
+	// TANDEM_EMU_VARIANT_<PROVIDER>=NAME[,NAME] runs every emulator of that provider under those variants (the
+	// soak runs the e2e suite once per variant this way).
+	if v := os.Getenv(VariantEnv(provider)); v != "" {
+		args = append(args, "--variant", v)
+	}
 	cmd := exec.Command(bin, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -115,6 +120,9 @@ func StartEmulator(t testing.TB, bin, provider string, extra ...string) *Emulato
 	}
 	return e
 }
+
+// VariantEnv is the environment variable that selects provider's emulator variants for a whole test run.
+func VariantEnv(provider string) string { return "TANDEM_EMU_VARIANT_" + strings.ToUpper(provider) }
 
 func (e *Emulator) stop() {
 	_ = e.cmd.Process.Signal(syscall.SIGTERM)

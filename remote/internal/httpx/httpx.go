@@ -52,6 +52,10 @@ type Options struct {
 	Clock         clockwork.Clock
 	Rand          func() float64 // jitter source; default math/rand/v2
 	Logger        *zap.Logger
+	// ErrorBody, when set, reads an HTTP error answer's body first (the first 4 KiB): a provider that sends its
+	// own error document with a 4xx/5xx status (pCloud's {result, error}) is judged by it. A nil return falls
+	// back to the status rules below.
+	ErrorBody func(status int, body []byte) error
 }
 
 // Client sends requests with the retry and auth rules. Safe for concurrent use.
@@ -349,7 +353,19 @@ func (c *Client) classify(op string, resp *http.Response) error {
 	if resp.StatusCode < 400 {
 		return nil
 	}
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	limit := int64(512)
+	if c.o.ErrorBody != nil {
+		limit = 4 << 10
+	}
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if c.o.ErrorBody != nil {
+		if err := c.o.ErrorBody(resp.StatusCode, snippet); err != nil {
+			return err
+		}
+		if len(snippet) > 512 {
+			snippet = snippet[:512]
+		}
+	}
 	se := &StatusError{Op: op, Status: resp.StatusCode, Body: remote.Escape(strings.TrimSpace(string(snippet)))}
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized:

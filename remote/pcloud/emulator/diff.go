@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,7 +53,7 @@ func (c *call) diff() (any, error) {
 	var deadline <-chan time.Time
 	for {
 		e.mu.Lock()
-		if hasDiffID && diffID > 0 && diffID < e.cnt.Floor {
+		if hasDiffID && diffID > 0 && diffID < e.cnt.Floor && !slices.Contains(e.cnt.Kept, diffID) {
 			floor := e.cnt.Floor
 			e.mu.Unlock()
 			if e.o.TooOldResult != 0 {
@@ -84,6 +85,14 @@ func (c *call) diff() (any, error) {
 			if limit > 0 && len(sel) > limit {
 				sel = sel[:limit]
 				cur = sel[len(sel)-1].DiffID
+			}
+			if cur < e.cnt.Floor && !slices.Contains(e.cnt.Kept, cur) {
+				e.cnt.Kept = append(e.cnt.Kept, cur) // a page boundary inside the compacted history
+			}
+			if !e.is(VariantKeepCancelling) {
+				// Documented: events cancelling each other inside one reply are dropped, so the reply may be
+				// shorter than limit while more is waiting.
+				sel = dropCancelling(sel)
 			}
 			entries := make([]map[string]any, 0, len(sel))
 			for _, ev := range sel {

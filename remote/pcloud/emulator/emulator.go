@@ -71,6 +71,10 @@ type Options struct {
 	AllowChunked bool
 	Email        string // userinfo email; default "emulator@example.com"
 	LogSize      int    // emukit request log size
+	// Variants picks other readings of what the docs leave open (variants.go; default: the least helpful).
+	Variants []string
+
+	variant map[string]bool
 }
 
 // Emulator is one pCloud account. Safe for concurrent use.
@@ -98,6 +102,7 @@ type Emulator struct {
 	changed    chan struct{}   // closed and replaced on every new event: wakes long polls
 	closed     chan struct{}
 	closeOnce  sync.Once
+	pad        string // VariantFatListing: added to every listed item
 }
 
 type link struct {
@@ -129,6 +134,9 @@ func New(lg *zap.Logger, o Options) (*Emulator, error) {
 	if o.Email == "" {
 		o.Email = "emulator@example.com"
 	}
+	if err := o.applyVariants(); err != nil {
+		return nil, err
+	}
 	e := &Emulator{lg: lg.Named("pcloud-emu"), o: o, clk: o.Clock, links: map[string]link{},
 		codes: map[string]bool{}, changed: make(chan struct{}), closed: make(chan struct{}),
 		folderKids: map[uint64]map[string]uint64{}, fileKids: map[uint64]map[string]uint64{}}
@@ -142,6 +150,9 @@ func New(lg *zap.Logger, o Options) (*Emulator, error) {
 		return nil, err
 	}
 	e.kit = emukit.New(emukit.Options{Logger: e.lg, Clock: e.clk, LogSize: o.LogSize, Op: opName})
+	if e.is(VariantFatListing) {
+		e.pad = strings.Repeat("x", 4096)
+	}
 	e.registerHooks()
 	e.handler = e.kit.Wrap(http.HandlerFunc(e.serveHTTP))
 	return e, nil
@@ -342,39 +353,59 @@ func (e *Emulator) commit(ch *change) error {
 	return nil
 }
 
-// compactLocked replaces the history with a synthetic one describing the current state, as pCloud's compaction
-// may: a full listing from diffid 0 still describes the account, but a cursor from before now is too old. The
-// synthetic entries get ids 1..k; k never exceeds the current diffid because every live item had at least its
-// own create event.
+// compactLocked compacts the whole history as pCloud may (§6.4). By default (documented: history is compacted,
+// no signal is documented) every surviving event keeps its diffid and no cursor is refused: an item's events
+// collapse into one create event carrying its latest state and its last diffid, and items that were deleted
+// vanish with all their events, so a client reading on from an old cursor silently misses those deletes.
+// VariantResetOnCompaction instead marks every diffid before now as too old (Floor), answered with `reset`.
 func (e *Emulator) compactLocked() {
-	floor := e.cnt.DiffID
-	var evs []event
-	next := uint64(0)
-	add := func(kind string, n *node, t int64) {
-		next++
-		ev := event{DiffID: next, Event: kind, Time: t}
-		if n != nil {
-			cp := *n
-			ev.Node = &cp
+	type key struct {
+		folder bool
+		id     uint64
+	}
+	last := map[key]event{}
+	var order []key
+	var user *event
+	for _, ev := range e.events {
+		if ev.Event == "modifyuserinfo" && user == nil {
+			cp := ev
+			user = &cp
 		}
+		if ev.Node == nil {
+			continue
+		}
+		k := key{ev.Node.Folder, ev.Node.ID}
+		if _, seen := last[k]; !seen {
+			order = append(order, k)
+		}
+		last[k] = ev
+	}
+	var evs []event
+	if user != nil {
+		evs = append(evs, *user)
+	}
+	for _, k := range order {
+		ev := last[k]
+		live := e.liveFile(k.id)
+		if k.folder {
+			live = e.liveFolder(k.id)
+		}
+		if live == nil || ev.Event == "deletefolder" || ev.Event == "deletefile" || ev.Node.Deleted {
+			continue
+		}
+		if k.folder {
+			ev.Event = "createfolder"
+		} else {
+			ev.Event = "createfile"
+		}
+		ev.DeletedFileID = 0
 		evs = append(evs, ev)
 	}
-	add("modifyuserinfo", nil, e.cnt.Created)
-	// Parents before children: walk the live tree breadth first.
-	queue := []uint64{0}
-	for len(queue) > 0 {
-		id := queue[0]
-		queue = queue[1:]
-		for _, c := range e.sortedKids(id, true) {
-			add("createfolder", c, c.Created)
-			queue = append(queue, c.ID)
-		}
-		for _, c := range e.sortedKids(id, false) {
-			add("createfile", c, c.Created)
-		}
-	}
+	sort.Slice(evs, func(i, j int) bool { return evs[i].DiffID < evs[j].DiffID })
 	e.events = evs
-	e.cnt.Floor = floor
+	if e.is(VariantResetOnCompaction) {
+		e.cnt.Floor, e.cnt.Kept = e.cnt.DiffID, nil
+	}
 }
 
 func (e *Emulator) sortedKids(parent uint64, folders bool) []*node {
@@ -699,7 +730,11 @@ func (e *Emulator) replyErr(w http.ResponseWriter, r *http.Request, p url.Values
 	}
 	// The 2014 spec adds X-Error; harmless if today's service does not.
 	w.Header().Set("X-Error", strconv.Itoa(ae.code))
-	e.reply(w, r, http.StatusOK, map[string]any{"result": ae.code, "error": ae.msg}, p)
+	st := http.StatusOK // every public trace shows errors with HTTP 200
+	if e.is(VariantHTTPErrorStatus) {
+		st = errorStatus(ae.code)
+	}
+	e.reply(w, r, st, map[string]any{"result": ae.code, "error": ae.msg}, p)
 }
 
 func (e *Emulator) reply(w http.ResponseWriter, r *http.Request, status int, v any, p ...url.Values) {

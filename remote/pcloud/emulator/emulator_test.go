@@ -253,7 +253,7 @@ func TestFiles(t *testing.T) {
 	if rn.Metadata.DeletedFileID != fid || rn.Metadata.Name != "a.txt" {
 		t.Errorf("rename replace: %+v", rn.Metadata)
 	}
-	a.code(2009, "stat", "fileid", u(fid))
+	a.trashed(fid)
 	a.must("renamefile", &rn, "fileid", u(up3.Metadata[0].FileID), "tofolderid", "0", "toname", "moved.txt")
 	if *rn.Metadata.ParentFolderID != 0 || rn.Metadata.Name != "moved.txt" {
 		t.Errorf("rename move: %+v", rn.Metadata)
@@ -418,7 +418,7 @@ func (d tDiff) events() []string {
 }
 
 func TestDiff(t *testing.T) {
-	r := Start(t, Options{})
+	r := Start(t, Options{Variants: []string{VariantKeepCancelling}})
 	a := newAPI(t, r)
 	var d tDiff
 	a.must("diff", &d, "last", "0")
@@ -527,7 +527,7 @@ func TestDiffLongPoll(t *testing.T) {
 }
 
 func TestDiffTooOld(t *testing.T) {
-	r := Start(t, Options{})
+	r := Start(t, Options{Variants: []string{VariantResetOnCompaction}})
 	a := newAPI(t, r)
 	a.mkdir(0, "x")
 	var d tDiff
@@ -550,7 +550,7 @@ func TestDiffTooOld(t *testing.T) {
 		t.Errorf("compacted history %q", got)
 	}
 
-	r2 := Start(t, Options{TooOldResult: 5000, HistoryLimit: 3})
+	r2 := Start(t, Options{TooOldResult: 5000, HistoryLimit: 3, Variants: []string{VariantResetOnCompaction}})
 	a2 := newAPI(t, r2)
 	a2.must("diff", &d, "last", "0")
 	old = d.DiffID
@@ -606,7 +606,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 }
 
 func TestFaults(t *testing.T) {
-	r := Start(t, Options{})
+	r := Start(t, Options{Variants: []string{VariantResetOnCompaction}})
 	a := newAPI(t, r)
 	fid := a.put(0, "f.bin", bytes.Repeat([]byte("z"), 100000)).Metadata[0].FileID
 	k := r.Kit()
@@ -643,7 +643,7 @@ func TestFaults(t *testing.T) {
 	if _, err := http.DefaultClient.Do(req); err == nil {
 		t.Fatal("ack loss: got an answer")
 	}
-	a.code(2009, "stat", "fileid", u(fid))
+	a.trashed(fid)
 
 	// A compacted history makes the cursor too old; a reset event can be injected too.
 	var d tDiff

@@ -29,6 +29,11 @@ type metaOut struct {
 	IsDeleted      bool        `json:"isdeleted,omitempty"`
 	DeletedFileID  uint64      `json:"deletedfileid,omitempty"`
 	Contents       *[]*metaOut `json:"contents,omitempty"`
+	// Padding: VariantFatListing's ~4 KiB of fields a client does not know (pCloud sends media extras, comments,
+	// ...): listing answers become hundreds of MiB for big trees.
+	Padding string `json:"x_padding,omitempty"`
+	// OrigParentFolderID: trash listings only, where the item lived.
+	OrigParentFolderID *uint64 `json:"origparentfolderid,omitempty"`
 }
 
 func (c *call) meta(n *node) *metaOut {
@@ -48,6 +53,7 @@ func (c *call) meta(n *node) *metaOut {
 	m.ID, m.FileID, m.Size, m.Hash, m.ContentType, m.Icon, m.Category =
 		"f"+strconv.FormatUint(id, 10), &id, &size, &hash, n.ContentType, icon, &cat
 	m.Thumb = cat == 1 || cat == 2
+	m.DeletedFileID = n.replaced
 	return m
 }
 

@@ -145,7 +145,7 @@ func (c *call) target(curParent uint64, curName string, missing, noFolder int) (
 	if !validName(name) {
 		return nil, "", fail(2001)
 	}
-	return folder, name, nil
+	return folder, c.e.storedName(name), nil
 }
 
 // unixParam reads `mtime`/`ctime`: Unix seconds, possibly sent as the uint64 of a negative value (rclone does for
@@ -234,8 +234,11 @@ func (c *call) getapiserver() (any, error) {
 
 // trash answers OAuth callers with 1000, as pCloud does (§3.4); the trash itself is not browsable here.
 func (c *call) trash() (any, error) {
+	if c.e.is(VariantTrash) {
+		return c.trashVariant()
+	}
 	if c.oauth {
-		return nil, fail(1000)
+		return nil, fail(1000) // re-tested 2026: the trash methods refuse OAuth tokens
 	}
 	return nil, fail(2003)
 }
@@ -288,6 +291,7 @@ func (c *call) contents(f *node, recursive, withPath bool, count *int) *[]*metaO
 	for _, k := range kids {
 		*count++
 		m := c.meta(k)
+		m.Padding = e.pad
 		if withPath && !recursive {
 			m.Path = e.pathOf(k)
 		}
@@ -332,6 +336,7 @@ func (c *call) createfolder(ifNotExists bool) (any, error) {
 	if !validName(name) {
 		return nil, fail(2001)
 	}
+	name = e.storedName(name)
 	if f := e.childFolder(parent.ID, name); f != nil {
 		if ifNotExists {
 			return ok("metadata", c.meta(f), "created", false), nil
@@ -469,7 +474,9 @@ func (e *Emulator) discard(n *node) {
 	n.Deleted = true
 	if !n.Folder {
 		e.used -= n.Size
-		_ = e.content.Remove(blobID(n.ID))
+		if !e.is(VariantTrash) {
+			_ = e.content.Remove(blobID(n.ID))
+		}
 	}
 }
 
@@ -506,6 +513,12 @@ func (c *call) stat() (any, error) {
 		return ok("metadata", c.meta(f)), nil
 	}
 	f, byPath, err := c.fileArg()
+	if v := c.p.Get("fileid"); err != nil && v != "" && !e.is(VariantStatGone) {
+		// Default: a trashed file is still described, flagged isdeleted (undocumented either way).
+		if id, perr := strconv.ParseUint(v, 10, 64); perr == nil && e.files[id] != nil && e.files[id].Deleted {
+			return ok("metadata", c.meta(e.files[id])), nil
+		}
+	}
 	if err != nil {
 		var ae *apiError
 		if byPath || c.p.Get("path") == "" || !asAPI(err, &ae) || ae.code != 2009 {

@@ -21,6 +21,8 @@ type node struct {
 	MD5         string `json:"md5,omitempty"`
 	SHA256      string `json:"sha256,omitempty"`
 	Deleted     bool   `json:"deleted,omitempty"`
+
+	replaced uint64 // a reply's copy only: the fileid this upload replaced (VariantNewFileID)
 }
 
 // event is one entry of the diff log. Node is the item's state after the event (a copy, never the live node).
@@ -39,9 +41,13 @@ type counters struct {
 	NextUploadID uint64 `json:"nextuploadid"`
 	DiffID       uint64 `json:"diffid"`
 	Floor        uint64 `json:"floor"` // diffids in (0, Floor) are too old: history before Floor was compacted
-	UserID       uint64 `json:"userid"`
-	Token        string `json:"token"` // the default access token, stable across restarts of one data dir
-	Created      int64  `json:"created"`
+	// Kept: the diffids below Floor handed out as the end of a page of the compacted history: a client paging
+	// from diffid 0 continues from them, so they are not "too old" (VariantResetOnCompaction). A cursor from
+	// before the compaction that happens to equal one of them is accepted: the one imprecision left.
+	Kept    []uint64 `json:"kept,omitempty"`
+	UserID  uint64   `json:"userid"`
+	Token   string   `json:"token"` // the default access token, stable across restarts of one data dir
+	Created int64    `json:"created"`
 }
 
 // tokenState is kept under the sha256 of the token, so the data dir does not hold minted tokens in clear.

@@ -159,8 +159,20 @@ func (e *Emulator) commitFile(folderID uint64, name, tmp string, d digests, so s
 		return nil, fail(2008)
 	}
 	now := e.clk.Now().Unix()
+	ch := &change{}
 	kind := "modifyfile"
 	n := existing
+	var replaced uint64
+	if n != nil && e.is(VariantNewFileID) {
+		// Variant: the overwritten file goes (its content stays with it, as a trash item would) and a new fileid
+		// takes the name; the event and the reply name the old one in deletedfileid.
+		e.unlink(n)
+		n.Deleted = true
+		e.used -= n.Size
+		grow += n.Size
+		ch.put(n)
+		replaced, n, existing = n.ID, nil, nil
+	}
 	if n == nil {
 		kind = "createfile"
 		n = &node{ID: e.cnt.NextFileID, Parent: folderID, Name: name, Created: now}
@@ -183,14 +195,14 @@ func (e *Emulator) commitFile(folderID uint64, name, tmp string, d digests, so s
 		e.link(n)
 	}
 	e.used += grow
-	ch := &change{}
 	e.touchParent(ch, folderID, now)
 	ch.put(n)
-	e.appendEvent(ch, kind, n, 0)
+	e.appendEvent(ch, kind, n, replaced)
 	if err := e.commit(ch); err != nil {
 		return nil, err
 	}
 	cp := *n
+	cp.replaced = replaced
 	return &cp, nil
 }
 
@@ -230,6 +242,7 @@ func (c *call) saveTarget(param string) (string, uint64, saveOpts, error) {
 	if !validName(name) {
 		return "", 0, saveOpts{}, fail(2001)
 	}
+	name = c.e.storedName(name)
 	folderID, err := c.uploadFolder()
 	if err != nil {
 		return "", 0, saveOpts{}, err
@@ -296,6 +309,7 @@ func (c *call) uploadMultipart() (any, error) {
 		if !validName(fname) {
 			return nil, fail(2001)
 		}
+		fname = c.e.storedName(fname)
 		folderID, err := c.uploadFolder()
 		if err != nil {
 			return nil, err

@@ -120,3 +120,26 @@ func (v variants) is(name string) bool {
 	}
 	return false
 }
+
+// Variant is one reading with a line saying what it means (tandem emulate --help lists them).
+type Variant struct{ Name, Doc string }
+
+// VariantDocs lists every reading in topic order, the default of each topic first, with what it means.
+var VariantDocs = []Variant{
+	{VariantRedirectRegistered, "default, documented: only the registered callback URL is accepted"},
+	{VariantRedirectLoopback, "any http loopback callback URL is accepted too"},
+	{VariantRefreshSingleUse, "default, documented: a refresh token dies when it is used"},
+	{VariantRefreshGrace, "the old refresh token lives until the new pair is first used"},
+	{VariantIntentIgnore, "default: safe/version/modificationDate on the upload intent are ignored"},
+	{VariantIntentEnforce, "safe/version are checked (409) and modificationDate is stored"},
+	{VariantIntentReject, "any undocumented intent parameter is refused with 400"},
+	{VariantMoveTargetFolder, "default: a move's target is the destination folder, the name stays"},
+	{VariantMoveTargetPath, "a move's target is the full new path"},
+	{VariantMkdirModifyRenames, "default: createfolder override=modify on a taken name makes \"name (1)\""},
+	{VariantMkdirModifyExisting, "createfolder override=modify on a taken name answers the existing folder"},
+	{VariantChunkChecksumEach, "default, documented: each chunk carries its own SHA-256"},
+	{VariantChunkChecksumWhole, "each chunk carries the whole file's SHA-256"},
+	{VariantDeltaMoveNone, "default: after a move the delta lists nothing deleted, only the new paths"},
+	{VariantDeltaMoveFolder, "after a move the delta lists only the moved item as deleted"},
+	{VariantDeltaMoveSubtree, "after a move the delta lists the moved item and every path below it as deleted"},
+}

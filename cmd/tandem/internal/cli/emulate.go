@@ -28,7 +28,11 @@ that real clients work against it. Files and metadata persist in --data. The emu
 endpoint, credentials and the CA file of its self-signed certificate, then serves until interrupted.
 
 Faults can be injected with --faults plan.yaml or at run time through the admin URL
-(POST /faults, DELETE /faults, GET /log).`,
+(POST /faults, DELETE /faults, GET /log).
+
+Where the provider's documentation is silent or ambiguous, the emulator defaults to the least helpful
+reading; --variant NAME[,NAME] picks others:
+` + variantHelp(),
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 || !slices.Contains(emulate.Providers, args[0]) {
 				return usagef("emulate takes one provider: %s", strings.Join(emulate.Providers, ", "))
@@ -36,6 +40,9 @@ Faults can be injected with --faults plan.yaml or at run time through the admin 
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
+			if err := checkVariants(args[0], o.Variants); err != nil {
+				return err
+			}
 			lg := app.NewLogger(app.Stderr, o.verbose)
 			defer lg.Sync()
 			s, err := emulate.Start(c.Context(), lg, args[0], o.Options)
@@ -57,15 +64,47 @@ Faults can be injected with --faults plan.yaml or at run time through the admin 
 	f.StringVar(&o.Token, "token", "", "preset access token (pCloud)")
 	f.BoolVar(&o.AllowRootRecursive, "allow-root-recursive", false,
 		"pCloud: answer a recursive listing of the account root (today's service refuses it; rclone 1.60 needs it)")
+	f.StringSliceVar(&o.Variants, "variant", nil, "readings of undocumented behaviour, NAME[,NAME] (listed above)")
+	f.StringVar(&o.Region, "region", "us", "pCloud: the account's region, us or eu (eu: sha1+sha256 digests, no md5)")
 	f.DurationVar(&o.AccessTTL, "access-ttl", 0, "lifetime of access tokens (Verizon, vBoxx; default the provider's)")
-	f.StringSliceVar(&o.Variants, "variant", nil,
-		"where the provider's documentation is silent, which reading to emulate (NAME[,NAME]; see the provider's PROVIDER.md)")
 	f.StringVar(&o.ClientID, "client-id", "", "Verizon: the OAuth app id registered with the emulator (default tandem-desktop)")
 	f.StringVar(&o.ClientSecret, "client-secret", "", "Verizon: that app's secret")
 	f.StringVar(&o.RedirectURL, "redirect-url", "", "Verizon: that app's registered callback URL (default http://127.0.0.1:53682/callback)")
 	f.BoolVar(&o.json, "json", false, "print the connection details as one JSON line")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every request")
 	return c
+}
+
+// checkVariants makes an unknown --variant a usage error (exit 2) that lists the provider's variants.
+func checkVariants(provider string, given []string) error {
+	known := map[string]bool{}
+	var names []string
+	for _, v := range emulate.VariantsOf(provider) {
+		known[v.Name] = true
+		names = append(names, v.Name)
+	}
+	for _, g := range given {
+		for _, n := range strings.Split(g, ",") {
+			if n = strings.TrimSpace(n); n != "" && !known[n] {
+				if len(names) == 0 {
+					return usagef("the %s emulator has no variants", provider)
+				}
+				return usagef("unknown %s variant %q: want one of %s", provider, n, strings.Join(names, ", "))
+			}
+		}
+	}
+	return nil
+}
+
+// variantHelp lists every provider's variants for --help.
+func variantHelp() string {
+	var b strings.Builder
+	for _, p := range emulate.Providers {
+		for _, v := range emulate.VariantsOf(p) {
+			fmt.Fprintf(&b, "  %-8s %-22s %s\n", p, v.Name, v.Doc)
+		}
+	}
+	return b.String()
 }
 
 func printEmuInfo(w io.Writer, i emulate.Info, asJSON bool) {

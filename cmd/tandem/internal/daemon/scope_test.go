@@ -119,6 +119,7 @@ func TestDaemonPassesAreScoped(t *testing.T) {
 	if lp := s.LastPass; lp.Scope != "full" || lp.Reason != whyRescan {
 		t.Fatalf("pass after a rescan: %+v", lp)
 	}
+	passes = s.Passes
 	deadline := time.Now().Add(20 * time.Second)
 	body := "remote edit"
 	if _, err := mem.Put(context.Background(), "news.txt", strings.NewReader(body), int64(len(body)), time.Now(), remote.Precondition{}); err != nil {
@@ -133,7 +134,8 @@ func TestDaemonPassesAreScoped(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	s = waitState(t, cl, "idle", func(s PairStatus) bool { return s.State == StateIdle && !s.Pending })
+	// The file shows up while its pass is still running: wait for that pass to be counted, not only for idle.
+	s = waitState(t, cl, "idle", func(s PairStatus) bool { return s.Passes > passes && s.State == StateIdle && !s.Pending })
 	if lp := s.LastPass; lp.Scope != "scoped" {
 		t.Fatalf("pass after feed news: %+v", lp)
 	}

@@ -31,6 +31,9 @@ type Options struct {
 	Token                string // pCloud: preset access token
 	AllowRootRecursive   bool   // pCloud: serve a recursive listing of the account root (rclone 1.60 needs it)
 	AccessTTL            time.Duration
+	// Variants picks other readings of the provider's API reference than the emulator's default (the least
+	// helpful one); each provider checks the names it knows (vBoxx: vboxxemu.Variants).
+	Variants []string
 }
 
 // Info is what a client needs to reach a running emulator.
@@ -184,7 +187,8 @@ func hostOf(u string) string {
 // startVBoxx: vBoxx is HTTPS only, and a plain-HTTP request on its port must get the API's insecure_transport
 // answer, which the vboxx emulator's own Serve does by sniffing each connection.
 func startVBoxx(lg *zap.Logger, o Options) (*Server, error) {
-	e, err := vboxxemu.New(lg, vboxxemu.Options{DataDir: filepath.Join(o.Data, "store"), AccessTTL: o.AccessTTL})
+	e, err := vboxxemu.New(lg, vboxxemu.Options{DataDir: filepath.Join(o.Data, "store"), AccessTTL: o.AccessTTL,
+		Variants: o.Variants})
 	if err != nil {
 		return nil, err
 	}

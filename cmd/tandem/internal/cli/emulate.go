@@ -58,6 +58,9 @@ Faults can be injected with --faults plan.yaml or at run time through the admin 
 	f.BoolVar(&o.AllowRootRecursive, "allow-root-recursive", false,
 		"pCloud: answer a recursive listing of the account root (today's service refuses it; rclone 1.60 needs it)")
 	f.DurationVar(&o.AccessTTL, "access-ttl", 0, "lifetime of access tokens (Verizon, vBoxx; default the provider's)")
+	f.StringSliceVar(&o.Variants, "variant", nil,
+		"NAME[,NAME]: readings of the provider's API reference other than the emulator's default (the least "+
+			"helpful one); remote/<provider>/PROVIDER.md lists them")
 	f.BoolVar(&o.json, "json", false, "print the connection details as one JSON line")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every request")
 	return c

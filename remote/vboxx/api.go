@@ -67,8 +67,50 @@ type object struct {
 	Size       num      `json:"size"`
 	Modified   string   `json:"modified"`
 	RootType   string   `json:"root_type"`
-	Hash       string   `json:"hash"`
-	Children   []object `json:"children"`
+	Hash        string   `json:"hash"`
+	Children    []object `json:"children"`
+	Permissions perms    `json:"permissions"`
+}
+
+// perms is the caller's rights on an item (documented: e.g. FILE_VIEW, FILE_READ, FILE_WRITE). Absent (nil)
+// means the server did not say; the list may also arrive as one comma-separated string.
+type perms []string
+
+func (p *perms) UnmarshalJSON(b []byte) error {
+	var list []string
+	if err := json.Unmarshal(b, &list); err == nil {
+		*p = perms(list)
+		if *p == nil {
+			*p = perms{}
+		}
+		return nil
+	}
+	var one string
+	if err := json.Unmarshal(b, &one); err != nil {
+		return nil // an unexpected shape says nothing: treated as absent
+	}
+	out := perms{}
+	for _, x := range strings.Split(one, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	*p = out
+	return nil
+}
+
+// canWrite: only a listed set without FILE_WRITE says no; a server that sends no permissions is taken at its
+// word when it refuses (403 per item).
+func (p perms) canWrite() bool {
+	if p == nil {
+		return true
+	}
+	for _, x := range p {
+		if strings.EqualFold(x, "FILE_WRITE") {
+			return true
+		}
+	}
+	return false
 }
 
 func (o *object) isFolder() bool { return o.Type == "folder" || o.Type == "root" }
@@ -98,9 +140,42 @@ type resultList struct {
 }
 
 type person struct {
-	ID     num      `json:"id"`
-	RootID num      `json:"root_id"`
-	Roots  []object `json:"roots"`
+	ID         num      `json:"id"`
+	RootID     num      `json:"root_id"`
+	Roots      []object `json:"roots"`
+	SpaceQuota num      `json:"space_quota"` // bytes; 0 or null: no quota
+	SpaceUsage num      `json:"space_usage"`
+	Policy     *struct {
+		ExcludedExtensions extList `json:"excluded_extensions"`
+		MaxFileSize        num     `json:"max_file_size"` // the reference leaves the unit blank
+	} `json:"company_policy"`
+}
+
+// extList is excluded_extensions: documented as a comma-separated string with dots (".tmp,.exe"); a JSON list
+// is accepted too. Kept lower case, with the dot.
+type extList []string
+
+func (l *extList) UnmarshalJSON(b []byte) error {
+	var raw []string
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		raw = strings.FieldsFunc(one, func(r rune) bool { return r == ',' || r == ';' || r == ' ' })
+	} else if err := json.Unmarshal(b, &raw); err != nil {
+		return nil // unknown shape: no exclusions known; the server's invalid_extension still protects
+	}
+	out := extList{}
+	for _, x := range raw {
+		x = strings.ToLower(strings.TrimSpace(x))
+		if x == "" {
+			continue
+		}
+		if !strings.HasPrefix(x, ".") {
+			x = "." + x
+		}
+		out = append(out, x)
+	}
+	*l = out
+	return nil
 }
 
 type errorBody struct {
@@ -140,7 +215,9 @@ func decodeListing(data []byte) (obj object, skipped []string, err error) {
 	}
 	kept := obj.Children[:0]
 	for _, c := range obj.Children {
-		if why := checkChild(obj.Path, c); why != "" {
+		if why := checkChild(obj.Path, c); why == tempChild {
+			continue
+		} else if why != "" {
 			skipped = append(skipped, fmt.Sprintf("%s (%s)", remote.Escape(c.Path), why))
 			continue
 		}
@@ -150,6 +227,8 @@ func decodeListing(data []byte) (obj object, skipped []string, err error) {
 	obj.Children = kept
 	return obj, skipped, nil
 }
+
+const tempChild = "tandem temp"
 
 // checkChild says why a listed child cannot be used ("" when it can).
 func checkChild(parent string, c object) string {
@@ -171,6 +250,9 @@ func checkChild(parent string, c object) string {
 		return "not inside its listed folder"
 	}
 	if err := remote.ValidName(c.Path[i+1:]); err != nil {
+		if strings.HasPrefix(c.Path[i+1:], remote.TempPrefix) {
+			return tempChild // our own temp file of an upload (replace, probe): left out without a warning
+		}
 		return err.Error()
 	}
 	if c.Type == "file" && (c.Size < 0 || c.RevisionID <= 0) {
@@ -201,6 +283,8 @@ func (e *APIError) Error() string {
 		msg += " (refused by the organization's policy; retried when the file or policy changes)"
 	case "insecure_transport":
 		msg += " (the server requires https)"
+	case "forbidden":
+		msg += " (this account may not change it; the change stays on this side and is retried when it changes)"
 	}
 	return msg
 }

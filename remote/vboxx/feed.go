@@ -233,8 +233,14 @@ func (p *poll) structureChanged() { p.byPath = nil }
 // drain lists queued folders, then continues the round robin until the budget is spent (or, when full, until
 // every known folder was listed).
 func (p *poll) drain(ctx context.Context) error {
+	// Every folder is listed at most twice per poll (enqueue), so this bound is never reached by a sane server;
+	// it is the backstop that turns any answer sequence that would not settle into an error instead of a loop.
 	for {
 		for len(p.queue) > 0 {
+			if limit := 3*(len(p.st.dirs)+len(p.st.files)) + p.c.cfg.SweepBudget + 100; p.listings+p.lookups > limit {
+				return fmt.Errorf("changes of %s: the server's answers did not settle after %d requests; the next "+
+					"poll tries again", p.c.spec, p.listings+p.lookups)
+			}
 			id := p.queue[0]
 			p.queue = p.queue[1:]
 			delete(p.queued, id)
@@ -317,13 +323,17 @@ func (p *poll) visit(ctx context.Context, id int64) error {
 		return nil
 	}
 	if rel := p.st.dirPath(id); lst.Path != p.c.abs(rel) {
-		// The folder itself moved. Its old and new parents report the move; list it again after them.
+		// The folder itself moved. Its old and new parents report the move; list it again after them, once:
+		// a path its parents never confirm (a name with "/" that no listing can hold) must not be asked for
+		// again and again. The parents' reconcile has then decided what it is.
 		p.enqueue(d.parent)
 		if np, ok := p.c.rel(parentAbs(lst.Path)); ok {
 			p.enqueue(p.nearestKnown(np))
 		}
-		p.queue = append(p.queue, id)
-		p.queued[id] = true
+		if p.listed[id] < 2 && !p.queued[id] {
+			p.queue = append(p.queue, id)
+			p.queued[id] = true
+		}
 		return nil
 	}
 	if err := p.reconcile(ctx, id, &lst); err != nil {

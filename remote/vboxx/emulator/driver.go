@@ -309,3 +309,29 @@ func (e *Emulator) Paths() []string {
 	slices.Sort(out)
 	return out
 }
+
+// DeletedFiles maps the content of every deleted file of the sync root (its last revision) to the path it had:
+// what the server keeps of deleted files, for tests that check nothing was lost.
+func (e *Emulator) DeletedFiles() (map[string]string, error) {
+	e.mu.Lock()
+	type del struct {
+		path string
+		rev  int64
+	}
+	var dels []del
+	for _, it := range e.items {
+		if it.Deleted && !it.Folder && it.Root == e.cnt.SyncID {
+			dels = append(dels, del{e.itemPath(it), it.Rev})
+		}
+	}
+	e.mu.Unlock()
+	out := map[string]string{}
+	for _, d := range dels {
+		b, err := e.content.ReadFile(blobID(d.rev))
+		if err != nil {
+			return nil, err
+		}
+		out[string(b)] = d.path
+	}
+	return out, nil
+}

@@ -1,0 +1,385 @@
+package vboxx
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"go.uber.org/zap"
+
+	"github.com/tandemsync/tandem/remote"
+)
+
+// What the client learns about the server it talks to, where the reference is silent (section 11 of
+// ../shared/api/vboxx.md, and PROVIDER.md). Each reading starts at the safe assumption and moves only on proof
+// the server itself gives; nothing here is persisted, so every process learns it again.
+
+// tri is a fact about the server: not known yet, or known yes/no.
+type tri int8
+
+const (
+	unknown tri = iota
+	yes
+	no
+)
+
+// policyTTL: the company policy and the quota are read again after this long (the daemon keeps a client for
+// days; an administrator may change the policy meanwhile).
+const policyTTL = 10 * time.Minute
+
+// serverPolicy is the company policy and the quota as /person last said, plus what uploads taught.
+type serverPolicy struct {
+	read     time.Time
+	exts     []string // lower case, with the dot
+	maxSize  int64    // as reported; 0 = no limit. Its unit is not documented: see maxUnit
+	maxUnit  tri      // yes: bytes (learned from a refusal), no: MB (learned from an accepted larger file)
+	quota    int64    // 0 = none
+	usage    int64
+	fprint   string         // the policy's fingerprint: a change clears the refusals below
+	refused  map[string]int // name/size the server refused for its policy, at this fingerprint
+	loaded   bool
+	readOnly bool // the pair folder lacks FILE_WRITE
+}
+
+func (c *Client) setPolicy(p *person) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sp := &c.pol
+	sp.read, sp.loaded = c.clk.Now(), true
+	sp.exts, sp.maxSize = nil, 0
+	if p.Policy != nil {
+		sp.exts, sp.maxSize = p.Policy.ExcludedExtensions, int64(p.Policy.MaxFileSize)
+	}
+	sp.quota, sp.usage = int64(p.SpaceQuota), int64(p.SpaceUsage)
+	fp := fmt.Sprint(sp.exts, sp.maxSize, sp.quota)
+	if fp != sp.fprint {
+		sp.fprint, sp.refused, sp.maxUnit = fp, map[string]int{}, unknown
+	}
+}
+
+// refreshPolicy reads /person again when the copy is old.
+func (c *Client) refreshPolicy(ctx context.Context) {
+	c.mu.Lock()
+	fresh := c.pol.loaded && c.clk.Since(c.pol.read) < policyTTL
+	c.mu.Unlock()
+	if fresh {
+		return
+	}
+	var p person
+	err := c.call(ctx, "person", http.MethodGet, "/api/2/person", nil, true, func(resp *http.Response) error {
+		return c.hx.DecodeJSON(resp, &p)
+	})
+	if err != nil {
+		c.lg.Debug("policy not refreshed", zap.Error(err)) // the server's own refusal still protects
+		return
+	}
+	c.setPolicy(&p)
+}
+
+// errPolicy is a file the server's policy refuses: skipped and reported, never sent, tried again when the policy
+// or the file changes.
+func errPolicy(p remote.Path, why string) error {
+	return fmt.Errorf("%s: refused by the server's policy: %s (not sent; retried when the file or the policy "+
+		"changes): %w", p.Quoted(), why, remote.ErrUnavailable)
+}
+
+func refusalKey(name string, size int64) string { return strconv.FormatInt(size, 10) + "/" + name }
+
+// checkPolicy refuses, before a byte is sent, what the policy certainly refuses: an excluded extension, a size
+// above the maximum under every reading of its unit, a size the quota cannot hold, or a file the server
+// refused before under the same policy.
+func (c *Client) checkPolicy(ctx context.Context, p remote.Path, size int64) error {
+	c.refreshPolicy(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sp := &c.pol
+	name := p.Base()
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		ext := strings.ToLower(name[i:])
+		for _, x := range sp.exts {
+			if x == ext {
+				return errPolicy(p, "files ending in "+ext+" are excluded")
+			}
+		}
+	}
+	if sp.maxSize > 0 {
+		limit := sp.maxSize << 20 // unit unknown: only what is too big even in MB is certain
+		if sp.maxUnit == yes {
+			limit = sp.maxSize
+		}
+		if size > limit {
+			return errPolicy(p, fmt.Sprintf("%d bytes is over the maximum file size (%d bytes)", size, limit))
+		}
+	}
+	if sp.quota > 0 && sp.usage+size > sp.quota {
+		return errPolicy(p, fmt.Sprintf("%d bytes do not fit in the quota (%d of %d bytes used)", size, sp.usage,
+			sp.quota))
+	}
+	if sp.refused[refusalKey(name, size)] > 0 {
+		return errPolicy(p, "the server refused this file before")
+	}
+	return nil
+}
+
+// learnUpload updates what the policy says after an upload: an accepted file above the reported maximum (read as
+// bytes) proves the unit is larger; a policy refusal of one is remembered, and proves bytes when the quota
+// cannot explain it.
+func (c *Client) learnUpload(name string, size int64, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sp := &c.pol
+	if err == nil {
+		sp.usage += size
+		if sp.maxSize > 0 && size > sp.maxSize && sp.maxUnit == unknown {
+			sp.maxUnit = no
+		}
+		return
+	}
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return
+	}
+	switch ae.Code {
+	case "invalid_extension":
+		sp.refused[refusalKey(name, size)]++
+		sp.read = time.Time{} // our copy of the policy is stale: read it again next time
+	case "policy_error":
+		sp.refused[refusalKey(name, size)]++
+		quotaFits := sp.quota == 0 || sp.usage+size <= sp.quota
+		if sp.maxSize > 0 && size > sp.maxSize && quotaFits && !strings.Contains(strings.ToLower(ae.Msg), "quota") {
+			sp.maxUnit = yes
+		}
+		sp.read = time.Time{}
+	}
+}
+
+// errReadOnly refuses a change in a pair folder without FILE_WRITE: the pair syncs down only.
+func (c *Client) errReadOnly(op string, p remote.Path) error {
+	return fmt.Errorf("%s %s: %s is read-only for this account (no FILE_WRITE): local changes stay local, the "+
+		"pair syncs down only: %w", op, p.Quoted(), c.spec, remote.ErrUnavailable)
+}
+
+func (c *Client) readOnly() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pol.readOnly
+}
+
+func (c *Client) setReadOnly(o *object) {
+	ro := !o.Permissions.canWrite()
+	c.mu.Lock()
+	changed := c.pol.readOnly != ro
+	c.pol.readOnly = ro
+	c.mu.Unlock()
+	if changed && ro {
+		c.lg.Warn("the vBoxx folder is read-only for this account: syncing down only", zap.String("remote", c.spec))
+	}
+}
+
+// ReadOnly reports whether the pair folder is read-only for this account (status shows it).
+func (c *Client) ReadOnly() bool { return c.readOnly() }
+
+// foldName is the case-insensitive form of a name: Unicode simple case folding, no normalization, as the
+// project's reading of the name rule says (each rune to the smallest rune of its folding orbit).
+func foldName(s string) string {
+	return strings.Map(func(r rune) rune {
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < m {
+				m = f
+			}
+		}
+		return m
+	}, s)
+}
+
+// foldsCase: names are unique case-insensitively unless a listing proved otherwise (two children whose names
+// differ only in case).
+func (c *Client) foldsCase() bool { return !c.caseSensitive.Load() }
+
+// noteCase looks at one listing for proof that the server keeps names apart by case.
+func (c *Client) noteCase(kids []object) {
+	if c.caseSensitive.Load() || len(kids) < 2 {
+		return
+	}
+	seen := make(map[string]bool, len(kids))
+	for i := range kids {
+		k := foldName(kids[i].name())
+		if seen[k] {
+			c.caseSensitive.Store(true)
+			c.lg.Info("the server keeps names apart by case: resolving names exactly", zap.String("remote", c.spec))
+			return
+		}
+		seen[k] = true
+	}
+}
+
+// findChild finds name among kids: the exact name first, else (on a server that folds case) the one equal under
+// case folding, which is the one the server would take for it.
+func (c *Client) findChild(kids []object, name string) *object {
+	for i := range kids {
+		if kids[i].name() == name {
+			return &kids[i]
+		}
+	}
+	if !c.foldsCase() {
+		return nil
+	}
+	k := foldName(name)
+	for i := range kids {
+		if foldName(kids[i].name()) == k {
+			return &kids[i]
+		}
+	}
+	return nil
+}
+
+// samePath compares two absolute server paths the way the server does.
+func (c *Client) samePath(a, b string) bool {
+	return a == b || (c.foldsCase() && foldName(a) == foldName(b))
+}
+
+// Replacing a file's content. The reference documents no way to do it: upload answers 409 name_conflict when
+// the name exists, and `overwrite` is a guess. The client asks once per process whether the server honours
+// overwrite=true (probeOverwrite) and otherwise replaces in steps that never lose the old content.
+
+// replace puts new content at old's place: with overwrite where the server honours it, else upload beside it
+// under a temporary name, delete the old file (the server keeps deleted files and their revisions), rename the
+// new one into place; revision_id is checked again before the delete. A crash between the steps leaves the old
+// version in the server's deleted items and the new one under the temp name (and locally), and the next pass
+// converges: the name is missing or old, the local file is newer, so it is uploaded again.
+func (c *Client) replace(ctx context.Context, p remote.Path, parent int64, old *object, body io.Reader,
+	size int64) (object, error) {
+	if c.overwrite.Load() == int32(unknown) {
+		c.probeOverwrite(ctx, p.Dir(), parent)
+	}
+	name := old.name() // keep the server's spelling of the name
+	start := int64(-1)
+	if sk, ok := body.(io.Seeker); ok {
+		if pos, err := sk.Seek(0, io.SeekCurrent); err == nil {
+			start = pos
+		}
+	}
+	if c.overwrite.Load() == int32(yes) {
+		obj, err := c.upload(ctx, p.Dir(), name, parent, body, size, true, old)
+		if err == nil && obj.ID == old.ID && obj.Path == old.Path {
+			return obj, nil
+		}
+		if err == nil {
+			// Stored, but not as a revision of old (another id, or another name): not the overwrite we know.
+			return object{}, fmt.Errorf("upload %s with overwrite: the server stored it as %s (id %d), not as a new "+
+				"revision of id %d; the next pass looks again", p.Quoted(), remote.Escape(obj.Path), obj.ID, old.ID)
+		}
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Code != "name_conflict" {
+			return object{}, err
+		}
+		c.overwrite.Store(int32(no))
+		c.lg.Warn("the server stopped honouring overwrite; replacing files in steps from now on")
+		if start < 0 {
+			return object{}, fmt.Errorf("upload %s: %w", p.Quoted(), errNoReplay)
+		}
+		if _, err := body.(io.Seeker).Seek(start, io.SeekStart); err != nil {
+			return object{}, fmt.Errorf("upload %s: rewind: %w", p.Quoted(), err)
+		}
+	}
+	tmpName := tempName(name)
+	tmp, err := c.upload(ctx, p.Dir(), tmpName, parent, body, size, false, nil)
+	if err != nil {
+		return object{}, err
+	}
+	item := c.rootPath("/" + strconv.FormatInt(int64(tmp.ID), 10))
+	dropTmp := func() {
+		if err := c.call(ctx, "delete temp", http.MethodPost, item+"/delete", nil, true, nil); err != nil &&
+			!errors.Is(err, remote.ErrNotFound) {
+			c.lg.Warn("could not delete a temp upload", zap.String("path", p.Quoted()), zap.Error(err))
+		}
+	}
+	_, now, err := c.lookup(ctx, p)
+	switch {
+	case err != nil:
+		dropTmp()
+		return object{}, err
+	case now == nil || now.ID != old.ID || now.RevisionID != old.RevisionID || now.isFolder():
+		dropTmp()
+		return object{}, fmt.Errorf("put %s: changed during the upload: %w", p.Quoted(), remote.ErrConflict)
+	}
+	err = c.call(ctx, "delete "+p.Quoted(), http.MethodPost, c.rootPath("/"+strconv.FormatInt(int64(old.ID), 10))+
+		"/delete", nil, true, nil)
+	if err != nil && !errors.Is(err, remote.ErrNotFound) {
+		dropTmp()
+		return object{}, err
+	}
+	var out object
+	err = c.call(ctx, "rename "+p.Quoted(), http.MethodPost, item+"/rename", url.Values{"name": {name}}, true,
+		c.decode(&out))
+	if err != nil {
+		// Taken meanwhile (another client wrote the name after our delete): ours stays under the temp name
+		// until the next pass uploads again; say so rather than hide it.
+		return object{}, fmt.Errorf("put %s: the old version is in the server's deleted items; the new one could "+
+			"not take its name: %w", p.Quoted(), err)
+	}
+	if out.Type != "file" || out.ID != tmp.ID {
+		out = tmp
+		out.Path = old.Path
+	}
+	return out, nil
+}
+
+// probeOverwrite finds out whether the server honours overwrite=true: a tiny temp file in the folder being
+// written, uploaded twice, the second time with overwrite. A new revision of the same id says yes; 409 (as
+// documented) or a second file says no; anything else leaves it unknown (the steps serve this time).
+func (c *Client) probeOverwrite(ctx context.Context, dir remote.Path, folder int64) {
+	name := remote.TempPrefix + "probe-" + randHex(6)
+	a, err := c.upload(ctx, dir, name, folder, strings.NewReader("1"), 1, false, nil)
+	if err != nil {
+		return
+	}
+	del := func(id num) {
+		_ = c.call(ctx, "delete probe", http.MethodPost, c.rootPath("/"+strconv.FormatInt(int64(id), 10))+"/delete",
+			nil, true, nil)
+	}
+	defer del(a.ID)
+	b, err := c.upload(ctx, dir, name, folder, strings.NewReader("22"), 2, true, &a)
+	var ae *APIError
+	switch {
+	case err == nil && b.ID == a.ID && b.RevisionID != a.RevisionID:
+		c.overwrite.Store(int32(yes))
+	case err == nil:
+		del(b.ID)
+		c.overwrite.Store(int32(no))
+	case errors.As(err, &ae) && ae.Code == "name_conflict":
+		c.overwrite.Store(int32(no))
+	default:
+		return
+	}
+	c.lg.Info("learned whether the server honours overwrite", zap.Bool("overwrite", c.overwrite.Load() == int32(yes)))
+}
+
+// tempName is a hidden name beside name that keeps its extension, so the policy judges it like the real one.
+func tempName(name string) string {
+	t := remote.TempPrefix + "up-" + randHex(4) + "-" + name
+	if len(t) <= remote.MaxNameBytes {
+		return t
+	}
+	ext := ""
+	if i := strings.LastIndexByte(name, '.'); i >= 0 && len(name)-i <= 32 {
+		ext = name[i:]
+	}
+	return remote.TempPrefix + "up-" + randHex(8) + ext
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -56,17 +56,17 @@ func (f *flag) UnmarshalJSON(b []byte) error {
 
 // object is a root, folder or file (section 4). Only the fields tandem reads are decoded.
 type object struct {
-	Type       string   `json:"type"`
-	ID         num      `json:"id"`
-	RootID     num      `json:"root_id"`
-	Name       string   `json:"name"` // roots only
-	Path       string   `json:"path"`
-	IsDeleted  flag     `json:"is_deleted"`
-	IsLocked   flag     `json:"is_locked"`
-	RevisionID num      `json:"revision_id"`
-	Size       num      `json:"size"`
-	Modified   string   `json:"modified"`
-	RootType   string   `json:"root_type"`
+	Type        string   `json:"type"`
+	ID          num      `json:"id"`
+	RootID      num      `json:"root_id"`
+	Name        string   `json:"name"` // roots only
+	Path        string   `json:"path"`
+	IsDeleted   flag     `json:"is_deleted"`
+	IsLocked    flag     `json:"is_locked"`
+	RevisionID  num      `json:"revision_id"`
+	Size        num      `json:"size"`
+	Modified    string   `json:"modified"`
+	RootType    string   `json:"root_type"`
 	Hash        string   `json:"hash"`
 	Children    []object `json:"children"`
 	Permissions perms    `json:"permissions"`

@@ -657,7 +657,7 @@ func (c *Client) Put(ctx context.Context, p remote.Path, body io.Reader, size in
 	} else {
 		obj, err = c.replace(ctx, p, parent, old, body, size)
 	}
-	c.learnUpload(p.Base(), size, err)
+	c.learnUpload(p, size, err)
 	c.markDirty(parent)
 	if err != nil {
 		return remote.Entry{}, fmt.Errorf("put %s: %w", p.Quoted(), err)

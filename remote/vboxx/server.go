@@ -45,7 +45,7 @@ type serverPolicy struct {
 	quota    int64    // 0 = none
 	usage    int64
 	fprint   string         // the policy's fingerprint: a change clears the refusals below
-	refused  map[string]int // name/size the server refused for its policy, at this fingerprint
+	refused  map[string]string // path/size → why the server refused it, at this policy fingerprint
 	loaded   bool
 	readOnly bool // the pair folder lacks FILE_WRITE
 }
@@ -62,7 +62,12 @@ func (c *Client) setPolicy(p *person) {
 	sp.quota, sp.usage = int64(p.SpaceQuota), int64(p.SpaceUsage)
 	fp := fmt.Sprint(sp.exts, sp.maxSize, sp.quota)
 	if fp != sp.fprint {
-		sp.fprint, sp.refused, sp.maxUnit = fp, map[string]int{}, unknown
+		sp.fprint, sp.refused, sp.maxUnit = fp, map[string]string{}, unknown
+	}
+	for k, why := range sp.refused {
+		if why == "forbidden" {
+			delete(sp.refused, k) // permissions are not in the policy: ask the server again now and then
+		}
 	}
 }
 
@@ -92,7 +97,7 @@ func errPolicy(p remote.Path, why string) error {
 		"changes): %w", p.Quoted(), why, remote.ErrUnavailable)
 }
 
-func refusalKey(name string, size int64) string { return strconv.FormatInt(size, 10) + "/" + name }
+func refusalKey(p remote.Path, size int64) string { return strconv.FormatInt(size, 10) + ":" + string(p) }
 
 // checkPolicy refuses, before a byte is sent, what the policy certainly refuses: an excluded extension, a size
 // above the maximum under every reading of its unit, a size the quota cannot hold, or a file the server
@@ -124,8 +129,13 @@ func (c *Client) checkPolicy(ctx context.Context, p remote.Path, size int64) err
 		return errPolicy(p, fmt.Sprintf("%d bytes do not fit in the quota (%d of %d bytes used)", size, sp.usage,
 			sp.quota))
 	}
-	if sp.refused[refusalKey(name, size)] > 0 {
-		return errPolicy(p, "the server refused this file before")
+	switch why := sp.refused[refusalKey(p, size)]; why {
+	case "":
+	case "forbidden":
+		return fmt.Errorf("%s: the server refused it before (403 forbidden: no write permission there); not sent "+
+			"again until its size changes or for %s: %w", p.Quoted(), policyTTL, remote.ErrUnavailable)
+	default:
+		return errPolicy(p, "the server refused this file before ("+why+")")
 	}
 	return nil
 }
@@ -133,7 +143,7 @@ func (c *Client) checkPolicy(ctx context.Context, p remote.Path, size int64) err
 // learnUpload updates what the policy says after an upload: an accepted file above the reported maximum (read as
 // bytes) proves the unit is larger; a policy refusal of one is remembered, and proves bytes when the quota
 // cannot explain it.
-func (c *Client) learnUpload(name string, size int64, err error) {
+func (c *Client) learnUpload(p remote.Path, size int64, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	sp := &c.pol
@@ -149,11 +159,13 @@ func (c *Client) learnUpload(name string, size int64, err error) {
 		return
 	}
 	switch ae.Code {
+	case "forbidden":
+		sp.refused[refusalKey(p, size)] = ae.Code
 	case "invalid_extension":
-		sp.refused[refusalKey(name, size)]++
+		sp.refused[refusalKey(p, size)] = ae.Code
 		sp.read = time.Time{} // our copy of the policy is stale: read it again next time
 	case "policy_error":
-		sp.refused[refusalKey(name, size)]++
+		sp.refused[refusalKey(p, size)] = ae.Code
 		quotaFits := sp.quota == 0 || sp.usage+size <= sp.quota
 		if sp.maxSize > 0 && size > sp.maxSize && quotaFits && !strings.Contains(strings.ToLower(ae.Msg), "quota") {
 			sp.maxUnit = yes

@@ -282,3 +282,31 @@ func TestReadOnlyRoot(t *testing.T) {
 	}
 	mustDo(t, c.CheckRoot(t.Context()))
 }
+
+// TestFeedUnderBothReadingsOfModifiedSince: whether modified_since filters on the upload time (default) or on the
+// file's own `modified` (since-modified: a desktop agent's old mtime hides the file from it), a new file and a new
+// revision with an old date arrive with the next poll: the hash sweep lists every folder whose hash changed, and
+// a tree of up to SweepBudget folders is swept completely on every poll.
+func TestFeedUnderBothReadingsOfModifiedSince(t *testing.T) {
+	t.Parallel()
+	for _, variant := range []string{"", "since-modified"} {
+		t.Run("variant="+variant, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, emulator.Options{Variants: []string{variant}})
+			tree(t, e.emu.Emu, 5, 1)
+			c := e.open("")
+			cur, err := c.Head(t.Context())
+			mustDo(t, err)
+			old := time.Now().Add(-30 * 24 * time.Hour)
+			_, err = e.emu.Emu.WriteFileAt("/f03/from-camera.jpg", []byte("jpeg"), old)
+			mustDo(t, err)
+			_, err = e.emu.Emu.WriteFileAt("/f01/a.txt", []byte("edited, old date"), old)
+			mustDo(t, err)
+			b, err := c.Changes(t.Context(), cur)
+			mustDo(t, err)
+			if got := strings.Join(changeList(b), ", "); got != "put f01/a.txt, put f03/from-camera.jpg" {
+				t.Fatalf("changes: %s", got)
+			}
+		})
+	}
+}

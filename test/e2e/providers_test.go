@@ -20,6 +20,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -51,6 +52,8 @@ type provider struct {
 	// moveCalls: the calls one move to a new folder under a new name takes (vBoxx's move takes only the target
 	// folder, so it is a move then a rename).
 	moveCalls int
+	// emuArgs are added to `tandem emulate` (vBoxx's variant runs: --variant NAME[,NAME]).
+	emuArgs []string
 }
 
 var providers = []provider{
@@ -139,7 +142,7 @@ func newPenv(t *testing.T, p provider, emuArgs ...string) *penv {
 	t.Helper()
 	e := &penv{t: t, p: p, L: t.TempDir(), SD: t.TempDir(), xdg: t.TempDir(), flag: true, written: map[string]string{},
 		ever: map[string]bool{sum(""): true}}
-	e.emu = testenv.StartEmulator(t, bin, p.name, emuArgs...)
+	e.emu = testenv.StartEmulator(t, bin, p.name, append(slices.Clone(p.emuArgs), emuArgs...)...)
 	switch p.name {
 	case "pcloud", "verizon":
 		e.at, e.rt = e.emu.AccessToken, e.emu.RefreshToken

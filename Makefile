@@ -26,9 +26,11 @@ race:
 	$(GO) test -race -count=1 -timeout 10m ./state
 	$(GO) test -race -count=1 -timeout 10m ./engine -sim.seeds=100 -sim.steps=100
 
-# Runs the engine's seeded simulation for SOAK_DURATION and reports seeds per hour.
+# Runs the engine's seeded simulation for SOAK_DURATION and reports seeds per hour, then every vBoxx e2e
+# scenario under every variant of its emulator.
 soak:
 	$(GO) test ./engine -run TestSimRandomOps -sim.duration=$(SOAK_DURATION) -timeout 70m -count=1 -v
+	TANDEM_E2E_VBOXX_MATRIX=1 $(GO) test ./test/e2e -run 'TestVBoxxVariants' -count=1 -timeout 30m
 
 # Includes BenchmarkDaemon: 100,000 files through `tandem run` (propagation p50/p99, a minute of idle cost).
 bench:

@@ -140,12 +140,16 @@ func TestSlashRenameDoesNotLoop(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
+	var first []string
 	go func() {
-		for range 3 {
+		for i := range 3 {
 			b, err := c.Changes(ctx, cur)
 			if err != nil {
 				done <- err
 				return
+			}
+			if i == 0 {
+				first = changeList(b)
 			}
 			cur = b.Next
 		}
@@ -161,6 +165,11 @@ func TestSlashRenameDoesNotLoop(t *testing.T) {
 	}
 	if n := len(e.emu.Log()); n > 60 {
 		t.Fatalf("%d requests for three polls of a 3-folder tree", n)
+	}
+	// The folder left every listing tandem can read: it is reported gone (locally it goes to the trash), and
+	// nothing else changed.
+	if got := strings.Join(first, ", "); got != "del Docs" {
+		t.Fatalf("first poll: %s", got)
 	}
 }
 

@@ -2,6 +2,7 @@ package vboxx
 
 import (
 	"context"
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -261,42 +262,59 @@ func (c *Client) samePath(a, b string) bool {
 }
 
 // Replacing a file's content. The reference documents no way to do it: upload answers 409 name_conflict when
-// the name exists, and `overwrite` is a guess. The client asks once per process whether the server honours
-// overwrite=true (probeOverwrite) and otherwise replaces in steps that never lose the old content.
+// the name exists, and `overwrite` is a guess. The client learns once per process whether the server honours
+// overwrite=true, and otherwise replaces in steps that never lose the old content.
+
+// learnMax is the largest replace that may serve to learn whether overwrite is honoured: its body is held in
+// memory, so that a 409 costs a resend of at most this much and no temp file.
+const learnMax = 64 << 10
 
 // replace puts new content at old's place: with overwrite where the server honours it, else upload beside it
-// under a temporary name, delete the old file (the server keeps deleted files and their revisions), rename the
-// new one into place; revision_id is checked again before the delete. A crash between the steps leaves the old
-// version in the server's deleted items and the new one under the temp name (and locally), and the next pass
-// converges: the name is missing or old, the local file is newer, so it is uploaded again.
+// under a temporary name, check revision_id again, delete the old file (the server keeps deleted files and their
+// revisions), rename the new one into place. A crash between the steps leaves the old version in the server's
+// deleted files and the new one under the temp name (and locally), and the next pass converges: the name is
+// missing or old, the local file is newer, so it is uploaded again.
 func (c *Client) replace(ctx context.Context, p remote.Path, parent int64, old *object, body io.Reader,
 	size int64) (object, error) {
-	if c.overwrite.Load() == int32(unknown) {
-		c.probeOverwrite(ctx, p.Dir(), parent)
-	}
 	name := old.name() // keep the server's spelling of the name
-	start := int64(-1)
-	if sk, ok := body.(io.Seeker); ok {
-		if pos, err := sk.Seek(0, io.SeekCurrent); err == nil {
-			start = pos
+	var extra *object  // what an overwrite attempt stored beside the file instead (another name): our temp
+	switch tri(c.overwrite.Load()) {
+	case unknown:
+		if size > learnMax {
+			break // learn on a small file; the steps are right either way
 		}
-	}
-	if c.overwrite.Load() == int32(yes) {
-		obj, err := c.upload(ctx, p.Dir(), name, parent, body, size, true, old)
-		if err == nil && obj.ID == old.ID && obj.Path == old.Path {
-			return obj, nil
-		}
-		if err == nil {
-			// Stored, but not as a revision of old (another id, or another name): not the overwrite we know.
-			return object{}, fmt.Errorf("upload %s with overwrite: the server stored it as %s (id %d), not as a new "+
-				"revision of id %d; the next pass looks again", p.Quoted(), remote.Escape(obj.Path), obj.ID, old.ID)
-		}
-		var ae *APIError
-		if !errors.As(err, &ae) || ae.Code != "name_conflict" {
+		buf, err := io.ReadAll(io.LimitReader(body, size+1))
+		if err != nil {
 			return object{}, err
 		}
-		c.overwrite.Store(int32(no))
-		c.lg.Warn("the server stopped honouring overwrite; replacing files in steps from now on")
+		if int64(len(buf)) != size {
+			return object{}, fmt.Errorf("upload %s: body of %d bytes, want %d (file changed during the upload?)",
+				p.Quoted(), len(buf), size)
+		}
+		body = bytes.NewReader(buf)
+		obj, done, err := c.tryOverwrite(ctx, p, name, parent, old, body, size)
+		if done || err != nil {
+			return obj, err
+		}
+		if obj.ID > 0 {
+			extra = &obj
+		}
+		body = bytes.NewReader(buf)
+	case yes:
+		start := int64(-1)
+		if sk, ok := body.(io.Seeker); ok {
+			if pos, err := sk.Seek(0, io.SeekCurrent); err == nil {
+				start = pos
+			}
+		}
+		obj, done, err := c.tryOverwrite(ctx, p, name, parent, old, body, size)
+		if done || err != nil {
+			return obj, err
+		}
+		if obj.ID > 0 {
+			extra = &obj
+			break
+		}
 		if start < 0 {
 			return object{}, fmt.Errorf("upload %s: %w", p.Quoted(), errNoReplay)
 		}
@@ -304,10 +322,14 @@ func (c *Client) replace(ctx context.Context, p remote.Path, parent int64, old *
 			return object{}, fmt.Errorf("upload %s: rewind: %w", p.Quoted(), err)
 		}
 	}
-	tmpName := tempName(name)
-	tmp, err := c.upload(ctx, p.Dir(), tmpName, parent, body, size, false, nil)
-	if err != nil {
-		return object{}, err
+	var tmp object
+	if extra != nil {
+		tmp = *extra
+	} else {
+		var err error
+		if tmp, err = c.upload(ctx, p.Dir(), tempName(name), parent, body, size, false, nil); err != nil {
+			return object{}, err
+		}
 	}
 	item := c.rootPath("/" + strconv.FormatInt(int64(tmp.ID), 10))
 	dropTmp := func() {
@@ -337,7 +359,7 @@ func (c *Client) replace(ctx context.Context, p remote.Path, parent int64, old *
 	if err != nil {
 		// Taken meanwhile (another client wrote the name after our delete): ours stays under the temp name
 		// until the next pass uploads again; say so rather than hide it.
-		return object{}, fmt.Errorf("put %s: the old version is in the server's deleted items; the new one could "+
+		return object{}, fmt.Errorf("put %s: the old version is in the server's deleted files; the new one could "+
 			"not take its name: %w", p.Quoted(), err)
 	}
 	if out.Type != "file" || out.ID != tmp.ID {
@@ -347,34 +369,31 @@ func (c *Client) replace(ctx context.Context, p remote.Path, parent int64, old *
 	return out, nil
 }
 
-// probeOverwrite finds out whether the server honours overwrite=true: a tiny temp file in the folder being
-// written, uploaded twice, the second time with overwrite. A new revision of the same id says yes; 409 (as
-// documented) or a second file says no; anything else leaves it unknown (the steps serve this time).
-func (c *Client) probeOverwrite(ctx context.Context, dir remote.Path, folder int64) {
-	name := remote.TempPrefix + "probe-" + randHex(6)
-	a, err := c.upload(ctx, dir, name, folder, strings.NewReader("1"), 1, false, nil)
-	if err != nil {
-		return
-	}
-	del := func(id num) {
-		_ = c.call(ctx, "delete probe", http.MethodPost, c.rootPath("/"+strconv.FormatInt(int64(id), 10))+"/delete",
-			nil, true, nil)
-	}
-	defer del(a.ID)
-	b, err := c.upload(ctx, dir, name, folder, strings.NewReader("22"), 2, true, &a)
+// tryOverwrite uploads with overwrite=true and learns from the answer. done: the file now holds the new content
+// (a new revision, or a new id under the same name). Otherwise the server does not honour overwrite (from now
+// on the steps are used) and obj, when it has an id, is a copy the server stored under another name.
+func (c *Client) tryOverwrite(ctx context.Context, p remote.Path, name string, parent int64, old *object,
+	body io.Reader, size int64) (obj object, done bool, err error) {
+	obj, err = c.upload(ctx, p.Dir(), name, parent, body, size, true, old)
 	var ae *APIError
 	switch {
-	case err == nil && b.ID == a.ID && b.RevisionID != a.RevisionID:
-		c.overwrite.Store(int32(yes))
+	case err == nil && c.samePath(obj.Path, old.Path):
+		c.learnOverwrite(yes)
+		return obj, true, nil
 	case err == nil:
-		del(b.ID)
-		c.overwrite.Store(int32(no))
+		c.learnOverwrite(no)
+		return obj, false, nil
 	case errors.As(err, &ae) && ae.Code == "name_conflict":
-		c.overwrite.Store(int32(no))
-	default:
-		return
+		c.learnOverwrite(no)
+		return object{}, false, nil
 	}
-	c.lg.Info("learned whether the server honours overwrite", zap.Bool("overwrite", c.overwrite.Load() == int32(yes)))
+	return object{}, false, err
+}
+
+func (c *Client) learnOverwrite(v tri) {
+	if tri(c.overwrite.Swap(int32(v))) != v {
+		c.lg.Info("learned whether the server honours overwrite=true on upload", zap.Bool("honoured", v == yes))
+	}
 }
 
 // tempName is a hidden name beside name that keeps its extension, so the policy judges it like the real one.

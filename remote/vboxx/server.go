@@ -1,8 +1,8 @@
 package vboxx
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -45,7 +45,7 @@ type serverPolicy struct {
 	maxUnit  tri      // yes: bytes (learned from a refusal), no: MB (learned from an accepted larger file)
 	quota    int64    // 0 = none
 	usage    int64
-	fprint   string         // the policy's fingerprint: a change clears the refusals below
+	fprint   string            // the policy's fingerprint: a change clears the refusals below
 	refused  map[string]string // path/size → why the server refused it, at this policy fingerprint
 	loaded   bool
 	readOnly bool // the pair folder lacks FILE_WRITE
@@ -98,7 +98,9 @@ func errPolicy(p remote.Path, why string) error {
 		"changes): %w", p.Quoted(), why, remote.ErrUnavailable)
 }
 
-func refusalKey(p remote.Path, size int64) string { return strconv.FormatInt(size, 10) + ":" + string(p) }
+func refusalKey(p remote.Path, size int64) string {
+	return strconv.FormatInt(size, 10) + ":" + string(p)
+}
 
 // checkPolicy refuses, before a byte is sent, what the policy certainly refuses: an excluded extension, a size
 // above the maximum under every reading of its unit, a size the quota cannot hold, or a file the server

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tandemsync/tandem/test/testenv"
 )
@@ -98,6 +99,9 @@ func TestVBoxxReadOnlyRoot(t *testing.T) {
 	if len(doc.Problems) != 0 || len(doc.Skipped) == 0 {
 		t.Fatalf("want the local changes skipped, no problems:\n%s", r)
 	}
+	if !strings.Contains(strings.Join(doc.Notes, "\n"), "read-only") {
+		t.Fatalf("notes %q do not say read-only", doc.Notes)
+	}
 	for _, s := range doc.Skipped {
 		if !strings.Contains(s.Reason, "read-only") {
 			t.Fatalf("skipped %s for %q, want a read-only reason", s.Path, s.Reason)
@@ -137,5 +141,22 @@ func TestVBoxxReadOnlyFolder(t *testing.T) {
 	}
 	if r := e.once("--json"); r.Code != 0 {
 		t.Fatalf("next pass failed:\n%s", r)
+	}
+}
+
+// TestVBoxxDaemonReadOnly: the daemon's status says a read-only root is read-only, and what the administrator
+// wrote still arrives.
+func TestVBoxxDaemonReadOnly(t *testing.T) {
+	t.Parallel()
+	e := newPenv(t, vboxxWith("readonly-root"))
+	endpoint, caFile := loginForDaemon(t, e)
+	conf := writeProviderConfig(t, e.p, e.L, endpoint, caFile, time.Second)
+	e.lwrite("mine.txt", "stays local")
+	d := testenv.StartDaemon(t, bin, conf, "XDG_CONFIG_HOME="+e.xdg)
+	d.WaitFor("a read-only pair after its first pass", arrivalTimeout, func(s *testenv.DaemonStatus) bool {
+		return len(s.Pairs) == 1 && s.Pairs[0].LastSync != nil && s.Pairs[0].ReadOnly && s.Pairs[0].Problems == 0
+	})
+	if got := e.lread("welcome.txt"); !strings.Contains(got, "administrator") {
+		t.Fatalf("welcome.txt = %q", got)
 	}
 }

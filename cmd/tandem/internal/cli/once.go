@@ -232,6 +232,9 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 	if rep != nil {
 		r.res.fill(rep)
 	}
+	if ro, ok := rem.(interface{ ReadOnly() bool }); ok && ro.ReadOnly() {
+		r.note(readOnlyNote)
+	}
 	if err != nil {
 		return loginHint(scheme, err)
 	}
@@ -308,6 +311,10 @@ func (r *onceRun) openState() (*state.Store, func(), error) {
 		"without a sync point: every file ends up on both sides, files that differ are kept both ways, nothing is deleted", to))
 	return st, func() { st.Close() }, nil
 }
+
+// readOnlyNote: the remote (a vBoxx folder without write permission) refuses every change.
+const readOnlyNote = "read-only: the remote folder refuses changes for this account, so the pair syncs down only; " +
+	"local changes stay local and are listed as skipped"
 
 func (r *onceRun) note(s string) { r.res.Notes = append(r.res.Notes, s) }
 

@@ -70,6 +70,7 @@ type object struct {
 	Hash        string   `json:"hash"`
 	Children    []object `json:"children"`
 	Permissions perms    `json:"permissions"`
+	temps       []object // children with tandem's temp names: left out of Children, found only by name
 }
 
 // perms is the caller's rights on an item (documented: e.g. FILE_VIEW, FILE_READ, FILE_WRITE). Absent (nil)
@@ -216,6 +217,8 @@ func decodeListing(data []byte) (obj object, skipped []string, err error) {
 	kept := obj.Children[:0]
 	for _, c := range obj.Children {
 		if why := checkChild(obj.Path, c); why == tempChild {
+			c.Children = nil
+			obj.temps = append(obj.temps, c)
 			continue
 		} else if why != "" {
 			skipped = append(skipped, fmt.Sprintf("%s (%s)", remote.Escape(c.Path), why))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/internal/emukit"
 	"github.com/tandemsync/tandem/remote/vboxx/emulator"
 )
 
@@ -317,5 +318,30 @@ func TestFeedUnderBothReadingsOfModifiedSince(t *testing.T) {
 				t.Fatalf("changes: %s", got)
 			}
 		})
+	}
+}
+
+// TestReplaceTempAnswerLost: the answer to the upload beside the file is lost (applied, then the connection
+// reset); the client finds its temp file by name, finishes the replace and leaves nothing behind.
+func TestReplaceTempAnswerLost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, emulator.Options{})
+	c := e.open("")
+	big := strings.Repeat("v1 ", 30000) // over learnMax: replaced in steps straight away
+	v1, err := putPre(t, c, "doc.txt", big, remote.Precondition{Absent: true})
+	mustDo(t, err)
+	mustDo(t, e.emu.SetFaults(emukit.Rule{Match: "root/upload", Times: 1, Action: emukit.Action{Do: emukit.DoApplyThenReset}}))
+	v2 := strings.Repeat("v2 ", 30000)
+	if _, err := putPre(t, c, "doc.txt", v2, remote.Precondition{Rev: v1.Rev}); err != nil {
+		t.Fatalf("replace with a lost answer: %v", err)
+	}
+	if e.emu.Kit().Faults()[0].Fired != 1 {
+		t.Fatal("the fault did not fire")
+	}
+	if got := read(t, c, "doc.txt"); got != v2 {
+		t.Fatalf("content: %.20q", got)
+	}
+	if paths := e.emu.Emu.Paths(); strings.Join(paths, " ") != "/doc.txt" {
+		t.Fatalf("left behind: %v", paths)
 	}
 }

@@ -70,6 +70,7 @@ type object struct {
 	Hash        string   `json:"hash"`
 	Children    []object `json:"children"`
 	Permissions perms    `json:"permissions"`
+	SpaceUsed   *num     `json:"space_used"` // roots only: bytes of live files in the whole root
 	temps       []object // children with tandem's temp names: left out of Children, found only by name
 }
 

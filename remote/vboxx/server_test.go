@@ -295,8 +295,8 @@ func TestReadOnlyRoot(t *testing.T) {
 
 // TestFeedUnderBothReadingsOfModifiedSince: whether modified_since filters on the upload time (default) or on the
 // file's own `modified` (since-modified: a desktop agent's old mtime hides the file from it), a new file and a new
-// revision with an old date arrive with the next poll: the hash sweep lists every folder whose hash changed, and
-// a tree of up to SweepBudget folders is swept completely on every poll.
+// revision with an old date arrive with the next poll, even where the sweep budget (1 here) would reach their
+// folders polls later: the root's space_used moved while the feed named nothing new, so every folder is asked.
 func TestFeedUnderBothReadingsOfModifiedSince(t *testing.T) {
 	t.Parallel()
 	for _, variant := range []string{"", "since-modified"} {
@@ -304,7 +304,7 @@ func TestFeedUnderBothReadingsOfModifiedSince(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, emulator.Options{Variants: []string{variant}})
 			tree(t, e.emu.Emu, 5, 1)
-			c := e.open("")
+			c := e.client("", func(cfg *Config) { cfg.SweepBudget = 1 })
 			cur, err := c.Head(t.Context())
 			mustDo(t, err)
 			old := time.Now().Add(-30 * 24 * time.Hour)

@@ -255,7 +255,7 @@ func checkChild(parent string, c object) string {
 	}
 	if err := remote.ValidName(c.Path[i+1:]); err != nil {
 		if strings.HasPrefix(c.Path[i+1:], remote.TempPrefix) {
-			return tempChild // our own temp file of an upload (replace, probe): left out without a warning
+			return tempChild // our own temp file of a replace: kept aside without a warning
 		}
 		return err.Error()
 	}

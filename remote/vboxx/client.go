@@ -71,7 +71,7 @@ type Client struct {
 	guid  string           // device guid, sent with every refresh grant
 	pol   serverPolicy     // company policy, quota, read-only: see server.go
 
-	overwrite     atomic.Int32 // tri: does the server honour overwrite=true (probed once per process)
+	overwrite     atomic.Int32 // tri: does the server honour overwrite=true (learned once per process, see replace)
 	caseSensitive atomic.Bool  // a listing proved the server keeps names apart by case
 }
 
@@ -625,9 +625,10 @@ type verifiedBody struct {
 
 func (v *verifiedBody) Close() error { return v.c.Close() }
 
-// Put uploads body as p. Preconditions are checked against a fresh listing of the parent just before the upload
-// (vBoxx has no compare-and-swap; the remaining window is one request, and the old revision stays in the
-// server's history). Absent uploads with overwrite=false, so a file that appears meanwhile is a name_conflict.
+// Put uploads body as p. A read-only pair folder and the company policy refuse first, before anything is sent
+// (ErrUnavailable: skipped and reported). Preconditions are checked against a fresh listing of the parent just
+// before the upload (vBoxx has no compare-and-swap; the remaining window is one request). A new name is one
+// upload, which a file appearing meanwhile turns into name_conflict; an existing file is replaced (see replace).
 func (c *Client) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time,
 	pre remote.Precondition) (remote.Entry, error) {
 	if err := checkPath("put", p); err != nil {

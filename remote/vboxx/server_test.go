@@ -345,3 +345,38 @@ func TestReplaceTempAnswerLost(t *testing.T) {
 		t.Fatalf("left behind: %v", paths)
 	}
 }
+
+// TestNotModifiedWithBody: a server that sends the reference's {"status": "not_modified"} body with 304 (and, as
+// it must then, closes the connection) leaves polls correct and quiet.
+func TestNotModifiedWithBody(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, emulator.Options{Variants: []string{"not-modified-body"}})
+	tree(t, e.emu.Emu, 3, 1)
+	c := e.open("")
+	cur, err := c.Head(t.Context())
+	mustDo(t, err)
+	for i := range 3 {
+		b, err := c.Changes(t.Context(), cur)
+		mustDo(t, err)
+		if len(b.Changes) != 0 {
+			t.Fatalf("poll %d: %v", i, changeList(b))
+		}
+		cur = b.Next
+	}
+	_, err = e.emu.Emu.WriteFile("/f01/new.txt", []byte("n"))
+	mustDo(t, err)
+	b, err := c.Changes(t.Context(), cur)
+	mustDo(t, err)
+	if got := strings.Join(changeList(b), ", "); got != "put f01/new.txt" {
+		t.Fatalf("changes: %s", got)
+	}
+	n304 := 0
+	for _, l := range e.emu.Log() {
+		if l.Status == 304 {
+			n304++
+		}
+	}
+	if n304 == 0 {
+		t.Fatal("no 304 was answered")
+	}
+}

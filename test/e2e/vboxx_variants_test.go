@@ -30,10 +30,12 @@ func vboxxWith(variants string) provider {
 // variants change what a scenario may expect (uploads are refused), so they have tests of their own below.
 func vboxxScenarioVariants(full bool) []string {
 	if !full {
-		return []string{"overwrite", "since-modified,case-sensitive,max-size-mb", "chunked,filename-star,slash-names"}
+		return []string{"overwrite", "since-modified,case-sensitive,max-size-mb",
+			"chunked,filename-star,slash-names,not-modified-body"}
 	}
 	return []string{"overwrite", "filename-star", "chunked", "max-size-mb", "case-sensitive", "slash-names",
-		"since-modified", "overwrite,filename-star,chunked,max-size-mb,case-sensitive,slash-names,since-modified"}
+		"since-modified", "not-modified-body",
+		"overwrite,filename-star,chunked,max-size-mb,case-sensitive,slash-names,since-modified,not-modified-body"}
 }
 
 func TestVBoxxVariants(t *testing.T) {

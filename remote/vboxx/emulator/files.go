@@ -162,6 +162,10 @@ func (e *Emulator) serveListing(w http.ResponseWriter, r *http.Request, rootS, f
 	sum := sha1.Sum(canon)
 	hash := hex.EncodeToString(sum[:])
 	if r.FormValue("hash") == hash {
+		if e.v.notModifiedBody {
+			writeNotModifiedBody(w)
+			return nil
+		}
 		w.WriteHeader(http.StatusNotModified) // no body: HTTP forbids one on 304
 		return nil
 	}
@@ -179,6 +183,21 @@ func (e *Emulator) serveListing(w http.ResponseWriter, r *http.Request, rootS, f
 	obj["hash"] = hash
 	writeJSON(w, http.StatusOK, obj)
 	return nil
+}
+
+// writeNotModifiedBody sends 304 with the body the reference prints. net/http writes no body on 304, so the
+// connection is taken over after the header, the body written, and the connection closed (Connection: close),
+// which is the only way such a body can be delimited once net/http has dropped its Content-Length.
+func writeNotModifiedBody(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(http.StatusNotModified)
+	conn, bw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	_, _ = bw.WriteString(`{"status": "not_modified"}`)
+	_ = bw.Flush()
 }
 
 func (e *Emulator) serveGetFile(w http.ResponseWriter, r *http.Request, rootS, idS string) error {

@@ -33,6 +33,9 @@ var Variants = map[string]string{
 	// The name rule (invalid_name) is a project decision, not the reference's.
 	"slash-names": "names may contain / and \\ (another client or the web interface made them); default: " +
 		"invalid_name",
+	// The reference prints a body for 304; HTTP forbids one.
+	"not-modified-body": "304 answers carry the reference's body {\"status\": \"not_modified\"} (Go's server cannot " +
+		"send a body on 304 and keep the connection, so such an answer closes it); default: 304 without a body",
 	// modified_since's filter time is not documented.
 	"since-modified": "modified_since filters on each file's own `modified` (a desktop agent can keep an old " +
 		"time, so such files never appear); default: on the time the server stored the revision",
@@ -51,7 +54,7 @@ func VariantNames() []string {
 // variants is the parsed Options.Variants.
 type variants struct {
 	overwrite, filenameStar, chunked, readonlyRoot, readonlyFolder, maxSizeMB, caseSensitive, slashNames,
-	sinceModified bool
+	sinceModified, notModifiedBody bool
 }
 
 // ParseVariants checks names (each may also be a comma-separated list) against Variants.
@@ -101,6 +104,8 @@ func parseVariants(names []string) (variants, error) {
 			v.slashNames = true
 		case "since-modified":
 			v.sinceModified = true
+		case "not-modified-body":
+			v.notModifiedBody = true
 		}
 	}
 	return v, nil

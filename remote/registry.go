@@ -30,6 +30,9 @@ type OpenOptions struct {
 	CAFile       string // extra trusted CA certificates (PEM)
 	StateDir     string // where logins (token files) live
 	Account      string
+	// OnSkip, when set, is told about remote entries the provider leaves out that the user may care about
+	// (names tandem cannot hold), with the pair path (escaped) and the reason; it may be called many times.
+	OnSkip func(p, reason string)
 }
 
 // Opener opens a provider's Remote rooted at root (the part of the spec after "scheme:").

@@ -201,7 +201,7 @@ const maxChildren = 1 << 20
 // root or folder at an absolute path, every child is a file or folder directly below that path with a name
 // tandem can hold. Children that fail the name check are returned in skipped, not as errors: a hostile or odd
 // remote name is reported and left out, and its siblings still sync.
-func decodeListing(data []byte) (obj object, skipped []string, err error) {
+func decodeListing(data []byte) (obj object, skipped []skippedChild, err error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&obj); err != nil {
 		return object{}, nil, fmt.Errorf("decode listing: %w", err)
@@ -222,7 +222,7 @@ func decodeListing(data []byte) (obj object, skipped []string, err error) {
 			obj.temps = append(obj.temps, c)
 			continue
 		} else if why != "" {
-			skipped = append(skipped, fmt.Sprintf("%s (%s)", remote.Escape(c.Path), why))
+			skipped = append(skipped, skippedChild{path: c.Path, why: why})
 			continue
 		}
 		c.Children = nil // one level only
@@ -233,6 +233,9 @@ func decodeListing(data []byte) (obj object, skipped []string, err error) {
 }
 
 const tempChild = "tandem temp"
+
+// skippedChild is a listed child tandem cannot use: its server path and why.
+type skippedChild struct{ path, why string }
 
 // checkChild says why a listed child cannot be used ("" when it can).
 func checkChild(parent string, c object) string {
@@ -251,6 +254,9 @@ func checkChild(parent string, c object) string {
 		dir = "/"
 	}
 	if dir != parent {
+		if rest, ok := strings.CutPrefix(c.Path, strings.TrimSuffix(parent, "/")+"/"); ok && rest != "" {
+			return `its name contains "/", which no path can hold (rename it on the server)`
+		}
 		return "not inside its listed folder"
 	}
 	if err := remote.ValidName(c.Path[i+1:]); err != nil {

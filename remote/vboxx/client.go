@@ -34,10 +34,12 @@ import (
 // Config is everything a Client needs; Open builds one from remote.OpenOptions and the token file. The zero
 // values of the tuning fields are the reference's defaults.
 type Config struct {
-	Endpoint string       // "https://host[:port]"; an http:// endpoint is refused before any request
-	CAFile   string       // extra trusted CA certificates (PEM); TLS verification is never disabled
-	HTTP     *http.Client // default: httpx's client with CAFile's trust
-	Clock    clockwork.Clock
+	Endpoint string // "https://host[:port]"; an http:// endpoint is refused before any request
+	CAFile   string // extra trusted CA certificates (PEM); TLS verification is never disabled
+	// OnSkip is told about listed names tandem cannot hold (pair path, escaped, and why); default: a warning.
+	OnSkip func(p, reason string)
+	HTTP   *http.Client // default: httpx's client with CAFile's trust
+	Clock  clockwork.Clock
 	// Token is the login; Save persists a refreshed token (with the rotated refresh token) before it is used.
 	// Save may be nil for tokens given on the command line.
 	Token                  *oauth2.Token
@@ -284,19 +286,42 @@ func (c *Client) list(ctx context.Context, folder int64, hash string) (obj objec
 			if err := c.hx.DecodeJSON(resp, (*rawJSON)(&raw)); err != nil {
 				return err
 			}
-			var skipped []string
+			var skipped []skippedChild
 			obj, skipped, err = decodeListing(raw)
 			if err != nil {
 				return httpx.Retry(err, 0) // a broken answer is the server's problem: retried, then an error
 			}
 			c.noteCase(obj.Children)
-			if len(skipped) > 0 {
-				c.lg.Warn("skipping remote names tandem cannot hold", zap.String("folder", remote.Escape(obj.Path)),
-					zap.Strings("names", skipped))
-			}
+			c.reportSkipped(obj.Path, skipped)
 			return nil
 		})
 	return obj, notModified, err
+}
+
+// reportSkipped tells OnSkip (or the log) about the children of the folder at abs that a listing left out. Only
+// names inside the pair root are the user's business; ancestors listed to find it are not.
+func (c *Client) reportSkipped(abs string, skipped []skippedChild) {
+	if len(skipped) == 0 {
+		return
+	}
+	dir, inside := c.rel(abs)
+	for _, s := range skipped {
+		rest, ok := strings.CutPrefix(s.path, strings.TrimSuffix(abs, "/")+"/")
+		if !ok {
+			rest = s.path // claims to live elsewhere: shown as the server says
+		}
+		p := remote.Escape(rest)
+		if dir != remote.Root {
+			p = string(dir) + "/" + p
+		}
+		switch {
+		case !inside:
+		case c.cfg.OnSkip != nil:
+			c.cfg.OnSkip(p, "remote name left out: "+s.why)
+		default:
+			c.lg.Warn("skipping a remote name tandem cannot hold", zap.String("path", p), zap.String("reason", s.why))
+		}
+	}
 }
 
 // rawJSON keeps a body as bytes while still being checked as JSON by DecodeJSON.

@@ -231,7 +231,7 @@ func (c *Client) refreshGrant(ctx context.Context, rt string) (*oauth2.Token, er
 // else from the token file `tandem login vboxx` wrote (refreshed tokens are saved back, before use). The
 // endpoint is o.Endpoint, else the one stored at login.
 func Open(ctx context.Context, lg *zap.Logger, root string, o remote.OpenOptions) (remote.Remote, error) {
-	cfg := Config{Endpoint: o.Endpoint, CAFile: o.CAFile}
+	cfg := Config{Endpoint: o.Endpoint, CAFile: o.CAFile, OnSkip: o.OnSkip}
 	if o.AccessToken != "" || o.RefreshToken != "" {
 		cfg.Token = &oauth2.Token{AccessToken: o.AccessToken.Reveal(), RefreshToken: o.RefreshToken.Reveal(),
 			TokenType: "Bearer"}

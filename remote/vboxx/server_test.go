@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -133,7 +134,15 @@ func TestSlashRenameDoesNotLoop(t *testing.T) {
 	mustDo(t, err)
 	_, err = e.emu.Emu.WriteFile("/keep.txt", []byte("k"))
 	mustDo(t, err)
-	c := e.open("")
+	var mu sync.Mutex
+	skipped := map[string]string{}
+	c := e.client("", func(cfg *Config) {
+		cfg.OnSkip = func(p, why string) {
+			mu.Lock()
+			defer mu.Unlock()
+			skipped[p] = why
+		}
+	})
 	cur, err := c.Head(t.Context())
 	mustDo(t, err)
 	mustDo(t, e.emu.Emu.RenameItem("/Docs", "Do/cs"))
@@ -171,6 +180,12 @@ func TestSlashRenameDoesNotLoop(t *testing.T) {
 	// nothing else changed.
 	if got := strings.Join(first, ", "); got != "del Docs" {
 		t.Fatalf("first poll: %s", got)
+	}
+	// And the name is reported as skipped, with the reason, for the pass's list.
+	mu.Lock()
+	defer mu.Unlock()
+	if why := skipped["Do/cs"]; !strings.Contains(why, `contains "/"`) {
+		t.Fatalf("skipped %v, want Do/cs with its reason", skipped)
 	}
 }
 

@@ -339,6 +339,7 @@ func (r *onceRun) openRemote(ctx context.Context, spec, scheme, root string, ski
 		AccessToken:  remote.Secret(r.o.accessToken),
 		RefreshToken: remote.Secret(r.o.refreshToken),
 		CAFile:       r.o.caFile,
+		OnSkip:       r.onSkip("remote"),
 		// StateDir stays empty: logins live in the token folder `tandem login` writes to, not with the state.
 	})
 }

@@ -173,7 +173,8 @@ func daemonOpener(app *App, stateDir string) daemon.OpenPair {
 		if err != nil {
 			return fail(err)
 		}
-		rem, err := app.Registry.Open(ctx, lg, ps.spec, remote.OpenOptions{Account: p.Account, Endpoint: p.Endpoint, CAFile: caFile})
+		rem, err := app.Registry.Open(ctx, lg, ps.spec, remote.OpenOptions{Account: p.Account, Endpoint: p.Endpoint,
+			CAFile: caFile, OnSkip: skips.fn("remote")})
 		if err != nil {
 			return fail(err)
 		}

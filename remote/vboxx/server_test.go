@@ -64,10 +64,11 @@ func TestUploadContentLength(t *testing.T) {
 // conflict that loses nothing. With the overwrite variant the same Put is one new revision of the same id.
 func TestReplaceWithoutOverwrite(t *testing.T) {
 	t.Parallel()
+	// chunked and filename-star take the upload fixes out of the question: only the replace is under test.
 	for _, variant := range []string{"", "overwrite"} {
 		t.Run("variant="+variant, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, emulator.Options{Variants: []string{variant}})
+			e := newEnv(t, emulator.Options{Variants: []string{variant, "chunked", "filename-star"}})
 			c := e.open("")
 			v1, err := putPre(t, c, "doc.txt", "version one", remote.Precondition{Absent: true})
 			mustDo(t, err)
@@ -233,7 +234,9 @@ func TestCaseInsensitiveNames(t *testing.T) {
 // max_file_size is learned from the server's answers.
 func TestPolicyRefusedBeforeSending(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, emulator.Options{ExcludedExtensions: []string{".mp4"}, MaxFileSize: 1000})
+	// chunked and filename-star take the upload fixes out of the question: only the policy is under test.
+	e := newEnv(t, emulator.Options{ExcludedExtensions: []string{".mp4"}, MaxFileSize: 1000,
+		Variants: []string{"chunked", "filename-star"}})
 	c := e.open("")
 	uploads := func() int { return e.emu.Count("root/upload") }
 	if _, err := put(t, c, "holiday.MP4", make([]byte, 10)); !errors.Is(err, remote.ErrUnavailable) ||
@@ -271,7 +274,7 @@ func TestPolicyRefusedBeforeSending(t *testing.T) {
 // ErrUnavailable saying read-only (nothing sent), and the root is never "lost".
 func TestReadOnlyRoot(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, emulator.Options{Variants: []string{"readonly-root"}})
+	e := newEnv(t, emulator.Options{Variants: []string{"readonly-root", "chunked", "filename-star"}})
 	c := e.open("")
 	mustDo(t, c.CheckRoot(t.Context()))
 	if got := read(t, c, "welcome.txt"); got == "" {

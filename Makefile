@@ -26,15 +26,14 @@ race:
 	$(GO) test -race -count=1 -timeout 10m ./state
 	$(GO) test -race -count=1 -timeout 10m ./engine -sim.seeds=100 -sim.steps=100
 
-# Runs the provider emulators' variant matrix, then the engine's seeded simulation for SOAK_DURATION (reports
+# Runs the provider emulators' variant matrices, then the engine's seeded simulation for SOAK_DURATION (reports
 # seeds per hour).
 soak: soak-variants
 	$(GO) test ./engine -run TestSimRandomOps -sim.duration=$(SOAK_DURATION) -timeout 70m -count=1 -v
-	# Verizon: one login shared by several clients and by tandem run + tandem once for a minute each, and every
-	# e2e scenario under every emulator variant.
-	TANDEM_SOAK_REFRESH=1m TANDEM_E2E_VARIANTS=all $(GO) test ./remote/verizon ./test/e2e -run 'TestSharedLogin|TestVerizon' -timeout 30m -count=1 -v
 
-# The pCloud end-to-end suite once per emulator variant (each reading of what pCloud's docs leave open).
+# The pCloud end-to-end suite once per emulator variant (each reading of what pCloud's docs leave open); Verizon:
+# one login shared by several clients and by tandem run + tandem once for a minute each, and every e2e scenario
+# under every emulator variant; every vBoxx e2e scenario under every variant of its emulator.
 PCLOUD_VARIANTS = $(shell $(GO) run ./cmd/tandem emulate --help 2>/dev/null | awk '$$1 == "pcloud" {print $$2}')
 soak-variants:
 	@for v in $(PCLOUD_VARIANTS); do echo "== pcloud variant $$v"; export TANDEM_EMU_VARIANT_PCLOUD=$$v; \
@@ -42,6 +41,8 @@ soak-variants:
 	    -run '^(TestProviderScenarios|TestProviderRemoteDeleteAfterUpload|TestDaemonProviders)$$/^pcloud$$' && \
 	  $(GO) test ./test/e2e -count=1 -timeout 20m -run '^TestProviderFaults$$/./^pcloud$$' && \
 	  $(GO) test ./test/e2e -count=1 -timeout 20m -run '^(TestPCloud.*|TestProviderPCloudLargeFile)$$' || exit 1; done
+	TANDEM_SOAK_REFRESH=1m TANDEM_E2E_VARIANTS=all $(GO) test ./remote/verizon ./test/e2e -run 'TestSharedLogin|TestVerizon' -timeout 30m -count=1 -v
+	TANDEM_E2E_VBOXX_MATRIX=1 $(GO) test ./test/e2e -run 'TestVBoxxVariants' -count=1 -timeout 30m
 
 # Includes BenchmarkDaemon: 100,000 files through `tandem run` (propagation p50/p99, a minute of idle cost).
 bench:

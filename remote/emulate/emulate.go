@@ -55,6 +55,10 @@ func VariantsOf(provider string) []Variant {
 		for _, v := range verizonemu.VariantDocs {
 			out = append(out, Variant{Name: v.Name, Doc: v.Doc})
 		}
+	case "vboxx":
+		for _, n := range vboxxemu.VariantNames() {
+			out = append(out, Variant{Name: n, Doc: vboxxemu.Variants[n]})
+		}
 	}
 	return out
 }
@@ -232,7 +236,8 @@ func hostOf(u string) string {
 // startVBoxx: vBoxx is HTTPS only, and a plain-HTTP request on its port must get the API's insecure_transport
 // answer, which the vboxx emulator's own Serve does by sniffing each connection.
 func startVBoxx(lg *zap.Logger, o Options) (*Server, error) {
-	e, err := vboxxemu.New(lg, vboxxemu.Options{DataDir: filepath.Join(o.Data, "store"), AccessTTL: o.AccessTTL})
+	e, err := vboxxemu.New(lg, vboxxemu.Options{DataDir: filepath.Join(o.Data, "store"), AccessTTL: o.AccessTTL,
+		Variants: o.Variants})
 	if err != nil {
 		return nil, err
 	}

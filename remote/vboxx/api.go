@@ -56,19 +56,63 @@ func (f *flag) UnmarshalJSON(b []byte) error {
 
 // object is a root, folder or file (section 4). Only the fields tandem reads are decoded.
 type object struct {
-	Type       string   `json:"type"`
-	ID         num      `json:"id"`
-	RootID     num      `json:"root_id"`
-	Name       string   `json:"name"` // roots only
-	Path       string   `json:"path"`
-	IsDeleted  flag     `json:"is_deleted"`
-	IsLocked   flag     `json:"is_locked"`
-	RevisionID num      `json:"revision_id"`
-	Size       num      `json:"size"`
-	Modified   string   `json:"modified"`
-	RootType   string   `json:"root_type"`
-	Hash       string   `json:"hash"`
-	Children   []object `json:"children"`
+	Type        string   `json:"type"`
+	ID          num      `json:"id"`
+	RootID      num      `json:"root_id"`
+	Name        string   `json:"name"` // roots only
+	Path        string   `json:"path"`
+	IsDeleted   flag     `json:"is_deleted"`
+	IsLocked    flag     `json:"is_locked"`
+	RevisionID  num      `json:"revision_id"`
+	Size        num      `json:"size"`
+	Modified    string   `json:"modified"`
+	RootType    string   `json:"root_type"`
+	Hash        string   `json:"hash"`
+	Children    []object `json:"children"`
+	Permissions perms    `json:"permissions"`
+	SpaceUsed   *num     `json:"space_used"` // roots only: bytes of live files in the whole root
+	temps       []object // children with tandem's temp names: left out of Children, found only by name
+}
+
+// perms is the caller's rights on an item (documented: e.g. FILE_VIEW, FILE_READ, FILE_WRITE). Absent (nil)
+// means the server did not say; the list may also arrive as one comma-separated string.
+type perms []string
+
+func (p *perms) UnmarshalJSON(b []byte) error {
+	var list []string
+	if err := json.Unmarshal(b, &list); err == nil {
+		*p = perms(list)
+		if *p == nil {
+			*p = perms{}
+		}
+		return nil
+	}
+	var one string
+	if err := json.Unmarshal(b, &one); err != nil {
+		return nil // an unexpected shape says nothing: treated as absent
+	}
+	out := perms{}
+	for _, x := range strings.Split(one, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	*p = out
+	return nil
+}
+
+// canWrite: only a listed set without FILE_WRITE says no; a server that sends no permissions is taken at its
+// word when it refuses (403 per item).
+func (p perms) canWrite() bool {
+	if p == nil {
+		return true
+	}
+	for _, x := range p {
+		if strings.EqualFold(x, "FILE_WRITE") {
+			return true
+		}
+	}
+	return false
 }
 
 func (o *object) isFolder() bool { return o.Type == "folder" || o.Type == "root" }
@@ -98,9 +142,42 @@ type resultList struct {
 }
 
 type person struct {
-	ID     num      `json:"id"`
-	RootID num      `json:"root_id"`
-	Roots  []object `json:"roots"`
+	ID         num      `json:"id"`
+	RootID     num      `json:"root_id"`
+	Roots      []object `json:"roots"`
+	SpaceQuota num      `json:"space_quota"` // bytes; 0 or null: no quota
+	SpaceUsage num      `json:"space_usage"`
+	Policy     *struct {
+		ExcludedExtensions extList `json:"excluded_extensions"`
+		MaxFileSize        num     `json:"max_file_size"` // the reference leaves the unit blank
+	} `json:"company_policy"`
+}
+
+// extList is excluded_extensions: documented as a comma-separated string with dots (".tmp,.exe"); a JSON list
+// is accepted too. Kept lower case, with the dot.
+type extList []string
+
+func (l *extList) UnmarshalJSON(b []byte) error {
+	var raw []string
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		raw = strings.FieldsFunc(one, func(r rune) bool { return r == ',' || r == ';' || r == ' ' })
+	} else if err := json.Unmarshal(b, &raw); err != nil {
+		return nil // unknown shape: no exclusions known; the server's invalid_extension still protects
+	}
+	out := extList{}
+	for _, x := range raw {
+		x = strings.ToLower(strings.TrimSpace(x))
+		if x == "" {
+			continue
+		}
+		if !strings.HasPrefix(x, ".") {
+			x = "." + x
+		}
+		out = append(out, x)
+	}
+	*l = out
+	return nil
 }
 
 type errorBody struct {
@@ -124,7 +201,7 @@ const maxChildren = 1 << 20
 // root or folder at an absolute path, every child is a file or folder directly below that path with a name
 // tandem can hold. Children that fail the name check are returned in skipped, not as errors: a hostile or odd
 // remote name is reported and left out, and its siblings still sync.
-func decodeListing(data []byte) (obj object, skipped []string, err error) {
+func decodeListing(data []byte) (obj object, skipped []skippedChild, err error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&obj); err != nil {
 		return object{}, nil, fmt.Errorf("decode listing: %w", err)
@@ -140,8 +217,12 @@ func decodeListing(data []byte) (obj object, skipped []string, err error) {
 	}
 	kept := obj.Children[:0]
 	for _, c := range obj.Children {
-		if why := checkChild(obj.Path, c); why != "" {
-			skipped = append(skipped, fmt.Sprintf("%s (%s)", remote.Escape(c.Path), why))
+		if why := checkChild(obj.Path, c); why == tempChild {
+			c.Children = nil
+			obj.temps = append(obj.temps, c)
+			continue
+		} else if why != "" {
+			skipped = append(skipped, skippedChild{path: c.Path, why: why})
 			continue
 		}
 		c.Children = nil // one level only
@@ -150,6 +231,11 @@ func decodeListing(data []byte) (obj object, skipped []string, err error) {
 	obj.Children = kept
 	return obj, skipped, nil
 }
+
+const tempChild = "tandem temp"
+
+// skippedChild is a listed child tandem cannot use: its server path and why.
+type skippedChild struct{ path, why string }
 
 // checkChild says why a listed child cannot be used ("" when it can).
 func checkChild(parent string, c object) string {
@@ -168,9 +254,15 @@ func checkChild(parent string, c object) string {
 		dir = "/"
 	}
 	if dir != parent {
+		if rest, ok := strings.CutPrefix(c.Path, strings.TrimSuffix(parent, "/")+"/"); ok && rest != "" {
+			return `its name contains "/", which no path can hold (rename it on the server)`
+		}
 		return "not inside its listed folder"
 	}
 	if err := remote.ValidName(c.Path[i+1:]); err != nil {
+		if strings.HasPrefix(c.Path[i+1:], remote.TempPrefix) {
+			return tempChild // our own temp file of a replace: kept aside without a warning
+		}
 		return err.Error()
 	}
 	if c.Type == "file" && (c.Size < 0 || c.RevisionID <= 0) {
@@ -201,6 +293,8 @@ func (e *APIError) Error() string {
 		msg += " (refused by the organization's policy; retried when the file or policy changes)"
 	case "insecure_transport":
 		msg += " (the server requires https)"
+	case "forbidden":
+		msg += " (this account may not change it; the change stays on this side and is retried when it changes)"
 	}
 	return msg
 }

@@ -7,6 +7,7 @@
 package vboxx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,9 +16,11 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -31,10 +34,12 @@ import (
 // Config is everything a Client needs; Open builds one from remote.OpenOptions and the token file. The zero
 // values of the tuning fields are the reference's defaults.
 type Config struct {
-	Endpoint string       // "https://host[:port]"; an http:// endpoint is refused before any request
-	CAFile   string       // extra trusted CA certificates (PEM); TLS verification is never disabled
-	HTTP     *http.Client // default: httpx's client with CAFile's trust
-	Clock    clockwork.Clock
+	Endpoint string // "https://host[:port]"; an http:// endpoint is refused before any request
+	CAFile   string // extra trusted CA certificates (PEM); TLS verification is never disabled
+	// OnSkip is told about listed names tandem cannot hold (pair path, escaped, and why); default: a warning.
+	OnSkip func(p, reason string)
+	HTTP   *http.Client // default: httpx's client with CAFile's trust
+	Clock  clockwork.Clock
 	// Token is the login; Save persists a refreshed token (with the rotated refresh token) before it is used.
 	// Save may be nil for tokens given on the command line.
 	Token                  *oauth2.Token
@@ -66,6 +71,10 @@ type Client struct {
 	dirs  map[string]int64 // absolute folder path → id; a hint, verified by every listing that uses it
 	dirty map[int64]bool   // folders this client changed: swept first by the next Changes
 	guid  string           // device guid, sent with every refresh grant
+	pol   serverPolicy     // company policy, quota, read-only: see server.go
+
+	overwrite     atomic.Int32 // tri: does the server honour overwrite=true (learned once per process, see replace)
+	caseSensitive atomic.Bool  // a listing proved the server keeps names apart by case
 }
 
 var (
@@ -88,7 +97,10 @@ func CheckEndpoint(endpoint string) (string, error) {
 	if u.User != nil || u.RawQuery != "" {
 		return "", fmt.Errorf("vboxx endpoint %q: credentials and queries do not belong in the URL", u.Redacted())
 	}
-	return u.String(), nil
+	// The reference gives the base as https://host/api/2, and users paste that; tandem adds /api/2 itself.
+	u.Path = strings.TrimSuffix(strings.TrimRight(u.Path, "/"), "/api/2")
+	u.RawPath = ""
+	return strings.TrimRight(u.String(), "/"), nil
 }
 
 // New connects to the root named in root ("/RootName/path/in/root"; "" or "/" is the user's sync root) and
@@ -170,6 +182,7 @@ func (c *Client) findRoot(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("vboxx: read the account: %w", err)
 	}
+	c.setPolicy(&p)
 	var names []string
 	for _, r := range p.Roots {
 		if (c.rootName == "" && r.ID == p.RootID) || (c.rootName != "" && r.Name == c.rootName) {
@@ -191,7 +204,7 @@ func (c *Client) String() string { return c.spec }
 // are soft), a durable feed without long polling. Names are unique per folder case-insensitively. Upload sets
 // `modified` to the server's time, so no mtime survives (MTimeStep 0).
 func (c *Client) Capabilities() remote.Capabilities {
-	return remote.Capabilities{ServerMove: true, Trash: true, Feed: true, FoldsCase: true}
+	return remote.Capabilities{ServerMove: true, Trash: true, Feed: true, FoldsCase: c.foldsCase()}
 }
 
 // Close releases idle connections.
@@ -273,18 +286,42 @@ func (c *Client) list(ctx context.Context, folder int64, hash string) (obj objec
 			if err := c.hx.DecodeJSON(resp, (*rawJSON)(&raw)); err != nil {
 				return err
 			}
-			var skipped []string
+			var skipped []skippedChild
 			obj, skipped, err = decodeListing(raw)
 			if err != nil {
 				return httpx.Retry(err, 0) // a broken answer is the server's problem: retried, then an error
 			}
-			if len(skipped) > 0 {
-				c.lg.Warn("skipping remote names tandem cannot hold", zap.String("folder", remote.Escape(obj.Path)),
-					zap.Strings("names", skipped))
-			}
+			c.noteCase(obj.Children)
+			c.reportSkipped(obj.Path, skipped)
 			return nil
 		})
 	return obj, notModified, err
+}
+
+// reportSkipped tells OnSkip (or the log) about the children of the folder at abs that a listing left out. Only
+// names inside the pair root are the user's business; ancestors listed to find it are not.
+func (c *Client) reportSkipped(abs string, skipped []skippedChild) {
+	if len(skipped) == 0 {
+		return
+	}
+	dir, inside := c.rel(abs)
+	for _, s := range skipped {
+		rest, ok := strings.CutPrefix(s.path, strings.TrimSuffix(abs, "/")+"/")
+		if !ok {
+			rest = s.path // claims to live elsewhere: shown as the server says
+		}
+		p := remote.Escape(rest)
+		if dir != remote.Root {
+			p = string(dir) + "/" + p
+		}
+		switch {
+		case !inside:
+		case c.cfg.OnSkip != nil:
+			c.cfg.OnSkip(p, "remote name left out: "+s.why)
+		default:
+			c.lg.Warn("skipping a remote name tandem cannot hold", zap.String("path", p), zap.String("reason", s.why))
+		}
+	}
 }
 
 // rawJSON keeps a body as bytes while still being checked as JSON by DecodeJSON.
@@ -385,7 +422,7 @@ func (c *Client) listDir(ctx context.Context, abs string) (int64, object, error)
 	}
 	if id, ok := c.cachedDir(abs); ok {
 		obj, _, err := c.list(ctx, id, "")
-		if err == nil && obj.Path == abs && !bool(obj.IsDeleted) {
+		if err == nil && c.samePath(obj.Path, abs) && !bool(obj.IsDeleted) {
 			return id, obj, nil
 		}
 		if err != nil && !errors.Is(err, remote.ErrNotFound) {
@@ -398,38 +435,38 @@ func (c *Client) listDir(ctx context.Context, abs string) (int64, object, error)
 		return 0, object{}, err
 	}
 	name := abs[strings.LastIndexByte(abs, '/')+1:]
-	for _, ch := range parent.Children {
-		if ch.name() == name {
-			if ch.Type != "folder" {
-				return 0, object{}, fmt.Errorf("vboxx: %s is a file, not a folder: %w", remote.Escape(abs), remote.ErrNotFound)
-			}
-			obj, _, err := c.list(ctx, int64(ch.ID), "")
-			if err != nil {
-				return 0, object{}, err
-			}
-			if obj.Path != abs || bool(obj.IsDeleted) {
-				return 0, object{}, fmt.Errorf("vboxx: %s changed while being read: %w", remote.Escape(abs), remote.ErrNotFound)
-			}
-			c.cacheDir(abs, int64(ch.ID))
-			return int64(ch.ID), obj, nil
+	if ch := c.findChild(parent.Children, name); ch != nil {
+		if ch.Type != "folder" {
+			return 0, object{}, fmt.Errorf("vboxx: %s is a file, not a folder: %w", remote.Escape(abs), remote.ErrNotFound)
 		}
+		obj, _, err := c.list(ctx, int64(ch.ID), "")
+		if err != nil {
+			return 0, object{}, err
+		}
+		if !c.samePath(obj.Path, abs) || bool(obj.IsDeleted) {
+			return 0, object{}, fmt.Errorf("vboxx: %s changed while being read: %w", remote.Escape(abs), remote.ErrNotFound)
+		}
+		c.cacheDir(abs, int64(ch.ID))
+		return int64(ch.ID), obj, nil
 	}
 	return 0, object{}, fmt.Errorf("vboxx: no folder %s: %w", remote.Escape(abs), remote.ErrNotFound)
 }
 
-// lookup lists p's parent and finds p in it (child nil when absent). The parent missing is ErrNotFound.
+// lookup lists p's parent and finds p in it (child nil when absent), case-insensitively where the server folds
+// case (the name it would take for p). The parent missing is ErrNotFound.
 func (c *Client) lookup(ctx context.Context, p remote.Path) (parent int64, child *object, err error) {
-	parent, lst, err := c.listDir(ctx, c.abs(p.Dir()))
+	return c.lookupName(ctx, p.Dir(), p.Base())
+}
+
+func (c *Client) lookupName(ctx context.Context, dir remote.Path, name string) (int64, *object, error) {
+	parent, lst, err := c.listDir(ctx, c.abs(dir))
 	if err != nil {
 		return 0, nil, err
 	}
-	name := p.Base()
-	for i := range lst.Children {
-		if lst.Children[i].name() == name {
-			return parent, &lst.Children[i], nil
-		}
+	if strings.HasPrefix(name, remote.TempPrefix) {
+		return parent, c.findChild(lst.temps, name), nil // our own temp upload, after a lost answer
 	}
-	return parent, nil, nil
+	return parent, c.findChild(lst.Children, name), nil
 }
 
 func itemID(o *object) string {
@@ -474,26 +511,47 @@ func (c *Client) Stat(ctx context.Context, p remote.Path) (remote.Entry, error) 
 // statBase confirms the pair root exists: a root GET without children for "/", else the folder by its cached id
 // (or by path). It returns the folder id (0 for the root's top level) and the object.
 func (c *Client) statBase(ctx context.Context) (int64, object, error) {
+	// Permissions come with it: a pair folder without FILE_WRITE syncs down only (checked on every pass).
 	if c.basePath == "/" {
 		var o object
 		err := c.call(ctx, "stat root", http.MethodGet, c.rootPath(""), url.Values{"include_children": {"false"},
-			"include_permissions": {"false"}}, true, c.decode(&o))
+			"include_permissions": {"true"}}, true, c.decode(&o))
+		if err == nil {
+			c.setReadOnly(&o)
+		}
 		return 0, o, err
 	}
-	if id, ok := c.cachedDir(c.basePath); ok {
-		var o object
-		err := c.call(ctx, "stat folder", http.MethodGet, c.rootPath(folderPath(id)),
-			url.Values{"include_children": {"false"}, "include_permissions": {"false"}}, true, c.decode(&o))
-		if err == nil && o.Path == c.basePath && !bool(o.IsDeleted) {
-			return id, o, nil
-		}
-		if err != nil && !errors.Is(err, remote.ErrNotFound) {
+	if id, ok := c.cachedDir(c.basePath); !ok {
+		if _, _, err := c.listDir(ctx, c.basePath); err != nil {
 			return 0, object{}, err
 		}
+	} else if !c.checkCached(ctx, id) {
 		c.forgetDirs(c.basePath)
+		if _, _, err := c.listDir(ctx, c.basePath); err != nil {
+			return 0, object{}, err
+		}
 	}
-	id, o, err := c.listDir(ctx, c.basePath)
-	return id, o, err
+	id, _ := c.cachedDir(c.basePath)
+	var o object
+	err := c.call(ctx, "stat folder", http.MethodGet, c.rootPath(folderPath(id)),
+		url.Values{"include_children": {"false"}, "include_permissions": {"true"}}, true, c.decode(&o))
+	if err != nil {
+		return 0, object{}, err
+	}
+	if !c.samePath(o.Path, c.basePath) || bool(o.IsDeleted) {
+		c.forgetDirs(c.basePath)
+		return 0, object{}, fmt.Errorf("vboxx: %s changed while being read: %w", remote.Escape(c.basePath), remote.ErrNotFound)
+	}
+	c.setReadOnly(&o)
+	return id, o, nil
+}
+
+// checkCached confirms a cached folder id still names the pair folder.
+func (c *Client) checkCached(ctx context.Context, id int64) bool {
+	var o object
+	err := c.call(ctx, "stat folder", http.MethodGet, c.rootPath(folderPath(id)),
+		url.Values{"include_children": {"false"}, "include_permissions": {"false"}}, true, c.decode(&o))
+	return err == nil && c.samePath(o.Path, c.basePath) && !bool(o.IsDeleted)
 }
 
 // Walk lists everything below dir, breadth first (parents before children). Names tandem cannot hold are
@@ -530,9 +588,16 @@ func (c *Client) Walk(ctx context.Context, dir remote.Path, fn func(remote.Entry
 	if err := emit(first, dir); err != nil {
 		return err
 	}
+	// A folder id seen twice means the server's answers form a cycle: each folder is listed once, whatever they say.
+	seen := map[int64]bool{}
 	for len(queue) > 0 {
 		j := queue[0]
 		queue = queue[1:]
+		if seen[j.id] {
+			return fmt.Errorf("walk %s: folder id %d listed twice (the server's tree has a cycle): %w", j.rel.Quoted(),
+				j.id, remote.ErrNotFound)
+		}
+		seen[j.id] = true
 		lst, _, err := c.list(ctx, j.id, "")
 		if err != nil {
 			return fmt.Errorf("walk %s: %w", j.rel.Quoted(), err)
@@ -585,9 +650,10 @@ type verifiedBody struct {
 
 func (v *verifiedBody) Close() error { return v.c.Close() }
 
-// Put uploads body as p. Preconditions are checked against a fresh listing of the parent just before the upload
-// (vBoxx has no compare-and-swap; the remaining window is one request, and the old revision stays in the
-// server's history). Absent uploads with overwrite=false, so a file that appears meanwhile is a name_conflict.
+// Put uploads body as p. A read-only pair folder and the company policy refuse first, before anything is sent
+// (ErrUnavailable: skipped and reported). Preconditions are checked against a fresh listing of the parent just
+// before the upload (vBoxx has no compare-and-swap; the remaining window is one request). A new name is one
+// upload, which a file appearing meanwhile turns into name_conflict; an existing file is replaced (see replace).
 func (c *Client) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time,
 	pre remote.Precondition) (remote.Entry, error) {
 	if err := checkPath("put", p); err != nil {
@@ -595,6 +661,12 @@ func (c *Client) Put(ctx context.Context, p remote.Path, body io.Reader, size in
 	}
 	if p == remote.Root {
 		return remote.Entry{}, fmt.Errorf("put: the pair root is a folder: %w", remote.ErrConflict)
+	}
+	if c.readOnly() {
+		return remote.Entry{}, c.errReadOnly("put", p)
+	}
+	if err := c.checkPolicy(ctx, p, size); err != nil {
+		return remote.Entry{}, err
 	}
 	parent, old, err := c.lookup(ctx, p)
 	if err != nil {
@@ -608,11 +680,17 @@ func (c *Client) Put(ctx context.Context, p remote.Path, body io.Reader, size in
 	case pre.Rev != "" && (old == nil || strconv.FormatInt(int64(old.RevisionID), 10) != pre.Rev):
 		return remote.Entry{}, fmt.Errorf("put %s: changed since revision %s: %w", p.Quoted(), pre.Rev, remote.ErrConflict)
 	}
-	obj, err := c.upload(ctx, p, parent, body, size, !pre.Absent, old)
+	var obj object
+	if old == nil {
+		obj, err = c.upload(ctx, p.Dir(), p.Base(), parent, body, size, false, nil)
+	} else {
+		obj, err = c.replace(ctx, p, parent, old, body, size)
+	}
+	c.learnUpload(p, size, err)
+	c.markDirty(parent)
 	if err != nil {
 		return remote.Entry{}, fmt.Errorf("put %s: %w", p.Quoted(), err)
 	}
-	c.markDirty(parent)
 	if int64(obj.Size) != size {
 		return remote.Entry{}, fmt.Errorf("put %s: %w: server stored %d bytes of %d", p.Quoted(), remote.ErrCorrupt, obj.Size, size)
 	}
@@ -621,12 +699,14 @@ func (c *Client) Put(ctx context.Context, p remote.Path, body io.Reader, size in
 
 var errNoReplay = errors.New("the body cannot be sent again (not seekable)")
 
-// upload streams one multipart POST (io.Pipe: the file is never held in memory; the body goes chunked). An
-// upload is not idempotent: after a lost answer the folder is read again, and a file that now has this name,
-// the right size and a revision that was not there before is adopted as ours.
-func (c *Client) upload(ctx context.Context, p remote.Path, folder int64, body io.Reader, size int64,
+// upload sends one multipart POST with a Content-Length (the size is known, and many server stacks refuse or
+// misread a chunked body) while still streaming the file: the multipart framing is built around it, never the
+// file held in memory. An upload is not idempotent: after a lost answer the folder is read again, and a file
+// that now has this name, the right size and a revision that was not there before is adopted as ours.
+// overwrite is sent only when it is true (the reference has no such field; see replace).
+func (c *Client) upload(ctx context.Context, dir remote.Path, name string, folder int64, body io.Reader, size int64,
 	overwrite bool, before *object) (object, error) {
-	op := "upload " + p.Quoted()
+	op := "upload " + remote.Escape(path.Join(string(dir), name))
 	seeker, _ := body.(io.Seeker)
 	var start int64
 	if seeker != nil {
@@ -635,19 +715,9 @@ func (c *Client) upload(ctx context.Context, p remote.Path, folder int64, body i
 			seeker = nil
 		}
 	}
-	var prev *io.PipeReader
-	var prevDone chan struct{}
-	finish := func() {
-		if prev != nil {
-			prev.CloseWithError(errors.New("request finished"))
-			<-prevDone
-		}
-	}
-	defer finish()
 	attempts := 0
 	build := func(ctx context.Context) (*http.Request, error) {
 		attempts++
-		finish() // the last attempt's writer must stop reading body before it is rewound
 		if attempts > 1 {
 			if seeker == nil {
 				return nil, fmt.Errorf("%s: %w", op, errNoReplay)
@@ -656,19 +726,18 @@ func (c *Client) upload(ctx context.Context, p remote.Path, folder int64, body i
 				return nil, fmt.Errorf("%s: rewind: %w", op, err)
 			}
 		}
-		pr, pw := io.Pipe()
-		mw := multipart.NewWriter(pw)
-		done := make(chan struct{})
-		prev, prevDone = pr, done
-		go func() {
-			defer close(done)
-			pw.CloseWithError(writeUpload(mw, p.Base(), overwrite, body, size))
-		}()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+c.rootPath(folderPath(folder)+"/upload"), pr)
+		head, tail, ctype, err := uploadFraming(name, overwrite)
 		if err != nil {
 			return nil, err
 		}
-		req.Header.Set("Content-Type", mw.FormDataContentType())
+		rd := io.MultiReader(bytes.NewReader(head), &exactReader{r: body, left: size}, bytes.NewReader(tail))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+c.rootPath(folderPath(folder)+"/upload"),
+			io.NopCloser(rd))
+		if err != nil {
+			return nil, err
+		}
+		req.ContentLength = int64(len(head)) + size + int64(len(tail))
+		req.Header.Set("Content-Type", ctype)
 		req.Header.Set("Accept", "application/json")
 		return req, nil
 	}
@@ -686,51 +755,66 @@ func (c *Client) upload(ctx context.Context, p remote.Path, folder int64, body i
 	if !lost || ctx.Err() != nil {
 		return object{}, err
 	}
-	_, now, lerr := c.lookup(ctx, p)
+	_, now, lerr := c.lookupName(ctx, dir, name)
 	if lerr == nil && now != nil && now.Type == "file" && int64(now.Size) == size &&
 		(before == nil || now.RevisionID != before.RevisionID) {
-		c.lg.Info("upload answer lost; the stored file is ours", zap.String("path", p.Quoted()))
+		c.lg.Info("upload answer lost; the stored file is ours", zap.String("op", op))
 		return *now, nil
 	}
 	return object{}, err
 }
 
-// writeUpload writes the multipart body: `overwrite` first (the server decides on it before the file arrives),
-// then the part `file` with the name as RFC 2231 filename* so any UTF-8 name survives.
-func writeUpload(mw *multipart.Writer, name string, overwrite bool, body io.Reader, size int64) error {
-	if err := mw.WriteField("overwrite", strconv.FormatBool(overwrite)); err != nil {
-		return err
-	}
-	h := textproto.MIMEHeader{}
-	h.Set("Content-Disposition", `form-data; name="file"; filename*=UTF-8''`+encode2231(name))
-	h.Set("Content-Type", "application/octet-stream")
-	w, err := mw.CreatePart(h)
-	if err != nil {
-		return err
-	}
-	n, err := io.Copy(w, io.LimitReader(body, size))
-	if err != nil {
-		return err
-	}
-	if n != size {
-		return fmt.Errorf("body ended after %d of %d bytes (file changed during the upload?)", n, size)
-	}
-	return mw.Close()
-}
-
-// encode2231 percent-encodes everything but RFC 5987's attr-chars.
-func encode2231(s string) string {
-	const attr = "!#$&+-.^_`|~"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		if ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || strings.IndexByte(attr, ch) >= 0 {
-			b.WriteByte(ch)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", ch)
+// uploadFraming is the multipart body around the file's bytes: the head (the `overwrite` field when asked for,
+// first because a server decides on it before the file arrives, then the part header of `file`) and the closing
+// boundary. The name goes as a plain quoted filename= in UTF-8, as browsers and the public clients send it: RFC
+// 7578 forbids filename*= in form-data, and stacks that follow it would see no file at all.
+func uploadFraming(name string, overwrite bool) (head, tail []byte, contentType string, err error) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	if overwrite {
+		if err := mw.WriteField("overwrite", "true"); err != nil {
+			return nil, nil, "", err
 		}
 	}
-	return b.String()
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", `form-data; name="file"; filename="`+quoteEscaper.Replace(name)+`"`)
+	h.Set("Content-Type", "application/octet-stream")
+	if _, err := mw.CreatePart(h); err != nil {
+		return nil, nil, "", err
+	}
+	n := buf.Len()
+	if err := mw.Close(); err != nil {
+		return nil, nil, "", err
+	}
+	all := buf.Bytes()
+	return all[:n:n], all[n:], mw.FormDataContentType(), nil
+}
+
+// quoteEscaper escapes a quoted-string the way Go's multipart.CreateFormFile does.
+var quoteEscaper = strings.NewReplacer("\\", "\\\\", `"`, "\\\"")
+
+// exactReader passes exactly left bytes of r on and fails if r ends early: the Content-Length is promised.
+type exactReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (e *exactReader) Read(b []byte) (int, error) {
+	if e.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(b)) > e.left {
+		b = b[:e.left]
+	}
+	n, err := e.r.Read(b)
+	e.left -= int64(n)
+	if err == io.EOF && e.left > 0 {
+		return n, fmt.Errorf("body ended %d bytes early (file changed during the upload?)", e.left)
+	}
+	if e.left == 0 && err == io.EOF {
+		err = nil
+	}
+	return n, err
 }
 
 // Mkdir creates the folder p; an existing folder is success (so is one a lost answer already created).
@@ -740,6 +824,9 @@ func (c *Client) Mkdir(ctx context.Context, p remote.Path) (remote.Entry, error)
 	}
 	if p == remote.Root {
 		return c.Stat(ctx, p)
+	}
+	if c.readOnly() {
+		return remote.Entry{}, c.errReadOnly("mkdir", p)
 	}
 	parent, old, err := c.lookup(ctx, p)
 	if err != nil {
@@ -757,7 +844,7 @@ func (c *Client) Mkdir(ctx context.Context, p remote.Path) (remote.Entry, error)
 	c.markDirty(parent)
 	if errors.Is(err, remote.ErrConflict) {
 		// Taken meanwhile, or our own lost answer: adopt a folder, refuse a file.
-		if _, now, lerr := c.lookup(ctx, p); lerr == nil && now != nil && now.isFolder() && now.name() == p.Base() {
+		if _, now, lerr := c.lookup(ctx, p); lerr == nil && now != nil && now.isFolder() {
 			c.cacheDir(c.abs(p), int64(now.ID))
 			return entryOf(now, p), nil
 		}
@@ -780,6 +867,9 @@ func (c *Client) Move(ctx context.Context, from, to remote.Path, pre remote.Prec
 	}
 	if from == remote.Root || to == remote.Root || to.Within(from) && from != to {
 		return remote.Entry{}, fmt.Errorf("move %s to %s: %w", from.Quoted(), to.Quoted(), remote.ErrConflict)
+	}
+	if c.readOnly() {
+		return remote.Entry{}, c.errReadOnly("move", from)
 	}
 	srcParent, src, err := c.lookup(ctx, from)
 	if err == nil && src == nil {
@@ -847,6 +937,9 @@ func (c *Client) Delete(ctx context.Context, p remote.Path, pre remote.Precondit
 	}
 	if p == remote.Root {
 		return fmt.Errorf("delete: refusing to delete the pair root %s", c.spec)
+	}
+	if c.readOnly() {
+		return c.errReadOnly("delete", p)
 	}
 	parent, it, err := c.lookup(ctx, p)
 	if err == nil && it == nil {

@@ -29,6 +29,7 @@ type feedState struct {
 	rootID int64
 	baseID int64 // folder id of the pair root; 0 = the vBoxx root's top level
 	rr     int64 // round robin: the folder swept last
+	used   int64 // the vBoxx root's space_used at the last poll; -1 unknown
 	dirs   map[int64]*dirRec
 	files  map[int64]*fileRec
 }
@@ -48,7 +49,7 @@ type fileRec struct {
 }
 
 func newState(rootID, baseID int64) *feedState {
-	st := &feedState{rootID: rootID, baseID: baseID, dirs: map[int64]*dirRec{}, files: map[int64]*fileRec{}}
+	st := &feedState{rootID: rootID, baseID: baseID, used: -1, dirs: map[int64]*dirRec{}, files: map[int64]*fileRec{}}
 	st.dirs[baseID] = newDir(0, "")
 	return st
 }
@@ -142,7 +143,11 @@ func (st *feedState) isAncestor(a, b int64) bool {
 	return false
 }
 
-const cursorMagic = "VBX1"
+// cursorMagic: VBX2 added the root's space_used; a VBX1 cursor is read with it unknown.
+const (
+	cursorMagic  = "VBX2"
+	cursorMagic1 = "VBX1"
+)
 
 // maxCursor bounds what a cursor may inflate to, so a damaged one cannot exhaust memory.
 const maxCursor = 512 << 20
@@ -157,6 +162,7 @@ func (st *feedState) encode() remote.Cursor {
 	u(st.rootID)
 	u(st.baseID)
 	u(st.rr)
+	u(st.used + 1)
 	u(int64(len(st.dirs)))
 	order := []int64{st.baseID}
 	for i := 0; i < len(order); i++ {
@@ -219,7 +225,8 @@ func decodeCursor(cur remote.Cursor) (*feedState, error) {
 }
 
 func decodeCursorRaw(cur remote.Cursor) (*feedState, error) {
-	if !bytes.HasPrefix(cur, []byte(cursorMagic)) {
+	v1 := bytes.HasPrefix(cur, []byte(cursorMagic1))
+	if !v1 && !bytes.HasPrefix(cur, []byte(cursorMagic)) {
 		return nil, fmt.Errorf("%w: not a vboxx cursor", errCursor)
 	}
 	r := bufio.NewReader(io.LimitReader(flate.NewReader(bytes.NewReader(cur[len(cursorMagic):])), maxCursor))
@@ -248,7 +255,11 @@ func decodeCursorRaw(cur remote.Cursor) (*feedState, error) {
 		_, err = io.ReadFull(r, b)
 		return string(b)
 	}
-	st := &feedState{since: u(), rootID: u(), baseID: u(), rr: u(), dirs: map[int64]*dirRec{}, files: map[int64]*fileRec{}}
+	st := &feedState{since: u(), rootID: u(), baseID: u(), rr: u(), used: -1, dirs: map[int64]*dirRec{},
+		files: map[int64]*fileRec{}}
+	if !v1 {
+		st.used = u() - 1
+	}
 	nd := u()
 	for i := int64(0); err == nil && i < nd; i++ {
 		id, parent, name := u(), u(), s(remote.MaxNameBytes)

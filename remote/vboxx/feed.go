@@ -50,6 +50,9 @@ func (c *Client) Head(ctx context.Context) (remote.Cursor, error) {
 	}
 	st := newState(c.rootID, baseID)
 	st.since = t0.Unix()
+	if st.used, err = c.spaceUsed(ctx); err != nil {
+		return nil, fmt.Errorf("head %s: %w", c.spec, err)
+	}
 	p := c.newPoll(st, true)
 	p.enqueue(baseID)
 	if err := p.drain(ctx); err != nil {
@@ -114,6 +117,10 @@ func (c *Client) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, 
 	if t0.Sub(prev) > c.cfg.MaxCursorAge {
 		full = true // long gap: do not trust the feed alone
 	}
+	used, err := c.spaceUsed(ctx)
+	if err != nil {
+		return remote.Batch{}, fmt.Errorf("changes of %s: %w", c.spec, err)
+	}
 	p := c.newPoll(st, full)
 	p.enqueue(st.baseID)
 	if len(results) > c.cfg.MaxFeed {
@@ -121,6 +128,16 @@ func (c *Client) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, 
 	} else if err := p.applyFeed(results); err != nil {
 		return remote.Batch{}, err
 	}
+	if used >= 0 && st.used >= 0 && used != st.used && p.fresh == 0 && !p.full {
+		// The root's size moved and modified_since names no new revision: a file it cannot see (a desktop
+		// agent's old date under the reading that filters on `modified`, a delete, a restore). Every folder is
+		// asked this poll (conditional GETs, 304 where nothing changed), so such a file arrives now, not only
+		// when the round robin reaches its folder.
+		c.lg.Debug("root size changed without a feed entry; sweeping every folder", zap.Int64("was", st.used),
+			zap.Int64("now", used))
+		p.full = true
+	}
+	st.used = used
 	c.mu.Lock()
 	for id := range c.dirty {
 		p.enqueue(id)
@@ -134,6 +151,21 @@ func (c *Client) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, 
 	c.lg.Debug("poll", zap.Int("listings", p.listings), zap.Int("lookups", p.lookups),
 		zap.Int("changes", len(p.out)), zap.Bool("full", p.full))
 	return remote.Batch{Changes: p.out, Next: st.encode()}, nil
+}
+
+// spaceUsed is the vBoxx root's space_used (one small GET without children), or -1 when the server does not
+// report it.
+func (c *Client) spaceUsed(ctx context.Context) (int64, error) {
+	var o object
+	err := c.call(ctx, "root usage", http.MethodGet, c.rootPath(""), url.Values{"include_children": {"false"},
+		"include_permissions": {"false"}}, true, c.decode(&o))
+	if err != nil {
+		return 0, err
+	}
+	if o.SpaceUsed == nil {
+		return -1, nil
+	}
+	return int64(*o.SpaceUsed), nil
 }
 
 // modifiedSince returns the files with a revision at or after since, and the server time of the answer. The
@@ -188,6 +220,7 @@ type poll struct {
 	rrLeft   int
 	listings int
 	lookups  int
+	fresh    int // feed entries that were not repeats of the overlap window
 }
 
 func (c *Client) newPoll(st *feedState, full bool) *poll {
@@ -233,8 +266,14 @@ func (p *poll) structureChanged() { p.byPath = nil }
 // drain lists queued folders, then continues the round robin until the budget is spent (or, when full, until
 // every known folder was listed).
 func (p *poll) drain(ctx context.Context) error {
+	// Every folder is listed at most twice per poll (enqueue), so this bound is never reached by a sane server;
+	// it is the backstop that turns any answer sequence that would not settle into an error instead of a loop.
 	for {
 		for len(p.queue) > 0 {
+			if limit := 3*(len(p.st.dirs)+len(p.st.files)) + p.c.cfg.SweepBudget + 100; p.listings+p.lookups > limit {
+				return fmt.Errorf("changes of %s: the server's answers did not settle after %d requests; the next "+
+					"poll tries again", p.c.spec, p.listings+p.lookups)
+			}
 			id := p.queue[0]
 			p.queue = p.queue[1:]
 			delete(p.queued, id)
@@ -317,13 +356,17 @@ func (p *poll) visit(ctx context.Context, id int64) error {
 		return nil
 	}
 	if rel := p.st.dirPath(id); lst.Path != p.c.abs(rel) {
-		// The folder itself moved. Its old and new parents report the move; list it again after them.
+		// The folder itself moved. Its old and new parents report the move; list it again after them, once:
+		// a path its parents never confirm (a name with "/" that no listing can hold) must not be asked for
+		// again and again. The parents' reconcile has then decided what it is.
 		p.enqueue(d.parent)
 		if np, ok := p.c.rel(parentAbs(lst.Path)); ok {
 			p.enqueue(p.nearestKnown(np))
 		}
-		p.queue = append(p.queue, id)
-		p.queued[id] = true
+		if p.listed[id] < 2 && !p.queued[id] {
+			p.queue = append(p.queue, id)
+			p.queued[id] = true
+		}
 		return nil
 	}
 	if err := p.reconcile(ctx, id, &lst); err != nil {
@@ -579,6 +622,7 @@ func (p *poll) applyFeed(results []object) error {
 		if rec != nil && rec.rev == int64(o.RevisionID) && p.st.filePath(id) == rel {
 			continue
 		}
+		p.fresh++
 		parent, ok := p.dirByPath(rel.Dir())
 		if !ok {
 			p.enqueue(p.nearestKnown(rel.Dir()))

@@ -106,7 +106,10 @@ func Login(ctx context.Context, lg *zap.Logger, o LoginOptions) error {
 		return fmt.Errorf("vboxx login: %w", err)
 	}
 	form := url.Values{"grant_type": {"password"}, "client_id": {o.ClientID}, "username": {o.Username},
-		"password": {o.Password.Reveal()}, "guid": {old.GUID}, "dns_name": {o.DeviceName}, "os_type": {osType()}}
+		"password": {o.Password.Reveal()}, "guid": {old.GUID}, "dns_name": {o.DeviceName}}
+	if t := osType(runtime.GOOS); t != "" {
+		form.Set("os_type", t) // optional; only the documented values are sent
+	}
 	if o.ClientSecret != "" {
 		form.Set("client_secret", o.ClientSecret)
 	}
@@ -137,14 +140,16 @@ func Login(ctx context.Context, lg *zap.Logger, o LoginOptions) error {
 	return nil
 }
 
-func osType() string {
-	switch runtime.GOOS {
+// osType is the documented os_type of goos ("win", "osx"), or "" where the reference names none: the field is
+// optional, and an undocumented value could be refused or registered as something else.
+func osType(goos string) string {
+	switch goos {
 	case "windows":
 		return "win"
 	case "darwin":
 		return "osx"
 	}
-	return "linux"
+	return ""
 }
 
 func twoStepMode(re *oauth2.RetrieveError) string {
@@ -226,7 +231,7 @@ func (c *Client) refreshGrant(ctx context.Context, rt string) (*oauth2.Token, er
 // else from the token file `tandem login vboxx` wrote (refreshed tokens are saved back, before use). The
 // endpoint is o.Endpoint, else the one stored at login.
 func Open(ctx context.Context, lg *zap.Logger, root string, o remote.OpenOptions) (remote.Remote, error) {
-	cfg := Config{Endpoint: o.Endpoint, CAFile: o.CAFile}
+	cfg := Config{Endpoint: o.Endpoint, CAFile: o.CAFile, OnSkip: o.OnSkip}
 	if o.AccessToken != "" || o.RefreshToken != "" {
 		cfg.Token = &oauth2.Token{AccessToken: o.AccessToken.Reveal(), RefreshToken: o.RefreshToken.Reveal(),
 			TokenType: "Bearer"}

@@ -287,7 +287,14 @@ func waitSettled(t *testing.T, e *penv, d *testenv.Daemon) map[string]string {
 // holds anything: no change of the test deleted a file.
 func noDeletes(t *testing.T, e *penv, what string) {
 	t.Helper()
-	if n := ops(e.emu.Log(t), e.p.del); n != 0 {
+	n := ops(e.emu.Log(t), e.p.del)
+	if e.p.name == "vboxx" {
+		// A server that does not honour overwrite (the emulator's default) gets a new version as: upload
+		// beside, delete the old file, rename the new one into place (remote/vboxx/PROVIDER.md). Those deletes
+		// come with a rename each; a spurious one would not.
+		n -= ops(e.emu.Log(t), `^file/rename$`)
+	}
+	if n > 0 {
 		t.Fatalf("%d remote deletes during %s: ops %v", n, what, testenv.OpCounts(e.emu.Log(t)))
 	}
 	if tr := testenv.TrashFiles(t, e.L); len(tr) != 0 {

@@ -21,6 +21,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -171,7 +172,7 @@ func newPenv(t *testing.T, p provider, emuArgs ...string) *penv {
 		// The emulator accepts only its registered callback: a free loopback port of this test's own.
 		emuArgs = append(emuArgs, "--redirect-url", "http://127.0.0.1:"+freePort(t)+"/callback")
 	}
-	e.emu = testenv.StartEmulator(t, bin, p.name, append(append([]string(nil), p.emuArgs...), emuArgs...)...)
+	e.emu = testenv.StartEmulator(t, bin, p.name, append(slices.Clone(p.emuArgs), emuArgs...)...)
 	switch p.name {
 	case "pcloud", "verizon":
 		e.at, e.rt = e.emu.AccessToken, e.emu.RefreshToken

@@ -30,6 +30,7 @@ type DaemonPairStatus struct {
 	LastError string     `json:"last_error"`
 	LastSync  *time.Time `json:"last_sync"`
 	Resynced  *time.Time `json:"resynced"`
+	ReadOnly  bool       `json:"read_only"`
 	LastPass  *struct {
 		Uploaded   int    `json:"uploaded"`
 		Downloaded int    `json:"downloaded"`

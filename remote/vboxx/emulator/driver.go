@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Driver methods: a test (or the benchmark) acting on the sync root directly, as another client or an
@@ -88,6 +89,41 @@ func (e *Emulator) WriteFile(p string, data []byte) (id int64, err error) {
 		return 0, fmt.Errorf("write %s: %w", p, err)
 	}
 	return it.ID, nil
+}
+
+// WriteFileAt is WriteFile by a desktop agent that keeps the file's own time: `modified` says mtime, while the
+// server stored the revision now (what the since-modified variant's modified_since cannot see).
+func (e *Emulator) WriteFileAt(p string, data []byte, mtime time.Time) (int64, error) {
+	id, err := e.WriteFile(p, data)
+	if err != nil {
+		return 0, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	it := e.items[id]
+	it.Modified = mtime.Unix()
+	ch := newChange()
+	ch.put(it)
+	return id, writeChange(e.store.DB, ch, e.cnt)
+}
+
+// RenameItem gives the item at p the name name in its folder, through the same rule as the API's rename (so a
+// name with "/" needs the slash-names variant).
+func (e *Emulator) RenameItem(p, name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rt, it, err := e.lookup(p)
+	if err == nil && it == nil {
+		err = fmt.Errorf("rename %s: the root", p)
+	}
+	if err != nil {
+		return err
+	}
+	ch := newChange()
+	if err := e.rename(rt, it, name, ch); err != nil {
+		return fmt.Errorf("rename %s: %w", p, err)
+	}
+	return writeChange(e.store.DB, ch, e.cnt)
 }
 
 // ReadFile returns the current content of the file at p.
@@ -272,4 +308,30 @@ func (e *Emulator) Paths() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// DeletedFiles maps the content of every deleted file of the sync root (its last revision) to the path it had:
+// what the server keeps of deleted files, for tests that check nothing was lost.
+func (e *Emulator) DeletedFiles() (map[string]string, error) {
+	e.mu.Lock()
+	type del struct {
+		path string
+		rev  int64
+	}
+	var dels []del
+	for _, it := range e.items {
+		if it.Deleted && !it.Folder && it.Root == e.cnt.SyncID {
+			dels = append(dels, del{e.itemPath(it), it.Rev})
+		}
+	}
+	e.mu.Unlock()
+	out := map[string]string{}
+	for _, d := range dels {
+		b, err := e.content.ReadFile(blobID(d.rev))
+		if err != nil {
+			return nil, err
+		}
+		out[string(b)] = d.path
+	}
+	return out, nil
 }

@@ -9,10 +9,12 @@
 package emulator
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +63,8 @@ type Options struct {
 	Version        string // /api/2/version; default "2.4.1"
 	LogSize        int    // emukit request log size
 	MaxForm        int64  // limit for non-upload request bodies; default 1 MiB
+	// Variants picks readings of the reference other than the least helpful default (see Variants).
+	Variants []string
 }
 
 // The caller's person id, and the person the emulator pretends holds "foreign" locks.
@@ -88,6 +92,7 @@ type Emulator struct {
 	tokens map[string]*tokenRec
 	guids  map[string]bool
 	policy policy
+	v      variants
 }
 
 type parentKey struct{ root, parent int64 }
@@ -127,9 +132,13 @@ func New(lg *zap.Logger, o Options) (*Emulator, error) {
 	if o.MaxForm <= 0 {
 		o.MaxForm = 1 << 20
 	}
+	v, err := parseVariants(o.Variants)
+	if err != nil {
+		return nil, err
+	}
 	e := &Emulator{lg: lg.Named("vboxx-emu"), o: o, items: map[int64]*item{},
 		roots: map[int64]*rootRec{}, kids: map[parentKey]map[string]int64{}, tokens: map[string]*tokenRec{},
-		guids: map[string]bool{}}
+		guids: map[string]bool{}, v: v}
 	e.setPolicyLocked(o.ExcludedExtensions, o.MaxFileSize, o.Quota)
 	st, err := openStore(o.DataDir, o.Sync)
 	if err != nil {
@@ -171,6 +180,46 @@ func (e *Emulator) loadState() error {
 	for _, it := range e.items {
 		if !it.Deleted {
 			e.addKid(it)
+		}
+	}
+	if l.fresh {
+		return e.seedVariants()
+	}
+	return nil
+}
+
+// seedVariants gives a fresh account of the read-only variants something to sync down, written as the
+// administrator would (the caller cannot write there).
+func (e *Emulator) seedVariants() error {
+	rt := e.roots[e.cnt.SyncID]
+	welcome := []byte("Written by the administrator; this folder is read-only for you.\n")
+	store := func(parent int64, name string) error {
+		tmp, _, err := e.content.Spool(bytes.NewReader(welcome), "seed-*")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp)
+		_, err = e.storeFile(rt, parent, name, false, tmp, int64(len(welcome)))
+		return err
+	}
+	if e.v.readonlyRoot {
+		if err := store(0, "welcome.txt"); err != nil {
+			return err
+		}
+	}
+	if e.v.readonlyFolder {
+		d, err := e.createFolder(rt, 0, "Read-only")
+		if err != nil {
+			return err
+		}
+		d.ReadOnly = true
+		ch := newChange()
+		ch.put(d)
+		if err := writeChange(e.store.DB, ch, e.cnt); err != nil {
+			return err
+		}
+		if err := store(d.ID, "welcome.txt"); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -307,15 +356,16 @@ func errf(status int, code, desc string) *apiError {
 }
 
 var (
-	errNotFound = errf(http.StatusNotFound, "not_found", "")
-	errLocked   = errf(http.StatusConflict, "resource_locked", "")
-	errConflict = errf(http.StatusConflict, "name_conflict", "")
-	errBadName  = errf(http.StatusBadRequest, "invalid_name", "")
-	errLongName = errf(http.StatusBadRequest, "name_too_long", "")
-	errBadExt   = errf(http.StatusBadRequest, "invalid_extension", "")
-	errRootGone = errf(http.StatusGone, "root_deleted", "Root was previously deleted.")
-	errDenied   = errf(http.StatusUnauthorized, "access_denied", "")
-	errMethod   = errf(http.StatusMethodNotAllowed, "method_not_allowed", "")
+	errNotFound  = errf(http.StatusNotFound, "not_found", "")
+	errLocked    = errf(http.StatusConflict, "resource_locked", "")
+	errConflict  = errf(http.StatusConflict, "name_conflict", "")
+	errBadName   = errf(http.StatusBadRequest, "invalid_name", "")
+	errLongName  = errf(http.StatusBadRequest, "name_too_long", "")
+	errBadExt    = errf(http.StatusBadRequest, "invalid_extension", "")
+	errRootGone  = errf(http.StatusGone, "root_deleted", "Root was previously deleted.")
+	errDenied    = errf(http.StatusUnauthorized, "access_denied", "")
+	errMethod    = errf(http.StatusMethodNotAllowed, "method_not_allowed", "")
+	errForbidden = errf(http.StatusForbidden, "forbidden", "")
 )
 
 func missingParam(p string) *apiError {
@@ -410,6 +460,14 @@ func need(r *http.Request, method string) error {
 		return errMethod
 	}
 	return nil
+}
+
+// key is the name as the uniqueness rule sees it: folded, or as it is under the case-sensitive variant.
+func (e *Emulator) key(name string) string {
+	if e.v.caseSensitive {
+		return name
+	}
+	return fold(name)
 }
 
 // fold is the case-insensitive key of a name: Unicode simple case folding (each rune to the smallest rune of its

@@ -92,7 +92,7 @@ func TestPlainHTTPIsRefused(t *testing.T) {
 }
 
 func TestAPIBasics(t *testing.T) {
-	r := Start(t, Options{ExcludedExtensions: []string{".exe"}, MaxFileSize: 100})
+	r := Start(t, Options{ExcludedExtensions: []string{".exe"}, MaxFileSize: 100, Variants: []string{"overwrite"}})
 	c := login(t, r)
 	root := strconv.FormatInt(r.RootID, 10)
 	flags := url.Values{"include_children": {"true"}, "include_deleted": {"false"}, "include_lock_info": {"false"},

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -118,7 +119,7 @@ func (e *Emulator) serveListing(w http.ResponseWriter, r *http.Request, rootS, f
 		obj, base = map[string]any{"id": 0, "is_deleted": false, "is_locked": rt.LockedBy != 0, "path": "/",
 			"root_id": rt.ID, "type": "folder"}, "/"
 		if f.permissions {
-			obj["permissions"] = permissions()
+			obj["permissions"] = permissions(!e.v.readonlyRoot)
 		}
 	default:
 		it, err := e.itemByID(rt, folderS, true, true)
@@ -161,6 +162,10 @@ func (e *Emulator) serveListing(w http.ResponseWriter, r *http.Request, rootS, f
 	sum := sha1.Sum(canon)
 	hash := hex.EncodeToString(sum[:])
 	if r.FormValue("hash") == hash {
+		if e.v.notModifiedBody {
+			writeNotModifiedBody(w)
+			return nil
+		}
 		w.WriteHeader(http.StatusNotModified) // no body: HTTP forbids one on 304
 		return nil
 	}
@@ -178,6 +183,21 @@ func (e *Emulator) serveListing(w http.ResponseWriter, r *http.Request, rootS, f
 	obj["hash"] = hash
 	writeJSON(w, http.StatusOK, obj)
 	return nil
+}
+
+// writeNotModifiedBody sends 304 with the body the reference prints. net/http writes no body on 304, so the
+// connection is taken over after the header, the body written, and the connection closed (Connection: close),
+// which is the only way such a body can be delimited once net/http has dropped its Content-Length.
+func writeNotModifiedBody(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(http.StatusNotModified)
+	conn, bw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	_, _ = bw.WriteString(`{"status": "not_modified"}`)
+	_ = bw.Flush()
 }
 
 func (e *Emulator) serveGetFile(w http.ResponseWriter, r *http.Request, rootS, idS string) error {
@@ -307,9 +327,13 @@ func (e *Emulator) serveModifiedSince(w http.ResponseWriter, r *http.Request, ro
 		if it.Folder || it.Root != rt.ID {
 			continue
 		}
+		at := it.Stored // documented only as "modified since": the default reads it as the upload time
+		if at == 0 || e.v.sinceModified {
+			at = it.Modified // variant: the file's own time, which a desktop agent may keep old
+		}
 		switch {
-		case !it.Deleted && it.Modified >= s:
-			hits = append(hits, hit{it.Modified, it})
+		case !it.Deleted && at >= s:
+			hits = append(hits, hit{at, it})
 		case it.Deleted && e.o.FeedDeletions && it.DeletedAt >= s:
 			hits = append(hits, hit{it.DeletedAt, it})
 		}
@@ -389,6 +413,9 @@ func (e *Emulator) serveCreateFolder(w http.ResponseWriter, r *http.Request, roo
 	if err != nil {
 		return err
 	}
+	if !e.writable(parent) {
+		return errForbidden
+	}
 	it, err := e.createFolder(rt, parent, name)
 	if err != nil {
 		return err
@@ -425,6 +452,9 @@ func (e *Emulator) serveRootLock(w http.ResponseWriter, rootS string, lock bool)
 	if err != nil {
 		return err
 	}
+	if e.v.readonlyRoot {
+		return errForbidden
+	}
 	if rt.LockedBy != 0 && rt.LockedBy != personID {
 		return errLocked
 	}
@@ -455,6 +485,9 @@ func (e *Emulator) serveMutate(w http.ResponseWriter, r *http.Request, rootS, id
 	it, err := e.itemByID(rt, idS, folder, false)
 	if err != nil {
 		return err
+	}
+	if !e.itemWritable(it) {
+		return errForbidden
 	}
 	ch := newChange()
 	switch action {
@@ -537,6 +570,9 @@ func (e *Emulator) move(rt *rootRec, it *item, to string, ch *change) error {
 	if it.Folder && e.isBelow(dest, it.ID) {
 		return badParam("to_folder_id")
 	}
+	if !e.writable(dest) {
+		return errForbidden
+	}
 	if e.itemLockedByOther(rt, it) || e.subtreeLockedByOther(it) || e.lockedByOther(rt, dest) {
 		return errLocked
 	}
@@ -554,6 +590,10 @@ func (e *Emulator) move(rt *rootRec, it *item, to string, ch *change) error {
 // come before the body is stored (invalid_name, invalid_extension, name_conflict), then the size checks. The body
 // may arrive chunked: the client streams it.
 func (e *Emulator) serveUpload(w http.ResponseWriter, r *http.Request, rootS, parentS string) error {
+	if r.ContentLength < 0 && !e.v.chunked {
+		// Default: a stack that needs the length up front (many WSGI/CGI servers) refuses a chunked body.
+		return errf(http.StatusLengthRequired, "invalid_request", "Length Required")
+	}
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return errf(http.StatusBadRequest, "no_file_received", "Missing required file: file")
@@ -570,10 +610,18 @@ func (e *Emulator) serveUpload(w http.ResponseWriter, r *http.Request, rootS, pa
 			return errf(http.StatusBadRequest, "invalid_request", "")
 		}
 		// The raw parameter, not Part.FileName(): that strips directories and would hide an invalid name.
-		_, params, _ := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+		cd := p.Header.Get("Content-Disposition")
+		if !e.v.filenameStar {
+			// Default: RFC 7578 forbids filename* in form-data, and stacks that follow it never read one.
+			cd = filenameStar.ReplaceAllString(cd, "")
+		}
+		_, params, _ := mime.ParseMediaType(cd)
 		if params["name"] == "file" {
-			part, name = p, params["filename"]
-			break
+			if _, ok := params["filename"]; ok {
+				part, name = p, params["filename"]
+				break
+			}
+			// A part without a file name is a plain form field to such stacks: no file was received.
 		}
 		v, _ := io.ReadAll(io.LimitReader(p, 64<<10))
 		fields.Add(params["name"], string(v))
@@ -589,12 +637,18 @@ func (e *Emulator) serveUpload(w http.ResponseWriter, r *http.Request, rootS, pa
 	default:
 		return badParam("overwrite")
 	}
+	if !e.v.overwrite {
+		overwrite = false // default: the reference has no such switch; an unknown field is ignored
+	}
 
 	e.mu.Lock()
 	rt, err := e.rootByID(rootS)
 	var parent int64
 	if err == nil {
 		parent, err = e.parentFolder(rt, parentS)
+	}
+	if err == nil && !e.writable(parent) {
+		err = errForbidden
 	}
 	if err == nil {
 		err = e.uploadCheck(rt, parent, name, overwrite)
@@ -643,6 +697,9 @@ func (e *Emulator) serveUpload(w http.ResponseWriter, r *http.Request, rootS, pa
 	e.writeItem(w, it, flags{permissions: true})
 	return nil
 }
+
+// filenameStar matches an RFC 2231 filename*= parameter of a Content-Disposition.
+var filenameStar = regexp.MustCompile(`(?i);\s*filename\*\s*=\s*("[^"]*"|[^;]*)`)
 
 // drainPart reads what is left of a refused body (up to a bound), so the client's request finishes and it sees
 // the error answer rather than a reset.
@@ -700,7 +757,7 @@ func (e *Emulator) storeFile(rt *rootRec, parent int64, name string, overwrite b
 		e.items[it.ID] = it
 		e.addKid(it)
 	}
-	it.Rev, it.Size, it.Modified = rev, size, now
+	it.Rev, it.Size, it.Modified, it.Stored = rev, size, now, now
 	ch := newChange()
 	ch.put(it)
 	if err := writeChange(e.store.DB, ch, e.cnt); err != nil {
@@ -730,6 +787,10 @@ func (e *Emulator) servePerson(w http.ResponseWriter, _ *http.Request, who []str
 	exts := make([]string, len(e.policy.exts))
 	copy(exts, e.policy.exts)
 	used := e.used(0)
+	maxSize := e.policy.maxSize
+	if e.v.maxSizeMB {
+		maxSize >>= 20 // variant: the blank unit read as MB; the limit itself stays in bytes
+	}
 	first, last, _ := strings.Cut(e.o.DisplayName, " ")
 	var rootID any
 	if sr := e.roots[e.cnt.SyncID]; sr != nil && !sr.Deleted {
@@ -738,7 +799,7 @@ func (e *Emulator) servePerson(w http.ResponseWriter, _ *http.Request, who []str
 	writeJSON(w, http.StatusOK, map[string]any{
 		"can_share": true, "company_id": companyID,
 		"company_policy": map[string]any{"excluded_extensions": strings.Join(exts, ","),
-			"max_file_size": e.policy.maxSize, "type": "policy"},
+			"max_file_size": maxSize, "type": "policy"},
 		"display_name": e.o.DisplayName, "email": e.o.Email, "first_name": first, "last_name": last,
 		"id": personID, "root_id": rootID, "roots": roots,
 		"space_quota": e.policy.quota, "space_quota_formatted": formatSize(e.policy.quota),

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -15,10 +16,12 @@ func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request) error {
 	if err := need(r, http.MethodPost); err != nil {
 		return err
 	}
-	if err := r.ParseForm(); err != nil {
+	// The grant may come as a urlencoded body (documented), in the query string or as multipart form data (public
+	// clients send both): r.Form holds all three.
+	if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
 		return errf(http.StatusBadRequest, "invalid_request", "")
 	}
-	f := r.PostForm
+	f := r.Form
 	clientID, secret := f.Get("client_id"), f.Get("client_secret")
 	switch {
 	case clientID == "":

@@ -17,7 +17,9 @@ type item struct {
 	Deleted   bool   `json:"deleted,omitempty"`
 	DeletedAt int64  `json:"deletedAt,omitempty"`
 	Created   int64  `json:"created,omitempty"`
-	Modified  int64  `json:"modified,omitempty"` // time the current revision was stored: what modified_since filters on
+	Modified  int64  `json:"modified,omitempty"` // the file's `modified`: when its revision was stored, or an agent's time
+	Stored    int64  `json:"stored,omitempty"`   // when the server stored the current revision (0: = Modified)
+	ReadOnly  bool   `json:"readOnly,omitempty"` // the caller lacks FILE_WRITE here (and below, for a folder)
 	Rev       int64  `json:"rev,omitempty"`
 	Size      int64  `json:"size,omitempty"`
 	LockedBy  int64  `json:"lockedBy,omitempty"` // person id; 0 = not locked

@@ -17,13 +17,13 @@ func (e *Emulator) addKid(it *item) {
 		m = map[string]int64{}
 		e.kids[k] = m
 	}
-	m[fold(it.Name)] = it.ID
+	m[e.key(it.Name)] = it.ID
 }
 
 func (e *Emulator) dropKid(it *item) {
 	k := parentKey{it.Root, it.Parent}
-	if m := e.kids[k]; m != nil && m[fold(it.Name)] == it.ID {
-		delete(m, fold(it.Name))
+	if m := e.kids[k]; m != nil && m[e.key(it.Name)] == it.ID {
+		delete(m, e.key(it.Name))
 		if len(m) == 0 {
 			delete(e.kids, k)
 		}
@@ -32,7 +32,7 @@ func (e *Emulator) dropKid(it *item) {
 
 // sibling is the live item named name (case-insensitively) in folder parent of root, or nil.
 func (e *Emulator) sibling(root, parent int64, name string) *item {
-	if id, ok := e.kids[parentKey{root, parent}][fold(name)]; ok {
+	if id, ok := e.kids[parentKey{root, parent}][e.key(name)]; ok {
 		return e.items[id]
 	}
 	return nil
@@ -156,8 +156,12 @@ func (e *Emulator) checkName(name string, folder bool) error {
 	if name == "" || name == "." || name == ".." || strings.HasSuffix(name, " ") || strings.HasSuffix(name, ".") {
 		return errBadName
 	}
+	bad := `/\:*?"<>|`
+	if e.v.slashNames {
+		bad = `:*?"<>|`
+	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f || strings.ContainsRune(`/\:*?"<>|`, r) {
+		if r < 0x20 || r == 0x7f || strings.ContainsRune(bad, r) {
 			return errBadName
 		}
 	}
@@ -255,15 +259,44 @@ func parseFlags(r *http.Request) (flags, error) {
 	return f, err
 }
 
-// permissions are the caller's rights on every item: the emulator has one user with full rights.
-func permissions() []any { return []any{"FILE_VIEW", "FILE_READ", "FILE_WRITE"} }
+// permissions are the caller's rights: full, or without FILE_WRITE where the read-only variants say so.
+func permissions(write bool) []any {
+	if !write {
+		return []any{"FILE_VIEW", "FILE_READ"}
+	}
+	return []any{"FILE_VIEW", "FILE_READ", "FILE_WRITE"}
+}
+
+// writable reports whether the caller may change what is inside folder (0 = the top level): not under the
+// readonly-root variant, and no folder at or above it is read-only.
+func (e *Emulator) writable(folder int64) bool {
+	if e.v.readonlyRoot {
+		return false
+	}
+	for id := folder; id != 0; {
+		it := e.items[id]
+		if it == nil {
+			return true
+		}
+		if it.ReadOnly {
+			return false
+		}
+		id = it.Parent
+	}
+	return true
+}
+
+// itemWritable: the caller may rename, move, delete or lock it.
+func (e *Emulator) itemWritable(it *item) bool {
+	return !it.ReadOnly && e.writable(it.Parent)
+}
 
 func (e *Emulator) obj(it *item, path string, f flags) map[string]any {
 	m := map[string]any{
 		"id": it.ID, "is_deleted": it.Deleted, "is_locked": it.LockedBy != 0, "path": path, "root_id": it.Root,
 	}
 	if f.permissions {
-		m["permissions"] = permissions()
+		m["permissions"] = permissions(e.itemWritable(it))
 	}
 	if f.lockInfo {
 		locks := []any{}
@@ -292,7 +325,7 @@ func (e *Emulator) rootObj(rt *rootRec, f flags) map[string]any {
 		"space_used": used, "space_used_formatted": formatSize(used), "type": "root", "company_id": companyID,
 	}
 	if f.permissions {
-		m["permissions"] = permissions()
+		m["permissions"] = permissions(!e.v.readonlyRoot)
 	}
 	return m
 }

@@ -249,6 +249,9 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 	if rep != nil {
 		r.res.fill(rep)
 	}
+	if ro, ok := rem.(interface{ ReadOnly() bool }); ok && ro.ReadOnly() {
+		r.note(readOnlyNote)
+	}
 	if err != nil {
 		return loginHint(scheme, err)
 	}
@@ -330,6 +333,10 @@ func (r *onceRun) stateDir() (string, error) {
 	}
 	return state.DefaultDir()
 }
+
+// readOnlyNote: the remote (a vBoxx folder without write permission) refuses every change.
+const readOnlyNote = "read-only: the remote folder refuses changes for this account, so the pair syncs down only; " +
+	"local changes stay local and are listed as skipped"
 
 func (r *onceRun) note(s string) { r.res.Notes = append(r.res.Notes, s) }
 

@@ -125,6 +125,9 @@ func printStatus(w io.Writer, st *daemon.Status, now time.Time, bars bool) {
 		if p.Watcher != "" {
 			notes = append(notes, "watcher: "+p.Watcher)
 		}
+		if p.ReadOnly {
+			notes = append(notes, readOnlyNote)
+		}
 		if p.Resynced != nil {
 			notes = append(notes, "resynced (change cursor was out of sync) "+ago(now.Sub(*p.Resynced))+" ago")
 		}

@@ -53,9 +53,12 @@ type PairStatus struct {
 	CursorAge float64    `json:"cursor_age_s"`
 	Resynced  *time.Time `json:"resynced,omitempty"` // the last time the change cursor was out of sync and re-listed
 	Watcher   string     `json:"watcher,omitempty"`  // "" or what degrades the folder watch (e.g. the inotify limit)
-	Passes    int        `json:"passes"`
-	Pending   bool       `json:"pending"` // a pass is due (changes seen, not yet synced)
-	LastPass  *PassInfo  `json:"last_pass,omitempty"`
+	// ReadOnly: the remote refuses every change for this account (a vBoxx folder without write permission);
+	// the pair syncs down only and local changes are listed as skipped.
+	ReadOnly bool      `json:"read_only,omitempty"`
+	Passes   int       `json:"passes"`
+	Pending  bool      `json:"pending"` // a pass is due (changes seen, not yet synced)
+	LastPass *PassInfo `json:"last_pass,omitempty"`
 }
 
 // Transfer is one action in flight.

@@ -691,6 +691,11 @@ func (l *pairLoop) snapshot() PairStatus {
 		msgs = append(msgs, l.watchFail)
 	}
 	s.Watcher = strings.Join(msgs, "; ")
+	if l.deps != nil {
+		if ro, ok := l.deps.Remote.(interface{ ReadOnly() bool }); ok && ro.ReadOnly() {
+			s.ReadOnly = true
+		}
+	}
 	s.LastSync = timePtr(l.lastSync)
 	s.LastErrorAt = timePtr(l.lastErrAt)
 	s.Resynced = timePtr(l.resynced)

@@ -147,7 +147,7 @@ func (e *Engine) do(ctx context.Context, a Action, rep *Report) (int64, error) {
 	case MoveRemote, MoveLocal:
 		return 0, e.move(ctx, a)
 	case RecordBase:
-		return 0, e.recordBase(a.Path, a.Local, a.Remote)
+		return 0, e.recordBase(ctx, a.Path, a.Local, a.Remote)
 	case Reconcile:
 		return e.reconcile(ctx, a, rep)
 	case Conflict:
@@ -189,13 +189,39 @@ func (e *Engine) recheckRacy(ctx context.Context, p remote.Path, l *state.Record
 	return nil
 }
 
-func (e *Engine) recordBase(p remote.Path, l, r *state.Record) error {
+// recordBase records that both sides hold what l and r describe. The local bytes are made durable first and
+// checked to be still the ones observed: a base recorded over bytes only in the page cache would, after a power
+// loss, make the stale or empty file left on disk look like a new local edit that overwrites the good copy.
+func (e *Engine) recordBase(ctx context.Context, p remote.Path, l, r *state.Record) error {
 	if l == nil || r == nil {
 		return fmt.Errorf("record %s: a side is missing", p.Quoted())
+	}
+	if err := e.syncLocal(ctx, p, l); err != nil {
+		return fmt.Errorf("record %s: %w", p.Quoted(), err)
 	}
 	return e.commit(func(tx state.Writer) error {
 		return tx.PutBase(state.Base{Path: p, Dir: l.Dir, Hash: l.Hash, Local: *l, Remote: *r})
 	})
+}
+
+// syncLocal makes the local file (or folder) at p and its name durable, then checks that it is still what l
+// describes: bytes that changed meanwhile were not the ones compared, so the path is planned again.
+func (e *Engine) syncLocal(ctx context.Context, p remote.Path, l *state.Record) error {
+	s, ok := e.d.Local.(remote.Syncer)
+	if !ok {
+		return nil
+	}
+	if err := s.Sync(ctx, p); err != nil {
+		return fmt.Errorf("make the local copy durable: %w", err)
+	}
+	now, err := e.d.Local.Stat(ctx, p)
+	if err != nil {
+		return fmt.Errorf("re-check: %w", err)
+	}
+	if now.Dir != l.Dir || now.Rev != l.Rev {
+		return errReplan
+	}
+	return nil
 }
 
 // upload streams the local file to the remote while digesting it. If the file changed while it was read, the
@@ -227,9 +253,11 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 	}
 	after, serr := e.d.Local.Stat(ctx, p)
 	torn := serr != nil || after.Rev != le.Rev || sent != a.Local.Hash
-	if s, ok := e.d.Local.(remote.Syncer); ok && !torn {
+	if s, ok := e.d.Local.(remote.Syncer); ok && serr == nil {
 		// The sync point must not outlive the local bytes it describes (a power loss after an editor's
-		// unsynced write would bring back older bytes that then look like a new local edit).
+		// unsynced write would bring back older bytes that then look like a new local edit). A torn upload
+		// syncs too: the remote now holds the only copy of what was sent, and older bytes coming back after a
+		// power loss would be uploaded over it.
 		if err := s.Sync(ctx, p); err != nil {
 			return le.Size, fmt.Errorf("upload %s: make the local copy durable: %w", p.Quoted(), err)
 		}
@@ -486,7 +514,7 @@ func (e *Engine) reconcile(ctx context.Context, a Action, rep *Report) (int64, e
 	r := *a.Remote
 	r.Hash = h
 	if h == a.Local.Hash {
-		return 0, e.recordBase(a.Path, a.Local, &r)
+		return 0, e.recordBase(ctx, a.Path, a.Local, &r)
 	}
 	a.Remote = &r
 	a.Op, a.Reason = Conflict, "both sides changed differently"

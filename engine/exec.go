@@ -111,8 +111,28 @@ func (e *Engine) intent(op string, a Action) (uint64, error) {
 
 func (e *Engine) now() int64 { return e.d.Clock.Now().UnixNano() }
 
+// rec is the stored record of ent. A side whose revision is a stat fingerprint (localdir: the local side, a
+// dir: remote) also stores its inode and ctime, which the scanner's fast check compares.
 func rec(ent remote.Entry, scanned int64) state.Record {
-	return state.Record{Entry: ent, Scanned: scanned}
+	r := state.Record{Entry: ent, Scanned: scanned}
+	if fp, ok := remote.ParseFingerprint(ent.Rev); ok && !ent.Dir {
+		r.Inode, r.CTime = fp.Inode, fp.CTime
+	}
+	return r
+}
+
+// sameFingerprint: the file ent describes still has the stat fingerprint stored in r (size, mtime in ns, ctime,
+// inode), so its content is taken as unchanged without reading it. A side without fingerprints compares its
+// revisions. The scanner and the executor's re-checks before overwriting or deleting a local file both use it.
+func sameFingerprint(r *state.Record, ent remote.Entry) bool {
+	if r.Rev != ent.Rev {
+		return false
+	}
+	fp, ok := remote.ParseFingerprint(ent.Rev)
+	if !ok {
+		return true
+	}
+	return r.Inode == fp.Inode && r.CTime == fp.CTime && r.Size == fp.Size && r.ModTime.UnixNano() == fp.MTime
 }
 
 func revOf(r *state.Record) remote.Precondition {
@@ -168,9 +188,9 @@ func (e *Engine) do(ctx context.Context, a Action, rep *Report) (int64, error) {
 	return 0, fmt.Errorf("unknown action %v", a.Op)
 }
 
-// recheckRacy re-digests a racily clean local file just before it is overwritten or deleted: its revision (size,
-// mtime, inode) cannot tell a same-size rewrite within the timestamp's resolution, so the precondition alone
-// would let the action take an unseen edit.
+// recheckRacy re-digests a racily clean local file just before it is overwritten or deleted: its fingerprint
+// cannot tell a same-size rewrite within the timestamps' resolution, so the precondition alone would let the
+// action take an unseen edit.
 func (e *Engine) recheckRacy(ctx context.Context, p remote.Path, l *state.Record) error {
 	if l == nil || l.Dir || !e.racy(l) {
 		return nil
@@ -183,7 +203,7 @@ func (e *Engine) recheckRacy(ctx context.Context, p remote.Path, l *state.Record
 	if err != nil {
 		return fmt.Errorf("re-check %s: %w", p.Quoted(), err)
 	}
-	if got != l.Hash || ent.Rev != l.Rev {
+	if got != l.Hash || !sameFingerprint(l, ent) {
 		return fmt.Errorf("re-check %s: %w", p.Quoted(), errReplan)
 	}
 	return nil

@@ -214,7 +214,7 @@ func (e *Engine) storedBelow(side state.Side, dir remote.Path) (*sliceIter, erro
 // none), else a fresh digest. changed is false when the stored record still holds, or when the file could not be
 // hashed (changed while hashing, vanished, unreadable): then what is stored is kept and a later pass looks again.
 func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Entry, stored *state.Record, rep *Report) (state.Record, bool, error) {
-	if stored != nil && !stored.Dir && stored.Rev == ent.Rev && stored.ID == ent.ID && !stored.Hash.IsZero() &&
+	if stored != nil && !stored.Dir && sameFingerprint(stored, ent) && stored.ID == ent.ID && !stored.Hash.IsZero() &&
 		stored.Hash.Algo == e.algo && !e.racy(stored) {
 		return state.Record{}, false, nil
 	}
@@ -231,7 +231,7 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 		e.lg.Debug("hash failed", zap.String("path", string(ent.Path)), zap.Error(err))
 		return state.Record{}, false, nil
 	}
-	rec := state.Record{Entry: he, Scanned: e.now()}
+	rec := rec(he, e.now())
 	rec.Path, rec.Hash = ent.Path, h
 	return rec, true, nil
 }

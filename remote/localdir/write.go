@@ -136,8 +136,8 @@ func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, bod
 			return remote.Entry{}, wrap("put", p, err)
 		}
 	}
-	// The temp's stat is the result: rename keeps inode, size and mtime, and a later Lstat of p could already
-	// see someone else's write.
+	// The temp's stat is the result: rename keeps inode, size and mtime. It moves the ctime, so p is stat'ed
+	// again after the rename (restat).
 	tfi, err := d.fs.Lstat(tmp)
 	if err != nil {
 		return remote.Entry{}, wrap("put", p, err)
@@ -152,7 +152,20 @@ func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, bod
 	if err := d.syncDir("put", p.Dir()); err != nil {
 		return remote.Entry{}, err
 	}
-	return entry(p, tfi), nil
+	return entry(p, d.restat(n, tfi)), nil
+}
+
+// restat is the stat of n after tandem renamed the file it stat'ed as before to n: a rename moves the ctime, so
+// the fingerprint recorded must be the one taken after it. When n no longer holds that file (another inode, size
+// or mtime: someone wrote meanwhile) the stat from before is kept; its ctime matches nothing, so the next scan
+// hashes the file again instead of taking another writer's bytes for ours.
+func (d *Dir) restat(n string, before FileInfo) FileInfo {
+	after, err := d.fs.Lstat(n)
+	if err != nil || !after.IsRegular() || after.Ino != before.Ino || after.Size != before.Size ||
+		!after.ModTime.Equal(before.ModTime) {
+		return before
+	}
+	return after
 }
 
 // more prints a wrong byte count; with the LimitReader, size+1 means "more than size".
@@ -296,6 +309,9 @@ func (d *Dir) Move(ctx context.Context, from, to remote.Path, pre remote.Precond
 		if err := d.syncDir("move", from.Dir()); err != nil {
 			return remote.Entry{}, err
 		}
+	}
+	if !fi.IsDir() {
+		fi = d.restat(tn, fi)
 	}
 	return entry(to, fi), nil
 }

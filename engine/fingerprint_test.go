@@ -3,8 +3,12 @@ package engine
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/state"
 )
 
 // Issue 9 hole 1: a rewrite in place that keeps size and mtime (touch -r, cp -p, rsync -t) is an edit: the next
@@ -36,4 +40,56 @@ func TestPairInPlaceEditKeepsSizeAndMTime(t *testing.T) {
 		t.Fatalf("remote after the in-place edit:\n%s", got)
 	}
 	p.converged()
+}
+
+// Issue 9 hole 6: a folder move needs a file that came along. rm -rf d; mkdir n; a new n/f: n got the inode d
+// freed (and n/f the one d/f freed), but nothing inside came along: delete d (its files to the trash) and
+// create n, never move the remote d to n (the new n/f would then overwrite the old d/f's content, in no trash).
+func TestFolderMoveNeedsMoreThanTheInode(t *testing.T) {
+	d, nd := dir("d"), dir("n")
+	nd.ID = d.ID
+	f := file("d/f", "old report")
+	lookup := func(ix state.Index, id string) (remote.Path, bool) {
+		switch id {
+		case d.ID:
+			return "d", true
+		case f.ID:
+			return "d/f", true
+		}
+		return "", false
+	}
+	for _, tc := range []struct {
+		name string
+		nf   *state.Record
+		want []string
+	}{
+		{"inode reused, new content: delete and create", file("n/f", "new report"),
+			[]string{"mkdir-remote n", "upload n/f", "delete-remote d/f", "delete-remote d"}},
+		{"a file came along: move", file("n/f", "old report"), []string{"move-remote d -> n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.nf.ID = f.ID // reused too, or moved along
+			got := ops(planRows([]row{
+				{"d", base(d, d), nil, d},
+				{"d/f", base(f, f), nil, f},
+				{"n", nil, nd, nil},
+				{"n/f", nil, tc.nf, nil},
+			}, lookup))
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("plan = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// The same on the remote side (a dir: remote reuses inodes too).
+	rnf := file("n/f", "new report")
+	rnf.ID = f.ID
+	got := ops(planRows([]row{
+		{"d", base(d, d), d, nil},
+		{"d/f", base(f, f), f, nil},
+		{"n", nil, nil, nd},
+		{"n/f", nil, nil, rnf},
+	}, lookup))
+	if want := []string{"mkdir-local n", "download n/f", "delete-local d/f", "delete-local d"}; !slices.Equal(got, want) {
+		t.Fatalf("remote side: plan = %q, want %q", got, want)
+	}
 }

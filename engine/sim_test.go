@@ -79,6 +79,8 @@ var pinnedSeeds = []uint64{
 	31503,  // I8: two moves, each inside the other, both dropped as nested: never planned again
 	31700,  // I4: a folder's delete retried after a lost answer removed a file written in its place
 	41079,  // I6: the crash sweep's removal of a temp file met a full disk and was never retried
+	41,     // I4 (found by the touch-r op): a delete took an in-place edit that kept size and mtime (hole 1)
+	128,    // I2 (found by replace-folder): rm -rf D; mkdir E with D's inode moved the remote D to E (hole 6)
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.
@@ -196,6 +198,9 @@ type simVersion struct {
 	step    int
 	exempt  bool
 	pending bool // written locally and not yet written back: a power loss may take it
+	// trashed: the user deleted it where both sides held it; the delete must take it to a trash (checked after
+	// every pass), so it need not be live at quiescence.
+	trashed bool
 }
 
 type world struct {
@@ -1381,7 +1386,7 @@ func (w *world) quiesce() {
 	// I2: every version no user discarded is live on both sides.
 	liveL, liveR := w.liveHashes(w.L, false), w.liveHashes(w.R, false)
 	for _, v := range w.versions {
-		if v.exempt {
+		if v.exempt || v.trashed {
 			continue
 		}
 		w.tot.checked.Add(1)

@@ -53,8 +53,8 @@ var (
 	simSteps      = flag.Int("sim.steps", 100, "steps per simulation seed")
 	simDuration   = flag.Duration("sim.duration", 0, "soak: run seeds from -sim.start until this much time has passed")
 	simStart      = flag.Uint64("sim.start", 1, "first seed of a run")
-	simSyncFaults = flag.Bool("sim.syncfaults", false, "disk faults hit fsync too (open finding: a folder fsync "+
-		"that fails after localdir's rename leaves new content that a later pass records as base, not durably)")
+	simSyncFaults = flag.Bool("sim.syncfaults", false, "disk faults hit fsync too (a folder fsync that fails "+
+		"after localdir's rename leaves new content that a later pass must make durable before recording it)")
 	simLazyDisk = flag.Bool("sim.lazydisk", false, "user writes stay volatile across passes (default: the kernel "+
 		"writes them back before each pass, so a power loss takes only what tandem itself left unsynced)")
 )
@@ -66,7 +66,7 @@ var pinnedSeeds = []uint64{
 	97,                                     // harness: a torn local write of the content the remote holds
 	116,                                    // I1: a download took a same-size rewrite made within the racy window (revision unchanged)
 	158,                                    // harness: a move retried after a lost ack
-	1095,                                   // I7 (with -sim.syncfaults, open): base recorded over a rename whose folder fsync failed
+	1095,                                   // I7 (with -sim.syncfaults): base recorded over a rename whose folder fsync failed
 	1514,                                   // I4: a local delete trashed a same-size rewrite made within the racy window
 	2458,                                   // harness: empty files share one digest
 	2483,                                   // I6: a temp file whose removal failed stayed for the life of the engine
@@ -81,6 +81,9 @@ var pinnedSeeds = []uint64{
 	41079,  // I6: the crash sweep's removal of a temp file met a full disk and was never retried
 	41,     // I4 (found by the touch-r op): a delete took an in-place edit that kept size and mtime (hole 1)
 	128,    // I2 (found by replace-folder): rm -rf D; mkdir E with D's inode moved the remote D to E (hole 6)
+	180,    // I2 (-sim.lazydisk): "same content on both sides" recorded over an unsynced local file (hole 5)
+	93,     // I2 (-sim.lazydisk): a file re-created with the base's content, never synced, emptied by a power loss
+	2887,   // I7 (-sim.syncfaults, issue 9): a base recorded although the folder fsync after the rename failed
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

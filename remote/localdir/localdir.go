@@ -2,7 +2,7 @@
 //
 // All access goes through an FS (production: os.Root; simulation: fakefs), so nothing outside the root is ever
 // touched and symlinks are never followed. Writes follow the durable write protocol of RELIABILITY.md: a temp
-// file in the target folder, fsync, mtime, precondition re-check, rename, fsync of the folder.
+// file in the target folder, fsync, mtime, precondition re-check, rename, fsync of the folder and those above it.
 package localdir
 
 import (

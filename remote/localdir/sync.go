@@ -32,15 +32,5 @@ func (d *Dir) Sync(ctx context.Context, p remote.Path) error {
 	}
 	// Every folder up to the root: a name made durable in a folder whose own name is not would come back after
 	// a power loss as whatever the parent held there before (an older file, nothing), below a recorded base.
-	for q := p; q != remote.Root; {
-		q = q.Dir()
-		dir, err := name(q)
-		if err != nil {
-			return err
-		}
-		if err := d.fs.SyncDir(dir); err != nil {
-			return wrap("sync", q, err)
-		}
-	}
-	return nil
+	return d.syncUp("sync", p.Dir())
 }

@@ -84,6 +84,7 @@ var pinnedSeeds = []uint64{
 	180,    // I2 (-sim.lazydisk): "same content on both sides" recorded over an unsynced local file (hole 5)
 	93,     // I2 (-sim.lazydisk): a file re-created with the base's content, never synced, emptied by a power loss
 	2887,   // I7 (-sim.syncfaults, issue 9): a base recorded although the folder fsync after the rename failed
+	145,    // harness (-sim.lazydisk): a rewrite no pass saw, emptied by a power loss, counted against the engine
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.
@@ -204,6 +205,9 @@ type simVersion struct {
 	// trashed: the user deleted it where both sides held it; the delete must take it to a trash (checked after
 	// every pass), so it need not be live at quiescence.
 	trashed bool
+	// seen: a pass that began after the write finished without a crash, so the engine had the chance to make
+	// it durable before relying on it (-sim.lazydisk holds the engine to that only for writes it saw).
+	seen bool
 }
 
 type world struct {
@@ -469,7 +473,9 @@ func (w *world) crash() {
 	w.newEngine()
 	// A local version the power loss took from where the user wrote it, before it was written back, was
 	// never the engine's to keep: the user's write did not happen. (With -sim.lazydisk nothing is written
-	// back, so only versions gone from everywhere are exempt: that shows stale files uploaded over newer ones.)
+	// back, so only versions gone from everywhere are exempt, and those no finished pass saw: that shows stale
+	// files uploaded over newer ones. A write no pass saw, torn by the power loss, is a local edit to the engine,
+	// as it is to the user; seed 145: the same content rewritten, emptied, uploaded over the remote copy.)
 	onL := map[string]string{}
 	for _, e := range w.list(w.L) {
 		onL[e.path] = e.sha
@@ -480,7 +486,8 @@ func (w *world) crash() {
 		if !v.pending {
 			continue
 		}
-		if lost := onL[v.path] != v.sha; (*simLazyDisk && !v.exempt && !liveL[v.sha] && !liveR[v.sha]) || (!*simLazyDisk && lost) {
+		lost := onL[v.path] != v.sha
+		if (*simLazyDisk && ((!v.exempt && !liveL[v.sha] && !liveR[v.sha]) || (!v.seen && lost))) || (!*simLazyDisk && lost) {
 			// What the user's torn write left replaces that content in the user's eyes, wherever it is.
 			w.discard(v.sha)
 			w.logf("power loss took %s version %s of %q", v.side, v.sha[:8], v.path)
@@ -1220,6 +1227,7 @@ func (w *world) pass(faults bool) *Report {
 			v.pending = false
 		}
 	}
+	before := len(w.versions)
 	// Events during the pass (SIM-04 races) belong to the next one, as a watcher delivers them after it.
 	pending := w.scopeL
 	w.scopeL = nil
@@ -1259,6 +1267,11 @@ func (w *world) pass(faults bool) *Report {
 	cancel()
 	crashed := w.crashed
 	w.crashed = false
+	if !crashed && err == nil {
+		for _, v := range w.versions[:before] {
+			v.seen = true
+		}
+	}
 	w.logf("pass: rounds %d done %d problems %d conflicts %d err %v", rounds(rep), lenDone(rep), lenProblems(rep),
 		lenConflicts(rep), err)
 	if rep != nil {

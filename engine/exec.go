@@ -224,11 +224,13 @@ func (e *Engine) recordBase(ctx context.Context, p remote.Path, l, r *state.Reco
 	})
 }
 
-// syncLocal makes the local file (or folder) at p and its name durable, then checks that it is still what l
-// describes: bytes that changed meanwhile were not the ones compared, so the path is planned again.
+// syncLocal makes the local file at p and its name durable, then checks that it is still what l describes:
+// bytes that changed meanwhile were not the ones compared, so the path is planned again.
 func (e *Engine) syncLocal(ctx context.Context, p remote.Path, l *state.Record) error {
 	s, ok := e.d.Local.(remote.Syncer)
-	if !ok {
+	if !ok || l.Dir {
+		// A folder's sync point holds no content; the files in it make their own names (and so the folder's)
+		// durable before theirs are recorded.
 		return nil
 	}
 	if err := s.Sync(ctx, p); err != nil {

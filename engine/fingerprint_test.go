@@ -1,13 +1,22 @@
 package engine
 
 import (
+	"bytes"
+	"context"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap"
+
 	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/localdir"
+	"github.com/tandemsync/tandem/remote/localdir/fakefs"
+	"github.com/tandemsync/tandem/remote/memremote"
 	"github.com/tandemsync/tandem/state"
 )
 
@@ -91,5 +100,43 @@ func TestFolderMoveNeedsMoreThanTheInode(t *testing.T) {
 	}, lookup))
 	if want := []string{"mkdir-local n", "download n/f", "delete-local d/f", "delete-local d"}; !slices.Equal(got, want) {
 		t.Fatalf("remote side: plan = %q, want %q", got, want)
+	}
+}
+
+// Issue 9 hole 5: "both sides already agree" is recorded only over local bytes that are durable. A file the user
+// wrote (nothing synced) that the remote already holds: the first pass records the sync point without any
+// transfer; a power loss right after must not leave an empty or older file under that sync point.
+func TestRecordBaseMakesLocalBytesDurable(t *testing.T) {
+	for seed := range uint64(20) {
+		clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+		ffs := fakefs.New(clk, rand.New(rand.NewPCG(seed, 7)))
+		ldir := localdir.New(zap.NewNop(), ffs, localdir.Options{Clock: clk, Label: "local"})
+		mem := memremote.New(clk, memremote.Options{Label: "mem"})
+		st, err := state.Open(filepath.Join(t.TempDir(), "pair.db"), zap.NewNop(), state.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := []byte("the same report on both sides\n")
+		if err := ffs.WriteFile("report.txt", data); err != nil {
+			t.Fatal(err)
+		}
+		if err := mem.WriteFile("report.txt", data); err != nil {
+			t.Fatal(err)
+		}
+		e, err := New(Deps{Clock: clk, Local: ldir, Remote: mem, Store: st, Logger: zap.NewNop()},
+			Options{Host: "testhost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := e.RunPass(context.Background())
+		if err != nil || len(rep.Done) != 1 || rep.Done[0].Op != RecordBase {
+			t.Fatalf("seed %d: first pass = %+v, %v; want one record", seed, rep, err)
+		}
+		ffs.Crash()
+		got, err := ffs.ReadFile("report.txt")
+		st.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("seed %d: after a power loss the recorded file holds %q (%v), want %q", seed, got, err, data)
+		}
 	}
 }

@@ -9,7 +9,7 @@ GOBIN   := $(shell $(GO) env GOPATH)/bin
 # make soak SOAK_DURATION=10m for a shorter soak.
 SOAK_DURATION ?= 60m
 
-.PHONY: build test race soak soak-variants bench lint demo package
+.PHONY: build test simdisk race soak soak-variants bench lint demo package
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tandem
@@ -18,7 +18,14 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test ./... -count=1 -timeout 14m
+	$(MAKE) simdisk
 	$(MAKE) race
+
+# The simulation with the harsher disks (pinned seeds plus 80 each, about 20 s apiece on 2 cores): user writes
+# that stay volatile across passes, and disk faults that hit fsync too.
+simdisk:
+	$(GO) test ./engine -run TestSimRandomOps -count=1 -timeout 5m -sim.lazydisk -sim.seeds=80
+	$(GO) test ./engine -run TestSimRandomOps -count=1 -timeout 5m -sim.syncfaults -sim.seeds=80
 
 # The packages with concurrency of their own (the transfer pool, bbolt batching) under the race detector,
 # with a smaller simulation than the plain run above.

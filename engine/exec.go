@@ -119,8 +119,28 @@ func (e *Engine) commit(fn func(tx state.Writer) error) error {
 
 func (e *Engine) now() int64 { return e.d.Clock.Now().UnixNano() }
 
+// rec is the stored record of ent. A side whose revision is a stat fingerprint (localdir: the local side, a
+// dir: remote) also stores its inode and ctime, which the scanner's fast check compares.
 func rec(ent remote.Entry, scanned int64) state.Record {
-	return state.Record{Entry: ent, Scanned: scanned}
+	r := state.Record{Entry: ent, Scanned: scanned}
+	if fp, ok := remote.ParseFingerprint(ent.Rev); ok && !ent.Dir {
+		r.Inode, r.CTime = fp.Inode, fp.CTime
+	}
+	return r
+}
+
+// sameFingerprint: the file ent describes still has the stat fingerprint stored in r (size, mtime in ns, ctime,
+// inode), so its content is taken as unchanged without reading it. A side without fingerprints compares its
+// revisions. The scanner and the executor's re-checks before overwriting or deleting a local file both use it.
+func sameFingerprint(r *state.Record, ent remote.Entry) bool {
+	if r.Rev != ent.Rev {
+		return false
+	}
+	fp, ok := remote.ParseFingerprint(ent.Rev)
+	if !ok {
+		return true
+	}
+	return r.Inode == fp.Inode && r.CTime == fp.CTime && r.Size == fp.Size && r.ModTime.UnixNano() == fp.MTime
 }
 
 func revOf(r *state.Record) remote.Precondition {
@@ -155,7 +175,7 @@ func (e *Engine) do(ctx context.Context, a Action, rep *Report) (int64, error) {
 	case MoveRemote, MoveLocal:
 		return 0, e.move(ctx, a)
 	case RecordBase:
-		return 0, e.recordBase(a.Path, a.Local, a.Remote)
+		return 0, e.recordBase(ctx, a.Path, a.Local, a.Remote)
 	case Reconcile:
 		return e.reconcile(ctx, a, rep)
 	case Conflict:
@@ -176,9 +196,9 @@ func (e *Engine) do(ctx context.Context, a Action, rep *Report) (int64, error) {
 	return 0, fmt.Errorf("unknown action %v", a.Op)
 }
 
-// recheckRacy re-digests a racily clean local file just before it is overwritten or deleted: its revision (size,
-// mtime, inode) cannot tell a same-size rewrite within the timestamp's resolution, so the precondition alone
-// would let the action take an unseen edit.
+// recheckRacy re-digests a racily clean local file just before it is overwritten or deleted: its fingerprint
+// cannot tell a same-size rewrite within the timestamps' resolution, so the precondition alone would let the
+// action take an unseen edit.
 func (e *Engine) recheckRacy(ctx context.Context, p remote.Path, l *state.Record) error {
 	if l == nil || l.Dir || !e.racy(l) {
 		return nil
@@ -191,19 +211,47 @@ func (e *Engine) recheckRacy(ctx context.Context, p remote.Path, l *state.Record
 	if err != nil {
 		return fmt.Errorf("re-check %s: %w", p.Quoted(), err)
 	}
-	if got != l.Hash || ent.Rev != l.Rev {
+	if got != l.Hash || !sameFingerprint(l, ent) {
 		return fmt.Errorf("re-check %s: %w", p.Quoted(), errReplan)
 	}
 	return nil
 }
 
-func (e *Engine) recordBase(p remote.Path, l, r *state.Record) error {
+// recordBase records that both sides hold what l and r describe. The local bytes are made durable first and
+// checked to be still the ones observed: a base recorded over bytes only in the page cache would, after a power
+// loss, make the stale or empty file left on disk look like a new local edit that overwrites the good copy.
+func (e *Engine) recordBase(ctx context.Context, p remote.Path, l, r *state.Record) error {
 	if l == nil || r == nil {
 		return fmt.Errorf("record %s: a side is missing", p.Quoted())
+	}
+	if err := e.syncLocal(ctx, p, l); err != nil {
+		return fmt.Errorf("record %s: %w", p.Quoted(), err)
 	}
 	return e.commit(func(tx state.Writer) error {
 		return tx.PutBase(state.Base{Path: p, Dir: l.Dir, Hash: l.Hash, Local: *l, Remote: *r})
 	})
+}
+
+// syncLocal makes the local file at p and its name durable, then checks that it is still what l describes:
+// bytes that changed meanwhile were not the ones compared, so the path is planned again.
+func (e *Engine) syncLocal(ctx context.Context, p remote.Path, l *state.Record) error {
+	s, ok := e.d.Local.(remote.Syncer)
+	if !ok || l.Dir {
+		// A folder's sync point holds no content; the files in it make their own names (and so the folder's)
+		// durable before theirs are recorded.
+		return nil
+	}
+	if err := s.Sync(ctx, p); err != nil {
+		return fmt.Errorf("make the local copy durable: %w", err)
+	}
+	now, err := e.d.Local.Stat(ctx, p)
+	if err != nil {
+		return fmt.Errorf("re-check: %w", err)
+	}
+	if now.Dir != l.Dir || now.Rev != l.Rev {
+		return errReplan
+	}
+	return nil
 }
 
 // upload streams the local file to the remote while digesting it. If the file changed while it was read, the
@@ -252,9 +300,11 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 	}
 	after, serr := e.d.Local.Stat(ctx, p)
 	torn := serr != nil || after.Rev != le.Rev || sent != a.Local.Hash
-	if s, ok := e.d.Local.(remote.Syncer); ok && !torn {
+	if s, ok := e.d.Local.(remote.Syncer); ok && serr == nil {
 		// The sync point must not outlive the local bytes it describes (a power loss after an editor's
-		// unsynced write would bring back older bytes that then look like a new local edit).
+		// unsynced write would bring back older bytes that then look like a new local edit). A torn upload
+		// syncs too: the remote now holds the only copy of what was sent, and older bytes coming back after a
+		// power loss would be uploaded over it.
 		if err := s.Sync(ctx, p); err != nil {
 			return le.Size, fmt.Errorf("upload %s: make the local copy durable: %w", p.Quoted(), err)
 		}
@@ -520,7 +570,7 @@ func (e *Engine) reconcile(ctx context.Context, a Action, rep *Report) (int64, e
 	r := *a.Remote
 	r.Hash = h
 	if h == a.Local.Hash {
-		return 0, e.recordBase(a.Path, a.Local, &r)
+		return 0, e.recordBase(ctx, a.Path, a.Local, &r)
 	}
 	a.Remote = &r
 	a.Op, a.Reason = Conflict, "both sides changed differently"

@@ -214,7 +214,7 @@ func (e *Engine) storedBelow(side state.Side, dir remote.Path) (*sliceIter, erro
 // none), else a fresh digest. changed is false when the stored record still holds, or when the file could not be
 // hashed (changed while hashing, vanished, unreadable): then what is stored is kept and a later pass looks again.
 func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Entry, stored *state.Record, rep *Report) (state.Record, bool, error) {
-	if stored != nil && !stored.Dir && stored.Rev == ent.Rev && stored.ID == ent.ID && !stored.Hash.IsZero() &&
+	if stored != nil && !stored.Dir && sameFingerprint(stored, ent) && stored.ID == ent.ID && !stored.Hash.IsZero() &&
 		stored.Hash.Algo == e.algo && !e.racy(stored) {
 		return state.Record{}, false, nil
 	}
@@ -231,13 +231,28 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 		e.lg.Debug("hash failed", zap.String("path", string(ent.Path)), zap.Error(err))
 		return state.Record{}, false, nil
 	}
-	rec := state.Record{Entry: he, Scanned: e.now()}
+	rec := rec(he, e.now())
 	rec.Path, rec.Hash = ent.Path, h
+	if side == state.Local && stored != nil && !stored.Dir && stored.Hash == h && !sameFingerprint(stored, he) {
+		// The same content in new bytes (rewritten, re-created, moved in): nothing will transfer them, so the
+		// sync point now stands on them. They are made durable first: a power loss would otherwise bring back
+		// an empty or older file that then looks like a local edit and is uploaded over the good copy.
+		if err := e.syncLocal(ctx, ent.Path, &rec); err != nil {
+			if ctx.Err() != nil {
+				return state.Record{}, false, ctx.Err()
+			}
+			rep.skip(ent.Path, fmt.Sprintf("%s: %v (will retry)", sideName(side), err))
+			return state.Record{}, false, nil
+		}
+	}
 	return rec, true, nil
 }
 
+// racy: the file changed (mtime, or ctime: an mtime put back) so close to the scan that recorded it that a
+// same-size rewrite within the timestamps' resolution could have followed unseen.
 func (e *Engine) racy(r *state.Record) bool {
-	return r.ModTime.UnixNano() >= r.Scanned-int64(racyWindow)
+	t := max(r.ModTime.UnixNano(), r.CTime)
+	return t >= r.Scanned-int64(racyWindow)
 }
 
 // observeFeed applies the remote's change feed from the stored cursor. Each batch and the cursor that follows it

@@ -273,6 +273,7 @@ func detectMoves(acts []Action, lookup idLookup) []Action {
 	if len(goneL) == 0 && len(goneR) == 0 {
 		return acts
 	}
+	evidence := folderMoveEvidence(acts, goneL, goneR, lookup)
 	var moves []Action
 	for i, a := range acts {
 		if a.Base != nil {
@@ -286,8 +287,11 @@ func detectMoves(acts []Action, lookup idLookup) []Action {
 				continue
 			}
 			src := acts[j]
-			// An inode is reused by the filesystem: the same inode proves a move only with the same content.
-			if src.Base.Dir != a.Local.Dir || (!a.Local.Dir && a.Local.Hash != src.Base.Hash) {
+			// An inode is reused by the filesystem: the same inode proves a move only with the same content,
+			// and for a folder only with a file inside that came along (rm -rf D; mkdir E often gives E the
+			// inode D just freed).
+			if src.Base.Dir != a.Local.Dir || (!a.Local.Dir && a.Local.Hash != src.Base.Hash) ||
+				(a.Local.Dir && !evidence[folderMove{src.Path, a.Path, state.Local}]) {
 				continue
 			}
 			acts[j].Op, acts[i].Op = OpNone, OpNone
@@ -300,8 +304,8 @@ func detectMoves(acts []Action, lookup idLookup) []Action {
 				continue
 			}
 			src := acts[j]
-			if src.Base.Dir != a.Remote.Dir ||
-				(!a.Remote.Dir && a.Remote.Rev != src.Base.Remote.Rev && !sameDigest(a.Remote.Hash, src.Base.Hash)) {
+			if src.Base.Dir != a.Remote.Dir || (!a.Remote.Dir && !sameRemoteContent(a.Remote, src.Base)) ||
+				(a.Remote.Dir && !evidence[folderMove{src.Path, a.Path, state.Remote}]) {
 				continue
 			}
 			acts[j].Op, acts[i].Op = OpNone, OpNone
@@ -349,6 +353,98 @@ func detectMoves(acts []Action, lookup idLookup) []Action {
 		}
 	}
 	return append(acts, kept...)
+}
+
+// folderMove is a folder move candidate: the folder from (gone on side) and the new folder to with its id.
+type folderMove struct {
+	from, to remote.Path
+	side     state.Side
+}
+
+// sameRemoteContent: remote file r holds the content of base b (same revision, or the same digest).
+func sameRemoteContent(r *state.Record, b *state.Base) bool {
+	return r.Rev == b.Remote.Rev || sameDigest(r.Hash, b.Hash)
+}
+
+// folderMoveEvidence finds, for each new folder whose id the base knew at a folder now gone on the same side,
+// whether a file came along: a new file below it whose content is what the base held at the same place below
+// the old folder, or at the base path its own id names there. Only such folders are moves: a folder's id
+// alone (an inode) is handed out again by the filesystem, and a wrong move would replace the files at the old
+// place by new ones without their old versions going to any trash. Without evidence the old folder is
+// deleted (its files to the trash) and the new one created.
+func folderMoveEvidence(acts []Action, goneL, goneR map[remote.Path]int, lookup idLookup) map[folderMove]bool {
+	cands := map[remote.Path][]folderMove{} // by new folder
+	for _, a := range acts {
+		switch {
+		case a.Base != nil:
+		case a.Op == MkdirRemote && a.Local != nil && a.Local.Dir && a.Remote == nil && a.Local.ID != "":
+			if p, ok := lookup(state.IDBaseLocal, a.Local.ID); ok {
+				if j, gone := goneL[p]; gone && acts[j].Base.Dir {
+					cands[a.Path] = append(cands[a.Path], folderMove{p, a.Path, state.Local})
+				}
+			}
+		case a.Op == MkdirLocal && a.Remote != nil && a.Remote.Dir && a.Local == nil && a.Remote.ID != "":
+			if p, ok := lookup(state.IDBaseRemote, a.Remote.ID); ok {
+				if j, gone := goneR[p]; gone && acts[j].Base.Dir {
+					cands[a.Path] = append(cands[a.Path], folderMove{p, a.Path, state.Remote})
+				}
+			}
+		}
+	}
+	found := map[folderMove]bool{}
+	if len(cands) == 0 {
+		return found
+	}
+	for _, a := range acts {
+		if a.Base != nil {
+			continue
+		}
+		var side state.Side
+		var r *state.Record
+		switch {
+		case a.Op == Upload && a.Local != nil && a.Remote == nil:
+			side, r = state.Local, a.Local
+		case a.Op == Download && a.Remote != nil && a.Local == nil:
+			side, r = state.Remote, a.Remote
+		default:
+			continue
+		}
+		for d := a.Path.Dir(); d != remote.Root; d = d.Dir() {
+			for _, c := range cands[d] {
+				if c.side != side || found[c] {
+					continue
+				}
+				same := func(p remote.Path) bool {
+					gone := goneL
+					if side == state.Remote {
+						gone = goneR
+					}
+					j, ok := gone[p]
+					if !ok || acts[j].Base.Dir || !p.Within(c.from) {
+						return false
+					}
+					if side == state.Local {
+						return sameDigest(r.Hash, acts[j].Base.Hash)
+					}
+					return sameRemoteContent(r, acts[j].Base)
+				}
+				if same(a.Path.Rebase(c.to, c.from)) {
+					found[c] = true
+					continue
+				}
+				ix := state.IDBaseLocal
+				if side == state.Remote {
+					ix = state.IDBaseRemote
+				}
+				if r.ID != "" {
+					if p, ok := lookup(ix, r.ID); ok && same(p) {
+						found[c] = true
+					}
+				}
+			}
+		}
+	}
+	return found
 }
 
 // sortPlan orders actions by phase; folder creates parents first, deletes children first, the rest in path order.

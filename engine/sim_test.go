@@ -53,8 +53,8 @@ var (
 	simSteps      = flag.Int("sim.steps", 100, "steps per simulation seed")
 	simDuration   = flag.Duration("sim.duration", 0, "soak: run seeds from -sim.start until this much time has passed")
 	simStart      = flag.Uint64("sim.start", 1, "first seed of a run")
-	simSyncFaults = flag.Bool("sim.syncfaults", false, "disk faults hit fsync too (open finding: a folder fsync "+
-		"that fails after localdir's rename leaves new content that a later pass records as base, not durably)")
+	simSyncFaults = flag.Bool("sim.syncfaults", false, "disk faults hit fsync too (a folder fsync that fails "+
+		"after localdir's rename leaves new content that a later pass must make durable before recording it)")
 	simLazyDisk = flag.Bool("sim.lazydisk", false, "user writes stay volatile across passes (default: the kernel "+
 		"writes them back before each pass, so a power loss takes only what tandem itself left unsynced)")
 )
@@ -66,7 +66,7 @@ var pinnedSeeds = []uint64{
 	97,                                     // harness: a torn local write of the content the remote holds
 	116,                                    // I1: a download took a same-size rewrite made within the racy window (revision unchanged)
 	158,                                    // harness: a move retried after a lost ack
-	1095,                                   // I7 (with -sim.syncfaults, open): base recorded over a rename whose folder fsync failed
+	1095,                                   // I7 (with -sim.syncfaults): base recorded over a rename whose folder fsync failed
 	1514,                                   // I4: a local delete trashed a same-size rewrite made within the racy window
 	2458,                                   // harness: empty files share one digest
 	2483,                                   // I6: a temp file whose removal failed stayed for the life of the engine
@@ -88,6 +88,12 @@ var pinnedSeeds = []uint64{
 	171, // I6: a swept temp file came back after a power loss, its session already forgotten
 	57,  // I8: an upload under a spelling whose twin the remote keeps looped on 'exists'
 	18,  // I7: a collision kept its old sync point (base without a remote record)
+	41,     // I4 (found by the touch-r op): a delete took an in-place edit that kept size and mtime (hole 1)
+	128,    // I2 (found by replace-folder): rm -rf D; mkdir E with D's inode moved the remote D to E (hole 6)
+	180,    // I2 (-sim.lazydisk): "same content on both sides" recorded over an unsynced local file (hole 5)
+	93,     // I2 (-sim.lazydisk): a file re-created with the base's content, never synced, emptied by a power loss
+	2887,   // I7 (-sim.syncfaults, issue 9): a base recorded although the folder fsync after the rename failed
+	145,    // harness (-sim.lazydisk): a rewrite no pass saw, emptied by a power loss, counted against the engine
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.
@@ -205,6 +211,12 @@ type simVersion struct {
 	step    int
 	exempt  bool
 	pending bool // written locally and not yet written back: a power loss may take it
+	// trashed: the user deleted it where both sides held it; the delete must take it to a trash (checked after
+	// every pass), so it need not be live at quiescence.
+	trashed bool
+	// seen: a pass that began after the write finished without a crash, so the engine had the chance to make
+	// it durable before relying on it (-sim.lazydisk holds the engine to that only for writes it saw).
+	seen bool
 }
 
 type world struct {
@@ -486,7 +498,9 @@ func (w *world) crash() {
 	w.newEngine()
 	// A local version the power loss took from where the user wrote it, before it was written back, was
 	// never the engine's to keep: the user's write did not happen. (With -sim.lazydisk nothing is written
-	// back, so only versions gone from everywhere are exempt: that shows stale files uploaded over newer ones.)
+	// back, so only versions gone from everywhere are exempt, and those no finished pass saw: that shows stale
+	// files uploaded over newer ones. A write no pass saw, torn by the power loss, is a local edit to the engine,
+	// as it is to the user; seed 145: the same content rewritten, emptied, uploaded over the remote copy.)
 	onL := map[string]string{}
 	for _, e := range w.list(w.L) {
 		onL[e.path] = e.sha
@@ -497,7 +511,8 @@ func (w *world) crash() {
 		if !v.pending {
 			continue
 		}
-		if lost := onL[v.path] != v.sha; (*simLazyDisk && !v.exempt && !liveL[v.sha] && !liveR[v.sha]) || (!*simLazyDisk && lost) {
+		lost := onL[v.path] != v.sha
+		if (*simLazyDisk && ((!v.exempt && !liveL[v.sha] && !liveR[v.sha]) || (!v.seen && lost))) || (!*simLazyDisk && lost) {
 			// What the user's torn write left replaces that content in the user's eyes, wherever it is.
 			w.discard(v.sha)
 			w.logf("power loss took %s version %s of %q", v.side, v.sha[:8], v.path)
@@ -1251,6 +1266,7 @@ func (w *world) pass(faults bool) *Report {
 			v.pending = false
 		}
 	}
+	before := len(w.versions)
 	// Events during the pass (SIM-04 races) belong to the next one, as a watcher delivers them after it.
 	pending := w.scopeL
 	w.scopeL = nil
@@ -1290,6 +1306,11 @@ func (w *world) pass(faults bool) *Report {
 	cancel()
 	crashed := w.crashed
 	w.crashed = false
+	if !crashed && err == nil {
+		for _, v := range w.versions[:before] {
+			v.seen = true
+		}
+	}
 	w.logf("pass: rounds %d done %d problems %d conflicts %d err %v", rounds(rep), lenDone(rep), lenProblems(rep),
 		lenConflicts(rep), err)
 	if rep != nil {
@@ -1429,7 +1450,7 @@ func (w *world) quiesce() {
 	// I2: every version no user discarded is live on both sides.
 	liveL, liveR := w.liveHashes(w.L, false), w.liveHashes(w.R, false)
 	for _, v := range w.versions {
-		if v.exempt {
+		if v.exempt || v.trashed {
 			continue
 		}
 		w.tot.checked.Add(1)

@@ -2,7 +2,7 @@
 //
 // All access goes through an FS (production: os.Root; simulation: fakefs), so nothing outside the root is ever
 // touched and symlinks are never followed. Writes follow the durable write protocol of RELIABILITY.md: a temp
-// file in the target folder, fsync, mtime, precondition re-check, rename, fsync of the folder.
+// file in the target folder, fsync, mtime, precondition re-check, rename, fsync of the folder and those above it.
 package localdir
 
 import (
@@ -171,10 +171,12 @@ func conflict(op string, p remote.Path, why string) error {
 	return fmt.Errorf("%s %s: %w: %s", op, p.Quoted(), remote.ErrConflict, why)
 }
 
-// rev is the stat fingerprint preconditions compare: any rewrite changes size, mtime or (replaced file) inode.
-func rev(fi FileInfo) string {
-	return strconv.FormatInt(fi.Size, 10) + "-" + strconv.FormatInt(fi.ModTime.UnixNano(), 10) + "-" +
-		strconv.FormatUint(fi.Ino, 10)
+// rev is the stat fingerprint preconditions compare: a rewrite changes size, mtime, ctime or (replaced file)
+// inode; one that puts size and mtime back (touch -r) still moves the ctime.
+func rev(fi FileInfo) string { return fingerprint(fi).Rev() }
+
+func fingerprint(fi FileInfo) remote.Fingerprint {
+	return remote.Fingerprint{Size: fi.Size, MTime: fi.ModTime.UnixNano(), CTime: fi.CTime, Inode: fi.Ino}
 }
 
 func id(fi FileInfo) string {

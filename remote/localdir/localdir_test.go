@@ -41,6 +41,7 @@ type env struct {
 	// unreadable makes folder name unlistable; nil where the test cannot (root ignores mode bits).
 	unreadable func(name string)
 	fake       *fakefs.FS
+	root       string // the real directory ("os" only)
 }
 
 func sha(s string) string {
@@ -68,7 +69,7 @@ func newEnv(t *testing.T, kind string, o localdir.Options) *env {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { d.Close() })
-		e.d = d
+		e.d, e.root = d, dir
 		full := func(n string) string { return filepath.Join(dir, filepath.FromSlash(n)) }
 		e.write = func(n, data string) {
 			if err := os.WriteFile(full(n), []byte(data), 0o644); err != nil {
@@ -511,8 +512,13 @@ func TestMove(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.ID != f.ID || m.Path != "d/g" || m.Rev != f.Rev {
-			t.Errorf("Move = %+v, from %+v", m, f)
+		// The rename moves the ctime, so the revision is the one a Stat takes after the move.
+		st, err := e.d.Stat(ctx, "d/g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.ID != f.ID || m.Path != "d/g" || m.Size != f.Size || !m.ModTime.Equal(f.ModTime) || m.Rev != st.Rev {
+			t.Errorf("Move = %+v, from %+v, Stat after %+v", m, f, st)
 		}
 		if s := mustRead(t, e, "d/g"); s != "content" {
 			t.Errorf("d/g = %q", s)

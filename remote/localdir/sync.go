@@ -8,7 +8,7 @@ import (
 
 var _ remote.Syncer = (*Dir)(nil)
 
-// Sync makes the file at p and its folder entry durable (fsync of both). The engine calls it after uploading a
+// Sync makes the file at p and its name durable: fsync of the file and of every folder up to the root. The engine calls it after uploading a
 // file the user wrote and before recording the sync point: an editor that did not fsync would otherwise leave a
 // base that a power loss can contradict, and the stale local bytes would then look like a new local edit.
 func (d *Dir) Sync(ctx context.Context, p remote.Path) error {
@@ -30,12 +30,7 @@ func (d *Dir) Sync(ctx context.Context, p remote.Path) error {
 	if serr != nil {
 		return wrap("sync", p, serr)
 	}
-	dir, err := name(p.Dir())
-	if err != nil {
-		return err
-	}
-	if err := d.fs.SyncDir(dir); err != nil {
-		return wrap("sync", p.Dir(), err)
-	}
-	return nil
+	// Every folder up to the root: a name made durable in a folder whose own name is not would come back after
+	// a power loss as whatever the parent held there before (an older file, nothing), below a recorded base.
+	return d.syncUp("sync", p.Dir())
 }

@@ -65,9 +65,9 @@ func (d *Dir) folder(op string, p remote.Path) error {
 
 // Put writes body to p by the durable write protocol: a temp file in p's folder (O_EXCL, 0600), the body
 // digested while written, fsync, mode 0644, mtime set on the temp (never through the real name, which could be
-// swapped for a symlink), the precondition re-checked, rename over p, fsync of the folder. A body that yields
-// other than size bytes (size < 0: unknown) is remote.ErrCorrupt, and a body read error (a remote.Verifier's
-// included) aborts. After any error the temp is gone and p untouched; a failing folder fsync after the rename is
+// swapped for a symlink), the precondition re-checked, rename over p, fsync of the folder and every folder above
+// it. A body that yields other than size bytes (size < 0: unknown) is remote.ErrCorrupt, and a body read error
+// (a remote.Verifier's included) aborts. After any error the temp is gone and p untouched; a failing folder fsync after the rename is
 // the one exception: p then holds the new content, not yet durably. The Entry has Hash set (Options.Hash).
 func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
 	if err := ctx.Err(); err != nil {
@@ -136,8 +136,8 @@ func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, bod
 			return remote.Entry{}, wrap("put", p, err)
 		}
 	}
-	// The temp's stat is the result: rename keeps inode, size and mtime, and a later Lstat of p could already
-	// see someone else's write.
+	// The temp's stat is the result: rename keeps inode, size and mtime. It moves the ctime, so p is stat'ed
+	// again after the rename (restat).
 	tfi, err := d.fs.Lstat(tmp)
 	if err != nil {
 		return remote.Entry{}, wrap("put", p, err)
@@ -149,10 +149,23 @@ func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, bod
 	if err := d.fs.Rename(tmp, n); err != nil {
 		return remote.Entry{}, wrap("put", p, err)
 	}
-	if err := d.syncDir("put", p.Dir()); err != nil {
+	if err := d.syncUp("put", p.Dir()); err != nil {
 		return remote.Entry{}, err
 	}
-	return entry(p, tfi), nil
+	return entry(p, d.restat(n, tfi)), nil
+}
+
+// restat is the stat of n after tandem renamed the file it stat'ed as before to n: a rename moves the ctime, so
+// the fingerprint recorded must be the one taken after it. When n no longer holds that file (another inode, size
+// or mtime: someone wrote meanwhile) the stat from before is kept; its ctime matches nothing, so the next scan
+// hashes the file again instead of taking another writer's bytes for ours.
+func (d *Dir) restat(n string, before FileInfo) FileInfo {
+	after, err := d.fs.Lstat(n)
+	if err != nil || !after.IsRegular() || after.Ino != before.Ino || after.Size != before.Size ||
+		!after.ModTime.Equal(before.ModTime) {
+		return before
+	}
+	return after
 }
 
 // more prints a wrong byte count; with the LimitReader, size+1 means "more than size".
@@ -190,6 +203,21 @@ func (d *Dir) syncDir(op string, p remote.Path) error {
 		return wrap(op+": sync folder", p, err)
 	}
 	return nil
+}
+
+// syncUp makes folder p and every folder above it durable: a file's name is only as durable as the names of
+// the folders it sits in (a folder the user created and nobody synced yet would vanish in a power loss, and the
+// file the engine recorded as written into it with it).
+func (d *Dir) syncUp(op string, p remote.Path) error {
+	for {
+		if err := d.syncDir(op, p); err != nil {
+			return err
+		}
+		if p == remote.Root {
+			return nil
+		}
+		p = p.Dir()
+	}
 }
 
 // Mkdir creates folder p; its parent must exist. An existing folder is success, a file there ErrConflict.
@@ -300,6 +328,9 @@ func (d *Dir) Move(ctx context.Context, from, to remote.Path, pre remote.Precond
 		if err := d.syncDir("move", from.Dir()); err != nil {
 			return remote.Entry{}, err
 		}
+	}
+	if !fi.IsDir() {
+		fi = d.restat(tn, fi)
 	}
 	return entry(to, fi), nil
 }

@@ -7,6 +7,11 @@
 // filesystem). File.Sync forces the file's pending data ops, SyncDir a folder's pending name ops (and its own
 // data ops). Crash keeps the durable state plus a random prefix of the pending log plus every forced op after
 // it. Syncing a file does not make its name durable: that takes SyncDir of its folder, as on Linux.
+//
+// Inode numbers are handed out again once free, the most recently freed first, as ext4 and tmpfs often do
+// (rm -rf D; mkdir E gives E the number D had): an inode is free when its last name is gone and no open file
+// holds it. Making a reused number's new name durable makes the old one's removal durable first, as a
+// journaling filesystem commits them in order.
 package fakefs
 
 import (
@@ -79,6 +84,7 @@ type op struct {
 	dir, dir2  uint64 // name ops: the folder (rename: from, to)
 	name, nam2 string
 	off        int64
+	over       uint64      // rename: the inode whose name the target replaced (0: none)
 	data       []byte      // write: the bytes; link of a symlink: its target
 	mode       fs.FileMode // chmod: permissions; link: the new inode's type and permissions
 	mtime      time.Time   // chtimes
@@ -143,6 +149,7 @@ func (t tree) apply(o *op) {
 		n.mtime, n.ctime = o.mtime, o.t
 	case opLink:
 		d := t.ensure(o.dir, fs.ModeDir|0o755, o.t)
+		delete(t, o.ino) // a new inode: a reused number starts empty
 		n := t.ensure(o.ino, o.mode, o.t)
 		if n.mode&fs.ModeSymlink != 0 && n.data == nil {
 			n.data = slices.Clone(o.data)
@@ -216,6 +223,8 @@ type FS struct {
 	gen        int // bumped by Crash: files opened before it are dead
 	fault      func(op, name string) error
 	unreadable map[uint64]bool
+	free       []uint64       // numbers whose inode lost its last name, most recent last
+	open       map[uint64]int // open files per inode (this generation)
 }
 
 var _ localdir.FS = (*FS)(nil)
@@ -226,7 +235,8 @@ func New(clk clockwork.Clock, rnd *rand.Rand) *FS {
 	start := 1000 + rnd.Uint64N(1<<20)
 	now := clk.Now()
 	live := tree{start: {mode: fs.ModeDir | 0o755, mtime: now, ctime: now, kids: map[string]uint64{}}}
-	return &FS{clk: clk, rnd: rnd, root: start, next: start + 1, live: live, durable: live.clone(), unreadable: map[uint64]bool{}}
+	return &FS{clk: clk, rnd: rnd, root: start, next: start + 1, live: live, durable: live.clone(),
+		unreadable: map[uint64]bool{}, open: map[uint64]int{}}
 }
 
 // check fails the test hard on a name that could leave the root: the simulation reports it as an I5 violation.
@@ -411,6 +421,7 @@ func (f *FS) Open(name string) (localdir.File, error) {
 	if err != nil {
 		return nil, perr("open", name, err)
 	}
+	f.open[ino]++
 	return &file{f: f, ino: ino, name: name, gen: f.gen}, nil
 }
 
@@ -425,6 +436,7 @@ func (f *FS) Create(name string, perm fs.FileMode) (localdir.File, error) {
 	if err != nil {
 		return nil, perr("create", name, err)
 	}
+	f.open[ino]++
 	return &file{f: f, ino: ino, name: name, gen: f.gen, write: true}, nil
 }
 
@@ -437,10 +449,26 @@ func (f *FS) link(name string, mode fs.FileMode, target []byte) (uint64, error) 
 	if _, ok := d.kids[base]; ok {
 		return 0, syscall.EEXIST
 	}
-	ino := f.next
-	f.next++
+	ino := f.alloc()
 	f.do(&op{kind: opLink, ino: ino, dir: dino, name: base, mode: mode, data: target, t: f.clk.Now()})
 	return ino, nil
+}
+
+// alloc picks the number of a new inode: the most recently freed one that no open file holds, else a new one.
+// The caller holds the lock.
+func (f *FS) alloc() uint64 {
+	for i := len(f.free) - 1; i >= 0; i-- {
+		ino := f.free[i]
+		if f.open[ino] > 0 {
+			continue
+		}
+		f.free = slices.Delete(f.free, i, i+1)
+		delete(f.unreadable, ino)
+		return ino
+	}
+	ino := f.next
+	f.next++
+	return ino
 }
 
 // Mkdir implements localdir.FS.
@@ -510,10 +538,12 @@ func (f *FS) rename(from, to string) error {
 			}
 		}
 	}
+	var over uint64
 	if old, ok := td.kids[tbase]; ok {
 		if old == ino {
 			return nil
 		}
+		over = old
 		o := f.live[old]
 		switch {
 		case n.isDir() && !o.isDir():
@@ -524,7 +554,11 @@ func (f *FS) rename(from, to string) error {
 			return syscall.ENOTEMPTY
 		}
 	}
-	f.do(&op{kind: opRename, ino: ino, dir: fdino, name: fbase, dir2: tdino, nam2: tbase, mode: n.mode, t: f.clk.Now()})
+	f.do(&op{kind: opRename, ino: ino, dir: fdino, name: fbase, dir2: tdino, nam2: tbase, mode: n.mode, over: over,
+		t: f.clk.Now()})
+	if over != 0 {
+		f.free = append(f.free, over)
+	}
 	return nil
 }
 
@@ -554,6 +588,7 @@ func (f *FS) remove(name string) error {
 		return syscall.ENOTEMPTY
 	}
 	f.do(&op{kind: opUnlink, ino: ino, dir: dino, name: base, t: f.clk.Now()})
+	f.free = append(f.free, ino)
 	return nil
 }
 
@@ -617,9 +652,16 @@ func (f *FS) SyncDir(name string) error {
 // force marks the pending ops sel picks durable, then folds the forced head of the log into the durable
 // state (those ops survive any crash, whatever prefix it picks).
 func (f *FS) force(sel func(*op) bool) {
-	for _, o := range f.pending {
-		if sel(o) {
+	// Backwards, so that a forced link of a reused number forces every earlier op that freed that number (its
+	// unlink, or the rename over its name): a replayed state never holds the old name and the new one.
+	need := map[uint64]bool{}
+	for i := len(f.pending) - 1; i >= 0; i-- {
+		o := f.pending[i]
+		if sel(o) || need[o.ino] || (o.over != 0 && need[o.over]) {
 			o.forced = true
+		}
+		if o.forced && o.kind == opLink {
+			need[o.ino] = true
 		}
 	}
 	i := 0
@@ -660,6 +702,7 @@ func (f *FS) Crash() {
 	f.pending = nil
 	f.live = f.durable.clone()
 	f.gen++
+	f.free, f.open = nil, map[uint64]int{}
 	for ino := range f.unreadable {
 		if f.live[ino] == nil {
 			delete(f.unreadable, ino)
@@ -760,6 +803,9 @@ func (h *file) Close() error {
 		return perr("close", h.name, fs.ErrClosed)
 	}
 	h.closed = true
+	if h.gen == h.f.gen {
+		h.f.open[h.ino]--
+	}
 	return nil
 }
 

@@ -1,0 +1,142 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/localdir"
+	"github.com/tandemsync/tandem/remote/localdir/fakefs"
+	"github.com/tandemsync/tandem/remote/memremote"
+	"github.com/tandemsync/tandem/state"
+)
+
+// Issue 9 hole 1: a rewrite in place that keeps size and mtime (touch -r, cp -p, rsync -t) is an edit: the next
+// pass uploads it, and a later remote edit is a conflict, not a download over it.
+func TestPairInPlaceEditKeepsSizeAndMTime(t *testing.T) {
+	p := newRealPair(t)
+	old := time.Now().Add(-time.Hour).Truncate(time.Second) // well outside the racy window
+	f := filepath.Join(p.L, "notes.txt")
+	write(t, p.L, "notes.txt", "version-1\n")
+	if err := os.Chtimes(f, old, old); err != nil {
+		t.Fatal(err)
+	}
+	p.pass()
+	if got := tree(t, p.R); got != "notes.txt=version-1\n" {
+		t.Fatalf("remote after the first pass:\n%s", got)
+	}
+	// Same size, old mtime put back.
+	if err := os.WriteFile(f, []byte("version-2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(f, old, old); err != nil {
+		t.Fatal(err)
+	}
+	rep := p.pass()
+	if len(rep.Done) != 1 || rep.Done[0].Op != Upload {
+		t.Fatalf("pass after the in-place edit did %+v, want one upload", rep.Done)
+	}
+	if got := tree(t, p.R); got != "notes.txt=version-2\n" {
+		t.Fatalf("remote after the in-place edit:\n%s", got)
+	}
+	p.converged()
+}
+
+// Issue 9 hole 6: a folder move needs a file that came along. rm -rf d; mkdir n; a new n/f: n got the inode d
+// freed (and n/f the one d/f freed), but nothing inside came along: delete d (its files to the trash) and
+// create n, never move the remote d to n (the new n/f would then overwrite the old d/f's content, in no trash).
+func TestFolderMoveNeedsMoreThanTheInode(t *testing.T) {
+	d, nd := dir("d"), dir("n")
+	nd.ID = d.ID
+	f := file("d/f", "old report")
+	lookup := func(ix state.Index, id string) (remote.Path, bool) {
+		switch id {
+		case d.ID:
+			return "d", true
+		case f.ID:
+			return "d/f", true
+		}
+		return "", false
+	}
+	for _, tc := range []struct {
+		name string
+		nf   *state.Record
+		want []string
+	}{
+		{"inode reused, new content: delete and create", file("n/f", "new report"),
+			[]string{"mkdir-remote n", "upload n/f", "delete-remote d/f", "delete-remote d"}},
+		{"a file came along: move", file("n/f", "old report"), []string{"move-remote d -> n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.nf.ID = f.ID // reused too, or moved along
+			got := ops(planRows([]row{
+				{"d", base(d, d), nil, d},
+				{"d/f", base(f, f), nil, f},
+				{"n", nil, nd, nil},
+				{"n/f", nil, tc.nf, nil},
+			}, lookup))
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("plan = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// The same on the remote side (a dir: remote reuses inodes too).
+	rnf := file("n/f", "new report")
+	rnf.ID = f.ID
+	got := ops(planRows([]row{
+		{"d", base(d, d), d, nil},
+		{"d/f", base(f, f), f, nil},
+		{"n", nil, nil, nd},
+		{"n/f", nil, nil, rnf},
+	}, lookup))
+	if want := []string{"mkdir-local n", "download n/f", "delete-local d/f", "delete-local d"}; !slices.Equal(got, want) {
+		t.Fatalf("remote side: plan = %q, want %q", got, want)
+	}
+}
+
+// Issue 9 hole 5: "both sides already agree" is recorded only over local bytes that are durable. A file the user
+// wrote (nothing synced) that the remote already holds: the first pass records the sync point without any
+// transfer; a power loss right after must not leave an empty or older file under that sync point.
+func TestRecordBaseMakesLocalBytesDurable(t *testing.T) {
+	for seed := range uint64(20) {
+		clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+		ffs := fakefs.New(clk, rand.New(rand.NewPCG(seed, 7)))
+		ldir := localdir.New(zap.NewNop(), ffs, localdir.Options{Clock: clk, Label: "local"})
+		mem := memremote.New(clk, memremote.Options{Label: "mem"})
+		st, err := state.Open(filepath.Join(t.TempDir(), "pair.db"), zap.NewNop(), state.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := []byte("the same report on both sides\n")
+		if err := ffs.WriteFile("report.txt", data); err != nil {
+			t.Fatal(err)
+		}
+		if err := mem.WriteFile("report.txt", data); err != nil {
+			t.Fatal(err)
+		}
+		e, err := New(Deps{Clock: clk, Local: ldir, Remote: mem, Store: st, Logger: zap.NewNop()},
+			Options{Host: "testhost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := e.RunPass(context.Background())
+		if err != nil || len(rep.Done) != 1 || rep.Done[0].Op != RecordBase {
+			t.Fatalf("seed %d: first pass = %+v, %v; want one record", seed, rep, err)
+		}
+		ffs.Crash()
+		got, err := ffs.ReadFile("report.txt")
+		st.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("seed %d: after a power loss the recorded file holds %q (%v), want %q", seed, got, err, data)
+		}
+	}
+}

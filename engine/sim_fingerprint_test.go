@@ -1,0 +1,105 @@
+package engine
+
+// Simulation pieces for the fingerprint and durability holes (issue 9, holes 1, 5, 6, 14): the local side's
+// Sync seen through the tracer, in-place edits that keep size and mtime, and folders replaced in a way that
+// hands the freed inode to the new one.
+
+import (
+	"context"
+	"path"
+
+	"github.com/tandemsync/tandem/remote"
+)
+
+var _ remote.Syncer = (*simSide)(nil)
+
+// Sync forwards to the side's Sync: without it the tracer hid localdir's fsync from the engine, and no base was
+// ever made durable in the simulation (the engine saw a side that cannot sync).
+func (s *simSide) Sync(ctx context.Context, p remote.Path) error {
+	if err := s.gate("sync", p, false); err != nil {
+		return err
+	}
+	sy, ok := s.inner.(remote.Syncer)
+	if !ok {
+		return nil
+	}
+	return sy.Sync(ctx, p)
+}
+
+func init() {
+	simExtraOps = append(simExtraOps,
+		simExtraOp{name: "touch-r", weight: 60, do: simEditKeepMTime},
+		simExtraOp{name: "replace-folder", weight: 25, do: simReplaceFolder},
+	)
+}
+
+// simEditKeepMTime rewrites a local file in place with as many other bytes and puts its mtime back (touch -r,
+// cp -p, rsync -t): only the ctime tells (hole 1).
+func simEditKeepMTime(w *world, c *simOpCtx) {
+	if !c.s.local || len(c.files) == 0 {
+		return
+	}
+	p := pick(w.rng, c.files)
+	old := w.mustRead(c.s, p)
+	fi, err := w.ffs.Lstat(p)
+	if err != nil || len(old) < 16 {
+		return
+	}
+	data := w.content(len(old))
+	if len(data) != len(old) || w.userWrite(c.s, p, data) != nil {
+		return
+	}
+	err = w.ffs.Chtimes(p, fi.ModTime)
+	w.logf("user L touch -r %q: size %d and mtime kept: %v", p, len(data), err)
+}
+
+// simReplaceFolder is rm -rf D; mkdir E; a new E/<a name D had>: fakefs gives E the inode D just freed, and the
+// new file a freed one too (hole 6). What D held where both sides agreed must reach the remote trash.
+func simReplaceFolder(w *world, c *simOpCtx) {
+	if !c.s.local {
+		return
+	}
+	var cands []string
+	for _, d := range c.folders {
+		for _, f := range c.files {
+			if path.Dir(f) == d {
+				cands = append(cands, d)
+				break
+			}
+		}
+	}
+	if len(cands) == 0 {
+		return
+	}
+	d := pick(w.rng, cands)
+	to, ok := c.newPath()
+	if !ok || within(to, d) {
+		return
+	}
+	var names []string
+	for _, f := range c.files {
+		if !within(f, d) {
+			continue
+		}
+		if path.Dir(f) == d {
+			names = append(names, path.Base(f))
+		}
+		sha := c.exists[f].sha
+		if r, err := w.mem.ReadFile(f); err == nil && shaHex(r) == sha {
+			for _, v := range w.versions {
+				if v.sha == sha && !v.exempt {
+					v.trashed = true
+				}
+			}
+		} else {
+			w.discard(sha)
+		}
+	}
+	err := w.ffs.RemoveAll(d)
+	w.logf("user L rm -r %q (to be replaced): %v", d, err)
+	w.watched(c.s, d, true)
+	if err != nil || w.userMkdir(c.s, to) != nil {
+		return
+	}
+	_ = w.userWrite(c.s, path.Join(to, pick(w.rng, names)), w.randContent())
+}

@@ -88,12 +88,13 @@ var pinnedSeeds = []uint64{
 	171, // I6: a swept temp file came back after a power loss, its session already forgotten
 	57,  // I8: an upload under a spelling whose twin the remote keeps looped on 'exists'
 	18,  // I7: a collision kept its old sync point (base without a remote record)
-	41,     // I4 (found by the touch-r op): a delete took an in-place edit that kept size and mtime (hole 1)
-	128,    // I2 (found by replace-folder): rm -rf D; mkdir E with D's inode moved the remote D to E (hole 6)
-	180,    // I2 (-sim.lazydisk): "same content on both sides" recorded over an unsynced local file (hole 5)
-	93,     // I2 (-sim.lazydisk): a file re-created with the base's content, never synced, emptied by a power loss
-	2887,   // I7 (-sim.syncfaults, issue 9): a base recorded although the folder fsync after the rename failed
-	145,    // harness (-sim.lazydisk): a rewrite no pass saw, emptied by a power loss, counted against the engine
+	// Issue 9 (sim_fingerprint_test.go), holes 1, 5, 6, 14:
+	41,   // I4 (found by the touch-r op): a delete took an in-place edit that kept size and mtime (hole 1)
+	128,  // I2 (found by replace-folder): rm -rf D; mkdir E with D's inode moved the remote D to E (hole 6)
+	180,  // I2 (-sim.lazydisk): "same content on both sides" recorded over an unsynced local file (hole 5)
+	93,   // I2 (-sim.lazydisk): a file re-created with the base's content, never synced, emptied by a power loss
+	2887, // I7 (-sim.syncfaults, issue 9): a base recorded although the folder fsync after the rename failed
+	145,  // harness (-sim.lazydisk): a rewrite no pass saw, emptied by a power loss, counted against the engine
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -45,6 +45,7 @@ type ConflictRec struct {
 // Skip is a path left alone this pass, with the reason (invalid name, symlink, unreadable, locked, refused).
 type Skip struct {
 	Path   remote.Path `json:"path"`
+	Side   string      `json:"side,omitempty"` // "local" or "remote" where known
 	Reason string      `json:"reason"`
 }
 
@@ -65,6 +66,18 @@ func (r *Report) skip(p remote.Path, why string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.Skipped = append(r.Skipped, Skip{Path: p, Reason: why})
+}
+
+// skipOnce reports p as skipped on side, once per pass.
+func (r *Report) skipOnce(side string, p remote.Path, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.Skipped {
+		if s.Path == p && s.Side == side {
+			return
+		}
+	}
+	r.Skipped = append(r.Skipped, Skip{Path: p, Side: side, Reason: why})
 }
 
 func (r *Report) problem(a Action, err error) {

@@ -182,6 +182,9 @@ func daemonOpener(app *App, stateDir string) daemon.OpenPair {
 		if err != nil || host == "" {
 			host = "unknown-host"
 		}
+		// One rolling delete budget for every engine of this pair while it is open (the allow-once engine of
+		// `tandem resume --allow-deletes` resets it).
+		window := engine.NewDeleteWindow(p.EffectiveDeleteWindow())
 		return &daemon.PairDeps{
 			Local:     ps.local,
 			Spec:      ps.spec,
@@ -203,6 +206,8 @@ func daemonOpener(app *App, stateDir string) daemon.OpenPair {
 					Policy:         policy,
 					Host:           host,
 					Ignored:        skip,
+					Junk:           ignore.Junk,
+					Window:         window,
 					Progress:       progress,
 				})
 			},

@@ -96,7 +96,9 @@ func (d *Dir) list(ctx context.Context, dir remote.Path) (kids []child, incomple
 		}
 		p, err := dir.Join(n)
 		if err != nil {
-			kids = append(kids, child{p: remote.Path(remote.Escape(joinRaw(dir, n))), skip: err.Error()})
+			// Stat'ed anyway: its ID tells the engine which stored object was renamed to this name.
+			fi, _ := d.fs.Lstat(joinRaw(dir, n))
+			kids = append(kids, child{p: remote.Path(remote.Escape(joinRaw(dir, n))), fi: fi, skip: err.Error()})
 			continue
 		}
 		fi, err := d.fs.Lstat(string(p))

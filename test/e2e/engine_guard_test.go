@@ -5,6 +5,7 @@ package e2e
 // side, and skipped paths (symlinks, special files, names tandem cannot hold) that must never read as deletes.
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -394,4 +395,84 @@ func TestDaemonRollingDeleteBudget(t *testing.T) {
 		t.Fatalf("the remote holds %d of 100 files: more than half were deleted", n)
 	}
 	t.Logf("stopped at delete %d; remote holds %d files", stopped+1, countFiles(t, d.R))
+}
+
+// Hole 3, the bulk case: 100 files each in its own folder, 60 deleted at once: `once` stopped, the daemon
+// (scoped passes divided by files plus folders) deleted 60 remote files.
+func TestDaemonBulkDeleteInFolders(t *testing.T) {
+	t.Parallel()
+	d := newDaemonPair(t)
+	for i := range 100 {
+		testenv.WriteFile(t, d.L, fmt.Sprintf("f%03d/x.txt", i), []byte(fmt.Sprintf("file %d\n", i)))
+	}
+	d.start()
+	d.waitFor("the first pass to upload 100 files", 60*time.Second, func(s *daemonStatus) bool {
+		return idle(s) && countFiles(t, d.R) == 100
+	})
+	for i := range 60 {
+		if err := os.Remove(filepath.Join(d.L, fmt.Sprintf("f%03d/x.txt", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := d.waitFor("the guard to stop the pair", 30*time.Second, func(s *daemonStatus) bool {
+		return s.Pairs[0].State == "error"
+	})
+	mustContain(t, s.Pairs[0].Message, "--allow-deletes", "status message")
+	if n := countFiles(t, d.R); n < 50 {
+		t.Fatalf("the remote holds %d of 100 files after the stop", n)
+	}
+}
+
+// Hole 13 in the daemon: a folder replaced by a symlink is listed as skipped in `tandem status`, and its remote
+// copy stays.
+func TestDaemonListsSkippedFolder(t *testing.T) {
+	t.Parallel()
+	d := newDaemonPair(t)
+	for i := range 3 {
+		testenv.WriteFile(t, d.L, fmt.Sprintf("Photos/%d.jpg", i), []byte(fmt.Sprintf("photo %d\n", i)))
+	}
+	d.start()
+	d.waitFor("the first pass", 30*time.Second, func(s *daemonStatus) bool { return idle(s) && countFiles(t, d.R) == 3 })
+	elsewhere := t.TempDir()
+	if err := os.Rename(filepath.Join(d.L, "Photos"), filepath.Join(elsewhere, "Photos")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(elsewhere, "Photos"), filepath.Join(d.L, "Photos")); err != nil {
+		t.Fatal(err)
+	}
+	type skipStatus struct {
+		Pairs []struct {
+			State   string
+			Skipped []struct{ Path, Side, Reason string }
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := d.tandem("status", "--json")
+		var st skipStatus
+		if r.Code == 0 && json.Unmarshal([]byte(r.Stdout), &st) == nil && len(st.Pairs) == 1 {
+			found := false
+			for _, sk := range st.Pairs[0].Skipped {
+				found = found || (sk.Path == "Photos" && sk.Side == "local")
+			}
+			if found {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Photos never listed as skipped in status:\n%s", r)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := d.tandem("status"); !strings.Contains(r.Stdout, "skipped local Photos") {
+		t.Fatalf("status text does not list the skipped folder:\n%s", r)
+	}
+	for i := range 3 {
+		if !exists(filepath.Join(d.R, fmt.Sprintf("Photos/%d.jpg", i))) {
+			t.Fatalf("remote Photos/%d.jpg deleted while the local folder was a symlink", i)
+		}
+	}
+	if tr := testenv.TrashFiles(t, d.R); len(tr) != 0 {
+		t.Fatalf("remote trash holds %d files", len(tr))
+	}
 }

@@ -12,18 +12,19 @@ import (
 // use while the pass runs; read it after RunPass returns.
 type Report struct {
 	mu          sync.Mutex
-	Pair        string        `json:"pair"`
-	DryRun      bool          `json:"dry_run"`
-	Planned     []Action      `json:"-"`
-	Done        []Done        `json:"done"`
-	Conflicts   []ConflictRec `json:"conflicts"`
-	Skipped     []Skip        `json:"skipped"`
-	Problems    []Problem     `json:"problems"`
-	Rounds      int           `json:"rounds"`
-	FullListing bool          `json:"full_listing"`
-	Resynced    bool          `json:"resynced"` // the remote's cursor was out of sync and the pass re-listed it
-	Recovered   int           `json:"recovered"`
-	Took        time.Duration `json:"-"`
+	Pair        string          `json:"pair"`
+	DryRun      bool            `json:"dry_run"`
+	Planned     []Action        `json:"-"`
+	Done        []Done          `json:"done"`
+	Conflicts   []ConflictRec   `json:"conflicts"`
+	Skipped     []Skip          `json:"skipped"`
+	Problems    []Problem       `json:"problems"`
+	Rounds      int             `json:"rounds"`
+	FullListing bool            `json:"full_listing"`
+	Resynced    bool            `json:"resynced"` // the remote's cursor was out of sync and the pass re-listed it
+	Recovered   int             `json:"recovered"`
+	Took        time.Duration   `json:"-"`
+	skipSeen    map[string]bool // side + path of what skipOnce reported
 }
 
 // Done is one finished action.
@@ -72,11 +73,14 @@ func (r *Report) skip(p remote.Path, why string) {
 func (r *Report) skipOnce(side string, p remote.Path, why string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, s := range r.Skipped {
-		if s.Path == p && s.Side == side {
-			return
-		}
+	k := side + "\x00" + string(p)
+	if r.skipSeen[k] {
+		return
 	}
+	if r.skipSeen == nil {
+		r.skipSeen = map[string]bool{}
+	}
+	r.skipSeen[k] = true
 	r.Skipped = append(r.Skipped, Skip{Path: p, Side: side, Reason: why})
 }
 

@@ -37,6 +37,11 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 			if errors.Is(err, errKept) {
 				return nil // reported as kept: not a failure, and not a delete
 			}
+			if !errors.Is(err, remote.ErrConflict) && !errors.Is(err, errReplan) {
+				// A delete whose answer failed (a lost ack, a failed fsync after the move to the trash, a
+				// crash) may have happened: the budget counts it, so the guard never under-counts.
+				e.deleted(a)
+			}
 			if isFatal(err) {
 				return err
 			}

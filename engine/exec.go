@@ -511,7 +511,7 @@ func (e *Engine) dropKept(acts []Action) ([]Action, error) {
 			}
 			inside := false
 			for _, b := range acts {
-				if b.Path != a.Path && b.Path.Within(a.Path) {
+				if (b.Path != a.Path && b.Path.Within(a.Path)) || (b.To != "" && b.To != a.Path && b.To.Within(a.Path)) {
 					inside = true
 					break
 				}

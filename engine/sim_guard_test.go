@@ -392,8 +392,8 @@ func opFolderToSkip(w *world, c *simOpCtx) {
 	saved := map[string][]byte{}
 	var dirs []string
 	for p, h := range w.ffs.Snapshot() {
-		if p != d && !strings.HasPrefix(p, d+"/") {
-			continue
+		if (p != d && !strings.HasPrefix(p, d+"/")) || !userVisible(p) {
+			continue // a crash's temp file does not come back with the folder (the sweep is hole 12's)
 		}
 		if h == "dir" {
 			dirs = append(dirs, p)

@@ -80,11 +80,12 @@ var pinnedSeeds = []uint64{
 	31700,  // I4: a folder's delete retried after a lost answer removed a file written in its place
 	41079,  // I6: the crash sweep's removal of a temp file met a full disk and was never retried
 	// Issue 9, found by sim_guard_test.go's operations on their own (each fails with its fix reverted):
-	207, // I9 (hole 2): a folder moved, then 15 of its files deleted: the deletes came in round 1, unguarded
-	8,   // I9 (hole 2): the local root wiped mid-pass after a failed upload; round 1 deleted 6 remote files
-	4,   // I9 (hole 3): 12 of 20 files deleted two at a time, each its own pass: no rolling budget
-	38,  // I8 (hole 7): an ignored file in a folder deleted remotely: "folder not empty" on every pass
-	9,   // I4 (hole 13): a folder replaced by a symlink: its remote files deleted
+	207,   // I9 (hole 2): a folder moved, then 15 of its files deleted: the deletes came in round 1, unguarded
+	8,     // I9 (hole 2): the local root wiped mid-pass after a failed upload; round 1 deleted 6 remote files
+	4,     // I9 (hole 3): 12 of 20 files deleted two at a time, each its own pass: no rolling budget
+	38,    // I8 (hole 7): an ignored file in a folder deleted remotely: "folder not empty" on every pass
+	9,     // I4 (hole 13): a folder replaced by a symlink: its remote files deleted
+	20238, // I8: a folder kept for ignored files had its re-creation dropped although a move went into it
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

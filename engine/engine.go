@@ -37,11 +37,17 @@ type Deps struct {
 type Options struct {
 	DryRun       bool
 	Resync       bool    // drop the cursor and list the remote completely, reconciling against the base
-	MaxDeletePct float64 // big-delete guard; 0 = 50
+	MaxDeletePct float64 // big-delete guard; 0 = 50; otherwise finite, above 0 and at most 100
 	AllowDeletes bool
-	Policy       conflict.Policy
-	Host         string // for conflict names
-	Parallel     int    // transfers in flight; 0 = the remote's preference or 4
+	// Window, when set, is the rolling delete budget the guard counts with each pass's own (the daemon's,
+	// shared by a pair's passes); nil: each pass has its own budget only (`tandem once`).
+	Window *DeleteWindow
+	// Junk reports the files ignored by default as OS and editor droppings (.DS_Store, *.swp): unlike what the
+	// user chose to ignore, they go to the trash with a folder deleted on the other side. nil: none.
+	Junk     func(name string) bool
+	Policy   conflict.Policy
+	Host     string // for conflict names
+	Parallel int    // transfers in flight; 0 = the remote's preference or 4
 	// BandwidthLimit caps the pair's transfers, uploads and downloads together, in bytes per second (0: none).
 	BandwidthLimit int64
 	TrashDays      int // local trash retention; 0 = 30
@@ -101,6 +107,8 @@ type Engine struct {
 	// tempLeft: a failed download may have left its temp file (its removal can fail too): keep the session's
 	// journal entry, so the next pass sweeps it
 	tempLeft atomic.Bool
+	// pass: the running pass's delete budget and skipped paths
+	pass *passState
 }
 
 // New checks the dependencies and picks the digest the pair compares content with: the remote's preferred one
@@ -120,6 +128,10 @@ func New(d Deps, o Options) (*Engine, error) {
 	}
 	if o.MaxDeletePct == 0 {
 		o.MaxDeletePct = 50
+	}
+	if !ValidMaxDelete(o.MaxDeletePct) {
+		// NaN compares false with everything: it would let every delete through.
+		return nil, fmt.Errorf("engine: max delete %g: want a percentage above 0 and at most 100", o.MaxDeletePct)
 	}
 	if o.Policy == "" {
 		o.Policy = conflict.KeepBoth
@@ -168,6 +180,8 @@ func (e *Engine) RunPass(ctx context.Context) (*Report, error) {
 	start := e.d.Clock.Now()
 	rep := &Report{Pair: e.d.Remote.String(), DryRun: e.o.DryRun}
 	defer func() { rep.Took = e.d.Clock.Now().Sub(start) }()
+	e.beginPass(rep)
+	defer func() { e.pass = nil }()
 	err := e.runPass(ctx, rep)
 	var left []remote.Path
 	for i := 0; ; i++ {
@@ -188,7 +202,7 @@ func (e *Engine) RunPass(ctx context.Context) (*Report, error) {
 		for _, p := range news {
 			e.scopeAdd(p)
 		}
-		err = e.runRounds(ctx, rep)
+		err = e.runRounds(ctx, rep, false)
 	}
 	if len(left) > 0 && !e.o.DryRun {
 		// Still unplanned (the pass failed, or other clients kept writing): the next pass, scoped or not,
@@ -222,29 +236,38 @@ func (e *Engine) runPass(ctx context.Context, rep *Report) error {
 	if err := e.observe(ctx, rep); err != nil {
 		return err
 	}
-	return e.runRounds(ctx, rep)
+	return e.runRounds(ctx, rep, true)
 }
 
 // runRounds plans and executes until a round plans nothing (or MaxRounds), re-observing once after failures.
-func (e *Engine) runRounds(ctx context.Context, rep *Report) error {
+// Every plan of every round passes the root check (rootsChecked: the caller just did it for the first) and
+// the big-delete guard, against one budget for the whole pass.
+func (e *Engine) runRounds(ctx context.Context, rep *Report, rootsChecked bool) error {
 	reobserved := false
 	for round := 0; round < e.o.MaxRounds; round++ {
+		if round > 0 || !rootsChecked {
+			if err := e.verifyRoots(ctx); err != nil {
+				return err
+			}
+		}
 		plan := e.plan
 		if e.scope != nil {
 			plan = e.planScoped
 		}
-		acts, baseFiles, err := plan(ctx)
+		acts, _, err := plan(ctx)
 		if err != nil {
 			return err
 		}
 		if err := e.reportCollisions(rep, e.collisions); err != nil {
 			return err
 		}
-		if round == 0 {
-			if err := checkDeletes(acts, baseFiles, e.o.MaxDeletePct, e.o.AllowDeletes); err != nil {
-				rep.Planned = acts
-				return err
-			}
+		acts = e.dropSkipped(acts)
+		if acts, err = e.dropKept(acts); err != nil {
+			return err
+		}
+		if err := e.guard(acts); err != nil {
+			rep.Planned = acts
+			return err
 		}
 		if len(acts) == 0 {
 			return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -36,11 +37,20 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 			e.progress(Event{Action: a, Done: true, Err: err})
 			if err == nil {
 				progressed.Store(true)
+				e.deleted(a)
 				rep.done(a, n)
 				if e.o.PathBackoff > 0 {
 					e.backoff.ok(a.Path)
 				}
 				return nil
+			}
+			if errors.Is(err, errKept) {
+				return nil // reported as kept: not a failure, and not a delete
+			}
+			if !errors.Is(err, remote.ErrConflict) && !errors.Is(err, errReplan) {
+				// A delete whose answer failed (a lost ack, a failed fsync after the move to the trash, a
+				// crash) may have happened: the budget counts it, so the guard never under-counts.
+				e.deleted(a)
 			}
 			if isFatal(err) {
 				return err
@@ -418,6 +428,10 @@ func (e *Engine) mkdir(ctx context.Context, a Action) error {
 		if err := tx.Put(side, mine); err != nil {
 			return err
 		}
+		// A folder kept for ignored files that now gets synced content is an ordinary folder again.
+		if err := tx.SetMeta(keptKey(other, a.Path), nil); err != nil {
+			return err
+		}
 		theirs, ok, err := tx.Get(other, a.Path)
 		if err != nil || !ok || !theirs.Dir {
 			return err
@@ -463,6 +477,12 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 	if err == nil {
 		err = r.Delete(ctx, a.Path, revOf(seen))
 	}
+	if seen.Dir && errors.Is(err, remote.ErrNotEmpty) {
+		err = e.clearFolder(ctx, a, side, r, err)
+		if errors.Is(err, errKept) {
+			return err
+		}
+	}
 	if errors.Is(err, remote.ErrNotFound) {
 		err = nil // already gone (a retried delete whose answer was lost): the goal holds
 	}
@@ -478,6 +498,121 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 		}
 		return tx.DeleteBase(a.Path)
 	})
+}
+
+// errKept: a folder delete left the folder in place because it holds files the user chose to ignore; it was
+// reported as kept, which is not a failure.
+var errKept = errors.New("kept: it holds ignored files")
+
+type junkTrasher interface {
+	TrashJunk(ctx context.Context, p remote.Path, junk func(name string) bool) ([]remote.Entry, error)
+}
+
+// keptKey is the store's mark of a folder kept on side for ignored files; its value is the folder's ID there,
+// so that a folder made anew at that path later is synced as usual.
+func keptKey(side state.Side, p remote.Path) string {
+	return "kept-" + sideName(side) + "\x00" + string(p)
+}
+
+// clearFolder handles a folder delete that found the folder not empty although every synced child is gone:
+// default-ignored junk (.DS_Store, editor droppings) goes to the trash and the delete is tried again; a folder
+// that still holds only what the user chose to ignore is kept, reported once, and remembered so that no later
+// pass re-creates it on the other side or tries again. Anything else (a new file, not yet seen) stays a problem
+// for the next pass to plan.
+func (e *Engine) clearFolder(ctx context.Context, a Action, side state.Side, r remote.Remote, cause error) error {
+	jt, ok := r.(junkTrasher)
+	if !ok {
+		return cause
+	}
+	left, err := jt.TrashJunk(ctx, a.Path, e.o.Junk)
+	if err != nil {
+		return err
+	}
+	if len(left) == 0 {
+		return r.Delete(ctx, a.Path, remote.Precondition{})
+	}
+	names := make([]string, 0, len(left))
+	for _, c := range left {
+		if !e.ignored(c.Path, c.Dir) {
+			return cause
+		}
+		names = append(names, remote.Escape(c.Path.Base()))
+	}
+	seen := a.Local
+	if side == state.Remote {
+		seen = a.Remote
+	}
+	if err := e.commit(func(tx state.Writer) error {
+		if err := tx.DeleteBase(a.Path); err != nil {
+			return err
+		}
+		return tx.SetMeta(keptKey(side, a.Path), []byte(seen.ID+"\x00"))
+	}); err != nil {
+		return err
+	}
+	other := "remote"
+	if side == state.Remote {
+		other = "local"
+	}
+	if len(names) > 3 {
+		names = append(names[:3], "...")
+	}
+	e.pass.rep.skipOnce(sideName(side), a.Path, fmt.Sprintf("kept: deleted on the %s side, but it holds files you "+
+		"chose to ignore (%s)", other, strings.Join(names, ", ")))
+	return errKept
+}
+
+// dropKept removes the plan's re-creation of a folder kept for ignored files (see clearFolder): a "new" folder
+// on one side that is the very folder kept there, with nothing else to sync inside it.
+func (e *Engine) dropKept(acts []Action) ([]Action, error) {
+	var cand []int
+	for i, a := range acts {
+		if (a.Op == MkdirRemote && a.Local != nil && a.Base == nil && a.Remote == nil) ||
+			(a.Op == MkdirLocal && a.Remote != nil && a.Base == nil && a.Local == nil) {
+			cand = append(cand, i)
+		}
+	}
+	if len(cand) == 0 {
+		return acts, nil
+	}
+	drop := map[int]bool{}
+	err := e.d.Store.View(func(r state.Reader) error {
+		for _, i := range cand {
+			a := acts[i]
+			side, rec := state.Local, a.Local
+			if a.Op == MkdirLocal {
+				side, rec = state.Remote, a.Remote
+			}
+			v, err := r.Meta(keptKey(side, a.Path))
+			if err != nil {
+				return err
+			}
+			if v == nil || string(v) != rec.ID+"\x00" {
+				continue
+			}
+			inside := false
+			for _, b := range acts {
+				if (b.Path != a.Path && b.Path.Within(a.Path)) || (b.To != "" && b.To != a.Path && b.To.Within(a.Path)) {
+					inside = true
+					break
+				}
+			}
+			if !inside {
+				drop[i] = true
+			}
+		}
+		return nil
+	})
+	if err != nil || len(drop) == 0 {
+		return acts, err
+	}
+	out := acts[:0]
+	for i, a := range acts {
+		if !drop[i] {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
 // move replays a move of one side on the other, then re-keys all three trees below the old path, so that what

@@ -83,11 +83,15 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 		}
 		it = sub
 	}
-	w := &writes{st: e.d.Store}
 	now := e.d.Clock.Now()
 	var lastKey string
-	var incomplete []remote.Path
+	var incomplete, skipped []remote.Path
+	var skippedIDs []string
 	first := true
+	// Records the walk did not meet are gone, but only once the walk is over: a skipped entry met later (a
+	// folder renamed to a name tandem cannot hold, found by its ID) keeps what was stored for it.
+	var dels []remote.Path
+	w := &writes{st: e.d.Store}
 
 	underIncomplete := func(p remote.Path) bool {
 		for _, d := range incomplete {
@@ -98,15 +102,55 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 		return false
 	}
 	gone := func(rec *state.Record) error {
-		p := rec.Path
-		if underIncomplete(p) {
-			return nil // unreadable is never deleted
+		if !underIncomplete(rec.Path) { // unreadable is never deleted
+			dels = append(dels, rec.Path)
 		}
-		return w.add(func(tx state.Writer) error { return tx.Delete(side, p) })
+		return nil
+	}
+	// advance consumes the stored records before key k (gone) and returns the one at k, if any.
+	advance := func(k string) (*state.Record, error) {
+		for {
+			s := it.peek()
+			if it.failed() != nil {
+				return nil, it.failed()
+			}
+			if s == nil || key(s.Path) > k {
+				return nil, nil
+			}
+			if key(s.Path) == k {
+				c := *s
+				it.next()
+				return &c, nil
+			}
+			if err := gone(s); err != nil {
+				return nil, err
+			}
+			it.next()
+		}
 	}
 
 	err := r.Walk(ctx, dir, func(ent remote.Entry) error {
 		if ent.Path == dir {
+			return nil
+		}
+		if ent.Skip != "" {
+			e.noteSkip(side, ent, rep)
+			if ent.ID != "" {
+				skippedIDs = append(skippedIDs, ent.ID)
+			}
+			p, perr := remote.ParsePath(string(ent.Path))
+			if perr != nil || p != ent.Path || p == remote.Root {
+				return nil // a name that is no Path has nothing stored; its ID may still name what was
+			}
+			k := key(p)
+			if !first && k <= lastKey {
+				return nil
+			}
+			first, lastKey = false, k
+			if _, err := advance(k); err != nil {
+				return err
+			}
+			skipped = append(skipped, p)
 			return nil
 		}
 		k := key(ent.Path)
@@ -115,25 +159,9 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 			return fmt.Errorf("walk of %s out of order at %s", r, ent.Path.Quoted())
 		}
 		first, lastKey = false, k
-		var stored *state.Record
-		for {
-			s := it.peek()
-			if it.failed() != nil {
-				return it.failed()
-			}
-			if s == nil || key(s.Path) > k {
-				break
-			}
-			if key(s.Path) == k {
-				c := *s
-				stored = &c
-				it.next()
-				break
-			}
-			if err := gone(s); err != nil {
-				return err
-			}
-			it.next()
+		stored, err := advance(k)
+		if err != nil {
+			return err
 		}
 		if e.ignored(ent.Path, ent.Dir) {
 			return nil // the planner forgets it; never hash or record ignored files
@@ -174,7 +202,58 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 		}
 		it.next()
 	}
+	moreSkipped, err := e.skippedByID(side, skippedIDs, rep)
+	if err != nil {
+		return err
+	}
+	skipped = append(skipped, moreSkipped...)
+	for _, p := range dels {
+		if !withinAny(p, skipped) {
+			if err := w.add(func(tx state.Writer) error { return tx.Delete(side, p) }); err != nil {
+				return err
+			}
+		}
+	}
 	return w.flush()
+}
+
+// withinAny: p is at or below one of dirs.
+func withinAny(p remote.Path, dirs []remote.Path) bool {
+	for _, d := range dirs {
+		if p == d || p.Within(d) {
+			return true
+		}
+	}
+	return false
+}
+
+// skippedByID finds the stored paths of objects that a listing now reports as skipped (a folder renamed to a
+// name tandem cannot hold keeps its ID): what was stored there is kept, and the old path is skipped too.
+func (e *Engine) skippedByID(side state.Side, ids []string, rep *Report) ([]remote.Path, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	ix := state.IDLocal
+	if side == state.Remote {
+		ix = state.IDRemote
+	}
+	var out []remote.Path
+	err := e.d.Store.View(func(r state.Reader) error {
+		for _, id := range ids {
+			p, ok, err := r.PathOfID(ix, id)
+			if err != nil {
+				return err
+			}
+			if ok {
+				out = append(out, p)
+			}
+		}
+		return nil
+	})
+	for _, p := range out {
+		e.markSkipped(side, p, "renamed to a name tandem cannot hold; the other side keeps its copy", rep)
+	}
+	return out, err
 }
 
 // storedIter streams stored records in store order.
@@ -305,6 +384,19 @@ func (e *Engine) observeFeed(ctx context.Context, rep *Report) error {
 }
 
 func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
+	if c.Entry.Skip != "" {
+		return e.applySkip(tx, c)
+	}
+	if c.From != "" {
+		if _, err := remote.ParsePath(string(c.From)); err != nil && c.Entry.ID != "" {
+			// Moved back from a name tandem cannot hold: the records kept at its last valid path follow it.
+			if p, ok, err := tx.PathOfID(state.IDRemote, c.Entry.ID); err != nil {
+				return err
+			} else if ok {
+				c.From = p
+			}
+		}
+	}
 	p := c.Entry.Path
 	// A feed can report events that tandem's own actions have already overtaken in the store (a re-observe in
 	// the middle of a pass reads the echoes of the actions just taken, and whatever happened in between). A
@@ -355,6 +447,43 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 		}
 	}
 	return tx.Put(state.Remote, rec)
+}
+
+// applySkip handles a feed event about an entry tandem cannot hold (a name the local side cannot have, a
+// special object): what the store holds for it stays as it is, at its path or, for a move to such a name, at
+// the path it was moved from (matched by ID), so the local copy is never deleted for it; it is reported.
+func (e *Engine) applySkip(tx state.Writer, c remote.Change) error {
+	var rep *Report
+	if e.pass != nil {
+		rep = e.pass.rep
+	}
+	if rep != nil {
+		rep.skipOnce("remote", c.Entry.Path, c.Entry.Skip)
+	}
+	var held []remote.Path
+	if p, err := remote.ParsePath(string(c.Entry.Path)); err == nil && p == c.Entry.Path && p != remote.Root {
+		held = append(held, p)
+	}
+	if c.From != "" {
+		if p, err := remote.ParsePath(string(c.From)); err == nil && p != remote.Root {
+			held = append(held, p)
+		}
+	}
+	if c.Entry.ID != "" {
+		if p, ok, err := tx.PathOfID(state.IDRemote, c.Entry.ID); err != nil {
+			return err
+		} else if ok {
+			held = append(held, p)
+		}
+	}
+	for _, p := range held {
+		if _, ok, err := tx.Get(state.Remote, p); err != nil {
+			return err
+		} else if ok {
+			e.markSkipped(state.Remote, p, "now at a name tandem cannot hold ("+c.Entry.Skip+"); the local copy is kept", rep)
+		}
+	}
+	return nil
 }
 
 // keepKnown carries over what the store knows of a remote object that a listing or feed event does not repeat:
@@ -451,8 +580,19 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 		return err
 	}
 	w := &writes{st: e.d.Store}
-	var incomplete []remote.Path
+	var incomplete, skipped []remote.Path
+	var skippedIDs []string
 	err = e.d.Remote.Walk(ctx, remote.Root, func(ent remote.Entry) error {
+		if ent.Skip != "" {
+			e.noteSkip(state.Remote, ent, rep)
+			if ent.ID != "" {
+				skippedIDs = append(skippedIDs, ent.ID)
+			}
+			if p, perr := remote.ParsePath(string(ent.Path)); perr == nil && p == ent.Path {
+				skipped = append(skipped, p)
+			}
+			return nil
+		}
 		if ent.Path == remote.Root || e.ignored(ent.Path, ent.Dir) {
 			return nil
 		}
@@ -475,6 +615,11 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 	if err := w.flush(); err != nil {
 		return err
 	}
+	more, err := e.skippedByID(state.Remote, skippedIDs, rep)
+	if err != nil {
+		return err
+	}
+	skipped = append(skipped, more...)
 	it := newRecIter(e.d.Store, state.Remote)
 	for {
 		s := it.peek()
@@ -489,7 +634,7 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 		if !stale {
 			continue
 		}
-		keep := false
+		keep := withinAny(p, skipped)
 		for _, d := range incomplete {
 			if p != d && p.Within(d) {
 				keep = true

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -464,34 +463,4 @@ func sortPlan(acts []Action) {
 		}
 		return a.Op < b.Op
 	})
-}
-
-// checkDeletes is the big-delete guard: more than pct% of the base's files and at least 10 on one side.
-func checkDeletes(acts []Action, baseFiles int, pct float64, allow bool) error {
-	if allow {
-		return nil
-	}
-	var dl, dr int
-	for _, a := range acts {
-		if a.Base == nil || a.Base.Dir {
-			continue
-		}
-		switch a.Op {
-		case DeleteLocal:
-			dl++
-		case DeleteRemote:
-			dr++
-		}
-	}
-	for _, side := range []struct {
-		name string
-		n    int
-	}{{"local", dl}, {"remote", dr}} {
-		if side.n >= 10 && float64(side.n) > pct/100*float64(baseFiles) {
-			return fmt.Errorf("%w: %w: the pass would delete %d of %d files on the %s side (more than %g%%); "+
-				"if that is what you want, run again with --allow-deletes", ErrSafetyStop, ErrBigDelete,
-				side.n, baseFiles, side.name, pct)
-		}
-	}
-	return nil
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tandemsync/tandem/remote"
@@ -237,21 +238,27 @@ func TestIgnoredIsForgottenNeverDeleted(t *testing.T) {
 }
 
 func TestBigDeleteGuard(t *testing.T) {
-	var acts []Action
-	for i := 0; i < 15; i++ {
-		f := file("f", "x")
-		acts = append(acts, Action{Op: DeleteRemote, Base: base(f, f), Remote: f})
-	}
-	if err := checkDeletes(acts, 20, 50, false); !errors.Is(err, ErrBigDelete) || !errors.Is(err, ErrSafetyStop) {
+	none := [2]int{}
+	if err := overBudget([2]int{0, 15}, none, 20, 50, "this pass"); !errors.Is(err, ErrBigDelete) || !errors.Is(err, ErrSafetyStop) {
 		t.Fatalf("15 of 20: %v", err)
 	}
-	if err := checkDeletes(acts, 20, 50, true); err != nil {
-		t.Fatalf("--allow-deletes: %v", err)
-	}
-	if err := checkDeletes(acts[:9], 10, 50, false); err != nil {
+	if err := overBudget([2]int{0, 9}, none, 10, 50, "this pass"); err != nil {
 		t.Fatalf("fewer than 10 deletes pass: %v", err)
 	}
-	if err := checkDeletes(acts, 40, 50, false); err != nil {
+	if err := overBudget([2]int{0, 15}, none, 40, 50, "this pass"); err != nil {
 		t.Fatalf("15 of 40: %v", err)
+	}
+	// One budget across rounds (or a rolling window): 25 planned after 5 done, of 30 files before the pass.
+	if err := overBudget([2]int{0, 20}, [2]int{0, 5}, 25, 50, "this pass"); !errors.Is(err, ErrBigDelete) {
+		t.Fatalf("20 planned after 5 done of 30: %v", err)
+	}
+	// Recent deletes alone never stop a pass that plans no delete on that side.
+	if err := overBudget([2]int{1, 0}, [2]int{0, 80}, 20, 50, "the last 10m0s"); err != nil {
+		t.Fatalf("no remote delete planned: %v", err)
+	}
+	// A slow rm: one delete per pass, 59 already in the window, of 100 files.
+	err := overBudget([2]int{0, 1}, [2]int{0, 59}, 41, 50, "the last 10m0s")
+	if !errors.Is(err, ErrBigDelete) || !strings.Contains(err.Error(), "60 of 100") {
+		t.Fatalf("slow rm: %v", err)
 	}
 }

@@ -24,9 +24,10 @@ type Report struct {
 	Resynced    bool          `json:"resynced"` // the remote's cursor was out of sync and the pass re-listed it
 	// PendingRemote counts remote changes the pass read but left for the next one (stored; a scoped pass plans
 	// them): a daemon runs that pass now rather than wait for news.
-	PendingRemote int           `json:"pending_remote"`
-	Recovered     int           `json:"recovered"` // temp files of an interrupted pass removed (named by the journal)
-	Took          time.Duration `json:"-"`
+	PendingRemote int             `json:"pending_remote"`
+	Recovered     int             `json:"recovered"` // temp files of an interrupted pass removed (named by the journal)
+	Took          time.Duration   `json:"-"`
+	skipSeen      map[string]bool // side + path of what skipOnce reported
 }
 
 // Done is one finished action.
@@ -48,6 +49,7 @@ type ConflictRec struct {
 // Skip is a path left alone this pass, with the reason (invalid name, symlink, unreadable, locked, refused).
 type Skip struct {
 	Path   remote.Path `json:"path"`
+	Side   string      `json:"side,omitempty"` // "local" or "remote" where known
 	Reason string      `json:"reason"`
 }
 
@@ -68,6 +70,21 @@ func (r *Report) skip(p remote.Path, why string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.Skipped = append(r.Skipped, Skip{Path: p, Reason: why})
+}
+
+// skipOnce reports p as skipped on side, once per pass.
+func (r *Report) skipOnce(side string, p remote.Path, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := side + "\x00" + string(p)
+	if r.skipSeen[k] {
+		return
+	}
+	if r.skipSeen == nil {
+		r.skipSeen = map[string]bool{}
+	}
+	r.skipSeen[k] = true
+	r.Skipped = append(r.Skipped, Skip{Path: p, Side: side, Reason: why})
 }
 
 func (r *Report) problem(a Action, err error) {

@@ -168,12 +168,19 @@ func (e *Engine) observePaths(ctx context.Context, side state.Side, paths []Scop
 		}
 		switch {
 		case errors.Is(err, remote.ErrNotFound):
+			if e.skippedAncestor(ctx, side, sp.Path, rep) {
+				continue // unreachable behind a symlink or special file, not deleted
+			}
 			if err := e.d.Store.Update(func(tx state.Writer) error { return tx.DeleteTree(side, sp.Path) }); err != nil {
 				return err
 			}
+		case errors.Is(err, remote.ErrUnavailable):
+			// A symlink or special file (or a locked entry): never synced, and never evidence of a delete.
+			e.markSkipped(side, sp.Path, err.Error(), rep)
 		case err != nil:
 			// Unreadable is never deleted: keep what is stored and let a later pass look again.
 			rep.skip(sp.Path, fmt.Sprintf("%s: %v (will retry)", sideName(side), err))
+			e.markSkipped(side, sp.Path, "", rep)
 		case e.ignored(sp.Path, ent.Dir):
 		case ent.Dir:
 			if !had || !stored.Dir || stored.ID != ent.ID {

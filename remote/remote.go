@@ -50,6 +50,12 @@ type Entry struct {
 	// Incomplete marks a folder whose listing failed part way (unreadable, error page): what is stored below it
 	// must be kept as it is, never taken as deleted.
 	Incomplete bool
+	// Skip, when set, says why this entry cannot be synced: a symlink, a special file, a name tandem cannot
+	// hold. Walk and Changes emit such entries instead of leaving them out, because a path that is skipped
+	// is never evidence that what the other side holds there was deleted: the engine keeps what it knows of
+	// the path (and, matched by ID, of the object's former path) and reports the skip. Path is the printable
+	// path (it may not be a valid Path when the name itself is the problem); Dir and ID are set where known.
+	Skip string
 }
 
 // Precondition guards a mutation. The zero value is unconditional; Absent requires that nothing exists at the

@@ -3,6 +3,7 @@
 //
 // In the default build Hit is a constant no-op that returns nil. Built with -tags failpoints, Hit reads
 // TANDEM_FAILPOINTS once: a list of terms separated by ';', each `name=action[@nth]` where action is kill
-// (SIGKILL to the process itself, a true kill -9), panic, sleep(ms) or error (Hit returns an error). With @nth
+// (SIGKILL to the process itself, a true kill -9), panic, sleep(ms), error (Hit returns an error) or stop
+// (SIGSTOP to the process itself, until the test sends SIGCONT). With @nth
 // the action fires on the nth hit of that point only; without it, on every hit.
 package failpoint

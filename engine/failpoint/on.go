@@ -27,6 +27,7 @@ const (
 	panicking
 	sleep
 	fail
+	stop
 )
 
 type point struct {
@@ -69,6 +70,10 @@ func Hit(name string) error {
 		panic("failpoint " + name)
 	case sleep:
 		time.Sleep(time.Duration(p.ms) * time.Millisecond)
+	case stop:
+		// SIGSTOP to the process itself: a test sees the stopped state, changes the world, and sends SIGCONT.
+		// Unlike a sleep, nothing depends on how long the test takes.
+		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
 	case fail:
 		return fmt.Errorf("%w at %s (hit %d)", ErrInjected, name, n)
 	}
@@ -106,6 +111,8 @@ func parse(spec string) (map[string]*point, error) {
 			p.kind = panicking
 		case act == "error":
 			p.kind = fail
+		case act == "stop":
+			p.kind = stop
 		case strings.HasPrefix(act, "sleep(") && strings.HasSuffix(act, ")"):
 			ms, err := strconv.Atoi(strings.TrimSpace(act[len("sleep(") : len(act)-1]))
 			if err != nil || ms < 0 {
@@ -113,7 +120,7 @@ func parse(spec string) (map[string]*point, error) {
 			}
 			p.kind, p.ms = sleep, ms
 		default:
-			return nil, fmt.Errorf("%q: unknown action %q (kill, panic, sleep(ms), error)", term, act)
+			return nil, fmt.Errorf("%q: unknown action %q (kill, panic, sleep(ms), error, stop)", term, act)
 		}
 		m[name] = p
 	}

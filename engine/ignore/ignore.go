@@ -60,6 +60,16 @@ func builtinName(name string) bool {
 	return strings.HasPrefix(name, ".~lock.") && strings.HasSuffix(name, "#")
 }
 
+// Junk reports whether a file name is one of the built-in OS and editor droppings (.DS_Store, Thumbs.db,
+// swap and backup files, lock files): not the user's choice to ignore, so a folder deleted on the other side
+// takes them to the trash with it. tandem's own marker and temp files are not junk.
+func Junk(name string) bool {
+	if name == remote.ReservedDir || strings.HasPrefix(name, remote.TempPrefix) {
+		return false
+	}
+	return builtinName(name)
+}
+
 // builtinPath: a built-in name anywhere in the path ignores it (a pattern matching a folder covers what is in it).
 func builtinPath(rel string) bool {
 	for rel != "" {

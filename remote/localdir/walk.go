@@ -13,8 +13,9 @@ import (
 // order, parents first. That is the key order of a store whose keys replace "/" by 0x00, so the engine can
 // merge the walk with its stored view in one pass.
 //
-// Symlinks, special files and invalid names are reported through Options.OnSkip and left out; tandem's own
-// .tandem folder and temp files are left out silently. A folder that cannot be listed, or that has a child that
+// Symlinks, special files and invalid names are emitted with Entry.Skip set (the engine keeps what it knew at
+// such a path instead of taking it as deleted) and not descended into; tandem's own .tandem folder and temp
+// files are left out silently. A folder that cannot be listed, or that has a child that
 // cannot be stat'ed, is emitted with Incomplete set: what is stored below it must be kept, not taken as deleted.
 // Failing to list dir itself, or losing the root, aborts the walk with an error.
 func (d *Dir) Walk(ctx context.Context, dir remote.Path, fn func(remote.Entry) error) error {
@@ -36,12 +37,19 @@ func (d *Dir) Walk(ctx context.Context, dir remote.Path, fn func(remote.Entry) e
 }
 
 type child struct {
-	p  remote.Path
-	fi FileInfo
+	p    remote.Path
+	fi   FileInfo
+	skip string // why it cannot be synced (emitted with Entry.Skip)
 }
 
 func (d *Dir) walkKids(ctx context.Context, kids []child, fn func(remote.Entry) error) error {
 	for _, k := range kids {
+		if k.skip != "" {
+			if err := fn(remote.Entry{Path: k.p, Dir: k.fi.IsDir(), ID: id(k.fi), Skip: k.skip}); err != nil {
+				return err
+			}
+			continue
+		}
 		e := entry(k.p, k.fi)
 		if !e.Dir {
 			if err := fn(e); err != nil {
@@ -88,7 +96,9 @@ func (d *Dir) list(ctx context.Context, dir remote.Path) (kids []child, incomple
 		}
 		p, err := dir.Join(n)
 		if err != nil {
-			d.o.OnSkip(remote.Escape(joinRaw(dir, n)), err.Error())
+			// Stat'ed anyway: its ID tells the engine which stored object was renamed to this name.
+			fi, _ := d.fs.Lstat(joinRaw(dir, n))
+			kids = append(kids, child{p: remote.Path(remote.Escape(joinRaw(dir, n))), fi: fi, skip: err.Error()})
 			continue
 		}
 		fi, err := d.fs.Lstat(string(p))
@@ -108,10 +118,10 @@ func (d *Dir) list(ctx context.Context, dir remote.Path) (kids []child, incomple
 			continue // ignored before reported: an ignored symlink is the user's choice
 		}
 		if k := kind(fi); k != "" {
-			d.o.OnSkip(p.Quoted(), k)
+			kids = append(kids, child{p: p, fi: fi, skip: k})
 			continue
 		}
-		kids = append(kids, child{p, fi})
+		kids = append(kids, child{p: p, fi: fi})
 	}
 	return kids, incomplete, nil
 }

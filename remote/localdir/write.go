@@ -475,3 +475,44 @@ func (d *Dir) freeName(dir, base string) (string, error) {
 	}
 	return "", fmt.Errorf("%s: no free name", path.Join(dir, base))
 }
+
+// TrashJunk is for a folder delete that its leftovers block: every regular file directly in folder p whose
+// name junk accepts (OS and editor droppings tandem ignores by default) goes to the trash, like any deleted
+// file; what else is in p is returned (Path and Dir set; a name that is no valid Path comes escaped), so the
+// caller can tell a folder kept for the user's ignored files from one that gained new content.
+func (d *Dir) TrashJunk(ctx context.Context, p remote.Path, junk func(name string) bool) ([]remote.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	n, err := name(p)
+	if err != nil || p == remote.Root {
+		return nil, fmt.Errorf("clear %s: %w", p.Quoted(), remote.ErrInvalidName)
+	}
+	names, err := d.fs.ReadDir(n)
+	if err != nil {
+		return nil, wrap("clear", p, err)
+	}
+	var left []remote.Entry
+	for _, c := range names {
+		cp, jerr := p.Join(c)
+		if jerr != nil {
+			left = append(left, remote.Entry{Path: remote.Path(remote.Escape(joinRaw(p, c)))})
+			continue
+		}
+		fi, err := d.fs.Lstat(string(cp))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, wrap("clear", cp, err)
+		}
+		if junk != nil && fi.IsRegular() && junk(c) {
+			if err := d.trash(cp, fi); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		left = append(left, remote.Entry{Path: cp, Dir: fi.IsDir()})
+	}
+	return left, nil
+}

@@ -372,7 +372,7 @@ func walkTree(t *testing.T, r remote.Remote, dir remote.Path) (map[remote.Path]n
 	tree := map[remote.Path]node{}
 	var order []remote.Path
 	err := r.Walk(t.Context(), dir, func(e remote.Entry) error {
-		if ignored(e.Path) {
+		if ignored(e.Path) || e.Skip != "" {
 			return nil
 		}
 		if _, dup := tree[e.Path]; dup {

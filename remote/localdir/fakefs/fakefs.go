@@ -498,6 +498,17 @@ func (f *FS) Symlink(target, name string) error {
 	return nil
 }
 
+// Mkfifo creates a named pipe at name (a test helper: a special file tandem must skip, never sync).
+func (f *FS) Mkfifo(name string) error {
+	check(name)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.link(name, fs.ModeNamedPipe|0o644, nil); err != nil {
+		return perr("mkfifo", name, err)
+	}
+	return nil
+}
+
 // Rename implements localdir.FS with POSIX semantics: a file replaces a file, a folder replaces an empty
 // folder; a non-empty folder target is ENOTEMPTY.
 func (f *FS) Rename(from, to string) error {
@@ -950,7 +961,8 @@ func (f *FS) Walk(fn func(name string, dir bool, data []byte)) {
 	}
 }
 
-// Snapshot maps every live path to the sha256 hex of its content, "dir" for a folder, or "symlink:<target>".
+// Snapshot maps every live path to the sha256 hex of its content, "dir" for a folder, "symlink:<target>", or
+// "special:<type>" for another special file.
 func (f *FS) Snapshot() map[string]string {
 	out := map[string]string{}
 	for _, e := range f.entries() {
@@ -959,6 +971,8 @@ func (f *FS) Snapshot() map[string]string {
 			out[e.name] = "dir"
 		case e.mode&fs.ModeSymlink != 0:
 			out[e.name] = "symlink:" + string(e.data)
+		case e.mode&fs.ModeType != 0:
+			out[e.name] = "special:" + e.mode.Type().String()
 		default:
 			s := sha256.Sum256(e.data)
 			out[e.name] = hex.EncodeToString(s[:])

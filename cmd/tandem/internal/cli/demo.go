@@ -302,6 +302,9 @@ func writeFile(path, data string) error {
 func demoTree(ctx context.Context, r remote.Remote) ([]string, error) {
 	var out []string
 	err := r.Walk(ctx, remote.Root, func(e remote.Entry) error {
+		if e.Skip != "" {
+			return nil
+		}
 		indent := strings.Repeat("  ", strings.Count(string(e.Path), "/"))
 		if e.Dir {
 			out = append(out, indent+e.Path.Base()+"/")

@@ -18,6 +18,7 @@ import (
 	"github.com/tandemsync/tandem/cmd/tandem/internal/config"
 	"github.com/tandemsync/tandem/conflict"
 	"github.com/tandemsync/tandem/engine"
+	"github.com/tandemsync/tandem/engine/ignore"
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/localdir"
 	"github.com/tandemsync/tandem/remote/memremote"
@@ -139,7 +140,7 @@ func (r *onceRun) validate() error {
 	if _, err := conflict.ParsePolicy(o.conflict); err != nil {
 		return usageError{fmt.Errorf("--conflict: %w", err)}
 	}
-	if o.maxDelete <= 0 || o.maxDelete > 100 {
+	if !engine.ValidMaxDelete(o.maxDelete) { // NaN and Inf included: NaN compares false with every bound
 		return usagef("--max-delete %g: want a percentage above 0 and at most 100", o.maxDelete)
 	}
 	if o.parallel < 0 {
@@ -239,6 +240,7 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 		Parallel:       r.o.parallel,
 		BandwidthLimit: bw,
 		Ignored:        skip,
+		Junk:           ignore.Junk,
 		Progress:       prog.event,
 	})
 	if err != nil {

@@ -103,7 +103,7 @@ func (res *result) fill(rep *engine.Report) {
 			Type: typeChange[c.Path], Reason: c.Reason})
 	}
 	for _, s := range rep.Skipped {
-		res.Skipped = append(res.Skipped, skipJSON{Path: string(s.Path), Reason: s.Reason})
+		res.Skipped = append(res.Skipped, skipJSON{Path: string(s.Path), Side: s.Side, Reason: s.Reason})
 	}
 	for _, p := range rep.Problems {
 		res.Problems = append(res.Problems, problemJSON{Op: p.Op.String(), Path: string(p.Path), Error: p.Err})

@@ -194,6 +194,9 @@ func daemonOpener(app *App, stateDir, configDir string) daemon.OpenPair {
 		if err != nil || host == "" {
 			host = "unknown-host"
 		}
+		// One rolling delete budget for every engine of this pair while it is open (the allow-once engine of
+		// `tandem resume --allow-deletes` resets it).
+		window := engine.NewDeleteWindow(p.EffectiveDeleteWindow())
 		return &daemon.PairDeps{
 			Local:     ps.local,
 			Spec:      ps.spec,
@@ -215,6 +218,8 @@ func daemonOpener(app *App, stateDir, configDir string) daemon.OpenPair {
 					Policy:         policy,
 					Host:           host,
 					Ignored:        skip,
+					Junk:           ignore.Junk,
+					Window:         window,
 					Progress:       progress,
 					PathBackoff:    pathRetry,
 				})

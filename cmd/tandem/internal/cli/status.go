@@ -131,6 +131,13 @@ func printStatus(w io.Writer, st *daemon.Status, now time.Time, bars bool) {
 		if p.Resynced != nil {
 			notes = append(notes, "resynced (change cursor was out of sync) "+ago(now.Sub(*p.Resynced))+" ago")
 		}
+		for i, sk := range p.Skipped { // paths are escaped by the daemon
+			if i == 5 {
+				notes = append(notes, fmt.Sprintf("... and %d more skipped (tandem status --json lists them)", len(p.Skipped)-5))
+				break
+			}
+			notes = append(notes, fmt.Sprintf("skipped %s %s: %s", sk.Side, sk.Path, sk.Reason))
+		}
 		if len(notes) == 0 && len(p.Transfers) == 0 {
 			continue
 		}

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -23,6 +24,7 @@ const (
 	DefaultPollInterval     = time.Minute
 	DefaultFullScanInterval = time.Hour
 	DefaultMaxDelete        = 50.0
+	DefaultDeleteWindow     = 10 * time.Minute
 	MinPollInterval         = time.Second
 	MinFullScanInterval     = time.Minute
 )
@@ -61,6 +63,9 @@ type Pair struct {
 	PollInterval   time.Duration // for remotes without long-poll; 0 = DefaultPollInterval
 	BandwidthLimit int64         // bytes per second; 0 = unlimited
 	MaxDelete      float64       // big-delete guard, percent; 0 = DefaultMaxDelete
+	// DeleteWindow: the daemon counts the deletes it propagated this long back against the guard together
+	// with each pass's own; 0 = DefaultDeleteWindow
+	DeleteWindow time.Duration
 }
 
 // Problem is one thing wrong with the file.
@@ -129,6 +134,14 @@ func (p Pair) EffectiveMaxDelete() float64 {
 		return p.MaxDelete
 	}
 	return DefaultMaxDelete
+}
+
+// EffectiveDeleteWindow is DeleteWindow or the default.
+func (p Pair) EffectiveDeleteWindow() time.Duration {
+	if p.DeleteWindow > 0 {
+		return p.DeleteWindow
+	}
+	return DefaultDeleteWindow
 }
 
 // EffectiveFullScanInterval is FullScanInterval or the default.
@@ -252,7 +265,7 @@ func (c *Config) Validate(o ValidateOptions) error {
 		if p.PollInterval != 0 && p.PollInterval < MinPollInterval {
 			add(c.problem(f+".poll_interval", "%s is too short: want at least %s", p.PollInterval, MinPollInterval))
 		}
-		if p.MaxDelete < 0 || p.MaxDelete > 100 {
+		if p.MaxDelete != 0 && !validPercent(p.MaxDelete) {
 			add(c.problem(f+".max_delete", "%g: want a percentage above 0 and at most 100", p.MaxDelete))
 		}
 		if p.BandwidthLimit < 0 {
@@ -411,4 +424,9 @@ func ParseBandwidth(s string) (int64, error) {
 		return 0, fmt.Errorf("%q: want bytes per second, e.g. 500K or 2MiB", s)
 	}
 	return int64(v * mult), nil
+}
+
+// validPercent: finite, above 0 and at most 100 (NaN compares false with every bound, so test it first).
+func validPercent(x float64) bool {
+	return !math.IsNaN(x) && !math.IsInf(x, 0) && x > 0 && x <= 100
 }

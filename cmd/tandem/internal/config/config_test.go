@@ -321,3 +321,32 @@ func TestVerizonApp(t *testing.T) {
 		t.Fatalf("unknown key in verizon: %v", err)
 	}
 }
+
+// Issue 9, hole 4: max_delete NaN (or Inf, 0, out of range) would switch the big-delete guard off.
+func TestMaxDeleteRejectsNonFinite(t *testing.T) {
+	for _, v := range []string{"NaN", "nan", "Inf", "-Inf", "+inf", "0", "-5", "101", "1e400", "0x1p7"} {
+		src := "pairs:\n  - local: /a\n    remote: dir:/x\n    max_delete: " + v + "\n"
+		c, err := Parse(strings.NewReader(src), "config.yaml")
+		errs := flatten(err)
+		if c != nil {
+			errs = append(errs, flatten(c.Validate(ValidateOptions{Remote: checkScheme}))...)
+		}
+		found := false
+		for _, e := range errs {
+			if strings.Contains(e.Error(), "config.yaml:4: pairs[0].max_delete:") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("max_delete: %s accepted (problems: %v)", v, errs)
+		}
+	}
+	src := "pairs:\n  - local: /a\n    remote: dir:/x\n    max_delete: 12.5%\n    delete_window: 3m\n"
+	c, err := Parse(strings.NewReader(src), "config.yaml")
+	if err != nil || c.Pairs[0].MaxDelete != 12.5 || c.Pairs[0].EffectiveDeleteWindow() != 3*time.Minute {
+		t.Fatalf("12.5%% / 3m: %v %+v", err, c)
+	}
+	if d := (Pair{}).EffectiveDeleteWindow(); d != 10*time.Minute {
+		t.Errorf("default delete_window = %v", d)
+	}
+}

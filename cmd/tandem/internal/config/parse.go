@@ -160,7 +160,7 @@ func (p *parser) pairs(n *yaml.Node, field string) {
 		p.c.lines[f] = pn.Line
 		var pr Pair
 		p.fields(pn, f+".", []string{"name", "local", "remote", "account", "endpoint", "ca_file", "ignore",
-			"conflict", "poll_interval", "bandwidth_limit", "max_delete"}, func(k string, v *yaml.Node, f string) {
+			"conflict", "poll_interval", "bandwidth_limit", "max_delete", "delete_window"}, func(k string, v *yaml.Node, f string) {
 			switch k {
 			case "name":
 				pr.Name = p.str(v, f)
@@ -193,10 +193,14 @@ func (p *parser) pairs(n *yaml.Node, field string) {
 					return
 				}
 				x, err := strconv.ParseFloat(s, 64)
-				if err != nil {
-					p.fail(v, f, "%q: want a percentage, e.g. 50", v.Value)
+				if err != nil || !validPercent(x) {
+					// ParseFloat reads "NaN" and "Inf", which would switch the guard off.
+					p.fail(v, f, "%q: want a percentage above 0 and at most 100, e.g. 50", v.Value)
+					return
 				}
 				pr.MaxDelete = x
+			case "delete_window":
+				pr.DeleteWindow = p.duration(v, f)
 			}
 		})
 		p.c.Pairs = append(p.c.Pairs, pr)
@@ -311,6 +315,9 @@ func AppendPair(path string, pr Pair, check func(*Config) error) (*Config, error
 	}
 	if pr.MaxDelete > 0 {
 		kv("max_delete", strconv.FormatFloat(pr.MaxDelete, 'g', -1, 64))
+	}
+	if pr.DeleteWindow > 0 {
+		kv("delete_window", pr.DeleteWindow.String())
 	}
 	seq.Content = append(seq.Content, m)
 	var buf bytes.Buffer

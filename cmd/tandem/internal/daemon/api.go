@@ -59,6 +59,16 @@ type PairStatus struct {
 	Passes   int       `json:"passes"`
 	Pending  bool      `json:"pending"` // a pass is due (changes seen, not yet synced)
 	LastPass *PassInfo `json:"last_pass,omitempty"`
+	// Skipped lists paths left alone (symlinks, special files, names tandem cannot hold, folders kept for
+	// ignored files) as the last full pass and the scoped passes since saw them; never null.
+	Skipped []SkipInfo `json:"skipped"`
+}
+
+// SkipInfo is one skipped path.
+type SkipInfo struct {
+	Path   string `json:"path"`
+	Side   string `json:"side,omitempty"`
+	Reason string `json:"reason"`
 }
 
 // Transfer is one action in flight.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -93,6 +94,7 @@ type pairLoop struct {
 	lastErrAt time.Time
 	remoteAt  time.Time
 	resynced  time.Time
+	skips     []SkipInfo // status: paths left alone
 	passStart time.Time
 	transfers map[string]*Transfer
 	deps      *PairDeps
@@ -524,6 +526,7 @@ func (l *pairLoop) passEnded(ls *loopState, res passResult) {
 	}
 	if rep != nil {
 		rep.Sort()
+		l.noteSkips(rep.Skipped, full && err == nil)
 		t := rep.Totals()
 		info.TookMS = rep.Took.Milliseconds()
 		info.Uploaded, info.Downloaded = t.Uploaded, t.Downloaded
@@ -699,11 +702,35 @@ func (l *pairLoop) snapshot() PairStatus {
 	s.LastSync = timePtr(l.lastSync)
 	s.LastErrorAt = timePtr(l.lastErrAt)
 	s.Resynced = timePtr(l.resynced)
+	s.Skipped = append([]SkipInfo{}, l.skips...)
 	s.CursorAge = -1
 	if !l.remoteAt.IsZero() {
 		s.CursorAge = now.Sub(l.remoteAt).Seconds()
 	}
 	return s
+}
+
+// maxSkips bounds the skipped paths status keeps (a tree full of symlinks must not grow the daemon).
+const maxSkips = 200
+
+// noteSkips merges a pass's skipped paths into status; a complete full pass replaces them (what it did not
+// skip is no longer skipped).
+func (l *pairLoop) noteSkips(skips []engine.Skip, replace bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if replace {
+		l.skips = nil
+	}
+	for _, sk := range skips {
+		i := slices.IndexFunc(l.skips, func(x SkipInfo) bool { return x.Path == remote.Escape(string(sk.Path)) && x.Side == sk.Side })
+		info := SkipInfo{Path: remote.Escape(string(sk.Path)), Side: sk.Side, Reason: sk.Reason}
+		switch {
+		case i >= 0:
+			l.skips[i] = info
+		case len(l.skips) < maxSkips:
+			l.skips = append(l.skips, info)
+		}
+	}
 }
 
 func timePtr(t time.Time) *time.Time {

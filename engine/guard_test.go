@@ -1,0 +1,157 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/memremote"
+)
+
+// unholdable is a remote with a change feed whose folder "Bad" (and what is in it) bears a name tandem cannot
+// hold: its client reports those entries as skipped (Entry.Skip), with an escaped path and their IDs, in its
+// feed and its listing, as a provider client does for a name the local side cannot have.
+type unholdable struct {
+	*memremote.Mem
+}
+
+const badName = `Old\2025`
+
+func (u unholdable) mask(e remote.Entry) remote.Entry {
+	if e.Path == "Bad" || e.Path.Within("Bad") {
+		e.Path = remote.Path(badName + strings.TrimPrefix(string(e.Path), "Bad"))
+		e.Skip = "invalid name: contains a path separator"
+	}
+	return e
+}
+
+func (u unholdable) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, error) {
+	b, err := u.Mem.Changes(ctx, cur)
+	for i, c := range b.Changes {
+		b.Changes[i].Entry = u.mask(c.Entry)
+		if c.From == "Bad" || c.From.Within("Bad") {
+			b.Changes[i].From = remote.Path(badName + strings.TrimPrefix(string(c.From), "Bad"))
+		}
+	}
+	return b, err
+}
+
+func (u unholdable) Walk(ctx context.Context, dir remote.Path, fn func(remote.Entry) error) error {
+	return u.Mem.Walk(ctx, dir, func(e remote.Entry) error {
+		if m := u.mask(e); m.Skip != "" {
+			if m.Path == badName {
+				return fn(m)
+			}
+			return nil // not descended into, like localdir
+		}
+		return fn(e)
+	})
+}
+
+// Hole 13, the remote side: a remote folder renamed to a name tandem cannot hold keeps the local copy, is
+// listed as skipped, and renamed back it is the same folder again, with nothing deleted on either side.
+func TestRemoteFolderRenamedToUnholdableName(t *testing.T) {
+	ctx := context.Background()
+	p := newRealPair(t)
+	mem := memremote.New(clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)), memremote.Options{})
+	rem := unholdable{mem}
+	for _, f := range []string{"Old/a.txt", "Old/b.txt", "keep.txt"} {
+		write(t, p.L, f, "content of "+f)
+	}
+	pass := func(resync bool) *Report {
+		t.Helper()
+		o := p.opts
+		o.Resync = resync
+		e, err := New(Deps{Local: p.ldir, Remote: rem, Store: p.st, Logger: zaptest.NewLogger(t)}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := e.RunPass(ctx)
+		if err != nil || len(rep.Problems) > 0 {
+			t.Fatalf("pass: %v %+v", err, rep.Problems)
+		}
+		return rep
+	}
+	pass(false)
+	if err := mem.Rename("Old", "Bad"); err != nil {
+		t.Fatal(err)
+	}
+	for _, resync := range []bool{false, true} { // through the feed, then through a complete listing
+		rep := pass(resync)
+		if len(rep.Done) != 0 {
+			t.Fatalf("resync %v: the pass acted: %+v", resync, rep.Done)
+		}
+		found := false
+		for _, s := range rep.Skipped {
+			found = found || (s.Path == "Old" && s.Side == "remote")
+		}
+		if !found {
+			t.Fatalf("resync %v: Old not listed as skipped: %+v", resync, rep.Skipped)
+		}
+		for _, f := range []string{"Old/a.txt", "Old/b.txt"} {
+			if _, err := os.Stat(filepath.Join(p.L, f)); err != nil {
+				t.Fatalf("resync %v: local %s: %v", resync, f, err)
+			}
+		}
+	}
+	if err := mem.Rename("Bad", "Old"); err != nil {
+		t.Fatal(err)
+	}
+	rep := pass(false)
+	for _, d := range rep.Done {
+		if d.Op == DeleteLocal || d.Op == DeleteRemote {
+			t.Fatalf("a delete after the rename back: %+v", rep.Done)
+		}
+	}
+	if _, err := mem.Stat(ctx, "Old/a.txt"); err != nil {
+		t.Fatalf("remote Old/a.txt: %v", err)
+	}
+}
+
+// Hole 4 in the engine itself: a NaN or out-of-range percentage is refused, never a disabled guard.
+func TestNewRefusesBadMaxDelete(t *testing.T) {
+	p := newRealPair(t)
+	for _, pct := range []float64{nanValue(), 101, -1} {
+		o := p.opts
+		o.MaxDeletePct = pct
+		if _, err := New(Deps{Local: p.ldir, Remote: p.rdir, Store: p.st}, o); err == nil {
+			t.Errorf("max delete %g accepted", pct)
+		}
+	}
+}
+
+func nanValue() float64 { z := 0.0; return z / z }
+
+// The rolling window forgets what fell out of its span and is cleared by an approved pass.
+func TestDeleteWindow(t *testing.T) {
+	w := NewDeleteWindow(10 * time.Minute)
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		w.add(1, t0.Add(time.Duration(i)*time.Minute))
+	}
+	w.add(0, t0)
+	if got := w.count(t0.Add(9 * time.Minute)); got != [2]int{1, 5} {
+		t.Fatalf("count at +9m = %v", got)
+	}
+	if got := w.count(t0.Add(12 * time.Minute)); got != [2]int{0, 2} {
+		t.Fatalf("count at +12m = %v", got)
+	}
+	w.Reset()
+	if got := w.count(t0.Add(12 * time.Minute)); got != [2]int{} {
+		t.Fatalf("count after Reset = %v", got)
+	}
+	if NewDeleteWindow(0) != nil {
+		t.Fatal("a zero span must mean no window")
+	}
+	if err := overBudget([2]int{0, 1}, [2]int{0, 59}, 41, 50, "the last 10m0s"); !errors.Is(err, ErrBigDelete) {
+		t.Fatalf("the 60th of 100 deletes in the window passed: %v", err)
+	}
+}

@@ -351,6 +351,9 @@ func opWipeRoot(w *world, c *simOpCtx) {
 		for _, p := range top {
 			_ = w.ffs.RemoveAll(p)
 		}
+		if w.names != nil {
+			clear(w.names.temps) // the user's own temp-named files went with the rest: their choice
+		}
 		w.peeking = false
 		w.logf("user L wipes the root, marker included, during the pass")
 		w.watched(w.L, "", true)

@@ -102,7 +102,9 @@ func (o *op) touches(d uint64) bool {
 // ensure returns inode ino, creating it empty with mode when the replayed state lacks it.
 func (t tree) ensure(ino uint64, mode fs.FileMode, at time.Time) *node {
 	n := t[ino]
-	if n == nil {
+	if n == nil || mode.IsDir() && !n.isDir() {
+		// A folder whose number a replayed state still holds as a file (a reused inode whose old unlink was not
+		// durable when the crash came) is that new folder: a reused number starts empty.
 		n = &node{mode: mode, mtime: at, ctime: at}
 		if mode.IsDir() {
 			n.kids = map[string]uint64{}

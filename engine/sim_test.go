@@ -979,10 +979,24 @@ func (w *world) userWrite(s *simSide, p string, data []byte) error {
 	if err != nil {
 		return err
 	}
+	w.replaced(s, p)
 	w.addVersion(s.name(), p, shaHex(data))
 	w.logf("user %s write %q %s (%d bytes)", s.name(), p, shaHex(data)[:8], len(data))
 	w.watched(s, p, false)
 	return nil
+}
+
+// replaced: a version the user deleted (trashed: it must reach a trash) whose path at or below p now holds a
+// file again reaches the engine as an edit of that path, which replaces it like any edit (seed 65: rm -r a;
+// mv b a).
+func (w *world) replaced(s *simSide, p string) {
+	for _, v := range w.versions {
+		if v.trashed && !v.exempt && within(v.path, p) {
+			if e, ok := w.lookup(s, v.path); ok && !e.dir {
+				v.exempt = true
+			}
+		}
+	}
 }
 
 // watched notes what a local watcher would report (a write, a removal, a new folder: its subtree).
@@ -1034,6 +1048,9 @@ func (w *world) userRename(s *simSide, from, to string) error {
 		err = w.mem.Rename(from, to)
 	}
 	w.logf("user %s mv %q %q: %v", s.name(), from, to, err)
+	if err == nil {
+		w.replaced(s, to)
+	}
 	w.watched(s, from, true)
 	w.watched(s, to, true)
 	return err

@@ -295,11 +295,26 @@ func TestHostileServerNamesSkipped(t *testing.T) {
 	raw(t, run, "uploadfile", url.Values{"path": {"/Sync/\x7fdir"}, "filename": {"inside.txt"}}, []byte("x"))
 	mustPut(t, r, "ok.txt", []byte("ok"), remote.Precondition{})
 	var walked []remote.Path
-	if err := r.Walk(ctx, remote.Root, func(e remote.Entry) error { walked = append(walked, e.Path); return nil }); err != nil {
+	skipped := 0
+	if err := r.Walk(ctx, remote.Root, func(e remote.Entry) error {
+		if e.Skip != "" {
+			// Emitted so the engine keeps what it stored for the object, never synced; nothing below is walked.
+			if _, err := remote.ParsePath(string(e.Path)); err == nil && !strings.HasPrefix(string(e.Path), ".tandem") {
+				t.Errorf("skipped entry %q has a usable path", e.Path)
+			}
+			skipped++
+			return nil
+		}
+		walked = append(walked, e.Path)
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if len(walked) != 2 || walked[0] != "..." || walked[1] != "ok.txt" {
 		t.Errorf("Walk reported %q, want only ... and ok.txt", walked)
+	}
+	if skipped != len(hostile)+1 {
+		t.Errorf("Walk skipped %d entries, want %d", skipped, len(hostile)+1)
 	}
 	b, err := r.Changes(ctx, cur)
 	if err != nil {

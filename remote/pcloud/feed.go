@@ -287,13 +287,19 @@ func (f *feed) apply(e diffEntry, emit bool) error {
 	}
 	switch {
 	case wasVisible && !isVisible:
+		if after != nil && remote.ValidName(m.Name) != nil {
+			if sp, ok := f.skipPath(after); ok {
+				// Renamed in place to a name tandem cannot hold: no delete, so the local copy stays. The skip names
+				// the old path (and the id), where the engine keeps what it has stored (RELIABILITY I4).
+				ent := f.c.entryOf(sp, m)
+				ent.Skip = "renamed on pCloud from " + oldPath.Quoted() + " to a name tandem cannot hold: " +
+					remote.ValidName(m.Name).Error()
+				f.c.lg.Warn("remote entry skipped", zap.String("path", string(sp)), zap.String("reason", ent.Skip))
+				f.out = append(f.out, remote.Change{Entry: ent, From: oldPath})
+				return nil
+			}
+		}
 		f.out = append(f.out, remote.Change{Entry: remote.Entry{Path: oldPath, Dir: before.dir}, Deleted: true})
-		if after == nil {
-			return nil
-		}
-		if _, ok := f.t.path(after); !ok && remote.ValidName(m.Name) != nil {
-			f.skipName(after, "renamed on pCloud from "+oldPath.Quoted()+" to a name tandem cannot hold")
-		}
 	case isVisible && wasVisible:
 		ch := remote.Change{Entry: f.c.entryOf(newPath, m)}
 		if oldPath != newPath {
@@ -317,6 +323,23 @@ func (f *feed) apply(e diffEntry, emit bool) error {
 		return f.fill(after, false)
 	}
 	return nil
+}
+
+// skipPath is the printable path of an item whose own name tandem cannot hold, in a folder it can (false: the
+// folder is itself hidden or outside the root). It is escaped and is no valid Path: Entry.Skip carries it.
+func (f *feed) skipPath(n *node) (remote.Path, bool) {
+	p := f.t.dirs[n.parent]
+	if p == nil {
+		return "", false
+	}
+	dir, ok := f.t.path(p)
+	if !ok {
+		return "", false
+	}
+	if dir == remote.Root {
+		return remote.Path(remote.Escape(n.name)), true
+	}
+	return remote.Path(remote.Escape(string(dir) + "/" + n.name)), true
 }
 
 // skipName reports an item below the root whose own name tandem cannot hold (remote.OpenOptions.OnSkip). Items

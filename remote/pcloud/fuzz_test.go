@@ -65,7 +65,12 @@ func FuzzDecodePCloud(f *testing.F) {
 					check(p)
 				}
 			}
-			_ = c.emit(remote.Root, la.Metadata, func(e remote.Entry) error { check(e.Path); return nil })
+			_ = c.emit(remote.Root, la.Metadata, func(e remote.Entry) error {
+				if e.Skip == "" { // a skipped entry's path is printable, not a Path (remote.Entry.Skip)
+					check(e.Path)
+				}
+				return nil
+			})
 		}
 		var da diffAnswer
 		if json.Unmarshal(data, &da) == nil {
@@ -82,7 +87,9 @@ func FuzzDecodePCloud(f *testing.F) {
 				}
 			}
 			for _, ch := range fd.out {
-				check(ch.Entry.Path)
+				if ch.Entry.Skip == "" {
+					check(ch.Entry.Path)
+				}
 				if ch.From != "" {
 					check(ch.From)
 				}

@@ -150,7 +150,18 @@ func (c *Client) emit(dir remote.Path, m *meta, fn func(remote.Entry) error) err
 		}
 		p, err := dir.Join(k.Name)
 		if err != nil {
-			c.skipped(string(dir), k.Name, err.Error())
+			// Emitted with Skip and its id, never left out: the engine keeps what it stored for this object
+			// (e.g. a synced folder renamed to this name on pCloud), so the local copy is never deleted for it.
+			sp := remote.Path(remote.Escape(string(dir) + "/" + k.Name))
+			if dir == remote.Root {
+				sp = remote.Path(remote.Escape(k.Name))
+			}
+			e := c.entryOf(sp, k)
+			e.Skip = "invalid name: " + err.Error()
+			c.lg.Warn("remote entry skipped", zap.String("path", string(sp)), zap.String("reason", e.Skip))
+			if err := fn(e); err != nil {
+				return err
+			}
 			continue
 		}
 		if !k.IsFolder && folders[k.Name] {

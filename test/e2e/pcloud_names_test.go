@@ -102,3 +102,33 @@ func TestPCloudInvalidNamesListedAsSkipped(t *testing.T) {
 		t.Fatalf("skipped = %+v, want the remote name with a newline", d.Skipped)
 	}
 }
+
+// TestPCloudFolderRenamedToUnholdableNameKeepsLocalCopy (issue 9 hole 13, issue 10 item 7): a synced folder
+// renamed on pCloud to a name tandem cannot hold is no delete: the local copy stays, the path is listed in
+// skipped, through the change feed and through a full listing (--resync) alike.
+func TestPCloudFolderRenamedToUnholdableNameKeepsLocalCopy(t *testing.T) {
+	t.Parallel()
+	e := newPenv(t, pcloudProvider(t))
+	e.lwrite("Photos/cat.jpg", "meow")
+	e.lwrite("Photos/dog.jpg", "woof")
+	e.base()
+	rawPCloud(t, e, "renamefolder", url.Values{"path": {"/Sync/Photos"}, "topath": {"/Sync/Pho\ntos"}}, "")
+	for _, flags := range [][]string{nil, {"--resync"}} {
+		d := e.sync(flags...)
+		for _, dn := range d.Done {
+			if strings.HasPrefix(dn.Op, "delete") {
+				t.Fatalf("%v: a folder renamed to an unholdable name was deleted: %+v", flags, d.Done)
+			}
+		}
+		if got := e.lread("Photos/cat.jpg"); got != "meow" {
+			t.Fatalf("%v: Photos/cat.jpg = %q", flags, got)
+		}
+		found := false
+		for _, s := range d.Skipped {
+			found = found || s.Side == "remote" && strings.Contains(s.Path, `Pho\ntos`)
+		}
+		if !found {
+			t.Fatalf("%v: skipped = %+v, want the new remote name", flags, d.Skipped)
+		}
+	}
+}

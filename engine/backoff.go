@@ -26,22 +26,28 @@ type pathBackoff struct {
 type backoffState struct {
 	fails int
 	next  time.Time
+	skip  string // the last failure was a refusal reported as a skip (ErrUnavailable): its message
 }
 
-// held reports whether the action on p must wait, and the error that says until when.
-func (b *pathBackoff) held(p remote.Path, now time.Time) error {
+// held reports whether the action on p must wait, and the error that says until when; skip is set when the
+// failure that holds it back was reported as a skip (a locked file, a read-only or policy refusal), which a held
+// path stays.
+func (b *pathBackoff) held(p remote.Path, now time.Time) (skip bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s, ok := b.paths[p]
 	if !ok || !now.Before(s.next) {
-		return nil
+		return false, nil
 	}
-	return fmt.Errorf("failed %d %s in a row: next try in %s", s.fails, plural(s.fails, "time", "times"),
+	if s.skip != "" {
+		return true, fmt.Errorf("%s (next try in %s)", s.skip, s.next.Sub(now).Round(time.Second))
+	}
+	return false, fmt.Errorf("failed %d %s in a row: next try in %s", s.fails, plural(s.fails, "time", "times"),
 		s.next.Sub(now).Round(time.Second))
 }
 
-// failed records a failure of p's action at now.
-func (b *pathBackoff) failed(p remote.Path, now time.Time, first time.Duration) {
+// failed records a failure of p's action at now; skip is the message of a refusal reported as a skip.
+func (b *pathBackoff) failed(p remote.Path, now time.Time, first time.Duration, skip string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.paths == nil {
@@ -57,6 +63,7 @@ func (b *pathBackoff) failed(p remote.Path, now time.Time, first time.Duration) 
 		wait *= 2
 	}
 	s.next = now.Add(min(wait, maxPathBackoff))
+	s.skip = skip
 	b.paths[p] = s
 }
 

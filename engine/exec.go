@@ -27,8 +27,12 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 	run := func(a Action) Task {
 		return func(ctx context.Context) error {
 			if e.o.PathBackoff > 0 {
-				if err := e.backoff.held(a.Path, e.d.Clock.Now()); err != nil {
-					rep.problem(a, err) // still to do: the daemon's retry comes back for it
+				if skip, err := e.backoff.held(a.Path, e.d.Clock.Now()); err != nil {
+					if skip {
+						rep.skip(a.Path, err.Error())
+					} else {
+						rep.problem(a, err) // still to do: the daemon's retry comes back for it
+					}
 					return nil
 				}
 			}
@@ -56,7 +60,11 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 				return err
 			}
 			if e.o.PathBackoff > 0 {
-				e.backoff.failed(a.Path, e.d.Clock.Now(), e.o.PathBackoff)
+				skip := ""
+				if errors.Is(err, remote.ErrUnavailable) {
+					skip = err.Error()
+				}
+				e.backoff.failed(a.Path, e.d.Clock.Now(), e.o.PathBackoff, skip)
 			}
 			e.failures.Add(1)
 			switch {

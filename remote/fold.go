@@ -14,8 +14,9 @@ func FoldName(c Capabilities) func(string) string {
 		return nil
 	}
 	return func(name string) string {
-		if c.NormalizesUnicode || c.FoldsCase {
-			// Case folding of an NFD name could differ from that of its NFC twin; normalise first either way.
+		if c.NormalizesUnicode {
+			// Only a remote that normalises makes NFC and NFD spellings one name; a case-folding remote that
+			// keeps the bytes (vBoxx) holds café and cafe\u0301 side by side.
 			name = norm.NFC.String(name)
 		}
 		if c.FoldsCase {

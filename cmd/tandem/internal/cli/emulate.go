@@ -101,7 +101,7 @@ func variantHelp() string {
 	var b strings.Builder
 	for _, p := range emulate.Providers {
 		for _, v := range emulate.VariantsOf(p) {
-			fmt.Fprintf(&b, "  %-8s %-22s %s\n", p, v.Name, v.Doc)
+			fmt.Fprintf(&b, "  %s %-22s %s\n", p, v.Name, v.Doc)
 		}
 	}
 	return b.String()

@@ -17,6 +17,9 @@ import (
 //     synced, the other is a collision: reported every pass and recorded once for `tandem conflicts`, never
 //     synced, never deleted. The choice depends only on the names, so it does not flip between passes.
 //   - a local name whose fold is already synced under another spelling that still exists locally: a collision.
+//     So is a synced folder the remote deleted and took again under another spelling, once a child in it must
+//     stay (it would be re-created on the remote as "parent of a kept path"), whichever spelling comes first;
+//     a collision loses every sync point in its subtree, which the remote cannot hold.
 //   - a local name and a remote name with one fold and no sync point (a first sync, or a folder made on both
 //     sides): one object spelt two ways; the remote one is renamed to the local spelling, in two steps because
 //     the remote refuses a rename onto what it sees as the same name, and the next round merges the contents.
@@ -36,7 +39,8 @@ type foldSeen struct {
 	b         *state.Base
 	firstAct  int // index in planner.acts where its actions (its own and its subtree's) begin
 	localOnly bool
-	op        Op // what the three records alone ask for (decide)
+	op        Op          // what the three records alone ask for (decide)
+	with      remote.Path // shadowed only: the spelling the remote holds instead
 }
 
 type foldFrame struct {
@@ -54,6 +58,8 @@ type foldState struct {
 	wait       *foldWait
 	// afterDelete: uploads that wait for the delete of their other spelling (upload index -> delete index)
 	afterDelete map[int]int
+	// shadowed: folders missing on the remote whose name the remote holds in another spelling
+	shadowed map[remote.Path]*foldSeen
 }
 
 func newFoldState(c remote.Capabilities) *foldState {
@@ -61,7 +67,7 @@ func newFoldState(c remote.Capabilities) *foldState {
 	if f == nil {
 		return nil
 	}
-	return &foldState{fold: f, afterDelete: map[int]int{}}
+	return &foldState{fold: f, afterDelete: map[int]int{}, shadowed: map[remote.Path]*foldSeen{}}
 }
 
 // frame returns the names of folder dir, dropping frames of folders the depth-first walk has left.
@@ -101,6 +107,9 @@ func (pl *planner) folded(p remote.Path, b *state.Base, l, r *state.Record) bool
 	}
 	remoteOnly := func(s *foldSeen) bool { return s.r != nil && s.l == nil && s.b == nil }
 	wantsUp := func(s *foldSeen) bool { return s.l != nil && s.r == nil && (s.op == Upload || s.op == MkdirRemote) }
+	// q's subtree is planned already: a folder the remote deleted is re-created there when a child of it is
+	// kept ("parent of a kept path"), which wants the name on the remote as much as a new folder does.
+	qWantsUp := wantsUp(q) || pl.remakes(q)
 	switch {
 	case me.localOnly && remoteOnly(q) && q.r.Dir == l.Dir:
 		pl.caseMove(q, me)
@@ -109,7 +118,7 @@ func (pl *planner) folded(p remote.Path, b *state.Base, l, r *state.Record) bool
 	case q.localOnly && remoteOnly(me) && r.Dir == q.l.Dir:
 		pl.caseMove(me, q)
 		return fs.leave(p)
-	case wantsUp(me) && (q.r != nil || wantsUp(q)):
+	case wantsUp(me) && (q.r != nil || qWantsUp):
 		if q.r != nil && q.l == nil {
 			// The other spelling is gone locally: a rename that changes only case or normalisation, if the
 			// remote one is deleted in this round.
@@ -120,19 +129,78 @@ func (pl *planner) folded(p remote.Path, b *state.Base, l, r *state.Record) bool
 		fs.collisions = append(fs.collisions, collision{Path: p, With: q.path})
 		pl.forgetBase(p, b, l, r)
 		return fs.leave(p)
-	case wantsUp(q) && r != nil:
+	case qWantsUp && r != nil:
 		if l == nil {
 			pl.waitUpload(me, q, p)
 			names[k] = me
 			return false
 		}
 		// p is on the remote and still here: the earlier spelling is the one the remote cannot hold.
-		pl.cancel(q)
+		pl.drop(q)
 		fs.collisions = append(fs.collisions, collision{Path: q.path, With: p})
 		names[k] = me
 		return false
+	case l != nil && l.Dir && r == nil && ((q.r != nil && q.l != nil) || qWantsUp):
+		// A folder the remote lacks while it keeps (or will hold) the other spelling: fine as long as nothing
+		// asks for it there; a child that stays would (ensureAncestors), and then p is the collision. (An other
+		// spelling deleted locally is deleted on the remote in this round, which frees the name for the next.)
+		me.with = q.path
+		fs.shadowed[p] = me
 	}
 	return false
+}
+
+// shadowedParent is called by ensureAncestors before it plans the remote folder dir for a child that stays. If
+// the remote holds another spelling of dir, dir becomes a collision: its subtree planned so far is dropped, the
+// rest left out, and it reports true (no folder is planned).
+func (pl *planner) shadowedParent(dir remote.Path) bool {
+	fs := pl.fold
+	s := fs.shadowed[dir]
+	if s == nil {
+		return false
+	}
+	delete(fs.shadowed, dir)
+	pl.drop(s)
+	fs.collisions = append(fs.collisions, collision{Path: dir, With: s.with})
+	fs.leave(dir)
+	return true
+}
+
+// remakes reports whether a folder creation on the remote is planned for s, the remote having no s: planned
+// for its own sake or as the parent of a child that stays.
+func (pl *planner) remakes(s *foldSeen) bool {
+	if s.l == nil || s.r != nil {
+		return false
+	}
+	for i := s.firstAct; i < len(pl.acts); i++ {
+		if pl.acts[i].Path == s.path && pl.acts[i].Op == MkdirRemote {
+			return true
+		}
+	}
+	return false
+}
+
+// drop turns s, already planned with its subtree, into a collision's: nothing below s is synced, and every sync
+// point planned there is forgotten (the remote cannot hold s, so a base there would lack its remote record).
+// With no remote s, every base below s has an action (its remote record is gone), so none is missed.
+func (pl *planner) drop(s *foldSeen) {
+	forgot := map[remote.Path]bool{}
+	for i := s.firstAct; i < len(pl.acts); i++ {
+		a := &pl.acts[i]
+		if !a.Path.Within(s.path) {
+			continue
+		}
+		// A folder kept for a child has no op left but still its base.
+		if a.Base == nil || forgot[a.Path] {
+			a.Op = OpNone
+			continue
+		}
+		forgot[a.Path] = true
+		a.Op, a.Reason = Forget, "collides with another spelling on a remote that does not tell them apart"
+	}
+	if !forgot[s.path] {
+		pl.forgetBase(s.path, s.b, s.l, s.r)
+	}
 }
 
 // forgetBase drops the sync point of a path the remote cannot hold any more (a collision, or what is below
@@ -206,9 +274,8 @@ func (fs *foldState) after(pl *planner, p remote.Path, idx int) {
 		return
 	}
 	// The other spelling stays on the remote: this one cannot be added beside it.
-	pl.cancel(w.loc)
+	pl.drop(w.loc)
 	fs.collisions = append(fs.collisions, collision{Path: w.loc.path, With: w.gone.path})
-	pl.forgetBase(w.loc.path, w.loc.b, w.loc.l, w.loc.r)
 	if w.loc.path == p {
 		fs.leave(p)
 	}

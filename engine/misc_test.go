@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -352,4 +353,75 @@ func TestFoldCaseOnlyRename(t *testing.T) {
 	if len(rem.Trash()) != 0 {
 		t.Fatalf("trash %+v", rem.Trash())
 	}
+}
+
+// TestFoldKeptFolderLosesItsName (seed 96): a synced folder D/ the remote deleted is kept locally because a
+// file in it changed, while the remote took the name again as the file d, which the local d (a collision until
+// then) pairs with. D/ cannot be re-created beside d: it is now the collision, its sync points go, nothing is
+// tried again every pass, and no base is left without a remote record.
+func TestFoldKeptFolderLosesItsName(t *testing.T) {
+	local, rem, e, st := foldPair(t)
+	_ = local.WriteFile("D/a", []byte("a"))
+	_ = local.WriteFile("d", []byte("local d"))
+	cleanPass(t, e)
+	if err := rem.Remove("D"); err != nil {
+		t.Fatal(err)
+	}
+	_ = rem.WriteFile("d", []byte("remote d"))
+	_ = local.WriteFile("D/a", []byte("a changed"))
+	for i := range 3 {
+		rep := cleanPass(t, e)
+		if i == 2 && rep.Rounds != 0 {
+			t.Fatalf("pass %d did something: %+v", i+1, rep.Done)
+		}
+		if len(rep.Conflicts) == 0 || !slices.ContainsFunc(rep.Conflicts, func(c ConflictRec) bool { return c.Path == "D" }) {
+			t.Fatalf("pass %d: conflicts %+v, want D reported", i+1, rep.Conflicts)
+		}
+	}
+	if b, _ := local.ReadFile("D/a"); string(b) != "a changed" {
+		t.Fatalf("local D/a = %q", b)
+	}
+	_ = st.View(func(r state.Reader) error {
+		for _, p := range []remote.Path{"D", "D/a"} {
+			if _, ok, _ := r.GetBase(p); ok {
+				t.Fatalf("a base is left at %s, which the remote cannot hold", p)
+			}
+		}
+		return nil
+	})
+}
+
+// TestFoldKeptFolderLosesItsNameSecond: as TestFoldKeptFolderLosesItsName with the kept folder (d/) after the
+// other spelling (D) in store order, so that the planner meets the remote D before it knows d/ must stay.
+func TestFoldKeptFolderLosesItsNameSecond(t *testing.T) {
+	local, rem, e, st := foldPair(t)
+	_ = local.WriteFile("d/a", []byte("a"))
+	cleanPass(t, e)
+	_ = local.WriteFile("D", []byte("local D"))
+	cleanPass(t, e)
+	if err := rem.Remove("d"); err != nil {
+		t.Fatal(err)
+	}
+	_ = rem.WriteFile("D", []byte("remote D"))
+	_ = local.WriteFile("d/a", []byte("a changed"))
+	for i := range 3 {
+		rep := cleanPass(t, e)
+		if i == 2 && rep.Rounds != 0 {
+			t.Fatalf("pass %d did something: %+v", i+1, rep.Done)
+		}
+		if !slices.ContainsFunc(rep.Conflicts, func(c ConflictRec) bool { return c.Path == "d" }) {
+			t.Fatalf("pass %d: conflicts %+v, want d reported", i+1, rep.Conflicts)
+		}
+	}
+	if b, _ := local.ReadFile("d/a"); string(b) != "a changed" {
+		t.Fatalf("local d/a = %q", b)
+	}
+	_ = st.View(func(r state.Reader) error {
+		for _, p := range []remote.Path{"d", "d/a"} {
+			if _, ok, _ := r.GetBase(p); ok {
+				t.Fatalf("a base is left at %s, which the remote cannot hold", p)
+			}
+		}
+		return nil
+	})
 }

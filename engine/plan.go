@@ -221,6 +221,9 @@ func (pl *planner) ensureAncestors() {
 			pl.acts = append(pl.acts, Action{Op: MkdirLocal, Path: f.path, Reason: "parent of a kept path"})
 		}
 		if !f.onR && !f.mkR && !pl.planned(f, MkdirRemote) {
+			if pl.fold != nil && pl.fold.shadowed[f.path] != nil && pl.shadowedParent(f.path) {
+				return // f and all below it are a collision now: nothing there is kept
+			}
 			f.mkR = true
 			pl.acts = append(pl.acts, Action{Op: MkdirRemote, Path: f.path, Reason: "parent of a kept path"})
 		}

@@ -72,6 +72,9 @@ type object struct {
 	Permissions perms    `json:"permissions"`
 	SpaceUsed   *num     `json:"space_used"` // roots only: bytes of live files in the whole root
 	temps       []object // children with tandem's temp names: left out of Children, found only by name
+	// unholdable: children inside this folder whose names tandem cannot hold (with an id and a known type): left
+	// out of Children, emitted by Walk and the feed with Entry.Skip, never taken as deleted
+	unholdable []skippedChild
 }
 
 // perms is the caller's rights on an item (documented: e.g. FILE_VIEW, FILE_READ, FILE_WRITE). Absent (nil)
@@ -222,7 +225,14 @@ func decodeListing(data []byte) (obj object, skipped []skippedChild, err error) 
 			obj.temps = append(obj.temps, c)
 			continue
 		} else if why != "" {
-			skipped = append(skipped, skippedChild{path: c.Path, why: why})
+			sc := skippedChild{path: c.Path, why: why}
+			if c.ID > 0 && (c.Type == "file" || c.Type == "folder") &&
+				strings.HasPrefix(c.Path, strings.TrimSuffix(obj.Path, "/")+"/") {
+				c.Children = nil
+				sc.obj = c
+				obj.unholdable = append(obj.unholdable, sc)
+			}
+			skipped = append(skipped, sc)
 			continue
 		}
 		c.Children = nil // one level only
@@ -234,8 +244,12 @@ func decodeListing(data []byte) (obj object, skipped []skippedChild, err error) 
 
 const tempChild = "tandem temp"
 
-// skippedChild is a listed child tandem cannot use: its server path and why.
-type skippedChild struct{ path, why string }
+// skippedChild is a listed child tandem cannot use: its server path and why, and (for a file or folder with an
+// id inside the listed folder) the object itself.
+type skippedChild struct {
+	path, why string
+	obj       object
+}
 
 // checkChild says why a listed child cannot be used ("" when it can).
 func checkChild(parent string, c object) string {

@@ -316,6 +316,9 @@ func (c *Client) reportSkipped(abs string, skipped []skippedChild) {
 		}
 		switch {
 		case !inside:
+		case s.obj.ID > 0:
+			// Walk and the feed emit it with Entry.Skip: the engine reports it (once), and keeps what it stored.
+			c.lg.Debug("a remote name tandem cannot hold", zap.String("path", p), zap.String("reason", s.why))
 		case c.cfg.OnSkip != nil:
 			c.cfg.OnSkip(p, "remote name left out: "+s.why)
 		default:
@@ -588,6 +591,17 @@ func (c *Client) Walk(ctx context.Context, dir remote.Path, fn func(remote.Entry
 	if err := emit(first, dir); err != nil {
 		return err
 	}
+	emitSkips := func(lst object, rel remote.Path) error {
+		for _, sc := range lst.unholdable {
+			if err := fn(skipEntry(rel, lst.Path, sc)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := emitSkips(first, dir); err != nil {
+		return err
+	}
 	// A folder id seen twice means the server's answers form a cycle: each folder is listed once, whatever they say.
 	seen := map[int64]bool{}
 	for len(queue) > 0 {
@@ -610,8 +624,32 @@ func (c *Client) Walk(ctx context.Context, dir remote.Path, fn func(remote.Entry
 		if err := emit(lst, j.rel); err != nil {
 			return err
 		}
+		if err := emitSkips(lst, j.rel); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// skipEntry is the entry of a listed child whose name tandem cannot hold, emitted with Skip and its id so the
+// engine keeps what it stored for that object (a synced folder renamed on the server to such a name keeps its
+// local copy: RELIABILITY I4). Its path is for display: a name with "/" shows the server's absolute path, which
+// can never be taken for a pair path.
+func skipEntry(dir remote.Path, parentAbs string, sc skippedChild) remote.Entry {
+	rest := strings.TrimPrefix(sc.path, strings.TrimSuffix(parentAbs, "/")+"/")
+	p := remote.Escape(rest)
+	if dir != remote.Root {
+		p = string(dir) + "/" + p
+	}
+	if strings.Contains(rest, "/") {
+		p = remote.Escape(sc.path)
+		if !strings.HasPrefix(p, "/") {
+			p = "/" + p
+		}
+	}
+	e := entryOf(&sc.obj, remote.Path(p))
+	e.Skip = "remote name left out: " + sc.why
+	return e
 }
 
 // Open downloads p. The body fails with remote.ErrCorrupt unless exactly the listed size arrives: vBoxx has no

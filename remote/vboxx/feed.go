@@ -407,6 +407,26 @@ func (p *poll) reconcile(ctx context.Context, id int64, lst *object) error {
 			presentF[int64(ch.ID)] = true
 		}
 	}
+	// Children renamed here to a name tandem cannot hold stay where the cursor has them (a rename back to the
+	// old name is then no change); the engine hears of them as skips from their old path, never as deletes.
+	for _, sc := range lst.unholdable {
+		k := itemKey{sc.obj.isFolder(), int64(sc.obj.ID)}
+		var from remote.Path
+		_, knownD := d.dirs[k.id]
+		_, knownF := d.files[k.id]
+		switch {
+		case k.dir && knownD:
+			presentD[k.id] = true
+			from = p.st.dirPath(k.id)
+		case !k.dir && knownF:
+			presentF[k.id] = true
+			from = p.st.filePath(k.id)
+		}
+		if from != "" {
+			p.seen[k] = true
+		}
+		p.emit(remote.Change{Entry: skipEntry(rel, lst.Path, sc), From: from})
+	}
 	// Gone from here first, so a name they freed can be taken by what the listing shows.
 	for _, f := range sortedKeys(d.files) {
 		if !presentF[f] {

@@ -55,6 +55,10 @@ func changeList(b remote.Batch) []string {
 	for _, c := range b.Changes {
 		s := string(c.Entry.Path)
 		switch {
+		case c.Entry.Skip != "" && c.From != "":
+			s = "skip " + string(c.From) + " " + s
+		case c.Entry.Skip != "":
+			s = "skip " + s
 		case c.Deleted:
 			s = "del " + s
 		case c.From != "":
@@ -257,17 +261,21 @@ func TestHostileNamesSkipped(t *testing.T) {
 		_, err := e.emu.Emu.WriteFile("/"+n, []byte("x"))
 		mustDo(t, err)
 	}
-	var walked []string
+	var walked, skips []string
 	mustDo(t, c.Walk(t.Context(), remote.Root, func(en remote.Entry) error {
+		if en.Skip != "" { // emitted so the engine keeps what it stored for the object, never synced
+			skips = append(skips, string(en.Path))
+			return nil
+		}
 		walked = append(walked, string(en.Path))
 		return nil
 	}))
-	if !slices.Equal(walked, []string{"ok.txt"}) {
-		t.Fatalf("walk: %q", walked)
+	if !slices.Equal(walked, []string{"ok.txt"}) || len(skips) != 2 {
+		t.Fatalf("walk: %q, skips %q", walked, skips)
 	}
 	b, err := c.Changes(t.Context(), cur)
 	mustDo(t, err)
-	if got := changeList(b); !slices.Equal(got, []string{"put ok.txt"}) {
+	if got := changeList(b); !slices.Equal(got, []string{"put ok.txt", "skip .tandem", "skip " + long}) {
 		t.Fatalf("changes: %q", got)
 	}
 }

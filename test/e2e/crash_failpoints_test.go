@@ -54,7 +54,6 @@ func fpBinary(t *testing.T) string {
 func TestKillAtFailpoints(t *testing.T) {
 	t.Parallel()
 	fp := fpBinary(t)
-	t.Cleanup(func() { os.RemoveAll(fpBuild.dir) })
 	points := []string{
 		"upload.afterPut", "download.beforePut", "download.afterPut", "delete.beforeCall", "delete.afterCall",
 		"move.afterCall", "conflict.afterRename", "commit.before", "commit.after",

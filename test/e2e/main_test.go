@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if fpBuild.dir != "" { // the failpoints binary, shared by every test that calls fpBinary
+		os.RemoveAll(fpBuild.dir)
+	}
 	os.Exit(code)
 }
 

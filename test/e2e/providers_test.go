@@ -311,7 +311,7 @@ func (e *penv) converged() map[string]string {
 	if len(d.Done) != 0 || len(d.Conflicts) != 0 {
 		e.t.Fatalf("a pass after convergence did something: %+v %+v", d.Done, d.Conflicts)
 	}
-	e.noMutation(log, "a pass after convergence")
+	e.noMutation(log, fmt.Sprintf("a pass after convergence (planned %+v, skipped %+v)", d.Planned, d.Skipped))
 	if tf := testenv.TempFiles(e.t, e.L); len(tf) > 0 {
 		e.t.Fatalf("temp files left: %v", tf)
 	}

@@ -139,6 +139,7 @@ func (k *Kit) ResetLog() { k.log.reset() }
 func (k *Kit) Wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := k.clk.Now()
+		gen := k.log.begin()
 		op := k.opFn(r)
 		body := &countingReader{r: r.Body}
 		r.Body = body
@@ -169,7 +170,7 @@ func (k *Kit) Wrap(h http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		k.log.add(Entry{Time: start, Method: r.Method, Path: r.URL.Path, Op: op, Query: SanitizeQuery(r.URL.Query()),
-			Status: status, BytesIn: body.n, BytesOut: sw.n, Took: k.clk.Since(start), Fault: fault})
+			Status: status, BytesIn: body.n, BytesOut: sw.n, Took: k.clk.Since(start), Fault: fault}, gen)
 	})
 }
 

@@ -45,7 +45,8 @@ type requestLog struct {
 	mu      sync.Mutex
 	max     int
 	entries []Entry
-	start   int // index of the oldest entry once the ring is full
+	start   int    // index of the oldest entry once the ring is full
+	gen     uint64 // bumped by reset: a request that began before a reset is not logged after it
 }
 
 func newRequestLog(max int) *requestLog {
@@ -55,9 +56,22 @@ func newRequestLog(max int) *requestLog {
 	return &requestLog{max: max}
 }
 
-func (l *requestLog) add(e Entry) {
+// begin is called when a request arrives; add takes what it returned.
+func (l *requestLog) begin() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.gen
+}
+
+// add logs a finished request that began in generation gen. One that began before the last reset is dropped: a
+// test that clears the log and then drives a client must not see the tail of its own earlier requests (a
+// download whose answer the client had read in full before the handler returned and logged it).
+func (l *requestLog) add(e Entry, gen uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if gen != l.gen {
+		return
+	}
 	if len(l.entries) < l.max {
 		l.entries = append(l.entries, e)
 		return
@@ -78,4 +92,5 @@ func (l *requestLog) reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.entries, l.start = nil, 0
+	l.gen++
 }

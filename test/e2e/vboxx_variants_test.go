@@ -162,3 +162,59 @@ func TestVBoxxDaemonReadOnly(t *testing.T) {
 		t.Fatalf("welcome.txt = %q", got)
 	}
 }
+
+// TestVBoxxCaseCollision (issue 9 hole 8, issue 12 item 7): vBoxx's default server takes Report.txt and
+// report.txt for one name. Of two local files whose names differ only in case, one is synced and the other is
+// reported as a collision (kept locally, never deleted), the pass exits 0, and later passes do not flip-flop or
+// fail with 409 on every pass; a local folder spelt differently from the remote's is the same folder.
+func TestVBoxxCaseCollision(t *testing.T) {
+	t.Parallel()
+	e := newPenv(t, vboxxWith("overwrite"))
+	e.lwrite("Report.txt", "upper")
+	e.lwrite("report.txt", "lower")
+	e.rwrite("reports/a.txt", "remote a")
+	e.lwrite("Reports/b.txt", "local b")
+	var first string
+	for i := range 3 {
+		d := e.sync()
+		var coll []string
+		for _, c := range d.Conflicts {
+			if c.Kept == "collision" {
+				coll = append(coll, c.Path)
+			}
+		}
+		if len(coll) != 1 || !strings.EqualFold(coll[0], "report.txt") {
+			t.Fatalf("pass %d: collisions %v, want one of Report.txt/report.txt (conflicts %+v)", i, coll, d.Conflicts)
+		}
+		if i == 0 {
+			first = coll[0]
+		} else if coll[0] != first {
+			t.Fatalf("pass %d: the collision flipped from %s to %s", i, first, coll[0])
+		}
+		if i > 0 && len(d.Done) != 0 {
+			t.Fatalf("pass %d did something: %+v", i, d.Done)
+		}
+	}
+	if e.lread("Report.txt") != "upper" || e.lread("report.txt") != "lower" {
+		t.Fatal("a colliding local file was changed")
+	}
+	synced := "Report.txt"
+	if first == "Report.txt" {
+		synced = "report.txt"
+	}
+	if got := e.rread(synced); got != e.lread(synced) {
+		t.Fatalf("remote %s = %q, want the local %s", synced, got, synced)
+	}
+	// One folder on both sides, whatever the spelling: both files in it on both sides.
+	for _, f := range []string{"a.txt", "b.txt"} {
+		found := false
+		for _, dir := range []string{"Reports", "reports"} {
+			if _, err := os.Stat(filepath.Join(e.L, dir, f)); err == nil {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("%s is not in the local folder", f)
+		}
+	}
+}

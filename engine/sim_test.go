@@ -103,6 +103,9 @@ var pinnedSeeds = []uint64{
 	9,     // I4 (hole 13): a folder replaced by a symlink: its remote files deleted
 	20238, // I8: a folder kept for ignored files had its re-creation dropped although a move went into it
 	96,    // I7/I8 (merged fold+guard): a kept D.txt/ re-created beside the remote's d.txt every pass; base left
+	6726,  // harness: rm -r C.txt on a case-folding remote took c.txt/a, which the ledger did not count as deleted
+	13408, // harness: as 6726, rm -r of the NFC café on a normalising remote took the NFD café/Z/c.txt
+	13681, // harness: as 13408, the NFD spelling removed, the NFC one held the version
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.
@@ -1009,7 +1012,9 @@ func (w *world) watched(s *simSide, p string, subtree bool) {
 
 func (w *world) userRemoveAll(s *simSide, p string) error {
 	for _, e := range w.list(s) {
-		if (e.path == p || strings.HasPrefix(e.path, p+"/")) && !e.dir {
+		// A case-folding remote removes every spelling of p (seed 6726: rm -r C.txt took c.txt/a).
+		folded := !s.local && w.foldR != nil && within(w.foldR(e.path), w.foldR(p))
+		if (within(e.path, p) || folded) && !e.dir {
 			w.discard(e.sha)
 		}
 	}

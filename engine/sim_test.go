@@ -104,6 +104,7 @@ var pinnedSeeds = []uint64{
 	20238, // I8: a folder kept for ignored files had its re-creation dropped although a move went into it
 	96,    // I7/I8 (merged fold+guard): a kept D.txt/ re-created beside the remote's d.txt every pass; base left
 	3981,  // I2 (replace-folder): an empty new file with a freed inode counted as evidence of a folder move
+	9545,  // I8: a folder kept for ignored files stayed for ever after a power loss took those files
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -105,6 +105,7 @@ var pinnedSeeds = []uint64{
 	96,    // I7/I8 (merged fold+guard): a kept D.txt/ re-created beside the remote's d.txt every pass; base left
 	3981,  // I2 (replace-folder): an empty new file with a freed inode counted as evidence of a folder move
 	9545,  // I8: a folder kept for ignored files stayed for ever after a power loss took those files
+	1170,  // harness (-sim.lazydisk): a power loss kept only the unlink of rm -r D; mkfifo D, not the fifo
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

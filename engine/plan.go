@@ -411,6 +411,12 @@ func folderMoveEvidence(acts []Action, goneL, goneR map[remote.Path]int, lookup 
 		default:
 			continue
 		}
+		// An empty file proves nothing: every empty file has the same digest, and a new one often gets the
+		// inode of an empty file just removed with the old folder (seed 3981: rm -r D; mkdir E; touch E/b took
+		// D/café's inode, the folder "move" then uploaded the empty E/b over D/b, whose version no trash held).
+		if r.Size == 0 {
+			continue
+		}
 		for d := a.Path.Dir(); d != remote.Root; d = d.Dir() {
 			for _, c := range cands[d] {
 				if c.side != side || found[c] {

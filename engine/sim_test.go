@@ -106,6 +106,9 @@ var pinnedSeeds = []uint64{
 	6726,  // harness: rm -r C.txt on a case-folding remote took c.txt/a, which the ledger did not count as deleted
 	13408, // harness: as 6726, rm -r of the NFC café on a normalising remote took the NFD café/Z/c.txt
 	13681, // harness: as 13408, the NFD spelling removed, the NFC one held the version
+	3981,  // I2 (replace-folder): an empty new file with a freed inode counted as evidence of a folder move
+	9545,  // I8: a folder kept for ignored files stayed for ever after a power loss took those files
+	1170,  // harness (-sim.lazydisk): a power loss kept only the unlink of rm -r D; mkfifo D, not the fifo
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

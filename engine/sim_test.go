@@ -103,6 +103,7 @@ var pinnedSeeds = []uint64{
 	9,     // I4 (hole 13): a folder replaced by a symlink: its remote files deleted
 	20238, // I8: a folder kept for ignored files had its re-creation dropped although a move went into it
 	96,    // I7/I8 (merged fold+guard): a kept D.txt/ re-created beside the remote's d.txt every pass; base left
+	4160,  // I9: a local delete that crashed then ran again counted twice, swelling the window's denominator
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -104,6 +104,7 @@ var pinnedSeeds = []uint64{
 	20238, // I8: a folder kept for ignored files had its re-creation dropped although a move went into it
 	96,    // I7/I8 (merged fold+guard): a kept D.txt/ re-created beside the remote's d.txt every pass; base left
 	4160,  // I9: a local delete that crashed then ran again counted twice, swelling the window's denominator
+	3392,  // I8: the closing feed read of a pass went out of sync and listed the remote: a remote write left unplanned
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -87,6 +87,8 @@ type Engine struct {
 	pooled atomic.Bool
 	// resynced: Options.Resync's complete listing was done
 	resynced bool
+	// listings counts complete remote listings: confirmWrites tells by it that its feed read fell back to one
+	listings int
 	// wrote: remote paths written in this pass (confirmWrites); touched: paths the feed mentioned while
 	// confirmWrites reads it
 	wroteMu sync.Mutex

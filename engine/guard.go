@@ -21,11 +21,12 @@ type passState struct {
 	mu      sync.Mutex
 	rep     *Report
 	skipped map[remote.Path]bool
-	deleted [2]int // file deletes done in this pass: local, remote
+	deleted [2]map[remote.Path]bool // files deleted in this pass: local, remote (a retried delete counts once)
 }
 
 func (e *Engine) beginPass(rep *Report) {
-	e.pass = &passState{rep: rep, skipped: map[remote.Path]bool{}}
+	e.pass = &passState{rep: rep, skipped: map[remote.Path]bool{},
+		deleted: [2]map[remote.Path]bool{{}, {}}}
 	if e.o.AllowDeletes && e.o.Window != nil {
 		// The user let this pass through: what the window counted so far was approved with it.
 		e.o.Window.Reset()
@@ -44,7 +45,14 @@ func ValidMaxDelete(pct float64) bool {
 type DeleteWindow struct {
 	mu   sync.Mutex
 	span time.Duration
-	at   [2][]time.Time
+	at   [2][]windowDelete
+}
+
+// windowDelete is one delete the window remembers: the path, so that a delete that failed after it may have
+// happened and was then made again counts once.
+type windowDelete struct {
+	p remote.Path
+	t time.Time
 }
 
 // NewDeleteWindow returns a window of span (0: no window, nil).
@@ -58,33 +66,41 @@ func NewDeleteWindow(span time.Duration) *DeleteWindow {
 // Span is how far back the window counts.
 func (w *DeleteWindow) Span() time.Duration { return w.span }
 
-func (w *DeleteWindow) add(side int, t time.Time) {
+func (w *DeleteWindow) add(side int, p remote.Path, t time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.at[side] = append(w.at[side], t)
+	w.at[side] = append(w.at[side], windowDelete{p: p, t: t})
 }
 
-// count prunes what fell out of the window and returns what is left, per side.
-func (w *DeleteWindow) count(now time.Time) [2]int {
+// paths prunes what fell out of the window and returns the distinct paths left, per side.
+func (w *DeleteWindow) paths(now time.Time) [2]map[remote.Path]bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var n [2]int
+	n := [2]map[remote.Path]bool{{}, {}}
 	for i := range w.at {
 		j := 0
-		for j < len(w.at[i]) && now.Sub(w.at[i][j]) >= w.span {
+		for j < len(w.at[i]) && now.Sub(w.at[i][j].t) >= w.span {
 			j++
 		}
 		w.at[i] = w.at[i][j:]
-		n[i] = len(w.at[i])
+		for _, d := range w.at[i] {
+			n[i][d.p] = true
+		}
 	}
 	return n
+}
+
+// count is the number of distinct paths deleted in the window, per side.
+func (w *DeleteWindow) count(now time.Time) [2]int {
+	ps := w.paths(now)
+	return [2]int{len(ps[0]), len(ps[1])}
 }
 
 // Reset forgets every counted delete (the user allowed them).
 func (w *DeleteWindow) Reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.at = [2][]time.Time{}
+	w.at = [2][]windowDelete{}
 }
 
 func sideIndex(op Op) int {
@@ -106,10 +122,10 @@ func (e *Engine) deleted(a Action) {
 	}
 	i := sideIndex(a.Op)
 	e.pass.mu.Lock()
-	e.pass.deleted[i]++
+	e.pass.deleted[i][a.Path] = true
 	e.pass.mu.Unlock()
 	if e.o.Window != nil && !e.o.AllowDeletes {
-		e.o.Window.add(i, e.d.Clock.Now())
+		e.o.Window.add(i, a.Path, e.d.Clock.Now())
 	}
 }
 
@@ -121,32 +137,54 @@ func (e *Engine) guard(acts []Action) error {
 	if e.o.AllowDeletes {
 		return nil
 	}
+	// Deletes are counted by path: a delete that failed after it may have happened (counted then, so the
+	// guard never under-counts) and was made again later is one file, not two. Counted twice it would also
+	// swell the denominator and let the other side's deletes through (sim seed 4160).
+	recentPaths := [2]map[remote.Path]bool{{}, {}}
+	if e.pass != nil {
+		e.pass.mu.Lock()
+		for i := range recentPaths {
+			for p := range e.pass.deleted[i] {
+				recentPaths[i][p] = true
+			}
+		}
+		e.pass.mu.Unlock()
+	}
+	if e.o.Window != nil {
+		win := e.o.Window.paths(e.d.Clock.Now())
+		for i := range recentPaths {
+			for p := range win[i] {
+				recentPaths[i][p] = true
+			}
+		}
+	}
 	var planned [2]int
 	for _, a := range acts {
-		if countsAsDelete(a) {
+		if countsAsDelete(a) && !recentPaths[sideIndex(a.Op)][a.Path] {
 			planned[sideIndex(a.Op)]++
 		}
 	}
 	if planned[0]+planned[1] == 0 {
 		return nil
 	}
-	var recent [2]int
-	if e.pass != nil {
-		e.pass.mu.Lock()
-		recent = e.pass.deleted
-		e.pass.mu.Unlock()
-	}
-	if e.o.Window != nil {
-		win := e.o.Window.count(e.d.Clock.Now())
-		recent[0], recent[1] = max(recent[0], win[0]), max(recent[1], win[1])
-	}
+	recent := [2]int{len(recentPaths[0]), len(recentPaths[1])}
 	if planned[0]+recent[0] < minGuardDeletes && planned[1]+recent[1] < minGuardDeletes {
 		return nil
 	}
-	files, err := e.baseFiles()
+	// The files the pair had are the synced files now and those deleted since, each once: a counted delete
+	// whose file is still synced (it failed without happening) is not added again.
+	files, err := e.baseFiles(func(p remote.Path) bool { return recentPaths[0][p] || recentPaths[1][p] })
 	if err != nil {
 		return err
 	}
+	gone := map[remote.Path]bool{}
+	for i := range recentPaths {
+		for p := range recentPaths[i] {
+			gone[p] = true
+		}
+	}
+	// overBudget adds both sides' recent deletes to files: take out what that counts twice.
+	files -= recent[0] + recent[1] - len(gone)
 	span := "this pass"
 	if e.o.Window != nil {
 		span = "the last " + e.o.Window.Span().String()
@@ -175,12 +213,13 @@ func overBudget(planned, recent [2]int, files int, pct float64, span string) err
 	return nil
 }
 
-// baseFiles counts the synced files (not folders). Only asked when a plan deletes at least minGuardDeletes.
-func (e *Engine) baseFiles() (int, error) {
+// baseFiles counts the synced files (not folders) but those skip names. Only asked when a plan deletes at
+// least minGuardDeletes.
+func (e *Engine) baseFiles(skip func(remote.Path) bool) (int, error) {
 	n := 0
 	err := e.d.Store.View(func(r state.Reader) error {
 		return r.EachBase(remote.Root, func(b state.Base) error {
-			if !b.Dir {
+			if !b.Dir && !skip(b.Path) {
 				n++
 			}
 			return nil

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,14 +136,19 @@ func TestDeleteWindow(t *testing.T) {
 	w := NewDeleteWindow(10 * time.Minute)
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	for i := range 5 {
-		w.add(1, t0.Add(time.Duration(i)*time.Minute))
+		w.add(1, remote.Path(fmt.Sprintf("f%d", i)), t0.Add(time.Duration(i)*time.Minute))
 	}
-	w.add(0, t0)
+	w.add(0, "f0", t0)
 	if got := w.count(t0.Add(9 * time.Minute)); got != [2]int{1, 5} {
 		t.Fatalf("count at +9m = %v", got)
 	}
 	if got := w.count(t0.Add(12 * time.Minute)); got != [2]int{0, 2} {
 		t.Fatalf("count at +12m = %v", got)
+	}
+	// A delete that failed after it may have happened, then made again: one file (sim seed 4160).
+	w.add(1, "f4", t0.Add(11*time.Minute))
+	if got := w.count(t0.Add(12 * time.Minute)); got != [2]int{0, 2} {
+		t.Fatalf("a delete made twice counted twice: %v", got)
 	}
 	w.Reset()
 	if got := w.count(t0.Add(12 * time.Minute)); got != [2]int{} {

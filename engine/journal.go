@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -171,7 +172,8 @@ func (e *Engine) savePending(paths []remote.Path) error {
 		if len(v) > 0 && len(old) == 0 {
 			return nil // overflowed already
 		}
-		if len(old)+len(paths) > maxPending {
+		if len(old)+len(paths) > maxPending || slices.Contains(paths, remote.Root) {
+			// The marker of an overflowed list plans everything, as the root does.
 			return tx.SetMeta(metaPending, []byte("\x00"))
 		}
 		for _, p := range paths {

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"sort"
@@ -171,6 +172,52 @@ func TestRemoteEditDuringPassStaysPending(t *testing.T) {
 	}
 	if rep.PendingRemote != 0 {
 		t.Fatalf("PendingRemote = %d after the scoped pass", rep.PendingRemote)
+	}
+}
+
+// TestRemoteEditDuringPassOutOfSync (sim seed 3392): the pass wrote more than the feed keeps, so its closing
+// look at the feed finds the cursor out of sync and lists the remote completely. A file another client wrote
+// meanwhile is then in the store but named by no feed change: the pass, or the next scoped one, must still
+// plan it.
+func TestRemoteEditDuringPassOutOfSync(t *testing.T) {
+	for _, rounds := range []int{3, 1} {
+		t.Run(fmt.Sprintf("confirmRounds=%d", rounds), func(t *testing.T) {
+			ctx := context.Background()
+			clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+			local := memremote.New(clk, memremote.Options{Label: "local"})
+			mem := memremote.New(clk, memremote.Options{Label: "remote", HistoryLimit: 2})
+			rem := &editsDuringPut{Mem: mem, other: mem.Handle()}
+			st := memStore(t)
+			e, err := New(Deps{Clock: clk, Local: local, Remote: rem, Store: st, Logger: zaptest.NewLogger(t)}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A first pass stores a cursor, so that the next one reads the feed.
+			if _, err := e.RunPass(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 5 {
+				if err := local.WriteFile(fmt.Sprintf("f%d.txt", i), []byte("local file")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.confirmRounds = rounds
+			rep, err := e.RunPass(ctx)
+			if err != nil || len(rep.Problems) > 0 {
+				t.Fatalf("pass: %v %+v", err, rep.Problems)
+			}
+			if !rep.Resynced {
+				t.Fatal("the feed did not go out of sync: the test does not reach the case")
+			}
+			// The daemon's next pass: scoped, nothing new from the watchers or the feed.
+			rep, err = e.RunScoped(ctx, &Scope{})
+			if err != nil || len(rep.Problems) > 0 {
+				t.Fatalf("scoped pass: %v %+v", err, rep.Problems)
+			}
+			if b, err := local.ReadFile("ext.txt"); err != nil || string(b) != "written elsewhere during the pass" {
+				t.Fatalf("local ext.txt = %q, %v", b, err)
+			}
+		})
 	}
 }
 

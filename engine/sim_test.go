@@ -103,6 +103,8 @@ var pinnedSeeds = []uint64{
 	9,     // I4 (hole 13): a folder replaced by a symlink: its remote files deleted
 	20238, // I8: a folder kept for ignored files had its re-creation dropped although a move went into it
 	96,    // I7/I8 (merged fold+guard): a kept D.txt/ re-created beside the remote's d.txt every pass; base left
+	10288, // harness: rm -r "cafe\u0301" on the normalising remote took "caf\u00e9"/; the oracle kept its files
+	11055, // harness: rm -r "z" on the case-folding remote took "Z"/; the oracle kept its files as live versions
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.
@@ -1008,8 +1010,14 @@ func (w *world) watched(s *simSide, p string, subtree bool) {
 }
 
 func (w *world) userRemoveAll(s *simSide, p string) error {
+	// A folding remote removes what it holds under any spelling of p (rm -r "z" takes "Z" and all below it).
+	fold := func(q string) string { return q }
+	if !s.local && w.foldR != nil {
+		fold = w.foldR
+	}
+	fp := fold(p)
 	for _, e := range w.list(s) {
-		if (e.path == p || strings.HasPrefix(e.path, p+"/")) && !e.dir {
+		if fe := fold(e.path); (fe == fp || strings.HasPrefix(fe, fp+"/")) && !e.dir {
 			w.discard(e.sha)
 		}
 	}

@@ -104,7 +104,7 @@ var pinnedSeeds = []uint64{
 	20238, // I8: a folder kept for ignored files had its re-creation dropped although a move went into it
 	96,    // I7/I8 (merged fold+guard): a kept D.txt/ re-created beside the remote's d.txt every pass; base left
 	10288, // harness: rm -r "cafe\u0301" on the normalising remote took "caf\u00e9"/; the oracle kept its files
-	5894,  // I8: a twin's delete paired by move detection with an upload into the folder waiting for its name
+	5894,  // I8: a twin out of a scoped pass unseen; a twin's delete paired into a move into the folder waiting for it
 	11055, // harness: rm -r "z" on the case-folding remote took "Z"/; the oracle kept its files as live versions
 }
 

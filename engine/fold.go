@@ -283,13 +283,48 @@ func (fs *foldState) after(pl *planner, p remote.Path, idx int) {
 
 // holdUploads drops the uploads that wait for a delete of their other spelling in this round, unless move
 // detection turned the pair into one move. Runs in finish, after detectMoves and before nothing is dropped.
+// Move detection may also have paired the delete with an upload elsewhere: the other spelling then holds the
+// name until the move phase, after the folder creates, so the upload waits as well. A move into the waiting
+// folder itself could never run (its new parent waits for the name it frees): it goes back to a delete now (to
+// the trash; the file is still here) and an upload in the next round, once the folder is made (seed 5894).
 func (fs *foldState) holdUploads(acts []Action) {
 	for up, del := range fs.afterDelete {
-		if up < 0 || up >= len(acts) || del >= len(acts) {
+		if up < 0 || up >= len(acts) || del >= len(acts) || del < 0 {
 			continue
 		}
-		if acts[del].Op == DeleteRemote && (acts[up].Op == Upload || acts[up].Op == MkdirRemote) {
-			acts[up].Op = OpNone
+		if acts[up].Op != Upload && acts[up].Op != MkdirRemote {
+			continue
+		}
+		switch acts[del].Op {
+		case DeleteRemote:
+			holdSubtree(acts, up)
+		case OpNone:
+			for i := range acts {
+				m := &acts[i]
+				if m.Op != MoveRemote || m.Path != acts[del].Path {
+					continue
+				}
+				if m.To.Within(acts[up].Path) {
+					m.Op = OpNone
+					acts[del].Op = DeleteRemote
+				}
+				holdSubtree(acts, up)
+			}
+		}
+	}
+}
+
+// holdSubtree leaves the upload or folder create at acts[up] for the next round, with what it would create
+// below it (it would find no parent).
+func holdSubtree(acts []Action, up int) {
+	p, dir := acts[up].Path, acts[up].Op == MkdirRemote
+	acts[up].Op = OpNone
+	if !dir {
+		return
+	}
+	for i := range acts {
+		if (acts[i].Op == Upload || acts[i].Op == MkdirRemote) && acts[i].Path.Within(p) {
+			acts[i].Op = OpNone
 		}
 	}
 }

@@ -472,3 +472,48 @@ func TestFoldKeptFolderLosesItsNameSecond(t *testing.T) {
 		return nil
 	})
 }
+
+// TestFoldMoveIntoWaitingTwin (seed 5894): the synced file "report" moved locally into a new folder "Report"
+// of the same folded name. The folder waits for the delete of "report"; move detection must not turn that
+// delete into a move into the folder, which could never run (each waits for the other): the file goes to the
+// remote trash in one round and is uploaded under its new path, in the new folder, in the next.
+func TestFoldMoveIntoWaitingTwin(t *testing.T) {
+	local, rem, e, _ := foldPair(t)
+	_ = local.WriteFile("report", []byte("content"))
+	cleanPass(t, e)
+	if err := local.MkdirAll("Report"); err != nil {
+		t.Fatal(err)
+	}
+	if err := local.Rename("report", "Report/report"); err != nil {
+		t.Fatal(err)
+	}
+	cleanPass(t, e)
+	if rep := cleanPass(t, e); rep.Rounds != 0 {
+		t.Fatalf("not converged: %+v", rep.Done)
+	}
+	if b, err := rem.ReadFile("Report/report"); err != nil || string(b) != "content" {
+		t.Fatalf("remote Report/report = %q, %v; remote %v", b, err, rem.Snapshot())
+	}
+}
+
+// TestFoldScopedTwin (seed 5894): a scoped pass over a new local folder "Report" whose twin, the synced file
+// "report", is outside the scope: the planner must see the twin (a collision), not create the folder on the
+// remote over the file on every pass.
+func TestFoldScopedTwin(t *testing.T) {
+	local, rem, e, _ := foldPair(t)
+	_ = local.WriteFile("report", []byte("content"))
+	cleanPass(t, e)
+	_ = local.WriteFile("Report/a", []byte("a"))
+	for range 2 {
+		rep, err := e.RunScoped(context.Background(), &Scope{Local: []ScopePath{{Path: "Report", Subtree: true}}})
+		if err != nil || len(rep.Problems) > 0 {
+			t.Fatalf("scoped pass: %v %+v", err, rep.Problems)
+		}
+		if len(rep.Conflicts) != 1 || rep.Conflicts[0].Path != "Report" {
+			t.Fatalf("conflicts %+v, want the collision of Report", rep.Conflicts)
+		}
+	}
+	if b, err := rem.ReadFile("report"); err != nil || string(b) != "content" {
+		t.Fatalf("remote report = %q, %v", b, err)
+	}
+}

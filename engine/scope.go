@@ -291,6 +291,14 @@ func (e *Engine) planScoped(ctx context.Context) ([]Action, int, error) {
 	emitted := map[remote.Path]bool{}
 	var acts []Action
 	var nbase int
+	// On a remote that folds names, a name new on one side may have a twin outside the scope (a sibling the
+	// watcher did not report) that the planner must see to tell a collision or a case rename (seed 5894: a new
+	// local folder was created over and over beside the remote's file of the same folded name). The store has
+	// no index by folded name, so such a scope is planned in full.
+	full := false
+	newOnOneSide := func(b *state.Base, l, r *state.Record) bool {
+		return pl.fold != nil && ((l != nil && r == nil) || (l == nil && r != nil && b == nil))
+	}
 	err = e.d.Store.View(func(rd state.Reader) error {
 		var err error
 		if nbase, err = rd.CountBase(); err != nil {
@@ -333,9 +341,19 @@ func (e *Engine) planScoped(ctx context.Context) ([]Action, int, error) {
 				if err != nil {
 					return err
 				}
+				if newOnOneSide(b, l, r) {
+					full = true
+					return nil
+				}
 				if b != nil || l != nil || r != nil {
 					pl.add(anc[i], b, l, r)
 				}
+			}
+			if b, l, r, err := get(root.Path); err != nil {
+				return err
+			} else if newOnOneSide(b, l, r) {
+				full = true
+				return nil
 			}
 			if err := mergeSubtree(rd, root.Path, pl.add); err != nil {
 				return err
@@ -347,6 +365,9 @@ func (e *Engine) planScoped(ctx context.Context) ([]Action, int, error) {
 		})
 		return nil
 	})
+	if err == nil && full {
+		return e.plan(ctx)
+	}
 	// The big-delete guard compares with the whole base; the store counts folders too, which only makes the
 	// guard's denominator larger by the number of folders.
 	return acts, nbase, err

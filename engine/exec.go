@@ -504,11 +504,6 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 		if err := tx.Delete(side, a.Path); err != nil {
 			return err
 		}
-		if seen.Dir {
-			if err := tx.SetMeta(keptKey(side, a.Path), nil); err != nil {
-				return err
-			}
-		}
 		return tx.DeleteBase(a.Path)
 	})
 }
@@ -577,7 +572,7 @@ func (e *Engine) clearFolder(ctx context.Context, a Action, side state.Side, r r
 
 // dropKept removes the plan's re-creation of a folder kept for ignored files (see clearFolder): a "new" folder
 // on one side that is the very folder kept there, with nothing else to sync inside it.
-func (e *Engine) dropKept(ctx context.Context, acts []Action) ([]Action, error) {
+func (e *Engine) dropKept(acts []Action) ([]Action, error) {
 	var cand []int
 	for i, a := range acts {
 		if (a.Op == MkdirRemote && a.Local != nil && a.Base == nil && a.Remote == nil) ||
@@ -623,34 +618,9 @@ func (e *Engine) dropKept(ctx context.Context, acts []Action) ([]Action, error) 
 	for i, a := range acts {
 		if !drop[i] {
 			out = append(out, a)
-			continue
-		}
-		// The folder was kept for what it held; once that is gone (the user removed it, or a power loss took
-		// files never flushed: seed 9545), nothing keeps it and the other side's delete is finished. A read,
-		// not a delete attempt, decides, so that a pass over a folder still kept stays idle.
-		if del, ok := e.emptiedKept(ctx, a); ok {
-			out = append(out, del)
 		}
 	}
 	return out, nil
-}
-
-// errNotEmpty stops emptiedKept's walk at the first entry.
-var errNotEmpty = errors.New("not empty")
-
-// emptiedKept turns the dropped re-creation a of a kept folder into the delete of that folder on its side when
-// the folder holds nothing at all now. Any doubt (an entry, a failed walk) keeps the folder.
-func (e *Engine) emptiedKept(ctx context.Context, a Action) (Action, bool) {
-	r, del := e.d.Local, Action{Op: DeleteLocal, Path: a.Path, Local: a.Local}
-	if a.Op == MkdirLocal {
-		r, del = e.d.Remote, Action{Op: DeleteRemote, Path: a.Path, Remote: a.Remote}
-	}
-	err := r.Walk(ctx, a.Path, func(remote.Entry) error { return errNotEmpty })
-	if err != nil {
-		return Action{}, false
-	}
-	del.Reason = "kept for ignored files, now empty; deleted on the other side"
-	return del, true
 }
 
 // move replays a move of one side on the other, then re-keys all three trees below the old path, so that what

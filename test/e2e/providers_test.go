@@ -23,7 +23,9 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,16 +195,36 @@ func newPenv(t *testing.T, p provider, emuArgs ...string) *penv {
 }
 
 // freePort is a loopback TCP port that was free a moment ago.
+//
+// The port is taken from below the kernel's ephemeral range (32768 and up on Linux) and handed out once per test
+// process: a port the kernel gave out for port 0 and that was closed again can be handed to any outgoing
+// connection or listener before `tandem login` binds it (TestVerizonVariants/refresh-grace/Login failed so).
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 500 {
+		p := nextPort.Add(1)
+		if p >= 32000 {
+			nextPort.CompareAndSwap(p, 20000)
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return strconv.Itoa(int(p))
 	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
+	t.Fatal("no free loopback port between 20000 and 32000")
+	return ""
 }
+
+// nextPort is the last port freePort handed out; the start varies per process so that two test binaries run
+// side by side seldom try the same ports.
+var nextPort = func() *atomic.Int32 {
+	var n atomic.Int32
+	n.Store(int32(20000 + os.Getpid()%10000))
+	return &n
+}()
 
 // verizonApp is the `tandem login verizon` flags for the emulator's registered app.
 func (e *penv) verizonApp() []string {

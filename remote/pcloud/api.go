@@ -12,7 +12,7 @@ import (
 	"github.com/tandemsync/tandem/remote/internal/httpx"
 )
 
-// Wire types of pCloud's HTTP JSON API (../shared/api/pcloud.md). Every answer is a JSON object with an integer
+// Wire types of pCloud's HTTP JSON API (summarised in PROVIDER.md). Every answer is a JSON object with an integer
 // `result` (0 = success) and, on failure, an `error` text, sent with HTTP 200.
 
 // status is the envelope every answer carries.

@@ -1,5 +1,5 @@
 // Package pcloud is the pCloud provider: a remote.Remote over pCloud's HTTP JSON API
-// (../shared/api/pcloud.md), with the `diff` change feed, chunked resumable uploads, checksum-verified downloads
+// (summarised with our readings in PROVIDER.md), with the `diff` change feed, chunked resumable uploads, checksum-verified downloads
 // and the OAuth2 login. Everything is addressed by folderid/fileid (never by path, as the reference decides);
 // paths are resolved through an id index kept current by `diff` (tree.go).
 package pcloud

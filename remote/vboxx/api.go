@@ -14,7 +14,7 @@ import (
 	"github.com/tandemsync/tandem/remote/internal/httpx"
 )
 
-// Wire types of the vBoxxCloud API v2 (../shared/api/vboxx.md). Servers add fields over versions and send some
+// Wire types of the vBoxxCloud API v2 (summarised in PROVIDER.md). Servers add fields over versions and send some
 // numbers as strings, so decoding is lenient: unknown keys are ignored and numbers may be quoted.
 
 // num is an integer that may arrive as a JSON number, a numeric string or null.

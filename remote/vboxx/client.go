@@ -1,4 +1,4 @@
-// Package vboxx is tandem's vBoxxCloud (Anchor API v2) provider, following ../shared/api/vboxx.md: HTTPS only,
+// Package vboxx is tandem's vBoxxCloud (Anchor API v2) provider, following its API reference (summarised with our readings in PROVIDER.md): HTTPS only,
 // OAuth2 with the password grant at login and refresh on expiry, files and folders by id, and a change feed
 // built from modified_since plus the folder hash / 304 protocol (see feed.go).
 //

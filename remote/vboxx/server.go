@@ -20,8 +20,8 @@ import (
 	"github.com/tandemsync/tandem/remote"
 )
 
-// What the client learns about the server it talks to, where the reference is silent (section 11 of
-// ../shared/api/vboxx.md, and PROVIDER.md). Each reading starts at the safe assumption and moves only on proof
+// What the client learns about the server it talks to, where the reference is silent (section 11 of the
+// API reference, listed in PROVIDER.md). Each reading starts at the safe assumption and moves only on proof
 // the server itself gives; nothing here is persisted, so every process learns it again.
 
 // tri is a fact about the server: not known yet, or known yes/no.

@@ -16,7 +16,7 @@ import (
 	"github.com/tandemsync/tandem/remote/internal/httpx"
 )
 
-// Wire types of ../shared/api/verizon.md §5-§10. Optional fields are pointers or tolerate absence; unknown
+// Wire types of the API reference §5-§10 (summarised in PROVIDER.md). Optional fields are pointers or tolerate absence; unknown
 // fields are ignored.
 
 // Numbers and times are decoded leniently (flexInt, flexTime): the documentation shows JSON numbers and ISO

@@ -224,7 +224,7 @@ var faultCases = []faultCase{
 	{
 		name: "CorruptByte", // F9: every download of the pass has one flipped byte
 		skip: map[string]string{"vboxx": "vBoxx reports no content digest, so a flipped byte with the right " +
-			"length cannot be detected by any client (shared/api/vboxx.md); truncation and resets are covered"},
+			"length cannot be detected by any client (the vBoxx API reference; remote/vboxx/PROVIDER.md); truncation and resets are covered"},
 		plan: func(p provider) string {
 			return plan(rule(p.content, "do: corruptByte, offset: 100"))
 		},

@@ -1,4 +1,4 @@
-// Package emulator is a pCloud API server that follows ../shared/api/pcloud.md: the methods a sync client and
+// Package emulator is a pCloud API server that follows the API reference (see ../PROVIDER.md): the methods a sync client and
 // rclone's pCloud backend use, with pCloud's parameter names, JSON fields, numeric result codes (errors are
 // HTTP 200 with a non-zero `result`), the `diff` change feed with long polling, content links served by the same
 // server, OAuth stand-ins, and fault injection through emukit.

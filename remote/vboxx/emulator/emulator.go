@@ -1,4 +1,4 @@
-// Package emulator is a vBoxxCloud (Anchor) API v2 server that follows ../shared/api/vboxx.md to the letter: HTTPS
+// Package emulator is a vBoxxCloud (Anchor) API v2 server that follows the API reference (see ../PROVIDER.md) to the letter: HTTPS
 // only (a plain-HTTP request on the same port gets `400 insecure_transport`), the OAuth2 token endpoint with the
 // password and refresh_token grants and expiring tokens, /api/2/version, person (quota and policy), roots, files
 // and folders with the reference's error bodies, listings with include_children and the hash / 304 protocol,

@@ -8,7 +8,7 @@ import (
 )
 
 // Variants are the readings of the API reference the emulator can take where the reference is silent or
-// ambiguous (../shared/api/vboxx.md section 11). The default of each is the least helpful reading a real server
+// ambiguous (its section 11, "open questions"; listed in ../PROVIDER.md). The default of each is the least helpful reading a real server
 // could plausibly have, so a client that works against the default emulator does not lean on a guess; a variant
 // switches to the other reading, so the client is also tested against the helpful one.
 var Variants = map[string]string{

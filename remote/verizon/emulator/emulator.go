@@ -1,4 +1,4 @@
-// Package emulator is a Verizon Personal Cloud Storage API server that follows ../shared/api/verizon.md to the
+// Package emulator is a Verizon Personal Cloud Storage API server that follows the API reference (see ../PROVIDER.md) to the
 // letter, project decisions included: OAuth2 with short-lived access tokens and single-use refresh tokens per
 // deviceid, account, metadata, fullview with etag deltas (412 when nothing changed, 205 OutOfSync
 // when an etag predates the retained journal), downloads with Range, the intent/upload/commit flow with

@@ -3,28 +3,23 @@ package ignore
 import (
 	"strings"
 	"testing"
-
-	gitignore "github.com/sabhiram/go-gitignore"
 )
 
+// TestBuiltinAgreesWithGitignore: the string tests of builtinName do what the Builtin patterns say through the
+// gitignore matcher (which TestMatcherAgreesWithGit holds to git).
 func TestBuiltinAgreesWithGitignore(t *testing.T) {
-	ref := gitignore.CompileIgnoreLines(Builtin...)
+	ref, err := compileRules(Builtin)
+	if err != nil {
+		t.Fatal(err)
+	}
 	names := []string{"a.txt", ".tandem", ".tandem-1.part", "x.swp", "x.swo", ".x.swx", "4913", "49130", "a~", "~a",
 		".#lock", "#x#", ".~lock.doc#", ".~lock.doc", "~$report.docx", ".goutputstream-ABC", "f.crdownload",
 		"f.partial", "partial", ".DS_Store", "Thumbs.db", "desktop.ini", "swp", "report.swp.txt"}
 	for _, n := range names {
-		if strings.HasPrefix(n, "~$") {
-			// go-gitignore leaves "$" unescaped in its regular expression, so it never matches "~$*"; the
-			// built-in matcher does what the pattern says (MS Office owner files).
-			if !builtinPath(n) {
-				t.Errorf("%q not ignored", n)
-			}
-			continue
-		}
 		for _, p := range []string{n, "dir/" + n, n + "/child"} {
-			want := ref.MatchesPath(p) || ref.MatchesPath(p+"/")
+			want := ref.ignored(p, false) || ref.ignored(p, true)
 			if got := builtinPath(p); got != want {
-				t.Errorf("builtin %q: got %v, go-gitignore says %v", p, got, want)
+				t.Errorf("builtin %q: got %v, the gitignore matcher says %v", p, got, want)
 			}
 		}
 	}
@@ -90,4 +85,32 @@ func FuzzIgnoreMatch(f *testing.F) {
 			t.Fatalf("tandem's own files not ignored with pattern %q", pat)
 		}
 	})
+}
+
+// TestPatternsGitNeverMatches: a pattern git accepts but can never match with is refused with where it is and
+// why, instead of silently ignoring nothing.
+func TestPatternsGitNeverMatches(t *testing.T) {
+	for _, c := range []struct {
+		extra []string
+		file  string
+		want  string
+	}{
+		{[]string{"*.log", "[abc"}, "", `ignore pattern 2 "[abc" has a [ without its ]`},
+		{nil, "ok\n# fine\nbad[[:nope:]]\n", `.tandemignore:3: pattern "bad[[:nope:]]" has a [ without its ]`},
+		{nil, "trailing\\", `.tandemignore:1: pattern "trailing\\" ends in a lone backslash`},
+	} {
+		var f *strings.Reader
+		if c.file != "" {
+			f = strings.NewReader(c.file)
+		}
+		var err error
+		if f != nil {
+			_, err = New(c.extra, f)
+		} else {
+			_, err = New(c.extra, nil)
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q %q: err = %v, want %q", c.extra, c.file, err, c.want)
+		}
+	}
 }

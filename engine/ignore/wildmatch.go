@@ -76,7 +76,7 @@ func wild(p, text string) int {
 			if pi == len(p) {
 				// A trailing "**" matches everything; a trailing "*" only what has no more slashes.
 				if !matchSlash && strings.IndexByte(text[ti:], '/') >= 0 {
-					return wmNoMatch
+					return wmAbortToStarStar
 				}
 				return wmMatch
 			}
@@ -84,7 +84,7 @@ func wild(p, text string) int {
 				// "*/": the "*" takes the rest of this component, the loop then matches the slash.
 				i := strings.IndexByte(text[ti:], '/')
 				if i < 0 {
-					return wmNoMatch
+					return wmAbortAll
 				}
 				ti += i
 				continue
@@ -102,7 +102,12 @@ func wild(p, text string) int {
 						ti++
 					}
 					if ti == len(text) || tc != p[pi] {
-						return wmNoMatch
+						// Not in the rest of the text (or of this component): no later start of this star
+						// can match, and none of an outer single star either.
+						if matchSlash {
+							return wmAbortAll
+						}
+						return wmAbortToStarStar
 					}
 				}
 				if r := wild(p[pi:], text[ti:]); r != wmNoMatch {

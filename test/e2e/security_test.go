@@ -174,6 +174,7 @@ func TestHostileRemoteNames(t *testing.T) {
 		e.lwrite("\u00e9t\u00e9.txt", "nfc")
 		e.lwrite("ren/twin.txt", "ren twin")
 		e.lwrite("ren/\u00e9t\u00e9.txt", "ren nfc")
+		e.lwrite("fold/in.txt", "in a folder renamed to ../fold")
 		for i := range hostileNames {
 			e.lwrite(renamed(i), "synced "+strconv.Itoa(i))
 		}
@@ -197,6 +198,11 @@ func TestHostileRemoteNames(t *testing.T) {
 			} else {
 				t.Logf("%s cannot rename to %q: %s", p.name, h.name, msg)
 			}
+		}
+		// A synced folder renamed to a name that climbs out of the root.
+		q := url.Values{"path": {top + "/fold"}, "name": {"../fold"}}
+		if _, ok := e.inject("/inject/rename?"+q.Encode(), ""); !ok {
+			t.Fatalf("%s: cannot rename a folder to ../fold", p.name)
 		}
 		e.lwrite("after.txt", "normal sibling")
 		d := e.sync()
@@ -259,6 +265,9 @@ func TestHostileRemoteNames(t *testing.T) {
 			}
 		}
 		copiesKept()
+		if got := readLocal(e.L, "fold/in.txt"); got != "in a folder renamed to ../fold" {
+			t.Errorf("fold/in.txt after its folder was renamed to ../fold: %q", got)
+		}
 		localNamesValid(t, e.L)
 		cn.unchanged(t, root)
 	})

@@ -165,6 +165,7 @@ func listedAsSkipped(d testenv.Doc, dir, name string) bool {
 // copy, nothing is written outside the local root (canaries with fixed mtimes around it), normal siblings sync,
 // and the passes settle: no pass loops.
 func TestHostileRemoteNames(t *testing.T) {
+	t.Parallel()
 	forEachProvider(t, func(t *testing.T, p provider) {
 		e := newPenv(t, p)
 		cn, root := newCanaries(t)
@@ -458,6 +459,7 @@ func filesText(t *testing.T, dir string) map[string]string {
 // on vBoxx also the daemon with its log file, `tandem status --json` and /metrics. No credential appears, raw,
 // URL-encoded or base64, in any output, log, status, metrics or file of the state dir.
 func TestNoSecretsInOutput(t *testing.T) {
+	t.Parallel()
 	forEachProvider(t, func(t *testing.T, p provider) {
 		e := newPenv(t, p)
 		secrets := e.secrets(t)
@@ -628,5 +630,37 @@ except OSError as e:
 	// The daemon logged the refusal before closing the connection the script saw closed.
 	if log := d.Log(); !strings.Contains(log, "refused a connection from another user") || !strings.Contains(log, "65534") {
 		t.Fatalf("the refused peer is not in the daemon's log:\n%s", log)
+	}
+}
+
+// TestOwnFoldersInRootUnderDaemon (issue 14 item 6, the daemon's side of TestOwnFilesInSyncRoot): a pair whose
+// local root holds tandem's state dir, its config file and its token folder is accepted because tandem excludes
+// those folders itself (the issue's "unless they are excluded" always holds), and the daemon never syncs them.
+func TestOwnFoldersInRootUnderDaemon(t *testing.T) {
+	t.Parallel()
+	home, R := t.TempDir(), t.TempDir()
+	state := filepath.Join(home, "state")
+	testenv.WriteFile(t, home, ".config/tandem/tokens/pcloud.json", []byte(`{"access_token":"secret-in-root"}`))
+	testenv.WriteFile(t, home, "Documents/a.txt", []byte("a"))
+	conf := filepath.Join(home, ".config", "tandem", "config.yaml")
+	body := fmt.Sprintf("state_dir: %s\npairs:\n  - name: home\n    local: %s\n    remote: dir:%s\n", state, home, R)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "XDG_STATE_HOME="}
+	if r := testenv.RunWith(t, bin, testenv.RunOpts{Env: env}, "config", "check", "--config", conf); r.Code != 0 {
+		t.Fatalf("config check refused a root holding tandem's own folders, which tandem excludes itself:\n%s", r)
+	}
+	d := testenv.StartDaemon(t, bin, conf, env...)
+	d.WaitFor("the first pass", arrivalTimeout, func(s *testenv.DaemonStatus) bool {
+		return len(s.Pairs) == 1 && s.Pairs[0].Idle() && s.Pairs[0].LastSync != nil
+	})
+	if b, err := os.ReadFile(filepath.Join(R, "Documents", "a.txt")); err != nil || string(b) != "a" {
+		t.Fatalf("R/Documents/a.txt = %q, %v", b, err)
+	}
+	for _, own := range []string{"state", ".config/tandem/tokens", ".config/tandem/config.yaml", ".config/tandem"} {
+		if _, err := os.Lstat(filepath.Join(R, filepath.FromSlash(own))); err == nil {
+			t.Errorf("tandem's own %s was synced to the remote", own)
+		}
 	}
 }

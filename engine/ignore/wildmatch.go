@@ -37,10 +37,6 @@ func wild(p, text string) int {
 			if pi >= len(p) || tc != p[pi] {
 				return wmNoMatch
 			}
-		default:
-			if tc != pc {
-				return wmNoMatch
-			}
 		case '?':
 			if tc == '/' {
 				return wmNoMatch
@@ -119,6 +115,10 @@ func wild(p, text string) int {
 				}
 			}
 			return wmAbortAll
+		default:
+			if tc != pc {
+				return wmNoMatch
+			}
 		}
 	}
 	if ti < len(text) {

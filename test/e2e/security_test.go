@@ -5,6 +5,7 @@ package e2e
 // folders inside a root. Every test runs the real binary.
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -663,4 +664,58 @@ func TestOwnFoldersInRootUnderDaemon(t *testing.T) {
 			t.Errorf("tandem's own %s was synced to the remote", own)
 		}
 	}
+}
+
+// TestDiskFullMessage (issue 14 item 7, RELIABILITY LOCAL-01 in short): `tandem once` into a local root that is
+// a 1 MiB tmpfs (inside `unshare -Urm`, nothing changes on the host), from a dir: remote holding a 2 MiB file and
+// a small one. The pass fails for the big file only, with a message that says how much it needs, where, and
+// what is free there; no temp file stays; once the tmpfs is enlarged (remount), the next pass converges.
+func TestDiskFullMessage(t *testing.T) {
+	t.Parallel()
+	if err := exec.Command("unshare", "-Urm", "true").Run(); err != nil {
+		t.Skipf("unshare -Urm unavailable here (%v): localdir's TestDiskFullSaysWhatAndWhere covers the message", err)
+	}
+	L, R, S := t.TempDir(), t.TempDir(), t.TempDir()
+	testenv.WriteFile(t, R, "big.bin", bytes.Repeat([]byte("b"), 2<<20))
+	testenv.WriteFile(t, R, "small.txt", []byte("small"))
+	script := `set -e
+mount -t tmpfs -o size=1m tmpfs "$L"
+"$BIN" once --json --state-dir "$S" "$L" "dir:$R" > "$S/first.json" || echo "first exit $?"
+ls -A "$L" > "$S/after-first.txt"
+mount -o remount,size=4m "$L"
+"$BIN" once --json --state-dir "$S" "$L" "dir:$R" > "$S/second.json" || echo "second exit $?"
+cmp "$L/big.bin" "$R/big.bin" && echo "big.bin arrived"`
+	cmd := exec.Command("unshare", "-Urm", "sh", "-c", script)
+	cmd.Env = append(os.Environ(), "BIN="+bin, "L="+L, "R="+R, "S="+S)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var first, second testenv.Doc
+	for f, d := range map[string]*testenv.Doc{"first.json": &first, "second.json": &second} {
+		b, err := os.ReadFile(filepath.Join(S, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, d); err != nil {
+			t.Fatalf("%s: %v\n%s", f, err, b)
+		}
+	}
+	if !strings.Contains(string(out), "first exit 1") || len(first.Problems) != 1 || first.Problems[0].Path != "big.bin" {
+		t.Fatalf("first pass: want exit 1 with big.bin's problem only; output %s, problems %+v", out, first.Problems)
+	}
+	msg := first.Problems[0].Error
+	for _, want := range []string{"disk full", "big.bin", "2.0 MiB (2097152 bytes)", "in " + L, "is free"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the problem %q does not say %q", msg, want)
+		}
+	}
+	listing, _ := os.ReadFile(filepath.Join(S, "after-first.txt"))
+	if strings.Contains(string(listing), remote.TempPrefix) || !strings.Contains(string(listing), "small.txt") {
+		t.Errorf("after the full disk the root holds %q: want small.txt and no temp file", listing)
+	}
+	if !second.OK || len(second.Problems) != 0 || !strings.Contains(string(out), "big.bin arrived") {
+		t.Fatalf("after the remount: %+v\n%s", second, out)
+	}
+	t.Logf("%s", msg)
 }

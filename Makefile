@@ -9,7 +9,7 @@ GOBIN   := $(shell $(GO) env GOPATH)/bin
 # make soak SOAK_DURATION=10m for a shorter soak.
 SOAK_DURATION ?= 60m
 
-.PHONY: build test simdisk race soak soak-variants bench lint demo package
+.PHONY: build test simdisk race soak soak-variants fuzz bench lint demo package
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tandem
@@ -50,6 +50,16 @@ soak-variants:
 	  $(GO) test ./test/e2e -count=1 -timeout 20m -run '^(TestPCloud.*|TestProviderPCloudLargeFile)$$' || exit 1; done
 	TANDEM_SOAK_REFRESH=1m TANDEM_E2E_VARIANTS=all $(GO) test ./remote/verizon ./test/e2e -run 'TestSharedLogin|TestVerizon' -timeout 30m -count=1 -v
 	TANDEM_E2E_VBOXX_MATRIX=1 $(GO) test ./test/e2e -run 'TestVBoxxVariants' -count=1 -timeout 30m
+
+# Each fuzz target for FUZZTIME (Go fuzzes one target per run); `make test` only replays the committed corpora
+# under each package's testdata/fuzz. Commit what a run finds there (crashers land there by themselves).
+FUZZTIME ?= 10m
+FUZZ_TARGETS = ./remote:FuzzRemoteName ./engine/ignore:FuzzIgnoreMatch ./cmd/tandem/internal/config:FuzzConfigParse \
+	./remote/pcloud:FuzzDecodePCloud ./remote/verizon:FuzzDecodeVerizon ./remote/vboxx:FuzzDecodeVBoxx \
+	./state:FuzzDecodeRecord
+fuzz:
+	@for t in $(FUZZ_TARGETS); do echo "== $$t"; \
+	  $(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) || exit 1; done
 
 # Includes BenchmarkDaemon: 100,000 files through `tandem run` (propagation p50/p99, a minute of idle cost).
 bench:

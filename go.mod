@@ -7,7 +7,6 @@ require (
 	github.com/jonboulle/clockwork v0.5.0
 	github.com/kardianos/service v1.3.0
 	github.com/prometheus/client_golang v1.25.0
-	github.com/sabhiram/go-gitignore v0.0.0-20210923224102-525f6e181f06
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/spf13/cobra v1.10.2
 	go.etcd.io/bbolt v1.5.0

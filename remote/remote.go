@@ -21,6 +21,7 @@ var (
 	ErrCorrupt      = errors.New("content hash mismatch") // a body did not match the digest it was promised
 	ErrNoFeed       = errors.New("no durable change feed")
 	ErrRootMissing  = errors.New("sync root missing") // the root vanished or lost its marker: a safety stop
+	ErrDiskFull     = errors.New("disk full")         // a write ran out of space (ENOSPC, EDQUOT): the message says how much was needed and where
 )
 
 // Hash is a strong content digest. A zero Hash means "not known".

@@ -95,7 +95,7 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 	dn, _ := name(p.Dir())
 	tmp, f, err := d.createTemp(dn)
 	if err != nil {
-		return remote.Entry{}, wrap("put", p, err)
+		return remote.Entry{}, d.diskFull(p, size, wrap("put", p, err))
 	}
 	e, err := d.put(ctx, p, n, tmp, f, body, size, mtime, pre, h)
 	if err != nil {
@@ -103,7 +103,8 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 		if rerr := d.fs.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			d.lg.Warn("temp file left behind; CleanTemp removes it", zap.String("path", tmp), zap.Error(rerr))
 		}
-		return remote.Entry{}, err
+		// After the removal, so that the free space it reports is what the user has.
+		return remote.Entry{}, d.diskFull(p, size, err)
 	}
 	e.Hash = remote.Sum(d.o.Hash, h)
 	return e, nil

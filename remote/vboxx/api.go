@@ -244,6 +244,13 @@ func decodeListing(data []byte) (obj object, skipped []skippedChild, err error) 
 
 const tempChild = "tandem temp"
 
+// tempUploadPrefix starts the temp names this client uploads under (tempName). Only those are its own: another
+// name that merely starts like tandem's temp files (".tandem-1.part") is a name tandem cannot hold, skipped and
+// reported, so that a synced file renamed to it on the server keeps its local copy.
+const tempUploadPrefix = remote.TempPrefix + "up-"
+
+func ownTemp(name string) bool { return strings.HasPrefix(name, tempUploadPrefix) }
+
 // skippedChild is a listed child tandem cannot use: its server path and why, and (for a file or folder with an
 // id inside the listed folder) the object itself.
 type skippedChild struct {
@@ -274,7 +281,7 @@ func checkChild(parent string, c object) string {
 		return "not inside its listed folder"
 	}
 	if err := remote.ValidName(c.Path[i+1:]); err != nil {
-		if strings.HasPrefix(c.Path[i+1:], remote.TempPrefix) {
+		if ownTemp(c.Path[i+1:]) {
 			return tempChild // our own temp file of a replace: kept aside without a warning
 		}
 		return err.Error()

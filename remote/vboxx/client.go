@@ -466,7 +466,7 @@ func (c *Client) lookupName(ctx context.Context, dir remote.Path, name string) (
 	if err != nil {
 		return 0, nil, err
 	}
-	if strings.HasPrefix(name, remote.TempPrefix) {
+	if ownTemp(name) {
 		return parent, c.findChild(lst.temps, name), nil // our own temp upload, after a lost answer
 	}
 	return parent, c.findChild(lst.Children, name), nil

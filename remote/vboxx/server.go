@@ -400,7 +400,7 @@ func (c *Client) learnOverwrite(v tri) {
 
 // tempName is a hidden name beside name that keeps its extension, so the policy judges it like the real one.
 func tempName(name string) string {
-	t := remote.TempPrefix + "up-" + randHex(4) + "-" + name
+	t := tempUploadPrefix + randHex(4) + "-" + name
 	if len(t) <= remote.MaxNameBytes {
 		return t
 	}
@@ -408,7 +408,7 @@ func tempName(name string) string {
 	if i := strings.LastIndexByte(name, '.'); i >= 0 && len(name)-i <= 32 {
 		ext = name[i:]
 	}
-	return remote.TempPrefix + "up-" + randHex(8) + ext
+	return tempUploadPrefix + randHex(8) + ext
 }
 
 func randHex(n int) string {

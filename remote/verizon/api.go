@@ -287,10 +287,28 @@ type listing struct {
 	rootSeen bool // the root itself is listed or implied: it exists
 	rootGone bool // the root or one of its ancestors is in deleted
 	skipped  []string
+	// skips are the items below root whose names tandem cannot hold, as entries with Skip set and a printable
+	// Path (a file keeps its contentToken as ID): Walk and Changes emit them, so the engine keeps what it
+	// stored for them (a synced file renamed on the server to such a name is not a delete) and reports them.
+	skips []remote.Entry
 	// relocated counts listed items not newer than the previous answer: moved or renamed, not created.
 	relocated []remote.Path
 	newest    time.Time // the latest versionCreated listed
 
+}
+
+// skipItem records an item of ours whose name cannot be a Path.
+func (l *listing) skipItem(root, parent, name string, id string, dir bool, err error) {
+	l.skip(remote.Escape(parent+"/"+name), err)
+	abs := parent + "/" + name
+	rel := strings.TrimPrefix(abs, root+"/")
+	if rel == abs {
+		rel = name // a parent of ours with a name that leaves it
+	}
+	if len(l.skips) < 1000 {
+		l.skips = append(l.skips, remote.Entry{Path: remote.Path(remote.Escape(rel)), Dir: dir, ID: id,
+			Skip: "invalid name: " + err.Error()})
+	}
 }
 
 func (l *listing) skip(what string, err error) {
@@ -384,7 +402,7 @@ func decodeFullview(body []byte, root string, since time.Time) (*listing, error)
 		switch {
 		case !ours:
 		case err != nil:
-			l.skip(remote.Escape(f.ParentPath+"/"+f.Name), err)
+			l.skipItem(root, f.ParentPath, f.Name, "", true, err)
 		default:
 			if old(f.VersionCreated) {
 				l.relocated = append(l.relocated, p)
@@ -402,7 +420,7 @@ func decodeFullview(body []byte, root string, since time.Time) (*listing, error)
 		switch {
 		case !ours:
 		case err != nil:
-			l.skip(remote.Escape(f.ParentPath+"/"+f.Name), err)
+			l.skipItem(root, f.ParentPath, f.Name, f.ContentToken, false, err)
 		case p == remote.Root:
 			l.skip(remote.Escape(root), errors.New("the sync root is listed as a file"))
 			l.rootGone = true
@@ -524,6 +542,9 @@ func (l *listing) changes() []remote.Change {
 		out = append(out, remote.Change{Entry: ent, From: d})
 	}
 	for _, e := range l.sorted(remote.Root) {
+		out = append(out, remote.Change{Entry: e})
+	}
+	for _, e := range l.skips {
 		out = append(out, remote.Change{Entry: e})
 	}
 	return out

@@ -671,6 +671,13 @@ func (c *Client) Walk(ctx context.Context, dir remote.Path, fn func(remote.Entry
 			return err
 		}
 	}
+	for _, e := range l.skips {
+		if dir == remote.Root || strings.HasPrefix(string(e.Path), string(dir)+"/") {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

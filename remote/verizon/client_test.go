@@ -393,12 +393,26 @@ func TestHostileServerNamesAreSkipped(t *testing.T) {
 			t.Errorf("%s returned %q", what, p)
 		}
 	}
-	var n int
-	if err := c.Walk(t.Context(), remote.Root, func(e remote.Entry) error { n++; check("Walk", e.Path); return nil }); err != nil {
+	// Every hostile name comes back as an entry with Skip set and its content token as ID (so that a synced
+	// file renamed to such a name keeps its local copy), never as a Path.
+	var n, skips int
+	err = c.Walk(t.Context(), remote.Root, func(e remote.Entry) error {
+		if e.Skip != "" {
+			skips++
+			if e.ID == "" {
+				t.Errorf("skipped %q has no ID", e.Path)
+			}
+			return nil
+		}
+		n++
+		check("Walk", e.Path)
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 {
-		t.Errorf("Walk returned %d entries, want only ok.txt", n)
+	if n != 1 || skips != len(hostile) {
+		t.Errorf("Walk returned %d entries and %d skipped, want only ok.txt and %d", n, skips, len(hostile))
 	}
 	if got := len(c.Skipped()); got != len(hostile) {
 		t.Errorf("%d names reported as skipped, want %d: %q", got, len(hostile), c.Skipped())
@@ -407,9 +421,17 @@ func TestHostileServerNamesAreSkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	skips = 0
 	for _, ch := range b.Changes {
+		if ch.Entry.Skip != "" {
+			skips++
+			continue
+		}
 		check("Changes", ch.Entry.Path)
 		check("Changes From", ch.From)
+	}
+	if skips != len(hostile) {
+		t.Errorf("Changes reported %d skipped, want %d", skips, len(hostile))
 	}
 }
 

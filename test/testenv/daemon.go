@@ -59,8 +59,14 @@ type Daemon struct {
 // StartDaemon starts `bin run --config conf` with env added to the environment.
 func StartDaemon(t testing.TB, bin, conf string, env ...string) *Daemon {
 	t.Helper()
+	return StartDaemonArgs(t, bin, conf, nil, env...)
+}
+
+// StartDaemonArgs is StartDaemon with extra flags for `tandem run` (e.g. -v).
+func StartDaemonArgs(t testing.TB, bin, conf string, args []string, env ...string) *Daemon {
+	t.Helper()
 	d := &Daemon{t: t, bin: bin, Config: conf, Env: env, log: &lockedBuffer{}, exited: make(chan struct{})}
-	d.cmd = exec.Command(bin, "run", "--config", conf)
+	d.cmd = exec.Command(bin, append([]string{"run", "--config", conf}, args...)...)
 	d.cmd.Env = append(os.Environ(), env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {

@@ -144,6 +144,18 @@ func (e *Emulator) Post(t testing.TB, path, body string) []byte {
 	return e.admin(t, http.MethodPost, path, body)
 }
 
+// TryPost is Post for a request that may be refused: it returns the answer and whether it was 2xx.
+func (e *Emulator) TryPost(t testing.TB, path, body string) (string, bool) {
+	t.Helper()
+	resp, err := e.http.Post(e.AdminURL+path, "application/octet-stream", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.Status + ": " + string(b), resp.StatusCode/100 == 2
+}
+
 func (e *Emulator) admin(t testing.TB, method, path, body string) []byte {
 	t.Helper()
 	req, err := http.NewRequest(method, e.AdminURL+path, strings.NewReader(body))

@@ -35,9 +35,10 @@ type Kit struct {
 	stop  chan struct{} // closed by Close: releases stalled responses
 	close sync.Once
 
-	mu    sync.Mutex
-	plan  *faultPlan
-	hooks map[string]Hook
+	mu     sync.Mutex
+	plan   *faultPlan
+	hooks  map[string]Hook
+	inject Injector // nil: no /inject routes
 }
 
 // New returns a Kit with an empty fault plan.

@@ -148,6 +148,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 //	GET    /faults  the live rules with matched/fired counters
 //	DELETE /faults  drop every rule
 //	GET    /log     the request log as JSON (oldest first); DELETE /log empties it
+//	POST   /inject/{file,folder,rename}  items with hostile names, when the emulator has an Injector
 func (k *Kit) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /faults", func(w http.ResponseWriter, r *http.Request) {
@@ -182,6 +183,7 @@ func (k *Kit) AdminHandler() http.Handler {
 		k.ResetLog()
 		w.WriteHeader(http.StatusNoContent)
 	})
+	mux.HandleFunc("POST /inject/{kind}", k.injectHandler)
 	return mux
 }
 

@@ -154,6 +154,7 @@ func New(lg *zap.Logger, o Options) (*Emulator, error) {
 		e.pad = strings.Repeat("x", 4096)
 	}
 	e.registerHooks()
+	e.kit.SetInjector(e)
 	e.handler = e.kit.Wrap(http.HandlerFunc(e.serveHTTP))
 	return e, nil
 }

@@ -93,6 +93,8 @@ type Emulator struct {
 	guids  map[string]bool
 	policy policy
 	v      variants
+	// rawNames: an admin injection (inject.go) is running under mu, and checkName accepts any name.
+	rawNames bool
 }
 
 type parentKey struct{ root, parent int64 }
@@ -151,6 +153,7 @@ func New(lg *zap.Logger, o Options) (*Emulator, error) {
 	}
 	e.kit = emukit.New(emukit.Options{Logger: e.lg, Clock: o.Clock, LogSize: o.LogSize, Op: opName})
 	e.registerHooks()
+	e.kit.SetInjector(e)
 	e.handler = e.kit.Wrap(http.HandlerFunc(e.serveHTTP))
 	return e, nil
 }

@@ -153,6 +153,9 @@ func (e *Emulator) isBelow(folder, top int64) bool {
 
 // checkName applies the reference's name rule (5.5) and, for files, the policy's excluded extensions.
 func (e *Emulator) checkName(name string, folder bool) error {
+	if e.rawNames {
+		return nil
+	}
 	if name == "" || name == "." || name == ".." || strings.HasSuffix(name, " ") || strings.HasSuffix(name, ".") {
 		return errBadName
 	}

@@ -166,6 +166,7 @@ func New(lg *zap.Logger, o Options) (*Emulator, error) {
 	}
 	e.kit = emukit.New(emukit.Options{Logger: e.lg, Clock: e.clk, LogSize: o.LogSize, Op: opName})
 	e.registerHooks()
+	e.kit.SetInjector(e)
 	e.handler = queryTokenToHeader(e.kit.Wrap(http.HandlerFunc(e.serveHTTP)))
 	return e, nil
 }

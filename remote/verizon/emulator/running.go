@@ -8,7 +8,7 @@ import (
 	"github.com/tandemsync/tandem/remote/internal/emukit"
 )
 
-// AdminHandler serves emukit's admin API (POST/GET/DELETE /faults, GET/DELETE /log) plus the emulator's own
+// AdminHandler serves emukit's admin API (POST/GET/DELETE /faults, GET/DELETE /log, POST /inject/...) plus the emulator's own
 // controls, all outside /cloud/1 as §13 asks. Serve it on a loopback listener apart from the API:
 //
 //	POST /outofsync          every etag issued so far answers 205
@@ -22,6 +22,7 @@ func (e *Emulator) AdminHandler() http.Handler {
 	kit := e.kit.AdminHandler()
 	mux.Handle("/faults", kit)
 	mux.Handle("/log", kit)
+	mux.Handle("/inject/", kit)
 	ok := func(f func()) http.HandlerFunc {
 		return func(w http.ResponseWriter, _ *http.Request) {
 			f()

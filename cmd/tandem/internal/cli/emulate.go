@@ -28,7 +28,9 @@ that real clients work against it. Files and metadata persist in --data. The emu
 endpoint, credentials and the CA file of its self-signed certificate, then serves until interrupted.
 
 Faults can be injected with --faults plan.yaml or at run time through the admin URL
-(POST /faults, DELETE /faults, GET /log).
+(POST /faults, DELETE /faults, GET /log). Items with names the API refuses, as a hostile server
+would list them, through POST /inject/file?parent=P&name=N (body: content), /inject/folder and
+/inject/rename?path=P&name=N (the name percent-encoded, any bytes).
 
 Where the provider's documentation is silent or ambiguous, the emulator defaults to the least helpful
 reading; --variant NAME[,NAME] picks others:

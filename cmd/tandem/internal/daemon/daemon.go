@@ -105,7 +105,7 @@ func (d *Daemon) Reload(c *config.Config) {
 // only if the socket cannot be served (for example, another daemon already runs on this state dir).
 func (d *Daemon) Run(ctx context.Context) error {
 	d.started = d.clk.Now()
-	ln, err := listenUnix(SocketPath(d.o.StateDir))
+	ln, err := listenUnix(SocketPath(d.o.StateDir), d.lg)
 	if err != nil {
 		return err
 	}

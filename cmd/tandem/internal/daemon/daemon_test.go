@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/tandemsync/tandem/cmd/tandem/internal/config"
 	"github.com/tandemsync/tandem/engine"
@@ -184,7 +186,8 @@ func TestSocketRefusesOtherUsers(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	sock := filepath.Join(dir, "run", "tandem.sock")
-	ln, err := listenUnix(sock)
+	core, logs := observer.New(zap.WarnLevel)
+	ln, err := listenUnix(sock, zap.New(core))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,6 +228,15 @@ except OSError as e:
 	if out := run(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", py, "-c", script, sock); !strings.Contains(out, "connected") || strings.Contains(out, "secret") {
 		t.Fatalf("uid 65534 did not connect, or got an answer: %s", out)
 	}
+	// The refusal is logged with the peer's uid: Accept logs before it closes the connection, and the client
+	// above saw the close.
+	refused := logs.FilterMessageSnippet("refused a connection").All()
+	if len(refused) == 0 {
+		t.Fatalf("the refused peer was not logged: %v", logs.All())
+	}
+	if e := refused[0]; !strings.Contains(fmt.Sprint(e.ContextMap()), "65534") {
+		t.Fatalf("refusal logged without the uid: %v", e.ContextMap())
+	}
 }
 
 func TestStaleSocketIsReplaced(t *testing.T) {
@@ -234,11 +246,11 @@ func TestStaleSocketIsReplaced(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	sock := filepath.Join(dir, "run", "tandem.sock")
-	ln, err := listenUnix(sock)
+	ln, err := listenUnix(sock, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := listenUnix(sock); !errors.Is(err, ErrRunning) {
+	if _, err := listenUnix(sock, zap.NewNop()); !errors.Is(err, ErrRunning) {
 		t.Fatalf("second listener: %v, want ErrRunning", err)
 	}
 	// A killed daemon leaves its socket file behind: nobody answers it.
@@ -247,7 +259,7 @@ func TestStaleSocketIsReplaced(t *testing.T) {
 	if _, err := os.Stat(sock); err != nil {
 		t.Fatalf("stale socket not left for the test: %v", err)
 	}
-	ln, err = listenUnix(sock)
+	ln, err = listenUnix(sock, zap.NewNop())
 	if err != nil {
 		t.Fatalf("stale socket not replaced: %v", err)
 	}

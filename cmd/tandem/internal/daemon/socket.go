@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // ErrRunning: another daemon already serves the socket of this state dir.
@@ -16,7 +18,8 @@ var ErrRunning = errors.New("tandem is already running")
 // (so there is no window in which another user can connect before a chmod), made 0600 as well, and every
 // connection's peer is checked (SO_PEERCRED where the OS has it). A socket file left by a killed daemon is
 // replaced only after a connection attempt proves nobody serves it.
-func listenUnix(path string) (net.Listener, error) {
+// Refused peers are logged on lg.
+func listenUnix(path string, lg *zap.Logger) (net.Listener, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("status socket: %w", err)
@@ -56,11 +59,15 @@ func listenUnix(path string) (net.Listener, error) {
 		ln.Close()
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
-	return &peerListener{Listener: ln}, nil
+	return &peerListener{Listener: ln, lg: lg}, nil
 }
 
-// peerListener drops connections from other users.
-type peerListener struct{ net.Listener }
+// peerListener drops connections from other users, with a warning: another local user probing the socket that
+// can pause sync and allow mass deletes is worth knowing about.
+type peerListener struct {
+	net.Listener
+	lg *zap.Logger
+}
 
 func (p *peerListener) Accept() (net.Conn, error) {
 	for {
@@ -69,6 +76,7 @@ func (p *peerListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		if err := checkPeer(c); err != nil {
+			p.lg.Warn("status socket: refused a connection from another user", zap.Error(err))
 			c.Close()
 			continue
 		}

@@ -135,7 +135,7 @@ func TestDaemonBusyFileIsNotStarved(t *testing.T) {
 		}
 	}
 	defer stopWriter()
-	mark := len(d.log.String())
+	mark, rescanAt := len(d.log.String()), time.Now()
 	// A full pass finds the file changed after it looked (the failpoint holds it 1 s after its walk).
 	if r := d.tandem("rescan"); r.Code != 0 {
 		t.Fatalf("rescan:\n%s", r)
@@ -153,7 +153,10 @@ func TestDaemonBusyFileIsNotStarved(t *testing.T) {
 			fmt.Sscanf(string(b), "version %06d\n", &n)
 		}
 		if n > 0 {
-			t.Logf("the remote holds version %d while the writer is at %d", n, func() int { mu.Lock(); defer mu.Unlock(); return last }())
+			mu.Lock()
+			t.Logf("%s after the rescan, the remote holds version %d while the writer is at %d",
+				time.Since(rescanAt).Round(time.Millisecond), n, last)
+			mu.Unlock()
 			break
 		}
 		if time.Now().After(deadline) {

@@ -90,7 +90,8 @@ func passSpans(t *testing.T, log string) []passSpan {
 // TestDaemonBusyFileIsNotStarved: a file rewritten every 20 ms while every full pass is made slow (a failpoint
 // holds each full observation 1 s), so a full pass always finds it changed since it looked. It must still reach
 // the other side while the writer goes on (sent from a stable snapshot; a failed path is retried by a pass over
-// that path, not another full pass), and the daemon never runs two full passes back to back.
+// that path, not another full pass), and the daemon never runs two full passes back to back, not even for two
+// rescans asked for one right after the other.
 func TestDaemonBusyFileIsNotStarved(t *testing.T) {
 	t.Parallel()
 	d := newDaemonPair(t)
@@ -140,8 +141,15 @@ func TestDaemonBusyFileIsNotStarved(t *testing.T) {
 	if r := d.tandem("rescan"); r.Code != 0 {
 		t.Fatalf("rescan:\n%s", r)
 	}
-	d.waitFor("the rescan's pass", 20*time.Second, func(s *daemonStatus) bool {
-		return strings.Contains(d.log.String()[mark:], `"reason": "rescan requested"`)
+	// A second rescan while that pass runs: it used to start the moment the first ended.
+	d.waitFor("the rescan's pass to run", 20*time.Second, func(s *daemonStatus) bool {
+		return s.Pairs[0].State == "scanning" || s.Pairs[0].State == "syncing"
+	})
+	if r := d.tandem("rescan"); r.Code != 0 {
+		t.Fatalf("rescan:\n%s", r)
+	}
+	d.waitFor("both rescans' passes", 30*time.Second, func(s *daemonStatus) bool {
+		return strings.Count(d.log.String()[mark:], `"reason": "rescan requested"`) >= 2
 	})
 	// It must arrive while the writer keeps going.
 	target := filepath.Join(d.R, "busy.db")

@@ -95,7 +95,7 @@ type PassInfo struct {
 	Bytes      int64  `json:"bytes"`
 	Result     string `json:"result"` // ok, problems, error, cancelled
 	// Scope is "full" when the pass walked both sides (Reason says why: start-up, rescan requested, safety-net
-	// scan, retry of failed paths, ...) and "scoped" when it observed only what changed: the Paths the
+	// scan, retry after a failed pass, ...) and "scoped" when it observed only what changed: the Paths the
 	// folder watchers reported, plus what a remote's change feed reported.
 	Scope  string `json:"scope"`
 	Reason string `json:"reason,omitempty"`

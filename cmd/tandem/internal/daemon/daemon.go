@@ -41,7 +41,7 @@ type Daemon struct {
 	open     OpenPair
 	m        *metrics
 	fullScan time.Duration
-	retryMin time.Duration // first wait before a failed pass or failed paths are retried (a full pass)
+	retryMin time.Duration // first wait before a failed pass (a full pass) or failed paths (a pass over them) are retried
 	started  time.Time
 	boot     *config.Config // the config Run started with: what restart-only fields are compared against
 	reload   chan *config.Config

@@ -25,7 +25,7 @@ const (
 	whyStartup   = "start-up"
 	whyRescan    = "rescan requested"
 	whySafetyNet = "safety-net scan"
-	whyRetry     = "retry of failed paths"
+	whyRetry     = "retry after a failed pass"
 	whyFailed    = "the last pass failed"
 	whyCancelled = "the last pass was interrupted"
 	whyResume    = "resumed"

@@ -519,9 +519,11 @@ func (l *pairLoop) unwatch(ls *loopState, s side, why string) {
 	}
 	ls.degraded[s] = ""
 	msg := sideWord(s) + " folder " + why
-	l.lg.Warn("folder not watched; tandem watches it again once it can", zap.String("side", sideWord(s)),
-		zap.String("path", ws.root), zap.String("why", why))
 	l.mu.Lock()
+	if l.unwatched[s] != msg { // once per cause, not on every retry
+		l.lg.Warn("folder not watched; tandem watches it again once it can", zap.String("side", sideWord(s)),
+			zap.String("path", ws.root), zap.String("why", why))
+	}
 	if s == sideLocal {
 		l.localW = nil
 	} else {

@@ -9,7 +9,7 @@ GOBIN   := $(shell $(GO) env GOPATH)/bin
 # make soak SOAK_DURATION=10m for a shorter soak.
 SOAK_DURATION ?= 60m
 
-.PHONY: build test simdisk race soak soak-variants fuzz bench lint demo package
+.PHONY: build test flake simdisk race soak soak-variants fuzz bench lint demo package
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tandem
@@ -20,6 +20,26 @@ test:
 	$(GO) test ./... -count=1 -timeout 14m
 	$(MAKE) simdisk
 	$(MAKE) race
+
+# make test FLAKE_RUNS times in a row (default 10; FLAKE_TARGET=... repeats another target), each run's output in
+# bin/flake/run-N.log: stops at the first failing run and prints its failures. The load average is printed before
+# and after each run: run a second `make test` beside it to see the suite under load.
+FLAKE_RUNS ?= 10
+FLAKE_TARGET ?= test
+flake:
+	@mkdir -p bin/flake; \
+	for i in $$(seq 1 $(FLAKE_RUNS)); do \
+	  start=$$(date +%s); \
+	  echo "== make flake: run $$i of $(FLAKE_RUNS), load average $$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"; \
+	  if ! $(MAKE) --no-print-directory $(FLAKE_TARGET) > bin/flake/run-$$i.log 2>&1; then \
+	    echo "== make flake: run $$i FAILED after $$(( $$(date +%s) - start )) s, load average $$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"; \
+	    grep -E '^(--- FAIL|FAIL|panic:)|timed out|\*\*\*' bin/flake/run-$$i.log | head -40; \
+	    echo "== full output: bin/flake/run-$$i.log"; \
+	    exit 1; \
+	  fi; \
+	  echo "== make flake: run $$i passed in $$(( $$(date +%s) - start )) s, load average $$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"; \
+	done; \
+	echo "== make flake: $(FLAKE_RUNS) of $(FLAKE_RUNS) runs passed"
 
 # The simulation with the harsher disks (pinned seeds plus 80 each, about 20 s apiece on 2 cores): user writes
 # that stay volatile across passes, and disk faults that hit fsync too.

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/tandemsync/tandem/conflict"
+	"github.com/tandemsync/tandem/engine/failpoint"
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/state"
 )
@@ -322,6 +323,10 @@ func (e *Engine) observe(ctx context.Context, rep *Report) error {
 		return e.observeScoped(ctx, rep)
 	}
 	if err := e.observeWalk(ctx, state.Local, rep); err != nil {
+		return err
+	}
+	// Where a test stretches a full pass (sleep) to see what the daemon does with changes made meanwhile.
+	if err := failpoint.Hit("observe.fullWalk"); err != nil {
 		return err
 	}
 	if e.d.Remote.Capabilities().Feed {

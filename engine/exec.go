@@ -283,15 +283,28 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 		return 0, fmt.Errorf("upload %s: %w", p.Quoted(), err)
 	}
 	defer body.Close()
-	if a.Local == nil || le.Rev != a.Local.Rev {
+	if a.Local == nil {
 		return 0, fmt.Errorf("upload %s: %w", p.Quoted(), errReplan)
+	}
+	observed := a.Local.Hash
+	if le.Rev != a.Local.Rev {
+		// The file changed since the pass looked at it (a database or a log written all the time, or a pass
+		// slower than the writer). Failing here would fail every pass that takes longer than the writer's
+		// pauses, so the file would never sync: take a stable snapshot instead, a fresh digest read whole
+		// while the file stayed at the revision just opened, and send that version; the body below must
+		// hash to it, so the two reads agree on one version someone wrote.
+		h, he, herr := e.localHash(ctx, p)
+		if herr != nil || he.Rev != le.Rev {
+			return 0, fmt.Errorf("upload %s: %w", p.Quoted(), errReplan)
+		}
+		observed = h
 	}
 	// The body must be a version someone wrote: read to its end, it must hash to what was observed and the file
 	// must still be what was opened; otherwise (a rewrite in place during the transfer reads as a mixture of
 	// two versions) the body fails at its end and the provider discards it.
 	var want remote.Hash
-	if a.Local.Hash.Algo == e.algo {
-		want = a.Local.Hash
+	if observed.Algo == e.algo {
+		want = observed
 	}
 	src := &stableSource{r: body, stat: func() error {
 		now, err := e.d.Local.Stat(ctx, p)
@@ -317,7 +330,7 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 		re.Hash = sent // the digest of exactly the bytes stored at this revision
 	}
 	after, serr := e.d.Local.Stat(ctx, p)
-	torn := serr != nil || after.Rev != le.Rev || sent != a.Local.Hash
+	torn := serr != nil || after.Rev != le.Rev || sent != observed
 	if s, ok := e.d.Local.(remote.Syncer); ok && serr == nil {
 		// The sync point must not outlive the local bytes it describes (a power loss after an editor's
 		// unsynced write would bring back older bytes that then look like a new local edit). A torn upload
@@ -349,6 +362,15 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 		e.lg.Info("file changed during upload; sending it again next pass", zap.String("path", string(p)))
 	}
 	return le.Size, err
+}
+
+// localHash digests the local file p with the pass's algorithm.
+func (e *Engine) localHash(ctx context.Context, p remote.Path) (remote.Hash, remote.Entry, error) {
+	hasher, ok := e.d.Local.(remote.Hasher)
+	if !ok {
+		return remote.Hash{}, remote.Entry{}, fmt.Errorf("%s: cannot hash files", e.d.Local)
+	}
+	return hasher.HashOf(ctx, p, e.algo)
 }
 
 // stableSource reads an upload's local source and, at its end, checks that the file did not change while it

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -274,5 +275,30 @@ func TestProgressBytes(t *testing.T) {
 	p.pass()
 	if len(seen) != 3 || seen[0] != 1<<20 || seen[2] != 3<<20 {
 		t.Fatalf("progress events %v, want one per MiB", seen)
+	}
+}
+
+// A file rewritten between the pass's look and its upload is sent as it stands now (a stable snapshot: a fresh
+// digest and a body that agrees with it), not failed as "changed since it was scanned": a file written more often
+// than a pass takes would otherwise never sync. The next pass has nothing to do.
+func TestUploadSendsASnapshotOfAFileChangedSinceTheScan(t *testing.T) {
+	p := newRealPair(t)
+	write(t, p.L, "busy.db", "v1")
+	// Rewritten before each of the pass's first two upload attempts: a pass re-observes once after a failure, so
+	// one rewrite alone would be caught up within the pass.
+	n := 0
+	p.opts.Progress = func(ev Event) {
+		if ev.Action.Op == Upload && !ev.Done && !ev.Progress && n < 2 {
+			n++
+			write(t, p.L, "busy.db", fmt.Sprintf("v%d, written after the pass looked", n+1))
+		}
+	}
+	rep := p.pass()
+	if got, err := os.ReadFile(filepath.Join(p.R, "busy.db")); err != nil || string(got) != fmt.Sprintf("v%d, written after the pass looked", n+1) {
+		t.Fatalf("remote busy.db = %q, %v; report %+v", got, err, rep)
+	}
+	p.opts.Progress = nil
+	if rep := p.pass(); len(rep.Done) != 0 {
+		t.Fatalf("the pass after the snapshot upload did %+v", rep.Done)
 	}
 }

@@ -26,8 +26,8 @@ type Scope struct {
 }
 
 // RunScoped runs a pass that observes and plans only the paths in sc (and what lies below them), plus what the
-// remote's feed reports. Everything else in the store is trusted as last observed. A scoped pass that meets a
-// problem leaves it for a full pass (the daemon runs one after a pass with problems, and hourly).
+// remote's feed reports. Everything else in the store is trusted as last observed. A path that fails is planned
+// again by the next pass that looks at it (the daemon retries failed paths with a pass scoped to them).
 func (e *Engine) RunScoped(ctx context.Context, sc *Scope) (*Report, error) {
 	if sc == nil {
 		return e.RunPass(ctx)

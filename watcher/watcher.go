@@ -132,6 +132,14 @@ func (w *Watcher) Degraded() string {
 	return strings.Join(parts, "; ")
 }
 
+// Gone reports whether the root itself was moved or deleted: the watcher then watches nothing, and a new one
+// is needed once the folder is back.
+func (w *Watcher) Gone() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gone != ""
+}
+
 // Watched is the number of directories currently watched (0 outside Run).
 func (w *Watcher) Watched() int { return int(w.watched.Load()) }
 

@@ -97,8 +97,9 @@ func TestDaemonProviders(t *testing.T) {
 
 // TestDaemonRemoteEditDuringPass makes a remote edit while a daemon pass is writing to the remote, between the
 // pass's first look at the feed and its closing one. With a poll interval of 4 s the poller's first look comes
-// after that pass (pCloud's long-poll too: the poller waits one interval before the first cursor exists), so it
-// must find the edit from the stored cursor: the edit must reach the local side within about one poll interval.
+// after that pass (pCloud long-polls from the first cursor as soon as the first pass ends, and may answer with the
+// pass's own upload), so it must find the edit from the stored cursor: the edit must reach the local side within
+// about one poll interval.
 func TestDaemonRemoteEditDuringPass(t *testing.T) {
 	t.Parallel()
 	const interval = 4 * time.Second

@@ -25,6 +25,9 @@ type daemonStatus struct {
 	PID   int `json:"pid"`
 	Pairs []struct {
 		Name, Local, Remote, State, Message string
+		Watcher                             string
+		NextFullScan                        *time.Time `json:"next_full_scan"`
+		Problems                            int
 		Queue                               int
 		Pending                             bool
 		Passes                              int
@@ -68,6 +71,8 @@ func (l *lockedBuffer) String() string {
 type daemonPair struct {
 	t              *testing.T
 	L, R, SD, Conf string
+	bin            string   // "" = the plain build
+	env            []string // added to the daemon's environment
 	cmd            *exec.Cmd
 	log            *lockedBuffer
 	exited         chan struct{}
@@ -94,7 +99,12 @@ func newDaemonPair(t *testing.T) *daemonPair {
 func (d *daemonPair) start() {
 	d.t.Helper()
 	d.log = &lockedBuffer{}
-	d.cmd = exec.Command(bin, "run", "--config", d.Conf)
+	b := bin
+	if d.bin != "" {
+		b = d.bin
+	}
+	d.cmd = exec.Command(b, "run", "--config", d.Conf)
+	d.cmd.Env = append(os.Environ(), d.env...)
 	d.cmd.Stderr = d.log
 	d.cmd.Stdout = d.log
 	if err := d.cmd.Start(); err != nil {

@@ -301,6 +301,7 @@ func (c *cutWriter) cut() {
 		return
 	}
 	_ = c.bw.Flush()
+	c.sw.end()
 	if c.reset {
 		resetConn(c.conn)
 		return
@@ -315,6 +316,7 @@ func (c *cutWriter) abort() {
 		return
 	}
 	c.done = true
+	c.sw.end()
 	resetConn(conn)
 }
 

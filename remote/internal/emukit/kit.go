@@ -145,6 +145,21 @@ func (k *Kit) Wrap(h http.Handler) http.Handler {
 		body := &countingReader{r: r.Body}
 		r.Body = body
 		sw := &statusWriter{ResponseWriter: w}
+		fault := ""
+		// The entry is added once: when the handler returns (before the server sends what it buffered), or
+		// earlier, just before a fault cuts or resets the connection, so the client can never see the end of
+		// a request that is not in the log yet.
+		var logged sync.Once
+		sw.end = func() {
+			logged.Do(func() {
+				status := sw.status
+				if status == 0 {
+					status = http.StatusOK
+				}
+				k.log.add(Entry{Time: start, Method: r.Method, Path: r.URL.Path, Op: op, Query: SanitizeQuery(r.URL.Query()),
+					Status: status, BytesIn: body.n, BytesOut: sw.n, Took: k.clk.Since(start), Fault: fault}, gen)
+			})
+		}
 
 		k.mu.Lock()
 		rule := k.plan.pick(r, op)
@@ -154,7 +169,6 @@ func (k *Kit) Wrap(h http.Handler) http.Handler {
 		}
 		k.mu.Unlock()
 
-		fault := ""
 		if rule != nil {
 			fault = rule.Action.Do
 			k.lg.Debug("fault", zap.String("op", op), zap.String("action", fault), zap.String("rule", rule.Name))
@@ -166,12 +180,7 @@ func (k *Kit) Wrap(h http.Handler) http.Handler {
 		} else {
 			h.ServeHTTP(sw, r)
 		}
-		status := sw.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		k.log.add(Entry{Time: start, Method: r.Method, Path: r.URL.Path, Op: op, Query: SanitizeQuery(r.URL.Query()),
-			Status: status, BytesIn: body.n, BytesOut: sw.n, Took: k.clk.Since(start), Fault: fault}, gen)
+		sw.end()
 	})
 }
 
@@ -202,6 +211,7 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	n      int64
+	end    func() // logs the request; called before a hijacked connection is closed or reset
 }
 
 func (s *statusWriter) WriteHeader(code int) {

@@ -37,7 +37,8 @@ hour as a safety net. Passes of one pair never overlap; pairs are independent.
 
 SIGTERM or SIGINT stops within 5 seconds: transfers in flight are cancelled and leave only temp files that
 the next start removes. SIGHUP re-reads the config file: pairs added, removed or changed restart, the
-others keep running. "tandem status" shows what it is doing.`,
+others keep running, and full_scan_interval applies at once; state_dir, log_file and metrics_addr need a
+restart (the log says so). "tandem status" shows what it is doing.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, args []string) error {
 			return runDaemon(c.Context(), app, o)

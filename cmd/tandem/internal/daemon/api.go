@@ -6,8 +6,11 @@ import "time"
 
 // Pair states.
 const (
-	StateStarting      = "starting" // opening the state database and the remote
-	StateIdle          = "idle"
+	StateStarting = "starting" // opening the state database and the remote
+	StateIdle     = "idle"
+	// StateDegraded: no pass is running or due, but a folder of the pair is not watched (moved away, or the
+	// watch failed), so its changes wait for a full pass; Watcher says which and why.
+	StateDegraded      = "degraded"
 	StateScanning      = "scanning" // a pass is observing both sides
 	StateSyncing       = "syncing"  // a pass is executing actions
 	StatePaused        = "paused"
@@ -53,6 +56,8 @@ type PairStatus struct {
 	CursorAge float64    `json:"cursor_age_s"`
 	Resynced  *time.Time `json:"resynced,omitempty"` // the last time the change cursor was out of sync and re-listed
 	Watcher   string     `json:"watcher,omitempty"`  // "" or what degrades the folder watch (e.g. the inotify limit)
+	// NextFullScan is when the next safety-net pass (full_scan_interval) is due.
+	NextFullScan *time.Time `json:"next_full_scan,omitempty"`
 	// ReadOnly: the remote refuses every change for this account (a vBoxx folder without write permission);
 	// the pair syncs down only and local changes are listed as skipped.
 	ReadOnly bool      `json:"read_only,omitempty"`
@@ -90,7 +95,7 @@ type PassInfo struct {
 	Bytes      int64  `json:"bytes"`
 	Result     string `json:"result"` // ok, problems, error, cancelled
 	// Scope is "full" when the pass walked both sides (Reason says why: start-up, rescan requested, safety-net
-	// scan, retry of failed paths, ...) and "scoped" when it observed only what changed: the Paths the
+	// scan, retry after a failed pass, ...) and "scoped" when it observed only what changed: the Paths the
 	// folder watchers reported, plus what a remote's change feed reported.
 	Scope  string `json:"scope"`
 	Reason string `json:"reason,omitempty"`

@@ -41,8 +41,9 @@ type Daemon struct {
 	open     OpenPair
 	m        *metrics
 	fullScan time.Duration
-	retryMin time.Duration // first wait before a failed pass or failed paths are retried (a full pass)
+	retryMin time.Duration // first wait before a failed pass (a full pass) or failed paths (a pass over them) are retried
 	started  time.Time
+	boot     *config.Config // the config Run started with: what restart-only fields are compared against
 	reload   chan *config.Config
 
 	mu    sync.Mutex // guards pairs and order for the status handlers
@@ -105,6 +106,7 @@ func (d *Daemon) Reload(c *config.Config) {
 // only if the socket cannot be served (for example, another daemon already runs on this state dir).
 func (d *Daemon) Run(ctx context.Context) error {
 	d.started = d.clk.Now()
+	d.boot = d.o.Config
 	ln, err := listenUnix(SocketPath(d.o.StateDir), d.lg)
 	if err != nil {
 		return err
@@ -148,6 +150,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		case c := <-d.reload:
 			d.lg.Info("configuration reloaded", zap.Int("pairs", len(c.Pairs)))
+			for _, f := range restartFields(d.boot, c) {
+				d.lg.Warn(f + " changed: it takes effect when tandem restarts (the running daemon keeps the old value)")
+			}
 			d.apply(ctx, c)
 		}
 	}
@@ -179,14 +184,20 @@ func (d *Daemon) apply(ctx context.Context, c *config.Config) {
 	defer d.mu.Unlock()
 	d.order = order
 	d.o.Config = c
+	scan := c.EffectiveFullScanInterval()
+	rescan := scan != d.fullScan
+	d.fullScan = scan
 	for _, name := range order {
 		if r, ok := d.pairs[name]; ok {
 			// A pair that kept running looks at everything once: whatever prompted the reload may have
 			// changed on disk too.
 			r.l.kickFull(whyReload)
+			if rescan {
+				r.l.setScanInterval(scan)
+			}
 			continue
 		}
-		l := newPairLoop(d, want[name])
+		l := newPairLoop(d, want[name], scan)
 		pctx, cancel := context.WithCancel(ctx)
 		r := &running{l: l, cancel: cancel, done: make(chan struct{})}
 		d.pairs[name] = r
@@ -195,6 +206,41 @@ func (d *Daemon) apply(ctx context.Context, c *config.Config) {
 			l.run(pctx)
 		}()
 	}
+}
+
+// reloadable are the top-level config fields a reload applies: pairs restart or start, full_scan_interval
+// resets every pair's safety-net timer, and the Verizon app key is read by `tandem login` only. Every other
+// field is read once at start.
+var reloadable = map[string]bool{"File": true, "Pairs": true, "FullScanInterval": true, "Verizon": true}
+
+// restartFields names the config fields (as the file spells them) that differ between old and c and that only
+// a restart applies.
+func restartFields(old, c *config.Config) []string {
+	var out []string
+	ov, nv := reflect.ValueOf(old).Elem(), reflect.ValueOf(c).Elem()
+	for i := range ov.NumField() {
+		f := ov.Type().Field(i)
+		if !f.IsExported() || reloadable[f.Name] || reflect.DeepEqual(ov.Field(i).Interface(), nv.Field(i).Interface()) {
+			continue
+		}
+		out = append(out, yamlName(f.Name))
+	}
+	return out
+}
+
+// yamlName turns a Go field name into the config file's key: MetricsAddr -> metrics_addr.
+func yamlName(s string) string {
+	var b []byte
+	for i, r := range s {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b = append(b, '_')
+			}
+			r += 'a' - 'A'
+		}
+		b = append(b, byte(r))
+	}
+	return string(b)
 }
 
 func (d *Daemon) stopAll() {

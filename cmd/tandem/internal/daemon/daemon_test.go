@@ -265,3 +265,45 @@ func TestStaleSocketIsReplaced(t *testing.T) {
 	}
 	ln.Close()
 }
+
+// longPoll makes a feed remote long-poll: Changes called for a long poll waits until the feed has news.
+type longPoll struct{ remote.Remote }
+
+func (l longPoll) Capabilities() remote.Capabilities {
+	c := l.Remote.Capabilities()
+	c.LongPoll = true
+	return c
+}
+
+func (l longPoll) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, error) {
+	for {
+		b, err := l.Remote.Changes(ctx, cur)
+		if err != nil || !remote.LongPollAllowed(ctx) || len(b.Changes) > 0 {
+			return b, err
+		}
+		select { // the server's side of a long poll, as a test double: look again shortly
+		case <-ctx.Done():
+			return remote.Batch{}, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// TestPollerStartsWithTheFirstCursor: a new pair has no change cursor until its first pass lists the remote; the
+// long-polling poller must follow the feed from the moment that pass ends, not one poll interval (here an hour)
+// later.
+func TestPollerStartsWithTheFirstCursor(t *testing.T) {
+	mem := memremote.New(clockwork.NewRealClock(), memremote.Options{})
+	local, cl := startDaemonWith(t, longPoll{mem}, zaptest.NewLogger(t), func(d *Daemon) {
+		d.o.Config.Pairs[0].PollInterval = time.Hour
+	})
+	waitState(t, cl, "the first pass", func(s PairStatus) bool { return s.State == StateIdle && s.LastSync != nil })
+	body := "news in the first minute"
+	if _, err := mem.Put(context.Background(), "first.txt", strings.NewReader(body), int64(len(body)), time.Now(), remote.Precondition{}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, cl, "the remote change", func(PairStatus) bool {
+		b, err := os.ReadFile(filepath.Join(local, "first.txt"))
+		return err == nil && string(b) == body
+	})
+}

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 
 	"github.com/tandemsync/tandem/cmd/tandem/internal/config"
@@ -87,6 +89,12 @@ type pairLoop struct {
 	full chan string   // capacity 1: a full pass is asked for (the reason); later asks collapse into it
 	ctl  chan ctlReq
 	poll chan error // capacity 1: the poller's latest failure (nil: it got an answer)
+	// passed (capacity 1) tells the poller a pass ended: the stored cursor may have moved (the first one
+	// exists only after the first pass), so it looks again now rather than after a poll interval.
+	passed chan struct{}
+	// scanEvery (capacity 1) hands the loop a new safety-net interval (SIGHUP); the latest replaces one
+	// not yet read.
+	scanEvery chan time.Duration
 
 	mu        sync.Mutex // guards st, transfers and deps for the status handlers
 	st        PairStatus
@@ -100,23 +108,29 @@ type pairLoop struct {
 	deps      *PairDeps
 	localW    *watcher.Watcher
 	remoteW   *watcher.Watcher
-	watchFail string
+	unwatched [2]string // per side: why its folder is not watched now ("" while it is, or has none)
+	nextScan  time.Time // when the safety-net scan is due
+	scanIv0   time.Duration
 }
 
-func newPairLoop(d *Daemon, p config.Pair) *pairLoop {
+// newPairLoop makes the loop of pair p; scan is the safety-net interval it starts with.
+func newPairLoop(d *Daemon, p config.Pair, scan time.Duration) *pairLoop {
 	name := p.PairName()
 	return &pairLoop{
-		d:    d,
-		cfg:  p,
-		name: name,
-		lg:   d.lg.With(zap.String("pair", name)),
-		wake: make(chan struct{}, 1),
-		full: make(chan string, 1),
-		ctl:  make(chan ctlReq),
-		poll: make(chan error, 1),
+		d:         d,
+		cfg:       p,
+		name:      name,
+		lg:        d.lg.With(zap.String("pair", name)),
+		wake:      make(chan struct{}, 1),
+		full:      make(chan string, 1),
+		ctl:       make(chan ctlReq),
+		poll:      make(chan error, 1),
+		passed:    make(chan struct{}, 1),
+		scanEvery: make(chan time.Duration, 1),
 		st: PairStatus{Name: name, Local: p.Local, Remote: p.Remote, State: StateStarting,
 			Transfers: []Transfer{}},
 		transfers: map[string]*Transfer{},
+		scanIv0:   scan,
 	}
 }
 
@@ -134,6 +148,21 @@ func (l *pairLoop) kickFull(why string) {
 	select {
 	case l.full <- why:
 	default:
+	}
+}
+
+// setScanInterval hands the loop a new safety-net interval; it never blocks, and the latest value wins.
+func (l *pairLoop) setScanInterval(iv time.Duration) {
+	for {
+		select {
+		case l.scanEvery <- iv:
+			return
+		default:
+		}
+		select {
+		case <-l.scanEvery:
+		default:
+		}
 	}
 }
 
@@ -163,18 +192,61 @@ type loopState struct {
 	pending bool         // a pass is due
 	scope   pendingScope // what it must look at: the watchers' paths since the last pass began, or everything
 	// degraded is each watcher's last Degraded message: a new one means events may have gone unreported.
-	degraded   [2]string
+	degraded [2]string
+	watch    [2]watchSide
+	// wctx and wg own the watchers and the poller; a watcher that stops by itself reports on watchStop.
+	wctx      context.Context
+	wg        *sync.WaitGroup
+	watchStop chan watchStop
+	// pollT walks a remote that is neither watched nor followed through a feed, every poll interval.
+	pollT      clockwork.Ticker
+	scanT      clockwork.Timer // the safety-net scan
+	scanIv     time.Duration
 	run        passKind // of the pass running
 	running    bool
+	passStart  time.Time
 	cancelPass context.CancelFunc
 	paused     bool
 	blocked    bool // safety stop or login required: no pass until resume
+	rootStop   bool // the safety stop was a missing root: lifted when a watcher finds its folder back
 	allowOnce  bool
-	waiting    int // watchers whose first batch (the start-up scan) has not arrived yet
 	openAt     <-chan time.Time
 	retryAt    <-chan time.Time
 	openBack   backoff
 	retryBack  backoff
+	// retry is the paths that failed and have not been looked at since: the retry pass is scoped to them.
+	retry       map[remote.Path]bool
+	retryQueued bool // the pending scope holds them
+	// fullEnd and fullTook describe the last full pass: the next one waits as long again after it (see
+	// maxFullGap), so full passes never run back to back; fullAt fires when a held-back one may start.
+	fullEnd  time.Time
+	fullTook time.Duration
+	fullAt   <-chan time.Time
+}
+
+// maxFullGap bounds the wait between two full passes (a very slow tree must still get its safety net).
+const maxFullGap = 5 * time.Minute
+
+// watchSide is one side's folder watcher as the loop sees it.
+type watchSide struct {
+	root   string // "" for a remote that has no folder to watch
+	w      *watcher.Watcher
+	ev     chan []watcher.Event // w's batches; nil while no watcher runs
+	cancel context.CancelFunc
+	first  bool             // w's first batch (its start-up rescan) has not arrived: passes wait for it
+	rearm  <-chan time.Time // while unwatched: when to look whether the folder can be watched again
+	back   backoff
+}
+
+// watchStop is a watcher that stopped by itself.
+type watchStop struct {
+	s   side
+	w   *watcher.Watcher
+	err error
+}
+
+func (ls *loopState) awaitingFirst() bool {
+	return ls.watch[sideLocal].first || ls.watch[sideRemote].first
 }
 
 // passKind says what a pass looked at: everything (Scope nil, with the reason) or the paths in Scope.
@@ -182,23 +254,26 @@ type passKind struct {
 	scope *engine.Scope
 	why   string
 	paths int
+	// coversRetry: the pass looked at every path in loopState.retry.
+	coversRetry bool
 }
 
 func (l *pairLoop) run(ctx context.Context) {
 	ls := &loopState{
 		openBack:  backoff{min: 2 * time.Second, max: 5 * time.Minute},
 		retryBack: backoff{min: l.d.retryMin, max: 10 * time.Minute},
+		retry:     map[remote.Path]bool{},
+		watchStop: make(chan watchStop),
+	}
+	for s := range ls.watch {
+		ls.watch[s].back = backoff{min: 250 * time.Millisecond, max: 5 * time.Second}
 	}
 	clk := l.d.clk
 	var wg sync.WaitGroup // watchers and the poller
 	wctx, stopWatch := context.WithCancel(ctx)
+	ls.wctx, ls.wg = wctx, &wg
 	done := make(chan passResult, 1)
-	localEv := make(chan []watcher.Event)
-	remoteEv := make(chan []watcher.Event)
-	watchErr := make(chan error, 2)
-	scan := clk.NewTicker(l.d.fullScan)
-	defer scan.Stop()
-	var pollTick <-chan time.Time
+	l.resetScan(ls, l.scanIv0)
 
 	defer func() {
 		if ls.running {
@@ -207,6 +282,10 @@ func (l *pairLoop) run(ctx context.Context) {
 		}
 		stopWatch()
 		wg.Wait()
+		ls.scanT.Stop()
+		if ls.pollT != nil {
+			ls.pollT.Stop()
+		}
 		if ls.deps != nil && ls.deps.Close != nil {
 			if err := ls.deps.Close(); err != nil {
 				l.lg.Warn("closing the pair", zap.Error(err))
@@ -246,45 +325,33 @@ func (l *pairLoop) run(ctx context.Context) {
 		ls.scope.setFull(whyStartup)
 		// The first batch of each watcher is a root rescan, sent once its watches are in place: the start-up
 		// pass waits for them so that one pass covers both, and nothing changed meanwhile is missed.
-		if w, err := watcher.New(l.lg, deps.Local, watcher.Options{Debounce: watchDebounce, Ignore: deps.Ignored}); err != nil {
-			l.lg.Warn("cannot watch the local folder; relying on the periodic scan", zap.Error(err))
-			l.setWatcherMsg("not watching: " + err.Error())
-		} else {
-			l.mu.Lock()
-			l.localW = w
-			l.mu.Unlock()
-			ls.waiting++
-			wg.Go(func() {
-				if err := w.Run(wctx, localEv); err != nil {
-					watchErr <- fmt.Errorf("local folder: %w", err)
-				}
-			})
-		}
-		if deps.RemoteDir != "" {
-			if w, err := watcher.New(l.lg.Named("remote"), deps.RemoteDir, watcher.Options{Debounce: watchDebounce, Ignore: deps.Ignored}); err != nil {
-				l.lg.Warn("cannot watch the remote folder; relying on the poll interval", zap.Error(err))
-				pollTick = l.ticker(wctx, &wg)
-			} else {
-				l.mu.Lock()
-				l.remoteW = w
-				l.mu.Unlock()
-				ls.waiting++
-				wg.Go(func() {
-					if err := w.Run(wctx, remoteEv); err != nil {
-						watchErr <- fmt.Errorf("remote folder: %w", err)
-					}
-				})
-			}
-		} else if deps.Remote.Capabilities().Feed {
+		ls.watch[sideLocal].root = deps.Local
+		l.arm(ls, sideLocal)
+		switch {
+		case deps.RemoteDir != "":
+			ls.watch[sideRemote].root = deps.RemoteDir
+			l.arm(ls, sideRemote)
+		case deps.Remote.Capabilities().Feed:
 			wg.Go(func() { l.poller(wctx, deps) })
-		} else {
-			pollTick = l.ticker(wctx, &wg)
+		default:
+			ls.pollT = clk.NewTicker(l.cfg.EffectivePollInterval())
 		}
 	}
 
 	start := func() {
-		if ls.running || !ls.pending || ls.paused || ls.blocked || ls.deps == nil || ls.waiting > 0 {
+		if ls.running || !ls.pending || ls.paused || ls.blocked || ls.deps == nil || ls.awaitingFirst() {
 			return
+		}
+		if ls.scope.full && !ls.fullEnd.IsZero() {
+			// Never two full passes back to back: a full pass asked for right after another (a retry, a
+			// watcher overflow, a safety-net tick) waits as long as the last one took; events meanwhile
+			// join it.
+			if wait := ls.fullEnd.Add(min(ls.fullTook, maxFullGap)).Sub(clk.Now()); wait > 0 {
+				if ls.fullAt == nil {
+					ls.fullAt = clk.After(wait)
+				}
+				return
+			}
 		}
 		eng := ls.eng
 		if ls.allowOnce {
@@ -297,10 +364,9 @@ func (l *pairLoop) run(ctx context.Context) {
 		}
 		ls.pending, ls.running = false, true
 		sc, why, n := ls.scope.take()
-		ls.run = passKind{scope: sc, why: why, paths: n}
-		if sc == nil {
-			ls.retryAt = nil // a full pass retries every path that failed
-		}
+		ls.run = passKind{scope: sc, why: why, paths: n, coversRetry: sc == nil || ls.retryQueued}
+		ls.retryQueued = false
+		ls.passStart = clk.Now()
 		pctx, cancel := context.WithCancel(ctx)
 		ls.cancelPass = cancel
 		l.passBegins()
@@ -316,6 +382,10 @@ func (l *pairLoop) run(ctx context.Context) {
 		l.mu.Lock()
 		l.st.Pending = ls.pending
 		l.mu.Unlock()
+		var pollC <-chan time.Time
+		if ls.pollT != nil {
+			pollC = ls.pollT.Chan()
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -324,32 +394,50 @@ func (l *pairLoop) run(ctx context.Context) {
 			if ls.deps == nil && !ls.paused {
 				open()
 			}
-		case evs := <-localEv:
-			l.watched(ls, sideLocal, l.localW, evs)
-		case evs := <-remoteEv:
-			l.watched(ls, sideRemote, l.remoteW, evs)
-		case err := <-watchErr:
-			l.lg.Warn("folder watch stopped; relying on the periodic scan", zap.Error(err))
-			l.setWatcherMsg("not watching: " + err.Error())
-			ls.waiting = 0
-			ls.scope.setFull(whyWatcher)
-			ls.pending = true
+		case evs := <-ls.watch[sideLocal].ev:
+			l.watched(ls, sideLocal, evs)
+		case evs := <-ls.watch[sideRemote].ev:
+			l.watched(ls, sideRemote, evs)
+		case ws := <-ls.watchStop:
+			if ws.w == ls.watch[ws.s].w {
+				l.unwatch(ls, ws.s, "is not watched: "+ws.err.Error())
+				ls.scope.setFull(whyWatcher)
+				ls.pending = true
+			}
+		case <-ls.watch[sideLocal].rearm:
+			ls.watch[sideLocal].rearm = nil
+			l.rearm(ls, sideLocal)
+		case <-ls.watch[sideRemote].rearm:
+			ls.watch[sideRemote].rearm = nil
+			l.rearm(ls, sideRemote)
 		case <-l.wake:
 			ls.pending = true // a feed remote's news: the pass reads the feed and scopes itself to its paths
 		case why := <-l.full:
+			l.rearmAll(ls)
 			ls.scope.setFull(why)
 			ls.pending = true
-		case <-pollTick:
-			// A feed-less remote nobody watches: walk it; the local side stays scoped to its watcher's paths.
+		case iv := <-l.scanEvery:
+			l.resetScan(ls, iv)
+		case <-pollC:
+			// A remote nobody watches and without a feed: walk it; the local side stays scoped to its
+			// watcher's paths.
 			ls.scope.rescanRemote()
 			ls.pending = true
-		case <-scan.Chan():
+		case <-ls.scanT.Chan():
 			// The safety net: a pass walks both sides stat-only, so a change no event reported still syncs.
 			ls.scope.setFull(whySafetyNet)
 			ls.pending = true
+			l.resetScan(ls, ls.scanIv)
+		case <-ls.fullAt:
+			ls.fullAt = nil // start() runs the held-back full pass now
 		case <-ls.retryAt:
 			ls.retryAt = nil
-			ls.scope.setFull(whyRetry)
+			if len(ls.retry) == 0 {
+				ls.scope.setFull(whyRetry) // a failed pass: whatever it had to look at is still to do
+			} else {
+				ls.scope.retry(ls.retry)
+				ls.retryQueued = true
+			}
 			ls.pending = true
 		case err := <-l.poll:
 			l.polled(ls, err)
@@ -364,38 +452,151 @@ func (l *pairLoop) run(ctx context.Context) {
 	}
 }
 
-func (l *pairLoop) ticker(ctx context.Context, wg *sync.WaitGroup) <-chan time.Time {
-	t := l.d.clk.NewTicker(l.cfg.EffectivePollInterval())
-	wg.Go(func() {
-		<-ctx.Done()
-		t.Stop()
+// resetScan (re)starts the safety-net timer: the next full scan is due iv from now.
+func (l *pairLoop) resetScan(ls *loopState, iv time.Duration) {
+	if ls.scanT != nil {
+		ls.scanT.Stop()
+	}
+	ls.scanIv = iv
+	ls.scanT = l.d.clk.NewTimer(iv)
+	l.mu.Lock()
+	l.nextScan = l.d.clk.Now().Add(iv)
+	l.mu.Unlock()
+}
+
+// arm starts a watcher on side s's folder. Its first batch is a rescan of the whole folder, which the next
+// pass waits for. If the folder cannot be watched, the side is left unwatched and tried again later.
+func (l *pairLoop) arm(ls *loopState, s side) {
+	ws := &ls.watch[s]
+	lg := l.lg
+	if s == sideRemote {
+		lg = lg.Named("remote")
+	}
+	w, err := watcher.New(lg, ws.root, watcher.Options{Debounce: watchDebounce, Ignore: ls.deps.Ignored})
+	if err != nil {
+		l.unwatch(ls, s, "is not watched: "+err.Error())
+		return
+	}
+	ctx, cancel := context.WithCancel(ls.wctx)
+	ev := make(chan []watcher.Event)
+	ws.w, ws.ev, ws.cancel, ws.first, ws.rearm = w, ev, cancel, true, nil
+	stop := ls.watchStop
+	ls.wg.Go(func() {
+		if err := w.Run(ctx, ev); err != nil {
+			select {
+			case stop <- watchStop{s: s, w: w, err: err}:
+			case <-ctx.Done():
+			}
+		}
 	})
-	return t.Chan()
+	if s == sideRemote && ls.pollT != nil {
+		ls.pollT.Stop()
+		ls.pollT = nil
+	}
+	ls.degraded[s] = ""
+	l.mu.Lock()
+	if s == sideLocal {
+		l.localW = w
+	} else {
+		l.remoteW = w
+	}
+	l.unwatched[s] = ""
+	l.mu.Unlock()
+}
+
+// unwatch stops side s's watcher (if any) and records why the side is not watched; status shows the pair as
+// degraded until it is watched again. The loop looks again after a backoff, and at once on resume, rescan or
+// SIGHUP. Meanwhile a `dir:` remote is walked every poll interval; the local side waits for a full pass.
+func (l *pairLoop) unwatch(ls *loopState, s side, why string) {
+	ws := &ls.watch[s]
+	if ws.cancel != nil {
+		ws.cancel()
+	}
+	ws.w, ws.ev, ws.cancel, ws.first = nil, nil, nil, false
+	ws.rearm = l.d.clk.After(ws.back.next())
+	if s == sideRemote && ls.pollT == nil {
+		ls.pollT = l.d.clk.NewTicker(l.cfg.EffectivePollInterval())
+	}
+	ls.degraded[s] = ""
+	msg := sideWord(s) + " folder " + why
+	l.mu.Lock()
+	if l.unwatched[s] != msg { // once per cause, not on every retry
+		l.lg.Warn("folder not watched; tandem watches it again once it can", zap.String("side", sideWord(s)),
+			zap.String("path", ws.root), zap.String("why", why))
+	}
+	if s == sideLocal {
+		l.localW = nil
+	} else {
+		l.remoteW = nil
+	}
+	l.unwatched[s] = msg
+	l.mu.Unlock()
+}
+
+// rearm watches side s again if its folder is back. The new watcher's first batch makes the next pass a full
+// one; a safety stop for a missing root is lifted, since that pass checks the roots again.
+func (l *pairLoop) rearm(ls *loopState, s side) {
+	ws := &ls.watch[s]
+	if ws.w != nil || ws.root == "" || ls.deps == nil {
+		return
+	}
+	if fi, err := os.Stat(ws.root); err != nil || !fi.IsDir() {
+		ws.rearm = l.d.clk.After(ws.back.next())
+		return
+	}
+	l.arm(ls, s)
+	if ws.w == nil {
+		return
+	}
+	ws.back.reset()
+	l.lg.Info("watching the folder again", zap.String("side", sideWord(s)), zap.String("path", ws.root))
+	ls.scope.setFull(whyWatchBack)
+	ls.pending = true
+	if ls.rootStop {
+		ls.blocked, ls.rootStop = false, false
+		if !ls.paused && !ls.running {
+			l.setState(StateIdle, "")
+		}
+	}
+}
+
+// rearmAll tries at once every side that is not watched (resume, rescan, SIGHUP).
+func (l *pairLoop) rearmAll(ls *loopState) {
+	for s := range ls.watch {
+		l.rearm(ls, side(s))
+	}
+}
+
+func sideWord(s side) string {
+	if s == sideLocal {
+		return "local"
+	}
+	return "remote"
 }
 
 // watched adds a watcher batch of side s to the next pass's scope. A watcher that reports a new Degraded
-// message (the watch limit reached, the queue overflowed, the folder gone) may have missed events: the next
-// pass is a full one.
-func (l *pairLoop) watched(ls *loopState, s side, w *watcher.Watcher, evs []watcher.Event) {
-	if ls.waiting > 0 && len(evs) == 1 && evs[0].Subtree && evs[0].Path == "" {
-		ls.waiting--
+// message (the watch limit reached, the queue overflowed) may have missed events: the next pass is a full
+// one. A watcher whose folder itself went away watches nothing any more: it is stopped, and the loop watches
+// the folder again once it is back.
+func (l *pairLoop) watched(ls *loopState, s side, evs []watcher.Event) {
+	ws := &ls.watch[s]
+	if ws.first && len(evs) == 1 && evs[0].Subtree && evs[0].Path == "" {
+		ws.first = false
 	}
 	ls.scope.add(s, evs)
-	if w != nil {
+	if w := ws.w; w != nil {
 		if d := w.Degraded(); d != ls.degraded[s] {
 			ls.degraded[s] = d
 			if d != "" {
 				ls.scope.setFull(whyWatcher)
 			}
 		}
+		if w.Gone() {
+			l.unwatch(ls, s, "was moved or deleted: not watched until it is back")
+			ls.scope.setFull(whyWatcher)
+		}
 	}
 	ls.pending = true
-}
-
-func (l *pairLoop) setWatcherMsg(s string) {
-	l.mu.Lock()
-	l.watchFail = s
-	l.mu.Unlock()
 }
 
 func (l *pairLoop) apply(ls *loopState, r ctlReq) {
@@ -408,8 +609,9 @@ func (l *pairLoop) apply(ls *loopState, r ctlReq) {
 		l.setState(StatePaused, "paused: run `tandem resume "+l.name+"` to continue")
 	case opResume:
 		wasBlocked := ls.paused || ls.blocked
-		ls.paused, ls.blocked = false, false
+		ls.paused, ls.blocked, ls.rootStop = false, false, false
 		ls.allowOnce = ls.allowOnce || r.allowDeletes
+		l.rearmAll(ls)
 		ls.scope.setFull(whyResume)
 		ls.pending = true
 		if ls.deps == nil {
@@ -420,6 +622,7 @@ func (l *pairLoop) apply(ls *loopState, r ctlReq) {
 			l.setState(StateIdle, "")
 		}
 	case opRescan:
+		l.rearmAll(ls)
 		ls.scope.setFull(whyRescan)
 		ls.pending = true
 	}
@@ -445,7 +648,11 @@ func (l *pairLoop) polled(ls *loopState, err error) {
 
 func (l *pairLoop) loginRequired(err error) {
 	l.d.m.errors.WithLabelValues(l.name).Inc()
-	l.setState(StateLoginRequired, fmt.Sprintf("the remote refused the stored login (%v): log in again, then run `tandem resume %s`", err, l.name))
+	l.setState(StateLoginRequired, l.loginMsg(err))
+}
+
+func (l *pairLoop) loginMsg(err error) string {
+	return fmt.Sprintf("the remote refused the stored login (%v): log in again, then run `tandem resume %s`", err, l.name)
 }
 
 // failed records an error outside a pass's normal outcome.
@@ -520,6 +727,9 @@ func (l *pairLoop) passEnded(ls *loopState, res passResult) {
 	rep, err := res.rep, res.err
 	run := ls.run
 	full := run.scope == nil
+	if full {
+		ls.fullEnd, ls.fullTook = now, now.Sub(ls.passStart)
+	}
 	info := &PassInfo{Result: "ok", Scope: "scoped", Paths: run.paths}
 	if full {
 		info.Scope, info.Reason = "full", run.why
@@ -534,35 +744,39 @@ func (l *pairLoop) passEnded(ls *loopState, res passResult) {
 		info.Bytes = t.UpBytes + t.DownBytes
 		l.d.m.passDur.WithLabelValues(l.name).Observe(rep.Took.Seconds())
 	}
-	l.mu.Lock()
-	l.st.Passes++
-	clear(l.transfers)
-	l.st.Queue = 0
-	l.mu.Unlock()
+	// Everything this pass changes in status is published at once, below: a reader never sees the pass
+	// counted (or the pair idle) without its LastPass.
+	state, msg := "", "" // "" keeps the state
+	var lastErr string
+	problems := -1
 	switch {
 	case err == nil:
 		n := len(rep.Problems)
-		if n == 0 {
-			ls.retryBack.reset()
-		}
-		l.mu.Lock()
-		l.lastSync, l.remoteAt = now, now
-		l.st.Problems = n
-		if rep.Resynced {
-			l.resynced = now
-		}
+		problems = n
 		if n > 0 {
 			info.Result = "problems"
 			p := rep.Problems[0]
-			l.st.LastError = fmt.Sprintf("%d paths failed, e.g. %s %s: %s (retried)", n, p.Op, remote.Escape(string(p.Path)), p.Err)
-			l.lastErrAt = now
+			lastErr = fmt.Sprintf("%d paths failed, e.g. %s %s: %s (retried)", n, p.Op, remote.Escape(string(p.Path)), p.Err)
 		}
-		l.mu.Unlock()
-		if n > 0 {
-			// The engine plans a failed path again only when a pass looks at it, and a scoped pass is only
-			// as good as its scope after anything unclean: the next pass (the retry, or an earlier one for
-			// new events) walks both sides. The retry's wait doubles while paths keep failing.
-			ls.scope.setFull(whyRetry)
+		// The engine plans a failed path again only when a pass looks at it: the retry is a pass scoped to
+		// the failed paths (on both sides), not a full one, so a path that fails again and again (a file
+		// rewritten faster than a full pass takes) costs a small pass each time. Its wait doubles while paths
+		// keep failing; events for those paths bring them back sooner through the watchers.
+		if !run.coversRetry {
+			for _, p := range rep.Problems {
+				ls.retry[p.Path] = true
+			}
+		} else {
+			clear(ls.retry)
+			for _, p := range rep.Problems {
+				ls.retry[p.Path] = true
+			}
+		}
+		switch {
+		case len(ls.retry) == 0:
+			ls.retryBack.reset()
+			ls.retryAt = nil
+		case ls.retryAt == nil:
 			ls.retryAt = l.d.clk.After(ls.retryBack.next())
 		}
 		if rep.PendingRemote > 0 {
@@ -571,7 +785,7 @@ func (l *pairLoop) passEnded(ls *loopState, res passResult) {
 			ls.pending = true
 		}
 		if !ls.paused {
-			l.setState(StateIdle, "")
+			state = StateIdle
 		}
 		what := zap.Int("paths", info.Paths)
 		if full {
@@ -585,16 +799,18 @@ func (l *pairLoop) passEnded(ls *loopState, res passResult) {
 		ls.pending = true // whatever it was doing is still to do
 		ls.scope.setFull(whyCancelled)
 		if ls.paused {
-			l.setState(StatePaused, "paused: run `tandem resume "+l.name+"` to continue")
+			state, msg = StatePaused, "paused: run `tandem resume "+l.name+"` to continue"
 		}
 	case errors.Is(err, remote.ErrUnauthorized):
 		info.Result = "error"
 		ls.blocked = true
 		ls.scope.setFull(whyFailed)
-		l.loginRequired(err)
+		l.d.m.errors.WithLabelValues(l.name).Inc()
+		state, msg = StateLoginRequired, l.loginMsg(err)
 	case errors.Is(err, engine.ErrSafetyStop):
 		info.Result = "error"
 		ls.blocked = true
+		ls.rootStop = errors.Is(err, remote.ErrRootMissing)
 		ls.scope.setFull(whyFailed)
 		l.d.m.errors.WithLabelValues(l.name).Inc()
 		hint := "fix the cause, then run `tandem resume " + l.name + "`"
@@ -602,18 +818,14 @@ func (l *pairLoop) passEnded(ls *loopState, res passResult) {
 			hint = "if the deletes are intended, run `tandem resume --allow-deletes " + l.name + "`"
 		}
 		l.lg.Error("safety stop", zap.Error(err))
-		l.mu.Lock()
-		l.st.LastError, l.lastErrAt = err.Error(), now
-		l.mu.Unlock()
-		l.setState(StateError, err.Error()+"; "+hint)
+		lastErr = err.Error()
+		state, msg = StateError, err.Error()+"; "+hint
 	default:
 		info.Result = "error"
 		l.d.m.errors.WithLabelValues(l.name).Inc()
 		l.lg.Error("pass failed", zap.Error(err))
-		l.mu.Lock()
-		l.st.LastError, l.lastErrAt = err.Error(), now
-		l.mu.Unlock()
-		l.setState(StateError, err.Error()+"; retrying")
+		lastErr = err.Error()
+		state, msg = StateError, err.Error()+"; retrying"
 		// Whatever the pass had to look at is still to do, and more may have gone wrong: the next pass
 		// (the retry, or an earlier one for new events) walks both sides.
 		ls.scope.setFull(whyFailed)
@@ -621,9 +833,32 @@ func (l *pairLoop) passEnded(ls *loopState, res passResult) {
 	}
 	l.d.m.passes.WithLabelValues(l.name, info.Result).Inc()
 	l.mu.Lock()
+	l.st.Passes++
+	clear(l.transfers)
+	l.st.Queue = 0
+	if err == nil {
+		l.lastSync, l.remoteAt = now, now
+		if rep.Resynced {
+			l.resynced = now
+		}
+	}
+	if problems >= 0 {
+		l.st.Problems = problems
+	}
+	if lastErr != "" {
+		l.st.LastError, l.lastErrAt = lastErr, now
+	}
+	if state != "" {
+		l.st.State, l.st.Message = state, msg
+	}
 	l.st.LastPass = info
 	l.mu.Unlock()
 	l.readConflicts()
+	// The stored cursor may have moved (a new pair has its first only now): the poller looks again at once.
+	select {
+	case l.passed <- struct{}{}:
+	default:
+	}
 }
 
 func (l *pairLoop) readConflicts() {
@@ -684,15 +919,23 @@ func (l *pairLoop) snapshot() PairStatus {
 			s.Rate = float64(moved) / el
 		}
 	}
-	var msgs []string
-	for _, w := range []*watcher.Watcher{l.localW, l.remoteW} {
-		if w != nil && w.Degraded() != "" {
+	var msgs, unwatched []string
+	for i, w := range []*watcher.Watcher{l.localW, l.remoteW} {
+		switch {
+		case l.unwatched[i] != "":
+			msgs = append(msgs, l.unwatched[i])
+			unwatched = append(unwatched, sideWord(side(i)))
+		case w != nil && w.Degraded() != "":
 			msgs = append(msgs, w.Degraded())
 		}
 	}
-	if l.watchFail != "" {
-		msgs = append(msgs, l.watchFail)
+	if len(unwatched) > 0 && s.State == StateIdle {
+		// Not idle: changes on that side wait for the next full pass until its folder is watched again.
+		s.State = StateDegraded
+		s.Message = "the " + strings.Join(unwatched, " and the ") + " folder is not watched: its changes sync " +
+			"with the next full pass (`tandem rescan " + l.name + "` runs one now); tandem watches it again once it can"
 	}
+	s.NextFullScan = timePtr(l.nextScan)
 	s.Watcher = strings.Join(msgs, "; ")
 	if l.deps != nil {
 		if ro, ok := l.deps.Remote.(interface{ ReadOnly() bool }); ok && ro.ReadOnly() {

@@ -34,8 +34,10 @@ func (l *pairLoop) poller(ctx context.Context, deps *PairDeps) {
 		if !bytes.Equal(s, stored) {
 			stored, cur = s, s // a pass moved on: follow it
 		}
-		if cur == nil { // no cursor until the first pass has listed the remote
-			l.sleep(ctx, interval)
+		if cur == nil {
+			// No cursor until the first pass has listed the remote: look again as soon as a pass ends (a
+			// new pair must hear remote changes from its first minute, not one poll interval later).
+			l.sleepOrPass(ctx, interval)
 			continue
 		}
 		cctx := ctx
@@ -51,7 +53,7 @@ func (l *pairLoop) poller(ctx context.Context, deps *PairDeps) {
 			// The pass re-lists the remote and stores a fresh cursor, which the next round follows.
 			l.pollReport(nil)
 			l.kick()
-			l.sleep(ctx, interval)
+			l.sleepOrPass(ctx, interval)
 			continue
 		case err != nil:
 			l.pollReport(err)
@@ -88,6 +90,15 @@ func (l *pairLoop) pollReport(err error) {
 		case <-l.poll:
 		default:
 		}
+	}
+}
+
+// sleepOrPass sleeps d, or less if a pass ends meanwhile (the stored cursor may have moved).
+func (l *pairLoop) sleepOrPass(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-l.passed:
+	case <-l.d.clk.After(d):
 	}
 }
 

@@ -25,7 +25,7 @@ const (
 	whyStartup   = "start-up"
 	whyRescan    = "rescan requested"
 	whySafetyNet = "safety-net scan"
-	whyRetry     = "retry of failed paths"
+	whyRetry     = "retry after a failed pass"
 	whyFailed    = "the last pass failed"
 	whyCancelled = "the last pass was interrupted"
 	whyResume    = "resumed"
@@ -34,6 +34,7 @@ const (
 	whyBadPath   = "the watcher reported a path tandem cannot sync"
 	whyTooMany   = "more changed paths than a scoped pass takes"
 	whyWatcher   = "a folder watch degraded or stopped"
+	whyWatchBack = "a folder is watched again"
 )
 
 // side of a pair, for pendingScope.
@@ -87,6 +88,19 @@ func (p *pendingScope) add(s side, evs []watcher.Event) {
 			return
 		}
 		p.addPath(s, rp, ev.Subtree)
+	}
+}
+
+// retry adds the paths that failed to both sides (each with what is below it: a failed folder action is
+// looked at whole).
+func (p *pendingScope) retry(paths map[remote.Path]bool) {
+	for rp := range paths {
+		for s := range p.paths {
+			if p.full {
+				return
+			}
+			p.addPath(side(s), rp, true)
+		}
 	}
 }
 

@@ -164,9 +164,10 @@ func passLog(logs *observer.ObservedLogs) []string {
 	return out
 }
 
-// TestDaemonRetriesProblemsWithAFullPass: after a scoped pass with problems the next pass is a full one, whether
-// the retry timer or a new edit starts it, until the paths stop failing; then passes are scoped again.
-func TestDaemonRetriesProblemsWithAFullPass(t *testing.T) {
+// TestDaemonRetriesProblemsScoped: after a pass with problems, the retry is a pass scoped to the failed path on
+// both sides (its wait doubling: 0.3 s, 0.6 s, ...), never a full pass, and a new edit meanwhile is synced by a
+// scoped pass of its own; once the path stops failing it syncs and the retries stop.
+func TestDaemonRetriesProblemsScoped(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	lg := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
 	rem := &failingPut{Remote: memremote.New(clockwork.NewRealClock(), memremote.Options{})}
@@ -185,35 +186,83 @@ func TestDaemonRetriesProblemsWithAFullPass(t *testing.T) {
 	}
 	write("bad.txt", "refused")
 	waitState(t, cl, "the problem", func(s PairStatus) bool { return s.Problems == 1 && s.State == StateIdle })
-	// The retry timer runs full passes (their wait doubling: 0.3 s, 0.6 s, ...) while the path keeps failing.
+	// The retry: bad.txt on both sides.
 	waitState(t, cl, "a retry", func(s PairStatus) bool {
-		return s.LastPass != nil && s.LastPass.Scope == "full" && s.LastPass.Reason == whyRetry && s.Problems == 1
+		return s.LastPass != nil && s.LastPass.Scope == "scoped" && s.LastPass.Paths == 2 && s.Problems == 1
 	})
-	// A new edit meanwhile is synced by a full pass too.
 	write("good.txt", "fine")
 	waitState(t, cl, "the other edit", func(s PairStatus) bool { return onRemote("good.txt") && s.State == StateIdle })
 	rem.fail.Store(false)
 	waitState(t, cl, "the failed path synced", func(s PairStatus) bool {
 		return onRemote("bad.txt") && s.State == StateIdle && !s.Pending && s.Problems == 0
 	})
-	// Clean again: the next edit is scoped.
 	write("after.txt", "scoped again")
 	waitState(t, cl, "the edit after the retry", func(s PairStatus) bool { return onRemote("after.txt") && s.State == StateIdle })
 
 	passes := passLog(logs)
 	t.Logf("passes (scope/reason/paths/problems): %q", passes)
-	if len(passes) < 5 || passes[0] != "full/"+whyStartup+"/<nil>/0" || passes[1] != "scoped/<nil>/1/1" {
+	if len(passes) < 4 || passes[0] != "full/"+whyStartup+"/<nil>/0" || passes[1] != "scoped/<nil>/1/1" {
 		t.Fatalf("the start of the pass sequence is not start-up, then a scoped pass with the problem: %q", passes)
 	}
-	for i, p := range passes[2:] {
-		if strings.HasPrefix(p, "scoped/") && !strings.HasSuffix(passes[i+1], "/0") {
-			t.Fatalf("pass %d is scoped after one with problems: %q", i+2, passes)
-		}
-		if strings.HasPrefix(p, "full/") && p != "full/"+whyRetry+"/<nil>/1" && p != "full/"+whyRetry+"/<nil>/0" {
-			t.Fatalf("pass %d is full for another reason: %q", i+2, passes)
+	for i, p := range passes[1:] {
+		if !strings.HasPrefix(p, "scoped/") {
+			t.Fatalf("pass %d is not scoped: %q", i+1, passes)
 		}
 	}
-	if last := passes[len(passes)-1]; !strings.HasPrefix(last, "scoped/") {
-		t.Fatalf("the edit after the retry did not run a scoped pass: %q", passes)
+}
+
+// slowFeed is a feed remote whose Changes takes 300 ms while slow is set: every pass reads the feed, so a pass
+// takes at least that long.
+type slowFeed struct {
+	remote.Remote
+	slow atomic.Bool
+}
+
+func (s *slowFeed) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, error) {
+	if s.slow.Load() {
+		select {
+		case <-ctx.Done():
+			return remote.Batch{}, ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	return s.Remote.Changes(ctx, cur)
+}
+
+// TestDaemonFullPassesNeverBackToBack: a full pass asked for while another runs (two rescans) starts only as
+// long after the first ended as the first took.
+func TestDaemonFullPassesNeverBackToBack(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	lg := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
+	rem := &slowFeed{Remote: memremote.New(clockwork.NewRealClock(), memremote.Options{})}
+	_, cl := startDaemonWith(t, rem, lg, nil)
+	s := waitState(t, cl, "the first pass", func(s PairStatus) bool { return s.State == StateIdle && s.LastSync != nil })
+	rem.slow.Store(true)
+	passes := s.Passes
+	if _, err := cl.Rescan(context.Background(), "p"); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, cl, "the first rescan's pass to run", func(s PairStatus) bool { return s.State == StateScanning })
+	if _, err := cl.Rescan(context.Background(), "p"); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, cl, "both rescans", func(s PairStatus) bool {
+		return s.Passes >= passes+2 && s.State == StateIdle && !s.Pending
+	})
+	var full []observer.LoggedEntry
+	for _, e := range logs.FilterMessage("pass done").All() {
+		if e.ContextMap()["reason"] == whyRescan {
+			full = append(full, e)
+		}
+	}
+	if len(full) != 2 {
+		t.Fatalf("%d full passes for two rescans, want 2: %q", len(full), passLog(logs))
+	}
+	took := func(e observer.LoggedEntry) time.Duration {
+		return time.Duration(e.ContextMap()["took_ms"].(int64)) * time.Millisecond
+	}
+	firstEnd, secondBegin := full[0].Time, full[1].Time.Add(-took(full[1]))
+	if gap := secondBegin.Sub(firstEnd); gap < took(full[0])-5*time.Millisecond {
+		t.Fatalf("the second full pass began %s after the first ended, which took %s: back to back", gap, took(full[0]))
 	}
 }

@@ -103,7 +103,7 @@ var pinnedSeeds = []uint64{
 	9,     // I4 (hole 13): a folder replaced by a symlink: its remote files deleted
 	20238, // I8: a folder kept for ignored files had its re-creation dropped although a move went into it
 	96,    // I7/I8 (merged fold+guard): a kept D.txt/ re-created beside the remote's d.txt every pass; base left
-	// 13408: a user's rm -r on a folding remote takes every spelling (seed 6726 too, still open: README)
+	// 13408: a user's rm -r on a folding remote takes every spelling (seed 6726 too)
 	13408, // harness: rm -r of the NFC café on a normalising remote took the NFD café/Z/c.txt
 	13681, // harness: as 13408, the NFD spelling removed, the NFC one held the version
 	3981,  // I2 (replace-folder): an empty new file with a freed inode counted as evidence of a folder move
@@ -113,6 +113,7 @@ var pinnedSeeds = []uint64{
 	10288, // harness: rm -r "cafe\u0301" on the normalising remote took "caf\u00e9"/; the oracle kept its files
 	5894,  // I8: a twin out of a scoped pass unseen; a twin's delete paired into a move into the folder waiting for it
 	11055, // harness: rm -r "z" on the case-folding remote took "Z"/; the oracle kept its files as live versions
+	6726,  // I8: a folder moved into a new folder of its own folded name went back to a delete without its children
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

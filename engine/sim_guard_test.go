@@ -8,6 +8,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -194,6 +195,18 @@ func (s *simSide) TrashJunk(ctx context.Context, p remote.Path, junk func(name s
 		s.w.logf("  %s trash junk %q", s.name(), q)
 	}
 	return left, err
+}
+
+// Entries passes the engine's look into a folder kept for ignored files to localdir; it changes nothing.
+func (s *simSide) Entries(ctx context.Context, p remote.Path) ([]remote.Entry, error) {
+	if err := s.gate("entries", p, false); err != nil {
+		return nil, err
+	}
+	fl, ok := s.inner.(folderLister)
+	if !ok {
+		return nil, fmt.Errorf("list %s: %w", p.Quoted(), errors.ErrUnsupported)
+	}
+	return fl.Entries(ctx, p)
 }
 
 // opIgnoredFile drops junk (.DS_Store, a swap file) or a file the user ignores (*.log) into a local folder;

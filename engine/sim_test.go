@@ -114,6 +114,7 @@ var pinnedSeeds = []uint64{
 	5894,  // I8: a twin out of a scoped pass unseen; a twin's delete paired into a move into the folder waiting for it
 	11055, // harness: rm -r "z" on the case-folding remote took "Z"/; the oracle kept its files as live versions
 	6726,  // I8: a folder moved into a new folder of its own folded name went back to a delete without its children
+	9545,  // I8: a folder kept for ignored files stayed for ever after a power loss took those files
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -656,7 +656,7 @@ func (e *Engine) keptEmptied(ctx context.Context, side state.Side, p remote.Path
 		r = e.d.Remote
 	}
 	fl, ok := r.(folderLister)
-	if !ok || e.o.Junk == nil {
+	if !ok {
 		return false
 	}
 	ents, err := fl.Entries(ctx, p)
@@ -665,7 +665,7 @@ func (e *Engine) keptEmptied(ctx context.Context, side state.Side, p remote.Path
 		return false
 	}
 	for _, c := range ents {
-		if c.Dir || c.Skip != "" || !e.o.Junk(c.Path.Base()) {
+		if c.Dir || c.Skip != "" || e.o.Junk == nil || !e.o.Junk(c.Path.Base()) {
 			return false
 		}
 	}

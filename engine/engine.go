@@ -265,7 +265,7 @@ func (e *Engine) runRounds(ctx context.Context, rep *Report, rootsChecked bool) 
 			return err
 		}
 		acts = e.dropSkipped(acts)
-		if acts, err = e.dropKept(acts); err != nil {
+		if acts, err = e.dropKept(ctx, acts); err != nil {
 			return err
 		}
 		if err := e.guard(acts); err != nil {

@@ -495,6 +495,9 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 				if err := tx.Delete(side, a.Path); err != nil {
 					return err
 				}
+				if err := tx.SetMeta(keptKey(side, a.Path), nil); err != nil {
+					return err
+				}
 				return tx.DeleteBase(a.Path)
 			})
 		case err != nil:
@@ -525,6 +528,11 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 	return e.commit(func(tx state.Writer) error {
 		if err := tx.Delete(side, a.Path); err != nil {
 			return err
+		}
+		if seen.Dir {
+			if err := tx.SetMeta(keptKey(side, a.Path), nil); err != nil {
+				return err
+			}
 		}
 		return tx.DeleteBase(a.Path)
 	})
@@ -593,8 +601,10 @@ func (e *Engine) clearFolder(ctx context.Context, a Action, side state.Side, r r
 }
 
 // dropKept removes the plan's re-creation of a folder kept for ignored files (see clearFolder): a "new" folder
-// on one side that is the very folder kept there, with nothing else to sync inside it.
-func (e *Engine) dropKept(acts []Action) ([]Action, error) {
+// on one side that is the very folder kept there, with nothing else to sync inside it. Once that folder holds
+// nothing the user chose to ignore (they removed it, or a power loss took files never flushed: seed 9545),
+// nothing keeps it: the other side's delete is finished instead.
+func (e *Engine) dropKept(ctx context.Context, acts []Action) ([]Action, error) {
 	var cand []int
 	for i, a := range acts {
 		if (a.Op == MkdirRemote && a.Local != nil && a.Base == nil && a.Remote == nil) ||
@@ -640,9 +650,48 @@ func (e *Engine) dropKept(acts []Action) ([]Action, error) {
 	for i, a := range acts {
 		if !drop[i] {
 			out = append(out, a)
+			continue
+		}
+		side, del := state.Local, Action{Op: DeleteLocal, Path: a.Path, Local: a.Local}
+		if a.Op == MkdirLocal {
+			side, del = state.Remote, Action{Op: DeleteRemote, Path: a.Path, Remote: a.Remote}
+		}
+		if e.keptEmptied(ctx, side, a.Path) {
+			del.Reason = "kept for ignored files, which are gone; deleted on the other side"
+			out = append(out, del)
 		}
 	}
 	return out, nil
+}
+
+// folderLister lists a folder with what Walk leaves out (the user's ignored files), changing nothing.
+type folderLister interface {
+	Entries(ctx context.Context, p remote.Path) ([]remote.Entry, error)
+}
+
+// keptEmptied reports whether folder p, kept on side for ignored files, now holds at most default junk (which
+// its delete sends to the trash, see clearFolder). A read decides, not a delete attempt, so that passes over a
+// folder still kept change nothing; any doubt (a side that cannot list, a failed listing, a symlink) keeps it.
+func (e *Engine) keptEmptied(ctx context.Context, side state.Side, p remote.Path) bool {
+	r := e.d.Local
+	if side == state.Remote {
+		r = e.d.Remote
+	}
+	fl, ok := r.(folderLister)
+	if !ok {
+		return false
+	}
+	ents, err := fl.Entries(ctx, p)
+	if err != nil {
+		e.lg.Debug("list a folder kept for ignored files", zap.String("path", string(p)), zap.Error(err))
+		return false
+	}
+	for _, c := range ents {
+		if c.Dir || c.Skip != "" || e.o.Junk == nil || !e.o.Junk(c.Path.Base()) {
+			return false
+		}
+	}
+	return true
 }
 
 // move replays a move of one side on the other, then re-keys all three trees below the old path, so that what

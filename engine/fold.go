@@ -286,8 +286,16 @@ func (fs *foldState) after(pl *planner, p remote.Path, idx int) {
 // Move detection may also have paired the delete with an upload elsewhere: the other spelling then holds the
 // name until the move phase, after the folder creates, so the upload waits as well. A move into the waiting
 // folder itself could never run (its new parent waits for the name it frees): it goes back to a delete now (to
-// the trash; the file is still here) and an upload in the next round, once the folder is made (seed 5894).
+// the trash; the file is still here) and an upload in the next round, once the folder is made (seed 5894); a
+// folder's move that goes back so takes back the deletes of what is inside it (seed 6726, undeferDeletes).
+// Every other move into a held folder waits with it.
 func (fs *foldState) holdUploads(acts []Action) {
+	var undefer []remote.Path
+	defer func() {
+		for _, d := range undefer { // after every hold: a held move out of the folder leaves its source there
+			undeferDeletes(acts, d)
+		}
+	}()
 	for up, del := range fs.afterDelete {
 		if up < 0 || up >= len(acts) || del >= len(acts) || del < 0 {
 			continue
@@ -307,6 +315,9 @@ func (fs *foldState) holdUploads(acts []Action) {
 				if m.To.Within(acts[up].Path) {
 					m.Op = OpNone
 					acts[del].Op = DeleteRemote
+					if m.Base.Dir {
+						undefer = append(undefer, acts[del].Path)
+					}
 				}
 				holdSubtree(acts, up)
 			}
@@ -314,8 +325,32 @@ func (fs *foldState) holdUploads(acts []Action) {
 	}
 }
 
+// undeferDeletes gives back their deletes to what is inside a folder whose move went back to a delete: move
+// detection left everything inside a moved folder for the next round, but the folder's delete does not take
+// its children, so without their own deletes it would fail "folder not empty" on every pass (seed 6726). Only
+// remote entries gone locally whose remote copy is as the base knew it are deleted (to the trash), as the plan
+// without the move would have done; a file that moved elsewhere locally is uploaded there in the next round.
+func undeferDeletes(acts []Action, dir remote.Path) {
+	moving := map[remote.Path]bool{} // sources of moves that still run (out of the folder, before the delete)
+	for _, a := range acts {
+		if a.Op == MoveRemote {
+			moving[a.Path] = true
+		}
+	}
+	for i := range acts {
+		a := &acts[i]
+		if a.Op != OpNone || a.Path == dir || !a.Path.Within(dir) || a.Base == nil || a.Local != nil ||
+			a.Remote == nil || moving[a.Path] {
+			continue
+		}
+		if d := decide(a.Path, a.Base, a.Local, a.Remote); d.Op == DeleteRemote {
+			a.Op, a.Reason = d.Op, d.Reason
+		}
+	}
+}
+
 // holdSubtree leaves the upload or folder create at acts[up] for the next round, with what it would create
-// below it (it would find no parent).
+// or move below it (it would find no parent; a held move is detected again in the next round).
 func holdSubtree(acts []Action, up int) {
 	p, dir := acts[up].Path, acts[up].Op == MkdirRemote
 	acts[up].Op = OpNone
@@ -323,8 +358,9 @@ func holdSubtree(acts []Action, up int) {
 		return
 	}
 	for i := range acts {
-		if (acts[i].Op == Upload || acts[i].Op == MkdirRemote) && acts[i].Path.Within(p) {
-			acts[i].Op = OpNone
+		a := &acts[i]
+		if ((a.Op == Upload || a.Op == MkdirRemote) && a.Path.Within(p)) || (a.Op == MoveRemote && a.To.Within(p)) {
+			a.Op = OpNone
 		}
 	}
 }

@@ -517,3 +517,47 @@ func TestFoldScopedTwin(t *testing.T) {
 		t.Fatalf("remote report = %q, %v", b, err)
 	}
 }
+
+// TestFoldFolderMoveIntoWaitingTwin (seed 6726): as TestFoldMoveIntoWaitingTwin with a synced folder: "Report/"
+// moved locally into a new folder "report" of the same folded name. The folder move goes back to a delete of
+// "Report" (each would wait for the other), and that delete must take what is inside (to the trash): the
+// children's own actions were deferred as inside a moved folder, and a folder delete that leaves them fails
+// "folder not empty" on every pass.
+func TestFoldFolderMoveIntoWaitingTwin(t *testing.T) {
+	local, rem, e, _ := foldPair(t)
+	_ = local.WriteFile("Report/a", []byte("content a"))
+	_ = local.WriteFile("Report/sub/b", []byte("content b"))
+	_ = local.WriteFile("Report/c", []byte("content c"))
+	_ = local.WriteFile("x", []byte("content x"))
+	cleanPass(t, e)
+	if err := local.MkdirAll("report"); err != nil {
+		t.Fatal(err)
+	}
+	// A file moved out of the folder, straight into the waiting folder: its move waits as well, so the
+	// folder's delete must take it.
+	if err := local.Rename("Report/c", "report/c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := local.Rename("Report", "report/old"); err != nil {
+		t.Fatal(err)
+	}
+	// A move into the waiting folder waits for it too, rather than fail "parent folder: not found".
+	if err := local.Rename("x", "report/x"); err != nil {
+		t.Fatal(err)
+	}
+	e.o.Progress = func(ev Event) {
+		if ev.Done && ev.Err != nil {
+			t.Errorf("%s failed: %v", ev.Action, ev.Err)
+		}
+	}
+	cleanPass(t, e)
+	if rep := cleanPass(t, e); rep.Rounds != 0 {
+		t.Fatalf("not converged: %+v", rep.Done)
+	}
+	for p, want := range map[string]string{"report/old/a": "content a", "report/old/sub/b": "content b",
+		"report/x": "content x", "report/c": "content c"} {
+		if b, err := rem.ReadFile(p); err != nil || string(b) != want {
+			t.Fatalf("remote %s = %q, %v; remote %v", p, b, err, rem.Snapshot())
+		}
+	}
+}

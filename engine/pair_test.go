@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/tandemsync/tandem/engine/ignore"
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/localdir"
 	"github.com/tandemsync/tandem/state"
@@ -301,4 +302,50 @@ func TestUploadSendsASnapshotOfAFileChangedSinceTheScan(t *testing.T) {
 	if rep := p.pass(); len(rep.Done) != 0 {
 		t.Fatalf("the pass after the snapshot upload did %+v", rep.Done)
 	}
+}
+
+// Issue 9 hole 7, seed 9545: a folder deleted on the other side and kept for the user's ignored files goes once
+// nothing keeps it (the user removed those files, or a power loss took them before they reached the disk): a
+// pass that lists it and finds only default junk, or nothing, finishes the other side's delete. While the
+// ignored file is there, passes stay quiet (the check reads, it never tries a delete).
+func TestPairKeptFolderGoesOnceEmptied(t *testing.T) {
+	p := newRealPair(t)
+	m, err := ignore.New([]string{"*.log"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ign := func(q remote.Path, dir bool) bool { return m.Ignored(string(q), dir) }
+	p.ldir.Close()
+	p.rdir.Close()
+	lg := zaptest.NewLogger(t)
+	// As the CLI opens them: Walk does not even show the ignored files.
+	if p.ldir, err = localdir.Open(lg, p.L, localdir.Options{Skip: ign}); err != nil {
+		t.Fatal(err)
+	}
+	if p.rdir, err = localdir.Open(lg, p.R, localdir.Options{Skip: ign}); err != nil {
+		t.Fatal(err)
+	}
+	p.opts.Ignored, p.opts.Junk = ign, ignore.Junk
+	write(t, p.L, "K/b.txt", "b")
+	p.pass()
+	write(t, p.L, "K/keep.log", "my log")
+	if err := os.RemoveAll(filepath.Join(p.R, "K")); err != nil {
+		t.Fatal(err)
+	}
+	rep := p.pass()
+	if len(rep.Skipped) != 1 || !strings.Contains(rep.Skipped[0].Reason, "kept") {
+		t.Fatalf("K not reported as kept: %+v", rep.Skipped)
+	}
+	if rep := p.pass(); rep.Rounds != 0 || len(rep.Skipped) != 0 {
+		t.Fatalf("a pass over the kept folder did %+v, skipped %+v", rep.Done, rep.Skipped)
+	}
+	if err := os.Remove(filepath.Join(p.L, "K", "keep.log")); err != nil {
+		t.Fatal(err)
+	}
+	write(t, p.L, "K/.DS_Store", "finder junk")
+	p.pass()
+	if _, err := os.Lstat(filepath.Join(p.L, "K")); !os.IsNotExist(err) {
+		t.Fatalf("local K still there (%v): nothing keeps it now", err)
+	}
+	p.converged()
 }

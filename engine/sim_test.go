@@ -103,7 +103,7 @@ var pinnedSeeds = []uint64{
 	9,     // I4 (hole 13): a folder replaced by a symlink: its remote files deleted
 	20238, // I8: a folder kept for ignored files had its re-creation dropped although a move went into it
 	96,    // I7/I8 (merged fold+guard): a kept D.txt/ re-created beside the remote's d.txt every pass; base left
-	// 13408: a user's rm -r on a folding remote takes every spelling (seed 6726 too, still open: README)
+	// 13408: a user's rm -r on a folding remote takes every spelling (seed 6726 too)
 	13408, // harness: rm -r of the NFC café on a normalising remote took the NFD café/Z/c.txt
 	13681, // harness: as 13408, the NFD spelling removed, the NFC one held the version
 	3981,  // I2 (replace-folder): an empty new file with a freed inode counted as evidence of a folder move
@@ -113,6 +113,9 @@ var pinnedSeeds = []uint64{
 	10288, // harness: rm -r "cafe\u0301" on the normalising remote took "caf\u00e9"/; the oracle kept its files
 	5894,  // I8: a twin out of a scoped pass unseen; a twin's delete paired into a move into the folder waiting for it
 	11055, // harness: rm -r "z" on the case-folding remote took "Z"/; the oracle kept its files as live versions
+	6726,  // I8: a folder moved into a new folder of its own folded name went back to a delete without its children
+	9545,  // I8: a folder kept for ignored files stayed for ever after a power loss took those files
+	15043, // harness: a local delete a power loss undid, made again, counted twice against the rolling window (I9)
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.
@@ -297,14 +300,15 @@ type world struct {
 
 	// Hooks for operations registered from other files (sim_*_test.go): hide leaves entries out of a side's
 	// view (ignored files, symlinks); onProgress hears every engine event; beforePass and afterPass wrap each
-	// pass (afterPass checks invariants); diffFilter adjusts what convergence compares; passFileDels counts the
-	// files the engine deleted in the running pass, per side (0 local, 1 remote).
+	// pass (afterPass checks invariants); diffFilter adjusts what convergence compares; passFileDels holds the
+	// paths of the files the engine deleted in the running pass, per side (0 local, 1 remote): a file deleted
+	// again after a power loss undid its first delete is one file, as the engine's budget counts by path.
 	hide         func(s *simSide, p, h string) bool
 	onProgress   func(ev Event)
 	beforePass   []func()
 	afterPass    []func(rep *Report, err error)
 	diffFilter   func(l, r []simEntry) ([]simEntry, []simEntry)
-	passFileDels [2]int
+	passFileDels [2]map[string]bool
 	guard        *simGuard // sim_guard_test.go's state of this world
 }
 
@@ -824,11 +828,14 @@ func (s *simSide) Delete(ctx context.Context, p remote.Path, pc remote.Precondit
 		s.w.passDels++
 		if !before.dir {
 			s.w.tot.deletes.Add(1)
+			i := 1
 			if s.local {
-				s.w.passFileDels[0]++
-			} else {
-				s.w.passFileDels[1]++
+				i = 0
 			}
+			if s.w.passFileDels[i] == nil {
+				s.w.passFileDels[i] = map[string]bool{}
+			}
+			s.w.passFileDels[i][string(p)] = true
 			if ok, why := s.preimageIsBase(p, before.data); !ok {
 				s.w.fail("I4", "%s delete %s removed %s, which is not the base (%s)", s.name(), p.Quoted(),
 					shaHex(before.data)[:12], why)
@@ -1318,7 +1325,7 @@ func (w *world) pass(faults bool) *Report {
 	w.tot.passes.Add(1)
 	w.faultsOn, w.racesOn = faults, faults
 	w.mutCalls, w.passDels, w.crashAt, w.fsFaultAt = 0, 0, 0, 0
-	w.passFileDels = [2]int{}
+	w.passFileDels = [2]map[string]bool{{}, {}}
 	for _, f := range w.beforePass {
 		f()
 	}

@@ -269,6 +269,34 @@ func TestWalkSkipOption(t *testing.T) {
 	}
 }
 
+// Entries shows what Skip hides from Walk (the engine asks whether a folder it kept for ignored files still
+// holds any) and changes nothing.
+func TestEntriesShowsSkipped(t *testing.T) {
+	e := newEnv(t, "fake", localdir.Options{Skip: func(p remote.Path, dir bool) bool { return strings.HasSuffix(string(p), ".log") }})
+	e.mkdir("K/sub")
+	e.write("K/keep.log", "mine")
+	e.write("K/.DS_Store", "junk")
+	e.symlink("keep.log", "K/ln")
+	before := e.names()
+	got, err := e.d.Entries(context.Background(), "K")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var desc []string
+	for _, c := range got {
+		desc = append(desc, fmt.Sprintf("%s dir=%v skip=%q", c.Path, c.Dir, c.Skip))
+	}
+	slices.Sort(desc)
+	want := []string{`K/.DS_Store dir=false skip=""`, `K/keep.log dir=false skip=""`,
+		`K/ln dir=false skip="symlink (not followed)"`, `K/sub dir=true skip=""`}
+	if !slices.Equal(desc, want) {
+		t.Errorf("entries = %q, want %q", desc, want)
+	}
+	if after := e.names(); !slices.Equal(after, before) {
+		t.Errorf("Entries changed the tree: %q -> %q", before, after)
+	}
+}
+
 func TestWalkUnreadableFolder(t *testing.T) {
 	for _, kind := range []string{"os", "fake"} {
 		t.Run(kind, func(t *testing.T) {

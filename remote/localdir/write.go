@@ -482,22 +482,35 @@ func (d *Dir) freeName(dir, base string) (string, error) {
 // file; what else is in p is returned (Path and Dir set; a name that is no valid Path comes escaped), so the
 // caller can tell a folder kept for the user's ignored files from one that gained new content.
 func (d *Dir) TrashJunk(ctx context.Context, p remote.Path, junk func(name string) bool) ([]remote.Entry, error) {
+	return d.children(ctx, "clear", p, junk)
+}
+
+// Entries lists what is directly in folder p (Path, Dir, and Skip for what is no folder or regular file; a name
+// that is no valid Path comes escaped),
+// whatever Options.Skip says: unlike Walk it shows the user's ignored files. It changes nothing; the engine
+// reads with it whether a folder it kept for ignored files still holds any.
+func (d *Dir) Entries(ctx context.Context, p remote.Path) ([]remote.Entry, error) {
+	return d.children(ctx, "list", p, nil)
+}
+
+// children lists folder p for TrashJunk and Entries, trashing the regular files junk accepts (none if nil).
+func (d *Dir) children(ctx context.Context, op string, p remote.Path, junk func(name string) bool) ([]remote.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	n, err := name(p)
 	if err != nil || p == remote.Root {
-		return nil, fmt.Errorf("clear %s: %w", p.Quoted(), remote.ErrInvalidName)
+		return nil, fmt.Errorf("%s %s: %w", op, p.Quoted(), remote.ErrInvalidName)
 	}
 	names, err := d.fs.ReadDir(n)
 	if err != nil {
-		return nil, wrap("clear", p, err)
+		return nil, wrap(op, p, err)
 	}
 	var left []remote.Entry
 	for _, c := range names {
 		cp, jerr := p.Join(c)
 		if jerr != nil {
-			left = append(left, remote.Entry{Path: remote.Path(remote.Escape(joinRaw(p, c)))})
+			left = append(left, remote.Entry{Path: remote.Path(remote.Escape(joinRaw(p, c))), Skip: jerr.Error()})
 			continue
 		}
 		fi, err := d.fs.Lstat(string(cp))
@@ -505,7 +518,7 @@ func (d *Dir) TrashJunk(ctx context.Context, p remote.Path, junk func(name strin
 			continue
 		}
 		if err != nil {
-			return nil, wrap("clear", cp, err)
+			return nil, wrap(op, cp, err)
 		}
 		if junk != nil && fi.IsRegular() && junk(c) {
 			if err := d.trash(cp, fi); err != nil {
@@ -513,7 +526,7 @@ func (d *Dir) TrashJunk(ctx context.Context, p remote.Path, junk func(name strin
 			}
 			continue
 		}
-		left = append(left, remote.Entry{Path: cp, Dir: fi.IsDir()})
+		left = append(left, remote.Entry{Path: cp, Dir: fi.IsDir(), Skip: kind(fi)})
 	}
 	return left, nil
 }

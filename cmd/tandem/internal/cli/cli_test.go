@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -235,5 +236,50 @@ func TestLoginVerizonWithoutAppKey(t *testing.T) {
 	code := Execute(context.Background(), app, []string{"login", "verizon", "--no-browser", "--token-dir", t.TempDir()})
 	if code == 0 || !strings.Contains(errb.String(), "ThingSpace") || !strings.Contains(errb.String(), "--client-id") {
 		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// TestUsageErrors (issue 13 items 9 and 12): every usage problem exits 2 with a message on stderr, and with
+// --json stdout holds exactly one JSON document carrying that exit code, whichever step refused the command line.
+func TestUsageErrors(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	l, r := t.TempDir(), t.TempDir()
+	cases := [][]string{
+		{"once", "--json", "--bogus", l, "dir:" + r},
+		{"once", "--json", "--parallel", "abc", l, "dir:" + r},
+		{"once", "--json", l},
+		{"once", "--json", l, "dir:" + r, "extra"},
+		{"once", "--json", "--bwlimit", "0.1", l, "dir:" + r},
+		{"once", "--json", "--bwlimit", "1e3", l, "dir:" + r},
+		{"once", "--json", "--bwlimit", "99999999999999999999", l, "dir:" + r},
+		{"once", "--json", "--endpoint", "notaurl", l, "pcloud:/X"},
+		{"once", "--json=true", "--ca-file", filepath.Join(l, "missing.pem"), l, "pcloud:/X"},
+		{"status", "--json", "--bogus"},
+		{"--json", "bogus-command"},
+	}
+	for _, args := range cases {
+		var out, errb bytes.Buffer
+		app := &App{Registry: NewRegistry(), NewLogger: func(io.Writer, bool) *zap.Logger { return zap.NewNop() },
+			Stdout: &out, Stderr: &errb, Now: time.Now, Hostname: func() (string, error) { return "testhost", nil },
+			IsTerminal: func(io.Writer) bool { return false }}
+		code := Execute(context.Background(), app, args)
+		if code != ExitUsage || !strings.Contains(errb.String(), "tandem: ") {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 with a message", args, code, errb.String())
+			continue
+		}
+		dec := json.NewDecoder(&out)
+		var doc struct {
+			OK       *bool  `json:"ok"`
+			ExitCode int    `json:"exit_code"`
+			Error    string `json:"error"`
+		}
+		if err := dec.Decode(&doc); err != nil || doc.OK == nil || *doc.OK || doc.ExitCode != ExitUsage || doc.Error == "" {
+			t.Errorf("%q: stdout is not one failure document with exit_code 2: %v %q", args, err, out.String())
+			continue
+		}
+		if dec.More() {
+			t.Errorf("%q: more than one document on stdout: %q", args, out.String())
+		}
 	}
 }

@@ -149,6 +149,11 @@ func (r *onceRun) validate() error {
 	if _, err := config.ParseBandwidth(o.bwlimit); err != nil {
 		return usagef("--bwlimit: %v", err)
 	}
+	if o.endpoint != "" {
+		if err := config.CheckEndpointURL(o.endpoint); err != nil {
+			return usagef("--endpoint %v", err)
+		}
+	}
 	if o.caFile != "" {
 		if _, err := os.Stat(o.caFile); err != nil {
 			return usagef("--ca-file: %v", err)
@@ -186,11 +191,20 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 	own := ownPaths(append(roots, local), tandemDirs(sd, ""))
 	skip := skipOwn(func(p remote.Path, dir bool) bool { return match.Ignored(string(p), dir) }, own)
 
+	// A start that fails before the pass runs (no login, a locked root, a bad endpoint) leaves no trace: a
+	// database it created would be an empty pair that names nothing real.
+	fresh := freshState(sd, r.res.Pair)
 	st, cleanup, err := r.openState()
 	if err != nil {
 		return err
 	}
-	defer cleanup()
+	passRan := false
+	defer func() {
+		cleanup()
+		if !passRan {
+			fresh.undo()
+		}
+	}()
 	if !r.o.dryRun {
 		unlock, err := lockRoot(local)
 		if err != nil {
@@ -246,6 +260,7 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 	if err != nil {
 		return err
 	}
+	passRan = true
 	rep, err := e.RunPass(ctx)
 	prog.finish()
 	if rep != nil {
@@ -389,4 +404,30 @@ func lockRoot(local string) (func() error, error) {
 		return nil, fmt.Errorf("sync root %s is %w (pid %s)", local, state.ErrInUse, le.PID)
 	}
 	return rel, err
+}
+
+// newState remembers what of a pair's state did not exist before a start, so that a failed start can remove
+// what it created.
+type newState struct{ dir, db string }
+
+func freshState(dir, pair string) newState {
+	var n newState
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		n.dir = dir
+	}
+	db := filepath.Join(dir, pair+".db")
+	if _, err := os.Lstat(db); errors.Is(err, fs.ErrNotExist) {
+		n.db = db
+	}
+	return n
+}
+
+// undo removes the database and the state dir if this start created them (the dir only while empty).
+func (n newState) undo() {
+	if n.db != "" {
+		os.Remove(n.db)
+	}
+	if n.dir != "" {
+		os.Remove(n.dir)
+	}
 }

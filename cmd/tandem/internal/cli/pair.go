@@ -141,6 +141,8 @@ func daemonOpener(app *App, stateDir, configDir string) daemon.OpenPair {
 			return nil, err
 		}
 		db := filepath.Join(stateDir, ps.id+".db")
+		fresh := freshState(stateDir, ps.id)
+		fresh.dir = "" // the daemon's state dir holds its socket and log: never removed
 		st, err := state.Open(db, lg, state.Options{})
 		if err != nil {
 			return nil, err
@@ -151,6 +153,7 @@ func daemonOpener(app *App, stateDir, configDir string) daemon.OpenPair {
 				closers[i]()
 			}
 			st.Close()
+			fresh.undo() // a pair that could not start leaves no empty database behind
 			return nil, err
 		}
 		unlock, err := lockRoot(ps.local)

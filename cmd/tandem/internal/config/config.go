@@ -291,7 +291,7 @@ func (c *Config) checkEndpoint(f string, p Pair) []*Problem {
 		case dir:
 			out = append(out, c.problem(f+".endpoint", "a dir: remote has no endpoint; remove it"))
 		default:
-			if err := checkEndpointURL(p.Endpoint); err != nil {
+			if err := CheckEndpointURL(p.Endpoint); err != nil {
 				out = append(out, c.problem(f+".endpoint", "%v", err))
 			}
 		}
@@ -314,10 +314,10 @@ func (c *Config) checkEndpoint(f string, p Pair) []*Problem {
 	return out
 }
 
-// checkEndpointURL accepts https://host[:port][/path], and http:// only to a loopback host (an emulator on this
+// CheckEndpointURL accepts https://host[:port][/path], and http:// only to a loopback host (an emulator on this
 // machine): the provider's tokens go with every request. Credentials, a query or a fragment are refused, so that
 // no secret ends up in the config.
-func checkEndpointURL(s string) error {
+func CheckEndpointURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
 		return fmt.Errorf("%q is not a URL: want e.g. https://api.example.com", s)
@@ -397,8 +397,16 @@ func checkAddr(a string) error {
 	return nil
 }
 
+// Bandwidth limits other than 0 (unlimited) lie in [MinBandwidth, MaxBandwidth]: a rate under 1 KiB/s is far
+// more likely a slip ("0.1" meant as MiB) than a wish, and the bounds keep the arithmetic exact.
+const (
+	MinBandwidth = 1 << 10
+	MaxBandwidth = 1 << 40
+)
+
 // ParseBandwidth reads "500K", "2MiB", "1.5M", "800000" (bytes per second; K/M/G are powers of 1024, an
-// optional trailing "B", "/s" or "iB" is accepted). "0" or "" is unlimited.
+// optional trailing "B", "/s" or "iB" is accepted; a fraction of a byte is dropped). "0" or "" is unlimited.
+// Only plain decimals are numbers here: no sign, exponent, hex, NaN or Inf.
 func ParseBandwidth(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	t = strings.TrimSuffix(t, "/s")
@@ -417,13 +425,36 @@ func ParseBandwidth(s string) (int64, error) {
 		mult = 1 << 30
 	}
 	if mult != 1 {
-		t = t[:len(t)-1]
+		t = strings.TrimSpace(t[:len(t)-1])
 	}
-	v, err := strconv.ParseFloat(strings.TrimSpace(t), 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("%q: want bytes per second, e.g. 500K or 2MiB", s)
+	bad := fmt.Errorf("%q: want bytes per second, e.g. 500K or 2MiB (0 for no limit)", s)
+	whole, frac, _ := strings.Cut(t, ".")
+	if whole == "" || !allDigits(whole) || !allDigits(frac) {
+		return 0, bad
 	}
-	return int64(v * mult), nil
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, bad
+	}
+	bps := v * mult
+	switch {
+	case bps == 0:
+		return 0, nil
+	case bps < MinBandwidth:
+		return 0, fmt.Errorf("%q is under 1 KiB/s: want 0 for no limit, or a rate of at least 1K", s)
+	case bps > MaxBandwidth || err != nil:
+		return 0, fmt.Errorf("%q is over 1024 GiB/s: want 0 for no limit, or a rate of at most 1024G", s)
+	}
+	return int64(bps), nil
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // validPercent: finite, above 0 and at most 100 (NaN compares false with every bound, so test it first).

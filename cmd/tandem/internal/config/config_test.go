@@ -163,8 +163,18 @@ func TestParseBandwidth(t *testing.T) {
 			t.Errorf("ParseBandwidth(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	if _, err := ParseBandwidth("fast"); err == nil {
-		t.Error("fast accepted")
+	// Issue 13 item 12: a rate that rounds to nothing, exponent notation and a number past int64 were accepted
+	// silently (0.1 became "unlimited", 99999999999999999999 overflowed).
+	for _, in := range []string{"fast", "0.1", "0.5K", "1e3", "1E3K", "99999999999999999999", "-5", "NaN", "Inf",
+		"0x10", "1.5.5", "K", "1", "1023", "2048G"} {
+		if got, err := ParseBandwidth(in); err == nil {
+			t.Errorf("ParseBandwidth(%q) = %d, want an error", in, got)
+		}
+	}
+	for in, want := range map[string]int64{"1024": 1024, "1K": 1024, "1024G": 1 << 40, "0.0": 0} {
+		if got, err := ParseBandwidth(in); err != nil || got != want {
+			t.Errorf("ParseBandwidth(%q) = %d, %v; want %d", in, got, err, want)
+		}
 	}
 }
 

@@ -191,6 +191,37 @@ func DefaultPath() (string, error) {
 type ValidateOptions struct {
 	// Remote checks a remote spec (scheme known, path well-formed) and says what is wrong; nil skips the check.
 	Remote func(spec string) error
+	// Locate says where a pair's folders are for the overlap checks (symlinks resolved, names folded as the
+	// provider compares them); nil uses PlainLocation.
+	Locate func(Pair) Location
+}
+
+// Location is where a pair's two folders are, as the overlap checks compare them.
+type Location struct {
+	Local string // the local folder, absolute; "" when unknown
+	// Dir is a dir: remote's folder (absolute); Service and Path name a cloud remote's folder: Service is the
+	// provider, the account and the endpoint, Path the folder (leading "/", folded as the provider folds names).
+	Dir, Service, Path string
+}
+
+// PlainLocation locates a pair without touching the file system and without folding names.
+func PlainLocation(p Pair) Location {
+	var l Location
+	if lp, err := p.LocalPath(); err == nil && filepath.IsAbs(lp) {
+		l.Local = filepath.Clean(lp)
+	}
+	scheme, root, ok := strings.Cut(p.Remote, ":")
+	switch {
+	case !ok:
+	case scheme == "dir":
+		if d, err := ExpandHome(root); err == nil && filepath.IsAbs(d) {
+			l.Dir = filepath.Clean(d)
+		}
+	default:
+		l.Service = scheme + "\x00" + p.Account + "\x00" + strings.TrimRight(p.Endpoint, "/")
+		l.Path = "/" + strings.Trim(root, "/")
+	}
+	return l
 }
 
 // Validate returns every problem of the configuration at once (errors.Join of *Problem), nil if there is none.
@@ -277,8 +308,78 @@ func (c *Config) Validate(o ValidateOptions) error {
 			}
 		}
 	}
+	for _, pb := range c.overlaps(o.Locate) {
+		add(pb)
+	}
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].(*Problem).Line < errs[j].(*Problem).Line })
 	return errors.Join(errs...)
+}
+
+// overlaps finds remotes that overlap anything another pair syncs (issue: two pairs on one dir: folder merged two
+// unrelated folders): a remote folder that is, holds or lies inside another pair's remote, or (for dir:) another
+// pair's local folder or its own pair's local folder. Local folders among themselves are checked in Validate.
+// Each problem names both pairs.
+func (c *Config) overlaps(locate func(Pair) Location) []*Problem {
+	if locate == nil {
+		locate = PlainLocation
+	}
+	locs := make([]Location, len(c.Pairs))
+	for i, p := range c.Pairs {
+		locs[i] = locate(p)
+	}
+	who := func(i int) string { return fmt.Sprintf("pairs[%d] (%q)", i, c.Pairs[i].PairName()) }
+	var out []*Problem
+	for j, b := range locs {
+		f := fmt.Sprintf("pairs[%d].remote", j)
+		switch {
+		case b.Dir != "" && b.Local != "" && (within(b.Dir, b.Local) || within(b.Local, b.Dir)):
+			out = append(out, c.problem(f, "%s: the remote folder %s and the local folder %s overlap: a folder cannot be synced with itself or with a folder inside it",
+				who(j), b.Dir, b.Local))
+		}
+		for i, a := range locs {
+			if i == j {
+				continue
+			}
+			switch {
+			case i < j && b.Dir != "" && a.Dir != "" && (within(b.Dir, a.Dir) || within(a.Dir, b.Dir)):
+				out = append(out, c.problem(f, "%s syncs into %s, which %s the remote folder of %s (%s): two pairs would merge their folders",
+					who(j), b.Dir, overlapVerb(b.Dir, a.Dir), who(i), a.Dir))
+			case i < j && b.Service != "" && b.Service == a.Service && (withinSlash(b.Path, a.Path) || withinSlash(a.Path, b.Path)):
+				out = append(out, c.problem(f, "%s syncs into %s, which %s the remote folder of %s (%s): two pairs would merge their folders",
+					who(j), c.Pairs[j].Remote, overlapVerbSlash(b.Path, a.Path), who(i), c.Pairs[i].Remote))
+			case b.Dir != "" && a.Local != "" && (within(b.Dir, a.Local) || within(a.Local, b.Dir)):
+				out = append(out, c.problem(f, "%s syncs into %s, which %s the local folder of %s (%s): the other pair would sync it again",
+					who(j), b.Dir, overlapVerb(b.Dir, a.Local), who(i), a.Local))
+			}
+		}
+	}
+	return out
+}
+
+// overlapVerb says how folder a relates to folder b (one of them lies within the other).
+func overlapVerb(a, b string) string {
+	switch {
+	case a == b:
+		return "is"
+	case within(a, b):
+		return "lies inside"
+	}
+	return "holds"
+}
+
+func overlapVerbSlash(a, b string) string {
+	switch {
+	case a == b:
+		return "is"
+	case withinSlash(a, b):
+		return "lies inside"
+	}
+	return "holds"
+}
+
+// withinSlash reports whether the slash path p is dir or inside it (both start with "/").
+func withinSlash(p, dir string) bool {
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
 }
 
 // checkEndpoint checks a pair's endpoint and ca_file: an http(s) URL without credentials (plain http only to a

@@ -439,4 +439,3 @@ func TestRemoteOverlaps(t *testing.T) {
 		}
 	}
 }
-

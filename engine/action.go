@@ -25,10 +25,13 @@ const (
 	Conflict        // both changed differently: apply the conflict policy (keep both by default)
 	TypeConflict    // file on one side, folder on the other: the file is renamed aside
 	Forget          // the path became ignored: drop it from the views and the base, touch no file
+	ChmodRemote     // only the local file's permission bits changed: set them on the remote (both keep modes)
+	ChmodLocal      // only the remote file's permission bits changed: set them locally
 )
 
 var opNames = [...]string{"none", "upload", "download", "mkdir-remote", "mkdir-local", "delete-remote",
-	"delete-local", "move-remote", "move-local", "record", "compare", "conflict", "type-conflict", "forget"}
+	"delete-local", "move-remote", "move-local", "record", "compare", "conflict", "type-conflict", "forget",
+	"chmod-remote", "chmod-local"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"sync/atomic"
 
@@ -194,6 +195,8 @@ func (e *Engine) do(ctx context.Context, a Action, rep *Report) (int64, error) {
 		return 0, e.move(ctx, a)
 	case RecordBase:
 		return 0, e.recordBase(ctx, a.Path, a.Local, a.Remote)
+	case ChmodRemote, ChmodLocal:
+		return 0, e.chmod(ctx, a)
 	case Reconcile:
 		return e.reconcile(ctx, a, rep)
 	case Conflict:
@@ -313,6 +316,9 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 		return v.N(), fmt.Errorf("upload %s: %w", p.Quoted(), err)
 	}
 	sent := v.Sum()
+	if re, err = carryMode(ctx, e.d.Remote, re, le.Mode); err != nil {
+		return v.N(), fmt.Errorf("upload %s: %w", p.Quoted(), err)
+	}
 	if re.Hash.IsZero() || re.Hash.Algo != e.algo {
 		re.Hash = sent // the digest of exactly the bytes stored at this revision
 	}
@@ -349,6 +355,58 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 		e.lg.Info("file changed during upload; sending it again next pass", zap.String("path", string(p)))
 	}
 	return le.Size, err
+}
+
+// carryMode gives what was just written at ent.Path on side dst the permission bits of its source (mode), where
+// both sides keep modes (two local folders: a 0600 file stays 0600, an executable stays executable). A cloud
+// side keeps none (mode 0 or no ModeSetter): the written file keeps what Put gave it, which never widens a
+// replaced file's mode.
+func carryMode(ctx context.Context, dst remote.Remote, ent remote.Entry, mode fs.FileMode) (remote.Entry, error) {
+	ms, ok := dst.(remote.ModeSetter)
+	if !ok || mode == 0 || ent.Mode == 0 || ent.Mode == mode.Perm() {
+		return ent, nil
+	}
+	got, err := ms.Chmod(ctx, ent.Path, mode, remote.Precondition{Rev: ent.Rev})
+	if err != nil {
+		return ent, fmt.Errorf("set permissions %o: %w", mode.Perm(), err)
+	}
+	got.Hash = ent.Hash // same bytes
+	return got, nil
+}
+
+// chmod carries a permission change alone: the content is as recorded on both sides, so only the bits move.
+func (e *Engine) chmod(ctx context.Context, a Action) error {
+	if a.Base == nil || a.Local == nil || a.Remote == nil {
+		return fmt.Errorf("chmod %s: a side or the sync point is missing", a.Path.Quoted())
+	}
+	dst, side, src, seen := e.d.Remote, state.Remote, a.Local, a.Remote
+	if a.Op == ChmodLocal {
+		dst, side, src, seen = e.d.Local, state.Local, a.Remote, a.Local
+	}
+	ms, ok := dst.(remote.ModeSetter)
+	if !ok {
+		return fmt.Errorf("chmod %s: %s keeps no permissions", a.Path.Quoted(), dst)
+	}
+	ent, err := ms.Chmod(ctx, a.Path, src.Mode, revOf(seen))
+	if err != nil {
+		return fmt.Errorf("chmod %s: %w", a.Path.Quoted(), err)
+	}
+	if side == state.Remote {
+		e.noteRemoteWrite(a.Path)
+	}
+	now := e.now()
+	mine := rec(ent, now)
+	mine.Hash = seen.Hash
+	return e.commit(func(tx state.Writer) error {
+		if err := tx.Put(side, mine); err != nil {
+			return err
+		}
+		b := state.Base{Path: a.Path, Hash: a.Base.Hash, Local: *a.Local, Remote: mine}
+		if side == state.Local {
+			b.Local, b.Remote = mine, *a.Remote
+		}
+		return tx.PutBase(b)
+	})
 }
 
 // stableSource reads an upload's local source and, at its end, checks that the file did not change while it
@@ -395,6 +453,9 @@ func (e *Engine) download(ctx context.Context, p remote.Path, pre remote.Precond
 		return inner.N(), fmt.Errorf("download %s: %w", p.Quoted(), err)
 	}
 	got := inner.Sum()
+	if le, err = carryMode(ctx, e.d.Local, le, re.Mode); err != nil {
+		return inner.N(), fmt.Errorf("download %s: %w", p.Quoted(), err)
+	}
 	if re.Hash.IsZero() {
 		re.Hash = got
 	}
@@ -421,6 +482,15 @@ func (e *Engine) mkdir(ctx context.Context, a Action) error {
 	ent, err := r.Mkdir(ctx, a.Path)
 	if err != nil {
 		return fmt.Errorf("create folder %s: %w", a.Path.Quoted(), err)
+	}
+	src := a.Local
+	if a.Op == MkdirLocal {
+		src = a.Remote
+	}
+	if src != nil {
+		if ent, err = carryMode(ctx, r, ent, src.Mode); err != nil {
+			return fmt.Errorf("create folder %s: %w", a.Path.Quoted(), err)
+		}
 	}
 	if side == state.Remote {
 		e.noteRemoteWrite(a.Path)

@@ -295,6 +295,13 @@ func (e *Engine) storedBelow(side state.Side, dir remote.Path) (*sliceIter, erro
 func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Entry, stored *state.Record, rep *Report) (state.Record, bool, error) {
 	if stored != nil && !stored.Dir && sameFingerprint(stored, ent) && stored.ID == ent.ID && !stored.Hash.IsZero() &&
 		stored.Hash.Algo == e.algo && !e.racy(stored) {
+		if ent.Mode != 0 && stored.Mode != ent.Mode {
+			// A record from before tandem kept modes (a chmod moves the ctime, so nothing else gets here): it
+			// gains the bits without a digest.
+			r := *stored
+			r.Mode = ent.Mode
+			return r, true, nil
+		}
 		return state.Record{}, false, nil
 	}
 	hasher, ok := e.sideRemote(side).(remote.Hasher)

@@ -164,7 +164,7 @@ type textPrinter struct{}
 // doneOrder groups finished actions the way a user reads them: what moved, what was created, what was copied
 // each way, what was deleted.
 var doneOrder = []string{"move-remote", "move-local", "mkdir-remote", "mkdir-local", "upload", "download",
-	"delete-remote", "delete-local"}
+	"chmod-remote", "chmod-local", "delete-remote", "delete-local"}
 
 func (textPrinter) print(w io.Writer, res *result) error {
 	ew := &errWriter{w: w}
@@ -249,6 +249,10 @@ func doneLine(d doneJSON) string {
 		return fmt.Sprintf("+ create folder remote %s/", p)
 	case "mkdir-local":
 		return fmt.Sprintf("+ create folder local %s/", p)
+	case "chmod-remote":
+		return fmt.Sprintf("↑ permissions remote %s (as the local file's)", p)
+	case "chmod-local":
+		return fmt.Sprintf("↓ permissions local %s (as the remote file's)", p)
 	case "delete-remote":
 		return fmt.Sprintf("✗ delete remote %s (to the remote's trash)", p)
 	case "delete-local":

@@ -34,9 +34,11 @@ type Config struct {
 	// File is the name the config was parsed under; problems are reported against it.
 	File string `yaml:"-"`
 
-	StateDir         string        // where pair databases, the status socket and the default log live
-	LogFile          string        // JSON log of the service (rotated); "" = <state dir>/tandem.log when a service
-	MetricsAddr      string        // optional read-only TCP /metrics, e.g. 127.0.0.1:9469
+	StateDir    string // where pair databases, the status socket and the default log live
+	LogFile     string // JSON log of the service (rotated); "" = <state dir>/tandem.log when a service
+	MetricsAddr string // optional read-only TCP /metrics, e.g. 127.0.0.1:9469
+	// MetricsPublic allows MetricsAddr on an address other hosts can reach (pair names are labels there).
+	MetricsPublic    bool
 	FullScanInterval time.Duration // safety-net pass interval; 0 = DefaultFullScanInterval
 	Pairs            []Pair
 	// Verizon is the app key registered in ThingSpace that `tandem login verizon` uses (flags and environment
@@ -243,6 +245,19 @@ func (c *Config) Validate(o ValidateOptions) error {
 	if c.MetricsAddr != "" {
 		if err := checkAddr(c.MetricsAddr); err != nil {
 			add(c.problem("metrics_addr", "%v", err))
+		} else if !c.MetricsPublic && !loopbackAddr(c.MetricsAddr) {
+			add(c.problem("metrics_addr", "%q can be reached from other hosts, and /metrics has no authentication "+
+				"(it shows pair names and activity): use 127.0.0.1:PORT, or set metrics_public: true to expose it on purpose", c.MetricsAddr))
+		}
+	}
+	if c.MetricsAddr != "" && c.MetricsPublic {
+		// A public endpoint labels series with pair names; a default name is the local folder's, which the
+		// user never chose to publish.
+		for i, p := range c.Pairs {
+			if p.Name == "" && p.Local != "" {
+				add(c.problem(fmt.Sprintf("pairs[%d].name", i), "missing: metrics_public shows pair names to other hosts, "+
+					"and this pair's default name is its local folder's (%q); give it a name of your choosing", p.PairName()))
+			}
 		}
 	}
 	if c.FullScanInterval != 0 && c.FullScanInterval < MinFullScanInterval {
@@ -484,6 +499,12 @@ func statReason(err error) string {
 func within(p, dir string) bool {
 	rel, err := filepath.Rel(dir, p)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// loopbackAddr: host:port names a loopback host (an empty host or 0.0.0.0 listens everywhere).
+func loopbackAddr(a string) bool {
+	host, _, err := net.SplitHostPort(a)
+	return err == nil && host != "" && isLoopback(host)
 }
 
 func checkAddr(a string) error {

@@ -439,3 +439,41 @@ func TestRemoteOverlaps(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsAddrLoopbackOnly (issue 13 item 5): /metrics on a non-loopback address is refused unless the file
+// says metrics_public: true, and then every pair needs a name of its own (labels would otherwise carry folder
+// names).
+func TestMetricsAddrLoopbackOnly(t *testing.T) {
+	check := func(src string) string {
+		t.Helper()
+		c, err := Parse(strings.NewReader(src), "config.yaml")
+		if err != nil {
+			return err.Error()
+		}
+		if err := c.Validate(ValidateOptions{}); err != nil {
+			return err.Error()
+		}
+		return ""
+	}
+	for _, addr := range []string{"127.0.0.1:9469", "localhost:9469", "[::1]:9469", "127.0.0.2:80"} {
+		if got := check("metrics_addr: \"" + addr + "\"\n"); got != "" {
+			t.Errorf("%s refused: %s", addr, got)
+		}
+	}
+	for _, addr := range []string{"0.0.0.0:9469", ":9469", "192.168.1.2:9469", "[::]:9469", "myhost:9469"} {
+		got := check("metrics_addr: \"" + addr + "\"\n")
+		if !strings.Contains(got, "config.yaml:1: metrics_addr:") || !strings.Contains(got, "metrics_public: true") {
+			t.Errorf("%s: want a problem naming metrics_public, got %q", addr, got)
+		}
+		if got := check("metrics_addr: \"" + addr + "\"\nmetrics_public: true\n"); got != "" {
+			t.Errorf("%s with metrics_public refused: %s", addr, got)
+		}
+	}
+	got := check("metrics_addr: 0.0.0.0:9469\nmetrics_public: true\npairs:\n  - local: /home/u/Secret Project\n    remote: dir:/x\n  - name: docs\n    local: /home/u/docs\n    remote: dir:/y\n")
+	if !strings.Contains(got, "pairs[0].name:") || strings.Contains(got, "pairs[1].name") {
+		t.Errorf("a public endpoint with an unnamed pair: %q", got)
+	}
+	if got := check("metrics_public: yes please\n"); !strings.Contains(got, "metrics_public") {
+		t.Errorf("metrics_public: a non-boolean accepted: %q", got)
+	}
+}

@@ -156,7 +156,7 @@ func New(d Deps, o Options) (*Engine, error) {
 	if d.Exec == nil {
 		d.Exec = NewPool(o.Parallel)
 	}
-	e := &Engine{d: d, o: o, lg: d.Logger.Named("engine").With(zap.String("pair", d.Remote.String())), algo: "sha256",
+	e := &Engine{d: d, o: o, lg: d.Logger.Named("engine").With(zap.String("remote", d.Remote.String())), algo: "sha256",
 		limiter: newLimiter(o.BandwidthLimit), confirmRounds: 3}
 	local := d.Local.Capabilities().Hashes
 	for _, h := range d.Remote.Capabilities().Hashes {

@@ -44,6 +44,17 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 				progressed.Store(true)
 				e.deleted(a)
 				rep.done(a, n)
+				// -v: every file, one line each (the report lists them too, but only at the end).
+				if ce := e.lg.Check(zap.DebugLevel, a.Op.String()); ce != nil {
+					fields := []zap.Field{zap.String("path", remote.Escape(string(a.Path)))}
+					if a.To != "" {
+						fields = append(fields, zap.String("to", remote.Escape(string(a.To))))
+					}
+					if n > 0 {
+						fields = append(fields, zap.Int64("bytes", n))
+					}
+					ce.Write(fields...)
+				}
 				if e.o.PathBackoff > 0 {
 					e.backoff.ok(a.Path)
 				}
@@ -74,7 +85,9 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 			default:
 				rep.problem(a, err)
 			}
-			e.lg.Warn("action failed", zap.String("op", a.Op.String()), zap.String("path", string(a.Path)), zap.Error(err))
+			// Info, not Warn: the report lists the failure (or the skip) already, and `tandem once` shows
+			// warnings on the terminal beside it; the daemon's log keeps Info.
+			e.lg.Info("action failed", zap.String("op", a.Op.String()), zap.String("path", remote.Escape(string(a.Path))), zap.Error(err))
 			return nil
 		}
 	}

@@ -283,3 +283,43 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestVerboseLogsEveryFile (issue 13 item 8): -v logs every file transferred or deleted at debug level; without
+// it nothing but warnings reach stderr.
+func TestVerboseLogsEveryFile(t *testing.T) {
+	l, r, sd := t.TempDir(), t.TempDir(), t.TempDir()
+	for dir, name := range map[string]string{l: "up.txt", r: "down.txt"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("abc"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		app := &App{Registry: NewRegistry(), NewLogger: ConsoleLogger, Stdout: &out, Stderr: &errb, Now: time.Now,
+			Hostname: func() (string, error) { return "testhost", nil }, IsTerminal: func(io.Writer) bool { return false }}
+		if code := Execute(context.Background(), app, append([]string{"once", "--state-dir", sd}, append(args, l, "dir:"+r)...)); code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		return errb.String()
+	}
+	logs := run("-v")
+	for _, want := range []string{"upload\t{\"remote\": \"dir:" + r + "\", \"path\": \"up.txt\", \"bytes\": 3}",
+		"download\t{\"remote\": \"dir:" + r + "\", \"path\": \"down.txt\", \"bytes\": 3}"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("-v log lacks %q:\n%s", want, logs)
+		}
+	}
+	if err := os.Remove(filepath.Join(l, "up.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if logs := run("--verbose"); !strings.Contains(logs, "delete-remote\t{\"remote\": \"dir:"+r+"\", \"path\": \"up.txt\"}") {
+		t.Errorf("--verbose log lacks the delete:\n%s", logs)
+	}
+	if err := os.WriteFile(filepath.Join(l, "again.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if logs := run(); logs != "" {
+		t.Errorf("without -v stderr holds %q", logs)
+	}
+}

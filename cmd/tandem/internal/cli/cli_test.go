@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -321,5 +322,74 @@ func TestVerboseLogsEveryFile(t *testing.T) {
 	}
 	if logs := run(); logs != "" {
 		t.Errorf("without -v stderr holds %q", logs)
+	}
+}
+
+// TestNoPreviousState (issue 13 item 11): a pass without a sync point (first sync, or a state database that was
+// deleted or emptied) says so in notes, text and JSON; a state path that cannot be a database names the cause.
+func TestNoPreviousState(t *testing.T) {
+	l, r, sd := t.TempDir(), t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(l, "a.txt"), []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, string, int) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		app := &App{Registry: NewRegistry(), NewLogger: func(io.Writer, bool) *zap.Logger { return zap.NewNop() },
+			Stdout: &out, Stderr: &errb, Now: time.Now, Hostname: func() (string, error) { return "testhost", nil },
+			IsTerminal: func(io.Writer) bool { return false }}
+		code := Execute(context.Background(), app, append([]string{"once"}, append(args, l, "dir:"+r)...))
+		return out.String(), errb.String(), code
+	}
+	const note = "no previous sync state"
+	if out, _, code := run("--state-dir", sd); code != 0 || !strings.Contains(out, "note: "+note) {
+		t.Fatalf("first sync: exit %d, output lacks the note:\n%s", code, out)
+	}
+	if out, _, code := run("--state-dir", sd); code != 0 || strings.Contains(out, note) {
+		t.Fatalf("second sync: exit %d, output:\n%s", code, out)
+	}
+	dbs, _ := filepath.Glob(filepath.Join(sd, "*.db"))
+	if len(dbs) != 1 {
+		t.Fatalf("databases %v", dbs)
+	}
+	if err := os.Remove(dbs[0]); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code := run("--state-dir", sd, "--json")
+	var doc struct{ Notes []string }
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v:\n%s", code, err, out)
+	}
+	if len(doc.Notes) != 1 || !strings.Contains(doc.Notes[0], note) || !strings.Contains(doc.Notes[0], "come back") {
+		t.Fatalf("notes after the database was deleted: %q", doc.Notes)
+	}
+
+	// A folder where the database belongs.
+	if err := os.Remove(dbs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dbs[0], 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := run("--state-dir", sd); code != 1 || !strings.Contains(errs, dbs[0]+" is a folder") {
+		t.Errorf("a folder in the way: exit %d, %q", code, errs)
+	}
+	// A file where the state dir belongs.
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := run("--state-dir", file); code != 1 || !strings.Contains(errs, file+" is not a folder") {
+		t.Errorf("a file as the state dir: exit %d, %q", code, errs)
+	}
+	// An immutable state dir (chattr +i: root on a file system that has the attribute).
+	imm := t.TempDir()
+	if err := exec.Command("chattr", "+i", imm).Run(); err != nil {
+		t.Logf("no immutable attribute here (%v): that case is not tested", err)
+		return
+	}
+	defer exec.Command("chattr", "-i", imm).Run()
+	if _, errs, code := run("--state-dir", imm); code != 1 || !strings.Contains(errs, "immutable") || !strings.Contains(errs, "--state-dir") {
+		t.Errorf("an immutable state dir: exit %d, %q", code, errs)
 	}
 }

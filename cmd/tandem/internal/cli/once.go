@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -133,6 +134,8 @@ type onceRun struct {
 
 	mu      sync.Mutex
 	skipped map[string]bool // entries a side left out of its walk, reported once each
+	// movedAside: --resync moved a damaged database aside; its note already says a merge follows.
+	movedAside bool
 }
 
 func (r *onceRun) validate() error {
@@ -219,6 +222,12 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 	}); err != nil {
 		return err
 	}
+	if nbase == 0 && !r.movedAside {
+		// A merge without a sync point cannot tell a delete from a file the other side never had.
+		r.note(fmt.Sprintf("no previous sync state for this pair (%s): both sides are merged and nothing is "+
+			"deleted; if this pair synced before and its state database was deleted or emptied, files deleted "+
+			"on one side since then come back", st.Path()))
+	}
 
 	ldir, err := localdir.Open(r.lg, local, localdir.Options{Skip: skip, OnSkip: r.onSkip("local"), Label: local})
 	if err != nil {
@@ -303,10 +312,13 @@ func (r *onceRun) openState() (*state.Store, func(), error) {
 		return nil, nil, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("state dir: %w", err)
+		return nil, nil, stateDirError(dir, err)
 	}
 	path := filepath.Join(dir, r.res.Pair+".db")
 	st, err := state.Open(path, r.lg, state.Options{})
+	if err != nil {
+		err = stateOpenError(path, err)
+	}
 	if err == nil {
 		if r.o.resync {
 			r.note("resync: both sides are listed completely and compared with the last sync point")
@@ -326,6 +338,7 @@ func (r *onceRun) openState() (*state.Store, func(), error) {
 			os.RemoveAll(tmp)
 			return nil, nil, terr
 		}
+		r.movedAside = true
 		r.note(fmt.Sprintf("state database %s cannot be used (%v); a real --resync moves it aside and merges both "+
 			"sides without deleting anything; this dry run shows that merge", path, err))
 		return st, func() { st.Close(); os.RemoveAll(tmp) }, nil
@@ -338,6 +351,7 @@ func (r *onceRun) openState() (*state.Store, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	r.movedAside = true
 	r.note(fmt.Sprintf("the state database could not be used and was moved to %s; both sides are merged "+
 		"without a sync point: every file ends up on both sides, files that differ are kept both ways, nothing is deleted", to))
 	return st, func() { st.Close() }, nil
@@ -430,4 +444,37 @@ func (n newState) undo() {
 	if n.dir != "" {
 		os.Remove(n.dir)
 	}
+}
+
+// stateDirError says why the state dir cannot be created, in the user's terms.
+func stateDirError(dir string, err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("state dir %s is not a folder (a file is in the way): move the file or give another --state-dir: %w", dir, err)
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("state dir %s cannot be created (%w): a read-only or immutable parent folder "+
+			"(lsattr -d), or one owned by another user; fix it or give another --state-dir (state_dir in the config)", dir, err)
+	}
+	return fmt.Errorf("state dir %s: %w", dir, err)
+}
+
+// stateOpenError adds the real cause to a state database that cannot be opened for a reason other than its
+// content (those are state.ErrCorrupt and ErrNewerSchema, which name --resync themselves).
+func stateOpenError(path string, err error) error {
+	if errors.Is(err, state.ErrCorrupt) || errors.Is(err, state.ErrNewerSchema) || errors.Is(err, state.ErrInUse) {
+		return err
+	}
+	if fi, serr := os.Lstat(path); serr == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a folder, not a state database: move it aside (tandem never removes it) or give "+
+			"another --state-dir (state_dir in the config); without it this pair starts over with a merge that deletes nothing: %w", path, err)
+	}
+	switch {
+	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("the state database %s cannot be written (%w): the file or its folder is immutable "+
+			"(lsattr; chattr -i removes the attribute) or on a read-only mount; fix it or give another --state-dir (state_dir in the config)", path, err)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("the state database %s cannot be written (%w): the file or its folder belongs to "+
+			"another user or lacks write permission; fix it or give another --state-dir (state_dir in the config)", path, err)
+	}
+	return err
 }

@@ -181,7 +181,7 @@ func daemonOpener(app *App, stateDir, configDir string) daemon.OpenPair {
 		fresh.dir = "" // the daemon's state dir holds its socket and log: never removed
 		st, err := state.Open(db, lg, state.Options{})
 		if err != nil {
-			return nil, err
+			return nil, stateOpenError(db, err)
 		}
 		var closers []func() error
 		fail := func(err error) (*daemon.PairDeps, error) {

@@ -406,8 +406,10 @@ func (e *Engine) checkRoots(ctx context.Context, rep *Report) error {
 			rep.Resynced = true
 			nbase = 0
 		case errors.Is(err, remote.ErrRootMissing):
-			return fmt.Errorf("%w: %w; nothing was changed. If the folder was moved or unmounted, put it back; "+
-				"if this is a new start, run \"tandem once --resync\"", ErrSafetyStop, err)
+			// How to start over differs between `tandem once` and the daemon (which holds the database): the
+			// caller says it.
+			return fmt.Errorf("%w: %w; nothing was changed. If the folder was moved or unmounted, put it back",
+				ErrSafetyStop, err)
 		default:
 			return fmt.Errorf("check the sync root: %w", err)
 		}

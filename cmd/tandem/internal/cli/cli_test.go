@@ -11,13 +11,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/tandemsync/tandem/cmd/tandem/internal/daemon"
 	"github.com/tandemsync/tandem/engine"
+	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/state"
 )
 
@@ -391,5 +394,46 @@ func TestNoPreviousState(t *testing.T) {
 	defer exec.Command("chattr", "-i", imm).Run()
 	if _, errs, code := run("--state-dir", imm); code != 1 || !strings.Contains(errs, "immutable") || !strings.Contains(errs, "--state-dir") {
 		t.Errorf("an immutable state dir: exit %d, %q", code, errs)
+	}
+}
+
+// TestStatusShowsBytesInFlight (issue 13 item 7): the text status counts a running transfer's bytes, as --json
+// does, instead of "0 B of 300.0 MiB" until it ends; with and without the bar (--watch on a terminal).
+func TestStatusShowsBytesInFlight(t *testing.T) {
+	now := time.Now()
+	st := &daemon.Status{PID: 1, Pairs: []daemon.PairStatus{{Name: "docs", Local: "/l", Remote: "dir:/r", State: daemon.StateSyncing,
+		PassBytesTotal: 300 << 20, Transfers: []daemon.Transfer{{Path: "big.bin", Op: "upload", Total: 300 << 20, Done: 100 << 20, Started: now}}}}}
+	for _, bars := range []bool{false, true} {
+		var b bytes.Buffer
+		printStatus(&b, st, now, bars)
+		out := b.String()
+		if !strings.Contains(out, "big.bin (100.0 MiB of 300.0 MiB") {
+			t.Errorf("bars %v: the transfer line lacks its bytes:\n%s", bars, out)
+		}
+		if strings.Contains(out, "0 B of 300.0 MiB") {
+			t.Errorf("bars %v: the pass line ignores the bytes in flight:\n%s", bars, out)
+		}
+		if !bars && !strings.Contains(out, "100.0 MiB of 300.0 MiB,") && !strings.Contains(out, "  100.0 MiB of 300.0 MiB\n") {
+			t.Errorf("the pass line lacks the bytes:\n%s", out)
+		}
+	}
+}
+
+// TestProgressUnits (issue 13 item 13): the bars speak MiB and MiB/s, like the text beside them, never MB.
+func TestProgressUnits(t *testing.T) {
+	var errb bytes.Buffer
+	app := &App{Stderr: &errb, IsTerminal: func(io.Writer) bool { return true }}
+	p := newProgress(app, onceOpts{})
+	a := engine.Action{Op: engine.Upload, Path: "big.bin", Local: &state.Record{Entry: remote.Entry{Size: 50 << 20}}}
+	p.event(engine.Event{Action: a})
+	p.event(engine.Event{Action: a, Progress: true, Bytes: 20 << 20})
+	p.event(engine.Event{Action: a, Done: true})
+	p.mu.Lock()
+	out := p.bar.String()
+	p.mu.Unlock()
+	st := daemon.PairStatus{PassBytesTotal: 300 << 20, PassBytesDone: 100 << 20}
+	out += "\n" + passBar(st, true)
+	if !strings.Contains(out, "MiB") || regexp.MustCompile(`[0-9.]+ ?[KMG]B\b`).MatchString(out) {
+		t.Errorf("units differ from MiB:\n%q", out)
 	}
 }

@@ -279,7 +279,7 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 		r.note(readOnlyNote)
 	}
 	if err != nil {
-		return loginHint(scheme, err)
+		return onceHint(loginHint(scheme, err))
 	}
 	if n := len(rep.Problems); n > 0 {
 		return fmt.Errorf("%w: %d failed (listed above); the next pass retries them", errProblems, n)
@@ -475,6 +475,18 @@ func stateOpenError(path string, err error) error {
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("the state database %s cannot be written (%w): the file or its folder belongs to "+
 			"another user or lacks write permission; fix it or give another --state-dir (state_dir in the config)", path, err)
+	}
+	return err
+}
+
+// onceHint adds what `tandem once` should be run with to a safety stop (the engine states the facts only; the
+// daemon gives its own advice).
+func onceHint(err error) error {
+	switch {
+	case errors.Is(err, engine.ErrBigDelete):
+		return fmt.Errorf("%w; if that is what you want, run again with --allow-deletes", err)
+	case errors.Is(err, engine.ErrSafetyStop) && errors.Is(err, remote.ErrRootMissing):
+		return fmt.Errorf("%w; if this is a new start, run \"tandem once --resync\"", err)
 	}
 	return err
 }

@@ -124,3 +124,15 @@ func (a Action) Bytes() int64 {
 	}
 	return 0
 }
+
+// skipSide is the side an action that met remote.ErrUnavailable is reported under: the side whose item cannot be
+// used. Transfers meet it on the remote (a locked file it will not serve, a policy or permission that refuses
+// the upload): a local file that cannot be synced (a symlink, a special file) never becomes an upload, the walk
+// skips it. Other actions meet it on the side they change.
+func (a Action) skipSide() string {
+	switch a.Op {
+	case MkdirLocal, MoveLocal, DeleteLocal, ChmodLocal:
+		return "local"
+	}
+	return "remote"
+}

@@ -30,7 +30,7 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 			if e.o.PathBackoff > 0 {
 				if skip, err := e.backoff.held(a.Path, e.d.Clock.Now()); err != nil {
 					if skip {
-						rep.skip(a.Path, err.Error())
+						rep.skip(a.skipSide(), a.Path, err.Error())
 					} else {
 						rep.problem(a, err) // still to do: the daemon's retry comes back for it
 					}
@@ -81,7 +81,7 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 			e.failures.Add(1)
 			switch {
 			case errors.Is(err, remote.ErrUnavailable):
-				rep.skip(a.Path, err.Error())
+				rep.skip(a.skipSide(), a.Path, err.Error())
 			default:
 				rep.problem(a, err)
 			}

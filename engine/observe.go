@@ -168,7 +168,7 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 		}
 		if ent.Incomplete {
 			incomplete = append(incomplete, ent.Path)
-			rep.skip(ent.Path, "folder could not be read completely; its contents are kept as they were")
+			rep.skip(sideName(side), ent.Path, "folder could not be read completely; its contents are kept as they were")
 		}
 		rec := state.Record{Entry: ent, Scanned: now.UnixNano()}
 		if ent.Dir {
@@ -313,7 +313,7 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 		if ctx.Err() != nil {
 			return state.Record{}, false, ctx.Err()
 		}
-		rep.skip(ent.Path, fmt.Sprintf("%s: %v (will retry)", sideName(side), err))
+		rep.skip(sideName(side), ent.Path, fmt.Sprintf("%v (will retry)", err))
 		e.lg.Debug("hash failed", zap.String("path", string(ent.Path)), zap.Error(err))
 		return state.Record{}, false, nil
 	}
@@ -327,7 +327,7 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 			if ctx.Err() != nil {
 				return state.Record{}, false, ctx.Err()
 			}
-			rep.skip(ent.Path, fmt.Sprintf("%s: %v (will retry)", sideName(side), err))
+			rep.skip(sideName(side), ent.Path, fmt.Sprintf("%v (will retry)", err))
 			return state.Record{}, false, nil
 		}
 	}
@@ -606,7 +606,7 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 		}
 		if ent.Incomplete {
 			incomplete = append(incomplete, ent.Path)
-			rep.skip(ent.Path, "remote folder could not be listed completely; its contents are kept as they were")
+			rep.skip("remote", ent.Path, "remote folder could not be listed completely; its contents are kept as they were")
 		}
 		rec := state.Record{Entry: ent, Scanned: gen}
 		return w.add(func(tx state.Writer) error {

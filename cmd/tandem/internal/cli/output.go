@@ -56,7 +56,7 @@ type conflictJSON struct {
 
 type skipJSON struct {
 	Path   string `json:"path"`
-	Side   string `json:"side,omitempty"`
+	Side   string `json:"side"` // "local" or "remote"
 	Reason string `json:"reason"`
 }
 

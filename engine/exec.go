@@ -820,7 +820,8 @@ func (e *Engine) taken(ctx context.Context) func(remote.Path) bool {
 // next round like any new file. The other policies send the losing version to its side's trash.
 func (e *Engine) resolve(ctx context.Context, a Action, rep *Report) (int64, error) {
 	l, r := a.Local, a.Remote
-	w := conflict.Decide(e.o.Policy, l.Entry, r.Entry, e.d.Remote.Capabilities().Trash)
+	caps := e.d.Remote.Capabilities()
+	w := conflict.Decide(e.o.Policy, l.Entry, r.Entry, caps.Trash, max(caps.MTimeStep, e.d.Local.Capabilities().MTimeStep))
 	// Each step commits what it did before the next starts, so an interruption anywhere leaves a consistent
 	// state that the next pass re-plans: no journal entry is needed.
 	now := e.d.Clock.Now()

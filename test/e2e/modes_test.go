@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/tandemsync/tandem/test/testenv"
 )
 
 func mode(t *testing.T, path string) fs.FileMode {
@@ -101,4 +105,33 @@ func TestModesNeverWidenFromCloud(t *testing.T) {
 	if d := e.sync(); len(d.Done) != 0 {
 		t.Fatalf("a chmod towards a cloud did %+v", d.Done)
 	}
+}
+
+// TestDaemonCarriesChmod (issue 13 item 6): under `tandem run`, a chmod alone on either side reaches the other.
+func TestDaemonCarriesChmod(t *testing.T) {
+	d := newDaemonPair(t)
+	testenv.WriteFile(t, d.L, "run.sh", []byte("#!/bin/sh\n"))
+	d.start()
+	waitMode := func(path string, want fs.FileMode) {
+		t.Helper()
+		d.waitFor(fmt.Sprintf("%s at mode %o", path, want), time.Minute, func(*daemonStatus) bool {
+			fi, err := os.Lstat(path)
+			return err == nil && fi.Mode().Perm() == want
+		})
+	}
+	waitMode(filepath.Join(d.R, "run.sh"), 0o644&^umaskOf(t))
+	chmod(t, filepath.Join(d.L, "run.sh"), 0o755)
+	waitMode(filepath.Join(d.R, "run.sh"), 0o755)
+	chmod(t, filepath.Join(d.R, "run.sh"), 0o700)
+	waitMode(filepath.Join(d.L, "run.sh"), 0o700)
+}
+
+// umaskOf is the test process's umask (the daemon inherits it).
+func umaskOf(t *testing.T) fs.FileMode {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "probe")
+	if err := os.WriteFile(f, nil, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return 0o777 &^ mode(t, f)
 }

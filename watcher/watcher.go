@@ -129,7 +129,11 @@ func (w *Watcher) Degraded() string {
 			parts = append(parts, s)
 		}
 	}
-	return strings.Join(parts, "; ")
+	if len(parts) == 0 {
+		return ""
+	}
+	// The folder first: a pair has two watchers (the local folder and a dir: remote's), and status shows both.
+	return w.root + ": " + strings.Join(parts, "; ")
 }
 
 // Watched is the number of directories currently watched (0 outside Run).

@@ -437,3 +437,41 @@ func TestProgressUnits(t *testing.T) {
 		t.Errorf("units differ from MiB:\n%q", out)
 	}
 }
+
+// TestSkippedNameAsStored (issue 13 item 13): a local name with a control character is skipped; JSON gives the
+// stored name (JSON escapes the byte itself), the text output a quoted one, and both name the side.
+func TestSkippedNameAsStored(t *testing.T) {
+	l, r, sd := t.TempDir(), t.TempDir(), t.TempDir()
+	name := "bad\x01name.txt"
+	if err := os.WriteFile(filepath.Join(l, name), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		app := &App{Registry: NewRegistry(), NewLogger: func(io.Writer, bool) *zap.Logger { return zap.NewNop() },
+			Stdout: &out, Stderr: &errb, Now: time.Now, Hostname: func() (string, error) { return "testhost", nil },
+			IsTerminal: func(io.Writer) bool { return false }}
+		if code := Execute(context.Background(), app, append([]string{"once", "--state-dir", sd}, append(args, l, "dir:"+r)...)); code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		return out.String()
+	}
+	var doc struct {
+		Skipped []struct{ Path, Side, Reason string }
+	}
+	if err := json.Unmarshal([]byte(run("--json")), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Skipped) != 1 || doc.Skipped[0].Path != name || doc.Skipped[0].Side != "local" {
+		t.Fatalf("skipped = %+v, want the stored name %q on the local side", doc.Skipped, name)
+	}
+	if text := run(); !strings.Contains(text, `~ skipped local "bad\x01name.txt": `) || strings.Contains(text, "\x01") {
+		t.Fatalf("text output:\n%q", text)
+	}
+	for _, p := range []string{"plain.txt", `"quoted but printable"`, `"bad\xffutf8"`} {
+		if got := storedName(p); got != p {
+			t.Errorf("storedName(%q) = %q, want it unchanged", p, got)
+		}
+	}
+}

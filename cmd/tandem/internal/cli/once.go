@@ -300,7 +300,7 @@ func (r *onceRun) onSkip(side string) func(p, reason string) {
 			r.skipped = map[string]bool{}
 		}
 		r.skipped[k] = true
-		r.res.Skipped = append(r.res.Skipped, skipJSON{Path: p, Side: side, Reason: reason})
+		r.res.Skipped = append(r.res.Skipped, skipJSON{Path: storedName(p), Side: side, Reason: reason})
 	}
 }
 

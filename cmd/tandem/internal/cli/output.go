@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tandemsync/tandem/engine"
 	"github.com/tandemsync/tandem/remote"
@@ -103,7 +105,7 @@ func (res *result) fill(rep *engine.Report) {
 			Type: typeChange[c.Path], Reason: c.Reason})
 	}
 	for _, s := range rep.Skipped {
-		res.Skipped = append(res.Skipped, skipJSON{Path: string(s.Path), Side: s.Side, Reason: s.Reason})
+		res.Skipped = append(res.Skipped, skipJSON{Path: storedName(string(s.Path)), Side: s.Side, Reason: s.Reason})
 	}
 	for _, p := range rep.Problems {
 		res.Problems = append(res.Problems, problemJSON{Op: p.Op.String(), Path: string(p.Path), Error: p.Err})
@@ -112,6 +114,22 @@ func (res *result) fill(rep *engine.Report) {
 	res.Totals = totalsJSON{Uploaded: t.Uploaded, Downloaded: t.Downloaded, UpBytes: t.UpBytes, DownBytes: t.DownBytes,
 		DeletedLocal: t.DeletedLocal, DeletedRemote: t.DeletedRemote, MovedLocal: t.MovedLocal,
 		MovedRemote: t.MovedRemote, Other: t.Other}
+}
+
+// storedName turns the printable form of a skipped name back into the name as stored: the sides report a name
+// that cannot be a Path (control characters) Go-quoted, so that logs and terminals are safe, while JSON carries
+// any valid UTF-8 as it is. A name that is not valid UTF-8 stays quoted (JSON cannot hold its bytes). Only the
+// exact output of remote.Escape is undone, so an ordinary name is never altered; a name that literally reads
+// like a quoted one (quotes and a backslash escape in it) cannot be told from it and is shown unquoted.
+func storedName(p string) string {
+	if len(p) < 2 || p[0] != '"' {
+		return p
+	}
+	raw, err := strconv.Unquote(p)
+	if err != nil || !utf8.ValidString(raw) || remote.Escape(raw) != p {
+		return p
+	}
+	return raw
 }
 
 // finish records the outcome. Lists are never null in JSON, so consumers can iterate without checks.

@@ -475,3 +475,38 @@ func TestSkippedNameAsStored(t *testing.T) {
 		}
 	}
 }
+
+// TestFailureReportedOnce (issue 13 item 13): an action that fails is listed once in the report, not also as a
+// warning log line beside it (-v shows the log line).
+func TestFailureReportedOnce(t *testing.T) {
+	l, r, sd := t.TempDir(), t.TempDir(), t.TempDir()
+	run := func(args ...string) (string, string, int) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		app := &App{Registry: NewRegistry(), NewLogger: ConsoleLogger, Stdout: &out, Stderr: &errb, Now: time.Now,
+			Hostname: func() (string, error) { return "testhost", nil }, IsTerminal: func(io.Writer) bool { return false }}
+		code := Execute(context.Background(), app, append([]string{"once", "--state-dir", sd}, append(args, l, "dir:"+r)...))
+		return out.String(), errb.String(), code
+	}
+	if _, errs, code := run(); code != 0 {
+		t.Fatalf("first pass: exit %d %s", code, errs)
+	}
+	if err := os.WriteFile(filepath.Join(l, "new.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// An immutable remote folder refuses the upload (root included); needs chattr and a file system with it.
+	if err := exec.Command("chattr", "+i", r).Run(); err != nil {
+		t.Skipf("no immutable attribute here: %v", err)
+	}
+	defer exec.Command("chattr", "-i", r).Run()
+	out, errs, code := run()
+	if code != 1 || strings.Count(out, "! failed") != 1 || !strings.Contains(out, "upload new.txt") {
+		t.Fatalf("exit %d, want the failure listed once:\n%s", code, out)
+	}
+	if strings.Contains(errs, "WARN") || strings.Contains(errs, "action failed") {
+		t.Errorf("the failure was also logged as a warning:\n%s", errs)
+	}
+	if _, errs, _ := run("-v"); !strings.Contains(errs, "action failed") {
+		t.Errorf("-v does not show the failure's log line:\n%s", errs)
+	}
+}

@@ -223,10 +223,16 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 		return err
 	}
 	if nbase == 0 && !r.movedAside {
-		// A merge without a sync point cannot tell a delete from a file the other side never had.
-		r.note(fmt.Sprintf("no previous sync state for this pair (%s): both sides are merged and nothing is "+
-			"deleted; if this pair synced before and its state database was deleted or emptied, files deleted "+
-			"on one side since then come back", st.Path()))
+		// A merge without a sync point cannot tell a delete from a file the other side never had. A local root
+		// that already has tandem's folder has synced before (with this state dir or another).
+		if _, err := os.Lstat(filepath.Join(local, remote.ReservedDir)); err == nil {
+			r.note(fmt.Sprintf("no previous sync state for this pair (%s), though %s has synced before: both "+
+				"sides are merged and nothing is deleted, so files deleted on one side since the last sync (if "+
+				"its state database was deleted or emptied, or another --state-dir was used) come back", st.Path(), local))
+		} else {
+			r.note(fmt.Sprintf("no previous sync state for this pair (%s): a first sync merges both sides "+
+				"and deletes nothing", st.Path()))
+		}
 	}
 
 	ldir, err := localdir.Open(r.lg, local, localdir.Options{Skip: skip, OnSkip: r.onSkip("local"), Label: local})

@@ -58,7 +58,13 @@ const (
 
 // Decide applies p to a conflict between the local and remote versions. A policy that would need a trash the
 // remote lacks falls back to keeping both, because "never lose data" outranks the user's preference.
-func Decide(p Policy, local, rem remote.Entry, remoteHasTrash bool) Winner {
+//
+// step is the coarser mtime resolution of the two sides (pCloud keeps whole seconds): newer-wins compares the
+// mtimes at that resolution, so two edits within one step are a tie, and a tie keeps both.
+func Decide(p Policy, local, rem remote.Entry, remoteHasTrash bool, step time.Duration) Winner {
+	if step > 0 {
+		local.ModTime, rem.ModTime = local.ModTime.Truncate(step), rem.ModTime.Truncate(step)
+	}
 	w := Both
 	switch p {
 	case LocalWins:

@@ -70,9 +70,20 @@ func TestDecide(t *testing.T) {
 		{NewerWins, remote.Entry{}, newer, true, Both, "a side without a user mtime keeps both"},
 	}
 	for _, c := range cases {
-		if got := Decide(c.p, c.l, c.r, c.trash); got != c.want {
+		if got := Decide(c.p, c.l, c.r, c.trash, 0); got != c.want {
 			t.Errorf("%s: got %v want %v", c.describe, got, c.want)
 		}
+	}
+	// Issue 13 item 13: a remote that keeps whole seconds (pCloud) cannot order two edits within one second; the
+	// local ns mtime must not win over a later remote edit that the remote reports truncated.
+	l := remote.Entry{ModTime: time.Date(2026, 3, 1, 10, 0, 0, 700e6, time.UTC)}
+	r := remote.Entry{ModTime: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)} // edited at .9, reported as :00
+	if got := Decide(NewerWins, l, r, true, time.Second); got != Both {
+		t.Errorf("same second at a 1 s step: got %v, want both kept", got)
+	}
+	r.ModTime = r.ModTime.Add(time.Second)
+	if got := Decide(NewerWins, l, r, true, time.Second); got != Remote {
+		t.Errorf("a second later: got %v, want remote", got)
 	}
 }
 

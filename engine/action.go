@@ -25,10 +25,13 @@ const (
 	Conflict        // both changed differently: apply the conflict policy (keep both by default)
 	TypeConflict    // file on one side, folder on the other: the file is renamed aside
 	Forget          // the path became ignored: drop it from the views and the base, touch no file
+	ChmodRemote     // only the local file's permission bits changed: set them on the remote (both keep modes)
+	ChmodLocal      // only the remote file's permission bits changed: set them locally
 )
 
 var opNames = [...]string{"none", "upload", "download", "mkdir-remote", "mkdir-local", "delete-remote",
-	"delete-local", "move-remote", "move-local", "record", "compare", "conflict", "type-conflict", "forget"}
+	"delete-local", "move-remote", "move-local", "record", "compare", "conflict", "type-conflict", "forget",
+	"chmod-remote", "chmod-local"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {
@@ -120,4 +123,16 @@ func (a Action) Bytes() int64 {
 		}
 	}
 	return 0
+}
+
+// skipSide is the side an action that met remote.ErrUnavailable is reported under: the side whose item cannot be
+// used. Transfers meet it on the remote (a locked file it will not serve, a policy or permission that refuses
+// the upload): a local file that cannot be synced (a symlink, a special file) never becomes an upload, the walk
+// skips it. Other actions meet it on the side they change.
+func (a Action) skipSide() string {
+	switch a.Op {
+	case MkdirLocal, MoveLocal, DeleteLocal, ChmodLocal:
+		return "local"
+	}
+	return "remote"
 }

@@ -157,7 +157,7 @@ func New(d Deps, o Options) (*Engine, error) {
 	if d.Exec == nil {
 		d.Exec = NewPool(o.Parallel)
 	}
-	e := &Engine{d: d, o: o, lg: d.Logger.Named("engine").With(zap.String("pair", d.Remote.String())), algo: "sha256",
+	e := &Engine{d: d, o: o, lg: d.Logger.Named("engine").With(zap.String("remote", d.Remote.String())), algo: "sha256",
 		limiter: newLimiter(o.BandwidthLimit), confirmRounds: 3}
 	local := d.Local.Capabilities().Hashes
 	for _, h := range d.Remote.Capabilities().Hashes {
@@ -411,8 +411,10 @@ func (e *Engine) checkRoots(ctx context.Context, rep *Report) error {
 			rep.Resynced = true
 			nbase = 0
 		case errors.Is(err, remote.ErrRootMissing):
-			return fmt.Errorf("%w: %w; nothing was changed. If the folder was moved or unmounted, put it back; "+
-				"if this is a new start, run \"tandem once --resync\"", ErrSafetyStop, err)
+			// How to start over differs between `tandem once` and the daemon (which holds the database): the
+			// caller says it.
+			return fmt.Errorf("%w: %w; nothing was changed. If the folder was moved or unmounted, put it back",
+				ErrSafetyStop, err)
 		default:
 			return fmt.Errorf("check the sync root: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"sync/atomic"
 
@@ -29,7 +30,7 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 			if e.o.PathBackoff > 0 {
 				if skip, err := e.backoff.held(a.Path, e.d.Clock.Now()); err != nil {
 					if skip {
-						rep.skip(a.Path, err.Error())
+						rep.skip(a.skipSide(), a.Path, err.Error())
 					} else {
 						rep.problem(a, err) // still to do: the daemon's retry comes back for it
 					}
@@ -43,6 +44,17 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 				progressed.Store(true)
 				e.deleted(a)
 				rep.done(a, n)
+				// -v: every file, one line each (the report lists them too, but only at the end).
+				if ce := e.lg.Check(zap.DebugLevel, a.Op.String()); ce != nil {
+					fields := []zap.Field{zap.String("path", remote.Escape(string(a.Path)))}
+					if a.To != "" {
+						fields = append(fields, zap.String("to", remote.Escape(string(a.To))))
+					}
+					if n > 0 {
+						fields = append(fields, zap.Int64("bytes", n))
+					}
+					ce.Write(fields...)
+				}
 				if e.o.PathBackoff > 0 {
 					e.backoff.ok(a.Path)
 				}
@@ -69,11 +81,13 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 			e.failures.Add(1)
 			switch {
 			case errors.Is(err, remote.ErrUnavailable):
-				rep.skip(a.Path, err.Error())
+				rep.skip(a.skipSide(), a.Path, err.Error())
 			default:
 				rep.problem(a, err)
 			}
-			e.lg.Warn("action failed", zap.String("op", a.Op.String()), zap.String("path", string(a.Path)), zap.Error(err))
+			// Info, not Warn: the report lists the failure (or the skip) already, and `tandem once` shows
+			// warnings on the terminal beside it; the daemon's log keeps Info.
+			e.lg.Info("action failed", zap.String("op", a.Op.String()), zap.String("path", remote.Escape(string(a.Path))), zap.Error(err))
 			return nil
 		}
 	}
@@ -194,6 +208,8 @@ func (e *Engine) do(ctx context.Context, a Action, rep *Report) (int64, error) {
 		return 0, e.move(ctx, a)
 	case RecordBase:
 		return 0, e.recordBase(ctx, a.Path, a.Local, a.Remote)
+	case ChmodRemote, ChmodLocal:
+		return 0, e.chmod(ctx, a)
 	case Reconcile:
 		return e.reconcile(ctx, a, rep)
 	case Conflict:
@@ -326,6 +342,9 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 		return v.N(), fmt.Errorf("upload %s: %w", p.Quoted(), err)
 	}
 	sent := v.Sum()
+	if re, err = carryMode(ctx, e.d.Remote, re, le.Mode); err != nil {
+		return v.N(), fmt.Errorf("upload %s: %w", p.Quoted(), err)
+	}
 	if re.Hash.IsZero() || re.Hash.Algo != e.algo {
 		re.Hash = sent // the digest of exactly the bytes stored at this revision
 	}
@@ -373,6 +392,58 @@ func (e *Engine) localHash(ctx context.Context, p remote.Path) (remote.Hash, rem
 	return hasher.HashOf(ctx, p, e.algo)
 }
 
+// carryMode gives what was just written at ent.Path on side dst the permission bits of its source (mode), where
+// both sides keep modes (two local folders: a 0600 file stays 0600, an executable stays executable). A cloud
+// side keeps none (mode 0 or no ModeSetter): the written file keeps what Put gave it, which never widens a
+// replaced file's mode.
+func carryMode(ctx context.Context, dst remote.Remote, ent remote.Entry, mode fs.FileMode) (remote.Entry, error) {
+	ms, ok := dst.(remote.ModeSetter)
+	if !ok || mode == 0 || ent.Mode == 0 || ent.Mode == mode.Perm() {
+		return ent, nil
+	}
+	got, err := ms.Chmod(ctx, ent.Path, mode, remote.Precondition{Rev: ent.Rev})
+	if err != nil {
+		return ent, fmt.Errorf("set permissions %o: %w", mode.Perm(), err)
+	}
+	got.Hash = ent.Hash // same bytes
+	return got, nil
+}
+
+// chmod carries a permission change alone: the content is as recorded on both sides, so only the bits move.
+func (e *Engine) chmod(ctx context.Context, a Action) error {
+	if a.Base == nil || a.Local == nil || a.Remote == nil {
+		return fmt.Errorf("chmod %s: a side or the sync point is missing", a.Path.Quoted())
+	}
+	dst, side, src, seen := e.d.Remote, state.Remote, a.Local, a.Remote
+	if a.Op == ChmodLocal {
+		dst, side, src, seen = e.d.Local, state.Local, a.Remote, a.Local
+	}
+	ms, ok := dst.(remote.ModeSetter)
+	if !ok {
+		return fmt.Errorf("chmod %s: %s keeps no permissions", a.Path.Quoted(), dst)
+	}
+	ent, err := ms.Chmod(ctx, a.Path, src.Mode, revOf(seen))
+	if err != nil {
+		return fmt.Errorf("chmod %s: %w", a.Path.Quoted(), err)
+	}
+	if side == state.Remote {
+		e.noteRemoteWrite(a.Path)
+	}
+	now := e.now()
+	mine := rec(ent, now)
+	mine.Hash = seen.Hash
+	return e.commit(func(tx state.Writer) error {
+		if err := tx.Put(side, mine); err != nil {
+			return err
+		}
+		b := state.Base{Path: a.Path, Hash: a.Base.Hash, Local: *a.Local, Remote: mine}
+		if side == state.Local {
+			b.Local, b.Remote = mine, *a.Remote
+		}
+		return tx.PutBase(b)
+	})
+}
+
 // stableSource reads an upload's local source and, at its end, checks that the file did not change while it
 // was read (stat): a change fails the read, so the upload is never committed.
 type stableSource struct {
@@ -417,6 +488,9 @@ func (e *Engine) download(ctx context.Context, p remote.Path, pre remote.Precond
 		return inner.N(), fmt.Errorf("download %s: %w", p.Quoted(), err)
 	}
 	got := inner.Sum()
+	if le, err = carryMode(ctx, e.d.Local, le, re.Mode); err != nil {
+		return inner.N(), fmt.Errorf("download %s: %w", p.Quoted(), err)
+	}
 	if re.Hash.IsZero() {
 		re.Hash = got
 	}
@@ -443,6 +517,15 @@ func (e *Engine) mkdir(ctx context.Context, a Action) error {
 	ent, err := r.Mkdir(ctx, a.Path)
 	if err != nil {
 		return fmt.Errorf("create folder %s: %w", a.Path.Quoted(), err)
+	}
+	src := a.Local
+	if a.Op == MkdirLocal {
+		src = a.Remote
+	}
+	if src != nil {
+		if ent, err = carryMode(ctx, r, ent, src.Mode); err != nil {
+			return fmt.Errorf("create folder %s: %w", a.Path.Quoted(), err)
+		}
 	}
 	if side == state.Remote {
 		e.noteRemoteWrite(a.Path)
@@ -808,7 +891,8 @@ func (e *Engine) taken(ctx context.Context) func(remote.Path) bool {
 // next round like any new file. The other policies send the losing version to its side's trash.
 func (e *Engine) resolve(ctx context.Context, a Action, rep *Report) (int64, error) {
 	l, r := a.Local, a.Remote
-	w := conflict.Decide(e.o.Policy, l.Entry, r.Entry, e.d.Remote.Capabilities().Trash)
+	caps := e.d.Remote.Capabilities()
+	w := conflict.Decide(e.o.Policy, l.Entry, r.Entry, caps.Trash, max(caps.MTimeStep, e.d.Local.Capabilities().MTimeStep))
 	// Each step commits what it did before the next starts, so an interruption anywhere leaves a consistent
 	// state that the next pass re-plans: no journal entry is needed.
 	now := e.d.Clock.Now()

@@ -206,9 +206,10 @@ func overBudget(planned, recent [2]int, files int, pct float64, span string) err
 		if recent[i] > 0 {
 			already = fmt.Sprintf(", %d of them already deleted in %s", recent[i], span)
 		}
-		return fmt.Errorf("%w: %w: the pass would delete %d of %d files on the %s side (more than %g%%%s); "+
-			"if that is what you want, run again with --allow-deletes", ErrSafetyStop, ErrBigDelete,
-			n, had, name, pct, already)
+		// No advice here: how to let it through differs between `tandem once` (--allow-deletes) and the daemon
+		// (`tandem resume --allow-deletes`); each caller adds its own, once.
+		return fmt.Errorf("%w: %w: the pass would delete %d of %d files on the %s side (more than %g%%%s)",
+			ErrSafetyStop, ErrBigDelete, n, had, name, pct, already)
 	}
 	return nil
 }
@@ -241,7 +242,7 @@ func (e *Engine) verifyRoots(ctx context.Context) error {
 		case err == nil:
 		case errors.Is(err, remote.ErrRootMissing):
 			return fmt.Errorf("%w: %w (during the pass); nothing more was changed. If the folder was moved or "+
-				"unmounted, put it back; if this is a new start, run \"tandem once --resync\"", ErrSafetyStop, err)
+				"unmounted, put it back", ErrSafetyStop, err)
 		default:
 			return fmt.Errorf("check the sync root: %w", err)
 		}

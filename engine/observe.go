@@ -168,7 +168,7 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 		}
 		if ent.Incomplete {
 			incomplete = append(incomplete, ent.Path)
-			rep.skip(ent.Path, "folder could not be read completely; its contents are kept as they were")
+			rep.skip(sideName(side), ent.Path, "folder could not be read completely; its contents are kept as they were")
 		}
 		rec := state.Record{Entry: ent, Scanned: now.UnixNano()}
 		if ent.Dir {
@@ -295,6 +295,13 @@ func (e *Engine) storedBelow(side state.Side, dir remote.Path) (*sliceIter, erro
 func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Entry, stored *state.Record, rep *Report) (state.Record, bool, error) {
 	if stored != nil && !stored.Dir && sameFingerprint(stored, ent) && stored.ID == ent.ID && !stored.Hash.IsZero() &&
 		stored.Hash.Algo == e.algo && !e.racy(stored) {
+		if ent.Mode != 0 && stored.Mode != ent.Mode {
+			// A record from before tandem kept modes (a chmod moves the ctime, so nothing else gets here): it
+			// gains the bits without a digest.
+			r := *stored
+			r.Mode = ent.Mode
+			return r, true, nil
+		}
 		return state.Record{}, false, nil
 	}
 	hasher, ok := e.sideRemote(side).(remote.Hasher)
@@ -306,7 +313,7 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 		if ctx.Err() != nil {
 			return state.Record{}, false, ctx.Err()
 		}
-		rep.skip(ent.Path, fmt.Sprintf("%s: %v (will retry)", sideName(side), err))
+		rep.skip(sideName(side), ent.Path, fmt.Sprintf("%v (will retry)", err))
 		e.lg.Debug("hash failed", zap.String("path", string(ent.Path)), zap.Error(err))
 		return state.Record{}, false, nil
 	}
@@ -320,7 +327,7 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 			if ctx.Err() != nil {
 				return state.Record{}, false, ctx.Err()
 			}
-			rep.skip(ent.Path, fmt.Sprintf("%s: %v (will retry)", sideName(side), err))
+			rep.skip(sideName(side), ent.Path, fmt.Sprintf("%v (will retry)", err))
 			return state.Record{}, false, nil
 		}
 	}
@@ -599,7 +606,7 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 		}
 		if ent.Incomplete {
 			incomplete = append(incomplete, ent.Path)
-			rep.skip(ent.Path, "remote folder could not be listed completely; its contents are kept as they were")
+			rep.skip("remote", ent.Path, "remote folder could not be listed completely; its contents are kept as they were")
 		}
 		rec := state.Record{Entry: ent, Scanned: gen}
 		return w.add(func(tx state.Writer) error {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"io/fs"
 	"slices"
 	"sort"
 	"strings"
@@ -18,8 +19,8 @@ var ErrSafetyStop = errors.New("safety stop")
 
 func sameDigest(a, b remote.Hash) bool { return !a.IsZero() && a == b }
 
-// localChanged: the local record differs from the base in kind or content (content: the local digest, which the
-// observer computes whenever the stat fingerprint moved).
+// localChanged: the local record differs from the base in kind, content (the local digest, which the observer
+// computes whenever the stat fingerprint moved) or permission bits (modeMoved).
 func localChanged(b *state.Base, l *state.Record) bool {
 	if b == nil {
 		return l != nil
@@ -27,7 +28,27 @@ func localChanged(b *state.Base, l *state.Record) bool {
 	if l == nil || l.Dir != b.Dir {
 		return true
 	}
-	return !l.Dir && l.Hash != b.Hash
+	return !l.Dir && (l.Hash != b.Hash || modeMoved(b.Local.Mode, l.Mode, b.Remote.Mode))
+}
+
+// modeMoved: a file's permission bits moved from was to now on a side, and the other side keeps modes too (its
+// base record has them: both sides are local folders). A side without modes reports 0, and a base recorded before
+// tandem kept modes has none, so neither makes a change.
+func modeMoved(was, now, other fs.FileMode) bool {
+	return was != 0 && now != 0 && other != 0 && was != now
+}
+
+// modeOnly: the only change on the changed side is its permission bits: content and the other side are as
+// recorded, so setting the bits is the whole action (no transfer).
+// local tells which side changed.
+func modeOnly(b *state.Base, l, r *state.Record, local bool) bool {
+	if b == nil || l == nil || r == nil || b.Dir || l.Dir || r.Dir {
+		return false
+	}
+	if local {
+		return l.Hash == b.Hash && r.Rev == b.Remote.Rev
+	}
+	return sameDigest(r.Hash, b.Hash) && l.Rev == b.Local.Rev
 }
 
 // remoteChanged: the remote record differs from the base in kind or revision. A new revision whose digest still
@@ -39,7 +60,7 @@ func remoteChanged(b *state.Base, r *state.Record) bool {
 	if r == nil || r.Dir != b.Dir {
 		return true
 	}
-	return !r.Dir && r.Rev != b.Remote.Rev && !sameDigest(r.Hash, b.Hash)
+	return !r.Dir && (r.Rev != b.Remote.Rev && !sameDigest(r.Hash, b.Hash) || modeMoved(b.Remote.Mode, r.Mode, b.Local.Mode))
 }
 
 // decide is the planner table of DESIGN.md for one path. It looks at nothing but the three records.
@@ -48,9 +69,20 @@ func decide(p remote.Path, b *state.Base, l, r *state.Record) Action {
 	lch, rch := localChanged(b, l), remoteChanged(b, r)
 	switch {
 	case !lch && !rch:
-		if b != nil && l != nil && r != nil && !r.Dir && r.Rev != b.Remote.Rev {
+		switch {
+		case b != nil && l != nil && r != nil && !r.Dir && r.Rev != b.Remote.Rev:
 			a.Op, a.Reason = RecordBase, "remote revision changed, content did not"
+		case b != nil && l != nil && r != nil && !r.Dir && l.Mode != 0 && r.Mode != 0 && (b.Local.Mode == 0 || b.Remote.Mode == 0):
+			// A sync point from before tandem kept modes: recorded again with them, once, so that a later chmod
+			// is a change.
+			a.Op, a.Reason = RecordBase, "sync point gains the permissions"
 		}
+		return a
+	case lch && !rch && modeOnly(b, l, r, true):
+		a.Op, a.Reason = ChmodRemote, "permissions changed locally"
+		return a
+	case !lch && rch && modeOnly(b, l, r, false):
+		a.Op, a.Reason = ChmodLocal, "permissions changed remotely"
 		return a
 	case lch && !rch:
 		return toRemote(a)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"io/fs"
 	"slices"
 	"strings"
 	"testing"
@@ -33,6 +34,21 @@ func TestDecide(t *testing.T) {
 	noHash.Hash = remote.Hash{}
 	touched := file("a", "one")
 	touched.Rev = "rev-touched" // new revision, same digest
+	// Modes (issue 13 item 6): both sides keep them in bm; a chmod moves the stat fingerprint (Rev) too.
+	withMode := func(r *state.Record, m fs.FileMode, rev string) *state.Record {
+		c := *r
+		c.Mode = m
+		if rev != "" {
+			c.Rev = rev
+		}
+		return &c
+	}
+	m644 := withMode(v1, 0o644, "")
+	bm := base(m644, m644)
+	lChmod := withMode(v1, 0o600, "rev-chmod")
+	rChmod := withMode(v1, 0o755, "rev-chmod")
+	lEditChmod := withMode(v2, 0o600, "rev-edit")
+	cloudBase := base(m644, v1) // the remote keeps no modes
 	cases := []struct {
 		name    string
 		b       *state.Base
@@ -58,6 +74,12 @@ func TestDecide(t *testing.T) {
 		{"new remote folder mkdirs local", nil, nil, d, MkdirLocal, false},
 		{"remote delete deletes local", b1, v1, nil, DeleteLocal, true},
 		{"remote file replaced by folder", b1, v1, d, DeleteLocal, true},
+		// Permission bits between two sides that keep them; never towards a side that does not.
+		{"local chmod alone sets the remote's bits", bm, lChmod, m644, ChmodRemote, false},
+		{"remote chmod alone sets the local bits", bm, m644, rChmod, ChmodLocal, false},
+		{"local edit and chmod uploads", bm, lEditChmod, m644, Upload, false},
+		{"local chmod towards a cloud is no change", cloudBase, lChmod, v1, OpNone, false},
+		{"a base from before modes is recorded again", b1, m644, m644, RecordBase, false},
 		// Both changed.
 		{"same edit both sides records base only", b1, v2, v2, RecordBase, false},
 		{"different edits keep both", b1, v2, v3, Conflict, false},

@@ -66,10 +66,11 @@ func (r *Report) done(a Action, n int64) {
 	r.Done = append(r.Done, Done{Op: a.Op, Path: a.Path, To: a.To, Bytes: n})
 }
 
-func (r *Report) skip(p remote.Path, why string) {
+// skip reports p on side ("local" or "remote") as left alone in this pass.
+func (r *Report) skip(side string, p remote.Path, why string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.Skipped = append(r.Skipped, Skip{Path: p, Reason: why})
+	r.Skipped = append(r.Skipped, Skip{Path: p, Side: side, Reason: why})
 }
 
 // skipOnce reports p as skipped on side, once per pass.

@@ -179,7 +179,7 @@ func (e *Engine) observePaths(ctx context.Context, side state.Side, paths []Scop
 			e.markSkipped(side, sp.Path, err.Error(), rep)
 		case err != nil:
 			// Unreadable is never deleted: keep what is stored and let a later pass look again.
-			rep.skip(sp.Path, fmt.Sprintf("%s: %v (will retry)", sideName(side), err))
+			rep.skip(sideName(side), sp.Path, fmt.Sprintf("%v (will retry)", err))
 			e.markSkipped(side, sp.Path, "", rep)
 		case e.ignored(sp.Path, ent.Dir):
 		case ent.Dir:

@@ -1,6 +1,9 @@
 package remote
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestFoldName: a case-folding remote that keeps bytes (vBoxx) holds café in NFC and NFD side by side; only a
 // remote that normalises makes them one name (the merge once folded both, and vBoxx's e2e Unicode scenario
@@ -24,5 +27,17 @@ func TestFoldName(t *testing.T) {
 	h := FoldName(Capabilities{FoldsCase: true, NormalizesUnicode: true})
 	if h("CAF\u00c9") != h(nfd) {
 		t.Error("a folding, normalising remote: CAFÉ and cafe\u0301 are one name")
+	}
+}
+
+// TestBackslashNameMessage (issue 13 item 13): on Linux a backslash is an ordinary character; the refusal says
+// why it is refused instead of calling it a path separator.
+func TestBackslashNameMessage(t *testing.T) {
+	err := ValidName(`a\b.txt`)
+	if err == nil || !strings.Contains(err.Error(), "backslash") || strings.Contains(err.Error(), "contains a path separator") {
+		t.Fatalf("ValidName(a\\b.txt) = %v", err)
+	}
+	if err := ValidName("a/b"); err == nil || !strings.Contains(err.Error(), "path separator") {
+		t.Fatalf("ValidName(a/b) = %v", err)
 	}
 }

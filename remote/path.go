@@ -50,8 +50,12 @@ func ValidName(name string) error {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
-		case c == '/' || c == '\\':
+		case c == '/':
 			return bad("contains a path separator")
+		case c == '\\':
+			// A plain character on Linux and macOS, but a separator on Windows and for some clouds: a name
+			// with it could not be the same file everywhere.
+			return bad("contains a backslash (a path separator on Windows and some clouds)")
 		case c == 0:
 			return bad("contains NUL")
 		case c < 0x20 || c == 0x7f:

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"time"
 )
 
@@ -57,6 +58,10 @@ type Entry struct {
 	// the path (and, matched by ID, of the object's former path) and reports the skip. Path is the printable
 	// path (it may not be a valid Path when the name itself is the problem); Dir and ID are set where known.
 	Skip string
+	// Mode is the permission bits (0o777 part) where the side keeps them (localdir: the local side and dir:
+	// remotes), 0 where it does not (cloud providers). The engine carries it only between two sides that keep
+	// modes (ModeSetter).
+	Mode fs.FileMode
 }
 
 // Precondition guards a mutation. The zero value is unconditional; Absent requires that nothing exists at the
@@ -130,6 +135,13 @@ type Remote interface {
 // bytes; pCloud asks checksumfile). The returned Entry is the state the digest belongs to.
 type Hasher interface {
 	HashOf(ctx context.Context, p Path, algo string) (Hash, Entry, error)
+}
+
+// ModeSetter is implemented by sides that keep permission bits (Entry.Mode). Chmod sets p's permission bits
+// to mode (only its 0o777 part) if p still holds pre's revision, and returns the new Entry (a chmod moves a local
+// file's ctime, so its Rev).
+type ModeSetter interface {
+	Chmod(ctx context.Context, p Path, mode fs.FileMode, pre Precondition) (Entry, error)
 }
 
 // RootChecker is implemented by sides that can tell a vanished or unmounted root from an empty one. The engine

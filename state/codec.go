@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/binary"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/tandemsync/tandem/remote"
@@ -19,7 +20,8 @@ const (
 	flagIncomplete = 1 << 1
 	flagModTime    = 1 << 2 // a zero ModTime is stored as absent, so it decodes back to the zero time.Time
 	flagInherit    = 1 << 3 // nested in a Base: Path omitted because it equals the Base's Path
-	flagMask       = flagDir | flagIncomplete | flagModTime | flagInherit
+	flagMode       = 1 << 4 // permission bits follow (schema 2): only sides that keep modes have them
+	flagMask       = flagDir | flagIncomplete | flagModTime | flagInherit | flagMode
 )
 
 type encoder struct{ b []byte }
@@ -139,6 +141,9 @@ func appendRecord(e *encoder, r *Record, inherit bool) {
 	if inherit {
 		f |= flagInherit
 	}
+	if r.Mode != 0 {
+		f |= flagMode
+	}
 	e.byte(f)
 	if !inherit {
 		e.str(string(r.Path))
@@ -155,6 +160,9 @@ func appendRecord(e *encoder, r *Record, inherit bool) {
 	e.uvarint(r.Inode)
 	e.varint(r.CTime)
 	e.varint(r.Scanned)
+	if r.Mode != 0 {
+		e.uvarint(uint64(r.Mode.Perm()))
+	}
 }
 
 // readRecord decodes what appendRecord wrote; parent is the Path an inheriting record takes.
@@ -187,6 +195,13 @@ func readRecord(d *decoder, parent remote.Path) Record {
 	r.Inode = d.uvarint()
 	r.CTime = d.varint()
 	r.Scanned = d.varint()
+	if f&flagMode != 0 {
+		m := d.uvarint()
+		if m == 0 || m > 0o777 {
+			d.fail("permission bits out of range")
+		}
+		r.Mode = fs.FileMode(m)
+	}
 	if d.err != nil {
 		return Record{}
 	}

@@ -26,7 +26,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. A database with a higher version was written by a
 // newer tandem and is refused (ErrNewerSchema); a lower one is migrated on open.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // resyncHint is the fix every fatal open error names.
 const resyncHint = `run "tandem once --resync <local> <remote>" to move it aside and re-merge both sides without deleting anything`
@@ -157,8 +157,15 @@ type migration struct {
 	up   func(tx *bolt.Tx) error
 }
 
-// migrations are the schema upgrades, in order. Version 1 is the first schema, so there are none yet.
-func migrations() []migration { return nil }
+// migrations are the schema upgrades, in order.
+func migrations() []migration {
+	return []migration{
+		// 2: records may carry permission bits (a new flag); version 1 values read as they are, so nothing is
+		// rewritten. The version moves only so that an older tandem refuses the file as newer (with the hint to
+		// upgrade) instead of calling the unknown flag damage.
+		{from: 1, up: func(*bolt.Tx) error { return nil }},
+	}
+}
 
 // Open opens (creating if needed) the database at path. A second opener of the same file waits at most
 // o.Timeout and then gets ErrInUse naming the holder's pid. A damaged or foreign file gives ErrCorrupt, a newer

@@ -129,7 +129,11 @@ func (w *Watcher) Degraded() string {
 			parts = append(parts, s)
 		}
 	}
-	return strings.Join(parts, "; ")
+	if len(parts) == 0 {
+		return ""
+	}
+	// The folder first: a pair has two watchers (the local folder and a dir: remote's), and status shows both.
+	return w.root + ": " + strings.Join(parts, "; ")
 }
 
 // Gone reports whether the root itself was moved or deleted: the watcher then watches nothing, and a new one

@@ -206,6 +206,10 @@ func TestOverflow(t *testing.T) {
 	if d := h.w.Degraded(); !strings.Contains(d, "overflow") || !strings.Contains(d, "max_queued_events") {
 		t.Errorf("Degraded() = %q, want the overflow and the sysctl", d)
 	}
+	// Issue 13 item 7: status shows the watchers of both sides; each message names its folder.
+	if d := h.w.Degraded(); !strings.HasPrefix(d, root+": ") {
+		t.Errorf("Degraded() = %q does not name the folder %s", d, root)
+	}
 	clk.Advance(time.Second)
 	if b := h.next(); !slices.Equal(b, []Event{{Path: "", Subtree: true}}) {
 		t.Errorf("after overflow got %v, want only the root rescan", b)

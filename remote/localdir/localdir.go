@@ -57,6 +57,7 @@ var (
 	_ remote.Remote      = (*Dir)(nil)
 	_ remote.Hasher      = (*Dir)(nil)
 	_ remote.RootChecker = (*Dir)(nil)
+	_ remote.ModeSetter  = (*Dir)(nil)
 )
 
 // trashLayout names one Delete batch folder in .tandem/trash (UTC, so it sorts and parses the same everywhere).
@@ -188,7 +189,7 @@ func id(fi FileInfo) string {
 
 // entry describes fi at p. Folders carry no ModTime or Rev: they change with every child and have no content.
 func entry(p remote.Path, fi FileInfo) remote.Entry {
-	e := remote.Entry{Path: p, ID: id(fi)}
+	e := remote.Entry{Path: p, ID: id(fi), Mode: fi.Mode.Perm()}
 	if fi.IsDir() {
 		e.Dir = true
 		return e

@@ -64,7 +64,7 @@ func (d *Dir) folder(op string, p remote.Path) error {
 }
 
 // Put writes body to p by the durable write protocol: a temp file in p's folder (O_EXCL, 0600), the body
-// digested while written, fsync, mode 0644, mtime set on the temp (never through the real name, which could be
+// digested while written, fsync, the mode (the replaced file's, else 0644 less the umask), mtime set on the temp (never through the real name, which could be
 // swapped for a symlink), the precondition re-checked, rename over p, fsync of the folder and every folder above
 // it. A body that yields other than size bytes (size < 0: unknown) is remote.ErrCorrupt, and a body read error
 // (a remote.Verifier's included) aborts. After any error the temp is gone and p untouched; a failing folder fsync after the rename is
@@ -97,7 +97,14 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 	if err != nil {
 		return remote.Entry{}, d.diskFull(p, size, wrap("put", p, err))
 	}
-	e, err := d.put(ctx, p, n, tmp, f, body, size, mtime, pre, h)
+	// Never widen: a file that replaces one keeps that file's permission bits (a 0600 secret edited elsewhere
+	// stays 0600); a new file gets 0644 less the process umask, as an editor would create it. The engine sets a
+	// `dir:` source's own mode afterwards (Chmod) where both sides keep modes.
+	mode := newFileMode()
+	if serr == nil && fi.IsRegular() {
+		mode = fi.Mode.Perm()
+	}
+	e, err := d.put(ctx, p, n, tmp, f, body, size, mtime, pre, h, mode)
 	if err != nil {
 		// After a successful rename the temp name is free, so this only ever removes our own partial file.
 		if rerr := d.fs.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
@@ -111,7 +118,7 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 }
 
 func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, body io.Reader, size int64, mtime time.Time,
-	pre remote.Precondition, h io.Writer) (remote.Entry, error) {
+	pre remote.Precondition, h io.Writer, mode fs.FileMode) (remote.Entry, error) {
 	src := body
 	if size >= 0 {
 		src = io.LimitReader(body, size+1) // one byte more tells a longer body without reading it all
@@ -129,7 +136,7 @@ func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, bod
 	if err != nil {
 		return remote.Entry{}, wrap("put", p, err)
 	}
-	if err := d.fs.Chmod(tmp, 0o644); err != nil {
+	if err := d.fs.Chmod(tmp, mode); err != nil {
 		return remote.Entry{}, wrap("put", p, err)
 	}
 	if !mtime.IsZero() {
@@ -529,4 +536,36 @@ func (d *Dir) children(ctx context.Context, op string, p remote.Path, junk func(
 		left = append(left, remote.Entry{Path: cp, Dir: fi.IsDir(), Skip: kind(fi)})
 	}
 	return left, nil
+}
+
+// Chmod sets the permission bits of file or folder p, if a file still holds pre's revision (a folder has none).
+// Only the 0o777 bits are set: setuid, setgid and sticky bits are never carried.
+func (d *Dir) Chmod(ctx context.Context, p remote.Path, mode fs.FileMode, pre remote.Precondition) (remote.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return remote.Entry{}, err
+	}
+	n, err := name(p)
+	if err != nil {
+		return remote.Entry{}, fmt.Errorf("chmod: %w", err)
+	}
+	fi, err := d.stat("chmod", p)
+	if err != nil {
+		return remote.Entry{}, err
+	}
+	if !fi.IsDir() {
+		if err := checkPre("chmod", p, fi, nil, pre); err != nil {
+			return remote.Entry{}, err
+		}
+	}
+	if err := d.fs.Chmod(n, mode.Perm()); err != nil {
+		return remote.Entry{}, wrap("chmod", p, err)
+	}
+	after, err := d.stat("chmod", p)
+	if err != nil {
+		return remote.Entry{}, err
+	}
+	if after.Ino != fi.Ino {
+		return remote.Entry{}, conflict("chmod", p, "replaced meanwhile")
+	}
+	return entry(p, after), nil
 }

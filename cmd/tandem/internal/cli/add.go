@@ -57,7 +57,7 @@ func runAdd(ctx context.Context, app *App, o addOpts, localArg, remoteArg string
 	}
 	p := config.Pair{Name: o.name, Local: ps.local, Remote: ps.spec, Account: o.account, Conflict: o.conflict, Ignore: o.ignore}
 	c, err := config.AppendPair(path, p, func(c *config.Config) error {
-		return c.Validate(config.ValidateOptions{Remote: checkRemoteSpec(app.Registry)})
+		return c.Validate(validateOptions(app.Registry))
 	})
 	if err != nil {
 		return err

@@ -3,19 +3,24 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/tandemsync/tandem/cmd/tandem/internal/daemon"
 	"github.com/tandemsync/tandem/engine"
+	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/state"
 )
 
@@ -235,5 +240,273 @@ func TestLoginVerizonWithoutAppKey(t *testing.T) {
 	code := Execute(context.Background(), app, []string{"login", "verizon", "--no-browser", "--token-dir", t.TempDir()})
 	if code == 0 || !strings.Contains(errb.String(), "ThingSpace") || !strings.Contains(errb.String(), "--client-id") {
 		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// TestUsageErrors (issue 13 items 9 and 12): every usage problem exits 2 with a message on stderr, and with
+// --json stdout holds exactly one JSON document carrying that exit code, whichever step refused the command line.
+func TestUsageErrors(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	l, r := t.TempDir(), t.TempDir()
+	cases := [][]string{
+		{"once", "--json", "--bogus", l, "dir:" + r},
+		{"once", "--json", "--parallel", "abc", l, "dir:" + r},
+		{"once", "--json", l},
+		{"once", "--json", l, "dir:" + r, "extra"},
+		{"once", "--json", "--bwlimit", "0.1", l, "dir:" + r},
+		{"once", "--json", "--bwlimit", "1e3", l, "dir:" + r},
+		{"once", "--json", "--bwlimit", "99999999999999999999", l, "dir:" + r},
+		{"once", "--json", "--endpoint", "notaurl", l, "pcloud:/X"},
+		{"once", "--json=true", "--ca-file", filepath.Join(l, "missing.pem"), l, "pcloud:/X"},
+		{"status", "--json", "--bogus"},
+		{"--json", "bogus-command"},
+	}
+	for _, args := range cases {
+		var out, errb bytes.Buffer
+		app := &App{Registry: NewRegistry(), NewLogger: func(io.Writer, bool) *zap.Logger { return zap.NewNop() },
+			Stdout: &out, Stderr: &errb, Now: time.Now, Hostname: func() (string, error) { return "testhost", nil },
+			IsTerminal: func(io.Writer) bool { return false }}
+		code := Execute(context.Background(), app, args)
+		if code != ExitUsage || !strings.Contains(errb.String(), "tandem: ") {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 with a message", args, code, errb.String())
+			continue
+		}
+		dec := json.NewDecoder(&out)
+		var doc struct {
+			OK       *bool  `json:"ok"`
+			ExitCode int    `json:"exit_code"`
+			Error    string `json:"error"`
+		}
+		if err := dec.Decode(&doc); err != nil || doc.OK == nil || *doc.OK || doc.ExitCode != ExitUsage || doc.Error == "" {
+			t.Errorf("%q: stdout is not one failure document with exit_code 2: %v %q", args, err, out.String())
+			continue
+		}
+		if dec.More() {
+			t.Errorf("%q: more than one document on stdout: %q", args, out.String())
+		}
+	}
+}
+
+// TestVerboseLogsEveryFile (issue 13 item 8): -v logs every file transferred or deleted at debug level; without
+// it nothing but warnings reach stderr.
+func TestVerboseLogsEveryFile(t *testing.T) {
+	l, r, sd := t.TempDir(), t.TempDir(), t.TempDir()
+	for dir, name := range map[string]string{l: "up.txt", r: "down.txt"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("abc"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		app := &App{Registry: NewRegistry(), NewLogger: ConsoleLogger, Stdout: &out, Stderr: &errb, Now: time.Now,
+			Hostname: func() (string, error) { return "testhost", nil }, IsTerminal: func(io.Writer) bool { return false }}
+		if code := Execute(context.Background(), app, append([]string{"once", "--state-dir", sd}, append(args, l, "dir:"+r)...)); code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		return errb.String()
+	}
+	logs := run("-v")
+	for _, want := range []string{"upload\t{\"remote\": \"dir:" + r + "\", \"path\": \"up.txt\", \"bytes\": 3}",
+		"download\t{\"remote\": \"dir:" + r + "\", \"path\": \"down.txt\", \"bytes\": 3}"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("-v log lacks %q:\n%s", want, logs)
+		}
+	}
+	if err := os.Remove(filepath.Join(l, "up.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if logs := run("--verbose"); !strings.Contains(logs, "delete-remote\t{\"remote\": \"dir:"+r+"\", \"path\": \"up.txt\"}") {
+		t.Errorf("--verbose log lacks the delete:\n%s", logs)
+	}
+	if err := os.WriteFile(filepath.Join(l, "again.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if logs := run(); logs != "" {
+		t.Errorf("without -v stderr holds %q", logs)
+	}
+}
+
+// TestNoPreviousState (issue 13 item 11): a pass without a sync point (first sync, or a state database that was
+// deleted or emptied) says so in notes, text and JSON; a state path that cannot be a database names the cause.
+func TestNoPreviousState(t *testing.T) {
+	l, r, sd := t.TempDir(), t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(l, "a.txt"), []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, string, int) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		app := &App{Registry: NewRegistry(), NewLogger: func(io.Writer, bool) *zap.Logger { return zap.NewNop() },
+			Stdout: &out, Stderr: &errb, Now: time.Now, Hostname: func() (string, error) { return "testhost", nil },
+			IsTerminal: func(io.Writer) bool { return false }}
+		code := Execute(context.Background(), app, append([]string{"once"}, append(args, l, "dir:"+r)...))
+		return out.String(), errb.String(), code
+	}
+	const note = "no previous sync state"
+	if out, _, code := run("--state-dir", sd); code != 0 || !strings.Contains(out, "note: "+note) {
+		t.Fatalf("first sync: exit %d, output lacks the note:\n%s", code, out)
+	}
+	if out, _, code := run("--state-dir", sd); code != 0 || strings.Contains(out, note) {
+		t.Fatalf("second sync: exit %d, output:\n%s", code, out)
+	}
+	dbs, _ := filepath.Glob(filepath.Join(sd, "*.db"))
+	if len(dbs) != 1 {
+		t.Fatalf("databases %v", dbs)
+	}
+	if err := os.Remove(dbs[0]); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code := run("--state-dir", sd, "--json")
+	var doc struct{ Notes []string }
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v:\n%s", code, err, out)
+	}
+	if len(doc.Notes) != 1 || !strings.Contains(doc.Notes[0], note) || !strings.Contains(doc.Notes[0], "come back") {
+		t.Fatalf("notes after the database was deleted: %q", doc.Notes)
+	}
+
+	// A folder where the database belongs.
+	if err := os.Remove(dbs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dbs[0], 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := run("--state-dir", sd); code != 1 || !strings.Contains(errs, dbs[0]+" is a folder") {
+		t.Errorf("a folder in the way: exit %d, %q", code, errs)
+	}
+	// A file where the state dir belongs.
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := run("--state-dir", file); code != 1 || !strings.Contains(errs, file+" is not a folder") {
+		t.Errorf("a file as the state dir: exit %d, %q", code, errs)
+	}
+	// An immutable state dir (chattr +i: root on a file system that has the attribute).
+	imm := t.TempDir()
+	if err := exec.Command("chattr", "+i", imm).Run(); err != nil {
+		t.Logf("no immutable attribute here (%v): that case is not tested", err)
+		return
+	}
+	defer exec.Command("chattr", "-i", imm).Run()
+	if _, errs, code := run("--state-dir", imm); code != 1 || !strings.Contains(errs, "immutable") || !strings.Contains(errs, "--state-dir") {
+		t.Errorf("an immutable state dir: exit %d, %q", code, errs)
+	}
+}
+
+// TestStatusShowsBytesInFlight (issue 13 item 7): the text status counts a running transfer's bytes, as --json
+// does, instead of "0 B of 300.0 MiB" until it ends; with and without the bar (--watch on a terminal).
+func TestStatusShowsBytesInFlight(t *testing.T) {
+	now := time.Now()
+	st := &daemon.Status{PID: 1, Pairs: []daemon.PairStatus{{Name: "docs", Local: "/l", Remote: "dir:/r", State: daemon.StateSyncing,
+		PassBytesTotal: 300 << 20, Transfers: []daemon.Transfer{{Path: "big.bin", Op: "upload", Total: 300 << 20, Done: 100 << 20, Started: now}}}}}
+	for _, bars := range []bool{false, true} {
+		var b bytes.Buffer
+		printStatus(&b, st, now, bars)
+		out := b.String()
+		if !strings.Contains(out, "big.bin (100.0 MiB of 300.0 MiB") {
+			t.Errorf("bars %v: the transfer line lacks its bytes:\n%s", bars, out)
+		}
+		if strings.Contains(out, "0 B of 300.0 MiB") {
+			t.Errorf("bars %v: the pass line ignores the bytes in flight:\n%s", bars, out)
+		}
+		if !bars && !strings.Contains(out, "100.0 MiB of 300.0 MiB,") && !strings.Contains(out, "  100.0 MiB of 300.0 MiB\n") {
+			t.Errorf("the pass line lacks the bytes:\n%s", out)
+		}
+	}
+}
+
+// TestProgressUnits (issue 13 item 13): the bars speak MiB and MiB/s, like the text beside them, never MB.
+func TestProgressUnits(t *testing.T) {
+	var errb bytes.Buffer
+	app := &App{Stderr: &errb, IsTerminal: func(io.Writer) bool { return true }}
+	p := newProgress(app, onceOpts{})
+	a := engine.Action{Op: engine.Upload, Path: "big.bin", Local: &state.Record{Entry: remote.Entry{Size: 50 << 20}}}
+	p.event(engine.Event{Action: a})
+	p.event(engine.Event{Action: a, Progress: true, Bytes: 20 << 20})
+	p.event(engine.Event{Action: a, Done: true})
+	p.mu.Lock()
+	out := p.bar.String()
+	p.mu.Unlock()
+	st := daemon.PairStatus{PassBytesTotal: 300 << 20, PassBytesDone: 100 << 20}
+	out += "\n" + passBar(st, true)
+	if !strings.Contains(out, "MiB") || regexp.MustCompile(`[0-9.]+ ?[KMG]B\b`).MatchString(out) {
+		t.Errorf("units differ from MiB:\n%q", out)
+	}
+}
+
+// TestSkippedNameAsStored (issue 13 item 13): a local name with a control character is skipped; JSON gives the
+// stored name (JSON escapes the byte itself), the text output a quoted one, and both name the side.
+func TestSkippedNameAsStored(t *testing.T) {
+	l, r, sd := t.TempDir(), t.TempDir(), t.TempDir()
+	name := "bad\x01name.txt"
+	if err := os.WriteFile(filepath.Join(l, name), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		app := &App{Registry: NewRegistry(), NewLogger: func(io.Writer, bool) *zap.Logger { return zap.NewNop() },
+			Stdout: &out, Stderr: &errb, Now: time.Now, Hostname: func() (string, error) { return "testhost", nil },
+			IsTerminal: func(io.Writer) bool { return false }}
+		if code := Execute(context.Background(), app, append([]string{"once", "--state-dir", sd}, append(args, l, "dir:"+r)...)); code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		return out.String()
+	}
+	var doc struct {
+		Skipped []struct{ Path, Side, Reason string }
+	}
+	if err := json.Unmarshal([]byte(run("--json")), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Skipped) != 1 || doc.Skipped[0].Path != name || doc.Skipped[0].Side != "local" {
+		t.Fatalf("skipped = %+v, want the stored name %q on the local side", doc.Skipped, name)
+	}
+	if text := run(); !strings.Contains(text, `~ skipped local "bad\x01name.txt": `) || strings.Contains(text, "\x01") {
+		t.Fatalf("text output:\n%q", text)
+	}
+	for _, p := range []string{"plain.txt", `"quoted but printable"`, `"bad\xffutf8"`} {
+		if got := storedName(p); got != p {
+			t.Errorf("storedName(%q) = %q, want it unchanged", p, got)
+		}
+	}
+}
+
+// TestFailureReportedOnce (issue 13 item 13): an action that fails is listed once in the report, not also as a
+// warning log line beside it (-v shows the log line).
+func TestFailureReportedOnce(t *testing.T) {
+	l, r, sd := t.TempDir(), t.TempDir(), t.TempDir()
+	run := func(args ...string) (string, string, int) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		app := &App{Registry: NewRegistry(), NewLogger: ConsoleLogger, Stdout: &out, Stderr: &errb, Now: time.Now,
+			Hostname: func() (string, error) { return "testhost", nil }, IsTerminal: func(io.Writer) bool { return false }}
+		code := Execute(context.Background(), app, append([]string{"once", "--state-dir", sd}, append(args, l, "dir:"+r)...))
+		return out.String(), errb.String(), code
+	}
+	if _, errs, code := run(); code != 0 {
+		t.Fatalf("first pass: exit %d %s", code, errs)
+	}
+	if err := os.WriteFile(filepath.Join(l, "new.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// An immutable remote folder refuses the upload (root included); needs chattr and a file system with it.
+	if err := exec.Command("chattr", "+i", r).Run(); err != nil {
+		t.Skipf("no immutable attribute here: %v", err)
+	}
+	defer exec.Command("chattr", "-i", r).Run()
+	out, errs, code := run()
+	if code != 1 || strings.Count(out, "! failed") != 1 || !strings.Contains(out, "upload new.txt") {
+		t.Fatalf("exit %d, want the failure listed once:\n%s", code, out)
+	}
+	if strings.Contains(errs, "WARN") || strings.Contains(errs, "action failed") {
+		t.Errorf("the failure was also logged as a warning:\n%s", errs)
+	}
+	if _, errs, _ := run("-v"); !strings.Contains(errs, "action failed") {
+		t.Errorf("-v does not show the failure's log line:\n%s", errs)
 	}
 }

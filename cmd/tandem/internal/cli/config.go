@@ -42,7 +42,7 @@ func runConfigCheck(app *App, flag string, w io.Writer) error {
 	c, err := config.Load(path, false)
 	probs := flattenErr(err)
 	if c != nil { // parsed, maybe with problems: what parsed is validated too, so every problem shows at once
-		probs = append(probs, flattenErr(c.Validate(config.ValidateOptions{Remote: checkRemoteSpec(app.Registry)}))...)
+		probs = append(probs, flattenErr(c.Validate(validateOptions(app.Registry)))...)
 	}
 	if len(probs) == 0 {
 		fmt.Fprintf(w, "%s: ok, %d pairs\n", path, len(c.Pairs))

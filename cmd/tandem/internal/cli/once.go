@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -133,6 +134,8 @@ type onceRun struct {
 
 	mu      sync.Mutex
 	skipped map[string]bool // entries a side left out of its walk, reported once each
+	// movedAside: --resync moved a damaged database aside; its note already says a merge follows.
+	movedAside bool
 }
 
 func (r *onceRun) validate() error {
@@ -148,6 +151,11 @@ func (r *onceRun) validate() error {
 	}
 	if _, err := config.ParseBandwidth(o.bwlimit); err != nil {
 		return usagef("--bwlimit: %v", err)
+	}
+	if o.endpoint != "" {
+		if err := config.CheckEndpointURL(o.endpoint); err != nil {
+			return usagef("--endpoint %v", err)
+		}
 	}
 	if o.caFile != "" {
 		if _, err := os.Stat(o.caFile); err != nil {
@@ -186,11 +194,20 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 	own := ownPaths(append(roots, local), tandemDirs(sd, ""))
 	skip := skipOwn(func(p remote.Path, dir bool) bool { return match.Ignored(string(p), dir) }, own)
 
+	// A start that fails before the pass runs (no login, a locked root, a bad endpoint) leaves no trace: a
+	// database it created would be an empty pair that names nothing real.
+	fresh := freshState(sd, r.res.Pair)
 	st, cleanup, err := r.openState()
 	if err != nil {
 		return err
 	}
-	defer cleanup()
+	passRan := false
+	defer func() {
+		cleanup()
+		if !passRan {
+			fresh.undo()
+		}
+	}()
 	if !r.o.dryRun {
 		unlock, err := lockRoot(local)
 		if err != nil {
@@ -204,6 +221,18 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 		return err
 	}); err != nil {
 		return err
+	}
+	if nbase == 0 && !r.movedAside {
+		// A merge without a sync point cannot tell a delete from a file the other side never had. A local root
+		// that already has tandem's folder has synced before (with this state dir or another).
+		if _, err := os.Lstat(filepath.Join(local, remote.ReservedDir)); err == nil {
+			r.note(fmt.Sprintf("no previous sync state for this pair (%s), though %s has synced before: both "+
+				"sides are merged and nothing is deleted, so files deleted on one side since the last sync (if "+
+				"its state database was deleted or emptied, or another --state-dir was used) come back", st.Path(), local))
+		} else {
+			r.note(fmt.Sprintf("no previous sync state for this pair (%s): a first sync merges both sides "+
+				"and deletes nothing", st.Path()))
+		}
 	}
 
 	ldir, err := localdir.Open(r.lg, local, localdir.Options{Skip: skip, OnSkip: r.onSkip("local"), Label: local})
@@ -246,6 +275,7 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 	if err != nil {
 		return err
 	}
+	passRan = true
 	rep, err := e.RunPass(ctx)
 	prog.finish()
 	if rep != nil {
@@ -255,7 +285,7 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 		r.note(readOnlyNote)
 	}
 	if err != nil {
-		return loginHint(scheme, err)
+		return onceHint(loginHint(scheme, err))
 	}
 	if n := len(rep.Problems); n > 0 {
 		return fmt.Errorf("%w: %d failed (listed above); the next pass retries them", errProblems, n)
@@ -276,7 +306,7 @@ func (r *onceRun) onSkip(side string) func(p, reason string) {
 			r.skipped = map[string]bool{}
 		}
 		r.skipped[k] = true
-		r.res.Skipped = append(r.res.Skipped, skipJSON{Path: p, Side: side, Reason: reason})
+		r.res.Skipped = append(r.res.Skipped, skipJSON{Path: storedName(p), Side: side, Reason: reason})
 	}
 }
 
@@ -288,10 +318,13 @@ func (r *onceRun) openState() (*state.Store, func(), error) {
 		return nil, nil, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("state dir: %w", err)
+		return nil, nil, stateDirError(dir, err)
 	}
 	path := filepath.Join(dir, r.res.Pair+".db")
 	st, err := state.Open(path, r.lg, state.Options{})
+	if err != nil {
+		err = stateOpenError(path, err)
+	}
 	if err == nil {
 		if r.o.resync {
 			r.note("resync: both sides are listed completely and compared with the last sync point")
@@ -311,6 +344,7 @@ func (r *onceRun) openState() (*state.Store, func(), error) {
 			os.RemoveAll(tmp)
 			return nil, nil, terr
 		}
+		r.movedAside = true
 		r.note(fmt.Sprintf("state database %s cannot be used (%v); a real --resync moves it aside and merges both "+
 			"sides without deleting anything; this dry run shows that merge", path, err))
 		return st, func() { st.Close(); os.RemoveAll(tmp) }, nil
@@ -323,6 +357,7 @@ func (r *onceRun) openState() (*state.Store, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	r.movedAside = true
 	r.note(fmt.Sprintf("the state database could not be used and was moved to %s; both sides are merged "+
 		"without a sync point: every file ends up on both sides, files that differ are kept both ways, nothing is deleted", to))
 	return st, func() { st.Close() }, nil
@@ -389,4 +424,75 @@ func lockRoot(local string) (func() error, error) {
 		return nil, fmt.Errorf("sync root %s is %w (pid %s)", local, state.ErrInUse, le.PID)
 	}
 	return rel, err
+}
+
+// newState remembers what of a pair's state did not exist before a start, so that a failed start can remove
+// what it created.
+type newState struct{ dir, db string }
+
+func freshState(dir, pair string) newState {
+	var n newState
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		n.dir = dir
+	}
+	db := filepath.Join(dir, pair+".db")
+	if _, err := os.Lstat(db); errors.Is(err, fs.ErrNotExist) {
+		n.db = db
+	}
+	return n
+}
+
+// undo removes the database and the state dir if this start created them (the dir only while empty).
+func (n newState) undo() {
+	if n.db != "" {
+		os.Remove(n.db)
+	}
+	if n.dir != "" {
+		os.Remove(n.dir)
+	}
+}
+
+// stateDirError says why the state dir cannot be created, in the user's terms.
+func stateDirError(dir string, err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("state dir %s is not a folder (a file is in the way): move the file or give another --state-dir: %w", dir, err)
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("state dir %s cannot be created (%w): a read-only or immutable parent folder "+
+			"(lsattr -d), or one owned by another user; fix it or give another --state-dir (state_dir in the config)", dir, err)
+	}
+	return fmt.Errorf("state dir %s: %w", dir, err)
+}
+
+// stateOpenError adds the real cause to a state database that cannot be opened for a reason other than its
+// content (those are state.ErrCorrupt and ErrNewerSchema, which name --resync themselves).
+func stateOpenError(path string, err error) error {
+	if errors.Is(err, state.ErrCorrupt) || errors.Is(err, state.ErrNewerSchema) || errors.Is(err, state.ErrInUse) {
+		return err
+	}
+	if fi, serr := os.Lstat(path); serr == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a folder, not a state database: move it aside (tandem never removes it) or give "+
+			"another --state-dir (state_dir in the config); without it this pair starts over with a merge that deletes nothing: %w", path, err)
+	}
+	switch {
+	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("the state database %s cannot be written (%w): the file or its folder is immutable "+
+			"(lsattr; chattr -i removes the attribute) or on a read-only mount; fix it or give another --state-dir (state_dir in the config)", path, err)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("the state database %s cannot be written (%w): the file or its folder belongs to "+
+			"another user or lacks write permission; fix it or give another --state-dir (state_dir in the config)", path, err)
+	}
+	return err
+}
+
+// onceHint adds what `tandem once` should be run with to a safety stop (the engine states the facts only; the
+// daemon gives its own advice).
+func onceHint(err error) error {
+	switch {
+	case errors.Is(err, engine.ErrBigDelete):
+		return fmt.Errorf("%w; if that is what you want, run again with --allow-deletes", err)
+	case errors.Is(err, engine.ErrSafetyStop) && errors.Is(err, remote.ErrRootMissing):
+		return fmt.Errorf("%w; if this is a new start, run \"tandem once --resync\"", err)
+	}
+	return err
 }

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tandemsync/tandem/engine"
 	"github.com/tandemsync/tandem/remote"
@@ -56,7 +58,7 @@ type conflictJSON struct {
 
 type skipJSON struct {
 	Path   string `json:"path"`
-	Side   string `json:"side,omitempty"`
+	Side   string `json:"side"` // "local" or "remote"
 	Reason string `json:"reason"`
 }
 
@@ -103,7 +105,7 @@ func (res *result) fill(rep *engine.Report) {
 			Type: typeChange[c.Path], Reason: c.Reason})
 	}
 	for _, s := range rep.Skipped {
-		res.Skipped = append(res.Skipped, skipJSON{Path: string(s.Path), Side: s.Side, Reason: s.Reason})
+		res.Skipped = append(res.Skipped, skipJSON{Path: storedName(string(s.Path)), Side: s.Side, Reason: s.Reason})
 	}
 	for _, p := range rep.Problems {
 		res.Problems = append(res.Problems, problemJSON{Op: p.Op.String(), Path: string(p.Path), Error: p.Err})
@@ -112,6 +114,22 @@ func (res *result) fill(rep *engine.Report) {
 	res.Totals = totalsJSON{Uploaded: t.Uploaded, Downloaded: t.Downloaded, UpBytes: t.UpBytes, DownBytes: t.DownBytes,
 		DeletedLocal: t.DeletedLocal, DeletedRemote: t.DeletedRemote, MovedLocal: t.MovedLocal,
 		MovedRemote: t.MovedRemote, Other: t.Other}
+}
+
+// storedName turns the printable form of a skipped name back into the name as stored: the sides report a name
+// that cannot be a Path (control characters) Go-quoted, so that logs and terminals are safe, while JSON carries
+// any valid UTF-8 as it is. A name that is not valid UTF-8 stays quoted (JSON cannot hold its bytes). Only the
+// exact output of remote.Escape is undone, so an ordinary name is never altered; a name that literally reads
+// like a quoted one (quotes and a backslash escape in it) cannot be told from it and is shown unquoted.
+func storedName(p string) string {
+	if len(p) < 2 || p[0] != '"' {
+		return p
+	}
+	raw, err := strconv.Unquote(p)
+	if err != nil || !utf8.ValidString(raw) || remote.Escape(raw) != p {
+		return p
+	}
+	return raw
 }
 
 // finish records the outcome. Lists are never null in JSON, so consumers can iterate without checks.
@@ -164,7 +182,7 @@ type textPrinter struct{}
 // doneOrder groups finished actions the way a user reads them: what moved, what was created, what was copied
 // each way, what was deleted.
 var doneOrder = []string{"move-remote", "move-local", "mkdir-remote", "mkdir-local", "upload", "download",
-	"delete-remote", "delete-local"}
+	"chmod-remote", "chmod-local", "delete-remote", "delete-local"}
 
 func (textPrinter) print(w io.Writer, res *result) error {
 	ew := &errWriter{w: w}
@@ -249,6 +267,10 @@ func doneLine(d doneJSON) string {
 		return fmt.Sprintf("+ create folder remote %s/", p)
 	case "mkdir-local":
 		return fmt.Sprintf("+ create folder local %s/", p)
+	case "chmod-remote":
+		return fmt.Sprintf("↑ permissions remote %s (as the local file's)", p)
+	case "chmod-local":
+		return fmt.Sprintf("↓ permissions local %s (as the remote file's)", p)
 	case "delete-remote":
 		return fmt.Sprintf("✗ delete remote %s (to the remote's trash)", p)
 	case "delete-local":

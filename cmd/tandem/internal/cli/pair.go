@@ -111,6 +111,42 @@ func checkRemoteSpec(reg *remote.Registry) func(string) error {
 	}
 }
 
+// validateOptions are the checks every reader of the config file runs (add, config check, run, SIGHUP).
+func validateOptions(reg *remote.Registry) config.ValidateOptions {
+	return config.ValidateOptions{Remote: checkRemoteSpec(reg), Locate: locatePair}
+}
+
+// locatePair places a pair's folders for the overlap checks: local folders and dir: remotes with symlinks
+// resolved where they exist (two spellings of one folder are one folder), cloud paths folded as the provider
+// compares names. vBoxx folds case unless a listing proves otherwise, so the check assumes it does; pCloud and
+// Verizon tell names apart by case.
+func locatePair(p config.Pair) config.Location {
+	l := config.PlainLocation(p)
+	l.Local = realPath(l.Local)
+	l.Dir = realPath(l.Dir)
+	if strings.HasPrefix(p.Remote, "vboxx:") {
+		l.Path = strings.ToLower(l.Path)
+	}
+	return l
+}
+
+// realPath resolves symlinks in p, or in its nearest existing parent when p does not exist yet.
+func realPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	var rest []string
+	for d := p; ; d = filepath.Dir(d) {
+		if r, err := filepath.EvalSymlinks(d); err == nil {
+			return filepath.Join(append([]string{r}, rest...)...)
+		}
+		if filepath.Dir(d) == d {
+			return p
+		}
+		rest = append([]string{filepath.Base(d)}, rest...)
+	}
+}
+
 // daemonOpener opens configured pairs for the daemon, the way `tandem once` opens them.
 func daemonOpener(app *App, stateDir, configDir string) daemon.OpenPair {
 	return func(ctx context.Context, lg *zap.Logger, p config.Pair) (*daemon.PairDeps, error) {
@@ -141,9 +177,11 @@ func daemonOpener(app *App, stateDir, configDir string) daemon.OpenPair {
 			return nil, err
 		}
 		db := filepath.Join(stateDir, ps.id+".db")
+		fresh := freshState(stateDir, ps.id)
+		fresh.dir = "" // the daemon's state dir holds its socket and log: never removed
 		st, err := state.Open(db, lg, state.Options{})
 		if err != nil {
-			return nil, err
+			return nil, stateOpenError(db, err)
 		}
 		var closers []func() error
 		fail := func(err error) (*daemon.PairDeps, error) {
@@ -151,6 +189,7 @@ func daemonOpener(app *App, stateDir, configDir string) daemon.OpenPair {
 				closers[i]()
 			}
 			st.Close()
+			fresh.undo() // a pair that could not start leaves no empty database behind
 			return nil, err
 		}
 		unlock, err := lockRoot(ps.local)

@@ -41,6 +41,7 @@ func (p *progress) event(ev engine.Event) {
 		p.bar = progressbar.NewOptions64(-1,
 			progressbar.OptionSetWriter(p.app.Stderr),
 			progressbar.OptionShowBytes(true),
+			progressbar.OptionUseIECUnits(true), // MiB and MiB/s, as the description and every report say
 			progressbar.OptionSetElapsedTime(true),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),

@@ -68,7 +68,7 @@ func loadConfig(app *App, path string, missingOK bool) (*config.Config, error) {
 	if c == nil {
 		return nil, err
 	}
-	if verr := c.Validate(config.ValidateOptions{Remote: checkRemoteSpec(app.Registry)}); verr != nil || err != nil {
+	if verr := c.Validate(validateOptions(app.Registry)); verr != nil || err != nil {
 		return nil, errors.Join(err, verr)
 	}
 	return c, nil

@@ -153,7 +153,11 @@ func printStatus(w io.Writer, st *daemon.Status, now time.Time, bars bool) {
 				fmt.Fprintf(w, "  ... and %d more\n", len(p.Transfers)-i)
 				break
 			}
-			fmt.Fprintf(w, "  %-12s %s (%s, %s)\n", t.Op, t.Path, humanBytes(t.Total), ago(now.Sub(t.Started)))
+			size := humanBytes(t.Total)
+			if t.Done > 0 {
+				size = humanBytes(t.Done) + " of " + size
+			}
+			fmt.Fprintf(w, "  %-12s %s (%s, %s)\n", t.Op, t.Path, size, ago(now.Sub(t.Started)))
 		}
 	}
 }
@@ -161,7 +165,14 @@ func printStatus(w io.Writer, st *daemon.Status, now time.Time, bars bool) {
 // passBar is the running pass's finished bytes out of those started: a progress bar on a terminal, text
 // elsewhere.
 func passBar(p daemon.PairStatus, bar bool) string {
-	txt := fmt.Sprintf("%s of %s", humanBytes(p.PassBytesDone), humanBytes(p.PassBytesTotal))
+	// PassBytesDone counts finished transfers; the running ones report their bytes so far (what --json shows
+	// per transfer), so one 300 MiB upload does not read "0 B of 300.0 MiB" until it ends.
+	done := p.PassBytesDone
+	for _, t := range p.Transfers {
+		done += t.Done
+	}
+	done = min(done, p.PassBytesTotal)
+	txt := fmt.Sprintf("%s of %s", humanBytes(done), humanBytes(p.PassBytesTotal))
 	if p.Rate > 0 {
 		txt += fmt.Sprintf(", %s/s", humanBytes(int64(p.Rate)))
 	}
@@ -172,11 +183,12 @@ func passBar(p daemon.PairStatus, bar bool) string {
 		progressbar.OptionSetWriter(io.Discard),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionShowBytes(true),
+		progressbar.OptionUseIECUnits(true),
 		progressbar.OptionSetRenderBlankState(true),
 		progressbar.OptionSetPredictTime(false),
 		progressbar.OptionSetElapsedTime(false),
 	)
-	_ = b.Set64(p.PassBytesDone)
+	_ = b.Set64(done)
 	return strings.TrimSpace(b.String())
 }
 

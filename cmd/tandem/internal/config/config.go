@@ -34,9 +34,11 @@ type Config struct {
 	// File is the name the config was parsed under; problems are reported against it.
 	File string `yaml:"-"`
 
-	StateDir         string        // where pair databases, the status socket and the default log live
-	LogFile          string        // JSON log of the service (rotated); "" = <state dir>/tandem.log when a service
-	MetricsAddr      string        // optional read-only TCP /metrics, e.g. 127.0.0.1:9469
+	StateDir    string // where pair databases, the status socket and the default log live
+	LogFile     string // JSON log of the service (rotated); "" = <state dir>/tandem.log when a service
+	MetricsAddr string // optional read-only TCP /metrics, e.g. 127.0.0.1:9469
+	// MetricsPublic allows MetricsAddr on an address other hosts can reach (pair names are labels there).
+	MetricsPublic    bool
 	FullScanInterval time.Duration // safety-net pass interval; 0 = DefaultFullScanInterval
 	Pairs            []Pair
 	// Verizon is the app key registered in ThingSpace that `tandem login verizon` uses (flags and environment
@@ -191,6 +193,37 @@ func DefaultPath() (string, error) {
 type ValidateOptions struct {
 	// Remote checks a remote spec (scheme known, path well-formed) and says what is wrong; nil skips the check.
 	Remote func(spec string) error
+	// Locate says where a pair's folders are for the overlap checks (symlinks resolved, names folded as the
+	// provider compares them); nil uses PlainLocation.
+	Locate func(Pair) Location
+}
+
+// Location is where a pair's two folders are, as the overlap checks compare them.
+type Location struct {
+	Local string // the local folder, absolute; "" when unknown
+	// Dir is a dir: remote's folder (absolute); Service and Path name a cloud remote's folder: Service is the
+	// provider, the account and the endpoint, Path the folder (leading "/", folded as the provider folds names).
+	Dir, Service, Path string
+}
+
+// PlainLocation locates a pair without touching the file system and without folding names.
+func PlainLocation(p Pair) Location {
+	var l Location
+	if lp, err := p.LocalPath(); err == nil && filepath.IsAbs(lp) {
+		l.Local = filepath.Clean(lp)
+	}
+	scheme, root, ok := strings.Cut(p.Remote, ":")
+	switch {
+	case !ok:
+	case scheme == "dir":
+		if d, err := ExpandHome(root); err == nil && filepath.IsAbs(d) {
+			l.Dir = filepath.Clean(d)
+		}
+	default:
+		l.Service = scheme + "\x00" + p.Account + "\x00" + strings.TrimRight(p.Endpoint, "/")
+		l.Path = "/" + strings.Trim(root, "/")
+	}
+	return l
 }
 
 // Validate returns every problem of the configuration at once (errors.Join of *Problem), nil if there is none.
@@ -212,6 +245,19 @@ func (c *Config) Validate(o ValidateOptions) error {
 	if c.MetricsAddr != "" {
 		if err := checkAddr(c.MetricsAddr); err != nil {
 			add(c.problem("metrics_addr", "%v", err))
+		} else if !c.MetricsPublic && !loopbackAddr(c.MetricsAddr) {
+			add(c.problem("metrics_addr", "%q can be reached from other hosts, and /metrics has no authentication "+
+				"(it shows pair names and activity): use 127.0.0.1:PORT, or set metrics_public: true to expose it on purpose", c.MetricsAddr))
+		}
+	}
+	if c.MetricsAddr != "" && c.MetricsPublic {
+		// A public endpoint labels series with pair names; a default name is the local folder's, which the
+		// user never chose to publish.
+		for i, p := range c.Pairs {
+			if p.Name == "" && p.Local != "" {
+				add(c.problem(fmt.Sprintf("pairs[%d].name", i), "missing: metrics_public shows pair names to other hosts, "+
+					"and this pair's default name is its local folder's (%q); give it a name of your choosing", p.PairName()))
+			}
 		}
 	}
 	if c.FullScanInterval != 0 && c.FullScanInterval < MinFullScanInterval {
@@ -277,8 +323,78 @@ func (c *Config) Validate(o ValidateOptions) error {
 			}
 		}
 	}
+	for _, pb := range c.overlaps(o.Locate) {
+		add(pb)
+	}
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].(*Problem).Line < errs[j].(*Problem).Line })
 	return errors.Join(errs...)
+}
+
+// overlaps finds remotes that overlap anything another pair syncs (issue: two pairs on one dir: folder merged two
+// unrelated folders): a remote folder that is, holds or lies inside another pair's remote, or (for dir:) another
+// pair's local folder or its own pair's local folder. Local folders among themselves are checked in Validate.
+// Each problem names both pairs.
+func (c *Config) overlaps(locate func(Pair) Location) []*Problem {
+	if locate == nil {
+		locate = PlainLocation
+	}
+	locs := make([]Location, len(c.Pairs))
+	for i, p := range c.Pairs {
+		locs[i] = locate(p)
+	}
+	who := func(i int) string { return fmt.Sprintf("pairs[%d] (%q)", i, c.Pairs[i].PairName()) }
+	var out []*Problem
+	for j, b := range locs {
+		f := fmt.Sprintf("pairs[%d].remote", j)
+		switch {
+		case b.Dir != "" && b.Local != "" && (within(b.Dir, b.Local) || within(b.Local, b.Dir)):
+			out = append(out, c.problem(f, "%s: the remote folder %s and the local folder %s overlap: a folder cannot be synced with itself or with a folder inside it",
+				who(j), b.Dir, b.Local))
+		}
+		for i, a := range locs {
+			if i == j {
+				continue
+			}
+			switch {
+			case i < j && b.Dir != "" && a.Dir != "" && (within(b.Dir, a.Dir) || within(a.Dir, b.Dir)):
+				out = append(out, c.problem(f, "%s syncs into %s, which %s the remote folder of %s (%s): two pairs would merge their folders",
+					who(j), b.Dir, overlapVerb(b.Dir, a.Dir), who(i), a.Dir))
+			case i < j && b.Service != "" && b.Service == a.Service && (withinSlash(b.Path, a.Path) || withinSlash(a.Path, b.Path)):
+				out = append(out, c.problem(f, "%s syncs into %s, which %s the remote folder of %s (%s): two pairs would merge their folders",
+					who(j), c.Pairs[j].Remote, overlapVerbSlash(b.Path, a.Path), who(i), c.Pairs[i].Remote))
+			case b.Dir != "" && a.Local != "" && (within(b.Dir, a.Local) || within(a.Local, b.Dir)):
+				out = append(out, c.problem(f, "%s syncs into %s, which %s the local folder of %s (%s): the other pair would sync it again",
+					who(j), b.Dir, overlapVerb(b.Dir, a.Local), who(i), a.Local))
+			}
+		}
+	}
+	return out
+}
+
+// overlapVerb says how folder a relates to folder b (one of them lies within the other).
+func overlapVerb(a, b string) string {
+	switch {
+	case a == b:
+		return "is"
+	case within(a, b):
+		return "lies inside"
+	}
+	return "holds"
+}
+
+func overlapVerbSlash(a, b string) string {
+	switch {
+	case a == b:
+		return "is"
+	case withinSlash(a, b):
+		return "lies inside"
+	}
+	return "holds"
+}
+
+// withinSlash reports whether the slash path p is dir or inside it (both start with "/").
+func withinSlash(p, dir string) bool {
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
 }
 
 // checkEndpoint checks a pair's endpoint and ca_file: an http(s) URL without credentials (plain http only to a
@@ -291,7 +407,7 @@ func (c *Config) checkEndpoint(f string, p Pair) []*Problem {
 		case dir:
 			out = append(out, c.problem(f+".endpoint", "a dir: remote has no endpoint; remove it"))
 		default:
-			if err := checkEndpointURL(p.Endpoint); err != nil {
+			if err := CheckEndpointURL(p.Endpoint); err != nil {
 				out = append(out, c.problem(f+".endpoint", "%v", err))
 			}
 		}
@@ -314,10 +430,10 @@ func (c *Config) checkEndpoint(f string, p Pair) []*Problem {
 	return out
 }
 
-// checkEndpointURL accepts https://host[:port][/path], and http:// only to a loopback host (an emulator on this
+// CheckEndpointURL accepts https://host[:port][/path], and http:// only to a loopback host (an emulator on this
 // machine): the provider's tokens go with every request. Credentials, a query or a fragment are refused, so that
 // no secret ends up in the config.
-func checkEndpointURL(s string) error {
+func CheckEndpointURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
 		return fmt.Errorf("%q is not a URL: want e.g. https://api.example.com", s)
@@ -385,6 +501,12 @@ func within(p, dir string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
+// loopbackAddr: host:port names a loopback host (an empty host or 0.0.0.0 listens everywhere).
+func loopbackAddr(a string) bool {
+	host, _, err := net.SplitHostPort(a)
+	return err == nil && host != "" && isLoopback(host)
+}
+
 func checkAddr(a string) error {
 	i := strings.LastIndexByte(a, ':')
 	if i < 0 {
@@ -397,8 +519,16 @@ func checkAddr(a string) error {
 	return nil
 }
 
+// Bandwidth limits other than 0 (unlimited) lie in [MinBandwidth, MaxBandwidth]: a rate under 1 KiB/s is far
+// more likely a slip ("0.1" meant as MiB) than a wish, and the bounds keep the arithmetic exact.
+const (
+	MinBandwidth = 1 << 10
+	MaxBandwidth = 1 << 40
+)
+
 // ParseBandwidth reads "500K", "2MiB", "1.5M", "800000" (bytes per second; K/M/G are powers of 1024, an
-// optional trailing "B", "/s" or "iB" is accepted). "0" or "" is unlimited.
+// optional trailing "B", "/s" or "iB" is accepted; a fraction of a byte is dropped). "0" or "" is unlimited.
+// Only plain decimals are numbers here: no sign, exponent, hex, NaN or Inf.
 func ParseBandwidth(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	t = strings.TrimSuffix(t, "/s")
@@ -417,13 +547,36 @@ func ParseBandwidth(s string) (int64, error) {
 		mult = 1 << 30
 	}
 	if mult != 1 {
-		t = t[:len(t)-1]
+		t = strings.TrimSpace(t[:len(t)-1])
 	}
-	v, err := strconv.ParseFloat(strings.TrimSpace(t), 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("%q: want bytes per second, e.g. 500K or 2MiB", s)
+	bad := fmt.Errorf("%q: want bytes per second, e.g. 500K or 2MiB (0 for no limit)", s)
+	whole, frac, _ := strings.Cut(t, ".")
+	if whole == "" || !allDigits(whole) || !allDigits(frac) {
+		return 0, bad
 	}
-	return int64(v * mult), nil
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, bad
+	}
+	bps := v * mult
+	switch {
+	case bps == 0:
+		return 0, nil
+	case bps < MinBandwidth:
+		return 0, fmt.Errorf("%q is under 1 KiB/s: want 0 for no limit, or a rate of at least 1K", s)
+	case bps > MaxBandwidth || err != nil:
+		return 0, fmt.Errorf("%q is over 1024 GiB/s: want 0 for no limit, or a rate of at most 1024G", s)
+	}
+	return int64(bps), nil
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // validPercent: finite, above 0 and at most 100 (NaN compares false with every bound, so test it first).

@@ -163,8 +163,18 @@ func TestParseBandwidth(t *testing.T) {
 			t.Errorf("ParseBandwidth(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	if _, err := ParseBandwidth("fast"); err == nil {
-		t.Error("fast accepted")
+	// Issue 13 item 12: a rate that rounds to nothing, exponent notation and a number past int64 were accepted
+	// silently (0.1 became "unlimited", 99999999999999999999 overflowed).
+	for _, in := range []string{"fast", "0.1", "0.5K", "1e3", "1E3K", "99999999999999999999", "-5", "NaN", "Inf",
+		"0x10", "1.5.5", "K", "1", "1023", "2048G"} {
+		if got, err := ParseBandwidth(in); err == nil {
+			t.Errorf("ParseBandwidth(%q) = %d, want an error", in, got)
+		}
+	}
+	for in, want := range map[string]int64{"1024": 1024, "1K": 1024, "1024G": 1 << 40, "0.0": 0} {
+		if got, err := ParseBandwidth(in); err != nil || got != want {
+			t.Errorf("ParseBandwidth(%q) = %d, %v; want %d", in, got, err, want)
+		}
 	}
 }
 
@@ -229,37 +239,37 @@ func TestEndpointProblems(t *testing.T) {
 	dir := t.TempDir()
 	src := fmt.Sprintf(`pairs:
   - local: /a
-    remote: pcloud:/Sync
+    remote: pcloud:/Sync0
     endpoint: http://api.example.com
   - local: /b
-    remote: pcloud:/Sync
+    remote: pcloud:/Sync1
     endpoint: ftp://127.0.0.1/
   - local: /c
-    remote: pcloud:/Sync
+    remote: pcloud:/Sync2
     endpoint: "https://anna:s3cret@api.example.com"
   - local: /d
-    remote: pcloud:/Sync
+    remote: pcloud:/Sync3
     endpoint: "https://api.example.com/?access_token=s3cret"
   - local: /e
-    remote: pcloud:/Sync
+    remote: pcloud:/Sync4
     endpoint: "127.0.0.1:8080"
   - local: /f
-    remote: pcloud:/Sync
+    remote: pcloud:/Sync5
     ca_file: %s
   - local: /g
-    remote: pcloud:/Sync
+    remote: pcloud:/Sync6
     ca_file: relative/ca.pem
   - local: /h
     remote: dir:/x
     endpoint: https://api.example.com
   - local: /i
-    remote: pcloud:/Sync
+    remote: pcloud:/Sync7
     ca_file: %s
   - local: /j
-    remote: pcloud:/Sync
+    remote: pcloud:/Sync8
     endpoint: "https://"
   - local: /k
-    remote: pcloud:/Sync
+    remote: pcloud:/Sync9
     endpoint: [a, b]
 `, filepath.Join(dir, "missing.pem"), dir)
 	c, err := Parse(strings.NewReader(src), "config.yaml")
@@ -348,5 +358,122 @@ func TestMaxDeleteRejectsNonFinite(t *testing.T) {
 	}
 	if d := (Pair{}).EffectiveDeleteWindow(); d != 10*time.Minute {
 		t.Errorf("default delete_window = %v", d)
+	}
+}
+
+// TestRemoteOverlaps (issue 13 item 4): remotes are checked for overlap like local folders, each problem naming
+// both pairs; a cloud remote overlaps only on the same provider, account and endpoint, compared as Locate folds.
+func TestRemoteOverlaps(t *testing.T) {
+	src := `pairs:
+  - name: a
+    local: /home/u/a
+    remote: dir:/mnt/x
+  - name: b
+    local: /home/u/b
+    remote: dir:/mnt/x/
+  - name: c
+    local: /home/u/c
+    remote: dir:/home/u/a/inside
+  - name: d
+    local: /home/u/d
+    remote: dir:/mnt
+  - name: e
+    local: /home/u/e
+    remote: pcloud:/Photos
+  - name: f
+    local: /home/u/f
+    remote: pcloud:/Photos/2024
+  - name: g
+    local: /home/u/g
+    remote: pcloud:/Photos
+    account: other
+  - name: h
+    local: /home/u/h
+    remote: vboxx:/Root/Docs
+  - name: i
+    local: /home/u/i
+    remote: vboxx:/root/docs/
+  - name: j
+    local: /home/u/j
+    remote: verizon:/VZMOBILE/Photos
+  - name: k
+    local: /home/u/k
+    remote: dir:/home/u/k/sub
+`
+	c, err := Parse(strings.NewReader(src), "config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fold := func(p Pair) Location {
+		l := PlainLocation(p)
+		if strings.HasPrefix(p.Remote, "vboxx:") {
+			l.Path = strings.ToLower(l.Path)
+		}
+		return l
+	}
+	err = c.Validate(ValidateOptions{Locate: fold})
+	var got []string
+	for _, e := range flatten(err) {
+		var pb *Problem
+		if !errors.As(e, &pb) {
+			t.Fatalf("not a Problem: %v", e)
+		}
+		got = append(got, pb.Field+": "+pb.Msg)
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{
+		`pairs[1].remote: pairs[1] ("b") syncs into /mnt/x, which is the remote folder of pairs[0] ("a")`,
+		`pairs[2].remote: pairs[2] ("c") syncs into /home/u/a/inside, which lies inside the local folder of pairs[0] ("a")`,
+		`pairs[3].remote: pairs[3] ("d") syncs into /mnt, which holds the remote folder of pairs[0] ("a")`,
+		`pairs[5].remote: pairs[5] ("f") syncs into pcloud:/Photos/2024, which lies inside the remote folder of pairs[4] ("e")`,
+		`pairs[8].remote: pairs[8] ("i") syncs into vboxx:/root/docs/, which is the remote folder of pairs[7] ("h")`,
+		`pairs[10].remote: pairs[10] ("k"): the remote folder /home/u/k/sub and the local folder /home/u/k overlap`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("missing %q in\n%s", want, all)
+		}
+	}
+	for _, not := range []string{"pairs[6].remote", "pairs[9].remote"} {
+		if strings.Contains(all, not) {
+			t.Errorf("%s (another account, another provider) reported:\n%s", not, all)
+		}
+	}
+}
+
+// TestMetricsAddrLoopbackOnly (issue 13 item 5): /metrics on a non-loopback address is refused unless the file
+// says metrics_public: true, and then every pair needs a name of its own (labels would otherwise carry folder
+// names).
+func TestMetricsAddrLoopbackOnly(t *testing.T) {
+	check := func(src string) string {
+		t.Helper()
+		c, err := Parse(strings.NewReader(src), "config.yaml")
+		if err != nil {
+			return err.Error()
+		}
+		if err := c.Validate(ValidateOptions{}); err != nil {
+			return err.Error()
+		}
+		return ""
+	}
+	for _, addr := range []string{"127.0.0.1:9469", "localhost:9469", "[::1]:9469", "127.0.0.2:80"} {
+		if got := check("metrics_addr: \"" + addr + "\"\n"); got != "" {
+			t.Errorf("%s refused: %s", addr, got)
+		}
+	}
+	for _, addr := range []string{"0.0.0.0:9469", ":9469", "192.168.1.2:9469", "[::]:9469", "myhost:9469"} {
+		got := check("metrics_addr: \"" + addr + "\"\n")
+		if !strings.Contains(got, "config.yaml:1: metrics_addr:") || !strings.Contains(got, "metrics_public: true") {
+			t.Errorf("%s: want a problem naming metrics_public, got %q", addr, got)
+		}
+		if got := check("metrics_addr: \"" + addr + "\"\nmetrics_public: true\n"); got != "" {
+			t.Errorf("%s with metrics_public refused: %s", addr, got)
+		}
+	}
+	got := check("metrics_addr: 0.0.0.0:9469\nmetrics_public: true\npairs:\n  - local: /home/u/Secret Project\n    remote: dir:/x\n  - name: docs\n    local: /home/u/docs\n    remote: dir:/y\n")
+	if !strings.Contains(got, "pairs[0].name:") || strings.Contains(got, "pairs[1].name") {
+		t.Errorf("a public endpoint with an unnamed pair: %q", got)
+	}
+	if got := check("metrics_public: yes please\n"); !strings.Contains(got, "metrics_public") {
+		t.Errorf("metrics_public: a non-boolean accepted: %q", got)
 	}
 }

@@ -119,7 +119,7 @@ func kind(n *yaml.Node) string {
 
 func (p *parser) top(n *yaml.Node) {
 	p.c.lines[""] = n.Line
-	p.fields(n, "", []string{"state_dir", "log_file", "metrics_addr", "full_scan_interval", "pairs", "verizon"},
+	p.fields(n, "", []string{"state_dir", "log_file", "metrics_addr", "metrics_public", "full_scan_interval", "pairs", "verizon"},
 		func(k string, v *yaml.Node, f string) {
 			switch k {
 			case "state_dir":
@@ -128,6 +128,8 @@ func (p *parser) top(n *yaml.Node) {
 				p.c.LogFile = p.str(v, f)
 			case "metrics_addr":
 				p.c.MetricsAddr = p.str(v, f)
+			case "metrics_public":
+				p.c.MetricsPublic = p.boolean(v, f)
 			case "full_scan_interval":
 				p.c.FullScanInterval = p.duration(v, f)
 			case "pairs":
@@ -231,6 +233,18 @@ func (p *parser) strs(n *yaml.Node, field string) []string {
 		out = append(out, p.str(e, fmt.Sprintf("%s[%d]", field, i)))
 	}
 	return out
+}
+
+func (p *parser) boolean(n *yaml.Node, field string) bool {
+	s := p.str(n, field)
+	switch strings.ToLower(s) {
+	case "", "false", "no", "off":
+		return false
+	case "true", "yes", "on":
+		return true
+	}
+	p.fail(n, field, "%q: want true or false", s)
+	return false
 }
 
 func (p *parser) duration(n *yaml.Node, field string) time.Duration {

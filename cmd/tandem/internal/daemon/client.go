@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"time"
@@ -87,11 +88,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		var oe *net.OpError
-		if errors.As(err, &oe) && oe.Op == "dial" {
-			return ErrNotRunning
-		}
-		return fmt.Errorf("status socket %s: %w", c.socket, err)
+		return dialError(c.socket, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -113,4 +110,18 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("status socket: %w", err)
 	}
 	return nil
+}
+
+// dialError tells "nothing answers" (not running) from "not allowed to ask": a socket of a daemon that runs as
+// another user is in a 0700 folder, so connecting fails with permission denied, which is not "not running".
+func dialError(socket string, err error) error {
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "dial" {
+		return fmt.Errorf("status socket %s: %w", socket, err)
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("status socket %s: permission denied: the tandem running there belongs to another user; "+
+			"ask it as that user (or give --config for your own): %w", socket, fs.ErrPermission)
+	}
+	return ErrNotRunning
 }

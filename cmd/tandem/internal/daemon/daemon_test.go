@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -306,4 +308,76 @@ func TestPollerStartsWithTheFirstCursor(t *testing.T) {
 		b, err := os.ReadFile(filepath.Join(local, "first.txt"))
 		return err == nil && string(b) == body
 	})
+}
+
+// TestRootMissingAdvice (issue 13 item 7): a root that lost its marker stops the pair with one piece of advice
+// that works while the daemon holds the database: not a bare `tandem once --resync`, which would find the
+// database in use.
+func TestRootMissingAdvice(t *testing.T) {
+	mem := memremote.New(clockwork.NewRealClock(), memremote.Options{})
+	if _, err := mem.Put(context.Background(), "a.txt", strings.NewReader("a"), 1, time.Now(), remote.Precondition{}); err != nil {
+		t.Fatal(err)
+	}
+	local, cl := startDaemon(t, mem)
+	waitState(t, cl, "the file downloaded", func(s PairStatus) bool {
+		_, err := os.Stat(filepath.Join(local, "a.txt"))
+		return s.State == StateIdle && err == nil
+	})
+	if err := os.RemoveAll(filepath.Join(local, remote.ReservedDir)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Rescan(context.Background(), "p"); err != nil {
+		t.Fatal(err)
+	}
+	s := waitState(t, cl, "the safety stop", func(s PairStatus) bool { return s.State == StateError })
+	if !strings.Contains(s.Message, "stop tandem, run `tandem once --resync`") || !strings.Contains(s.Message, "--state-dir") ||
+		strings.Count(s.Message, "tandem once --resync") != 1 || !strings.Contains(s.Message, "tandem resume p") {
+		t.Errorf("message %q: want one piece of advice that names stopping tandem first", s.Message)
+	}
+}
+
+// TestBigDeleteAdvice (issue 13 item 7): the big-delete stop gives the daemon's way through, not also the one
+// of `tandem once`.
+func TestBigDeleteAdvice(t *testing.T) {
+	mem := memremote.New(clockwork.NewRealClock(), memremote.Options{})
+	ctx := context.Background()
+	for i := range 20 {
+		b := "x"
+		if _, err := mem.Put(ctx, remote.Path(fmt.Sprintf("f%02d", i)), strings.NewReader(b), 1, time.Now(), remote.Precondition{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	local, cl := startDaemon(t, mem)
+	waitState(t, cl, "the files downloaded", func(s PairStatus) bool {
+		m, _ := filepath.Glob(filepath.Join(local, "f*"))
+		return s.State == StateIdle && len(m) == 20
+	})
+	for i := range 20 {
+		if err := os.Remove(filepath.Join(local, fmt.Sprintf("f%02d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cl.Rescan(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	s := waitState(t, cl, "the guard", func(s PairStatus) bool { return s.State == StateError })
+	if !strings.Contains(s.Message, "tandem resume --allow-deletes p") || strings.Contains(s.Message, "run again with --allow-deletes") {
+		t.Errorf("message %q: want only the daemon's advice", s.Message)
+	}
+}
+
+// TestDialErrors (issue 13 item 7): a socket another user's daemon owns (permission denied) is not reported as
+// "not running"; a socket nobody listens on is.
+func TestDialErrors(t *testing.T) {
+	denied := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.EACCES)}
+	if err := dialError("/s", fmt.Errorf("Get: %w", denied)); errors.Is(err, ErrNotRunning) || !strings.Contains(err.Error(), "permission denied") ||
+		!strings.Contains(err.Error(), "another user") {
+		t.Errorf("EACCES: %v", err)
+	}
+	for _, e := range []syscall.Errno{syscall.ENOENT, syscall.ECONNREFUSED} {
+		gone := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", e)}
+		if err := dialError("/s", gone); !errors.Is(err, ErrNotRunning) {
+			t.Errorf("%v: %v", e, err)
+		}
+	}
 }

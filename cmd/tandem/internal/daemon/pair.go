@@ -816,6 +816,10 @@ func (l *pairLoop) passEnded(ls *loopState, res passResult) {
 		hint := "fix the cause, then run `tandem resume " + l.name + "`"
 		if errors.Is(err, engine.ErrBigDelete) {
 			hint = "if the deletes are intended, run `tandem resume --allow-deletes " + l.name + "`"
+		} else if errors.Is(err, remote.ErrRootMissing) {
+			// `tandem once --resync` cannot open the database while this daemon holds it.
+			hint = "when the folder is back, run `tandem resume " + l.name + "`; if this is a new start, stop " +
+				"tandem, run `tandem once --resync` on the pair (with --state-dir " + l.d.o.StateDir + "), then start tandem again"
 		}
 		l.lg.Error("safety stop", zap.Error(err))
 		lastErr = err.Error()

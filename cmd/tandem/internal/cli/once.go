@@ -246,6 +246,7 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 	if err != nil {
 		return err
 	}
+	e.SetPassWhy("tandem once")
 	rep, err := e.RunPass(ctx)
 	prog.finish()
 	if rep != nil {

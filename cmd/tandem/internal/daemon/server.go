@@ -36,6 +36,7 @@ func (d *Daemon) handler(metricsOnly bool) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
+	mux.HandleFunc("GET /v1/history", d.serveHistory)
 	mux.HandleFunc("POST /v1/pause", d.control(opPause))
 	mux.HandleFunc("POST /v1/resume", d.control(opResume))
 	mux.HandleFunc("POST /v1/rescan", d.control(opRescan))

@@ -305,7 +305,7 @@ func (l *pairLoop) run(ctx context.Context) {
 		ls.cancelPass = cancel
 		l.passBegins()
 		eng.SetPassWhy(historyWhy(why, n)) // for the per-path history
-		go func() { // owned: the loop always waits on done before it returns
+		go func() {                        // owned: the loop always waits on done before it returns
 			rep, err := eng.RunScoped(pctx, sc)
 			done <- passResult{rep, err}
 		}()

@@ -304,8 +304,9 @@ func (l *pairLoop) run(ctx context.Context) {
 		pctx, cancel := context.WithCancel(ctx)
 		ls.cancelPass = cancel
 		l.passBegins()
-		eng.SetPassWhy(historyWhy(why, n)) // for the per-path history
-		go func() {                        // owned: the loop always waits on done before it returns
+		eng.SetPassWhy(historyWhy(why, n)) // why, for the per-path history
+
+		go func() { // owned: the loop always waits on done before it returns
 			rep, err := eng.RunScoped(pctx, sc)
 			done <- passResult{rep, err}
 		}()

@@ -40,8 +40,8 @@ type Keyring interface {
 type osKeyring struct{}
 
 func (osKeyring) Get(s, u string) (string, error) { return keyring.Get(s, u) }
-func (osKeyring) Set(s, u, v string) error         { return keyring.Set(s, u, v) }
-func (osKeyring) Delete(s, u string) error         { return keyring.Delete(s, u) }
+func (osKeyring) Set(s, u, v string) error        { return keyring.Set(s, u, v) }
+func (osKeyring) Delete(s, u string) error        { return keyring.Delete(s, u) }
 
 // FakeKeyringEnv names a folder that stands in for the OS keyring, one file per entry. It exists for the
 // end-to-end tests, which run the binary on machines without a keyring; never set it otherwise.

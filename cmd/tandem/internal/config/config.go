@@ -38,6 +38,7 @@ type Config struct {
 	LogFile          string        // JSON log of the service (rotated); "" = <state dir>/tandem.log when a service
 	MetricsAddr      string        // optional read-only TCP /metrics, e.g. 127.0.0.1:9469
 	FullScanInterval time.Duration // safety-net pass interval; 0 = DefaultFullScanInterval
+	TokenStore       string        // where logins live: auto (""), keyring or file
 	Pairs            []Pair
 	// Verizon is the app key registered in ThingSpace that `tandem login verizon` uses (flags and environment
 	// override it).
@@ -213,6 +214,11 @@ func (c *Config) Validate(o ValidateOptions) error {
 		if err := checkAddr(c.MetricsAddr); err != nil {
 			add(c.problem("metrics_addr", "%v", err))
 		}
+	}
+	switch c.TokenStore {
+	case "", "auto", "keyring", "file":
+	default:
+		add(c.problem("token_store", "%q: want auto, keyring or file", c.TokenStore))
 	}
 	if c.FullScanInterval != 0 && c.FullScanInterval < MinFullScanInterval {
 		add(c.problem("full_scan_interval", "%s is too short: want at least %s", c.FullScanInterval, MinFullScanInterval))

@@ -62,6 +62,7 @@ const (
 	opPause ctlOp = iota
 	opResume
 	opRescan
+	opLogout // the pair's login was removed (tandem logout): login-required until resumed
 )
 
 type ctlReq struct {
@@ -424,6 +425,12 @@ func (l *pairLoop) apply(ls *loopState, r ctlReq) {
 	case opRescan:
 		ls.scope.setFull(whyRescan)
 		ls.pending = true
+	case opLogout:
+		ls.blocked = true
+		if ls.running {
+			ls.cancelPass()
+		}
+		l.setState(StateLoginRequired, loggedOutMsg(l.cfg, l.name))
 	}
 }
 

@@ -175,8 +175,8 @@ func (t *txn) History(p remote.Path, fn func(HistoryEntry) error) error {
 	c := byPath.Cursor()
 	// Seek past the last key of the prefix, then walk back.
 	end := append(bytes.Clone(prefix), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
-	k, v := c.Seek(end)
-	if k == nil {
+	var k, v []byte
+	if k, _ = c.Seek(end); k == nil {
 		k, v = c.Last()
 	} else {
 		k, v = c.Prev()

@@ -50,6 +50,9 @@ func historyWhy(why string, paths int) string {
 	if why != "" {
 		return why
 	}
+	if paths == 0 {
+		return "what the remote's change feed reported"
+	}
 	if paths == 1 {
 		return "1 path the watchers or the feed reported"
 	}

@@ -3,7 +3,6 @@ package state
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -20,30 +19,30 @@ const (
 
 // HistorySide is what one side (or the sync point) held at a path when the decision was taken.
 type HistorySide struct {
-	Dir   bool   `json:"d,omitempty"`
-	Size  int64  `json:"s,omitempty"`
-	Hash  string `json:"h,omitempty"` // "algo:" and the first 12 hex digits
-	MTime int64  `json:"m,omitempty"` // unix ns
+	Dir   bool
+	Size  int64
+	Hash  string // "algo:" and the first 12 hex digits
+	MTime int64  // unix ns
 }
 
 // HistoryEntry is one decision about one path: what the planner saw, what it decided and why, and how it ended.
 // A move is recorded under both of its paths (From says where it came from), a conflict copy under the
 // conflicting path and under the copy.
 type HistoryEntry struct {
-	Seq     uint64       `json:"-"` // store order: a higher Seq is newer
-	Path    remote.Path  `json:"-"`
-	At      int64        `json:"t"`           // unix ns
-	Pass    string       `json:"p,omitempty"` // "full" or "scoped", then why
-	Op      string       `json:"o"`
-	From    remote.Path  `json:"f,omitempty"` // a move into Path: where from
-	To      remote.Path  `json:"to,omitempty"`
-	Copy    remote.Path  `json:"c,omitempty"` // a conflict: where the other version was saved
-	Reason  string       `json:"r,omitempty"`
-	Outcome string       `json:"x"` // done, failed, skipped
-	Error   string       `json:"e,omitempty"`
-	Local   *HistorySide `json:"l,omitempty"`
-	Remote  *HistorySide `json:"R,omitempty"`
-	Base    *HistorySide `json:"b,omitempty"`
+	Seq     uint64 // store order: a higher Seq is newer
+	Path    remote.Path
+	At      int64  // unix ns
+	Pass    string // "full" or "scoped", then why
+	Op      string
+	From    remote.Path // a move into Path: where from
+	To      remote.Path
+	Copy    remote.Path // a conflict: where the other version was saved
+	Reason  string
+	Outcome string // done, failed, skipped
+	Error   string
+	Local   *HistorySide
+	Remote  *HistorySide
+	Base    *HistorySide
 }
 
 // The history lives in its own bucket, created by the first write (a database written before history existed
@@ -95,17 +94,14 @@ func (t *txn) historyBuckets() (top, byPath, bySeq *bolt.Bucket, err error) {
 // replaces entry h.Seq of h.Path (an action that commits more than once, or fails after a commit), unless the
 // bounds dropped that one meanwhile.
 func (t *txn) AddHistory(h HistoryEntry) (uint64, error) {
-	if err := storable(h.Path); err != nil {
-		return 0, err
+	if h.Path == remote.Root || h.Path == "" {
+		return 0, fmt.Errorf("state: the root has no history")
 	}
 	top, byPath, bySeq, err := t.historyBuckets()
 	if err != nil {
 		return 0, err
 	}
-	v, err := json.Marshal(h)
-	if err != nil {
-		return 0, err
-	}
+	v := encodeHistory(&h)
 	if h.Seq != 0 {
 		k := histKey(h.Path, h.Seq)
 		if byPath.Get(k) == nil {
@@ -182,9 +178,9 @@ func (t *txn) History(p remote.Path, fn func(HistoryEntry) error) error {
 		k, v = c.Prev()
 	}
 	for ; k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = c.Prev() {
-		var h HistoryEntry
-		if err := json.Unmarshal(v, &h); err != nil {
-			return fmt.Errorf("%w: history %s: %v", ErrCorrupt, p.Quoted(), err)
+		h, err := decodeHistory(v)
+		if err != nil {
+			return fmt.Errorf("history %s: %w", p.Quoted(), err)
 		}
 		h.Path, h.Seq = p, binary.BigEndian.Uint64(k[len(prefix):])
 		if err := fn(h); err != nil {
@@ -206,4 +202,49 @@ func (t *txn) HistoryCount() (int, error) {
 	}
 	n, err := decodeUint(raw, "history count")
 	return int(n), err
+}
+
+// History values: the version byte, then At, Pass, Op, From, To, Copy, Reason, Outcome, Error and the three sides
+// (a presence byte, then flags, size, hash prefix, mtime). Binary rather than JSON: an entry is written with
+// every action, and its size is what the history adds to the database.
+func encodeHistory(h *HistoryEntry) []byte {
+	e := encoder{b: make([]byte, 0, 96+len(h.Reason)+len(h.Pass)+len(h.Error))}
+	e.byte(valueV1)
+	e.varint(h.At)
+	for _, s := range []string{h.Pass, h.Op, string(h.From), string(h.To), string(h.Copy), h.Reason, h.Outcome, h.Error} {
+		e.str(s)
+	}
+	for _, sd := range []*HistorySide{h.Local, h.Remote, h.Base} {
+		if sd == nil {
+			e.byte(0)
+			continue
+		}
+		f := byte(1)
+		if sd.Dir {
+			f |= 2
+		}
+		e.byte(f)
+		e.varint(sd.Size)
+		e.str(sd.Hash)
+		e.varint(sd.MTime)
+	}
+	return e.b
+}
+
+func decodeHistory(v []byte) (HistoryEntry, error) {
+	d := decoder{s: string(v), what: "history"}
+	d.version()
+	var h HistoryEntry
+	h.At = d.varint()
+	h.Pass, h.Op = d.str(), d.str()
+	h.From, h.To, h.Copy = remote.Path(d.str()), remote.Path(d.str()), remote.Path(d.str())
+	h.Reason, h.Outcome, h.Error = d.str(), d.str(), d.str()
+	for _, sd := range []**HistorySide{&h.Local, &h.Remote, &h.Base} {
+		f := d.byte()
+		if f == 0 {
+			continue
+		}
+		*sd = &HistorySide{Dir: f&2 != 0, Size: d.varint(), Hash: d.str(), MTime: d.varint()}
+	}
+	return h, d.end()
 }

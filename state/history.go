@@ -10,8 +10,8 @@ import (
 	"github.com/tandemsync/tandem/remote"
 )
 
-// History bounds: the newest HistoryPerPath decisions of each path and HistoryTotal in all are kept; the oldest
-// go first. They bound the database's growth whatever the pair's churn (about 250 bytes an entry).
+// History bounds: the newest HistoryPerPath decisions of each path, and at most HistoryTotal in all (past it the
+// oldest tenth goes). They bound the database's growth whatever the pair's churn.
 const (
 	HistoryPerPath = 20
 	HistoryTotal   = 100_000
@@ -45,14 +45,14 @@ type HistoryEntry struct {
 	Base    *HistorySide
 }
 
-// The history lives in its own bucket, created by the first write (a database written before history existed
-// simply has none: no schema change). "path" maps path NUL seq -> entry, "seq" maps seq -> path (the global
-// order for dropping the oldest), key "n" counts the entries.
+// The history lives in one bucket of its own, created by the first write (a database written before history
+// existed simply has none: no schema change). Keys are path NUL seq (big-endian), so a path's entries are
+// contiguous and in age order; the bucket's sequence numbers the entries and key "\x00n" (no path starts with
+// NUL) counts them. One bucket, not an index by sequence beside it: every action's commit writes the pages it
+// touches, and a second tree would add its pages to every commit.
 var (
 	bucketHistory = []byte("history")
-	histByPath    = []byte("path")
-	histBySeq     = []byte("seq")
-	histCount     = []byte("n")
+	histCount     = []byte("\x00n")
 )
 
 func histKey(p remote.Path, seq uint64) []byte {
@@ -64,30 +64,12 @@ func histKey(p remote.Path, seq uint64) []byte {
 
 func histPrefix(p remote.Path) []byte { return append([]byte(string(p)), 0) }
 
-// historyBuckets returns the history's buckets, creating them in a write transaction; nil in a read one that
-// has none yet.
-func (t *txn) historyBuckets() (top, byPath, bySeq *bolt.Bucket, err error) {
+// historyBucket returns the history's bucket, created in a write transaction; nil in a read one that has none.
+func (t *txn) historyBucket() (*bolt.Bucket, error) {
 	if !t.tx.Writable() {
-		top = t.tx.Bucket(bucketHistory)
-		if top == nil {
-			return nil, nil, nil, nil
-		}
-		byPath, bySeq = top.Bucket(histByPath), top.Bucket(histBySeq)
-		if byPath == nil || bySeq == nil {
-			return nil, nil, nil, fmt.Errorf("%w: history bucket incomplete", ErrCorrupt)
-		}
-		return top, byPath, bySeq, nil
+		return t.tx.Bucket(bucketHistory), nil
 	}
-	if top, err = t.tx.CreateBucketIfNotExists(bucketHistory); err != nil {
-		return nil, nil, nil, err
-	}
-	if byPath, err = top.CreateBucketIfNotExists(histByPath); err != nil {
-		return nil, nil, nil, err
-	}
-	if bySeq, err = top.CreateBucketIfNotExists(histBySeq); err != nil {
-		return nil, nil, nil, err
-	}
-	return top, byPath, bySeq, nil
+	return t.tx.CreateBucketIfNotExists(bucketHistory)
 }
 
 // AddHistory stores h under h.Path. With h.Seq zero it is a new entry and its new Seq is returned; otherwise it
@@ -97,30 +79,27 @@ func (t *txn) AddHistory(h HistoryEntry) (uint64, error) {
 	if h.Path == remote.Root || h.Path == "" {
 		return 0, fmt.Errorf("state: the root has no history")
 	}
-	top, byPath, bySeq, err := t.historyBuckets()
+	b, err := t.historyBucket()
 	if err != nil {
 		return 0, err
 	}
 	v := encodeHistory(&h)
 	if h.Seq != 0 {
 		k := histKey(h.Path, h.Seq)
-		if byPath.Get(k) == nil {
+		if b.Get(k) == nil {
 			return h.Seq, nil
 		}
-		return h.Seq, byPath.Put(k, v)
+		return h.Seq, b.Put(k, v)
 	}
-	seq, err := bySeq.NextSequence()
+	seq, err := b.NextSequence()
 	if err != nil {
 		return 0, err
 	}
-	if err := byPath.Put(histKey(h.Path, seq), v); err != nil {
-		return 0, err
-	}
-	if err := bySeq.Put(binary.BigEndian.AppendUint64(nil, seq), []byte(h.Path)); err != nil {
+	if err := b.Put(histKey(h.Path, seq), v); err != nil {
 		return 0, err
 	}
 	n := uint64(1)
-	if raw := top.Get(histCount); raw != nil {
+	if raw := b.Get(histCount); raw != nil {
 		c, err := decodeUint(raw, "history count")
 		if err != nil {
 			return 0, err
@@ -130,45 +109,60 @@ func (t *txn) AddHistory(h HistoryEntry) (uint64, error) {
 	// Per path: the oldest of this path's entries come first under its prefix.
 	prefix := histPrefix(h.Path)
 	var mine [][]byte
-	c := byPath.Cursor()
+	c := b.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		mine = append(mine, bytes.Clone(k))
 	}
 	for len(mine) > HistoryPerPath {
-		if err := byPath.Delete(mine[0]); err != nil {
-			return 0, err
-		}
-		if err := bySeq.Delete(mine[0][len(prefix):]); err != nil {
+		if err := b.Delete(mine[0]); err != nil {
 			return 0, err
 		}
 		mine, n = mine[1:], n-1
 	}
-	// In all: the globally oldest.
-	for n > HistoryTotal {
-		sk, p := bySeq.Cursor().First()
-		if sk == nil {
-			break
-		}
-		seqOld := binary.BigEndian.Uint64(sk)
-		if err := byPath.Delete(histKey(remote.Path(p), seqOld)); err != nil {
+	if n > HistoryTotal {
+		// In all: the oldest tenth goes, found by one walk over the bucket (once per HistoryTotal/10 entries, so
+		// a few key visits per entry on average).
+		if n, err = dropOldest(b, seq-HistoryTotal*9/10); err != nil {
 			return 0, err
 		}
-		if err := bySeq.Delete(bytes.Clone(sk)); err != nil {
-			return 0, err
-		}
-		n--
 	}
-	return seq, top.Put(histCount, encodeUint(n))
+	return seq, b.Put(histCount, encodeUint(n))
+}
+
+// dropOldest deletes the entries numbered at most upTo and returns how many are left.
+func dropOldest(b *bolt.Bucket, upTo uint64) (uint64, error) {
+	var old [][]byte
+	var left uint64
+	err := b.ForEach(func(k, _ []byte) error {
+		if len(k) < 9 || k[0] == 0 {
+			return nil // the count
+		}
+		if binary.BigEndian.Uint64(k[len(k)-8:]) <= upTo {
+			old = append(old, bytes.Clone(k))
+		} else {
+			left++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range old {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return left, nil
 }
 
 // History calls fn with p's entries, newest first.
 func (t *txn) History(p remote.Path, fn func(HistoryEntry) error) error {
-	_, byPath, _, err := t.historyBuckets()
-	if err != nil || byPath == nil {
+	b, err := t.historyBucket()
+	if err != nil || b == nil {
 		return err
 	}
 	prefix := histPrefix(p)
-	c := byPath.Cursor()
+	c := b.Cursor()
 	// Seek past the last key of the prefix, then walk back.
 	end := append(bytes.Clone(prefix), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
 	var k, v []byte
@@ -192,11 +186,11 @@ func (t *txn) History(p remote.Path, fn func(HistoryEntry) error) error {
 
 // HistoryCount is the number of history entries kept.
 func (t *txn) HistoryCount() (int, error) {
-	top, _, _, err := t.historyBuckets()
-	if err != nil || top == nil {
+	b, err := t.historyBucket()
+	if err != nil || b == nil {
 		return 0, err
 	}
-	raw := top.Get(histCount)
+	raw := b.Get(histCount)
 	if raw == nil {
 		return 0, nil
 	}

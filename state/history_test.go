@@ -69,7 +69,7 @@ func TestHistoryBounds(t *testing.T) {
 		t.Fatalf("per-path bound: %d entries, newest %q oldest %q", len(got), got[0].Reason, got[len(got)-1].Reason)
 	}
 	mustUpdate(t, s, func(w Writer) error {
-		for i := range HistoryTotal {
+		for i := range HistoryTotal - HistoryPerPath { // exactly at the bound, with hot's entries
 			if _, err := w.AddHistory(HistoryEntry{Path: remote.Path(fmt.Sprintf("f%06d", i)), Op: "upload", Outcome: "done"}); err != nil {
 				return err
 			}
@@ -83,17 +83,27 @@ func TestHistoryBounds(t *testing.T) {
 		}
 		return nil
 	})
-	if got := historyOf(t, s, "hot"); len(got) != 0 {
-		t.Fatalf("the oldest entries in all must go first: hot kept %d", len(got))
-	}
+	// One more passes the bound: the oldest tenth goes (hot's 20 and the oldest f entries), the newest stay.
 	mustUpdate(t, s, func(w Writer) error {
 		_, err := w.AddHistory(HistoryEntry{Path: "one-more", Op: "upload", Outcome: "done"})
 		return err
 	})
-	if got := historyOf(t, s, "f000000"); len(got) != 0 {
-		t.Fatalf("f000000 is now the oldest and must be gone")
+	mustView(t, s, func(r Reader) error {
+		n, err := r.HistoryCount()
+		if err != nil || n > HistoryTotal*9/10+1 || n < HistoryTotal*9/10-HistoryPerPath {
+			t.Errorf("count after the drop %d %v", n, err)
+		}
+		return nil
+	})
+	if got := historyOf(t, s, "hot"); len(got) != 0 {
+		t.Fatalf("the oldest entries in all must go first: hot kept %d", len(got))
 	}
-	if got := historyOf(t, s, "f000001"); len(got) != 1 {
-		t.Fatalf("f000001 must stay: %v", got)
+	if got := historyOf(t, s, "f000000"); len(got) != 0 {
+		t.Fatalf("f000000 is among the oldest and must be gone")
+	}
+	for _, p := range []remote.Path{"f099979", "one-more"} {
+		if got := historyOf(t, s, p); len(got) != 1 {
+			t.Fatalf("%s must stay: %v", p, got)
+		}
 	}
 }

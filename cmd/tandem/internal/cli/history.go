@@ -33,7 +33,8 @@ func newHistoryCmd(app *App) *cobra.Command {
 folder, which may no longer exist): when, in which pass (full or scoped, and why), what each side and the
 last sync point held (size, digest prefix, modification time), the action, the planner's reason, and how it
 ended (done, failed with the error, skipped with the reason). Moves into and out of PATH and conflict copies
-made from it are included. tandem keeps the last 20 decisions of each path and 100,000 in all per pair.
+made from it are included. tandem keeps the last 20 decisions of each path and at most 100,000 in all per pair
+(past that, the oldest tenth goes).
 
 The pair is found from the config file; for a pair synced with "tandem once", name its remote with --remote.
 Asks the running daemon when it holds the pair's state database.`,

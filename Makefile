@@ -93,12 +93,14 @@ lint:
 	GOOS=darwin $(GO) build ./...
 	GOOS=windows $(GO) build ./...
 
-# A .deb of bin/tandem with the systemd user unit, through nfpm (a Go tool, run from the module proxy).
+# A .deb of bin/tandem with the systemd user unit, man pages and completions, through nfpm (a Go tool, run from the module proxy).
 NFPM    ?= github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
 GOARCH_ := $(shell $(GO) env GOARCH)
 # Debian versions start with a digit: a release tag v1.2.3 gives 1.2.3, anything else 0.0.0+<describe>.
 DEB_VERSION ?= $(if $(filter v%,$(VERSION)),$(patsubst v%,%,$(VERSION)),0.0.0+$(VERSION))
+# The man pages and shell completions are generated from the command definitions by the binary itself.
 package: build
+	rm -rf bin/docs && $(BIN) gen-docs bin/docs
 	VERSION=$(DEB_VERSION) GOARCH=$(GOARCH_) $(GO) run $(NFPM) package -f packaging/nfpm.yaml -p deb -t bin/
 
 demo:

@@ -112,6 +112,8 @@ type Engine struct {
 	tempLeft atomic.Bool
 	// pass: the running pass's delete budget and skipped paths
 	pass *passState
+	// passWhy: why the passes run, for the history (SetPassWhy)
+	passWhy string
 }
 
 // New checks the dependencies and picks the digest the pair compares content with: the remote's preferred one

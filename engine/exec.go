@@ -38,7 +38,9 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 				}
 			}
 			e.progress(Event{Action: a})
+			ctx = e.histStart(ctx, a)
 			n, err := e.do(ctx, a, rep)
+			e.histEnd(ctx, err)
 			e.progress(Event{Action: a, Done: true, Err: err})
 			if err == nil {
 				progressed.Store(true)
@@ -135,7 +137,7 @@ func (e *Engine) progress(ev Event) {
 //
 // Batch only pays while the pool runs: alone, a Batch call waits out bbolt's batch delay (10 ms) before it
 // commits, which made serial phases (folder creates, moves, deletes) cost 10 ms per action.
-func (e *Engine) commit(fn func(tx state.Writer) error) error {
+func (e *Engine) commit(ctx context.Context, fn func(tx state.Writer) error) error {
 	commit := e.d.Store.Update
 	if e.pooled.Load() {
 		commit = e.d.Store.Batch
@@ -143,7 +145,7 @@ func (e *Engine) commit(fn func(tx state.Writer) error) error {
 	if err := failpoint.Hit("commit.before"); err != nil {
 		return err
 	}
-	if err := commit(fn); err != nil {
+	if err := e.histCommit(ctx, commit, fn); err != nil {
 		return fmt.Errorf("%w: commit: %w", errStore, err)
 	}
 	return failpoint.Hit("commit.after")
@@ -217,7 +219,7 @@ func (e *Engine) do(ctx context.Context, a Action, rep *Report) (int64, error) {
 	case TypeConflict:
 		return 0, e.typeConflict(ctx, a, rep)
 	case Forget:
-		return 0, e.commit(func(tx state.Writer) error {
+		return 0, e.commit(ctx, func(tx state.Writer) error {
 			if err := tx.Delete(state.Local, a.Path); err != nil {
 				return err
 			}
@@ -261,7 +263,7 @@ func (e *Engine) recordBase(ctx context.Context, p remote.Path, l, r *state.Reco
 	if err := e.syncLocal(ctx, p, l); err != nil {
 		return fmt.Errorf("record %s: %w", p.Quoted(), err)
 	}
-	return e.commit(func(tx state.Writer) error {
+	return e.commit(ctx, func(tx state.Writer) error {
 		return tx.PutBase(state.Base{Path: p, Dir: l.Dir, Hash: l.Hash, Local: *l, Remote: *r})
 	})
 }
@@ -362,7 +364,7 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 	now := e.now()
 	lrec := rec(le, now)
 	lrec.Hash = sent
-	err = e.commit(func(tx state.Writer) error {
+	err = e.commit(ctx, func(tx state.Writer) error {
 		if err := tx.Put(state.Remote, rec(re, now)); err != nil {
 			return err
 		}
@@ -432,7 +434,7 @@ func (e *Engine) chmod(ctx context.Context, a Action) error {
 	now := e.now()
 	mine := rec(ent, now)
 	mine.Hash = seen.Hash
-	return e.commit(func(tx state.Writer) error {
+	return e.commit(ctx, func(tx state.Writer) error {
 		if err := tx.Put(side, mine); err != nil {
 			return err
 		}
@@ -498,7 +500,7 @@ func (e *Engine) download(ctx context.Context, p remote.Path, pre remote.Precond
 	lrec := rec(le, now)
 	lrec.Hash = got
 	rrec := rec(re, now)
-	return re.Size, e.commit(func(tx state.Writer) error {
+	return re.Size, e.commit(ctx, func(tx state.Writer) error {
 		if err := tx.Put(state.Local, lrec); err != nil {
 			return err
 		}
@@ -531,7 +533,7 @@ func (e *Engine) mkdir(ctx context.Context, a Action) error {
 		e.noteRemoteWrite(a.Path)
 	}
 	now := e.now()
-	return e.commit(func(tx state.Writer) error {
+	return e.commit(ctx, func(tx state.Writer) error {
 		mine := rec(ent, now)
 		if side == state.Remote {
 			if err := folderID(tx, &mine); err != nil {
@@ -574,7 +576,7 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 		st, err := r.Stat(ctx, a.Path)
 		switch {
 		case errors.Is(err, remote.ErrNotFound):
-			return e.commit(func(tx state.Writer) error {
+			return e.commit(ctx, func(tx state.Writer) error {
 				if err := tx.Delete(side, a.Path); err != nil {
 					return err
 				}
@@ -608,7 +610,7 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", a.Path.Quoted(), err)
 	}
-	return e.commit(func(tx state.Writer) error {
+	return e.commit(ctx, func(tx state.Writer) error {
 		if err := tx.Delete(side, a.Path); err != nil {
 			return err
 		}
@@ -663,7 +665,7 @@ func (e *Engine) clearFolder(ctx context.Context, a Action, side state.Side, r r
 	if side == state.Remote {
 		seen = a.Remote
 	}
-	if err := e.commit(func(tx state.Writer) error {
+	if err := e.commit(ctx, func(tx state.Writer) error {
 		if err := tx.DeleteBase(a.Path); err != nil {
 			return err
 		}
@@ -809,7 +811,7 @@ func (e *Engine) move(ctx context.Context, a Action) error {
 	if !moved.Dir && moved.Hash.IsZero() {
 		moved.Hash = seen.Hash
 	}
-	return e.commit(func(tx state.Writer) error {
+	return e.commit(ctx, func(tx state.Writer) error {
 		if err := tx.MoveTree(a.Path, a.To); err != nil {
 			return err
 		}
@@ -909,7 +911,7 @@ func (e *Engine) resolve(ctx context.Context, a Action, rep *Report) (int64, err
 		}
 		moved := rec(ent, now.UnixNano())
 		moved.Hash = l.Hash
-		if err := e.commit(func(tx state.Writer) error {
+		if err := e.commit(ctx, func(tx state.Writer) error {
 			if err := tx.Delete(state.Local, a.Path); err != nil {
 				return err
 			}
@@ -926,7 +928,7 @@ func (e *Engine) resolve(ctx context.Context, a Action, rep *Report) (int64, err
 		if err := e.d.Local.Delete(ctx, a.Path, revOf(l)); err != nil {
 			return 0, fmt.Errorf("move the local version of %s to the trash: %w", a.Path.Quoted(), err)
 		}
-		if err := e.commit(func(tx state.Writer) error { return tx.Delete(state.Local, a.Path) }); err != nil {
+		if err := e.commit(ctx, func(tx state.Writer) error { return tx.Delete(state.Local, a.Path) }); err != nil {
 			return 0, err
 		}
 		cr.Kept = "remote"
@@ -934,7 +936,7 @@ func (e *Engine) resolve(ctx context.Context, a Action, rep *Report) (int64, err
 		if err := e.d.Remote.Delete(ctx, a.Path, revOf(r)); err != nil {
 			return 0, fmt.Errorf("move the remote version of %s to the trash: %w", a.Path.Quoted(), err)
 		}
-		if err := e.commit(func(tx state.Writer) error { return tx.Delete(state.Remote, a.Path) }); err != nil {
+		if err := e.commit(ctx, func(tx state.Writer) error { return tx.Delete(state.Remote, a.Path) }); err != nil {
 			return 0, err
 		}
 		cr.Kept = "local"
@@ -962,7 +964,7 @@ func (e *Engine) typeConflict(ctx context.Context, a Action, rep *Report) error 
 	}
 	moved := rec(ent, now.UnixNano())
 	moved.Hash = seen.Hash
-	err = e.commit(func(tx state.Writer) error {
+	err = e.commit(ctx, func(tx state.Writer) error {
 		if err := tx.Delete(side, a.Path); err != nil {
 			return err
 		}

@@ -42,6 +42,9 @@ type Reader interface {
 	Intents(fn func(Intent) error) error
 	// Conflicts lists the recorded conflicts in store order of their paths.
 	Conflicts(fn func(Conflict) error) error
+	// History lists the decisions kept about p, newest first (history.go); HistoryCount counts all kept.
+	History(p remote.Path, fn func(HistoryEntry) error) error
+	HistoryCount() (int, error)
 }
 
 // Writer is a Reader inside a write transaction. Nothing is visible to others until the transaction commits,
@@ -76,6 +79,8 @@ type Writer interface {
 	// AddConflict records c at c.Path, replacing an earlier one there.
 	AddConflict(c Conflict) error
 	DeleteConflict(p remote.Path) error
+	// AddHistory keeps one decision about h.Path, dropping the oldest beyond the bounds (history.go).
+	AddHistory(h HistoryEntry) (uint64, error)
 }
 
 // txn implements Reader and Writer over one bbolt transaction.

@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+
+	"github.com/zalando/go-keyring"
 )
 
 // ErrNoLogin: there is no token file yet.
@@ -40,12 +42,26 @@ func File(dir, provider, account string) string {
 	return filepath.Join(dir, name+".json")
 }
 
-// Save writes v as JSON to path atomically with mode 0600.
+// Save writes v as JSON to path atomically with mode 0600, or into the OS keyring when path holds a keyring
+// stub (the login lives there: keyring.go).
 func Save(path string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
+	if old, err := readOwn(path); err == nil {
+		if svc, user, ok := readStub(old); ok {
+			if err := OSKeyring().Set(svc, user, string(data)); err != nil {
+				return fmt.Errorf("%w: save the login of %s: %v", ErrKeyring, path, err)
+			}
+			return nil
+		}
+	}
+	return writeFile(path, data)
+}
+
+// writeFile replaces path with data: a 0600 temp file, fsynced, renamed, and the folder fsynced.
+func writeFile(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
@@ -78,22 +94,43 @@ func Save(path string, v any) error {
 	return nil
 }
 
-// Load reads path into v. A missing file wraps ErrNoLogin; a file readable by group or others is refused.
-func Load(path string, v any) error {
+// readOwn reads the token file at path. A missing file wraps ErrNoLogin; a file readable by group or others
+// is refused.
+func readOwn(path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: no token file %s", ErrNoLogin, path)
+		return nil, fmt.Errorf("%w: no token file %s", ErrNoLogin, path)
 	}
 	if err != nil {
-		return fmt.Errorf("token file: %w", err)
+		return nil, fmt.Errorf("token file: %w", err)
 	}
 	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("token file %s is readable by others (mode %04o); run: chmod 600 %s",
+		return nil, fmt.Errorf("token file %s is readable by others (mode %04o); run: chmod 600 %s",
 			path, fi.Mode().Perm(), path)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("token file: %w", err)
+		return nil, fmt.Errorf("token file: %w", err)
+	}
+	return data, nil
+}
+
+// Load reads path into v, from the OS keyring when path is a keyring stub. A missing file, or a stub whose
+// keyring entry is gone, wraps ErrNoLogin; a file readable by group or others is refused.
+func Load(path string, v any) error {
+	data, err := readOwn(path)
+	if err != nil {
+		return err
+	}
+	if svc, user, ok := readStub(data); ok {
+		secret, err := OSKeyring().Get(svc, user)
+		if errors.Is(err, keyring.ErrNotFound) {
+			return fmt.Errorf("%w: the OS keyring has no entry for %s", ErrNoLogin, path)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: read the login of %s: %v (unlock the keyring, or log in again)", ErrKeyring, path, err)
+		}
+		data = []byte(secret)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("token file %s is damaged (%v): log in again", path, err)

@@ -100,6 +100,7 @@ Start with "tandem demo", then "tandem once <local-dir> dir:<other-dir>".`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newOnceCmd(app), newVersionCmd(app), newDemoCmd(app), newRunCmd(app), newStatusCmd(app), newControlCmd(app, "pause"), newControlCmd(app, "resume"), newControlCmd(app, "rescan"), newConflictsCmd(app), newAddCmd(app), newConfigCmd(app), newServiceCmd(app))
 	root.AddCommand(newEmulateCmd(app), newLoginCmd(app))
+	root.AddCommand(newHistoryCmd(app), newLogoutCmd(app), newGenDocsCmd())
 	return root
 }
 

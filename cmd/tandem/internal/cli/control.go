@@ -136,7 +136,34 @@ func runConflicts(ctx context.Context, app *App, o conflictsOpts, w io.Writer) e
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", remote.Escape(c.Pair), remote.Escape(c.Path), remote.Escape(c.Copy),
 			c.At.Local().Format(time.DateTime), escapeLine(c.Reason))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nWhat tandem saw and decided about each: tandem history <the file in the pair's local folder>, e.g.")
+	fmt.Fprintln(w, "  tandem history "+shellQuote(historyExample(cfg, cs.Conflicts[0])))
+	return nil
+}
+
+// historyExample is the local path of conflict c, for the hint to `tandem history`.
+func historyExample(cfg *config.Config, c daemon.ConflictInfo) string {
+	for _, p := range cfg.Pairs {
+		if p.PairName() == c.Pair {
+			if l, err := p.LocalPath(); err == nil {
+				return filepath.Join(l, filepath.FromSlash(c.Path))
+			}
+		}
+	}
+	return c.Path
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+~,:@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // conflictsFromState reads each configured pair's database read-only (no daemon holds them).

@@ -20,6 +20,7 @@ import (
 	"github.com/tandemsync/tandem/cmd/tandem/internal/config"
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/pcloud"
+	"github.com/tandemsync/tandem/remote/tokens"
 	"github.com/tandemsync/tandem/remote/vboxx"
 	"github.com/tandemsync/tandem/remote/verizon"
 )
@@ -29,7 +30,7 @@ type loginOpts struct {
 	username, code                      string
 	passwordStdin                       bool
 	clientID, clientSecret, redirectURL string
-	config                              string
+	config, tokenStore                  string
 	noBrowser                           bool
 	timeout                             time.Duration
 	verbose                             bool
@@ -73,6 +74,7 @@ tokens, never the password.`,
 	f.StringVar(&o.redirectURL, "redirect-url", "", "Verizon: your app's registered Callback URL, http://localhost:PORT/callback")
 	f.StringVar(&o.config, "config", "", "config file to read verizon.client_id/client_secret/redirect_url from (default ~/.config/tandem/config.yaml)")
 	f.BoolVar(&o.noBrowser, "no-browser", false, "only print the address to open")
+	f.StringVar(&o.tokenStore, "token-store", "", "auto, keyring or file (default: the config's token_store, else auto: the OS keyring if it answers, else a 0600 file)")
 	f.StringVar(&o.username, "username", "", "vBoxx: your login name")
 	f.BoolVar(&o.passwordStdin, "password-stdin", false, "vBoxx: read the password from standard input (for scripts)")
 	f.StringVar(&o.code, "code", "", "vBoxx: the two-step verification code, when your account asks for one")
@@ -86,6 +88,23 @@ func runLogin(ctx context.Context, app *App, o loginOpts, provider string) error
 	defer lg.Sync()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
+	switch provider {
+	case "pcloud", "verizon", "vboxx":
+	default:
+		return usagef("no login for %q: want pcloud, verizon or vboxx", provider)
+	}
+	store, why, err := tokenStore(o.config, o.tokenStore)
+	if err != nil {
+		return err
+	}
+	path, err := tokens.Path(o.tokenDir, provider, o.account)
+	if err != nil {
+		return err
+	}
+	return loginStore(app.Stdout, path, store, why, func() error { return login(ctx, app, lg, o, provider) })
+}
+
+func login(ctx context.Context, app *App, lg *zap.Logger, o loginOpts, provider string) error {
 	var err error
 	switch provider {
 	case "pcloud":

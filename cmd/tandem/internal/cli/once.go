@@ -276,6 +276,7 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 		return err
 	}
 	passRan = true
+	e.SetPassWhy("tandem once")
 	rep, err := e.RunPass(ctx)
 	prog.finish()
 	if rep != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tandemsync/tandem/cmd/tandem/internal/config"
 	"github.com/tandemsync/tandem/cmd/tandem/internal/daemon"
+	"github.com/tandemsync/tandem/remote/tokens"
 	"github.com/tandemsync/tandem/state"
 )
 
@@ -129,13 +130,20 @@ func runDaemon(ctx context.Context, app *App, o runOpts) error {
 		return fmt.Errorf("log: %w", err)
 	}
 	defer closeLog()
+	store, why, err := tokens.Resolve(cfg.TokenStore)
+	if err != nil {
+		return err
+	}
+	settleLogins(lg, store)
 	d, err := daemon.New(daemon.Options{
-		Config:     cfg,
-		ConfigPath: path,
-		StateDir:   sd,
-		Open:       daemonOpener(app, sd, filepath.Dir(path)),
-		Logger:     lg,
-		Version:    Version,
+		Config:        cfg,
+		ConfigPath:    path,
+		StateDir:      sd,
+		Open:          daemonOpener(app, sd, filepath.Dir(path)),
+		Logger:        lg,
+		Version:       Version,
+		TokenStore:    store,
+		TokenStoreWhy: why,
 	})
 	if err != nil {
 		return err

@@ -114,6 +114,9 @@ func printStatus(w io.Writer, st *daemon.Status, now time.Time, bars bool) {
 			remote.Escape(p.Local), remote.Escape(p.Remote))
 	}
 	tw.Flush()
+	if st.TokenStore != "" {
+		fmt.Fprintf(w, "logins: %s (%s)\n", tokenStoreName(st.TokenStore), escapeLine(st.TokenStoreWhy))
+	}
 	for _, p := range st.Pairs {
 		var notes []string
 		if p.Message != "" {

@@ -40,6 +40,7 @@ type Config struct {
 	// MetricsPublic allows MetricsAddr on an address other hosts can reach (pair names are labels there).
 	MetricsPublic    bool
 	FullScanInterval time.Duration // safety-net pass interval; 0 = DefaultFullScanInterval
+	TokenStore       string        // where logins live: auto (""), keyring or file
 	Pairs            []Pair
 	// Verizon is the app key registered in ThingSpace that `tandem login verizon` uses (flags and environment
 	// override it).
@@ -259,6 +260,11 @@ func (c *Config) Validate(o ValidateOptions) error {
 					"and this pair's default name is its local folder's (%q); give it a name of your choosing", p.PairName()))
 			}
 		}
+	}
+	switch c.TokenStore {
+	case "", "auto", "keyring", "file":
+	default:
+		add(c.problem("token_store", "%q: want auto, keyring or file", c.TokenStore))
 	}
 	if c.FullScanInterval != 0 && c.FullScanInterval < MinFullScanInterval {
 		add(c.problem("full_scan_interval", "%s is too short: want at least %s", c.FullScanInterval, MinFullScanInterval))

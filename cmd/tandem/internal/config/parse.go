@@ -119,7 +119,7 @@ func kind(n *yaml.Node) string {
 
 func (p *parser) top(n *yaml.Node) {
 	p.c.lines[""] = n.Line
-	p.fields(n, "", []string{"state_dir", "log_file", "metrics_addr", "metrics_public", "full_scan_interval", "pairs", "verizon"},
+	p.fields(n, "", []string{"state_dir", "log_file", "metrics_addr", "metrics_public", "full_scan_interval", "pairs", "verizon", "token_store"},
 		func(k string, v *yaml.Node, f string) {
 			switch k {
 			case "state_dir":
@@ -130,6 +130,8 @@ func (p *parser) top(n *yaml.Node) {
 				p.c.MetricsAddr = p.str(v, f)
 			case "metrics_public":
 				p.c.MetricsPublic = p.boolean(v, f)
+			case "token_store":
+				p.c.TokenStore = p.str(v, f)
 			case "full_scan_interval":
 				p.c.FullScanInterval = p.duration(v, f)
 			case "pairs":

@@ -20,11 +20,15 @@ const (
 
 // Status is GET /v1/status.
 type Status struct {
-	Version string       `json:"version"`
-	PID     int          `json:"pid"`
-	Started time.Time    `json:"started"`
-	Config  string       `json:"config"`
-	Pairs   []PairStatus `json:"pairs"`
+	Version string    `json:"version"`
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+	Config  string    `json:"config"`
+	// TokenStore is where the daemon keeps logins: "keyring" (the OS keyring) or "file" (0600 files);
+	// TokenStoreWhy says how token_store chose it.
+	TokenStore    string       `json:"token_store,omitempty"`
+	TokenStoreWhy string       `json:"token_store_why,omitempty"`
+	Pairs         []PairStatus `json:"pairs"`
 }
 
 // PairStatus is one pair's state. The engine reports each action as it starts and ends, and a transfer's

@@ -31,6 +31,8 @@ type Options struct {
 	Logger     *zap.Logger
 	Clock      clockwork.Clock // default: real
 	Version    string
+	// TokenStore and TokenStoreWhy: where logins live, for the status (see Status).
+	TokenStore, TokenStoreWhy string
 }
 
 // Daemon runs every configured pair. Reload may be called from any goroutine while Run runs.

@@ -64,6 +64,7 @@ const (
 	opPause ctlOp = iota
 	opResume
 	opRescan
+	opLogout // the pair's login was removed (tandem logout): login-required until resumed
 )
 
 type ctlReq struct {
@@ -370,6 +371,8 @@ func (l *pairLoop) run(ctx context.Context) {
 		pctx, cancel := context.WithCancel(ctx)
 		ls.cancelPass = cancel
 		l.passBegins()
+		eng.SetPassWhy(historyWhy(why, n)) // why, for the per-path history
+
 		go func() { // owned: the loop always waits on done before it returns
 			rep, err := eng.RunScoped(pctx, sc)
 			done <- passResult{rep, err}
@@ -625,6 +628,12 @@ func (l *pairLoop) apply(ls *loopState, r ctlReq) {
 		l.rearmAll(ls)
 		ls.scope.setFull(whyRescan)
 		ls.pending = true
+	case opLogout:
+		ls.blocked = true
+		if ls.running {
+			ls.cancelPass()
+		}
+		l.setState(StateLoginRequired, loggedOutMsg(l.cfg, l.name))
 	}
 }
 

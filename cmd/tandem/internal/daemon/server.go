@@ -21,7 +21,7 @@ func (d *Daemon) handler(metricsOnly bool) http.Handler {
 	}
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, Status{Version: d.o.Version, PID: os.Getpid(), Started: d.started.UTC(),
-			Config: d.o.ConfigPath, Pairs: d.snapshot()})
+			Config: d.o.ConfigPath, TokenStore: d.o.TokenStore, TokenStoreWhy: d.o.TokenStoreWhy, Pairs: d.snapshot()})
 	})
 	mux.HandleFunc("GET /v1/conflicts", func(w http.ResponseWriter, r *http.Request) {
 		rs, _ := d.loops("")
@@ -36,6 +36,8 @@ func (d *Daemon) handler(metricsOnly bool) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
+	mux.HandleFunc("GET /v1/history", d.serveHistory)
+	mux.HandleFunc("POST /v1/logout", d.serveLogout)
 	mux.HandleFunc("POST /v1/pause", d.control(opPause))
 	mux.HandleFunc("POST /v1/resume", d.control(opResume))
 	mux.HandleFunc("POST /v1/rescan", d.control(opRescan))

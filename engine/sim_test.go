@@ -113,6 +113,8 @@ var pinnedSeeds = []uint64{
 	10288, // harness: rm -r "cafe\u0301" on the normalising remote took "caf\u00e9"/; the oracle kept its files
 	5894,  // I8: a twin out of a scoped pass unseen; a twin's delete paired into a move into the folder waiting for it
 	11055, // harness: rm -r "z" on the case-folding remote took "Z"/; the oracle kept its files as live versions
+	106,   // harness (-sim.lazydisk, fakefs): an fsync'd file on a reused inode showed the old file's tail after a crash
+	1348,  // harness (-sim.lazydisk, fakefs): the old name a/Z showed the bytes of a new file on a/Z's reused inode
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -633,6 +633,17 @@ func (e *Engine) move(ctx context.Context, a Action) error {
 	if seen == nil {
 		return fmt.Errorf("move %s: nothing was seen there", a.Path.Quoted())
 	}
+	if side == state.Remote {
+		// The sync point about to be recorded at the new path vouches for the local name there: a user's rename
+		// that is still only in the page cache would, after a power loss, put the file back at the old path (or
+		// nowhere, once the old folder's removal is durable: seed 782 under -sim.lazydisk), and the base at the
+		// new path would read as a local delete of a version the other side no longer holds anywhere else.
+		if s, ok := e.d.Local.(remote.Syncer); ok {
+			if err := s.Sync(ctx, a.To); err != nil {
+				return fmt.Errorf("move %s to %s: make the local name durable: %w", a.Path.Quoted(), a.To.Quoted(), err)
+			}
+		}
+	}
 	var ent remote.Entry
 	var err error
 	if side == state.Remote && e.caseOnly(a.Path, a.To) {

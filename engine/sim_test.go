@@ -115,6 +115,7 @@ var pinnedSeeds = []uint64{
 	11055, // harness: rm -r "z" on the case-folding remote took "Z"/; the oracle kept its files as live versions
 	106,   // harness (-sim.lazydisk, fakefs): an fsync'd file on a reused inode showed the old file's tail after a crash
 	1348,  // harness (-sim.lazydisk, fakefs): the old name a/Z showed the bytes of a new file on a/Z's reused inode
+	782,   // I2 (-sim.lazydisk): a local rename replayed remotely before it was durable; a power loss took the file
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -304,6 +304,15 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 	re, err := e.d.Remote.Put(ctx, p, v, le.Size, le.ModTime, pre)
 	if err != nil && errors.Is(err, remote.ErrCorrupt) && !want.IsZero() && v.Sum() != want {
 		err = fmt.Errorf("%w (it was rewritten during the transfer)", errReplan)
+		// The bytes read are not the ones the record's digest describes. Either they changed during the
+		// transfer (the next scan sees a new fingerprint) or the cached digest was stale under an unchanged
+		// fingerprint (a power loss took a same-size rewrite made in the same clock tick as the bytes it brought
+		// back: lazydisk seed 223): the next scan must digest the file again, or every pass fails this way.
+		l := *a.Local
+		l.Scanned = 0
+		if cerr := e.commit(func(tx state.Writer) error { return tx.Put(state.Local, l) }); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
 	}
 	if err != nil {
 		return v.N(), fmt.Errorf("upload %s: %w", p.Quoted(), err)

@@ -116,6 +116,7 @@ var pinnedSeeds = []uint64{
 	106,   // harness (-sim.lazydisk, fakefs): an fsync'd file on a reused inode showed the old file's tail after a crash
 	1348,  // harness (-sim.lazydisk, fakefs): the old name a/Z showed the bytes of a new file on a/Z's reused inode
 	782,   // I2 (-sim.lazydisk): a local rename replayed remotely before it was durable; a power loss took the file
+	223,   // I8 (-sim.lazydisk, at 31833cf; TestStaleDigestHashedAgain now): a stale digest failed an upload every pass
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

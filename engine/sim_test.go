@@ -28,6 +28,7 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -117,6 +118,7 @@ var pinnedSeeds = []uint64{
 	1348,  // harness (-sim.lazydisk, fakefs): the old name a/Z showed the bytes of a new file on a/Z's reused inode
 	782,   // I2 (-sim.lazydisk): a local rename replayed remotely before it was durable; a power loss took the file
 	223,   // I8 (-sim.lazydisk, at 31833cf; TestStaleDigestHashedAgain now): a stale digest failed an upload every pass
+	1695,  // harness (-sim.lazydisk): a user's unsynced mv into an unsynced folder, lost in a power loss, counted as tandem's
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.
@@ -1062,6 +1064,18 @@ func (w *world) userMkdir(s *simSide, p string) error {
 }
 
 func (w *world) userRename(s *simSide, from, to string) error {
+	// With -sim.lazydisk a user's rename stays volatile like a write: a power loss may undo it, or keep it and
+	// lose the folder it went into (seed 1695: mv into a folder made and never synced, the move made durable by
+	// an fsync of the source folder). What it moves is the user's to lose again until a pass makes it durable;
+	// crash() still holds the engine to every content it propagated (live on the other side or its trash).
+	var moved []string
+	if s.local && *simLazyDisk {
+		for _, e := range w.list(s) {
+			if !e.dir && within(e.path, from) {
+				moved = append(moved, e.sha)
+			}
+		}
+	}
 	var err error
 	if s.local {
 		err = w.ffs.Rename(from, to)
@@ -1071,6 +1085,11 @@ func (w *world) userRename(s *simSide, from, to string) error {
 	w.logf("user %s mv %q %q: %v", s.name(), from, to, err)
 	if err == nil {
 		w.replaced(s, to)
+		for _, v := range w.versions {
+			if !v.exempt && slices.Contains(moved, v.sha) {
+				v.pending = true
+			}
+		}
 	}
 	w.watched(s, from, true)
 	w.watched(s, to, true)

@@ -335,6 +335,15 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 	re, err := e.d.Remote.Put(ctx, p, v, le.Size, le.ModTime, pre)
 	if err != nil && errors.Is(err, remote.ErrCorrupt) && !want.IsZero() && v.Sum() != want {
 		err = fmt.Errorf("%w (it was rewritten during the transfer)", errReplan)
+		// The bytes read are not the ones the record's digest describes. Either they changed during the
+		// transfer (the next scan sees a new fingerprint) or the cached digest was stale under an unchanged
+		// fingerprint (a power loss took a same-size rewrite made in the same clock tick as the bytes it brought
+		// back: lazydisk seed 223): the next scan must digest the file again, or every pass fails this way.
+		l := *a.Local
+		l.Scanned = 0
+		if cerr := e.commit(ctx, func(tx state.Writer) error { return tx.Put(state.Local, l) }); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
 	}
 	if err != nil {
 		return v.N(), fmt.Errorf("upload %s: %w", p.Quoted(), err)
@@ -788,6 +797,17 @@ func (e *Engine) move(ctx context.Context, a Action) error {
 	}
 	if seen == nil {
 		return fmt.Errorf("move %s: nothing was seen there", a.Path.Quoted())
+	}
+	if side == state.Remote {
+		// The sync point about to be recorded at the new path vouches for the local name there: a user's rename
+		// that is still only in the page cache would, after a power loss, put the file back at the old path (or
+		// nowhere, once the old folder's removal is durable: seed 782 under -sim.lazydisk), and the base at the
+		// new path would read as a local delete of a version the other side no longer holds anywhere else.
+		if s, ok := e.d.Local.(remote.Syncer); ok {
+			if err := s.Sync(ctx, a.To); err != nil {
+				return fmt.Errorf("move %s to %s: make the local name durable: %w", a.Path.Quoted(), a.To.Quoted(), err)
+			}
+		}
 	}
 	var ent remote.Entry
 	var err error

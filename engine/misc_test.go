@@ -561,3 +561,53 @@ func TestFoldFolderMoveIntoWaitingTwin(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleDigestHashedAgain (lazydisk seed 223): the local record's digest no longer describes the file although
+// its fingerprint still matches (a power loss took a same-size rewrite made in the same clock tick as the bytes
+// it brought back). The upload's verifier refuses the body; the next pass must digest the file again instead of
+// failing the same upload on every pass.
+func TestStaleDigestHashedAgain(t *testing.T) {
+	ctx := context.Background()
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	local := memremote.New(clk, memremote.Options{Label: "local"})
+	rem := memremote.New(clk, memremote.Options{Label: "remote"})
+	data := []byte("the bytes on disk, synced\n")
+	if err := local.WriteFile("f.txt", data); err != nil {
+		t.Fatal(err)
+	}
+	st := memStore(t)
+	e, err := New(Deps{Clock: clk, Local: local, Remote: rem, Store: st, Logger: zaptest.NewLogger(t)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanPass(t, e)
+	clk.Advance(time.Hour)
+	// The record says the file holds a same-size rewrite that the disk no longer has; not racy.
+	stale, _, err := remote.HashReader(e.Algo(), strings.NewReader("the bytes no one kept!!!\n\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(func(tx state.Writer) error {
+		l, ok, err := tx.Get(state.Local, "f.txt")
+		if err != nil || !ok {
+			return fmt.Errorf("no local record: %v", err)
+		}
+		l.Hash, l.Scanned = stale, clk.Now().UnixNano()
+		return tx.Put(state.Local, l)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		rep, err := e.RunPass(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Rounds == 0 && len(rep.Problems) == 0 {
+			if b, _ := rem.ReadFile("f.txt"); string(b) != string(data) {
+				t.Fatalf("remote f.txt = %q", b)
+			}
+			return
+		}
+	}
+	t.Fatal("no quiet pass: the upload of the stale digest failed on every pass")
+}

@@ -28,6 +28,7 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -116,6 +117,13 @@ var pinnedSeeds = []uint64{
 	6726,  // I8: a folder moved into a new folder of its own folded name went back to a delete without its children
 	9545,  // I8: a folder kept for ignored files stayed for ever after a power loss took those files
 	15043, // harness: a local delete a power loss undid, made again, counted twice against the rolling window (I9)
+	106,   // harness (-sim.lazydisk, fakefs): an fsync'd file on a reused inode showed the old file's tail after a crash
+	1348,  // harness (-sim.lazydisk, fakefs): the old name a/Z showed the bytes of a new file on a/Z's reused inode
+	782,   // I2 (-sim.lazydisk): a local rename replayed remotely before it was durable; a power loss took the file
+	223,   // I8 (-sim.lazydisk, at 31833cf; TestStaleDigestHashedAgain now): a stale digest failed an upload every pass
+	1695,  // harness (-sim.lazydisk): a user's unsynced mv into an unsynced folder, lost in a power loss, counted as tandem's
+	1232,  // I8 (-sim.lazydisk): 9545's case, a crash took the ignored files a kept folder was kept for
+	1475,  // I8 (-sim.lazydisk): the same, found by a lazydisk soak from seed 1,400
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.
@@ -1065,6 +1073,18 @@ func (w *world) userMkdir(s *simSide, p string) error {
 }
 
 func (w *world) userRename(s *simSide, from, to string) error {
+	// With -sim.lazydisk a user's rename stays volatile like a write: a power loss may undo it, or keep it and
+	// lose the folder it went into (seed 1695: mv into a folder made and never synced, the move made durable by
+	// an fsync of the source folder). What it moves is the user's to lose again until a pass makes it durable;
+	// crash() still holds the engine to every content it propagated (live on the other side or its trash).
+	var moved []string
+	if s.local && *simLazyDisk {
+		for _, e := range w.list(s) {
+			if !e.dir && within(e.path, from) {
+				moved = append(moved, e.sha)
+			}
+		}
+	}
 	var err error
 	if s.local {
 		err = w.ffs.Rename(from, to)
@@ -1074,6 +1094,11 @@ func (w *world) userRename(s *simSide, from, to string) error {
 	w.logf("user %s mv %q %q: %v", s.name(), from, to, err)
 	if err == nil {
 		w.replaced(s, to)
+		for _, v := range w.versions {
+			if !v.exempt && slices.Contains(moved, v.sha) {
+				v.pending = true
+			}
+		}
 	}
 	w.watched(s, from, true)
 	w.watched(s, to, true)

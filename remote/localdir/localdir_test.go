@@ -991,3 +991,34 @@ func TestLockRoot(t *testing.T) {
 	}
 	rel()
 }
+
+// TestMoveSurvivesCrash: after Move returns, the file is at its new name for every crash outcome, also when the
+// target folder is one the user made and nobody synced (B/N): syncing N alone made the file's name there
+// durable while N's own name in B was not, and the source's removal from A was: the file was nowhere.
+func TestMoveSurvivesCrash(t *testing.T) {
+	for seed := range uint64(60) {
+		clk := clockwork.NewFakeClockAt(t0)
+		f := fakefs.New(clk, rand.New(rand.NewPCG(seed, 7)))
+		d := localdir.New(zaptest.NewLogger(t), f, localdir.Options{Clock: clk, Rand: rand.New(rand.NewPCG(seed, 8)).Uint64})
+		ctx := context.Background()
+		if err := d.InitRoot(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []remote.Path{"A", "B"} {
+			if _, err := d.Mkdir(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		src := put(t, &env{d: d}, "A/f", "content", remote.Precondition{Absent: true})
+		if err := f.MkdirAll("B/N"); err != nil { // the user's, unsynced
+			t.Fatal(err)
+		}
+		if _, err := d.Move(ctx, "A/f", "B/N/f", remote.Precondition{Rev: src.Rev}); err != nil {
+			t.Fatal(err)
+		}
+		f.Crash()
+		if snap := f.Snapshot(); snap["B/N/f"] != sha("content") {
+			t.Errorf("seed %d: B/N/f = %q after a crash (A/f %q)", seed, snap["B/N/f"], snap["A/f"])
+		}
+	}
+}

@@ -329,7 +329,9 @@ func (d *Dir) Move(ctx context.Context, from, to remote.Path, pre remote.Precond
 	if err := d.fs.Rename(fn, tn); err != nil {
 		return remote.Entry{}, wrap("move to "+to.Quoted()+" from", from, err)
 	}
-	if err := d.syncDir("move", to.Dir()); err != nil {
+	// The target folder up to the root, as Put does: a folder the user made and nobody synced would take the
+	// moved file with it in a power loss, while the source's removal (synced below) would stay.
+	if err := d.syncUp("move", to.Dir()); err != nil {
 		return remote.Entry{}, err
 	}
 	if from.Dir() != to.Dir() {

@@ -10,8 +10,10 @@
 //
 // Inode numbers are handed out again once free, the most recently freed first, as ext4 and tmpfs often do
 // (rm -rf D; mkdir E gives E the number D had): an inode is free when its last name is gone and no open file
-// holds it. Making a reused number's new name durable makes the old one's removal durable first, as a
-// journaling filesystem commits them in order.
+// holds it. Making a reused number's new name or new inode durable (a link, or an fsync of the new file or
+// folder) makes the old one's removal durable first, as a journaling filesystem commits them in order: each
+// life of a number is told apart (node.gen), and an op replayed without the link that began its life acts on a
+// new, empty inode, never on the earlier life's bytes or entries.
 package fakefs
 
 import (
@@ -40,6 +42,7 @@ import (
 const Dev = 0xfa4e
 
 type node struct {
+	gen   uint64      // which life of its number this inode is (the link that made it); 0: unknown
 	mode  fs.FileMode // type bits and permissions
 	data  []byte      // file content, or a symlink's target
 	mtime time.Time
@@ -89,6 +92,7 @@ type op struct {
 	mode       fs.FileMode // chmod: permissions; link: the new inode's type and permissions
 	mtime      time.Time   // chtimes
 	t          time.Time   // when: the new ctime (and mtime where the op sets it)
+	gen        uint64      // the life of ino the op acts on (link: the new one)
 	forced     bool
 }
 
@@ -125,17 +129,31 @@ func (t tree) unlinkDir(ino uint64) {
 	}
 }
 
+// subject returns the inode an op on a file acts on: when the replayed state still holds an earlier life of
+// the number (the link that began this one was not replayed, the op was: an fsync makes a file's inode
+// durable, not its name), that earlier file is not this one, and this one starts empty.
+func (t tree) subject(o *op, mode fs.FileMode) *node {
+	if n := t[o.ino]; n != nil && !mode.IsDir() && !n.isDir() && n.gen != 0 && o.gen != 0 && n.gen != o.gen {
+		delete(t, o.ino)
+	}
+	n := t.ensure(o.ino, mode, o.t)
+	if n.gen == 0 {
+		n.gen = o.gen
+	}
+	return n
+}
+
 func (t tree) apply(o *op) {
 	switch o.kind {
 	case opWrite:
-		n := t.ensure(o.ino, 0o600, o.t)
+		n := t.subject(o, 0o600)
 		if end := o.off + int64(len(o.data)); end > int64(len(n.data)) {
 			n.data = append(n.data, make([]byte, end-int64(len(n.data)))...)
 		}
 		copy(n.data[o.off:], o.data)
 		n.mtime, n.ctime = o.t, o.t
 	case opTruncate:
-		n := t.ensure(o.ino, 0o600, o.t)
+		n := t.subject(o, 0o600)
 		if o.off <= int64(len(n.data)) {
 			n.data = n.data[:o.off]
 		} else {
@@ -143,16 +161,17 @@ func (t tree) apply(o *op) {
 		}
 		n.mtime, n.ctime = o.t, o.t
 	case opChmod:
-		n := t.ensure(o.ino, o.mode, o.t)
+		n := t.subject(o, o.mode)
 		n.mode = n.mode.Type() | o.mode.Perm()
 		n.ctime = o.t
 	case opChtimes:
-		n := t.ensure(o.ino, o.mode, o.t)
+		n := t.subject(o, o.mode)
 		n.mtime, n.ctime = o.mtime, o.t
 	case opLink:
 		d := t.ensure(o.dir, fs.ModeDir|0o755, o.t)
 		delete(t, o.ino) // a new inode: a reused number starts empty
 		n := t.ensure(o.ino, o.mode, o.t)
+		n.gen = o.gen
 		if n.mode&fs.ModeSymlink != 0 && n.data == nil {
 			n.data = slices.Clone(o.data)
 		}
@@ -172,7 +191,7 @@ func (t tree) apply(o *op) {
 			d.mtime, d.ctime = o.t, o.t
 		}
 		d := t.ensure(o.dir2, fs.ModeDir|0o755, o.t)
-		n := t.ensure(o.ino, o.mode, o.t)
+		n := t.subject(o, o.mode)
 		if n.isDir() {
 			t.unlinkDir(o.ino)
 		}
@@ -219,6 +238,7 @@ type FS struct {
 	mu         sync.Mutex
 	root       uint64
 	next       uint64
+	lives      uint64 // links made so far: each one begins a new life of its number (node.gen)
 	live       tree
 	durable    tree
 	pending    []*op
@@ -355,8 +375,14 @@ func (f *FS) parent(name string) (uint64, *node, string, error) {
 	return dino, d, path.Base(name), nil
 }
 
-// do applies o to the live tree and logs it.
+// do applies o to the live tree and logs it, stamped with the life of the inode it acts on.
 func (f *FS) do(o *op) {
+	if o.kind == opLink {
+		f.lives++
+		o.gen = f.lives
+	} else if n := f.live[o.ino]; n != nil {
+		o.gen = n.gen
+	}
 	f.live.apply(o)
 	f.pending = append(f.pending, o)
 }
@@ -658,23 +684,36 @@ func (f *FS) SyncDir(name string) error {
 	if err != nil {
 		return perr("syncdir", name, err)
 	}
-	f.force(func(o *op) bool { return o.touches(ino) || (o.dataOp() && o.ino == ino) })
+	f.force(ino, func(o *op) bool { return o.touches(ino) || (o.dataOp() && o.ino == ino) })
 	return nil
 }
 
-// force marks the pending ops sel picks durable, then folds the forced head of the log into the durable
-// state (those ops survive any crash, whatever prefix it picks).
-func (f *FS) force(sel func(*op) bool) {
-	// Backwards, so that a forced link of a reused number forces every earlier op that freed that number (its
-	// unlink, or the rename over its name): a replayed state never holds the old name and the new one.
+// force marks the pending ops sel picks durable (an fsync of inode synced, 0: everything), then folds the
+// forced head of the log into the durable state (those ops survive any crash, whatever prefix it picks).
+func (f *FS) force(synced uint64, sel func(*op) bool) {
+	// Backwards, so that a forced link of a reused number forces every earlier op of the number's earlier lives
+	// (its unlink, the rename over its name, a folder's emptying): a replayed state never holds the old name and
+	// the new one. The same when the fsync'd inode, or the file a forced op acts on, is a life whose link is
+	// still pending (its name not yet durable): a journaling filesystem commits an inode's release before its
+	// reuse, so the old name never shows the new inode's bytes or entries (seed 1348) nor the new name the old
+	// file's (seed 106).
 	need := map[uint64]bool{}
+	born := map[uint64]uint64{} // number -> the life a forced op acted on, its link not yet passed
+	if n := f.live[synced]; synced != 0 && n != nil && n.gen != 0 {
+		born[synced] = n.gen
+	}
 	for i := len(f.pending) - 1; i >= 0; i-- {
 		o := f.pending[i]
-		if sel(o) || need[o.ino] || (o.over != 0 && need[o.over]) {
+		if sel(o) || need[o.ino] || (o.over != 0 && need[o.over]) ||
+			(!o.dataOp() && (need[o.dir] || (o.kind == opRename && need[o.dir2]))) {
 			o.forced = true
 		}
-		if o.forced && o.kind == opLink {
+		switch {
+		case o.kind == opLink && (o.forced || (o.gen != 0 && born[o.ino] == o.gen)):
 			need[o.ino] = true
+			delete(born, o.ino)
+		case o.forced && o.gen != 0 && !need[o.ino] && born[o.ino] == 0 && o.kind != opUnlink:
+			born[o.ino] = o.gen
 		}
 	}
 	i := 0
@@ -689,7 +728,7 @@ func (f *FS) force(sel func(*op) bool) {
 func (f *FS) Sync() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.force(func(*op) bool { return true })
+	f.force(0, func(*op) bool { return true })
 }
 
 // Pending is the number of ops a Crash could still lose.
@@ -805,7 +844,7 @@ func (h *file) Sync() error {
 	if _, err := h.usable("sync"); err != nil {
 		return err
 	}
-	h.f.force(func(o *op) bool { return o.dataOp() && o.ino == h.ino })
+	h.f.force(h.ino, func(o *op) bool { return o.dataOp() && o.ino == h.ino })
 	return nil
 }
 

@@ -321,13 +321,27 @@ func (e *Engine) observe(ctx context.Context, rep *Report) error {
 	if e.scope != nil {
 		return e.observeScoped(ctx, rep)
 	}
-	if err := e.observeWalk(ctx, state.Local, rep); err != nil {
-		return err
-	}
 	if e.d.Remote.Capabilities().Feed {
+		if err := e.observeWalk(ctx, state.Local, rep); err != nil {
+			return err
+		}
 		return e.observeFeed(ctx, rep)
 	}
-	return e.observeWalk(ctx, state.Remote, rep)
+	// Both sides are walked (a dir: remote): at once, as each walk waits on its own disk and the store takes
+	// the two sides' writes in separate transactions. Both walks end before the pass goes on, so a failed one
+	// never leaves the other running; the local side's error is reported first.
+	var rerr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rerr = e.observeWalk(ctx, state.Remote, rep)
+	}()
+	lerr := e.observeWalk(ctx, state.Local, rep)
+	<-done
+	if lerr != nil {
+		return lerr
+	}
+	return rerr
 }
 
 // plan streams the three trees through the planner.

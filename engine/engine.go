@@ -83,8 +83,8 @@ type Engine struct {
 	// transfers create (0: none open)
 	tempID      uint64
 	tempSession string
-	// pooled: the transfer phase is running, so commits are grouped with bbolt's Batch
-	pooled atomic.Bool
+	// commits groups the commits of actions finishing together (commit.go)
+	commits groupCommit
 	// resynced: Options.Resync's complete listing was done
 	resynced bool
 	// listings counts complete remote listings: confirmWrites tells by it that its feed read fell back to one

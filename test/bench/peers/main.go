@@ -52,9 +52,18 @@ func main() {
 	out := flag.String("out", "test/bench/results.md", "where the table goes")
 	runs := flag.Int("runs", 3, "runs per scenario (the median is reported)")
 	trees := flag.String("trees", "10k,100k,big", "trees to run: 10k, 100k, big (smoke: 300 files, to check the harness)")
+	only := flag.String("tools", "", "comma-separated tools to run (default all): tandem, unison, rclone bisync, rclone copy, cp -r")
 	work := flag.String("work", filepath.Join(os.TempDir(), "tandem-bench-peers"), "scratch folder (emptied)")
 	flag.Parse()
-	if err := run(*tandem, *out, *runs, strings.Split(*trees, ","), *work); err != nil {
+	if abs, err := filepath.Abs(*tandem); err == nil {
+		*tandem = abs
+	}
+	ts := tools(*tandem)
+	if *only != "" {
+		keep := strings.Split(*only, ",")
+		ts = slices.DeleteFunc(ts, func(t tool) bool { return !slices.Contains(keep, t.name) })
+	}
+	if err := run(ts, *tandem, *out, *runs, strings.Split(*trees, ","), *work); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-peers:", err)
 		os.Exit(1)
 	}
@@ -104,18 +113,14 @@ func tools(tandem string) []tool {
 	return ts
 }
 
-func run(tandem, out string, runs int, names []string, work string) error {
+func run(ts []tool, tandem, out string, runs int, names []string, work string) error {
 	if _, err := os.Stat(tandem); err != nil {
 		return fmt.Errorf("tandem binary: %w (run make build first)", err)
-	}
-	if abs, err := filepath.Abs(tandem); err == nil {
-		tandem = abs
 	}
 	if err := os.RemoveAll(work); err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	ts := tools(tandem)
 	var md strings.Builder
 	fmt.Fprintf(&md, "# tandem and its peers, same trees, same run\n\n")
 	fmt.Fprintf(&md, "`make bench-peers` (go run ./test/bench/peers -runs %d -trees %s) on %s, %s, %d CPUs as Go sees them.\n",

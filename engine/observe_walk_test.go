@@ -14,7 +14,7 @@ import (
 )
 
 // gatedWalk is a localdir whose Walk announces that it started and then waits until the other side's walk has
-// started too; the bound only turns a hang into a failure.
+// started too. The bound only turns the hang of walks in series into a failure; walks at once never reach it.
 type gatedWalk struct {
 	*localdir.Dir
 	once          sync.Once
@@ -25,7 +25,7 @@ func (g *gatedWalk) Walk(ctx context.Context, dir remote.Path, fn func(remote.En
 	g.once.Do(func() { close(g.started) })
 	select {
 	case <-g.peer:
-	case <-time.After(20 * time.Second):
+	case <-time.After(time.Minute):
 		return errors.New("the other side's walk did not start while this one ran: the walks run in series")
 	}
 	return g.Dir.Walk(ctx, dir, fn)

@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tandemsync/tandem/test/bench/treegen"
@@ -190,7 +189,11 @@ func run(ts []tool, tandem, out string, runs int, names []string, work string) e
 					}
 					md.WriteString(" " + n + " |")
 				default:
-					fmt.Fprintf(&md, " %.2f s, %d MB |", median(r.secs), slices.Max(r.rss)/1024)
+					rss := "? MB"
+					if m := slices.Max(r.rss); m > 0 {
+						rss = fmt.Sprintf("%d MB", m/1024)
+					}
+					fmt.Fprintf(&md, " %.2f s, %s |", median(r.secs), rss)
 					if t.name != "tandem" && tandemMed > 0 {
 						ratios = append(ratios, fmt.Sprintf("%s %.2f", t.name, tandemMed/median(r.secs)))
 					}
@@ -250,9 +253,8 @@ func runTool(t tool, tr tree, src string, files []string, work string, runs int,
 	return os.RemoveAll(dst)
 }
 
-// timed runs cmd and returns its wall time and peak RSS (KiB). The RSS comes from GNU time where it is
-// installed: a child's own rusage would start from this process's size (Linux carries the forking image's peak
-// over exec).
+// timed runs cmd and returns its wall time and peak RSS (KiB, 0: unknown). The RSS comes from GNU time: a
+// child's own rusage would start from this process's size (Linux carries the forking image's peak over exec).
 func timed(cmd *exec.Cmd, scratch string) (float64, int64, error) {
 	rssFile := filepath.Join(scratch, "rss")
 	if gt, err := exec.LookPath("/usr/bin/time"); err == nil {
@@ -274,9 +276,7 @@ func timed(cmd *exec.Cmd, scratch string) (float64, int64, error) {
 	}
 	var rss int64
 	if b, err := os.ReadFile(rssFile); err == nil {
-		fmt.Sscan(strings.TrimSpace(string(b)), &rss)
-	} else if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss
+		fmt.Sscan(strings.TrimSpace(string(b)), &rss) // 0 (printed "?") without GNU time
 	}
 	return secs, rss, nil
 }

@@ -9,7 +9,7 @@ GOBIN   := $(shell $(GO) env GOPATH)/bin
 # make soak SOAK_DURATION=10m for a shorter soak.
 SOAK_DURATION ?= 60m
 
-.PHONY: build test flake simdisk race soak soak-variants fuzz bench lint demo package
+.PHONY: build test flake simdisk race soak soak-variants fuzz bench bench-peers lint demo package
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tandem
@@ -84,6 +84,13 @@ fuzz:
 # Includes BenchmarkDaemon: 100,000 files through `tandem run` (propagation p50/p99, a minute of idle cost).
 bench:
 	$(GO) test ./test/bench -bench . -run '^$$' -benchtime 1x -timeout 60m -v
+
+# tandem beside unison, rclone bisync, rclone copy and cp -r on the same seeded trees (10k files, 100k files,
+# 4 x 256 MiB), every replica compared byte for byte; writes test/bench/results.md. A peer not installed is
+# skipped with the reason. BENCH_PEERS_ARGS='-trees 10k -runs 5' for a shorter or longer run.
+BENCH_PEERS_ARGS ?=
+bench-peers: build
+	$(GO) run ./test/bench/peers -tandem $(BIN) -out test/bench/results.md $(BENCH_PEERS_ARGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

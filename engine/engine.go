@@ -84,8 +84,8 @@ type Engine struct {
 	// transfers create (0: none open)
 	tempID      uint64
 	tempSession string
-	// pooled: the transfer phase is running, so commits are grouped with bbolt's Batch
-	pooled atomic.Bool
+	// commits groups the commits of actions finishing together (commit.go)
+	commits groupCommit
 	// resynced: Options.Resync's complete listing was done
 	resynced bool
 	// listings counts complete remote listings: confirmWrites tells by it that its feed read fell back to one
@@ -324,18 +324,38 @@ func (e *Engine) observe(ctx context.Context, rep *Report) error {
 	if e.scope != nil {
 		return e.observeScoped(ctx, rep)
 	}
-	if err := e.observeWalk(ctx, state.Local, rep); err != nil {
-		return err
-	}
-	// Where a test stretches a full pass (sleep) to see what the daemon does with changes made meanwhile.
-	if err := failpoint.Hit("observe.fullWalk"); err != nil {
-		return err
-	}
 	if e.d.Remote.Capabilities().Feed {
+		if err := e.observeWalk(ctx, state.Local, rep); err != nil {
+			return err
+		}
+		if err := fullWalkDone(); err != nil {
+			return err
+		}
 		return e.observeFeed(ctx, rep)
 	}
-	return e.observeWalk(ctx, state.Remote, rep)
+	// Both sides are walked (a dir: remote): at once, as each walk waits on its own disk and the store takes
+	// the two sides' writes in separate transactions. Both walks end before the pass goes on, so a failed one
+	// never leaves the other running; the local side's error is reported first.
+	var rerr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rerr = e.observeWalk(ctx, state.Remote, rep)
+	}()
+	lerr := e.observeWalk(ctx, state.Local, rep)
+	<-done
+	if lerr != nil {
+		return lerr
+	}
+	if rerr != nil {
+		return rerr
+	}
+	return fullWalkDone()
 }
+
+// fullWalkDone is where a test stretches a full pass (failpoint sleep) to see what the daemon does with changes
+// made meanwhile.
+func fullWalkDone() error { return failpoint.Hit("observe.fullWalk") }
 
 // plan streams the three trees through the planner.
 func (e *Engine) plan(ctx context.Context) ([]Action, int, error) {

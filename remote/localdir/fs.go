@@ -31,6 +31,33 @@ type FS interface {
 	SyncDir(name string) error
 }
 
+// DirLister is an FS that can list a folder through one open handle and stat its children relative to it (one
+// open per folder instead of a path resolution per child: the walk of a full pass). Walk uses it when the FS
+// offers it, and names plus Lstat otherwise.
+type DirLister interface {
+	// OpenDir opens folder name under the root.
+	OpenDir(name string) (DirHandle, error)
+}
+
+// DirHandle is an open folder.
+type DirHandle interface {
+	// Entries lists the folder's children sorted bytewise by name, each with its stat (a symlink is described,
+	// not followed) or the error of stat'ing it. A child removed between the listing and its stat has
+	// fs.ErrNotExist.
+	Entries() ([]DirEntry, error)
+	// OpenSub opens the child folder name (one name, no separator) through this handle. A child that is now a
+	// symlink is not followed: it is an error.
+	OpenSub(name string) (DirHandle, error)
+	Close() error
+}
+
+// DirEntry is one child of a DirHandle.
+type DirEntry struct {
+	Name string
+	Info FileInfo
+	Err  error
+}
+
 // File is an open file of an FS.
 type File interface {
 	io.Reader

@@ -48,6 +48,7 @@ type Dir struct {
 	rootPath string    // set by Open: lets CheckRoot notice a root that was replaced or unmounted under us
 	closer   io.Closer // the os.Root Open created
 	trashMu  sync.Mutex
+	fsyncs   groupSync // folder fsyncs shared between concurrent writers
 	// session names the temp files of Puts (SetTempSession): the engine journals it before any of them is
 	// created, so a crash sweep removes only tandem's own files, never a user's file that looks like one.
 	session atomic.Value // string

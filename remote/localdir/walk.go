@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 
 	"github.com/tandemsync/tandem/remote"
 )
@@ -26,23 +27,42 @@ func (d *Dir) Walk(ctx context.Context, dir remote.Path, fn func(remote.Entry) e
 	if !fi.IsDir() {
 		return fmt.Errorf("walk %s: not a folder", dir.Quoted())
 	}
-	kids, incomplete, err := d.list(ctx, dir)
+	dn, _ := name(dir)
+	h, oerr := d.openDir(dn)
+	if oerr != nil {
+		if err := d.rootAlive(); err != nil {
+			return err
+		}
+		return fmt.Errorf("walk %s: %w", dir.Quoted(), oerr)
+	}
+	defer h.Close()
+	kids, incomplete, err := d.list(ctx, h, dir)
 	if err != nil {
 		return err
 	}
 	if incomplete != nil {
 		return fmt.Errorf("walk %s: %w", dir.Quoted(), incomplete)
 	}
-	return d.walkKids(ctx, kids, fn)
+	return d.walkKids(ctx, h, kids, fn)
+}
+
+// openDir opens folder dn through the FS's handles, or by path where the FS has none.
+func (d *Dir) openDir(dn string) (DirHandle, error) {
+	if l, ok := d.fs.(DirLister); ok {
+		return l.OpenDir(dn)
+	}
+	return pathDir{fs: d.fs, name: dn}, nil
 }
 
 type child struct {
 	p    remote.Path
+	name string // the name in its folder, as listed
 	fi   FileInfo
 	skip string // why it cannot be synced (emitted with Entry.Skip)
 }
 
-func (d *Dir) walkKids(ctx context.Context, kids []child, fn func(remote.Entry) error) error {
+// walkKids emits kids, the listing of the open folder h, descending into each folder through h.
+func (d *Dir) walkKids(ctx context.Context, h DirHandle, kids []child, fn func(remote.Entry) error) error {
 	for _, k := range kids {
 		if k.skip != "" {
 			if err := fn(remote.Entry{Path: k.p, Dir: k.fi.IsDir(), ID: id(k.fi), Skip: k.skip}); err != nil {
@@ -57,53 +77,73 @@ func (d *Dir) walkKids(ctx context.Context, kids []child, fn func(remote.Entry) 
 			}
 			continue
 		}
-		sub, incomplete, err := d.list(ctx, k.p)
+		var sub []child
+		var incomplete error
+		sh, err := h.OpenSub(k.name)
+		if err == nil {
+			sub, incomplete, err = d.list(ctx, sh, k.p)
+		} else if rerr := d.rootAlive(); rerr != nil {
+			err = rerr
+		} else {
+			incomplete, err = err, nil
+		}
+		if err == nil {
+			err = d.walkSub(ctx, sh, k.p, e, sub, incomplete, fn)
+		}
+		if sh != nil {
+			sh.Close()
+		}
 		if err != nil {
-			return err
-		}
-		if incomplete != nil {
-			e.Incomplete = true
-			d.o.OnSkip(k.p.Quoted(), "folder not completely readable: "+incomplete.Error())
-		}
-		if err := fn(e); err != nil {
-			return err
-		}
-		if err := d.walkKids(ctx, sub, fn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// list reads folder dir and stats its children, leaving out what Walk must not emit. incomplete says why the
-// listing misses something (the folder, or a child, could not be read); err is reserved for what must abort
-// the walk: ctx, or a root that no longer answers.
-func (d *Dir) list(ctx context.Context, dir remote.Path) (kids []child, incomplete, err error) {
+// walkSub emits folder e (Incomplete when its listing missed something) and then its children.
+func (d *Dir) walkSub(ctx context.Context, sh DirHandle, p remote.Path, e remote.Entry, sub []child, incomplete error,
+	fn func(remote.Entry) error) error {
+	if incomplete != nil {
+		e.Incomplete = true
+		d.o.OnSkip(p.Quoted(), "folder not completely readable: "+incomplete.Error())
+	}
+	if err := fn(e); err != nil {
+		return err
+	}
+	if sh == nil {
+		return nil
+	}
+	return d.walkKids(ctx, sh, sub, fn)
+}
+
+// list reads the open folder h (at dir) and its children's stats, leaving out what Walk must not emit.
+// incomplete says why the listing misses something (the folder, or a child, could not be read); err is reserved
+// for what must abort the walk: ctx, or a root that no longer answers.
+func (d *Dir) list(ctx context.Context, h DirHandle, dir remote.Path) (kids []child, incomplete, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	dn, _ := name(dir)
-	names, rerr := d.fs.ReadDir(dn)
+	ents, rerr := h.Entries()
 	if rerr != nil {
 		if err := d.rootAlive(); err != nil {
 			return nil, nil, err
 		}
 		return nil, rerr, nil
 	}
-	for _, n := range names {
+	for _, en := range ents {
+		n := en.Name
 		if isTemp(n) || (dir == remote.Root && n == remote.ReservedDir) {
 			continue // ours
 		}
 		p, err := dir.Join(n)
 		if err != nil {
 			// Stat'ed anyway: its ID tells the engine which stored object was renamed to this name.
-			fi, _ := d.fs.Lstat(joinRaw(dir, n))
-			kids = append(kids, child{p: remote.Path(remote.Escape(joinRaw(dir, n))), fi: fi, skip: err.Error()})
+			kids = append(kids, child{p: remote.Path(remote.Escape(joinRaw(dir, n))), name: n, fi: en.Info, skip: err.Error()})
 			continue
 		}
-		fi, err := d.fs.Lstat(string(p))
+		fi, err := en.Info, en.Err
 		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed since ReadDir: it is gone, and the next pass sees it gone
+			continue // removed since the listing: it is gone, and the next pass sees it gone
 		}
 		if err != nil {
 			if rerr := d.rootAlive(); rerr != nil {
@@ -118,12 +158,37 @@ func (d *Dir) list(ctx context.Context, dir remote.Path) (kids []child, incomple
 			continue // ignored before reported: an ignored symlink is the user's choice
 		}
 		if k := kind(fi); k != "" {
-			kids = append(kids, child{p: p, fi: fi, skip: k})
+			kids = append(kids, child{p: p, name: n, fi: fi, skip: k})
 			continue
 		}
-		kids = append(kids, child{p: p, fi: fi})
+		kids = append(kids, child{p: p, name: n, fi: fi})
 	}
 	return kids, incomplete, nil
+}
+
+// pathDir is a DirHandle for an FS without handles: names, then an Lstat of each child by its path.
+type pathDir struct {
+	fs   FS
+	name string
+}
+
+func (d pathDir) Close() error { return nil }
+
+func (d pathDir) Entries() ([]DirEntry, error) {
+	names, err := d.fs.ReadDir(d.name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DirEntry, len(names))
+	for i, n := range names {
+		out[i].Name = n
+		out[i].Info, out[i].Err = d.fs.Lstat(path.Join(d.name, n))
+	}
+	return out, nil
+}
+
+func (d pathDir) OpenSub(name string) (DirHandle, error) {
+	return pathDir{fs: d.fs, name: path.Join(d.name, name)}, nil
 }
 
 // rootAlive tells an unreadable folder (a per-path problem) from a root that stopped answering (abort).

@@ -207,7 +207,7 @@ func (d *Dir) createTemp(dn string) (string, File, error) {
 
 func (d *Dir) syncDir(op string, p remote.Path) error {
 	n, _ := name(p)
-	if err := d.fs.SyncDir(n); err != nil {
+	if err := d.fsyncs.sync(n, d.fs.SyncDir); err != nil {
 		return wrap(op+": sync folder", p, err)
 	}
 	return nil

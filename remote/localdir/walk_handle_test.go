@@ -1,0 +1,147 @@
+//go:build linux
+
+package localdir_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/localdir"
+)
+
+// countingFS counts the path-based lookups a walk makes through an FS, passing folder handles through.
+type countingFS struct {
+	localdir.FS
+	lstats, readdirs atomic.Int64
+}
+
+func (c *countingFS) Lstat(name string) (localdir.FileInfo, error) {
+	c.lstats.Add(1)
+	return c.FS.Lstat(name)
+}
+
+func (c *countingFS) ReadDir(name string) ([]string, error) {
+	c.readdirs.Add(1)
+	return c.FS.ReadDir(name)
+}
+
+func (c *countingFS) OpenDir(name string) (localdir.DirHandle, error) {
+	l, ok := c.FS.(localdir.DirLister)
+	if !ok {
+		return nil, errors.New("the FS lists no folder handles")
+	}
+	return l.OpenDir(name)
+}
+
+// TestWalkStatsThroughFolderHandles: a walk of the real FS resolves no path per child (os.Root opens and closes
+// every component of each path it resolves: 13 openat calls per file in a no-change pass before this). The
+// children are listed and stat'ed through the open folder, and the result is the same walk.
+func TestWalkStatsThroughFolderHandles(t *testing.T) {
+	dir := t.TempDir()
+	var want []string
+	for _, d := range []string{"a", "a/b", "a/b/c", "z"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, d)
+	}
+	for _, d := range []string{"", "a/", "a/b/", "a/b/c/", "z/"} {
+		for _, f := range []string{"f1", "f2", "f3"} {
+			if err := os.WriteFile(filepath.Join(dir, d+f), []byte(d+f), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, d+f)
+		}
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cfs := &countingFS{FS: localdir.OSFS(r)}
+	d := localdir.New(zaptest.NewLogger(t), cfs, localdir.Options{})
+	var got []string
+	err = d.Walk(context.Background(), remote.Root, func(e remote.Entry) error {
+		got = append(got, string(e.Path))
+		fi, err := os.Lstat(filepath.Join(dir, string(e.Path)))
+		if err != nil {
+			return err
+		}
+		st, err := d.Stat(context.Background(), e.Path) // by path, as preconditions and Put see the file
+		if err != nil {
+			return err
+		}
+		if st.Rev != e.Rev || st.ID != e.ID {
+			t.Errorf("%s: walk rev %q id %q, Stat rev %q id %q", e.Path, e.Rev, e.ID, st.Rev, st.ID)
+		}
+		if !e.Dir && (e.Size != fi.Size() || !e.ModTime.Equal(fi.ModTime()) || e.Rev == "") {
+			t.Errorf("%s: size %d mtime %v rev %q, want size %d mtime %v", e.Path, e.Size, e.ModTime, e.Rev, fi.Size(), fi.ModTime())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(want, func(a, b string) int {
+		return strings.Compare(strings.ReplaceAll(a, "/", "\x00"), strings.ReplaceAll(b, "/", "\x00"))
+	})
+	if !slices.Equal(got, want) {
+		t.Errorf("walk = %q\nwant %q", got, want)
+	}
+	cfs.lstats.Store(0)
+	err = d.Walk(context.Background(), remote.Root, func(remote.Entry) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One Lstat: the walk's own folder, checked before it is opened.
+	if n, m := cfs.lstats.Load(), cfs.readdirs.Load(); n > 1 || m > 0 {
+		t.Errorf("walk of %d entries made %d Lstat and %d ReadDir calls by path, want at most 1 and 0", len(want), n, m)
+	}
+}
+
+// TestFolderHandleNeverFollowsSymlink: a folder swapped for a symlink after its parent was listed is not
+// followed, inside or out of the root; the walk takes it as unreadable, which deletes nothing.
+func TestFolderHandleNeverFollowsSymlink(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range [][2]string{{outside, "out"}, {"in", "inlink"}} {
+		if err := os.Symlink(l[0], filepath.Join(dir, l[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	h, err := localdir.OSFS(r).(localdir.DirLister).OpenDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, n := range []string{"out", "inlink", "..", "in/..", "missing"} {
+		if sub, err := h.OpenSub(n); err == nil {
+			sub.Close()
+			t.Errorf("OpenSub(%q) succeeded", n)
+		}
+	}
+	sub, err := h.OpenSub("in")
+	if err != nil {
+		t.Fatalf("OpenSub(in): %v", err)
+	}
+	sub.Close()
+}

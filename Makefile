@@ -9,7 +9,7 @@ GOBIN   := $(shell $(GO) env GOPATH)/bin
 # make soak SOAK_DURATION=10m for a shorter soak.
 SOAK_DURATION ?= 60m
 
-.PHONY: build test flake simdisk race soak soak-variants fuzz bench bench-peers lint demo package
+.PHONY: build test flake simdisk race soak soak-variants soak-sim fuzz bench bench-peers lint demo package
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tandem
@@ -55,8 +55,15 @@ race:
 
 # Runs the provider emulators' variant matrices, then the engine's seeded simulation for SOAK_DURATION (reports
 # seeds per hour).
-soak: soak-variants
-	$(GO) test ./engine -run TestSimRandomOps -sim.duration=$(SOAK_DURATION) -timeout 70m -count=1 -v
+soak: soak-variants soak-sim
+
+# The simulation: the default mode for SOAK_DURATION, then the harsher disks (user writes that stay volatile,
+# faults on fsync) for SOAK_DISK_DURATION each, from seeds the default test run does not reach.
+SOAK_DISK_DURATION ?= 20m
+soak-sim:
+	$(GO) test ./engine -run TestSimRandomOps -sim.duration=$(SOAK_DURATION) -timeout 0 -count=1 -v
+	$(GO) test ./engine -run TestSimRandomOps -sim.lazydisk -sim.start=5000 -sim.duration=$(SOAK_DISK_DURATION) -timeout 0 -count=1 -v
+	$(GO) test ./engine -run TestSimRandomOps -sim.syncfaults -sim.start=5000 -sim.duration=$(SOAK_DISK_DURATION) -timeout 0 -count=1 -v
 
 # The pCloud end-to-end suite once per emulator variant (each reading of what pCloud's docs leave open); Verizon:
 # one login shared by several clients and by tandem run + tandem once for a minute each, and every e2e scenario

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tandemsync/tandem/engine/failpoint"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -63,6 +64,9 @@ func Save(path string, v any) error {
 	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
+	}
+	if werr == nil {
+		werr = failpoint.Hit("tokenstore.save.beforeRename")
 	}
 	if werr == nil {
 		werr = os.Rename(tmp, path)

@@ -22,6 +22,7 @@ func (e *Emulator) AdminHandler() http.Handler {
 	kit := e.kit.AdminHandler()
 	mux.Handle("/faults", kit)
 	mux.Handle("/log", kit)
+	mux.Handle("/trash", kit)
 	ok := func(f func()) http.HandlerFunc {
 		return func(w http.ResponseWriter, _ *http.Request) {
 			f()

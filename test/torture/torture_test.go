@@ -129,6 +129,9 @@ type torture struct {
 	st    stats
 	avg   time.Duration // running mean of a finished pass, for the kill delays
 	trace []string      // the last iterations, for a violation's message
+	// found collects the violations instead of failing the test (TestTortureCatchesLoss).
+	found []string
+	quiet bool
 }
 
 func newTorture(t *testing.T, kind string, seed uint64) *torture {
@@ -159,6 +162,10 @@ func (tt *torture) note(format string, a ...any) {
 
 func (tt *torture) violation(format string, a ...any) {
 	tt.st.violations++
+	tt.found = append(tt.found, fmt.Sprintf(format, a...))
+	if tt.quiet {
+		return
+	}
 	tt.t.Errorf("VIOLATION (%s, seed %d, iteration %d): %s\nlast steps:\n%s", tt.kind, tt.seed, tt.st.iterations,
 		fmt.Sprintf(format, a...), strings.Join(tt.trace, "\n"))
 }
@@ -653,4 +660,34 @@ func (tt *torture) move(s *side, from, to string) error {
 		s.tree[d] = "dir"
 	}
 	return nil
+}
+
+// TestTortureCatchesLoss: the checks fail when a version is lost. A few iterations on a dir: pair, then a file the
+// ledger holds is removed from both sides behind tandem's back (no trash), and the next checkpoint must say so.
+func TestTortureCatchesLoss(t *testing.T) {
+	tt := newTorture(t, "dir", 42)
+	tt.quiet = true
+	for range 3 {
+		tt.mutate()
+		tt.killedPass()
+	}
+	tt.checkpoint()
+	if len(tt.found) > 0 {
+		t.Fatalf("violations before the sabotage: %v", tt.found)
+	}
+	local, _ := tt.sides()
+	files := tt.files(local)
+	if len(files) == 0 {
+		t.Fatal("no file to lose")
+	}
+	p := files[0]
+	for _, root := range []string{tt.L, tt.far.(testenv.DirFar).Root} {
+		if err := os.Remove(filepath.Join(root, filepath.FromSlash(p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tt.checkpoint()
+	if len(tt.found) == 0 || !strings.Contains(strings.Join(tt.found, "\n"), "versions lost") {
+		t.Fatalf("losing %s went unnoticed: %v", p, tt.found)
+	}
 }

@@ -94,6 +94,7 @@ type crashTally struct {
 	mu                sync.Mutex
 	targets, kills    int
 	doubles, versions int
+	lost              int
 	notReached        []string
 }
 
@@ -109,10 +110,10 @@ func TestCrashPoints(t *testing.T) {
 	t.Cleanup(func() {
 		sort.Strings(tally.notReached)
 		t.Logf("crash points: %d runs (hits %v), %d died by SIGKILL at their point, %d double kills, %d versions "+
-			"tracked, 0 lost; not reached: %v", tally.targets, hits, tally.kills, tally.doubles, tally.versions,
-			tally.notReached)
+			"tracked, %d lost; not reached: %v", tally.targets, hits, tally.kills, tally.doubles, tally.versions,
+			tally.lost, tally.notReached)
 	})
-	// The runs wait on fsync and on the emulators far more than they compute: they run crashWorkers at a time
+	// The runs wait on fsync and on the emulators far more than they compute: they run two (TANDEM_CRASH_WORKERS) at a time
 	// per backend, all backends at once, outside the -parallel limit (t.Run from several goroutines).
 	workers := 2
 	if w, err := strconv.Atoi(os.Getenv("TANDEM_CRASH_WORKERS")); err == nil && w > 0 {
@@ -131,53 +132,49 @@ func TestCrashPoints(t *testing.T) {
 }
 
 func crashBackend(t *testing.T, fp, kind string, bi int, hits []int, workers int, soak bool, tally *crashTally) {
-	{
-		{
-			var acct *testenv.Account
-			if kind != "dir" {
-				var extra []string
-				if kind == "verizon" {
-					// delta-move-subtree: under the default reading a remote rename beside a remote delete
-					// leaves the old name in tandem's view for good (an open bug, replayed by
-					// TestRenameBesideADeleteIsNotLost in remote/verizon); this workload has both in every run.
-					extra = []string{"--redirect-url", "http://127.0.0.1:" + freePort(t) + "/callback",
-						"--variant", "delta-move-subtree"}
-				}
-				acct = testenv.NewAccount(t, bin, kind, extra...)
-			}
-			points := append(append([]string{}, crashCommon...), crashProvider[kind]...)
-			var n atomic.Int32
-			jobs := make(chan func(), len(points)*len(hits))
-			for pi, point := range points {
-				for _, nth := range hits {
-					jobs <- func() {
-						// Verizon's op names hold a slash, which -run would read as a subtest level.
-						t.Run(strings.ReplaceAll(fmt.Sprintf("%s@%d", point, nth), "/", "_"), func(t *testing.T) {
-							c := newCrashRun(t, fp, kind, acct, fmt.Sprintf("c%d", n.Add(1)))
-							second := ""
-							// The double kills: 5 per backend, the second kill during the first recovery pass.
-							if soak && pi%7 == bi%7 && pi/7 < 5 {
-								second = crashSecond[(pi/7+bi)%len(crashSecond)]
-							}
-							c.run(point, nth, second, soak, tally)
-						})
+	var acct *testenv.Account
+	if kind != "dir" {
+		var extra []string
+		if kind == "verizon" {
+			// delta-move-subtree: under the default reading a remote rename beside a remote delete
+			// leaves the old name in tandem's view for good (an open bug, replayed by
+			// TestRenameBesideADeleteIsNotLost in remote/verizon); this workload has both in every run.
+			extra = []string{"--redirect-url", "http://127.0.0.1:" + freePort(t) + "/callback",
+				"--variant", "delta-move-subtree"}
+		}
+		acct = testenv.NewAccount(t, bin, kind, extra...)
+	}
+	points := append(append([]string{}, crashCommon...), crashProvider[kind]...)
+	var n atomic.Int32
+	jobs := make(chan func(), len(points)*len(hits))
+	for pi, point := range points {
+		for _, nth := range hits {
+			jobs <- func() {
+				// Verizon's op names hold a slash, which -run would read as a subtest level.
+				t.Run(strings.ReplaceAll(fmt.Sprintf("%s@%d", point, nth), "/", "_"), func(t *testing.T) {
+					c := newCrashRun(t, fp, kind, acct, fmt.Sprintf("c%d", n.Add(1)))
+					second := ""
+					// The double kills: 5 per backend, the second kill during the first recovery pass.
+					if soak && pi%7 == bi%7 && pi/7 < 5 {
+						second = crashSecond[(pi/7+bi)%len(crashSecond)]
 					}
-				}
+					c.run(point, nth, second, soak, tally)
+				})
 			}
-			close(jobs)
-			var pool sync.WaitGroup
-			for range workers {
-				pool.Add(1)
-				go func() {
-					defer pool.Done()
-					for j := range jobs {
-						j()
-					}
-				}()
-			}
-			pool.Wait()
 		}
 	}
+	close(jobs)
+	var pool sync.WaitGroup
+	for range workers {
+		pool.Add(1)
+		go func() {
+			defer pool.Done()
+			for j := range jobs {
+				j()
+			}
+		}()
+	}
+	pool.Wait()
 }
 
 // crashSecond are the points a recovery pass reaches, for the second kill of a double kill.
@@ -383,14 +380,16 @@ func (c *crashRun) run(point string, nth int, second string, soak bool, tally *c
 	if !ok {
 		t.Fatalf("no recovery pass exited 0 in 4 tries:\n%s", last)
 	}
-	c.check()
+	lost := c.check()
 	tally.mu.Lock()
 	tally.versions += len(c.live)
+	tally.lost += lost
 	tally.mu.Unlock()
 }
 
-// check: both sides equal, nothing the test wrote lost, no temp file, and one more pass does nothing.
-func (c *crashRun) check() {
+// check: both sides equal, nothing the test wrote lost, no temp file, and one more pass does nothing. It returns
+// how many versions were lost.
+func (c *crashRun) check() int {
 	t := c.t
 	loc, rem := testenv.Contents(t, c.L), c.far.Contents(t)
 	if d := testenv.DiffContents(loc, rem); d != "" {
@@ -430,4 +429,5 @@ func (c *crashRun) check() {
 	if len(d.Done) != 0 || len(d.Conflicts) != 0 {
 		t.Errorf("a pass after recovery did something: %+v %+v", d.Done, d.Conflicts)
 	}
+	return len(lost)
 }

@@ -54,7 +54,8 @@ var crashProvider = map[string][]string{
 	"pcloud": {
 		"state.tx.setCursor",
 		"pcloud.http.uploadfile.answered", "pcloud.http.upload_create.answered", "pcloud.http.upload_write.answered",
-		"pcloud.http.upload_info.answered", "pcloud.http.upload_save.answered", "pcloud.http.createfolderifnotexists.answered",
+		"pcloud.http.upload_info.answered", "pcloud.http.upload_save.answered",
+		"pcloud.http.createfolderifnotexists.answered",
 		"pcloud.http.renamefile.answered", "pcloud.http.renamefolder.answered", "pcloud.http.deletefile.answered",
 		"pcloud.http.deletefolder.answered", "pcloud.http.listfolder.answered", "pcloud.http.diff.answered",
 		"pcloud.http.getfilelink.answered", "pcloud.http.checksumfile.answered",
@@ -113,8 +114,8 @@ func TestCrashPoints(t *testing.T) {
 			"tracked, %d lost; not reached: %v", tally.targets, hits, tally.kills, tally.doubles, tally.versions,
 			tally.lost, tally.notReached)
 	})
-	// The runs wait on fsync and on the emulators far more than they compute: they run two (TANDEM_CRASH_WORKERS) at a time
-	// per backend, all backends at once, outside the -parallel limit (t.Run from several goroutines).
+	// The runs wait on fsync and on the emulators far more than they compute: they run two at a time per backend
+	// (TANDEM_CRASH_WORKERS), all backends at once, outside the -parallel limit (t.Run from several goroutines).
 	workers := 2
 	if w, err := strconv.Atoi(os.Getenv("TANDEM_CRASH_WORKERS")); err == nil && w > 0 {
 		workers = w
@@ -233,7 +234,8 @@ func (c *crashRun) lrm(rel string) {
 }
 
 func (c *crashRun) lmv(from, to string) {
-	if err := os.Rename(filepath.Join(c.L, filepath.FromSlash(from)), filepath.Join(c.L, filepath.FromSlash(to))); err != nil {
+	src, dst := filepath.Join(c.L, filepath.FromSlash(from)), filepath.Join(c.L, filepath.FromSlash(to))
+	if err := os.Rename(src, dst); err != nil {
 		c.t.Fatal(err)
 	}
 }

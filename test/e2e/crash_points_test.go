@@ -155,9 +155,10 @@ func crashBackend(t *testing.T, fp, kind string, bi int, hits []int, workers int
 				t.Run(strings.ReplaceAll(fmt.Sprintf("%s@%d", point, nth), "/", "_"), func(t *testing.T) {
 					c := newCrashRun(t, fp, kind, acct, fmt.Sprintf("c%d", n.Add(1)))
 					second := ""
-					// The double kills: 5 per backend, the second kill during the first recovery pass.
-					if soak && pi%7 == bi%7 && pi/7 < 5 {
-						second = crashSecond[(pi/7+bi)%len(crashSecond)]
+					// The double kills: 5 executor points per backend (reached three times in every run), the
+					// second kill during the first recovery pass.
+					if k := (pi - bi + 9) % 9; soak && pi < 9 && k%2 == 0 {
+						second = crashSecond[(k/2+bi)%len(crashSecond)]
 					}
 					c.run(point, nth, second, soak, tally)
 				})
@@ -178,10 +179,19 @@ func crashBackend(t *testing.T, fp, kind string, bi int, hits []int, workers int
 	pool.Wait()
 }
 
-// crashSecond are the points a recovery pass reaches, for the second kill of a double kill.
+// crashSecond are points every recovery pass after an executor kill reaches, for the second kill of a double kill.
 var crashSecond = []string{
-	"sweep.afterClean@1", "state.update.afterCommit@2", "upload.afterPut@1", "download.afterPut@1",
-	"commit.after@1", "state.batch.beforeCommit@1", "delete.afterCall@1", "trash.purge.before@1",
+	"trash.purge.before@1", "state.update.afterCommit@2", "state.update.inside@3", "sweep.afterClean@1",
+	"state.batch.beforeCommit@1",
+}
+
+// crashOncePerPass are reached once per process (the journal, the sweep, the purge, a complete listing, the one
+// temp file the prep pass leaves): their "3rd hit" is the 3rd pass in a row killed there.
+var crashOncePerPass = map[string]bool{
+	"journal.begin.afterCommit": true, "journal.end.before": true, "sweep.afterClean": true, "sweep.afterEnd": true,
+	"trash.purge.before": true, "localdir.purge.afterRemove": true, "localdir.sweep.afterRemove": true,
+	"state.tx.beginIntent": true, "state.tx.endIntent": true, "cursor.listing.beforeCommit": true,
+	"cursor.listing.afterCommit": true,
 }
 
 // crashRun is one pair and its ledger.
@@ -339,10 +349,25 @@ func (c *crashRun) run(point string, nth int, second string, soak bool, tally *c
 		}
 	}
 	plan := fmt.Sprintf("%s=kill@%d", point, nth)
+	if crashOncePerPass[point] {
+		plan = point + "=kill@1"
+	}
 	if strings.HasPrefix(point, "cursor.listing.") {
 		plan = "--resync " + plan // a complete listing, as after a lost cursor
 	}
-	r, died := c.pass(plan)
+	var r testenv.Result
+	died := false
+	for i := range nth {
+		if i > 0 && !crashOncePerPass[point] {
+			break
+		}
+		if i > 0 && crashPrep[point] {
+			c.pass("localdir.put.beforeRename=kill@1") // another temp file to sweep, if a download is left
+		}
+		if r, died = c.pass(plan); !died {
+			break
+		}
+	}
 	tally.mu.Lock()
 	tally.targets++
 	if died {

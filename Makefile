@@ -46,7 +46,7 @@ soak-crash:
 	@mkdir -p bin
 	TANDEM_CRASH_SOAK=1 $(GO) test ./test/e2e -run '^TestCrashPoints$$' -count=1 -timeout 60m -v > bin/soak-crash.log 2>&1; \
 	  rc=$$?; grep -E '^\s+crash_points_test.go:[0-9]+: crash points|--- FAIL' bin/soak-crash.log; exit $$rc
-	TANDEM_TORTURE_DURATION=$(TORTURE_DURATION) $(GO) test ./test/torture -count=1 -timeout 120m -v > bin/soak-torture.log 2>&1; \
+	TANDEM_TORTURE_STRICT=1 TANDEM_TORTURE_DURATION=$(TORTURE_DURATION) $(GO) test ./test/torture -count=1 -timeout 120m -v > bin/soak-torture.log 2>&1; \
 	  rc=$$?; grep -E '^torture |VIOLATION|--- FAIL' bin/soak-torture.log; exit $$rc
 
 # The pCloud end-to-end suite once per emulator variant (each reading of what pCloud's docs leave open); Verizon:

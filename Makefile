@@ -8,8 +8,10 @@ LDFLAGS := -X github.com/tandemsync/tandem/cmd/tandem/internal/cli.Version=$(VER
 GOBIN   := $(shell $(GO) env GOPATH)/bin
 # make soak SOAK_DURATION=10m for a shorter soak.
 SOAK_DURATION ?= 60m
+# How long the torture runs per backend in make soak (make test runs 40 s each).
+TORTURE_DURATION ?= 10m
 
-.PHONY: build test flake simdisk race soak soak-variants soak-sim fuzz bench bench-peers lint demo package
+.PHONY: build test flake simdisk race soak soak-variants soak-crash soak-sim fuzz bench bench-peers lint demo package
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tandem
@@ -53,9 +55,9 @@ race:
 	$(GO) test -race -count=1 -timeout 10m ./state
 	$(GO) test -race -count=1 -timeout 10m ./engine -sim.seeds=100 -sim.steps=100
 
-# Runs the provider emulators' variant matrices, then the engine's seeded simulation for SOAK_DURATION (reports
-# seeds per hour).
-soak: soak-variants soak-sim
+# Runs the provider emulators' variant matrices, the crash points at their 3rd hit with the double kills, the
+# torture for TORTURE_DURATION per backend, then the engine's seeded simulation (reports seeds per hour).
+soak: soak-variants soak-crash soak-sim
 
 # The simulation: the default mode for SOAK_DURATION, then the harsher disks (user writes that stay volatile,
 # faults on fsync) for SOAK_DISK_DURATION each, from seeds the default test run does not reach.
@@ -64,6 +66,14 @@ soak-sim:
 	$(GO) test ./engine -run TestSimRandomOps -sim.duration=$(SOAK_DURATION) -timeout 0 -count=1 -v
 	$(GO) test ./engine -run TestSimRandomOps -sim.lazydisk -sim.start=5000 -sim.duration=$(SOAK_DISK_DURATION) -timeout 0 -count=1 -v
 	$(GO) test ./engine -run TestSimRandomOps -sim.syncfaults -sim.start=5000 -sim.duration=$(SOAK_DISK_DURATION) -timeout 0 -count=1 -v
+
+# kill -9 at every failpoint's 3rd hit and 20 double kills (make test kills at the 1st hit); then the torture.
+soak-crash:
+	@mkdir -p bin
+	TANDEM_CRASH_SOAK=1 $(GO) test ./test/e2e -run '^TestCrashPoints$$' -count=1 -timeout 60m -v > bin/soak-crash.log 2>&1; \
+	  rc=$$?; grep -E '^\s+crash_points_test.go:[0-9]+: crash points|--- FAIL' bin/soak-crash.log; exit $$rc
+	TANDEM_TORTURE_STRICT=1 TANDEM_TORTURE_DURATION=$(TORTURE_DURATION) $(GO) test ./test/torture -count=1 -timeout 120m -v > bin/soak-torture.log 2>&1; \
+	  rc=$$?; grep -E '^torture |VIOLATION|--- FAIL' bin/soak-torture.log; exit $$rc
 
 # The pCloud end-to-end suite once per emulator variant (each reading of what pCloud's docs leave open); Verizon:
 # one login shared by several clients and by tandem run + tandem once for a minute each, and every e2e scenario

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tandemsync/tandem/engine/failpoint"
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/state"
 )
@@ -59,6 +60,9 @@ func (e *Engine) openTempSession() error {
 	}); err != nil {
 		return fmt.Errorf("%w: journal: %w", errStore, err)
 	}
+	if err := failpoint.Hit("journal.begin.afterCommit"); err != nil {
+		return err
+	}
 	e.tempID, e.tempSession = id, session
 	for _, s := range sides {
 		s.SetTempSession(session)
@@ -70,6 +74,10 @@ func (e *Engine) openTempSession() error {
 // renamed it into place. Otherwise the entry stays and the next pass sweeps.
 func (e *Engine) closeTempSession() {
 	if e.tempID == 0 || e.tempLeft.Load() {
+		return
+	}
+	if err := failpoint.Hit("journal.end.before"); err != nil {
+		e.lg.Warn("closing the temp journal entry", zap.Error(err))
 		return
 	}
 	if err := e.d.Store.Update(func(tx state.Writer) error { return tx.EndIntent(e.tempID) }); err != nil {
@@ -116,6 +124,9 @@ func (e *Engine) recover(ctx context.Context, rep *Report) error {
 				clean = false
 				continue
 			}
+			if err := failpoint.Hit("sweep.afterClean"); err != nil { // temp files gone, entry still there
+				return err
+			}
 			if n > 0 {
 				rep.Recovered += n
 				e.lg.Info("removed temp files of an interrupted pass", zap.Int("count", n))
@@ -136,6 +147,9 @@ func (e *Engine) recover(ctx context.Context, rep *Report) error {
 		}); err != nil {
 			return err
 		}
+		if err := failpoint.Hit("sweep.afterEnd"); err != nil {
+			return err
+		}
 		for _, id := range done {
 			if id == e.tempID {
 				e.endSession()
@@ -148,6 +162,9 @@ func (e *Engine) recover(ctx context.Context, rep *Report) error {
 	}
 	if p, ok := e.d.Local.(purger); ok && !e.purged {
 		e.purged = true
+		if err := failpoint.Hit("trash.purge.before"); err != nil {
+			return err
+		}
 		if _, err := p.PurgeTrash(ctx, e.d.Clock.Now().AddDate(0, 0, -e.o.TrashDays)); err != nil && !errors.Is(err, remote.ErrNotFound) {
 			e.lg.Warn("purging the trash", zap.Error(err))
 		}
@@ -201,6 +218,9 @@ func (e *Engine) takePending() error {
 	}
 	for _, p := range paths {
 		e.scopeAdd(p)
+	}
+	if err := failpoint.Hit("pending.take.before"); err != nil { // in scope, not yet cleared
+		return err
 	}
 	return e.d.Store.Update(func(tx state.Writer) error { return tx.SetMeta(metaPending, nil) })
 }

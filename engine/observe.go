@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tandemsync/tandem/engine/failpoint"
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/state"
 )
@@ -379,8 +380,14 @@ func (e *Engine) observeFeed(ctx context.Context, rep *Report) error {
 					return err
 				}
 			}
+			if err := failpoint.Hit("cursor.feed.beforeCommit"); err != nil { // changes applied, cursor not yet
+				return err
+			}
 			return tx.SetCursor(b.Next)
 		}); err != nil {
+			return err
+		}
+		if err := failpoint.Hit("cursor.feed.afterCommit"); err != nil {
 			return err
 		}
 		if len(b.Changes) == 0 || string(b.Next) == string(cur) || i > 100000 {
@@ -658,11 +665,17 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 		if err := tx.SetMeta(metaListingGen, binary.BigEndian.AppendUint64(nil, uint64(gen))); err != nil {
 			return err
 		}
+		if err := failpoint.Hit("cursor.listing.beforeCommit"); err != nil {
+			return err
+		}
 		return tx.SetCursor(cur)
 	}); err != nil {
 		return err
 	}
-	return w.flush()
+	if err := w.flush(); err != nil {
+		return err
+	}
+	return failpoint.Hit("cursor.listing.afterCommit")
 }
 
 // wroteInPass reports whether tandem wrote p on the remote in this pass.

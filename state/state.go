@@ -21,6 +21,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 	"go.uber.org/zap"
 
+	"github.com/tandemsync/tandem/engine/failpoint"
 	"github.com/tandemsync/tandem/remote"
 )
 
@@ -426,29 +427,39 @@ func (s *Store) View(fn func(Reader) error) error {
 // Update runs fn in one write transaction, committed (and fsynced) when fn returns nil and rolled back
 // entirely otherwise; fn's error is returned as it is.
 func (s *Store) Update(fn func(Writer) error) error {
-	return s.write(s.db.Update, fn)
+	return s.write("update", s.db.Update, fn)
 }
 
 // Batch is Update through bbolt's DB.Batch: concurrent callers' functions are grouped into one commit (one
 // fsync), each still all-or-nothing as seen from outside. If one grouped function fails, the others are re-run,
 // so fn must be idempotent and must not have side effects outside the transaction.
 func (s *Store) Batch(fn func(Writer) error) error {
-	return s.write(s.db.Batch, fn)
+	return s.write("batch", s.db.Batch, fn)
 }
 
-func (s *Store) write(run func(func(*bolt.Tx) error) error, fn func(Writer) error) error {
+// kind names the failpoints (the failpoints build only): state.<kind>.inside before fn runs, .beforeCommit
+// after it succeeded and before bbolt commits, .afterCommit once the commit is on disk.
+func (s *Store) write(kind string, run func(func(*bolt.Tx) error) error, fn func(Writer) error) error {
 	var ferr error
 	err := run(func(tx *bolt.Tx) error {
+		if ferr = failpoint.Hit("state." + kind + ".inside"); ferr != nil {
+			return ferr
+		}
 		t, err := newTxn(tx)
 		if err != nil {
 			ferr = err
 			return err
 		}
-		ferr = fn(t)
+		if ferr = fn(t); ferr == nil {
+			ferr = failpoint.Hit("state." + kind + ".beforeCommit")
+		}
 		return ferr
 	})
 	if err != nil && err != ferr {
 		return fmt.Errorf("commit state %s: %w", s.path, err)
+	}
+	if err == nil {
+		err = failpoint.Hit("state." + kind + ".afterCommit")
 	}
 	return err
 }

@@ -7,6 +7,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/tandemsync/tandem/engine/failpoint"
 	"github.com/tandemsync/tandem/remote"
 )
 
@@ -449,6 +450,9 @@ func (t *txn) deleteKey(i int, k, v []byte) error {
 }
 
 func (t *txn) PutBase(b Base) error {
+	if err := failpoint.Hit("state.tx.putBase"); err != nil { // inside the transaction, before the write
+		return err
+	}
 	if err := storable(b.Path); err != nil {
 		return err
 	}
@@ -474,6 +478,9 @@ func (t *txn) PutBase(b Base) error {
 }
 
 func (t *txn) DeleteBase(p remote.Path) error {
+	if err := failpoint.Hit("state.tx.deleteBase"); err != nil { // inside the transaction, before the write
+		return err
+	}
 	if p == remote.Root {
 		return nil
 	}
@@ -552,6 +559,9 @@ func (t *txn) DeleteBaseTree(p remote.Path) error {
 }
 
 func (t *txn) MoveTree(from, to remote.Path) error {
+	if err := failpoint.Hit("state.tx.moveTree"); err != nil { // inside the transaction, before the write
+		return err
+	}
 	if err := storable(from); err != nil {
 		return err
 	}
@@ -625,6 +635,9 @@ func (t *txn) moveTree(i int, from, to remote.Path) error {
 func reservedMeta(k string) bool { return k == metaMagic || k == metaSchema || k == metaCursor }
 
 func (t *txn) SetCursor(c remote.Cursor) error {
+	if err := failpoint.Hit("state.tx.setCursor"); err != nil { // inside the transaction, before the write
+		return err
+	}
 	var err error
 	if c == nil {
 		err = t.meta.Delete([]byte(metaCursor))
@@ -638,6 +651,9 @@ func (t *txn) SetCursor(c remote.Cursor) error {
 }
 
 func (t *txn) SetMeta(k string, v []byte) error {
+	if err := failpoint.Hit("state.tx.setMeta"); err != nil { // inside the transaction, before the write
+		return err
+	}
 	if k == "" || reservedMeta(k) {
 		return fmt.Errorf("state set meta %q: reserved or empty key", k)
 	}
@@ -656,6 +672,9 @@ func (t *txn) SetMeta(k string, v []byte) error {
 func intentKey(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
 
 func (t *txn) BeginIntent(in Intent) (uint64, error) {
+	if err := failpoint.Hit("state.tx.beginIntent"); err != nil { // inside the transaction, before the write
+		return 0, err
+	}
 	id, err := t.journal.NextSequence()
 	if err != nil {
 		return 0, fmt.Errorf("state begin intent %s %s: %w", in.Op, in.Path.Quoted(), err)
@@ -668,6 +687,9 @@ func (t *txn) BeginIntent(in Intent) (uint64, error) {
 }
 
 func (t *txn) EndIntent(id uint64) error {
+	if err := failpoint.Hit("state.tx.endIntent"); err != nil { // inside the transaction, before the write
+		return err
+	}
 	if err := t.journal.Delete(intentKey(id)); err != nil {
 		return fmt.Errorf("state end intent %d: %w", id, err)
 	}
@@ -675,6 +697,9 @@ func (t *txn) EndIntent(id uint64) error {
 }
 
 func (t *txn) AddConflict(c Conflict) error {
+	if err := failpoint.Hit("state.tx.addConflict"); err != nil { // inside the transaction, before the write
+		return err
+	}
 	if err := storable(c.Path); err != nil {
 		return err
 	}
@@ -685,6 +710,9 @@ func (t *txn) AddConflict(c Conflict) error {
 }
 
 func (t *txn) DeleteConflict(p remote.Path) error {
+	if err := failpoint.Hit("state.tx.deleteConflict"); err != nil { // inside the transaction, before the write
+		return err
+	}
 	if p == remote.Root {
 		return nil
 	}

@@ -28,11 +28,13 @@ const (
 	sleep
 	fail
 	stop
+	value
 )
 
 type point struct {
 	kind kind
 	ms   int   // sleep only
+	val  int64 // value only
 	nth  int64 // 0: every hit
 	hits atomic.Int64
 }
@@ -45,8 +47,7 @@ var (
 	points map[string]*point
 )
 
-// Hit performs the action planned for name, if any, when its planned hit arrives.
-func Hit(name string) error {
+func load() {
 	once.Do(func() {
 		var err error
 		points, err = parse(os.Getenv(Env))
@@ -54,8 +55,23 @@ func Hit(name string) error {
 			panic(fmt.Sprintf("%s: %v", Env, err)) // a test harness error: fail loudly
 		}
 	})
+}
+
+// Int returns the value planned for name with `name=value(N)`, else def. Crash tests use it to shrink sizes
+// (chunk thresholds) so that tiny trees reach the code paths of large files.
+func Int(name string, def int64) int64 {
+	load()
+	if p := points[name]; p != nil && p.kind == value {
+		return p.val
+	}
+	return def
+}
+
+// Hit performs the action planned for name, if any, when its planned hit arrives.
+func Hit(name string) error {
+	load()
 	p := points[name]
-	if p == nil {
+	if p == nil || p.kind == value {
 		return nil
 	}
 	n := p.hits.Add(1)
@@ -113,6 +129,12 @@ func parse(spec string) (map[string]*point, error) {
 			p.kind = fail
 		case act == "stop":
 			p.kind = stop
+		case strings.HasPrefix(act, "value(") && strings.HasSuffix(act, ")"):
+			v, err := strconv.ParseInt(strings.TrimSpace(act[len("value("):len(act)-1]), 10, 64)
+			if err != nil || p.nth != 0 {
+				return nil, fmt.Errorf("%q: value takes an integer and no @nth", term)
+			}
+			p.kind, p.val = value, v
 		case strings.HasPrefix(act, "sleep(") && strings.HasSuffix(act, ")"):
 			ms, err := strconv.Atoi(strings.TrimSpace(act[len("sleep(") : len(act)-1]))
 			if err != nil || ms < 0 {
@@ -120,7 +142,7 @@ func parse(spec string) (map[string]*point, error) {
 			}
 			p.kind, p.ms = sleep, ms
 		default:
-			return nil, fmt.Errorf("%q: unknown action %q (kill, panic, sleep(ms), error, stop)", term, act)
+			return nil, fmt.Errorf("%q: unknown action %q (kill, panic, sleep(ms), error, stop, value(n))", term, act)
 		}
 		m[name] = p
 	}

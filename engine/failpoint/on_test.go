@@ -81,3 +81,27 @@ func TestHit(t *testing.T) {
 		t.Fatalf("second hit of boom@1: %v", err)
 	}
 }
+
+func TestValue(t *testing.T) {
+	t.Setenv(Env, "chunk=value(512);k=kill@2")
+	once = sync.Once{}
+	t.Cleanup(func() { once = sync.Once{}; points = nil })
+	if v := Int("chunk", 9); v != 512 {
+		t.Fatalf("Int(chunk) = %d", v)
+	}
+	if v := Int("other", 9); v != 9 {
+		t.Fatalf("Int(other) = %d", v)
+	}
+	if v := Int("k", 9); v != 9 {
+		t.Fatalf("Int of an action point = %d", v)
+	}
+	if err := Hit("chunk"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parse("a=value(x)"); err == nil {
+		t.Error("value(x) accepted")
+	}
+	if _, err := parse("a=value(3)@2"); err == nil {
+		t.Error("value with @nth accepted")
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tandemsync/tandem/engine/failpoint"
 	"github.com/tandemsync/tandem/remote"
 )
 
@@ -108,6 +109,9 @@ func (d *Dir) PurgeTrash(ctx context.Context, olderThan time.Time) (int, error) 
 		if err := d.removeAll(ctx, path.Join(trashDir, b)); err != nil {
 			return n, fmt.Errorf("purge trash of %s: %w", d.o.Label, err)
 		}
+		if err := failpoint.Hit("localdir.purge.afterRemove"); err != nil {
+			return n, err
+		}
 		n++
 	}
 	return n, nil
@@ -180,6 +184,10 @@ func (d *Dir) CleanTemp(ctx context.Context, session string) (int, error) {
 				}
 				if err := d.fs.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					errs = append(errs, fmt.Errorf("remove %s: %w", remote.Escape(full), err))
+					continue
+				}
+				if err := failpoint.Hit("localdir.sweep.afterRemove"); err != nil { // before the folder is synced
+					errs = append(errs, err)
 					continue
 				}
 				// The caller forgets the session once this returns: the removal must outlive a power loss.

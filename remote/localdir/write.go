@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tandemsync/tandem/engine/failpoint"
 	"github.com/tandemsync/tandem/remote"
 )
 
@@ -154,8 +155,14 @@ func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, bod
 	if err := checkPre("put", p, fi, serr, pre); err != nil {
 		return remote.Entry{}, err
 	}
+	if err := failpoint.Hit("localdir.put.beforeRename"); err != nil { // the temp is complete and synced
+		return remote.Entry{}, err
+	}
 	if err := d.fs.Rename(tmp, n); err != nil {
 		return remote.Entry{}, wrap("put", p, err)
+	}
+	if err := failpoint.Hit("localdir.put.afterRename"); err != nil { // before the folder is synced
+		return remote.Entry{}, err
 	}
 	if err := d.syncUp("put", p.Dir()); err != nil {
 		return remote.Entry{}, err
@@ -329,6 +336,9 @@ func (d *Dir) Move(ctx context.Context, from, to remote.Path, pre remote.Precond
 	if err := d.fs.Rename(fn, tn); err != nil {
 		return remote.Entry{}, wrap("move to "+to.Quoted()+" from", from, err)
 	}
+	if err := failpoint.Hit("localdir.move.afterRename"); err != nil {
+		return remote.Entry{}, err
+	}
 	// The target folder up to the root, as Put does: a folder the user made and nobody synced would take the
 	// moved file with it in a power loss, while the source's removal (synced below) would stay.
 	if err := d.syncUp("move", to.Dir()); err != nil {
@@ -420,8 +430,14 @@ func (d *Dir) trash(p remote.Path, fi FileInfo) error {
 	if !now.IsRegular() || now.Ino != fi.Ino || rev(now) != rev(fi) {
 		return conflict("delete", p, "changed since last seen")
 	}
+	if err := failpoint.Hit("localdir.trash.beforeRename"); err != nil { // the trash folder exists
+		return err
+	}
 	if err := d.fs.Rename(n, dest); err != nil {
 		return wrap("delete: move to trash", p, err)
+	}
+	if err := failpoint.Hit("localdir.trash.afterRename"); err != nil {
+		return err
 	}
 	if err := d.fs.SyncDir(dir); err != nil {
 		return wrap("delete: sync trash folder for", p, err)

@@ -22,6 +22,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 
+	"github.com/tandemsync/tandem/engine/failpoint"
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/internal/httpx"
 )
@@ -114,10 +115,11 @@ func New(lg *zap.Logger, root string, o Options) (*Client, error) {
 		o.Clock = clockwork.NewRealClock()
 	}
 	if o.ChunkThreshold <= 0 {
-		o.ChunkThreshold = 16 << 20
+		// failpoint.Int: crash tests send tiny files through the chunked upload (the default build: 16 MiB).
+		o.ChunkThreshold = failpoint.Int("pcloud.chunkThreshold", 16<<20)
 	}
 	if o.ChunkSize <= 0 {
-		o.ChunkSize = 8 << 20
+		o.ChunkSize = failpoint.Int("pcloud.chunkSize", 8<<20)
 	}
 	if o.PollTimeout <= 0 {
 		o.PollTimeout = 90 * time.Second
@@ -148,7 +150,7 @@ func New(lg *zap.Logger, root string, o Options) (*Client, error) {
 	lg = lg.Named("pcloud")
 	auth := httpx.Bearer{Token: o.Token}
 	hopts := httpx.Options{HTTP: o.HTTP, CAFile: o.CAFile, Auth: auth, MaxAttempts: o.MaxAttempts,
-		BaseDelay: o.BaseDelay, MaxDelay: o.MaxDelay, Clock: o.Clock, Logger: lg, ErrorBody: errorBody}
+		BaseDelay: o.BaseDelay, MaxDelay: o.MaxDelay, Clock: o.Clock, Logger: lg, ErrorBody: errorBody, Name: "pcloud"}
 	api, err := httpx.New(hopts)
 	if err != nil {
 		return nil, err

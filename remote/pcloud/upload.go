@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tandemsync/tandem/engine/failpoint"
 	"github.com/tandemsync/tandem/remote"
 )
 
@@ -266,6 +267,9 @@ func (u *upload) chunked(ctx context.Context, body io.Reader) (remote.Entry, err
 			return remote.Entry{}, err
 		}
 		off += n
+		if err := failpoint.Hit("pcloud.upload.afterChunk"); err != nil {
+			return remote.Entry{}, err
+		}
 	}
 	if err := noMore(body); err != nil {
 		return remote.Entry{}, err
@@ -282,6 +286,9 @@ func (u *upload) chunked(ctx context.Context, body io.Reader) (remote.Entry, err
 	q := u.params()
 	q.Set("uploadid", strconv.FormatUint(id, 10))
 	q.Set("name", u.p.Base())
+	if err := failpoint.Hit("pcloud.upload.beforeSave"); err != nil { // every chunk sent, nothing saved
+		return remote.Entry{}, err
+	}
 	var out *meta
 	err = c.mutate(ctx, "upload_save "+u.p.Quoted(), func(ctx context.Context) error {
 		if err := u.precondition(ctx); err != nil {

@@ -142,7 +142,7 @@ func New(ctx context.Context, lg *zap.Logger, root string, cfg Config) (*Client,
 	c := &Client{lg: lg.Named("vboxx"), clk: cfg.Clock, cfg: cfg, base: base, rootName: rootName,
 		basePath: basePath, dirs: map[string]int64{}, dirty: map[int64]bool{}, guid: guidOf(cfg.Token)}
 	c.auth = httpx.NewOAuthFunc(cfg.Token, cfg.Save, cfg.Clock.Now, c.refreshGrant)
-	c.hx, err = httpx.New(httpx.Options{HTTP: cfg.HTTP, CAFile: cfg.CAFile, Auth: c.auth, Clock: cfg.Clock,
+	c.hx, err = httpx.New(httpx.Options{Name: "vboxx", HTTP: cfg.HTTP, CAFile: cfg.CAFile, Auth: c.auth, Clock: cfg.Clock,
 		Logger: c.lg, MaxAttempts: cfg.MaxAttempts, BaseDelay: cfg.BaseDelay})
 	if err != nil {
 		return nil, fmt.Errorf("vboxx: %w", err)

@@ -213,7 +213,7 @@ func (c *Client) refreshGrant(ctx context.Context, rt string) (*oauth2.Token, er
 		form.Set("guid", guid)
 	}
 	// A client without retries and without the authorizer: the grant must not recurse into a refresh.
-	hx, err := httpx.New(httpx.Options{HTTP: c.hx.HTTP(), Clock: c.clk, Logger: c.lg, MaxAttempts: 2})
+	hx, err := httpx.New(httpx.Options{Name: "vboxx", HTTP: c.hx.HTTP(), Clock: c.clk, Logger: c.lg, MaxAttempts: 2})
 	if err != nil {
 		return nil, err
 	}

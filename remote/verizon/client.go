@@ -24,6 +24,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 
+	"github.com/tandemsync/tandem/engine/failpoint"
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/internal/httpx"
 )
@@ -145,10 +146,11 @@ func New(lg *zap.Logger, cfg Config) (*Client, error) {
 		cfg.Clock = clockwork.NewRealClock()
 	}
 	if cfg.ChunkThreshold == 0 {
-		cfg.ChunkThreshold = 104857600
+		// failpoint.Int: crash tests send tiny files through the chunked upload (the default build: as the SDK).
+		cfg.ChunkThreshold = failpoint.Int("verizon.chunkThreshold", 104857600)
 	}
 	if cfg.ChunkSize == 0 {
-		cfg.ChunkSize = 8 << 20
+		cfg.ChunkSize = failpoint.Int("verizon.chunkSize", 8<<20)
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = time.Minute
@@ -164,7 +166,7 @@ func New(lg *zap.Logger, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	hc, err := httpx.New(httpx.Options{HTTP: cfg.HTTP, CAFile: cfg.CAFile, Auth: cfg.Auth, Clock: cfg.Clock,
+	hc, err := httpx.New(httpx.Options{Name: "verizon", HTTP: cfg.HTTP, CAFile: cfg.CAFile, Auth: cfg.Auth, Clock: cfg.Clock,
 		Logger: lg, MaxAttempts: cfg.MaxAttempts, BaseDelay: cfg.BaseDelay,
 		// A fullview of a whole virtual folder is one JSON document; 10,000 files take about 4 MB.
 		MaxBody: 256 << 20})

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tandemsync/tandem/engine/failpoint"
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/internal/httpx"
 	"github.com/tandemsync/tandem/remote/internal/tokenstore"
@@ -127,6 +128,9 @@ func (a *tokenAuth) refresh(ctx context.Context, stale string) error {
 	case err != nil:
 		return httpx.Retry(fmt.Errorf("refresh the Verizon login: %w", err), 0)
 	}
+	if err := failpoint.Hit("verizon.refresh.beforeSave"); err != nil { // the server rotated the token
+		return err
+	}
 	if a.path != "" {
 		if err := tokenstore.Save(a.path, next); err != nil {
 			// The server has already retired the old refresh token: without the new one on disk the login is
@@ -136,7 +140,7 @@ func (a *tokenAuth) refresh(ctx context.Context, stale string) error {
 		}
 	}
 	a.tf = next
-	return nil
+	return failpoint.Hit("verizon.refresh.afterSave")
 }
 
 // refusedGrant: the token endpoint answered 400 or 401; only a new login helps.

@@ -18,6 +18,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 
+	"github.com/tandemsync/tandem/engine/failpoint"
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/internal/httpx"
 )
@@ -440,6 +441,12 @@ func (c *Client) uploadOnce(ctx context.Context, p remote.Path, src *source, q u
 			if err != nil {
 				return nil, fmt.Errorf("chunk %d: %w", seq, err)
 			}
+			if err := failpoint.Hit("verizon.upload.afterChunk"); err != nil {
+				return nil, err
+			}
+		}
+		if err := failpoint.Hit("verizon.upload.beforeCommit"); err != nil { // every chunk sent, nothing committed
+			return nil, err
 		}
 		if err := post("commit", cu, 0, 0, nil, true, &out); err != nil {
 			return nil, fmt.Errorf("commit: %w", err)

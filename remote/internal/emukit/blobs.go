@@ -1,6 +1,8 @@
 package emukit
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"os"
 	"path/filepath"
@@ -58,4 +60,18 @@ func (b Blobs) Spool(r io.Reader, pattern string, also ...io.Writer) (string, in
 		return "", n, err
 	}
 	return f.Name(), n, nil
+}
+
+// SHA256 hashes blob id's stored bytes (hex).
+func (b Blobs) SHA256(id string) (string, error) {
+	f, err := b.Open(id)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

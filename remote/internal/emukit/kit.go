@@ -39,6 +39,26 @@ type Kit struct {
 	plan   *faultPlan
 	hooks  map[string]Hook
 	inject Injector // nil: no /inject routes
+	trash  func() ([]string, error)
+}
+
+// SetTrash installs what GET /trash on the admin endpoint answers: the sha256 (hex) of the stored content of
+// every file in the provider's trash. Tests use it to find a version tandem deleted on the remote.
+func (k *Kit) SetTrash(f func() ([]string, error)) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.trash = f
+}
+
+// Trash runs the emulator's trash lister (nil, nil when it has none).
+func (k *Kit) Trash() ([]string, error) {
+	k.mu.Lock()
+	f := k.trash
+	k.mu.Unlock()
+	if f == nil {
+		return nil, nil
+	}
+	return f()
 }
 
 // New returns a Kit with an empty fault plan.

@@ -149,8 +149,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 //	DELETE /faults  drop every rule
 //	GET    /log     the request log as JSON (oldest first); DELETE /log empties it
 //	POST   /inject/{file,folder,rename}  items with hostile names, when the emulator has an Injector
+//	GET    /trash   the sha256 of every trashed file's stored content (Kit.SetTrash)
 func (k *Kit) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /trash", func(w http.ResponseWriter, r *http.Request) {
+		sums, err := k.Trash()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if sums == nil {
+			sums = []string{}
+		}
+		writeJSON(w, sums)
+	})
 	mux.HandleFunc("POST /faults", func(w http.ResponseWriter, r *http.Request) {
 		data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 
+	"github.com/tandemsync/tandem/engine/failpoint"
 	"github.com/tandemsync/tandem/remote"
 )
 
@@ -52,6 +53,9 @@ type Options struct {
 	Clock         clockwork.Clock
 	Rand          func() float64 // jitter source; default math/rand/v2
 	Logger        *zap.Logger
+	// Name prefixes the failpoints of this client's requests (the failpoints build only):
+	// <Name>.http.<op's first word>.answered fires once the server answered, before the answer is read.
+	Name string
 	// ErrorBody, when set, reads an HTTP error answer's body first (the first 4 KiB): a provider that sends its
 	// own error document with a 4xx/5xx status (pCloud's {result, error}) is judged by it. A nil return falls
 	// back to the status rules below.
@@ -249,7 +253,11 @@ func (c *Client) do(ctx context.Context, op string, idempotent bool,
 		}
 		resp, err := c.o.HTTP.Do(req)
 		if err == nil {
-			err = c.classify(op, resp)
+			// The server has answered (a write is done); a kill here loses the answer.
+			err = failpoint.Hit(c.point(op))
+			if err == nil {
+				err = c.classify(op, resp)
+			}
 			if err == nil {
 				err = handle(resp)
 			}
@@ -311,6 +319,16 @@ func (c *Client) do(ctx context.Context, op string, idempotent bool,
 }
 
 // backoff is exponential with full jitter in [d/2, d].
+// point names the failpoint after op's answer: the provider, then op's first word (ops name the method and
+// often the path after it).
+func (c *Client) point(op string) string {
+	op = strings.TrimPrefix(op, c.o.Name+" ")
+	if i := strings.IndexByte(op, ' '); i >= 0 {
+		op = op[:i]
+	}
+	return c.o.Name + ".http." + op + ".answered"
+}
+
 func (c *Client) backoff(attempt int) time.Duration {
 	d := c.o.BaseDelay << (attempt - 1)
 	if d > c.o.MaxDelay || d <= 0 {

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/tandemsync/tandem/engine/failpoint"
 	"github.com/tandemsync/tandem/remote"
 )
 
@@ -95,13 +96,18 @@ func (o *OAuth) refreshFrom(ctx context.Context, stale string) error {
 	if nt.RefreshToken == "" {
 		nt.RefreshToken = o.tok.RefreshToken // not rotated
 	}
+	// The server has rotated the refresh token; a crash here loses the new one (the next process finds the
+	// old one refused and asks for a login).
+	if err := failpoint.Hit("oauth.refresh.beforeSave"); err != nil {
+		return err
+	}
 	if o.save != nil {
 		if err := o.save(nt); err != nil {
 			return fmt.Errorf("save the refreshed token: %w", err)
 		}
 	}
 	o.tok = nt
-	return nil
+	return failpoint.Hit("oauth.refresh.afterSave")
 }
 
 func (o *OAuth) exchange(ctx context.Context, rt string) (*oauth2.Token, error) {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tandemsync/tandem/engine/failpoint"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -79,6 +80,9 @@ func writeFile(path string, data []byte) error {
 	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
+	}
+	if werr == nil {
+		werr = failpoint.Hit("tokenstore.save.beforeRename")
 	}
 	if werr == nil {
 		werr = os.Rename(tmp, path)

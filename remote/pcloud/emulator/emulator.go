@@ -150,6 +150,7 @@ func New(lg *zap.Logger, o Options) (*Emulator, error) {
 		return nil, err
 	}
 	e.kit = emukit.New(emukit.Options{Logger: e.lg, Clock: e.clk, LogSize: o.LogSize, Op: opName})
+	e.kit.SetTrash(e.trashSums)
 	if e.is(VariantFatListing) {
 		e.pad = strings.Repeat("x", 4096)
 	}

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"fmt"
 	"os"
 	"sort"
 	"strconv"
@@ -437,7 +438,8 @@ func (c *call) deletefolderrecursive() (any, error) {
 }
 
 // deleteNode moves an item to the (unbrowsable) trash: it keeps its id and parent, flagged deleted. File content
-// is dropped at once, so trash costs no disk here.
+// stays, as in pCloud's trash (documented: deleted files are kept for the plan's trash retention), so a test can
+// find a version tandem deleted (GET /trash on the admin endpoint).
 func (e *Emulator) deleteNode(ch *change, n *node, now int64) {
 	e.discard(n)
 	e.touchParent(ch, n.Parent, now)
@@ -468,16 +470,35 @@ func (c *call) deleteOne(n *node) (any, error) {
 	return c.commitMeta(ch, n)
 }
 
-// discard unlinks n and flags it deleted; a file's content and its quota go at once. No event, no parent touch.
+// discard unlinks n and flags it deleted; a file's quota goes at once, its content stays with it in the trash.
+// No event, no parent touch.
 func (e *Emulator) discard(n *node) {
 	e.unlink(n)
 	n.Deleted = true
 	if !n.Folder {
 		e.used -= n.Size
-		if !e.is(VariantTrash) {
-			_ = e.content.Remove(blobID(n.ID))
+	}
+}
+
+// trashSums is the admin endpoint's GET /trash: the sha256 of every trashed file's stored content.
+func (e *Emulator) trashSums() ([]string, error) {
+	e.mu.Lock()
+	var ids []uint64
+	for _, n := range e.files {
+		if n.Deleted && !n.Folder {
+			ids = append(ids, n.ID)
 		}
 	}
+	e.mu.Unlock()
+	var out []string
+	for _, id := range ids {
+		s, err := e.content.SHA256(blobID(id))
+		if err != nil {
+			return nil, fmt.Errorf("trashed file %d: %w", id, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // move relinks n as name in folder dst, touching the folder it leaves and the one it enters, and records n in ch.

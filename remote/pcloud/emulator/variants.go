@@ -51,10 +51,10 @@ const (
 	// {result, error} body. Default: HTTP 200, as every public trace shows (rclone decodes non-2xx bodies too,
 	// so a status is plausible as well).
 	VariantHTTPErrorStatus = "http-error-status"
-	// VariantTrash: trash_list and trash_restore work with an OAuth token, trashed files keep their content, and
-	// a restore brings the item back (to its old folder, or the root when that is gone; "name (2)" on a clash)
-	// with create events. Default: the trash methods answer 1000 to OAuth tokens (re-tested 2026) and a trashed
-	// file's content is not kept here.
+	// VariantTrash: trash_list and trash_restore work with an OAuth token, and a restore brings the item back (to
+	// its old folder, or the root when that is gone; "name (2)" on a clash) with create events. Default: the trash
+	// methods answer 1000 to OAuth tokens (re-tested 2026). Under both, trashed files keep their bytes (pCloud
+	// documents a trash with a retention period); the admin endpoint's GET /trash hashes them for tests.
 	VariantTrash = "trash"
 )
 

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -331,4 +332,26 @@ func (e *Emulator) rootObj(rt *rootRec, f flags) map[string]any {
 		m["permissions"] = permissions(!e.v.readonlyRoot)
 	}
 	return m
+}
+
+// trashSums is the admin endpoint's GET /trash: the sha256 of the stored content of every deleted file (the
+// server keeps deleted items; their last revision stays).
+func (e *Emulator) trashSums() ([]string, error) {
+	e.mu.Lock()
+	var revs []int64
+	for _, it := range e.items {
+		if it.Deleted && !it.Folder {
+			revs = append(revs, it.Rev)
+		}
+	}
+	e.mu.Unlock()
+	var out []string
+	for _, rev := range revs {
+		s, err := e.content.SHA256(blobID(rev))
+		if err != nil {
+			return nil, fmt.Errorf("deleted file revision %d: %w", rev, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }

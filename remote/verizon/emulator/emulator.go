@@ -165,6 +165,7 @@ func New(lg *zap.Logger, o Options) (*Emulator, error) {
 		return nil, err
 	}
 	e.kit = emukit.New(emukit.Options{Logger: e.lg, Clock: e.clk, LogSize: o.LogSize, Op: opName})
+	e.kit.SetTrash(e.trashSums)
 	e.registerHooks()
 	e.kit.SetInjector(e)
 	e.handler = queryTokenToHeader(e.kit.Wrap(http.HandlerFunc(e.serveHTTP)))

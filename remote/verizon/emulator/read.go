@@ -604,3 +604,27 @@ func (e *Emulator) thumbnail(_ *http.Request, token string) error {
 	}
 	return notFound(token)
 }
+
+// trashSums is the admin endpoint's GET /trash: the sha256 of every trashed file's stored blob (hashed again,
+// not taken from the node: the check is that the bytes are still there).
+func (e *Emulator) trashSums() ([]string, error) {
+	e.mu.Lock()
+	var sums []string
+	for _, list := range e.trash {
+		for _, n := range list {
+			if !n.Folder && n.Checksum != "" {
+				sums = append(sums, n.Checksum)
+			}
+		}
+	}
+	e.mu.Unlock()
+	var out []string
+	for _, id := range sums {
+		s, err := e.blobs.SHA256(id)
+		if err != nil {
+			return nil, fmt.Errorf("trashed blob %s: %w", id, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

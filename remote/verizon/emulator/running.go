@@ -23,6 +23,7 @@ func (e *Emulator) AdminHandler() http.Handler {
 	mux.Handle("/faults", kit)
 	mux.Handle("/log", kit)
 	mux.Handle("/inject/", kit)
+	mux.Handle("/trash", kit)
 	ok := func(f func()) http.HandlerFunc {
 		return func(w http.ResponseWriter, _ *http.Request) {
 			f()

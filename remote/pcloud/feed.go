@@ -375,7 +375,7 @@ func (f *feed) fill(d *node, emit bool) error {
 	m.Name = d.name
 	parent := d.parent
 	m.ParentFolderID = &parent
-	f.t.takeListing(m)
+	f.t.takeNewFolder(m)
 	if emit {
 		f.emitBelow(d)
 	}

@@ -198,13 +198,20 @@ func (t *tree) under(id, top uint64) bool {
 
 // setListing records a listfolder answer: the folder itself and its contents. A folder whose answer carries
 // `contents` becomes listed (complete); nested contents of a recursive listing make the subfolders listed too.
-func (t *tree) setListing(m *meta) { t.listing(m, false) }
+func (t *tree) setListing(m *meta) { t.listing(m, false, false) }
 
 // takeListing is setListing for a listing nobody reads afterwards: each item is let go as soon as it is in the
 // tree, so a big listing and the tree built from it are not both held whole (Head of 500,000 items).
-func (t *tree) takeListing(m *meta) { t.listing(m, true) }
+func (t *tree) takeListing(m *meta) { t.listing(m, true, false) }
 
-func (t *tree) listing(m *meta, take bool) {
+// takeNewFolder is takeListing for a folder that is new to the tree, listed while the feed replays an older
+// event. The listing shows the folder as it is now: an item the tree already knows at another place was moved in
+// by a later event, which will move it with its From. Taking the listing's place for it now would move it
+// silently, and the engine would keep it at the old path for good (the torture's phantom, seed 561752). Such
+// items, and what they hold, stay where the tree has them.
+func (t *tree) takeNewFolder(m *meta) { t.listing(m, true, true) }
+
+func (t *tree) listing(m *meta, take, keepKnown bool) {
 	var d *node
 	if m.FolderID == t.root {
 		d = t.dirs[t.root]
@@ -224,9 +231,14 @@ func (t *tree) listing(m *meta, take bool) {
 			continue
 		}
 		kid := *k
+		if keepKnown {
+			if n := t.get(kid.IsFolder, kid.id()); n != nil && n.parent != pid {
+				continue
+			}
+		}
 		kid.ParentFolderID = &pid // a listing is authoritative for where its children are
 		if kid.IsFolder {
-			t.listing(&kid, take)
+			t.listing(&kid, take, keepKnown)
 		} else {
 			t.set(&kid)
 		}

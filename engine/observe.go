@@ -370,6 +370,9 @@ func (e *Engine) observeFeed(ctx context.Context, rep *Report) error {
 		}
 		if err := e.d.Store.Update(func(tx state.Writer) error {
 			for _, c := range b.Changes {
+				e.lg.Debug("remote change", zap.String("path", string(c.Entry.Path)), zap.String("from", string(c.From)),
+					zap.Bool("deleted", c.Deleted), zap.Bool("dir", c.Entry.Dir), zap.String("id", c.Entry.ID),
+					zap.String("rev", c.Entry.Rev), zap.String("skip", c.Entry.Skip))
 				if e.touched != nil {
 					e.touched[c.Entry.Path] = true
 					if c.From != "" {

@@ -161,6 +161,7 @@ func newTorture(t *testing.T, kind string, seed uint64) *torture {
 }
 
 func (tt *torture) note(format string, a ...any) {
+	tt.debugf(format, a...)
 	tt.trace = append(tt.trace, fmt.Sprintf(format, a...))
 	if len(tt.trace) > 60 {
 		tt.trace = tt.trace[len(tt.trace)-60:]
@@ -209,11 +210,15 @@ func (tt *torture) run(d time.Duration) stats {
 
 func (tt *torture) args() []string {
 	a := append([]string{"once", "--json", "--allow-deletes", "--state-dir", tt.SD}, tt.far.Flags()...)
+	if debugDir() != "" {
+		a = append(a, "-v")
+	}
 	return append(a, tt.L, tt.far.Spec())
 }
 
 // pass runs `tandem once`; after kill (0: never) it is sent SIGKILL. killed reports that it died by it.
 func (tt *torture) pass(kill time.Duration) (r testenv.Result, killed bool) {
+	tt.debugEmu("mutator")
 	cmd := exec.Command(bin, tt.args()...)
 	cmd.Env = append(os.Environ(), tt.far.Env()...)
 	var out, errb bytes.Buffer
@@ -241,6 +246,7 @@ func (tt *torture) pass(kill time.Duration) (r testenv.Result, killed bool) {
 		return r, false
 	}
 	r = testenv.Result{Args: tt.args(), Stdout: out.String(), Stderr: errb.String(), Took: time.Since(start)}
+	tt.debugPass(kill, out.String(), errb.String())
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
@@ -714,5 +720,42 @@ func TestTortureCatchesLoss(t *testing.T) {
 	tt.checkpoint()
 	if len(tt.found) == 0 || !strings.Contains(strings.Join(tt.found, "\n"), "versions lost") {
 		t.Fatalf("losing %s went unnoticed: %v", p, tt.found)
+	}
+}
+
+// debugDir is TANDEM_TORTURE_DEBUG: when set, every step, each pass's -v log and output, and the emulator's
+// request log are appended to <dir>/<backend>.log, for finding the cause of a violation.
+func debugDir() string { return os.Getenv("TANDEM_TORTURE_DEBUG") }
+
+func (tt *torture) debugf(format string, a ...any) {
+	d := debugDir()
+	if d == "" {
+		return
+	}
+	f, err := os.OpenFile(filepath.Join(d, tt.kind+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		tt.t.Fatal(err)
+	}
+	defer f.Close()
+	fmt.Fprintf(f, format+"\n", a...)
+}
+
+func (tt *torture) debugPass(kill time.Duration, stdout, stderr string) {
+	if debugDir() == "" {
+		return
+	}
+	tt.debugf("==== pass (kill after %s)\n%s\n%s", kill, stderr, stdout)
+	tt.debugEmu("pass")
+}
+
+func (tt *torture) debugEmu(who string) {
+	if debugDir() == "" {
+		return
+	}
+	if tt.acct != nil {
+		for _, e := range tt.acct.Emu.Log(tt.t) {
+			tt.debugf("emu(%s) %s %s %s %d %s", who, e.Method, e.Op, e.Query, e.Status, e.Fault)
+		}
+		tt.acct.Emu.ClearLog(tt.t)
 	}
 }

@@ -3,6 +3,8 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -138,5 +140,64 @@ func TestRecordBaseMakesLocalBytesDurable(t *testing.T) {
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("seed %d: after a power loss the recorded file holds %q (%v), want %q", seed, got, err, data)
 		}
+	}
+}
+
+// Lazydisk seed 5099: a file deleted locally while the delete guard holds its delete back keeps its sync point but
+// loses its local record; written again with the synced content, it is in sync with nothing to transfer, so the
+// scan that records it must make it durable. Otherwise a power loss keeps the delete, takes the new file, and the
+// next pass sends the delete although tandem had recorded the file as in sync.
+func TestRecreatedFileUnderBaseMadeDurable(t *testing.T) {
+	ctx := context.Background()
+	lost := 0
+	for seed := range uint64(10) {
+		clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+		ffs := fakefs.New(clk, rand.New(rand.NewPCG(seed, 11)))
+		ldir := localdir.New(zap.NewNop(), ffs, localdir.Options{Clock: clk, Label: "local"})
+		mem := memremote.New(clk, memremote.Options{Label: "mem"})
+		st, err := state.Open(filepath.Join(t.TempDir(), "pair.db"), zap.NewNop(), state.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := New(Deps{Clock: clk, Local: ldir, Remote: mem, Store: st, Logger: zap.NewNop()},
+			Options{Host: "testhost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		content := func(i int) []byte { return fmt.Appendf(nil, "report %02d, synced\n", i) }
+		for i := range 12 {
+			if err := ffs.WriteFile(fmt.Sprintf("f%02d", i), content(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := e.RunPass(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ffs.Sync()
+		for i := range 12 {
+			if err := ffs.Remove(fmt.Sprintf("f%02d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := e.RunPass(ctx); !errors.Is(err, ErrBigDelete) {
+			t.Fatalf("seed %d: the pass after 12 of 12 deletes = %v, want the big-delete stop", seed, err)
+		}
+		clk.Advance(time.Second)
+		if err := ffs.WriteFile("f00", content(0)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.RunPass(ctx); !errors.Is(err, ErrBigDelete) {
+			t.Fatalf("seed %d: the pass after the re-creation = %v, want the big-delete stop", seed, err)
+		}
+		ffs.Crash()
+		got, err := ffs.ReadFile("f00")
+		st.Close()
+		if err != nil || !bytes.Equal(got, content(0)) {
+			t.Logf("seed %d: after a power loss f00 holds %q (%v), want %q", seed, got, err, content(0))
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%d of 10 seeds: the file recorded as in sync did not survive a power loss", lost)
 	}
 }

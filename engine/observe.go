@@ -320,10 +320,22 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 	}
 	rec := rec(he, e.now())
 	rec.Path, rec.Hash = ent.Path, h
-	if side == state.Local && stored != nil && !stored.Dir && stored.Hash == h && !sameFingerprint(stored, he) {
+	needSync := false
+	if side == state.Local && (stored == nil || stored.Dir || !sameFingerprint(stored, he)) {
+		needSync = stored != nil && !stored.Dir && stored.Hash == h
+		if !needSync {
+			if needSync, err = e.baseHolds(ent.Path, h); err != nil {
+				return state.Record{}, false, err
+			}
+		}
+	}
+	if needSync {
 		// The same content in new bytes (rewritten, re-created, moved in): nothing will transfer them, so the
 		// sync point now stands on them. They are made durable first: a power loss would otherwise bring back
-		// an empty or older file that then looks like a local edit and is uploaded over the good copy.
+		// an empty or older file that then looks like a local edit and is uploaded over the good copy, or take
+		// the file and leave the user's older delete, which would then be sent (seed 5099: deleted, re-created
+		// with the base's content while the delete waited, so no local record was stored; the remote copy was
+		// deleted after a power loss).
 		if err := e.syncLocal(ctx, ent.Path, &rec); err != nil {
 			if ctx.Err() != nil {
 				return state.Record{}, false, ctx.Err()
@@ -333,6 +345,20 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 		}
 	}
 	return rec, true, nil
+}
+
+// baseHolds: the sync point at p is a file with digest h, so a local file with that content needs no transfer.
+func (e *Engine) baseHolds(p remote.Path, h remote.Hash) (bool, error) {
+	var holds bool
+	err := e.d.Store.View(func(r state.Reader) error {
+		b, ok, err := r.GetBase(p)
+		holds = ok && !b.Dir && b.Hash == h
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("read the sync point of %s: %w", p.Quoted(), err)
+	}
+	return holds, nil
 }
 
 // racy: the file changed (mtime, or ctime: an mtime put back) so close to the scan that recorded it that a

@@ -51,7 +51,7 @@ import (
 var (
 	simSeed       = flag.Int64("sim.seed", -1, "replay this one simulation seed (with -v for its trace)")
 	simSeeds      = flag.Int("sim.seeds", 300, "number of simulation seeds (after the pinned ones)")
-	simSteps      = flag.Int("sim.steps", 100, "steps per simulation seed")
+	simSteps      = flag.Int("sim.steps", simStepsDefault, "steps per simulation seed")
 	simDuration   = flag.Duration("sim.duration", 0, "soak: run seeds from -sim.start until this much time has passed")
 	simStart      = flag.Uint64("sim.start", 1, "first seed of a run")
 	simSyncFaults = flag.Bool("sim.syncfaults", false, "disk faults hit fsync too (a folder fsync that fails "+
@@ -59,6 +59,8 @@ var (
 	simLazyDisk = flag.Bool("sim.lazydisk", false, "user writes stay volatile across passes (default: the kernel "+
 		"writes them back before each pass, so a power loss takes only what tandem itself left unsynced)")
 )
+
+const simStepsDefault = 100
 
 // pinnedSeeds failed once; they always run. Add every seed that ever fails, with what it found.
 var pinnedSeeds = []uint64{
@@ -124,6 +126,7 @@ var pinnedSeeds = []uint64{
 	1695,  // harness (-sim.lazydisk): a user's unsynced mv into an unsynced folder, lost in a power loss, counted as tandem's
 	1232,  // I8 (-sim.lazydisk): 9545's case, a crash took the ignored files a kept folder was kept for
 	1475,  // I8 (-sim.lazydisk): the same, found by a lazydisk soak from seed 1,400
+	5099,  // I2 (-sim.lazydisk): a file re-created with the base's content while its delete waited, not fsync'd; sent as a delete after a power loss
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.
@@ -224,7 +227,8 @@ func TestSimDeterminism(t *testing.T) {
 					lb = b.trace[i]
 				}
 				t.Errorf("seed %d: trace hashes differ (%s, %s); first divergence at line %d:\n  %s\n  %s\n"+
-					"replay: go test ./engine -run TestSimRandomOps -sim.seed=%d -v", 7000+s, ha, hb, i, la, lb, 7000+s)
+					"replay: go test ./engine -run TestSimRandomOps%s -sim.seed=%d -v", 7000+s, ha, hb, i, la, lb,
+					simModeFlags(60), 7000+s)
 			}
 		}()
 	}
@@ -350,8 +354,23 @@ func (w *world) fail(inv, format string, args ...any) {
 	w.failed = true
 	w.violation = fmt.Sprintf("%s: %s", inv, fmt.Sprintf(format, args...))
 	w.logf("VIOLATION %s", w.violation)
-	w.t.Errorf("seed %d step %d: %s\nreplay: go test ./engine -run TestSimRandomOps -sim.seed=%d -v",
-		w.seed, w.step, w.violation, w.seed)
+	w.t.Errorf("seed %d step %d: %s\nreplay: go test ./engine -run TestSimRandomOps%s -sim.seed=%d -v",
+		w.seed, w.step, w.violation, simModeFlags(w.steps), w.seed)
+}
+
+// simModeFlags are the flags besides the seed that shape a run, so a replay line reproduces the run it came from.
+func simModeFlags(steps int) string {
+	var b strings.Builder
+	if *simLazyDisk {
+		b.WriteString(" -sim.lazydisk")
+	}
+	if *simSyncFaults {
+		b.WriteString(" -sim.syncfaults")
+	}
+	if steps != simStepsDefault {
+		fmt.Fprintf(&b, " -sim.steps=%d", steps)
+	}
+	return b.String()
 }
 
 var emptySHA = shaHex(nil)

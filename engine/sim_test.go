@@ -127,6 +127,8 @@ var pinnedSeeds = []uint64{
 	1232,  // I8 (-sim.lazydisk): 9545's case, a crash took the ignored files a kept folder was kept for
 	1475,  // I8 (-sim.lazydisk): the same, found by a lazydisk soak from seed 1,400
 	5099,  // I2 (-sim.lazydisk): a file re-created with the base's content while its delete waited, not fsync'd; sent as a delete after a power loss
+	6151,  // I2 (-sim.lazydisk): 5099's case, found by the same soak (on main before 5099's fix)
+	8012,  // I2 (-sim.lazydisk): 5099's case again
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

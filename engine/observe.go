@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -412,6 +413,7 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 		}
 	}
 	p := c.Entry.Path
+	moved := false
 	// A feed can report events that tandem's own actions have already overtaken in the store (a re-observe in
 	// the middle of a pass reads the echoes of the actions just taken, and whatever happened in between). A
 	// move or delete is therefore applied to the stored subtree only while the stored record is still the object
@@ -428,6 +430,7 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 		// creation answer was lost, then children written into it).
 		switch {
 		case ok && sameObject(old.ID, c.Entry.ID):
+			moved = true
 			if err := moveSide(tx, state.Remote, c.From, p, nil); err != nil {
 				return err
 			}
@@ -435,6 +438,11 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 			if err := moveSide(tx, state.Remote, c.From, p, e.wroteInPass); err != nil {
 				return err
 			}
+		}
+	}
+	if !c.Deleted && !moved {
+		if err := followID(tx, c.Entry); err != nil {
+			return err
 		}
 	}
 	if c.Deleted {
@@ -461,6 +469,31 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 		}
 	}
 	return tx.Put(state.Remote, rec)
+}
+
+// followID moves the stored records of the object ent names to ent's path when the store holds that object at
+// another path: a provider id names one object, so the other path is stale. A feed of differences between two
+// states reports where an object is now, not where the store last saw it: after tandem moved a file and died
+// before its feed caught up, the feed's "from" is the name before tandem's move (vBoxx, torture seed 365366);
+// Verizon's delta may leave a moved file's old path out altogether. An event feed replays every later event in
+// order, so a path this moves too early is put right by the event that follows. Ids of tandem's own making
+// ("path:", for providers without folder ids) name no object and are left alone.
+func followID(tx state.Writer, ent remote.Entry) error {
+	if ent.ID == "" || strings.HasPrefix(ent.ID, "path:") || ent.Path == remote.Root {
+		return nil
+	}
+	q, ok, err := tx.PathOfID(state.IDRemote, ent.ID)
+	if err != nil || !ok || q == ent.Path || q == remote.Root || ent.Path.Within(q) || q.Within(ent.Path) {
+		return err
+	}
+	old, ok, err := tx.Get(state.Remote, q)
+	if err != nil || !ok || old.ID != ent.ID || old.Dir != ent.Dir {
+		return err
+	}
+	if err := tx.DeleteTree(state.Remote, ent.Path); err != nil {
+		return err
+	}
+	return moveSide(tx, state.Remote, q, ent.Path, nil)
 }
 
 // applySkip handles a feed event about an entry tandem cannot hold (a name the local side cannot have, a

@@ -204,3 +204,29 @@ func TestStaleRevisionAfterUploadIsRelearned(t *testing.T) {
 	p.write("a.txt", "version two, edited")
 	p.converge(c, "version two, edited")
 }
+
+// TestStaleNameAfterMoveIsDropped: as TestStaleRevisionAfterMoveIsRelearned without the edit, so no action
+// fails and nothing looks at the path again: the feed's move from the name before tandem's rename must carry
+// the record tandem wrote at its own name along, or the old name stays on the local side for good while every
+// pass finds nothing to do.
+func TestStaleNameAfterMoveIsDropped(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, emulator.Options{})
+	c := e.open("/T")
+	p := newEnginePair(t)
+	p.write("d/a.txt", "version one")
+	if _, err := p.pass(c); err != nil {
+		t.Fatalf("first pass: %v", err)
+	}
+	mustDo(t, os.Rename(filepath.Join(p.L, "d", "a.txt"), filepath.Join(p.L, "d", "b.txt")))
+	k := &killAfter{Client: c, op: "Move"}
+	if _, err := p.pass(k); !errors.Is(err, errKilled) || !k.hit {
+		t.Fatalf("the pass with the kill: %v (moved: %v)", err, k.hit)
+	}
+	_, err := e.open("/T").Move(t.Context(), "d/b.txt", "d/c.txt", remote.Precondition{})
+	mustDo(t, err)
+	p.converge(c, "version one")
+	if _, err := os.Stat(filepath.Join(p.L, "d", "b.txt")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the old name is still on the local side: %v", err)
+	}
+}

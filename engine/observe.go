@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -392,7 +393,7 @@ func (e *Engine) observeFeed(ctx context.Context, rep *Report) error {
 			return err
 		}
 		if len(b.Changes) == 0 || string(b.Next) == string(cur) || i > 100000 {
-			return nil
+			return e.checkLeftDirs(ctx)
 		}
 		cur = b.Next
 	}
@@ -441,8 +442,17 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 		}
 	}
 	if !c.Deleted && !moved {
-		if err := followID(tx, c.Entry); err != nil {
+		from, err := followID(tx, c.Entry)
+		if err != nil {
 			return err
+		}
+		if d := from.Dir(); from != "" && d != p.Dir() && d != remote.Root {
+			// The folder the object left may have gone with it (a renamed folder whose delta names only what
+			// was inside: its own id is tandem's path id, which nothing follows). observeFeed looks.
+			if e.leftDirs == nil {
+				e.leftDirs = map[remote.Path]bool{}
+			}
+			e.leftDirs[d] = true
 		}
 	}
 	if c.Deleted {
@@ -478,22 +488,66 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 // Verizon's delta may leave a moved file's old path out altogether. An event feed replays every later event in
 // order, so a path this moves too early is put right by the event that follows. Ids of tandem's own making
 // ("path:", for providers without folder ids) name no object and are left alone.
-func followID(tx state.Writer, ent remote.Entry) error {
+// It returns the path the records were moved from ("" when none were).
+func followID(tx state.Writer, ent remote.Entry) (remote.Path, error) {
 	if ent.ID == "" || strings.HasPrefix(ent.ID, "path:") || ent.Path == remote.Root {
-		return nil
+		return "", nil
 	}
 	q, ok, err := tx.PathOfID(state.IDRemote, ent.ID)
 	if err != nil || !ok || q == ent.Path || q == remote.Root || ent.Path.Within(q) || q.Within(ent.Path) {
-		return err
+		return "", err
 	}
 	old, ok, err := tx.Get(state.Remote, q)
 	if err != nil || !ok || old.ID != ent.ID || old.Dir != ent.Dir {
-		return err
+		return "", err
 	}
 	if err := tx.DeleteTree(state.Remote, ent.Path); err != nil {
-		return err
+		return "", err
 	}
-	return moveSide(tx, state.Remote, q, ent.Path, nil)
+	return q, moveSide(tx, state.Remote, q, ent.Path, nil)
+}
+
+// checkLeftDirs looks at the folders followID moved objects out of, and drops from the stored view those the
+// remote no longer has (with their topmost missing ancestor): a folder renamed on a provider that addresses
+// folders by path leaves no id for the feed's change to follow, and its old path would stay for good.
+func (e *Engine) checkLeftDirs(ctx context.Context) error {
+	dirs := slices.Sorted(maps.Keys(e.leftDirs))
+	e.leftDirs = nil
+	var gone []remote.Path
+	for _, d := range dirs {
+		if withinAny(d, gone) {
+			continue
+		}
+		var chain []remote.Path // d and its ancestors, topmost first
+		for a := d; a != remote.Root; a = a.Dir() {
+			chain = append([]remote.Path{a}, chain...)
+		}
+		for _, a := range chain {
+			var stored bool
+			if err := e.d.Store.View(func(r state.Reader) error {
+				rec, ok, err := r.Get(state.Remote, a)
+				stored = ok && rec.Dir
+				return err
+			}); err != nil {
+				return err
+			}
+			if !stored {
+				break
+			}
+			_, err := e.d.Remote.Stat(ctx, a)
+			if errors.Is(err, remote.ErrNotFound) {
+				if err := e.d.Store.Update(func(tx state.Writer) error { return tx.DeleteTree(state.Remote, a) }); err != nil {
+					return err
+				}
+				gone = append(gone, a)
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("look at %s on %s: %w", a.Quoted(), e.d.Remote, err)
+			}
+		}
+	}
+	return nil
 }
 
 // applySkip handles a feed event about an entry tandem cannot hold (a name the local side cannot have, a

@@ -58,7 +58,10 @@ func TestRenameBesideADeleteIsNotLost(t *testing.T) {
 				return rep
 			}
 			for name, data := range map[string]string{"ren0.txt": "renamed elsewhere", "gone.txt": "deleted elsewhere",
-				"stay.txt": "stays"} {
+				"stay.txt": "stays", "d/x.txt": "in a renamed folder", "gone2.txt": "deleted elsewhere too"} {
+				if err := os.MkdirAll(filepath.Dir(filepath.Join(L, name)), 0o755); err != nil {
+					t.Fatal(err)
+				}
 				if err := os.WriteFile(filepath.Join(L, name), []byte(data), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -71,12 +74,19 @@ func TestRenameBesideADeleteIsNotLost(t *testing.T) {
 			if err := o.Delete(t.Context(), "gone.txt", remote.Precondition{}); err != nil {
 				t.Fatal(err)
 			}
+			// A folder renamed beside a second delete: its file is carried by its ID, the folder has none.
+			if _, err := o.Move(t.Context(), "d", "e", remote.Precondition{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.Delete(t.Context(), "gone2.txt", remote.Precondition{}); err != nil {
+				t.Fatal(err)
+			}
 			pass()
 			if rep := pass(); len(rep.Done) > 0 {
 				t.Fatalf("the pass after convergence did %+v", rep.Done)
 			}
 			for name, want := range map[string]bool{"ren0.txt": false, "gone.txt": false, "renamed0.txt": true,
-				"stay.txt": true} {
+				"stay.txt": true, "d": false, "e/x.txt": true, "gone2.txt": false} {
 				_, err := os.Stat(filepath.Join(L, name))
 				if got := err == nil; got != want {
 					t.Errorf("local %s present: %v, want %v (%v)", name, got, want, err)

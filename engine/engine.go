@@ -95,6 +95,8 @@ type Engine struct {
 	wroteMu sync.Mutex
 	wrote   map[remote.Path]bool
 	touched map[remote.Path]bool
+	// leftDirs: folders a feed change's id moved an object out of, looked at when the feed is read (checkLeftDirs)
+	leftDirs map[remote.Path]bool
 	// failures counts failed actions (problems and refusals) in the running round
 	failures atomic.Int64
 	limiter  *rate.Limiter // Options.BandwidthLimit; nil: none

@@ -73,6 +73,9 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 			if isFatal(err) {
 				return err
 			}
+			if errors.Is(err, remote.ErrConflict) {
+				e.relearnRemote(ctx, a)
+			}
 			if e.o.PathBackoff > 0 {
 				skip := ""
 				if errors.Is(err, remote.ErrUnavailable) {
@@ -992,4 +995,85 @@ func (e *Engine) typeConflict(ctx context.Context, a Action, rep *Report) error 
 		rep.conflict(ConflictRec{Path: a.Path, Copy: c, Kept: "both", Reason: a.Reason})
 	}
 	return err
+}
+
+// relearnRemote follows a remote write whose precondition failed: the stored remote record of the path is not
+// what the server holds. Usually the feed tells the next observation what changed, but a feed of differences
+// between two states (vBoxx, Verizon) cannot name what tandem wrote after its cursor if tandem died before
+// reading the feed past it (a file tandem renamed or uploaded, then renamed or deleted by another client): the
+// stale record would fail the same precondition on every pass. So the paths are looked at now and what is there
+// is recorded; the next round plans from it (a conflict if both sides changed). Errors only leave the record as
+// it was: the failure is reported already.
+func (e *Engine) relearnRemote(ctx context.Context, a Action) {
+	switch a.Op {
+	case Upload, DeleteRemote, MoveRemote, MkdirRemote:
+	default:
+		return
+	}
+	for _, p := range []remote.Path{a.Path, a.To} {
+		if p == "" || p == remote.Root {
+			continue
+		}
+		if err := e.relearn(ctx, p); err != nil && ctx.Err() == nil {
+			e.lg.Info("could not look at a path whose precondition failed", zap.String("path", remote.Escape(string(p))),
+				zap.Error(err))
+		}
+	}
+}
+
+func (e *Engine) relearn(ctx context.Context, p remote.Path) error {
+	ent, err := e.d.Remote.Stat(ctx, p)
+	switch {
+	case errors.Is(err, remote.ErrNotFound):
+		return e.d.Store.Update(func(tx state.Writer) error { return tx.DeleteTree(state.Remote, p) })
+	case err != nil:
+		return err
+	case ent.Skip != "" || ent.Path != p || e.ignored(p, ent.Dir):
+		return nil
+	}
+	var known bool
+	if err := e.d.Store.View(func(r state.Reader) error {
+		old, ok, err := r.Get(state.Remote, p)
+		known = ok && old.Dir && ent.Dir
+		return err
+	}); err != nil || known {
+		return err // a known folder: its contents come with the feed
+	}
+	ents := []remote.Entry{ent}
+	if ent.Dir {
+		// A folder the store did not know: what is inside comes with it (a walk-based side lists it again
+		// anyway; a feed that never saw the folder would not report its contents).
+		ents = ents[:0]
+		if err := e.d.Remote.Walk(ctx, p, func(x remote.Entry) error {
+			if x.Skip == "" && !e.ignored(x.Path, x.Dir) {
+				ents = append(ents, x)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	now := e.d.Clock.Now().UnixNano()
+	return e.d.Store.Update(func(tx state.Writer) error {
+		recs := make([]state.Record, len(ents))
+		for i, x := range ents {
+			recs[i] = state.Record{Entry: x, Scanned: now}
+			if _, _, err := keepKnown(tx, &recs[i]); err != nil {
+				return err
+			}
+			if recs[i].Dir {
+				recs[i].Rev = ""
+			}
+		}
+		// A file where a folder was (or the reverse): what was stored below it is not there.
+		if err := tx.DeleteTree(state.Remote, p); err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			if err := tx.Put(state.Remote, rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -420,7 +422,7 @@ func (e *Engine) observeFeed(ctx context.Context, rep *Report) error {
 			return err
 		}
 		if len(b.Changes) == 0 || string(b.Next) == string(cur) || i > 100000 {
-			return nil
+			return e.checkLeftDirs(ctx)
 		}
 		cur = b.Next
 	}
@@ -441,6 +443,7 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 		}
 	}
 	p := c.Entry.Path
+	moved := false
 	// A feed can report events that tandem's own actions have already overtaken in the store (a re-observe in
 	// the middle of a pass reads the echoes of the actions just taken, and whatever happened in between). A
 	// move or delete is therefore applied to the stored subtree only while the stored record is still the object
@@ -457,6 +460,7 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 		// creation answer was lost, then children written into it).
 		switch {
 		case ok && sameObject(old.ID, c.Entry.ID):
+			moved = true
 			if err := moveSide(tx, state.Remote, c.From, p, nil); err != nil {
 				return err
 			}
@@ -464,6 +468,20 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 			if err := moveSide(tx, state.Remote, c.From, p, e.wroteInPass); err != nil {
 				return err
 			}
+		}
+	}
+	if !c.Deleted && !moved {
+		from, err := followID(tx, c.Entry)
+		if err != nil {
+			return err
+		}
+		if d := from.Dir(); from != "" && d != p.Dir() && d != remote.Root {
+			// The folder the object left may have gone with it (a renamed folder whose delta names only what
+			// was inside: its own id is tandem's path id, which nothing follows). observeFeed looks.
+			if e.leftDirs == nil {
+				e.leftDirs = map[remote.Path]bool{}
+			}
+			e.leftDirs[d] = true
 		}
 	}
 	if c.Deleted {
@@ -490,6 +508,75 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 		}
 	}
 	return tx.Put(state.Remote, rec)
+}
+
+// followID moves the stored records of the object ent names to ent's path when the store holds that object at
+// another path: a provider id names one object, so the other path is stale. A feed of differences between two
+// states reports where an object is now, not where the store last saw it: after tandem moved a file and died
+// before its feed caught up, the feed's "from" is the name before tandem's move (vBoxx, torture seed 365366);
+// Verizon's delta may leave a moved file's old path out altogether. An event feed replays every later event in
+// order, so a path this moves too early is put right by the event that follows. Ids of tandem's own making
+// ("path:", for providers without folder ids) name no object and are left alone.
+// It returns the path the records were moved from ("" when none were).
+func followID(tx state.Writer, ent remote.Entry) (remote.Path, error) {
+	if ent.ID == "" || strings.HasPrefix(ent.ID, "path:") || ent.Path == remote.Root {
+		return "", nil
+	}
+	q, ok, err := tx.PathOfID(state.IDRemote, ent.ID)
+	if err != nil || !ok || q == ent.Path || q == remote.Root || ent.Path.Within(q) || q.Within(ent.Path) {
+		return "", err
+	}
+	old, ok, err := tx.Get(state.Remote, q)
+	if err != nil || !ok || old.ID != ent.ID || old.Dir != ent.Dir {
+		return "", err
+	}
+	if err := tx.DeleteTree(state.Remote, ent.Path); err != nil {
+		return "", err
+	}
+	return q, moveSide(tx, state.Remote, q, ent.Path, nil)
+}
+
+// checkLeftDirs looks at the folders followID moved objects out of, and drops from the stored view those the
+// remote no longer has (with their topmost missing ancestor): a folder renamed on a provider that addresses
+// folders by path leaves no id for the feed's change to follow, and its old path would stay for good.
+func (e *Engine) checkLeftDirs(ctx context.Context) error {
+	dirs := slices.Sorted(maps.Keys(e.leftDirs))
+	e.leftDirs = nil
+	var gone []remote.Path
+	for _, d := range dirs {
+		if withinAny(d, gone) {
+			continue
+		}
+		var chain []remote.Path // d and its ancestors, topmost first
+		for a := d; a != remote.Root; a = a.Dir() {
+			chain = append([]remote.Path{a}, chain...)
+		}
+		for _, a := range chain {
+			var stored bool
+			if err := e.d.Store.View(func(r state.Reader) error {
+				rec, ok, err := r.Get(state.Remote, a)
+				stored = ok && rec.Dir
+				return err
+			}); err != nil {
+				return err
+			}
+			if !stored {
+				break
+			}
+			_, err := e.d.Remote.Stat(ctx, a)
+			if errors.Is(err, remote.ErrNotFound) {
+				if err := e.d.Store.Update(func(tx state.Writer) error { return tx.DeleteTree(state.Remote, a) }); err != nil {
+					return err
+				}
+				gone = append(gone, a)
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("look at %s on %s: %w", a.Quoted(), e.d.Remote, err)
+			}
+		}
+	}
+	return nil
 }
 
 // applySkip handles a feed event about an entry tandem cannot hold (a name the local side cannot have, a

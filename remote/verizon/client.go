@@ -705,7 +705,9 @@ func (c *Client) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, 
 	}
 	chs := l.changes()
 	// A moved file's old path in deleted (the subtree reading) cannot be tied to its new one, so it is counted:
-	// fewer deleted paths than unexplained moves means the delta left old paths out.
+	// fewer deleted paths than unexplained moves means the delta left old paths out. A genuine delete in the same
+	// delta can hide one such old path from the count; the moved file's Entry ID (its contentToken) then lets the
+	// engine find and carry the stale record (engine.followID, TestRenameBesideADeleteIsNotLost).
 	if n := unexplained(l.relocated, chs); n > len(l.deleted) {
 		// Moved items whose old paths the delta does not account for. What a delta says after a move is not
 		// documented (everything under the old path in deleted, only the old folder, or nothing): only a folder

@@ -2,55 +2,96 @@ package verizon
 
 import (
 	"context"
-	"errors"
 	"os"
+	"path/filepath"
 	"testing"
 
+	"go.uber.org/zap/zaptest"
+
+	"github.com/tandemsync/tandem/engine"
 	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/localdir"
 	"github.com/tandemsync/tandem/remote/verizon/emulator"
+	"github.com/tandemsync/tandem/state"
 )
 
 // TestRenameBesideADeleteIsNotLost: under the default reading a delta shows a renamed file at its new path and
-// nothing at its old one. A genuine delete in the same delta must not pass for the rename's old path: the old
-// path would then stay in tandem's view of the remote for good (found by the crash-points suite: a remote rename
-// next to a remote delete left the old name on the local side, and every later pass found nothing to do).
-//
-// OPEN: the client counts unexplained moves against all deleted paths (client.go, Changes), so one genuine
-// delete covers one rename's missing old path. Making every unexplained move a full listing breaks the
-// conformance suite's Changes case under delta-move-subtree, which trusts file moves with their old paths in
-// deleted; a sound fix needs a way to tell a genuine delete from a moved path (the trash listing, say). Until
-// then this replays the bug: TANDEM_REPLAY_BUGS=1 go test ./remote/verizon -run TestRenameBesideADeleteIsNotLost
+// nothing at its old one. A genuine delete in the same delta then covers the rename's missing old path in the
+// client's count (fewer deleted paths than unexplained moves is what makes it ask for a complete listing), so
+// the delta is applied as it is (found by the crash-points suite: the old name stayed on the local side and
+// every later pass found nothing to do). The renamed file keeps its contentToken, the Entry ID, and the engine
+// carries the record it holds under that ID to the new path (engine.followID): the old name must leave the
+// local side as the rename's echo, under every delta reading.
 func TestRenameBesideADeleteIsNotLost(t *testing.T) {
-	if os.Getenv("TANDEM_REPLAY_BUGS") == "" {
-		t.Skip("open bug (see the comment); TANDEM_REPLAY_BUGS=1 replays it")
+	for _, v := range []string{emulator.VariantDeltaMoveNone, emulator.VariantDeltaMoveFolder, emulator.VariantDeltaMoveSubtree} {
+		t.Run(v, func(t *testing.T) {
+			t.Parallel()
+			r := startEmu(t, emulator.Options{Variants: []string{v}})
+			c := newClient(t, r, nil)
+			L := t.TempDir()
+			st, err := state.Open(filepath.Join(t.TempDir(), "pair.db"), zaptest.NewLogger(t), state.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := st.Check(); err != nil {
+					t.Errorf("state check: %v", err)
+				}
+				st.Close()
+			})
+			ld, err := localdir.Open(zaptest.NewLogger(t), L, localdir.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ld.Close() })
+			pass := func() *engine.Report {
+				t.Helper()
+				e, err := engine.New(engine.Deps{Local: ld, Remote: c, Store: st, Logger: zaptest.NewLogger(t)},
+					engine.Options{Host: "testhost"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rep, err := e.RunPass(context.Background())
+				if err != nil || len(rep.Problems) > 0 {
+					t.Fatalf("pass: %v %+v", err, rep.Problems)
+				}
+				return rep
+			}
+			for name, data := range map[string]string{"ren0.txt": "renamed elsewhere", "gone.txt": "deleted elsewhere",
+				"stay.txt": "stays", "d/x.txt": "in a renamed folder", "gone2.txt": "deleted elsewhere too"} {
+				if err := os.MkdirAll(filepath.Dir(filepath.Join(L, name)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(L, name), []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pass()
+			o := newClient(t, r, nil)
+			if _, err := o.Move(t.Context(), "ren0.txt", "renamed0.txt", remote.Precondition{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.Delete(t.Context(), "gone.txt", remote.Precondition{}); err != nil {
+				t.Fatal(err)
+			}
+			// A folder renamed beside a second delete: its file is carried by its ID, the folder has none.
+			if _, err := o.Move(t.Context(), "d", "e", remote.Precondition{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.Delete(t.Context(), "gone2.txt", remote.Precondition{}); err != nil {
+				t.Fatal(err)
+			}
+			pass()
+			if rep := pass(); len(rep.Done) > 0 {
+				t.Fatalf("the pass after convergence did %+v", rep.Done)
+			}
+			for name, want := range map[string]bool{"ren0.txt": false, "gone.txt": false, "renamed0.txt": true,
+				"stay.txt": true, "d": false, "e/x.txt": true, "gone2.txt": false} {
+				_, err := os.Stat(filepath.Join(L, name))
+				if got := err == nil; got != want {
+					t.Errorf("local %s present: %v, want %v (%v)", name, got, want, err)
+				}
+			}
+		})
 	}
-	r := startEmu(t, emulator.Options{})
-	a := newClient(t, r, nil)
-	ctx := context.Background()
-	mustPut(t, a, "ren0.txt", []byte("renamed elsewhere"))
-	mustPut(t, a, "gone.txt", []byte("deleted elsewhere"))
-	cur, err := a.Head(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := newClient(t, r, nil)
-	if _, err := o.Move(ctx, "ren0.txt", "renamed0.txt", remote.Precondition{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := o.Delete(ctx, "gone.txt", remote.Precondition{}); err != nil {
-		t.Fatal(err)
-	}
-	b, err := a.Changes(ctx, cur)
-	if errors.Is(err, remote.ErrOutOfSync) {
-		return // listed completely: the old path is dropped
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ch := range b.Changes {
-		if (ch.Deleted && ch.Entry.Path == "ren0.txt") || ch.From == "ren0.txt" {
-			return
-		}
-	}
-	t.Fatalf("the delta's batch says nothing of ren0.txt's old path: %+v", b.Changes)
 }

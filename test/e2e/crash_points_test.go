@@ -137,11 +137,9 @@ func crashBackend(t *testing.T, fp, kind string, bi int, hits []int, workers int
 	if kind != "dir" {
 		var extra []string
 		if kind == "verizon" {
-			// delta-move-subtree: under the default reading a remote rename beside a remote delete
-			// leaves the old name in tandem's view for good (an open bug, replayed by
-			// TestRenameBesideADeleteIsNotLost in remote/verizon); this workload has both in every run.
-			extra = []string{"--redirect-url", "http://127.0.0.1:" + freePort(t) + "/callback",
-				"--variant", "delta-move-subtree"}
+			// The default delta reading (nothing at a moved item's old path); this workload has a remote
+			// rename beside a remote delete in every run (TestRenameBesideADeleteIsNotLost in remote/verizon).
+			extra = []string{"--redirect-url", "http://127.0.0.1:" + freePort(t) + "/callback"}
 		}
 		acct = testenv.NewAccount(t, bin, kind, extra...)
 	}

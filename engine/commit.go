@@ -75,10 +75,10 @@ func (g *groupCommit) run(st *state.Store, fn func(state.Writer) error) error {
 func commitBatch(st *state.Store, batch []*commitReq) []error {
 	errs := make([]error, len(batch))
 	if len(batch) == 1 {
-		errs[0] = st.Update(batch[0].fn)
+		errs[0] = st.Batch(batch[0].fn)
 		return errs
 	}
-	err := st.Update(func(tx state.Writer) error {
+	err := st.Batch(func(tx state.Writer) error {
 		for _, r := range batch {
 			if err := r.fn(tx); err != nil {
 				return err
@@ -90,7 +90,7 @@ func commitBatch(st *state.Store, batch []*commitReq) []error {
 		return errs
 	}
 	for i, r := range batch {
-		errs[i] = st.Update(r.fn)
+		errs[i] = st.Batch(r.fn)
 	}
 	return errs
 }

@@ -430,11 +430,11 @@ func (s *Store) Update(fn func(Writer) error) error {
 	return s.write("update", s.db.Update, fn)
 }
 
-// Batch is Update through bbolt's DB.Batch: concurrent callers' functions are grouped into one commit (one
-// fsync), each still all-or-nothing as seen from outside. If one grouped function fails, the others are re-run,
-// so fn must be idempotent and must not have side effects outside the transaction.
+// Batch commits one of the engine's grouped commits: fn records every action that finished while the previous
+// commit ran (engine/commit.go does the grouping, without bbolt's DB.Batch and its 10 ms timer). It is Update
+// under failpoint names of its own (state.batch.*), so crash tests can kill inside a grouped commit.
 func (s *Store) Batch(fn func(Writer) error) error {
-	return s.write("batch", s.db.Batch, fn)
+	return s.write("batch", s.db.Update, fn)
 }
 
 // kind names the failpoints (the failpoints build only): state.<kind>.inside before fn runs, .beforeCommit

@@ -201,3 +201,65 @@ func TestRecreatedFileUnderBaseMadeDurable(t *testing.T) {
 		t.Fatalf("%d of 10 seeds: the file recorded as in sync did not survive a power loss", lost)
 	}
 }
+
+// Lazydisk seed 8624: a downloaded file written again by its user with the same content within the same clock tick
+// keeps its whole fingerprint, so only the racy rule re-hashes it. That scan finds the base's digest and records
+// the file as checked: the bytes it read must be durable first. Otherwise a power loss leaves the rewrite torn
+// (empty), which the next pass uploads over the remote copy, the only one left.
+func TestRacyRewriteUnderBaseMadeDurable(t *testing.T) {
+	ctx := context.Background()
+	want := []byte("the remote's report\n")
+	lost := 0
+	for seed := range uint64(20) {
+		clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+		ffs := fakefs.New(clk, rand.New(rand.NewPCG(seed, 13)))
+		ldir := localdir.New(zap.NewNop(), ffs, localdir.Options{Clock: clk, Label: "local"})
+		mem := memremote.New(clk, memremote.Options{Label: "mem"})
+		st, err := state.Open(filepath.Join(t.TempDir(), "pair.db"), zap.NewNop(), state.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := New(Deps{Clock: clk, Local: ldir, Remote: mem, Store: st, Logger: zap.NewNop()},
+			Options{Host: "testhost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mem.WriteFile("f", want); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.RunPass(ctx); err != nil {
+			t.Fatal(err)
+		}
+		before, err := ffs.Lstat("f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The clock has not moved since the download: size, mtime, ctime and inode all stay as they were.
+		if err := ffs.WriteFile("f", want); err != nil {
+			t.Fatal(err)
+		}
+		if after, err := ffs.Lstat("f"); err != nil || !after.ModTime.Equal(before.ModTime) || after.CTime != before.CTime || after.Ino != before.Ino {
+			t.Fatalf("seed %d: the rewrite moved the fingerprint (%+v, %v): the case needs a standing clock", seed, after, err)
+		}
+		clk.Advance(5 * time.Second) // past the racy window: this scan's record is trusted from now on
+		if _, err := e.RunPass(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ffs.Crash()
+		got, err := ffs.ReadFile("f")
+		if err != nil || !bytes.Equal(got, want) {
+			t.Logf("seed %d: after a power loss f holds %q (%v), want %q", seed, got, err, want)
+			lost++
+		}
+		if _, err := e.RunPass(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := mem.ReadFile("f"); err != nil || !bytes.Equal(r, want) {
+			t.Logf("seed %d: the remote copy now holds %q (%v), want %q", seed, r, err, want)
+		}
+		st.Close()
+	}
+	if lost > 0 {
+		t.Fatalf("%d of 20 seeds: the re-hashed file recorded as in sync did not survive a power loss", lost)
+	}
+}

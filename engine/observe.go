@@ -323,7 +323,10 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 	rec := rec(he, e.now())
 	rec.Path, rec.Hash = ent.Path, h
 	needSync := false
-	if side == state.Local && (stored == nil || stored.Dir || !sameFingerprint(stored, he)) {
+	// A racy record is re-hashed because a same-size rewrite may hide behind its unchanged fingerprint: those
+	// bytes are as new as a changed fingerprint's, and re-recording them ends the racy window (seed 8624).
+	newBytes := stored == nil || stored.Dir || !sameFingerprint(stored, he) || e.racy(stored)
+	if side == state.Local && newBytes {
 		needSync = stored != nil && !stored.Dir && stored.Hash == h
 		if !needSync {
 			if needSync, err = e.baseHolds(ent.Path, h); err != nil {
@@ -337,7 +340,9 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 		// an empty or older file that then looks like a local edit and is uploaded over the good copy, or take
 		// the file and leave the user's older delete, which would then be sent (seed 5099: deleted, re-created
 		// with the base's content while the delete waited, so no local record was stored; the remote copy was
-		// deleted after a power loss).
+		// deleted after a power loss). Seed 8624: the user wrote the downloaded content again within the same
+		// clock tick, the racy re-hash found the base's digest and re-recorded the file unsynced; the power loss
+		// left it empty and that was uploaded over the remote copy.
 		if err := e.syncLocal(ctx, ent.Path, &rec); err != nil {
 			if ctx.Err() != nil {
 				return state.Record{}, false, ctx.Err()

@@ -492,6 +492,15 @@ func opFolderToSkip(w *world, c *simOpCtx) {
 				return
 			}
 		}
+		// Putting the folder back replaces whatever D holds now. When a power loss undid the special file, the
+		// engine saw D deleted and may have made it again for the other side's changes, which win over a delete
+		// (seed 9426: moved56/s05's remote edit, downloaded and fsync'd up to the root): the user's rm -r
+		// discards those versions, as userRemoveAll does, and the older copy put back is an edit like any other.
+		for _, e := range w.list(w.L) {
+			if !e.dir && within(e.path, d) {
+				w.discard(e.sha)
+			}
+		}
 		_ = w.ffs.RemoveAll(d)
 	}
 	// The folder comes back from the other disk, as it was.

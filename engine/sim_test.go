@@ -130,6 +130,7 @@ var pinnedSeeds = []uint64{
 	6151,  // I2 (-sim.lazydisk): 5099's case, found by the same soak (on main before 5099's fix)
 	8012,  // I2 (-sim.lazydisk): 5099's case again
 	8624,  // I2 (-sim.lazydisk): a same-tick rewrite of the base's content, racy re-hashed and re-recorded unsynced; emptied, uploaded
+	26930, // I2: a remote version lost, found by the hour soak of the default mode on 6f09d64; passes since this session's later fixes (not traced)
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -558,35 +558,9 @@ func (e *penv) remoteContents() map[string]string {
 	e.t.Helper()
 	out := map[string]string{}
 	e.with(func(ctx context.Context, r remote.Remote) error {
-		var files []remote.Path
-		err := r.Walk(ctx, remote.Root, func(x remote.Entry) error {
-			if strings.HasPrefix(string(x.Path), remote.ReservedDir) {
-				return nil
-			}
-			if x.Dir {
-				out[string(x.Path)] = "dir"
-			} else {
-				files = append(files, x.Path)
-			}
-			return nil
+		return testenv.HashTree(ctx, r, out, func(p remote.Path) bool {
+			return strings.HasPrefix(string(p), remote.ReservedDir)
 		})
-		if err != nil {
-			return err
-		}
-		for _, p := range files {
-			rc, _, err := r.Open(ctx, p)
-			if err != nil {
-				return fmt.Errorf("open %s: %w", p, err)
-			}
-			h := sha256.New()
-			_, err = io.Copy(h, rc)
-			rc.Close()
-			if err != nil {
-				return fmt.Errorf("read %s: %w", p, err)
-			}
-			out[string(p)] = hex.EncodeToString(h.Sum(nil))
-		}
-		return nil
 	})
 	return out
 }

@@ -299,38 +299,46 @@ func (f *ProviderFar) Contents(t testing.TB) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	if err := f.With(t, func(ctx context.Context, r remote.Remote) error {
-		var files []remote.Path
-		if err := r.Walk(ctx, remote.Root, func(x remote.Entry) error {
-			if x.Path == remote.ReservedDir || strings.HasPrefix(string(x.Path), remote.ReservedDir+"/") {
-				return nil
-			}
-			if x.Dir {
-				out[string(x.Path)] = "dir"
-			} else {
-				files = append(files, x.Path)
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		for _, p := range files {
-			rc, _, err := r.Open(ctx, p)
-			if err != nil {
-				return fmt.Errorf("open %s: %w", p, err)
-			}
-			h := sha256.New()
-			_, err = io.Copy(h, rc)
-			rc.Close()
-			if err != nil {
-				return fmt.Errorf("read %s: %w", p, err)
-			}
-			out[string(p)] = hex.EncodeToString(h.Sum(nil))
-		}
-		return nil
+		return HashTree(ctx, r, out, func(p remote.Path) bool {
+			return p == remote.ReservedDir || strings.HasPrefix(string(p), remote.ReservedDir+"/")
+		})
 	}); err != nil {
 		t.Fatalf("list %s: %v", f.Spec(), err)
 	}
 	return out
+}
+
+// HashTree fills out with r's tree by content: "dir" for a folder, the sha256 (hex) of the bytes it serves for a
+// file; every file is downloaded. Paths for which skip is true are left out.
+func HashTree(ctx context.Context, r remote.Remote, out map[string]string, skip func(remote.Path) bool) error {
+	var files []remote.Path
+	if err := r.Walk(ctx, remote.Root, func(x remote.Entry) error {
+		if skip(x.Path) {
+			return nil
+		}
+		if x.Dir {
+			out[string(x.Path)] = "dir"
+		} else {
+			files = append(files, x.Path)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, p := range files {
+		rc, _, err := r.Open(ctx, p)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", p, err)
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, rc)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", p, err)
+		}
+		out[string(p)] = hex.EncodeToString(h.Sum(nil))
+	}
+	return nil
 }
 
 func (f *ProviderFar) Trash(t testing.TB) []string { return f.a.TrashSums(t) }

@@ -162,16 +162,53 @@ func TLSConfig(caFile string) (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
-// checkRedirect refuses HTTPS -> HTTP downgrades and keeps credentials on the original host only (Go drops the
-// Authorization header on a cross-host redirect itself).
+// ErrRedirectRefused is a server redirect tandem will not follow; it is final, never retried.
+var ErrRedirectRefused = errors.New("refused redirect")
+
+// credentialHeaders are the request headers that carry a credential and never go to another origin.
+var credentialHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "Cookie2"}
+
+// checkRedirect refuses HTTPS -> HTTP downgrades and any non-HTTP scheme, and keeps credentials on the origin
+// (scheme, host and port) of the first request. Go's own rule strips Authorization and Cookie only when the
+// host name changes, so a redirect to another port of the same host, or to a subdomain, would still carry
+// them; and a 307/308 re-sends the body, which can hold a grant (refresh token, password, code) or file
+// content: to another origin that is refused outright.
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= 5 {
-		return errors.New("too many redirects")
+		return fmt.Errorf("%w: too many redirects", ErrRedirectRefused)
 	}
-	if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
-		return fmt.Errorf("refused redirect from https to %s", req.URL.Scheme)
+	first := via[0].URL
+	if req.URL.Scheme != "https" && req.URL.Scheme != "http" {
+		return fmt.Errorf("%w to a %s: URL", ErrRedirectRefused, remote.Escape(req.URL.Scheme))
+	}
+	if first.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("%w from https to %s", ErrRedirectRefused, req.URL.Scheme)
+	}
+	if sameOrigin(first, req.URL) {
+		return nil
+	}
+	if req.Body != nil && req.Body != http.NoBody {
+		return fmt.Errorf("%w: it would send the request body to another host (%s)", ErrRedirectRefused,
+			remote.Escape(req.URL.Host))
+	}
+	for _, h := range credentialHeaders {
+		req.Header.Del(h)
 	}
 	return nil
+}
+
+// sameOrigin compares scheme, host and port (a missing port is the scheme's default).
+func sameOrigin(a, b *url.URL) bool {
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		if u.Scheme == "https" {
+			return "443"
+		}
+		return "80"
+	}
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
 }
 
 // Temporary marks an error worth retrying (a provider's "try again later" answer); after is the server's wish
@@ -345,7 +382,7 @@ func netError(op string, err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrRedirectRefused) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	var certErr *tls.CertificateVerificationError

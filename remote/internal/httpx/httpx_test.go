@@ -259,3 +259,71 @@ func TestRetryAfterHoldsTheEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestRedirectAcrossOriginsCarriesNoCredentials (SEC-06): a redirect to another origin (here the same IP on
+// another port, which Go's own rule treats as the same host) gets no Authorization header; a redirect that
+// would re-send a body (307/308) to another origin is refused; a redirect to a file: URL is refused; a redirect
+// within the origin keeps the credentials.
+func TestRedirectAcrossOriginsCarriesNoCredentials(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string // what the other origin received: Authorization header and body
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.Header.Get("Authorization")+" "+r.Header.Get("Cookie")+" "+string(b))
+		mu.Unlock()
+		io.WriteString(w, "other")
+	}))
+	defer other.Close()
+	var sameAuth string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/same":
+			sameAuth = r.Header.Get("Authorization")
+		case "/to-same":
+			http.Redirect(w, r, "/same", http.StatusFound)
+		case "/to-other":
+			http.Redirect(w, r, other.URL+"/x", http.StatusFound)
+		case "/post-to-other":
+			http.Redirect(w, r, other.URL+"/x", http.StatusTemporaryRedirect)
+		case "/to-file":
+			http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
+		}
+	}))
+	defer srv.Close()
+	hc := srv.Client()
+	hc.CheckRedirect = checkRedirect
+	c := fast(Options{HTTP: hc, MaxAttempts: 1, Auth: Bearer{Token: "SECRET-AT"}})
+	ctx := context.Background()
+	cookie := func(b func(ctx context.Context) (*http.Request, error)) func(ctx context.Context) (*http.Request, error) {
+		return func(ctx context.Context) (*http.Request, error) {
+			req, err := b(ctx)
+			if err == nil {
+				req.Header.Set("Cookie", "session=SECRET-COOKIE")
+			}
+			return req, err
+		}
+	}
+	if err := c.Do(ctx, "op", true, get(srv.URL+"/to-same"), ok); err != nil || sameAuth != "Bearer SECRET-AT" {
+		t.Fatalf("same-origin redirect: %v, Authorization %q", err, sameAuth)
+	}
+	if err := c.Do(ctx, "op", true, cookie(get(srv.URL+"/to-other")), ok); err != nil {
+		t.Logf("cross-origin GET redirect refused: %v", err)
+	}
+	post := func(ctx context.Context) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, "POST", srv.URL+"/post-to-other", strings.NewReader("refresh_token=SECRET-RT"))
+	}
+	if err := c.Do(ctx, "op", false, post, ok); err == nil || !strings.Contains(err.Error(), "refused redirect") {
+		t.Errorf("a 307 that re-sends a body to another origin: %v", err)
+	}
+	if err := c.Do(ctx, "op", true, get(srv.URL+"/to-file"), ok); err == nil {
+		t.Errorf("a redirect to file: was followed")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range seen {
+		if strings.Contains(s, "SECRET") {
+			t.Errorf("the other origin received a credential: %q", s)
+		}
+	}
+}

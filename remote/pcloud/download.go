@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -104,13 +105,45 @@ func (c *Client) contentURL(host, path string) (string, error) {
 		scheme = "http"
 	}
 	u, err := url.Parse(scheme + "://" + host + path)
-	if err != nil || u.Host != host || u.User != nil || u.Scheme != scheme {
+	if err != nil || u.Host != host || u.User != nil || u.Scheme != scheme || !validHost(u) {
 		return "", fmt.Errorf("malformed content location %q", remote.Escape(host+path))
 	}
 	if scheme == "http" && !isLoopback(u.Hostname()) {
 		return "", fmt.Errorf("plain http content host %q refused", remote.Escape(host))
 	}
 	return u.String(), nil
+}
+
+// validHost: the URL's host is an IP address or a DNS name (letters, digits, inner hyphens, non-empty labels),
+// with a port only if it is a number in range. url.Parse takes "file:" or "host:" as a host with an empty port.
+func validHost(u *url.URL) bool {
+	if strings.HasSuffix(u.Host, ":") {
+		return false
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != p {
+			return false
+		}
+	}
+	h := u.Hostname()
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // connect opens the body at offset off, trying each host of a fresh link, and a second link when the content

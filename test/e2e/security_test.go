@@ -6,18 +6,32 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"io/fs"
+	"math/big"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -718,4 +732,381 @@ cmp "$L/big.bin" "$R/big.bin" && echo "big.bin arrived"`
 		t.Fatalf("after the remount: %+v\n%s", second, out)
 	}
 	t.Logf("%s", msg)
+}
+
+// ---- SEC-06: TLS and server-supplied URLs ----
+
+// testCA is a certificate authority of the test's own, its PEM in file.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	file string
+}
+
+func newTestCA(t *testing.T, name string) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	file := filepath.Join(t.TempDir(), name+".pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &testCA{cert: cert, key: key, file: file}
+}
+
+// leaf is a server certificate signed by ca for hosts, valid from notBefore to notAfter.
+func (ca *testCA) leaf(t *testing.T, hosts []string, notBefore, notAfter time.Time) *tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: hosts[0]},
+		NotBefore: notBefore, NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// front is an HTTPS server of the test's own in front of an emulator: it serves the certificate the test
+// chooses, records every request that reached it, and can answer some requests with a redirect or rewrite a
+// JSON answer before it goes back.
+type front struct {
+	srv      *httptest.Server
+	url      string // https://127.0.0.1:port
+	cert     atomic.Pointer[tls.Certificate]
+	mu       sync.Mutex
+	reqs     []string                                   // method, path, query and Authorization of each request
+	redirect atomic.Pointer[func(*http.Request) string] // a Location for this request, or ""
+	rewrite  atomic.Pointer[func(path string, doc map[string]any)]
+}
+
+// newFront proxies to target (an emulator's HTTPS base URL, trusted through caFile).
+func newFront(t *testing.T, target, caFile string, cert *tls.Certificate) *front {
+	t.Helper()
+	f := &front{}
+	f.cert.Store(cert)
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	director := proxy.Director
+	proxy.Director = func(r *http.Request) {
+		director(r)
+		r.Header.Del("Accept-Encoding") // plain JSON for the rewrite
+	}
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		rw := f.rewrite.Load()
+		if rw == nil || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
+			return nil
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		var doc map[string]any
+		if json.Unmarshal(b, &doc) == nil {
+			(*rw)(resp.Request.URL.Path, doc)
+			b, _ = json.Marshal(doc)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		resp.ContentLength = int64(len(b))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.reqs = append(f.reqs, r.Method+" "+r.URL.RequestURI()+" auth="+r.Header.Get("Authorization"))
+		f.mu.Unlock()
+		if rd := f.redirect.Load(); rd != nil {
+			if loc := (*rd)(r); loc != "" {
+				w.Header().Set("Location", loc)
+				w.WriteHeader(http.StatusTemporaryRedirect)
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	// Not StartTLS: it installs httptest's own certificate, which wins over GetCertificate for a client that
+	// sends no server name (an IP address).
+	f.srv.Listener = tls.NewListener(f.srv.Listener, &tls.Config{
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return f.cert.Load(), nil }})
+	f.srv.Start()
+	f.url = strings.Replace(f.srv.URL, "http://", "https://", 1)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// taken returns and forgets the requests recorded so far.
+func (f *front) taken() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.reqs
+	f.reqs = nil
+	return r
+}
+
+func (f *front) setRedirect(fn func(*http.Request) string) {
+	if fn == nil {
+		f.redirect.Store(nil)
+		return
+	}
+	f.redirect.Store(&fn)
+}
+
+func (f *front) setRewrite(fn func(path string, doc map[string]any)) {
+	if fn == nil {
+		f.rewrite.Store(nil)
+		return
+	}
+	f.rewrite.Store(&fn)
+}
+
+// tlsPair runs the scenario's passes (and vBoxx's login) through a front with its own endpoint and CA file.
+type tlsPair struct {
+	*penv
+	f        *front
+	endpoint string
+	ca       string
+}
+
+// loginVBoxx logs the pair in through the front (vBoxx keeps the endpoint in its login).
+func (p *tlsPair) loginVBoxx() testenv.Result {
+	return testenv.RunWith(p.t, bin, testenv.RunOpts{Stdin: p.emu.Password + "\n"}, "login", "vboxx", "--username",
+		p.emu.Username, "--password-stdin", "--endpoint", p.endpoint, "--ca-file", p.ca,
+		"--token-dir", filepath.Join(p.xdg, "tandem", "tokens"))
+}
+
+func (p *tlsPair) once() testenv.Result {
+	args := []string{"once", "--json", "--state-dir", p.SD, "--ca-file", p.ca}
+	switch p.p.name {
+	case "pcloud":
+		args = append(args, "--endpoint", p.endpoint, "--access-token", p.at)
+	case "verizon":
+		args = append(args, "--endpoint", p.endpoint, "--access-token", p.at, "--refresh-token", p.rt)
+	}
+	args = append(args, p.L, p.p.spec)
+	return testenv.RunWith(p.t, bin, testenv.RunOpts{Env: []string{"XDG_CONFIG_HOME=" + p.xdg}}, args...)
+}
+
+// TestTLSAndURLs (SEC-06): per provider, the API reached through an HTTPS front of the test's own. A
+// certificate from an unknown CA, for another host name or expired stops the pass (and vBoxx's login) with a
+// message that says which, before any request (so no token or password) reaches the server. A download
+// answered with a redirect to plain HTTP, to another origin (same IP, another port: Go's own rule would keep the
+// Authorization header) or to a file: URL is refused, and the other server sees no credential. A server-supplied
+// URL with a file: scheme (pCloud's getfilelink hosts, Verizon's upload URL) is refused. After each, a clean pass
+// converges.
+func TestTLSAndURLs(t *testing.T) {
+	t.Parallel()
+	trusted, stranger := newTestCA(t, "trusted"), newTestCA(t, "stranger")
+	now := time.Now()
+	good := trusted.leaf(t, []string{"127.0.0.1", "localhost"}, now.Add(-time.Hour), now.Add(time.Hour))
+	bad := []struct {
+		name, want string
+		cert       *tls.Certificate
+	}{
+		{"untrusted CA", "--ca-file", stranger.leaf(t, []string{"127.0.0.1", "localhost"}, now.Add(-time.Hour), now.Add(time.Hour))},
+		{"wrong host name", "not for this host", trusted.leaf(t, []string{"api.example.com"}, now.Add(-time.Hour), now.Add(time.Hour))},
+		{"expired", "expired", trusted.leaf(t, []string{"127.0.0.1", "localhost"}, now.Add(-48*time.Hour), now.Add(-24*time.Hour))},
+	}
+	forEachProvider(t, func(t *testing.T, p provider) {
+		e := newPenv(t, p)
+		f := newFront(t, e.emu.HTTPSURL, e.emu.CAFile, good)
+		tp := &tlsPair{penv: e, f: f, endpoint: f.url + strings.TrimPrefix(e.emu.Endpoint, e.emu.HTTPSURL), ca: trusted.file}
+		if !strings.HasPrefix(e.emu.Endpoint, e.emu.HTTPSURL) {
+			tp.endpoint = f.url // pCloud's tests use its plain-HTTP port; its HTTPS port serves the same API
+		}
+		var secrets []string
+		for _, s := range []string{e.at, e.rt, e.emu.Password} {
+			if s != "" {
+				secrets = append(secrets, s)
+			}
+		}
+		if p.name == "vboxx" {
+			if r := tp.loginVBoxx(); r.Code != 0 {
+				t.Fatalf("login through the front:\n%s", r)
+			}
+			secrets = e.secrets(t)
+		}
+		e.lwrite("up.txt", "up")
+		if r := tp.once(); r.Code != 0 {
+			t.Fatalf("a pass through the front with a good certificate:\n%s", r)
+		}
+		f.taken()
+
+		for _, b := range bad {
+			f.cert.Store(b.cert)
+			runs := []testenv.Result{tp.once()}
+			if p.name == "vboxx" {
+				runs = append(runs, tp.loginVBoxx())
+			}
+			for _, r := range runs {
+				out := r.Stdout + r.Stderr
+				if r.Code == 0 || !strings.Contains(out, "certificate") || !strings.Contains(out, b.want) {
+					t.Errorf("%s: want a failure that names the certificate and says %q:\n%s", b.name, b.want, r)
+				}
+			}
+			if got := f.taken(); len(got) != 0 {
+				t.Errorf("%s: %d requests reached the server: %v", b.name, len(got), got)
+			}
+		}
+		f.cert.Store(good)
+
+		// Downloads answered with a redirect.
+		e.rwrite("down.txt", "down")
+		isDownload := map[string]*regexp.Regexp{"pcloud": regexp.MustCompile(`^/getfilelink$`),
+			"verizon": regexp.MustCompile(`/files/`), "vboxx": regexp.MustCompile(`/download$`)}[p.name]
+		var otherSeen []string
+		var omu sync.Mutex
+		record := func(w http.ResponseWriter, r *http.Request) {
+			omu.Lock()
+			otherSeen = append(otherSeen, r.Method+" "+r.URL.RequestURI()+" auth="+r.Header.Get("Authorization"))
+			omu.Unlock()
+		}
+		plain := httptest.NewServer(http.HandlerFunc(record))
+		defer plain.Close()
+		other := newFront(t, e.emu.HTTPSURL, e.emu.CAFile, good) // another origin serving the same API
+		other.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			record(w, r)
+			http.Error(w, "not here", http.StatusNotFound)
+		})
+		for _, c := range []struct{ name, to string }{
+			{"https to http", plain.URL}, {"another origin", other.url}, {"file:", "file:///etc"},
+		} {
+			f.setRedirect(func(r *http.Request) string {
+				if isDownload.MatchString(strings.TrimPrefix(r.URL.Path, "/cloud/1")) {
+					return c.to + r.URL.RequestURI()
+				}
+				return ""
+			})
+			r := tp.once()
+			if r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "refused redirect") {
+				t.Errorf("download redirected (%s): want a failed pass saying refused redirect:\n%s", c.name, r)
+			}
+			if got := readLocal(e.L, "down.txt"); got != "" {
+				t.Errorf("download redirected (%s): down.txt = %q", c.name, got)
+			}
+		}
+		f.setRedirect(nil)
+		omu.Lock()
+		for _, s := range otherSeen {
+			if len(leaks(secrets, s, s)) > 0 {
+				t.Errorf("a redirect target received a credential: %s", s)
+			}
+		}
+		if len(otherSeen) > 0 {
+			t.Logf("redirect targets saw: %v", otherSeen)
+		}
+		omu.Unlock()
+
+		// Server-supplied URLs with a file: scheme.
+		switch p.name {
+		case "pcloud":
+			f.setRewrite(func(path string, doc map[string]any) {
+				if path == "/getfilelink" {
+					doc["hosts"] = []string{"file:///etc/passwd", "file:", "x@127.0.0.1", "127.0.0.1/../etc"}
+					doc["path"] = "/etc/passwd"
+				}
+			})
+			r := tp.once()
+			if r.Code == 0 || readLocal(e.L, "down.txt") != "" || !strings.Contains(r.Stdout+r.Stderr, "no usable host") {
+				t.Errorf("getfilelink with file: hosts: want down.txt refused with no usable host:\n%s", r)
+			}
+		case "verizon":
+			f.setRewrite(func(path string, doc map[string]any) {
+				if u, ok := doc["uploadurls"].(map[string]any); ok && strings.HasSuffix(path, "/fileupload/intent") {
+					u["uploadurl"] = "file:///tmp/tandem-sec06-upload"
+					u["commiturl"] = "file:///tmp/tandem-sec06-commit"
+				}
+			})
+			e.lwrite("up2.txt", "up2")
+			r := tp.once()
+			if r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "file://") {
+				t.Errorf("an upload URL with a file: scheme: want the upload refused naming it:\n%s", r)
+			}
+			for _, p := range []string{"/tmp/tandem-sec06-upload", "/tmp/tandem-sec06-commit"} {
+				if _, err := os.Lstat(p); err == nil {
+					t.Errorf("%s was written", p)
+				}
+			}
+		}
+		f.setRewrite(nil)
+
+		if r := tp.once(); r.Code != 0 {
+			t.Fatalf("a clean pass after the refusals:\n%s", r)
+		}
+		if got := readLocal(e.L, "down.txt"); got != "down" {
+			t.Errorf("down.txt after a clean pass: %q", got)
+		}
+	})
+}
+
+// TestNoInsecureSkipVerify (SEC-06): no source outside tests and the emulators turns TLS verification off.
+func TestNoInsecureSkipVerify(t *testing.T) {
+	t.Parallel()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if d.IsDir() {
+			if strings.HasPrefix(d.Name(), ".") && p != root || d.Name() == "emulator" || d.Name() == "emukit" ||
+				d.Name() == "testdata" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		n++
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte("InsecureSkipVerify")) {
+			t.Errorf("%s turns TLS verification off (InsecureSkipVerify)", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 50 {
+		t.Fatalf("only %d Go sources found under %s: the walk is wrong", n, root)
+	}
 }

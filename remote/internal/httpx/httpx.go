@@ -169,30 +169,34 @@ var ErrRedirectRefused = errors.New("refused redirect")
 var credentialHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "Cookie2"}
 
 // checkRedirect refuses HTTPS -> HTTP downgrades and any non-HTTP scheme, and keeps credentials on the origin
-// (scheme, host and port) of the first request. Go's own rule strips Authorization and Cookie only when the
-// host name changes, so a redirect to another port of the same host, or to a subdomain, would still carry
-// them; and a 307/308 re-sends the body, which can hold a grant (refresh token, password, code) or file
-// content: to another origin that is refused outright.
+// (scheme, host and port) of the first request: a redirect to another origin is refused when the request
+// carried a credential header or a body (a 307/308 re-sends it, and it can hold a grant or file content), and
+// followed otherwise (a content download without credentials). Go's own rule strips Authorization and Cookie
+// only when the host name changes, so another port of the same host, or a subdomain, would still get them.
+// No provider documents a redirect; refusing one stops the operation with a clear error, where following it
+// without the token would end in a misleading "login required".
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= 5 {
 		return fmt.Errorf("%w: too many redirects", ErrRedirectRefused)
 	}
-	first := via[0].URL
+	first := via[0]
 	if req.URL.Scheme != "https" && req.URL.Scheme != "http" {
 		return fmt.Errorf("%w to a %s: URL", ErrRedirectRefused, remote.Escape(req.URL.Scheme))
 	}
-	if first.Scheme == "https" && req.URL.Scheme != "https" {
+	if first.URL.Scheme == "https" && req.URL.Scheme != "https" {
 		return fmt.Errorf("%w from https to %s", ErrRedirectRefused, req.URL.Scheme)
 	}
-	if sameOrigin(first, req.URL) {
+	if sameOrigin(first.URL, req.URL) {
 		return nil
 	}
-	if req.Body != nil && req.Body != http.NoBody {
-		return fmt.Errorf("%w: it would send the request body to another host (%s)", ErrRedirectRefused,
-			remote.Escape(req.URL.Host))
-	}
+	carries := req.Body != nil && req.Body != http.NoBody
 	for _, h := range credentialHeaders {
+		carries = carries || first.Header.Get(h) != ""
 		req.Header.Del(h)
+	}
+	if carries {
+		return fmt.Errorf("%w to another host (%s): the request carries credentials or data", ErrRedirectRefused,
+			remote.Escape(req.URL.Host))
 	}
 	return nil
 }
@@ -388,7 +392,13 @@ func netError(op string, err error) error {
 	var certErr *tls.CertificateVerificationError
 	var unknownAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
-	if errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) {
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &hostErr):
+		return fmt.Errorf("%s: the server's TLS certificate is not for this host (check the endpoint): %w", op, err)
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return fmt.Errorf("%s: the server's TLS certificate has expired or is not yet valid (check this computer's clock): %w", op, err)
+	case errors.As(err, &certErr) || errors.As(err, &unknownAuth):
 		return fmt.Errorf("%s: TLS certificate not trusted (give the CA with --ca-file): %w", op, err)
 	}
 	return fmt.Errorf("%s: %w: %w", op, errTransport, err)

@@ -261,9 +261,9 @@ func TestRetryAfterHoldsTheEndpoint(t *testing.T) {
 }
 
 // TestRedirectAcrossOriginsCarriesNoCredentials (SEC-06): a redirect to another origin (here the same IP on
-// another port, which Go's own rule treats as the same host) gets no Authorization header; a redirect that
-// would re-send a body (307/308) to another origin is refused; a redirect to a file: URL is refused; a redirect
-// within the origin keeps the credentials.
+// another port, which Go's own rule treats as the same host) is refused for a request that carries a credential
+// header or a body (a 307/308 re-sends it), and followed for one that carries neither; a redirect to a file: URL
+// is refused; a redirect within the origin keeps the credentials.
 func TestRedirectAcrossOriginsCarriesNoCredentials(t *testing.T) {
 	var mu sync.Mutex
 	var seen []string // what the other origin received: Authorization header and body
@@ -307,8 +307,12 @@ func TestRedirectAcrossOriginsCarriesNoCredentials(t *testing.T) {
 	if err := c.Do(ctx, "op", true, get(srv.URL+"/to-same"), ok); err != nil || sameAuth != "Bearer SECRET-AT" {
 		t.Fatalf("same-origin redirect: %v, Authorization %q", err, sameAuth)
 	}
-	if err := c.Do(ctx, "op", true, cookie(get(srv.URL+"/to-other")), ok); err != nil {
-		t.Logf("cross-origin GET redirect refused: %v", err)
+	if err := c.Do(ctx, "op", true, cookie(get(srv.URL+"/to-other")), ok); err == nil || !strings.Contains(err.Error(), "refused redirect") {
+		t.Errorf("a cross-origin redirect of a request with credentials: %v", err)
+	}
+	anon := fast(Options{HTTP: hc, MaxAttempts: 1})
+	if err := anon.Do(ctx, "op", true, get(srv.URL+"/to-other"), ok); err != nil || len(seen) != 1 {
+		t.Errorf("a cross-origin redirect of a request without credentials was not followed: %v", err)
 	}
 	post := func(ctx context.Context) (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, "POST", srv.URL+"/post-to-other", strings.NewReader("refresh_token=SECRET-RT"))

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -28,6 +29,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -1109,4 +1111,205 @@ func TestNoInsecureSkipVerify(t *testing.T) {
 	if n < 50 {
 		t.Fatalf("only %d Go sources found under %s: the walk is wrong", n, root)
 	}
+}
+
+// browserLoginCode is testenv.BrowserLogin that also returns the authorization code: it approves the printed
+// URL without following the emulator's redirect, reads the code from it, then delivers the redirect to the
+// login's loopback listener as the browser would. It returns the login's output.
+func browserLoginCode(t *testing.T, caFile, provider string, env []string, args ...string) (code string, r testenv.Result) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"login", provider, "--no-browser"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+	var stdout strings.Builder
+	var link string
+	buf := make([]byte, 1)
+	var line []byte
+	for link == "" {
+		if _, err := out.Read(buf); err != nil {
+			t.Fatalf("tandem login %s printed no authorize URL: %v\n%s%s", provider, err, stdout.String(), stderr.String())
+		}
+		stdout.WriteByte(buf[0])
+		if buf[0] != '\n' {
+			line = append(line, buf[0])
+			continue
+		}
+		if s := strings.TrimSpace(string(line)); strings.HasPrefix(s, "http") && strings.Contains(s, "authorize") {
+			link = s
+		}
+		line = line[:0]
+	}
+	rest := make(chan string, 1)
+	go func() { b, _ := io.ReadAll(out); rest <- string(b) }()
+	pemBytes, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Get(link)
+	if err != nil {
+		t.Fatalf("approve the %s login: %v", provider, err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.StatusCode/100 != 3 {
+		t.Fatalf("the %s authorize page answered %d %q", provider, resp.StatusCode, resp.Header.Get("Location"))
+	}
+	code = loc.Query().Get("code")
+	if code == "" {
+		t.Fatalf("no code in the %s redirect %s", provider, loc.Redacted())
+	}
+	resp, err = hc.Get(loc.String())
+	if err != nil {
+		t.Fatalf("deliver the %s redirect: %v", provider, err)
+	}
+	resp.Body.Close()
+	err = cmd.Wait()
+	r = testenv.Result{Args: cmd.Args, Stdout: stdout.String() + <-rest, Stderr: stderr.String()}
+	if err != nil {
+		t.Fatalf("tandem login %s: %v\n%s", provider, err, r)
+	}
+	return code, r
+}
+
+// TestNoSecretsInLoginsAndFailures (SEC-04, the part TestNoSecretsInOutput leaves): per provider, a login at
+// debug level (pCloud and Verizon in the browser, with a client secret and an authorization code the test
+// reads from the redirect; vBoxx with its password), then passes on the stored login at debug level with 401s
+// and a token refresh, connection resets on a listing and an upload, a forced panic inside a request that
+// carries the token (the failpoints build; Verizon and vBoxx during a token refresh, after the server rotated
+// the token), and a refresh the server refuses (pCloud: a revoked token). No token, refresh token, client
+// secret, code or password appears, raw, URL-encoded or base64, in any output or in the state dir.
+func TestNoSecretsInLoginsAndFailures(t *testing.T) {
+	t.Parallel()
+	fp := fpBinary(t)
+	forEachProvider(t, func(t *testing.T, p provider) {
+		e := newPenv(t, p)
+		texts := map[string]string{}
+		known := map[string]bool{}
+		add := func(ss ...string) {
+			for _, s := range ss {
+				if len(s) >= 8 {
+					known[s] = true
+				}
+			}
+		}
+		add(e.at, e.rt, e.emu.Password)
+		env := []string{"XDG_CONFIG_HOME=" + e.xdg}
+		tokens := []string{"--token-dir", filepath.Join(e.xdg, "tandem", "tokens"), "-v"}
+		endpoint, caFile := e.emu.Endpoint, e.emu.CAFile
+		switch p.name {
+		case "pcloud":
+			secret := "CS-pcloud-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+			code, r := browserLoginCode(t, e.emu.CAFile, "pcloud", env, append(tokens, "--endpoint", e.emu.HTTPSURL,
+				"--ca-file", e.emu.CAFile, "--client-secret", secret)...)
+			add(secret, code, base64.StdEncoding.EncodeToString([]byte("tandem:"+secret)))
+			texts["login"] = r.Stdout + r.Stderr
+			endpoint = e.emu.HTTPSURL
+		case "verizon":
+			code, r := browserLoginCode(t, e.emu.CAFile, "verizon", env, append(append(tokens, "--endpoint",
+				e.emu.Endpoint, "--ca-file", e.emu.CAFile), e.verizonApp()...)...)
+			add(e.emu.ClientSecret, code, base64.StdEncoding.EncodeToString([]byte(e.emu.ClientID+":"+e.emu.ClientSecret)))
+			texts["login"] = r.Stdout + r.Stderr
+		case "vboxx":
+			r := testenv.RunWith(t, bin, testenv.RunOpts{Stdin: e.emu.Password + "\n"}, append([]string{"login", "vboxx",
+				"--username", e.emu.Username, "--password-stdin", "--endpoint", e.emu.Endpoint, "--ca-file", e.emu.CAFile},
+				tokens...)...)
+			if r.Code != 0 {
+				t.Fatalf("login:\n%s", r)
+			}
+			texts["login"] = r.Stdout + r.Stderr
+		}
+		step := func(what string, wantOK bool, binary string, extraEnv ...string) testenv.Result {
+			t.Helper()
+			args := []string{"once", "-v", "--state-dir", e.SD, "--endpoint", endpoint, "--ca-file", caFile, e.L, e.p.spec}
+			r := testenv.RunWith(t, binary, testenv.RunOpts{Env: append(slices.Clone(env), extraEnv...)}, args...)
+			texts[what+" stdout"], texts[what+" stderr"] = r.Stdout, r.Stderr
+			if (r.Code == 0) != wantOK {
+				t.Fatalf("%s: want success %v:\n%s", what, wantOK, r)
+			}
+			add(e.secrets(t)...) // the stored login after this step (rotated tokens)
+			return r
+		}
+		add(e.secrets(t)...)
+		if len(known) < 3 {
+			t.Fatalf("too few secrets to look for: %d", len(known))
+		}
+		e.lwrite("a.txt", "a")
+		step("first pass", true, bin)
+
+		// 401s and a refresh (Verizon, vBoxx), resets on a listing and an upload.
+		e.lwrite("b.txt", "b")
+		e.rwrite("c.txt", "c")
+		rules := []string{rule(p.list, "do: resetAfter, bytes: 0", "    times: 1\n"),
+			rule(p.put, "do: resetAfter, bytes: 0", "    times: 1\n")}
+		switch p.name {
+		case "verizon":
+			e.emu.Post(t, "/expire-tokens", "")
+		case "vboxx":
+			rules = append([]string{rule("", "do: expireToken", "    nth: 1\n")}, rules...)
+		}
+		e.emu.SetFaults(t, plan(rules...))
+		step("401s and resets", true, bin)
+		e.emu.ClearFaults(t)
+
+		// A forced panic inside a request that carries the token, or inside a refresh.
+		point := "pcloud.http.listfolder.answered"
+		switch p.name {
+		case "verizon":
+			e.emu.Post(t, "/expire-tokens", "")
+			point = "verizon.refresh.beforeSave"
+		case "vboxx":
+			e.emu.SetFaults(t, plan(rule("", "do: expireToken", "    nth: 1\n")))
+			point = "oauth.refresh.beforeSave"
+		}
+		e.lwrite("d.txt", "d")
+		r := step("panic", false, fp, "TANDEM_FAILPOINTS="+point+"=panic@1")
+		if !strings.Contains(r.Stderr, "panic") || !strings.Contains(r.Stderr, point) {
+			t.Fatalf("the forced panic at %s did not happen:\n%s", point, r)
+		}
+		e.emu.ClearFaults(t)
+
+		// A refresh the server refuses (pCloud: the token revoked).
+		switch p.name {
+		case "pcloud":
+			e.emu.SetFaults(t, plan(rule("", "do: expireToken, code: 2095", "    nth: 1\n")))
+		case "verizon":
+			e.emu.Post(t, "/revoke-refresh", "")
+			e.emu.Post(t, "/expire-tokens", "")
+		case "vboxx":
+			e.emu.SetFaults(t, plan(rule("", "do: revokeRefresh", "    nth: 1\n"), rule("", "do: expireToken", "    nth: 2\n")))
+		}
+		e.lwrite("e.txt", "e")
+		r = step("refused refresh", false, bin)
+		mustContain(t, r.Stdout+r.Stderr, "tandem login "+p.name, "a refused refresh")
+		e.emu.ClearFaults(t)
+
+		for f, s := range filesText(t, e.SD) {
+			texts["state dir "+f] = s
+		}
+		secrets := slices.Sorted(maps.Keys(known))
+		var found []string
+		n := 0
+		for where, text := range texts {
+			n += len(text)
+			found = append(found, leaks(secrets, where, text)...)
+		}
+		if len(found) > 0 {
+			t.Fatalf("secrets leaked:\n%s", strings.Join(found, "\n"))
+		}
+		t.Logf("%d secrets x %d forms checked in %d outputs and files (%d bytes)", len(secrets), len(secretForms("x")),
+			len(texts), n)
+	})
 }

@@ -818,13 +818,12 @@ func newFront(t *testing.T, target, caFile string, cert *tls.Certificate) *front
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pemBytes)
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	proxy.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
-	director := proxy.Director
-	proxy.Director = func(r *http.Request) {
-		director(r)
-		r.Header.Del("Accept-Encoding") // plain JSON for the rewrite
-	}
+	proxy := &httputil.ReverseProxy{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.Out.Host = pr.In.Host             // the emulators build the URLs they hand out from it: they must name the front
+			pr.Out.Header.Del("Accept-Encoding") // plain JSON for the rewrite
+		}}
 	proxy.ModifyResponse = func(resp *http.Response) error {
 		rw := f.rewrite.Load()
 		if rw == nil || !strings.Contains(resp.Header.Get("Content-Type"), "json") {

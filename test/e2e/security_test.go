@@ -15,6 +15,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -919,6 +920,27 @@ func (p *tlsPair) once() testenv.Result {
 	return testenv.RunWith(p.t, bin, testenv.RunOpts{Env: []string{"XDG_CONFIG_HOME=" + p.xdg}}, args...)
 }
 
+// browserLoginViaFront runs `tandem login` (pCloud, Verizon) with the front as its endpoint, while the test's
+// browser approves at the emulator itself, so that only the code exchange (the code and the client secret) goes
+// to the front. pCloud's redirect names the API host: the browser points it at the front.
+func (p *tlsPair) browserLoginViaFront() testenv.Result {
+	p.t.Helper()
+	args := []string{"--token-dir", filepath.Join(p.t.TempDir(), "tokens"), "--endpoint", p.endpoint, "--ca-file", p.ca}
+	if p.p.name == "verizon" {
+		args = append(args, p.verizonApp()...)
+	}
+	front, _ := url.Parse(p.f.url)
+	_, r := browserLogin(p.t, p.emu.CAFile, p.p.name, nil, func(link string) string {
+		return strings.Replace(link, p.f.url, p.emu.HTTPSURL, 1)
+	}, func(loc *url.URL) {
+		if q := loc.Query(); q.Get("hostname") != "" {
+			q.Set("hostname", front.Host)
+			loc.RawQuery = q.Encode()
+		}
+	}, args...)
+	return r
+}
+
 // TestTLSAndURLs (SEC-06): per provider, the API reached through an HTTPS front of the test's own. A
 // certificate from an unknown CA, for another host name or expired stops the pass (and vBoxx's login) with a
 // message that says which, before any request (so no token or password) reaches the server. A download
@@ -967,8 +989,11 @@ func TestTLSAndURLs(t *testing.T) {
 		for _, b := range bad {
 			f.cert.Store(b.cert)
 			runs := []testenv.Result{tp.once()}
-			if p.name == "vboxx" {
+			switch p.name {
+			case "vboxx":
 				runs = append(runs, tp.loginVBoxx())
+			default:
+				runs = append(runs, tp.browserLoginViaFront())
 			}
 			for _, r := range runs {
 				out := r.Stdout + r.Stderr
@@ -1117,6 +1142,18 @@ func TestNoInsecureSkipVerify(t *testing.T) {
 // login's loopback listener as the browser would. It returns the login's output.
 func browserLoginCode(t *testing.T, caFile, provider string, env []string, args ...string) (code string, r testenv.Result) {
 	t.Helper()
+	code, r = browserLogin(t, caFile, provider, env, nil, nil, args...)
+	if r.Code != 0 {
+		t.Fatalf("tandem login %s:\n%s", provider, r)
+	}
+	return code, r
+}
+
+// browserLogin is browserLoginCode that lets the test change the authorize URL before the browser opens it
+// (fixLink) and the redirect before it is delivered (fixLoc), and returns a failed login instead of failing.
+func browserLogin(t *testing.T, caFile, provider string, env []string, fixLink func(string) string,
+	fixLoc func(*url.URL), args ...string) (code string, r testenv.Result) {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"login", provider, "--no-browser"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
@@ -1157,6 +1194,9 @@ func browserLoginCode(t *testing.T, caFile, provider string, env []string, args 
 	pool.AppendCertsFromPEM(pemBytes)
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if fixLink != nil {
+		link = fixLink(link)
+	}
 	resp, err := hc.Get(link)
 	if err != nil {
 		t.Fatalf("approve the %s login: %v", provider, err)
@@ -1170,6 +1210,9 @@ func browserLoginCode(t *testing.T, caFile, provider string, env []string, args 
 	if code == "" {
 		t.Fatalf("no code in the %s redirect %s", provider, loc.Redacted())
 	}
+	if fixLoc != nil {
+		fixLoc(loc)
+	}
 	resp, err = hc.Get(loc.String())
 	if err != nil {
 		t.Fatalf("deliver the %s redirect: %v", provider, err)
@@ -1177,7 +1220,11 @@ func browserLoginCode(t *testing.T, caFile, provider string, env []string, args 
 	resp.Body.Close()
 	err = cmd.Wait()
 	r = testenv.Result{Args: cmd.Args, Stdout: stdout.String() + <-rest, Stderr: stderr.String()}
-	if err != nil {
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+	case err != nil:
 		t.Fatalf("tandem login %s: %v\n%s", provider, err, r)
 	}
 	return code, r

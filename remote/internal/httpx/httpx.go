@@ -138,7 +138,7 @@ func New(o Options) (*Client, error) {
 			}
 			tr.TLSClientConfig = cfg
 		}
-		o.HTTP = &http.Client{Transport: tr, CheckRedirect: checkRedirect}
+		o.HTTP = &http.Client{Transport: explainTLS{tr}, CheckRedirect: checkRedirect}
 	}
 	return &Client{o: o, lg: o.Logger}, nil
 }
@@ -389,20 +389,59 @@ func netError(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrRedirectRefused) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	if te := tlsExplained(err); te != nil {
+		return fmt.Errorf("%s: %w", op, te)
+	}
+	return fmt.Errorf("%s: %w: %w", op, errTransport, err)
+}
+
+// TLSError is a certificate the client refused, with what to check. It is final: a retry meets the same
+// certificate.
+type TLSError struct {
+	Hint string
+	Err  error
+}
+
+func (e *TLSError) Error() string { return e.Hint + ": " + e.Err.Error() }
+func (e *TLSError) Unwrap() error { return e.Err }
+
+// tlsExplained says which certificate check failed, or nil when err is no certificate failure.
+func tlsExplained(err error) *TLSError {
+	var te *TLSError
+	if errors.As(err, &te) {
+		return te
+	}
 	var certErr *tls.CertificateVerificationError
 	var unknownAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	var invalid x509.CertificateInvalidError
 	switch {
 	case errors.As(err, &hostErr):
-		return fmt.Errorf("%s: the server's TLS certificate is not for this host (check the endpoint): %w", op, err)
+		return &TLSError{Hint: "the server's TLS certificate is not for this host (check the endpoint)", Err: err}
 	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		return fmt.Errorf("%s: the server's TLS certificate has expired or is not yet valid (check this computer's clock): %w", op, err)
+		return &TLSError{Hint: "the server's TLS certificate has expired or is not yet valid (check this computer's clock)", Err: err}
 	case errors.As(err, &certErr) || errors.As(err, &unknownAuth):
-		return fmt.Errorf("%s: TLS certificate not trusted (give the CA with --ca-file): %w", op, err)
+		return &TLSError{Hint: "TLS certificate not trusted (give the CA with --ca-file)", Err: err}
 	}
-	return fmt.Errorf("%s: %w: %w", op, errTransport, err)
+	return nil
 }
+
+// explainTLS makes a refused certificate say which check failed and what to do, for every user of the
+// client's transport: the token exchanges of the logins (golang.org/x/oauth2) never pass through netError.
+type explainTLS struct{ rt *http.Transport }
+
+func (t explainTLS) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.rt.RoundTrip(req)
+	if err != nil {
+		if te := tlsExplained(err); te != nil {
+			return nil, te
+		}
+	}
+	return resp, err
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the transport.
+func (t explainTLS) CloseIdleConnections() { t.rt.CloseIdleConnections() }
 
 // IsTransport reports whether err was a network failure (reset, refused, timeout, cut body).
 func IsTransport(err error) bool {

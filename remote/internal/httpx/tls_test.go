@@ -8,10 +8,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -89,6 +92,19 @@ func TestTLSFailuresSayWhich(t *testing.T) {
 			}
 			if hits.Load() != 0 || attempts.Load() != 1 {
 				t.Fatalf("%d requests reached the server, %d attempts", hits.Load(), attempts.Load())
+			}
+			// The default client's own transport says the same to callers that bypass Do (oauth2's exchange).
+			caFile := filepath.Join(t.TempDir(), "ca.pem")
+			if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: trusted.cert.Raw}), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			def, err := New(Options{CAFile: caFile})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = def.HTTP().Get(strings.Replace(srv.URL, "http:", "https:", 1))
+			if err == nil || !strings.Contains(err.Error(), c.want) || hits.Load() != 0 {
+				t.Fatalf("the default transport: want an error saying %q: %v (%d requests)", c.want, err, hits.Load())
 			}
 		})
 	}

@@ -427,7 +427,10 @@ func (e *Engine) observeFeed(ctx context.Context, rep *Report) error {
 			return err
 		}
 		if len(b.Changes) == 0 || string(b.Next) == string(cur) || i > 100000 {
-			return e.checkLeftDirs(ctx)
+			if err := e.checkLeftDirs(ctx); err != nil {
+				return err
+			}
+			return e.checkUnconfirmed(ctx, rep)
 		}
 		cur = b.Next
 	}
@@ -789,6 +792,10 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 		if err := failpoint.Hit("cursor.listing.beforeCommit"); err != nil {
 			return err
 		}
+		// The listing shows every write tandem made so far as it is now: none is left to confirm.
+		if err := clearUnconfirmedTx(tx); err != nil {
+			return err
+		}
 		return tx.SetCursor(cur)
 	}); err != nil {
 		return err
@@ -796,6 +803,7 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 	if err := w.flush(); err != nil {
 		return err
 	}
+	e.unconfirmedChecked = true
 	return failpoint.Hit("cursor.listing.afterCommit")
 }
 
@@ -806,8 +814,15 @@ func (e *Engine) wroteInPass(p remote.Path) bool {
 	return e.wrote[p]
 }
 
-// noteRemoteWrite remembers a remote path tandem wrote in this pass, for confirmWrites.
-func (e *Engine) noteRemoteWrite(p remote.Path) {
+// noteRemoteWrite remembers a remote path tandem wrote in this pass, for confirmWrites, and in the action's ctx,
+// so that the action's commit notes it in the store as well (unconfirmed.go): a kill before confirmWrites
+// would lose the memory.
+func (e *Engine) noteRemoteWrite(ctx context.Context, p remote.Path) {
+	if w, _ := ctx.Value(writesCtxKey{}).(*actionWrites); w != nil {
+		w.mu.Lock()
+		w.paths = append(w.paths, p)
+		w.mu.Unlock()
+	}
 	e.wroteMu.Lock()
 	defer e.wroteMu.Unlock()
 	if e.wrote == nil {
@@ -836,6 +851,8 @@ func (e *Engine) confirmWrites(ctx context.Context, rep *Report) ([]remote.Path,
 	defer func() { e.touched = nil }()
 	listings := e.listings
 	if err := e.observeFeed(ctx, rep); err != nil {
+		// The writes stay noted in the store: the next feed read that reaches the end looks at them.
+		e.unconfirmedChecked = false
 		return nil, err
 	}
 	if e.listings != listings {
@@ -859,14 +876,24 @@ func (e *Engine) confirmWrites(ctx context.Context, rep *Report) ([]remote.Path,
 		}
 	}
 	slices.Sort(paths)
+	var unknown []remote.Path
 	for _, p := range paths {
 		if _, err := e.d.Remote.Stat(ctx, p); !errors.Is(err, remote.ErrNotFound) {
-			continue // still there (or unknown now: the next pass's feed or a resync will tell)
+			if err != nil {
+				unknown = append(unknown, p) // unknown now: it stays noted, the next feed read looks again
+			}
+			continue // still there
 		}
 		if err := e.d.Store.Update(func(tx state.Writer) error { return tx.DeleteTree(state.Remote, p) }); err != nil {
 			return nil, err
 		}
 		news = append(news, p) // gone: another client deleted what tandem wrote
+	}
+	if err := e.clearUnconfirmed(unknown); err != nil {
+		return nil, err
+	}
+	if len(unknown) > 0 {
+		e.unconfirmedChecked = false
 	}
 	return news, nil
 }

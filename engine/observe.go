@@ -849,17 +849,23 @@ func (e *Engine) confirmWrites(ctx context.Context, rep *Report) ([]remote.Path,
 	}
 	e.touched = map[remote.Path]bool{}
 	defer func() { e.touched = nil }()
+	confirmed := false
+	defer func() {
+		if !confirmed {
+			// The writes stay noted in the store: the next feed read that reaches the end looks at them.
+			e.unconfirmedChecked = false
+		}
+	}()
 	listings := e.listings
 	if err := e.observeFeed(ctx, rep); err != nil {
-		// The writes stay noted in the store: the next feed read that reaches the end looks at them.
-		e.unconfirmedChecked = false
 		return nil, err
 	}
 	if e.listings != listings {
 		// The cursor was out of sync (the feed's history was compacted past it), so the remote was listed
 		// completely: what other clients wrote meanwhile is in the store now, but no feed path names it, and
 		// the next scoped pass would not look. Plan everything (sim seed 3392: a remote write during a pass
-		// of 26 actions on a feed keeping 20 changes was never downloaded).
+		// of 26 actions on a feed keeping 20 changes was never downloaded). The listing cleared the notes.
+		confirmed = true
 		return []remote.Path{remote.Root}, nil
 	}
 	var news []remote.Path
@@ -892,8 +898,6 @@ func (e *Engine) confirmWrites(ctx context.Context, rep *Report) ([]remote.Path,
 	if err := e.clearUnconfirmed(unknown); err != nil {
 		return nil, err
 	}
-	if len(unknown) > 0 {
-		e.unconfirmedChecked = false
-	}
+	confirmed = len(unknown) == 0
 	return news, nil
 }

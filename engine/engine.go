@@ -95,6 +95,11 @@ type Engine struct {
 	wroteMu sync.Mutex
 	wrote   map[remote.Path]bool
 	touched map[remote.Path]bool
+	// unconfirmedChecked: the remote writes noted in the store (unconfirmed.go) are this engine's own, which
+	// confirmWrites looks at; false: a process or pass before left some, checkUnconfirmed looks at them
+	unconfirmedChecked bool
+	// maxUnconfirmed: more noted writes than this are checked by a complete listing (maxUnconfirmedStats)
+	maxUnconfirmed int
 	// leftDirs: folders a feed change's id moved an object out of, looked at when the feed is read (checkLeftDirs)
 	leftDirs map[remote.Path]bool
 	// failures counts failed actions (problems and refusals) in the running round
@@ -162,7 +167,7 @@ func New(d Deps, o Options) (*Engine, error) {
 		d.Exec = NewPool(o.Parallel)
 	}
 	e := &Engine{d: d, o: o, lg: d.Logger.Named("engine").With(zap.String("remote", d.Remote.String())), algo: "sha256",
-		limiter: newLimiter(o.BandwidthLimit), confirmRounds: 3}
+		limiter: newLimiter(o.BandwidthLimit), confirmRounds: 3, maxUnconfirmed: maxUnconfirmedStats}
 	local := d.Local.Capabilities().Hashes
 	for _, h := range d.Remote.Capabilities().Hashes {
 		if slices.Contains(local, h) {

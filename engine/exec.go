@@ -38,7 +38,7 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 				}
 			}
 			e.progress(Event{Action: a})
-			ctx = e.histStart(ctx, a)
+			ctx = withWrites(e.histStart(ctx, a))
 			n, err := e.do(ctx, a, rep)
 			e.histEnd(ctx, err)
 			e.progress(Event{Action: a, Done: true, Err: err})
@@ -143,7 +143,7 @@ func (e *Engine) commit(ctx context.Context, fn func(tx state.Writer) error) err
 		return err
 	}
 	group := func(f func(state.Writer) error) error { return e.commits.run(e.d.Store, f) }
-	if err := e.histCommit(ctx, group, fn); err != nil {
+	if err := e.histCommit(ctx, group, e.notedCommit(ctx, fn)); err != nil {
 		return fmt.Errorf("%w: commit: %w", errStore, err)
 	}
 	return failpoint.Hit("commit.after")
@@ -346,7 +346,7 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 	if err != nil {
 		return v.N(), fmt.Errorf("upload %s: %w", p.Quoted(), err)
 	}
-	e.noteRemoteWrite(p)
+	e.noteRemoteWrite(ctx, p)
 	if err := failpoint.Hit("upload.afterPut"); err != nil {
 		return v.N(), fmt.Errorf("upload %s: %w", p.Quoted(), err)
 	}
@@ -436,7 +436,7 @@ func (e *Engine) chmod(ctx context.Context, a Action) error {
 		return fmt.Errorf("chmod %s: %w", a.Path.Quoted(), err)
 	}
 	if side == state.Remote {
-		e.noteRemoteWrite(a.Path)
+		e.noteRemoteWrite(ctx, a.Path)
 	}
 	now := e.now()
 	mine := rec(ent, now)
@@ -537,7 +537,7 @@ func (e *Engine) mkdir(ctx context.Context, a Action) error {
 		}
 	}
 	if side == state.Remote {
-		e.noteRemoteWrite(a.Path)
+		e.noteRemoteWrite(ctx, a.Path)
 	}
 	now := e.now()
 	return e.commit(ctx, func(tx state.Writer) error {
@@ -822,7 +822,7 @@ func (e *Engine) move(ctx context.Context, a Action) error {
 		return fmt.Errorf("move %s to %s: %w", a.Path.Quoted(), a.To.Quoted(), err)
 	}
 	if side == state.Remote {
-		e.noteRemoteWrite(a.To)
+		e.noteRemoteWrite(ctx, a.To)
 	}
 	now := e.now()
 	moved := rec(ent, now)
@@ -978,7 +978,7 @@ func (e *Engine) typeConflict(ctx context.Context, a Action, rep *Report) error 
 		return fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err)
 	}
 	if side == state.Remote {
-		e.noteRemoteWrite(c)
+		e.noteRemoteWrite(ctx, c)
 	}
 	moved := rec(ent, now.UnixNano())
 	moved.Hash = seen.Hash

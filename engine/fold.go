@@ -381,7 +381,7 @@ func (e *Engine) moveTwoSteps(ctx context.Context, r remote.Remote, from, to rem
 	if _, err := r.Move(ctx, from, tmp, pre); err != nil {
 		return remote.Entry{}, err
 	}
-	e.noteRemoteWrite(tmp)
+	e.noteRemoteWrite(ctx, tmp)
 	ent, err := r.Move(ctx, tmp, to, remote.Precondition{})
 	if err != nil {
 		// Put the name back, so nothing is left under the temporary one.

@@ -427,7 +427,10 @@ func (e *Engine) observeFeed(ctx context.Context, rep *Report) error {
 			return err
 		}
 		if len(b.Changes) == 0 || string(b.Next) == string(cur) || i > 100000 {
-			return e.checkLeftDirs(ctx)
+			if err := e.checkLeftDirs(ctx); err != nil {
+				return err
+			}
+			return e.checkUnconfirmed(ctx, rep)
 		}
 		cur = b.Next
 	}
@@ -789,6 +792,10 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 		if err := failpoint.Hit("cursor.listing.beforeCommit"); err != nil {
 			return err
 		}
+		// The listing shows every write tandem made so far as it is now: none is left to confirm.
+		if err := clearUnconfirmedTx(tx); err != nil {
+			return err
+		}
 		return tx.SetCursor(cur)
 	}); err != nil {
 		return err
@@ -796,6 +803,7 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 	if err := w.flush(); err != nil {
 		return err
 	}
+	e.unconfirmedChecked = true
 	return failpoint.Hit("cursor.listing.afterCommit")
 }
 
@@ -806,8 +814,15 @@ func (e *Engine) wroteInPass(p remote.Path) bool {
 	return e.wrote[p]
 }
 
-// noteRemoteWrite remembers a remote path tandem wrote in this pass, for confirmWrites.
-func (e *Engine) noteRemoteWrite(p remote.Path) {
+// noteRemoteWrite remembers a remote path tandem wrote in this pass, for confirmWrites, and in the action's ctx,
+// so that the action's commit notes it in the store as well (unconfirmed.go): a kill before confirmWrites
+// would lose the memory.
+func (e *Engine) noteRemoteWrite(ctx context.Context, p remote.Path) {
+	if w, _ := ctx.Value(writesCtxKey{}).(*actionWrites); w != nil {
+		w.mu.Lock()
+		w.paths = append(w.paths, p)
+		w.mu.Unlock()
+	}
 	e.wroteMu.Lock()
 	defer e.wroteMu.Unlock()
 	if e.wrote == nil {
@@ -834,6 +849,13 @@ func (e *Engine) confirmWrites(ctx context.Context, rep *Report) ([]remote.Path,
 	}
 	e.touched = map[remote.Path]bool{}
 	defer func() { e.touched = nil }()
+	confirmed := false
+	defer func() {
+		if !confirmed {
+			// The writes stay noted in the store: the next feed read that reaches the end looks at them.
+			e.unconfirmedChecked = false
+		}
+	}()
 	listings := e.listings
 	if err := e.observeFeed(ctx, rep); err != nil {
 		return nil, err
@@ -842,7 +864,8 @@ func (e *Engine) confirmWrites(ctx context.Context, rep *Report) ([]remote.Path,
 		// The cursor was out of sync (the feed's history was compacted past it), so the remote was listed
 		// completely: what other clients wrote meanwhile is in the store now, but no feed path names it, and
 		// the next scoped pass would not look. Plan everything (sim seed 3392: a remote write during a pass
-		// of 26 actions on a feed keeping 20 changes was never downloaded).
+		// of 26 actions on a feed keeping 20 changes was never downloaded). The listing cleared the notes.
+		confirmed = true
 		return []remote.Path{remote.Root}, nil
 	}
 	var news []remote.Path
@@ -859,14 +882,22 @@ func (e *Engine) confirmWrites(ctx context.Context, rep *Report) ([]remote.Path,
 		}
 	}
 	slices.Sort(paths)
+	var unknown []remote.Path
 	for _, p := range paths {
 		if _, err := e.d.Remote.Stat(ctx, p); !errors.Is(err, remote.ErrNotFound) {
-			continue // still there (or unknown now: the next pass's feed or a resync will tell)
+			if err != nil {
+				unknown = append(unknown, p) // unknown now: it stays noted, the next feed read looks again
+			}
+			continue // still there
 		}
 		if err := e.d.Store.Update(func(tx state.Writer) error { return tx.DeleteTree(state.Remote, p) }); err != nil {
 			return nil, err
 		}
 		news = append(news, p) // gone: another client deleted what tandem wrote
 	}
+	if err := e.clearUnconfirmed(unknown); err != nil {
+		return nil, err
+	}
+	confirmed = len(unknown) == 0
 	return news, nil
 }

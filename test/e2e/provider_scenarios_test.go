@@ -63,6 +63,38 @@ func TestProviderRemoteDeleteAfterUpload(t *testing.T) {
 	})
 }
 
+// TestProviderRemoteDeleteAfterKilledUpload (torture bug P2): tandem is killed (SIGKILL, at the commit that
+// records its upload) before it reads the feed past its own write, and another client then deletes the file.
+// No provider's feed names it afterwards (pCloud drops a create and a delete in one diff reply; Verizon's and
+// vBoxx's feeds compare two states, and the file is in neither), so the next process must find the note of the
+// write in the state database and look: the local copy, equal to the base, goes to the trash.
+func TestProviderRemoteDeleteAfterKilledUpload(t *testing.T) {
+	t.Parallel()
+	fp := fpBinary(t)
+	forEachProvider(t, func(t *testing.T, p provider) {
+		e := newPenv(t, p)
+		e.lwrite("keep.txt", "kept")
+		e.sync()
+		e.lwrite("new.txt", "uploaded, then deleted by another client")
+		if r := e.onceWith(fp, []string{"TANDEM_FAILPOINTS=commit.after=kill@1"}); r.Code != -1 {
+			t.Fatalf("the pass was not killed at its upload's commit:\n%s", r)
+		}
+		if got := e.rread("new.txt"); got != "uploaded, then deleted by another client" {
+			t.Fatalf("the killed pass did not upload new.txt: %q", got)
+		}
+		e.rremove("new.txt")
+		e.forget("uploaded, then deleted by another client")
+		d := e.sync()
+		if ops := d.Ops(); ops["delete-local"] != 1 {
+			t.Fatalf("done = %+v, want one delete-local of new.txt", d.Done)
+		}
+		if _, err := os.Stat(filepath.Join(e.L, "new.txt")); err == nil {
+			t.Fatal("new.txt is still there locally")
+		}
+		e.converged()
+	})
+}
+
 func scFirstSync(t *testing.T, e *penv) {
 	e.lwrite("a.txt", "from laptop")
 	e.lwrite("docs/deep/b.md", "bee")

@@ -255,6 +255,12 @@ func (e *penv) mint() (at, rt string) {
 // once runs `tandem once L <spec>` with the scenario's credentials.
 func (e *penv) once(flags ...string) testenv.Result {
 	e.t.Helper()
+	return e.onceWith(bin, nil, flags...)
+}
+
+// onceWith is once with another binary (the failpoints build) and extra environment variables.
+func (e *penv) onceWith(binary string, env []string, flags ...string) testenv.Result {
+	e.t.Helper()
 	args := []string{"once", "--state-dir", e.SD}
 	args = append(args, flags...)
 	switch e.p.name {
@@ -270,7 +276,7 @@ func (e *penv) once(flags ...string) testenv.Result {
 		args = append(args, "--ca-file", e.emu.CAFile)
 	}
 	args = append(args, e.L, e.p.spec)
-	return testenv.RunWith(e.t, bin, testenv.RunOpts{Env: []string{"XDG_CONFIG_HOME=" + e.xdg}}, args...)
+	return testenv.RunWith(e.t, binary, testenv.RunOpts{Env: append([]string{"XDG_CONFIG_HOME=" + e.xdg}, env...)}, args...)
 }
 
 // sync runs a pass that must succeed without problems and returns its JSON document.

@@ -135,14 +135,18 @@ func (e *Emulator) storedName(name string) string {
 	return name
 }
 
-// dropCancelling removes the events of items created and deleted within one reply (the documented default).
+// dropCancelling removes the events of items created and deleted within one reply. Documented: a create and a
+// delete inside one reply cancel out (the docs' example is a folder). Our reading, the least helpful one: every
+// event of such an item in the reply goes, its renames and edits too. An item that exists again at the end of
+// the reply (created, deleted, restored) keeps all its events: nothing cancelled it, and dropping them would
+// hide an existing item from every client (a guess: the docs do not say).
 func dropCancelling(sel []event) []event {
 	type key struct {
 		folder bool
 		id     uint64
 	}
 	created := map[key]bool{}
-	cancelled := map[key]bool{}
+	gone := map[key]bool{} // the item's last event in the reply so far is a delete
 	for _, ev := range sel {
 		if ev.Node == nil {
 			continue
@@ -151,10 +155,17 @@ func dropCancelling(sel []event) []event {
 		switch ev.Event {
 		case "createfolder", "createfile":
 			created[k] = true
+			gone[k] = false
 		case "deletefolder", "deletefile":
-			if created[k] {
-				cancelled[k] = true
-			}
+			gone[k] = true
+		default:
+			gone[k] = false
+		}
+	}
+	cancelled := map[key]bool{}
+	for k := range created {
+		if gone[k] {
+			cancelled[k] = true
 		}
 	}
 	if len(cancelled) == 0 {

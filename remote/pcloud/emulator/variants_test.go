@@ -92,6 +92,27 @@ func TestCancellingPairsDropped(t *testing.T) {
 	}
 }
 
+// TestRestoredItemIsNotCancelled: a file created, deleted and restored inside one reply exists at its end, so
+// its events stay (dropping them would hide an existing file from every client); a file created, renamed and
+// deleted loses all three.
+func TestRestoredItemIsNotCancelled(t *testing.T) {
+	r := Start(t, Options{Variants: []string{VariantTrash}})
+	a := newAPI(t, r)
+	var d tDiff
+	a.must("diff", &d, "last", "0")
+	from := d.DiffID
+	back := a.put(0, "back.txt", []byte("b")).Metadata[0]
+	a.must("deletefile", nil, "fileid", u(back.FileID))
+	a.must("trash_restore", nil, "fileid", u(back.FileID))
+	gone := a.put(0, "gone.txt", []byte("g")).Metadata[0]
+	a.must("renamefile", nil, "fileid", u(gone.FileID), "toname", "renamed.txt")
+	a.must("deletefile", nil, "fileid", u(gone.FileID))
+	a.must("diff", &d, "diffid", u(from))
+	if got := strings.Join(d.events(), " "); got != "createfile deletefile createfile" {
+		t.Fatalf("events %q, want the restored file's three and none of the deleted one's", got)
+	}
+}
+
 // TestNewFileIDOnOverwrite: VariantNewFileID gives an overwritten file a new fileid and reports the old one.
 func TestNewFileIDOnOverwrite(t *testing.T) {
 	r := Start(t, Options{Variants: []string{VariantNewFileID}})

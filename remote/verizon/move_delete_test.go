@@ -1,0 +1,178 @@
+package verizon
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/tandemsync/tandem/engine"
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/localdir"
+	"github.com/tandemsync/tandem/remote/verizon/emulator"
+	"github.com/tandemsync/tandem/state"
+)
+
+var deltaReadings = []string{emulator.VariantDeltaMoveNone, emulator.VariantDeltaMoveFolder, emulator.VariantDeltaMoveSubtree}
+
+// feedView applies a batch to a view of paths the way the engine's store does: From moves a subtree, Deleted
+// removes one, anything else is an upsert.
+func feedView(view map[remote.Path]bool, b remote.Batch) {
+	for _, ch := range b.Changes {
+		if ch.Entry.Skip != "" {
+			continue
+		}
+		if ch.From != "" {
+			for p := range view {
+				if p.Within(ch.From) {
+					delete(view, p)
+					view[p.Rebase(ch.From, ch.Entry.Path)] = true
+				}
+			}
+		}
+		if ch.Deleted {
+			for p := range view {
+				if p.Within(ch.Entry.Path) {
+					delete(view, p)
+				}
+			}
+			continue
+		}
+		view[ch.Entry.Path] = true
+	}
+}
+
+// TestMovedThenDeletedLeavesNoOldPath: another client moves a file (and a folder) and then deletes it at its
+// new path between two looks. Under the default reading the delta names nothing at all for it: not the old path
+// (the item moved away from it) and not the new one (it did not exist at the old etag). The feed must still end
+// with the old paths gone, under every delta reading (found by the torture, seeds 132279 and 71999).
+func TestMovedThenDeletedLeavesNoOldPath(t *testing.T) {
+	for _, v := range deltaReadings {
+		t.Run(v, func(t *testing.T) {
+			t.Parallel()
+			r := startEmu(t, emulator.Options{Variants: []string{v}})
+			c, other := newClient(t, r, nil), newClient(t, r, nil)
+			mustMkdir(t, c, "d")
+			mustMkdir(t, c, "dst")
+			mustPut(t, c, "d/x.txt", []byte("x"))
+			mustPut(t, c, "f.txt", []byte("f"))
+			mustPut(t, c, "stay.txt", []byte("s"))
+			cur, err := c.Head(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			view := map[remote.Path]bool{}
+			if err := c.Walk(t.Context(), remote.Root, func(e remote.Entry) error { view[e.Path] = true; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			for _, mv := range [][2]remote.Path{{"f.txt", "dst/m.txt"}, {"d", "dst/e"}} {
+				if _, err := other.Move(t.Context(), mv[0], mv[1], remote.Precondition{}); err != nil {
+					t.Fatal(err)
+				}
+				if err := other.Delete(t.Context(), mv[1], remote.Precondition{}); err != nil && mv[1] == "dst/m.txt" {
+					t.Fatal(err)
+				} else if err != nil { // a folder that is not empty: delete what is inside first
+					if err := other.Delete(t.Context(), "dst/e/x.txt", remote.Precondition{}); err != nil {
+						t.Fatal(err)
+					}
+					if err := other.Delete(t.Context(), mv[1], remote.Precondition{}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for i := 0; ; i++ {
+				b, err := c.Changes(t.Context(), cur)
+				if err != nil {
+					t.Fatalf("Changes: %v", err)
+				}
+				feedView(view, b)
+				if len(b.Changes) == 0 || i > 10 {
+					break
+				}
+				cur = b.Next
+			}
+			want := map[remote.Path]bool{"dst": true, "stay.txt": true}
+			if len(view) != len(want) || !view["dst"] || !view["stay.txt"] {
+				t.Fatalf("view after the feed: %v, want %v", view, want)
+			}
+		})
+	}
+}
+
+// TestMovedThenDeletedEngine: the same through engine passes against a local folder: the old name leaves the
+// local side without a --resync.
+func TestMovedThenDeletedEngine(t *testing.T) {
+	for _, v := range deltaReadings {
+		t.Run(v, func(t *testing.T) {
+			t.Parallel()
+			r := startEmu(t, emulator.Options{Variants: []string{v}})
+			c := newClient(t, r, nil)
+			L := t.TempDir()
+			pass := enginePass(t, c, L)
+			for name, data := range map[string]string{"f549.txt": "moved then deleted", "stay.txt": "stays",
+				"d415/keep.txt": "keeps the folder"} {
+				if err := os.MkdirAll(filepath.Dir(filepath.Join(L, name)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(L, name), []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pass()
+			o := newClient(t, r, nil)
+			if _, err := o.Move(t.Context(), "f549.txt", "d415/m525.txt", remote.Precondition{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.Delete(t.Context(), "d415/m525.txt", remote.Precondition{}); err != nil {
+				t.Fatal(err)
+			}
+			pass()
+			if rep := pass(); len(rep.Done) > 0 {
+				t.Fatalf("the pass after convergence did %+v", rep.Done)
+			}
+			for name, want := range map[string]bool{"f549.txt": false, "d415/m525.txt": false, "stay.txt": true,
+				"d415/keep.txt": true} {
+				_, err := os.Stat(filepath.Join(L, name))
+				if got := err == nil; got != want {
+					t.Errorf("local %s present: %v, want %v (%v)", name, got, want, err)
+				}
+			}
+		})
+	}
+}
+
+// enginePass returns a function that runs one engine pass of c against the local folder L, with one state
+// store for all of them, and fails the test on an error or a problem.
+func enginePass(t *testing.T, c *Client, L string) func() *engine.Report {
+	t.Helper()
+	st, err := state.Open(filepath.Join(t.TempDir(), "pair.db"), zaptest.NewLogger(t), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := st.Check(); err != nil {
+			t.Errorf("state check: %v", err)
+		}
+		st.Close()
+	})
+	ld, err := localdir.Open(zaptest.NewLogger(t), L, localdir.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ld.Close() })
+	return func() *engine.Report {
+		t.Helper()
+		e, err := engine.New(engine.Deps{Local: ld, Remote: c, Store: st, Logger: zaptest.NewLogger(t)},
+			engine.Options{Host: "testhost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := e.RunPass(context.Background())
+		if err != nil || len(rep.Problems) > 0 {
+			t.Fatalf("pass: %v %+v", err, rep.Problems)
+		}
+		return rep
+	}
+}

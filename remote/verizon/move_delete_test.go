@@ -176,3 +176,53 @@ func enginePass(t *testing.T, c *Client, L string) func() *engine.Report {
 		return rep
 	}
 }
+
+// TestRenamedThenTypeChanged: another client renames a synced file and then turns the new name into a folder
+// (the torture's V2, under delta-move-subtree: the local file stayed). In one interval between two passes, and
+// across two; under every delta reading the old name must leave the local side and the folder arrive.
+func TestRenamedThenTypeChanged(t *testing.T) {
+	for _, v := range deltaReadings {
+		for _, split := range []bool{false, true} {
+			name := v + "/one-interval"
+			if split {
+				name = v + "/two-intervals"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				r := startEmu(t, emulator.Options{Variants: []string{v}})
+				c := newClient(t, r, nil)
+				L := t.TempDir()
+				pass := enginePass(t, c, L)
+				for name, data := range map[string]string{"a.txt": "renamed, then its name became a folder",
+					"stay.txt": "stays"} {
+					if err := os.WriteFile(filepath.Join(L, name), []byte(data), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				pass()
+				o := newClient(t, r, nil)
+				if _, err := o.Move(t.Context(), "a.txt", "b.txt", remote.Precondition{}); err != nil {
+					t.Fatal(err)
+				}
+				if split {
+					pass()
+				}
+				if err := o.Delete(t.Context(), "b.txt", remote.Precondition{}); err != nil {
+					t.Fatal(err)
+				}
+				mustMkdir(t, o, "b.txt")
+				mustPut(t, o, "b.txt/inside.txt", []byte("inside"))
+				pass()
+				if rep := pass(); len(rep.Done) > 0 {
+					t.Fatalf("the pass after convergence did %+v", rep.Done)
+				}
+				for name, want := range map[string]bool{"a.txt": false, "b.txt/inside.txt": true, "stay.txt": true} {
+					_, err := os.Stat(filepath.Join(L, name))
+					if got := err == nil; got != want {
+						t.Errorf("local %s present: %v, want %v (%v)", name, got, want, err)
+					}
+				}
+			})
+		}
+	}
+}

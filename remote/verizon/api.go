@@ -228,14 +228,6 @@ func itemPath(root, parent, name string) (remote.Path, bool, error) {
 
 var hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-func parseTime(ft flexTime) time.Time {
-	t, err := time.Parse(time.RFC3339Nano, string(ft))
-	if err != nil {
-		return time.Time{}
-	}
-	return t.UTC()
-}
-
 // rev is what preconditions compare: the version the server checks plus the content token that tells a
 // re-created file (which restarts at version 1) from the one the plan saw.
 func rev(version int64, token string) string { return strconv.FormatInt(version, 10) + ":" + token }

@@ -1,8 +1,9 @@
-// Package verizon is the Verizon Personal Cloud Storage provider: a remote.Remote over the /cloud/1 API with
-// OAuth2 refresh serialised across processes (refresh.go), a change feed from fullview etags, writes checked by a
-// metadata read just before and the replaced version just after (the intent's safe/version are undocumented),
-// safe=true moves, downloads verified against the listed SHA-256, and the authorization-code login with the
-// user's own app key. PROVIDER.md lists what is documented and what is a reading of ours.
+// Package verizon is the Verizon Personal Cloud Storage provider: a remote.Remote over the /cloud/1 API with OAuth2
+// refresh serialised across processes (refresh.go), a change feed from fullview etags and complete listings
+// compared with the previous one (cursor.go), writes checked by a metadata read just before and the replaced
+// version just after (the intent's safe/version are undocumented), safe=true moves, downloads verified against the
+// listed SHA-256, and the authorization-code login with the user's own app key. PROVIDER.md lists what is
+// documented and what is a reading of ours.
 package verizon
 
 import (

@@ -13,15 +13,16 @@ import (
 )
 
 // The change feed. A fullview delta is used only as a signal: 412 nothing changed, 205 the etag is too old, 200
-// something changed. What a 200 says is not trusted to be complete, because the reference does not say what a
-// delta names after a move, and under the least helpful reading (the emulator's default, delta-move-none) an
-// item moved and then deleted between two looks is named nowhere: not at its old path (it moved away) and not at
-// its new one (it did not exist at the etag). Nothing in such a delta can tell it; only a complete listing can.
-// So on a 200 the client takes a complete fullview and compares it with the previous one, which travels in the
-// cursor (as the vBoxx client keeps its tree): every old path the new listing no longer holds is deleted, a file
-// whose contentToken left an old path for a new one is a move, a folder whose whole subtree reappears elsewhere
-// is one move. This is correct under every reading of the delta, at the cost of one complete fullview of the
-// virtual folder per pass that finds changes (a pass that finds none costs one bodyless 412, as before).
+// something changed (documented). What a 200 says is not trusted to be complete, because the reference does not say
+// what a delta names after a move (the emulator's delta-move-none, delta-move-folder and delta-move-subtree
+// variants), and under the least helpful reading (the emulator's default, delta-move-none) an item moved and then
+// deleted between two looks is named nowhere: not at its old path (it moved away) and not at its new one (it did
+// not exist at the etag). Nothing in such a delta can tell it; only a complete listing can. So on a 200 the client
+// takes a complete fullview and compares it with the previous one, which travels in the cursor (as the vBoxx client
+// keeps its tree): every old path the new listing no longer holds is deleted, a file whose contentToken left an old
+// path for a new one is a move, a folder whose whole subtree reappears elsewhere is one move. This is correct under
+// every reading of the delta, at the cost of one complete fullview of the virtual folder per pass that finds
+// changes (a pass that finds none costs one bodyless 412, as before).
 //
 // Keeping the previous listing in the cursor, not in a side file, means the engine commits it in the same
 // transaction as the changes it covers: it can never run ahead of what was recorded.

@@ -31,7 +31,7 @@ func TestCursorCarriesTheListing(t *testing.T) {
 	}
 	for _, bad := range []remote.Cursor{
 		remote.Cursor("vz2:1733480000000:" + etag), // the etag-only cursor of earlier versions
-		cur[:len(cur)-3],                           // cut short
+		cur[:len(cur)-3], // cut short
 		append(append(remote.Cursor{}, cur[:len(cursorMagic)+len(etag)+1]...), "garbage"...),
 	} {
 		if _, err := c.Changes(t.Context(), bad); !errors.Is(err, remote.ErrOutOfSync) {

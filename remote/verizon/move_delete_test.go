@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.uber.org/zap/zaptest"
@@ -224,5 +225,53 @@ func TestRenamedThenTypeChanged(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestExistingFolderIsNotTakenForAMovedOne: a folder deleted while a folder that already existed receives files
+// of the same names is a delete and new files, not a move of the one folder onto the other; a real rename in
+// the same interval is still one move.
+func TestExistingFolderIsNotTakenForAMovedOne(t *testing.T) {
+	t.Parallel()
+	r := startEmu(t, emulator.Options{})
+	c, other := newClient(t, r, nil), newClient(t, r, nil)
+	mustMkdir(t, c, "a")
+	mustMkdir(t, c, "b")
+	mustMkdir(t, c, "r")
+	mustPut(t, c, "a/x.txt", []byte("x in a"))
+	mustPut(t, c, "r/y.txt", []byte("y"))
+	cur, err := c.Head(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Delete(t.Context(), "a/x.txt", remote.Precondition{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Delete(t.Context(), "a", remote.Precondition{}); err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, other, "b/x.txt", []byte("another x in b"))
+	if _, err := other.Move(t.Context(), "r", "s", remote.Precondition{}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Changes(t.Context(), cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ch := range b.Changes {
+		switch {
+		case ch.From != "":
+			got = append(got, "move "+string(ch.From)+" "+string(ch.Entry.Path))
+		case ch.Deleted:
+			got = append(got, "delete "+string(ch.Entry.Path))
+		default:
+			got = append(got, "put "+string(ch.Entry.Path))
+		}
+	}
+	// The moved folder's items are listed again at their new paths (upserts of what the move carried).
+	want := []string{"delete a", "move r s", "put b/x.txt", "put s", "put s/y.txt"}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Fatalf("changes %v, want %v", got, want)
 	}
 }

@@ -71,9 +71,13 @@ type Client struct {
 	root     string // absolute, no trailing slash
 	vf       string
 
-	mu      sync.Mutex
-	snap    *snapshot // the full listing Head took, for the Walk that follows it
-	skipped []string  // names skipped in the last listing, for status
+	mu   sync.Mutex
+	snap *snapshot // the full listing Head took, for the Walk that follows it
+	last *answer   // the last Changes that took a complete listing, for a second call from the same cursor
+	// writes counts the starts and ends of this client's writes: an answer saved across one is not reused, so
+	// the engine's feed read after its own writes always looks at the server.
+	writes  atomic.Uint64
+	skipped []string // names skipped in the last listing, for status
 
 	// Readings of undocumented behaviour, detected once and remembered (PROVIDER.md).
 	moveIntoFolder atomic.Bool // fops/move takes the destination folder, not the full new path
@@ -89,6 +93,26 @@ type snapshot struct {
 
 // snapshotTTL bounds how long a Head's listing may stand in for a Walk: the engine walks right after Head.
 const snapshotTTL = time.Minute
+
+// answer is a Changes result that cost a complete listing. The daemon's poller reads the feed from the stored
+// cursor only to learn that something changed, and the pass it starts then reads from the same cursor: the
+// second call gets the same batch instead of a second complete listing. A batch from an older listing is still
+// a correct answer (its Next is that listing's etag, and the caller's next Changes sees what came after), so
+// the only bound needed is answerTTL.
+type answer struct {
+	from   remote.Cursor
+	batch  remote.Batch
+	at     time.Time
+	writes uint64 // Client.writes when the listing was asked for
+}
+
+// wrote marks the start and the end of a write (call as defer c.wrote()()).
+func (c *Client) wrote() func() {
+	c.writes.Add(1)
+	return func() { c.writes.Add(1) }
+}
+
+const answerTTL = 30 * time.Second
 
 // ValidateRoot checks a remote root: absolute, every component a valid name, below a virtual folder.
 func ValidateRoot(root string) (string, error) {
@@ -335,6 +359,7 @@ func (c *Client) CheckRoot(ctx context.Context) error {
 // InitRoot implements remote.RootChecker: it creates the root and any missing folder above it (the virtual
 // folder itself must exist: it cannot be created by a data call).
 func (c *Client) InitRoot(ctx context.Context) error {
+	defer c.wrote()()
 	parts := strings.Split(c.root[1:], "/")
 	parent := "/" + parts[0]
 	for _, name := range parts[1:] {
@@ -350,6 +375,7 @@ func (c *Client) InitRoot(ctx context.Context) error {
 
 // Mkdir implements remote.Remote with override=modify, so an existing folder is success (§10.1).
 func (c *Client) Mkdir(ctx context.Context, p remote.Path) (remote.Entry, error) {
+	defer c.wrote()()
 	if err := check(p); err != nil {
 		return remote.Entry{}, err
 	}
@@ -408,6 +434,7 @@ func (c *Client) isFolder(ctx context.Context, abs string, taken error) error {
 // target is a 409 (ErrConflict) and never overwritten. The API has no precondition on the source, so a Rev is
 // re-checked just before (the remaining window is accepted, DESIGN "Transfers").
 func (c *Client) Move(ctx context.Context, from, to remote.Path, pre remote.Precondition) (remote.Entry, error) {
+	defer c.wrote()()
 	if err := check(from); err != nil {
 		return remote.Entry{}, err
 	}
@@ -517,6 +544,7 @@ func (c *Client) relocate(ctx context.Context, op string, from, want remote.Path
 // folder's emptiness (ErrNotEmpty). A child created in the window in between goes to the trash with the folder,
 // never lost.
 func (c *Client) Delete(ctx context.Context, p remote.Path, pre remote.Precondition) error {
+	defer c.wrote()()
 	if err := check(p); err != nil {
 		return err
 	}
@@ -653,6 +681,11 @@ func (c *Client) Walk(ctx context.Context, dir remote.Path, fn func(remote.Entry
 func (c *Client) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, error) {
 	c.mu.Lock()
 	c.snap = nil // a Walk after Changes must see the state after them
+	gen := c.writes.Load()
+	if a := c.last; a != nil && a.writes == gen && bytes.Equal(a.from, cur) && c.clk.Since(a.at) < answerTTL {
+		c.mu.Unlock()
+		return remote.Batch{Changes: append([]remote.Change(nil), a.batch.Changes...), Next: a.batch.Next}, nil
+	}
 	c.mu.Unlock()
 	etag, old, err := decodeCursor(cur)
 	if err != nil {
@@ -675,7 +708,12 @@ func (c *Client) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, 
 	if now.rootGone || !now.rootSeen {
 		return remote.Batch{}, fmt.Errorf("changes of %s: %w: the root is not in the listing", c, remote.ErrRootMissing)
 	}
-	return remote.Batch{Changes: diff(old, now), Next: encodeCursor(next, now)}, nil
+	b := remote.Batch{Changes: diff(old, now), Next: encodeCursor(next, now)}
+	out := remote.Batch{Changes: append([]remote.Change(nil), b.Changes...), Next: b.Next}
+	c.mu.Lock()
+	c.last = &answer{from: append(remote.Cursor(nil), cur...), batch: b, at: c.clk.Now(), writes: gen}
+	c.mu.Unlock()
+	return out, nil
 }
 
 // ---- helpers ----

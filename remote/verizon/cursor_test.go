@@ -2,6 +2,7 @@ package verizon
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/tandemsync/tandem/remote"
@@ -40,5 +41,53 @@ func TestCursorCarriesTheListing(t *testing.T) {
 	}
 	if b, err := c.Changes(t.Context(), cur); err != nil || len(b.Changes) != 0 || string(b.Next) != string(cur) {
 		t.Fatalf("quiet: %+v %v", b, err)
+	}
+}
+
+// TestChangesFromOneCursorListsOnce: the daemon's poller and the pass it starts read the feed from the same
+// cursor; the second read reuses the first one's complete listing. A write of this client in between, or a
+// read from another cursor, looks at the server again, and nothing that happened later is lost: it comes with
+// the batch's Next.
+func TestChangesFromOneCursorListsOnce(t *testing.T) {
+	t.Parallel()
+	r := startEmu(t, emulator.Options{})
+	c, other := newClient(t, r, nil), newClient(t, r, nil)
+	cur, err := c.Head(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, other, "a.txt", []byte("a"))
+	r.ResetLog()
+	b1, err := c.Changes(t.Context(), cur)
+	if err != nil || len(b1.Changes) != 1 || b1.Changes[0].Entry.Path != "a.txt" {
+		t.Fatalf("first read: %+v %v", b1, err)
+	}
+	if n := ops(r, "fullview"); n != 2 {
+		t.Fatalf("%d fullview requests for a changed delta, want 2 (the delta and a complete listing)", n)
+	}
+	mustPut(t, other, "b.txt", []byte("b"))
+	b2, err := c.Changes(t.Context(), cur)
+	if err != nil || len(b2.Changes) != 1 || b2.Changes[0].Entry.Path != "a.txt" || string(b2.Next) != string(b1.Next) {
+		t.Fatalf("second read from the same cursor: %+v %v", b2, err)
+	}
+	if n := ops(r, "fullview"); n != 2 {
+		t.Fatalf("%d fullview requests after the second read, want still 2", n)
+	}
+	b3, err := c.Changes(t.Context(), b1.Next)
+	if err != nil || len(b3.Changes) != 1 || b3.Changes[0].Entry.Path != "b.txt" {
+		t.Fatalf("read from the next cursor: %+v %v", b3, err)
+	}
+	// A write of this client between two reads from one cursor: the second read looks again.
+	mustPut(t, c, "c.txt", []byte("c"))
+	b4, err := c.Changes(t.Context(), b1.Next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, ch := range b4.Changes {
+		paths = append(paths, string(ch.Entry.Path))
+	}
+	if strings.Join(paths, ",") != "b.txt,c.txt" {
+		t.Fatalf("read after a write of ours: %v, want b.txt and c.txt", paths)
 	}
 }

@@ -228,14 +228,6 @@ func itemPath(root, parent, name string) (remote.Path, bool, error) {
 
 var hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-func parseTime(ft flexTime) time.Time {
-	t, err := time.Parse(time.RFC3339Nano, string(ft))
-	if err != nil {
-		return time.Time{}
-	}
-	return t.UTC()
-}
-
 // rev is what preconditions compare: the version the server checks plus the content token that tells a
 // re-created file (which restarts at version 1) from the one the plan saw.
 func rev(version int64, token string) string { return strconv.FormatInt(version, 10) + ":" + token }
@@ -291,10 +283,6 @@ type listing struct {
 	// Path (a file keeps its contentToken as ID): Walk and Changes emit them, so the engine keeps what it
 	// stored for them (a synced file renamed on the server to such a name is not a delete) and reports them.
 	skips []remote.Entry
-	// relocated counts listed items not newer than the previous answer: moved or renamed, not created.
-	relocated []remote.Path
-	newest    time.Time // the latest versionCreated listed
-
 }
 
 // skipItem records an item of ours whose name cannot be a Path.
@@ -344,10 +332,8 @@ func (l *listing) add(e remote.Entry) {
 
 // decodeFullview parses a fullview body into a listing below root. It never fails on a bad item: each item is
 // decoded on its own, and one that cannot be understood is skipped and reported; only a body that is not the
-// expected JSON is an error. since (zero for a full listing) is when the previous answer was given: a listed
-// item not newer than that was not created since, it was moved or renamed (relocated counts them). An item
-// created in the same millisecond as since is counted too: that costs a full listing, never a missed move.
-func decodeFullview(body []byte, root string, since time.Time) (*listing, error) {
+// expected JSON is an error.
+func decodeFullview(body []byte, root string) (*listing, error) {
 	var fa struct {
 		Data *struct {
 			File    []json.RawMessage `json:"file"`
@@ -362,13 +348,6 @@ func decodeFullview(body []byte, root string, since time.Time) (*listing, error)
 		return nil, errors.New("fullview: answer without data")
 	}
 	l := &listing{entries: map[remote.Path]remote.Entry{}}
-	old := func(ft flexTime) bool {
-		t := parseTime(ft)
-		if t.After(l.newest) {
-			l.newest = t
-		}
-		return !since.IsZero() && !t.IsZero() && !t.After(since)
-	}
 	var deleted struct {
 		Path []string `json:"path"`
 	}
@@ -404,9 +383,6 @@ func decodeFullview(body []byte, root string, since time.Time) (*listing, error)
 		case err != nil:
 			l.skipItem(root, f.ParentPath, f.Name, "", true, err)
 		default:
-			if old(f.VersionCreated) {
-				l.relocated = append(l.relocated, p)
-			}
 			l.add(folderEntry(p, &f))
 		}
 	}
@@ -428,9 +404,6 @@ func decodeFullview(body []byte, root string, since time.Time) (*listing, error)
 			if why := sane(&f); why != "" {
 				l.skip(p.Quoted(), errors.New(why))
 				continue
-			}
-			if old(f.VersionCreated) {
-				l.relocated = append(l.relocated, p)
 			}
 			l.add(fileEntry(p, &f))
 		}
@@ -468,10 +441,12 @@ func (l *listing) sorted(dir remote.Path) []remote.Entry {
 	return out
 }
 
-// changes turns a delta listing into the engine's changes (§7 delta semantics): deletes first (each takes its
-// subtree), then folder moves paired back from "deleted subtree + the same subtree elsewhere", then upserts
-// parents first. A moved file needs no pairing: its contentToken (the Entry ID) lets the planner see the move.
-func (l *listing) changes() []remote.Change {
+// changes turns a delta listing (computed by diff from the previous listing old) into the engine's changes (§7
+// delta semantics): deletes first (each takes its subtree), then folder moves paired back from "deleted subtree
+// + the same subtree elsewhere", then upserts parents first. A folder is paired only with one that is new and
+// holds the same names with the same files (contentTokens), so an existing folder that happens to receive the
+// same names is never taken for the moved one.
+func (l *listing) changes(old *view) []remote.Change {
 	dels := append([]remote.Path(nil), l.deleted...)
 	sort.Slice(dels, func(i, j int) bool { return less(dels[i], dels[j]) })
 	// Keep only the topmost deleted paths; remember what each one held below it.
@@ -520,9 +495,12 @@ func (l *listing) changes() []remote.Change {
 				if e, listed := l.entries[f]; used[f] || len(rels) != len(from) || f.Within(d) || d.Within(f) || (listed && !e.Dir) {
 					continue
 				}
+				if _, existed := old.entries[f]; existed {
+					continue
+				}
 				same := true
 				for _, r := range rels {
-					same = same && from[r]
+					same = same && from[r] && sameItem(old, remote.Path(string(d)+"/"+r), l, remote.Path(string(f)+"/"+r))
 				}
 				// The first match in path order, so the answer does not depend on map order.
 				if same && (to == "" || less(f, to)) {
@@ -544,8 +522,17 @@ func (l *listing) changes() []remote.Change {
 	for _, e := range l.sorted(remote.Root) {
 		out = append(out, remote.Change{Entry: e})
 	}
-	for _, e := range l.skips {
-		out = append(out, remote.Change{Entry: e})
-	}
 	return out
+}
+
+// sameItem: the item old had at a and the one l lists at b are of one kind, and files hold the same content
+// token (a folder that was renamed carries its files unchanged).
+func sameItem(old *view, a remote.Path, l *listing, b remote.Path) bool {
+	o, ok := old.entries[a]
+	e, ok2 := l.entries[b]
+	if !ok || !ok2 || o.dir != e.Dir {
+		return false
+	}
+	_, tok, _ := parseRev(o.rev)
+	return o.dir || tok == e.ID
 }

@@ -1,8 +1,9 @@
-// Package verizon is the Verizon Personal Cloud Storage provider: a remote.Remote over the /cloud/1 API with
-// OAuth2 refresh serialised across processes (refresh.go), a change feed from fullview etags, writes checked by a
-// metadata read just before and the replaced version just after (the intent's safe/version are undocumented),
-// safe=true moves, downloads verified against the listed SHA-256, and the authorization-code login with the
-// user's own app key. PROVIDER.md lists what is documented and what is a reading of ours.
+// Package verizon is the Verizon Personal Cloud Storage provider: a remote.Remote over the /cloud/1 API with OAuth2
+// refresh serialised across processes (refresh.go), a change feed from fullview etags and complete listings
+// compared with the previous one (cursor.go), writes checked by a metadata read just before and the replaced
+// version just after (the intent's safe/version are undocumented), safe=true moves, downloads verified against the
+// listed SHA-256, and the authorization-code login with the user's own app key. PROVIDER.md lists what is
+// documented and what is a reading of ours.
 package verizon
 
 import (
@@ -70,9 +71,13 @@ type Client struct {
 	root     string // absolute, no trailing slash
 	vf       string
 
-	mu      sync.Mutex
-	snap    *snapshot // the full listing Head took, for the Walk that follows it
-	skipped []string  // names skipped in the last listing, for status
+	mu   sync.Mutex
+	snap *snapshot // the full listing Head took, for the Walk that follows it
+	last *answer   // the last Changes that took a complete listing, for a second call from the same cursor
+	// writes counts the starts and ends of this client's writes: an answer saved across one is not reused, so
+	// the engine's feed read after its own writes always looks at the server.
+	writes  atomic.Uint64
+	skipped []string // names skipped in the last listing, for status
 
 	// Readings of undocumented behaviour, detected once and remembered (PROVIDER.md).
 	moveIntoFolder atomic.Bool // fops/move takes the destination folder, not the full new path
@@ -88,6 +93,26 @@ type snapshot struct {
 
 // snapshotTTL bounds how long a Head's listing may stand in for a Walk: the engine walks right after Head.
 const snapshotTTL = time.Minute
+
+// answer is a Changes result that cost a complete listing. The daemon's poller reads the feed from the stored
+// cursor only to learn that something changed, and the pass it starts then reads from the same cursor: the
+// second call gets the same batch instead of a second complete listing. A batch from an older listing is still
+// a correct answer (its Next is that listing's etag, and the caller's next Changes sees what came after), so
+// the only bound needed is answerTTL.
+type answer struct {
+	from   remote.Cursor
+	batch  remote.Batch
+	at     time.Time
+	writes uint64 // Client.writes when the listing was asked for
+}
+
+// wrote marks the start and the end of a write (call as defer c.wrote()()).
+func (c *Client) wrote() func() {
+	c.writes.Add(1)
+	return func() { c.writes.Add(1) }
+}
+
+const answerTTL = 30 * time.Second
 
 // ValidateRoot checks a remote root: absolute, every component a valid name, below a virtual folder.
 func ValidateRoot(root string) (string, error) {
@@ -334,6 +359,7 @@ func (c *Client) CheckRoot(ctx context.Context) error {
 // InitRoot implements remote.RootChecker: it creates the root and any missing folder above it (the virtual
 // folder itself must exist: it cannot be created by a data call).
 func (c *Client) InitRoot(ctx context.Context) error {
+	defer c.wrote()()
 	parts := strings.Split(c.root[1:], "/")
 	parent := "/" + parts[0]
 	for _, name := range parts[1:] {
@@ -349,6 +375,7 @@ func (c *Client) InitRoot(ctx context.Context) error {
 
 // Mkdir implements remote.Remote with override=modify, so an existing folder is success (§10.1).
 func (c *Client) Mkdir(ctx context.Context, p remote.Path) (remote.Entry, error) {
+	defer c.wrote()()
 	if err := check(p); err != nil {
 		return remote.Entry{}, err
 	}
@@ -407,6 +434,7 @@ func (c *Client) isFolder(ctx context.Context, abs string, taken error) error {
 // target is a 409 (ErrConflict) and never overwritten. The API has no precondition on the source, so a Rev is
 // re-checked just before (the remaining window is accepted, DESIGN "Transfers").
 func (c *Client) Move(ctx context.Context, from, to remote.Path, pre remote.Precondition) (remote.Entry, error) {
+	defer c.wrote()()
 	if err := check(from); err != nil {
 		return remote.Entry{}, err
 	}
@@ -516,6 +544,7 @@ func (c *Client) relocate(ctx context.Context, op string, from, want remote.Path
 // folder's emptiness (ErrNotEmpty). A child created in the window in between goes to the trash with the folder,
 // never lost.
 func (c *Client) Delete(ctx context.Context, p remote.Path, pre remote.Precondition) error {
+	defer c.wrote()()
 	if err := check(p); err != nil {
 		return err
 	}
@@ -541,9 +570,8 @@ func (c *Client) Delete(ctx context.Context, p remote.Path, pre remote.Precondit
 
 // ---- listing and feed ----
 
-// fullview fetches a full listing (etag "") or the delta since etag, answered at since. changed is false on 412
-// (nothing new); at is a lower bound of when the server answered, on the server's clock.
-func (c *Client) fullview(ctx context.Context, etag string, since time.Time) (l *listing, next string, at time.Time, changed bool, err error) {
+// fullview fetches a full listing (etag "") or the delta since etag. changed is false on 412 (nothing new).
+func (c *Client) fullview(ctx context.Context, etag string) (l *listing, next string, changed bool, err error) {
 	u := c.url("/fullview", url.Values{"virtualfolder": {c.vf}})
 	var body []byte
 	status := 0
@@ -559,11 +587,6 @@ func (c *Client) fullview(ctx context.Context, etag string, since time.Time) (l 
 			return nil
 		}
 		next = resp.Header.Get("X-Header-ETag")
-		// The server's clock, which its versionCreated comes from, in whole seconds rounded down: never later
-		// than the answer. Never our own clock: one running behind would make a moved item look new.
-		if d, derr := http.ParseTime(resp.Header.Get("Date")); derr == nil {
-			at = d
-		}
 		var raw json.RawMessage
 		if err := c.hc.DecodeJSON(resp, &raw); err != nil {
 			return err
@@ -577,24 +600,14 @@ func (c *Client) fullview(ctx context.Context, etag string, since time.Time) (l 
 	var se *httpx.StatusError
 	switch {
 	case errors.As(err, &se) && se.Status == http.StatusPreconditionFailed && etag != "":
-		return nil, etag, since, false, nil // keep the old etag (§7 client rule)
+		return nil, etag, false, nil // keep the old etag (§7 client rule)
 	case err != nil:
-		return nil, "", at, false, apiError("fullview", err)
+		return nil, "", false, apiError("fullview", err)
 	case status == http.StatusResetContent:
-		return nil, "", at, false, fmt.Errorf("fullview of %s: %w: the server answered OutOfSync (205)", c, remote.ErrOutOfSync)
+		return nil, "", false, fmt.Errorf("fullview of %s: %w: the server answered OutOfSync (205)", c, remote.ErrOutOfSync)
 	}
-	if etag == "" {
-		since = time.Time{}
-	}
-	if l, err = decodeFullview(body, c.root, since); err != nil {
-		return nil, "", at, false, err
-	}
-	// Every item the answer holds existed when it was given: the newest of them bounds "then" from below more
-	// tightly than the Date header can.
-	for _, t := range []time.Time{l.newest, since} {
-		if t.After(at) {
-			at = t
-		}
+	if l, err = decodeFullview(body, c.root); err != nil {
+		return nil, "", false, err
 	}
 	for _, s := range l.skipped {
 		c.lg.Warn("skipped a server item", zap.String("item", s))
@@ -602,43 +615,21 @@ func (c *Client) fullview(ctx context.Context, etag string, since time.Time) (l 
 	c.mu.Lock()
 	c.skipped = l.skipped
 	c.mu.Unlock()
-	return l, next, at, true, nil
+	return l, next, true, nil
 }
 
-// Cursor layout: a version tag, the server time of the answer that gave the etag (Unix ms), and the etag,
-// stored verbatim by the engine. The time tells a moved item from a new one in the next delta. "vz1:<etag>"
-// cursors of older versions are still read (time unknown).
-const cursorPrefix, cursorPrefixV1 = "vz2:", "vz1:"
-
-func encodeCursor(etag string, at time.Time) remote.Cursor {
-	return remote.Cursor(cursorPrefix + strconv.FormatInt(at.UnixMilli(), 10) + ":" + etag)
-}
-
-func decodeCursor(cur remote.Cursor) (string, time.Time, bool) {
-	s := string(cur)
-	if rest, ok := strings.CutPrefix(s, cursorPrefixV1); ok && rest != "" {
-		return rest, time.Time{}, true
-	}
-	rest, ok := strings.CutPrefix(s, cursorPrefix)
-	ms, etag, ok2 := strings.Cut(rest, ":")
-	n, err := strconv.ParseInt(ms, 10, 64)
-	if !ok || !ok2 || err != nil || etag == "" {
-		return "", time.Time{}, false
-	}
-	return etag, time.UnixMilli(n), true
-}
-
-// Head implements remote.Remote: a full fullview, whose etag is "now". Its listing is kept for the Walk that
-// follows, which then sees exactly the state the cursor starts from (no gap, nothing twice).
+// Head implements remote.Remote: a full fullview, whose etag is "now", and the listing itself in the cursor
+// (cursor.go). The listing is also kept for the Walk that follows, which then sees exactly the state the cursor
+// starts from (no gap, nothing twice).
 func (c *Client) Head(ctx context.Context) (remote.Cursor, error) {
-	l, etag, at, _, err := c.fullview(ctx, "", time.Time{})
+	l, etag, _, err := c.fullview(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("head: %w", err)
 	}
 	c.mu.Lock()
 	c.snap = &snapshot{list: l, at: c.clk.Now()}
 	c.mu.Unlock()
-	return encodeCursor(etag, at), nil
+	return encodeCursor(etag, l), nil
 }
 
 // Walk implements remote.Remote from one fullview (parents first, implied folders included). A root that is
@@ -656,7 +647,7 @@ func (c *Client) Walk(ctx context.Context, dir remote.Path, fn func(remote.Entry
 		l = snap.list
 	} else {
 		var err error
-		if l, _, _, _, err = c.fullview(ctx, "", time.Time{}); err != nil {
+		if l, _, _, err = c.fullview(ctx, ""); err != nil {
 			return fmt.Errorf("walk %s: %w", c, err)
 		}
 	}
@@ -683,55 +674,46 @@ func (c *Client) Walk(ctx context.Context, dir remote.Path, fn func(remote.Entry
 	return nil
 }
 
-// Changes implements remote.Remote: the fullview delta since the cursor's etag. 412 is "nothing new" (same
-// cursor), 205 is ErrOutOfSync. A delta that deletes the root itself is a safety stop, not a mass delete.
+// Changes implements remote.Remote: the fullview delta since the cursor's etag tells whether anything changed
+// (412: nothing, same cursor; 205: ErrOutOfSync); when something did, a complete fullview is compared with the
+// listing the cursor carries (cursor.go says why the delta's own content is not enough). A delta or listing that
+// deletes the root itself is a safety stop, not a mass delete.
 func (c *Client) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, error) {
 	c.mu.Lock()
 	c.snap = nil // a Walk after Changes must see the state after them
-	c.mu.Unlock()
-	etag, since, ok := decodeCursor(cur)
-	if !ok {
-		return remote.Batch{}, fmt.Errorf("changes of %s: %w: unreadable cursor", c, remote.ErrOutOfSync)
+	gen := c.writes.Load()
+	if a := c.last; a != nil && a.writes == gen && bytes.Equal(a.from, cur) && c.clk.Since(a.at) < answerTTL {
+		c.mu.Unlock()
+		return remote.Batch{Changes: append([]remote.Change(nil), a.batch.Changes...), Next: a.batch.Next}, nil
 	}
-	l, next, at, changed, err := c.fullview(ctx, etag, since)
+	c.mu.Unlock()
+	etag, old, err := decodeCursor(cur)
+	if err != nil {
+		return remote.Batch{}, fmt.Errorf("changes of %s: %w: %w", c, remote.ErrOutOfSync, err)
+	}
+	delta, _, changed, err := c.fullview(ctx, etag)
 	if err != nil {
 		return remote.Batch{}, fmt.Errorf("changes: %w", err)
 	}
 	if !changed {
 		return remote.Batch{Next: cur}, nil
 	}
-	if l.rootGone {
+	if delta.rootGone {
 		return remote.Batch{}, fmt.Errorf("changes of %s: %w: the server reports the root deleted", c, remote.ErrRootMissing)
 	}
-	chs := l.changes()
-	// A moved file's old path in deleted (the subtree reading) cannot be tied to its new one, so it is counted:
-	// fewer deleted paths than unexplained moves means the delta left old paths out. A genuine delete in the same
-	// delta can hide one such old path from the count; the moved file's Entry ID (its contentToken) then lets the
-	// engine find and carry the stale record (engine.followID, TestRenameBesideADeleteIsNotLost).
-	if n := unexplained(l.relocated, chs); n > len(l.deleted) {
-		// Moved items whose old paths the delta does not account for. What a delta says after a move is not
-		// documented (everything under the old path in deleted, only the old folder, or nothing): only a folder
-		// move paired with its deleted subtree is trusted. Anything else is listed completely, which drops
-		// whatever is gone.
-		return remote.Batch{}, fmt.Errorf("changes of %s: %w: the delta shows %d moved items without their old paths",
-			c, remote.ErrOutOfSync, n)
+	now, next, _, err := c.fullview(ctx, "")
+	if err != nil {
+		return remote.Batch{}, fmt.Errorf("changes: %w", err)
 	}
-	return remote.Batch{Changes: chs, Next: encodeCursor(next, at)}, nil
-}
-
-// unexplained counts the relocated paths that lie under no folder move of chs.
-func unexplained(relocated []remote.Path, chs []remote.Change) int {
-	n := 0
-	for _, p := range relocated {
-		ok := false
-		for _, ch := range chs {
-			ok = ok || (ch.From != "" && p.Within(ch.Entry.Path))
-		}
-		if !ok {
-			n++
-		}
+	if now.rootGone || !now.rootSeen {
+		return remote.Batch{}, fmt.Errorf("changes of %s: %w: the root is not in the listing", c, remote.ErrRootMissing)
 	}
-	return n
+	b := remote.Batch{Changes: diff(old, now), Next: encodeCursor(next, now)}
+	out := remote.Batch{Changes: append([]remote.Change(nil), b.Changes...), Next: b.Next}
+	c.mu.Lock()
+	c.last = &answer{from: append(remote.Cursor(nil), cur...), batch: b, at: c.clk.Now(), writes: gen}
+	c.mu.Unlock()
+	return out, nil
 }
 
 // ---- helpers ----

@@ -16,12 +16,10 @@ import (
 )
 
 // TestRenameBesideADeleteIsNotLost: under the default reading a delta shows a renamed file at its new path and
-// nothing at its old one. A genuine delete in the same delta then covers the rename's missing old path in the
-// client's count (fewer deleted paths than unexplained moves is what makes it ask for a complete listing), so
-// the delta is applied as it is (found by the crash-points suite: the old name stayed on the local side and
-// every later pass found nothing to do). The renamed file keeps its contentToken, the Entry ID, and the engine
-// carries the record it holds under that ID to the new path (engine.followID): the old name must leave the
-// local side as the rename's echo, under every delta reading.
+// nothing at its old one, and a genuine delete in the same delta once hid that from the client (found by the
+// crash-points suite: the old name stayed on the local side and every later pass found nothing to do). The feed
+// now compares complete listings (cursor.go); the old name must leave the local side as the rename's echo,
+// under every delta reading.
 func TestRenameBesideADeleteIsNotLost(t *testing.T) {
 	for _, v := range []string{emulator.VariantDeltaMoveNone, emulator.VariantDeltaMoveFolder, emulator.VariantDeltaMoveSubtree} {
 		t.Run(v, func(t *testing.T) {

@@ -223,6 +223,7 @@ func (c *Client) prepare(body io.Reader, size int64) (*source, string, error) {
 // answer. safe=true / version=<n> go along for a server that honours them (a 409 is remote.ErrConflict), but
 // nothing depends on them (PROVIDER.md). Without a precondition the server replaces.
 func (c *Client) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
+	defer c.wrote()()
 	if err := check(p); err != nil {
 		return remote.Entry{}, err
 	}

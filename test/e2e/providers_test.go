@@ -58,9 +58,6 @@ type provider struct {
 	moveCalls int
 	// emuArgs are extra `tandem emulate` flags, e.g. a Verizon --variant.
 	emuArgs []string
-	// folderMoveBySubtree: a folder moved on the server comes down as its files' moves, not one folder move
-	// (Verizon, unless its deltas name the old subtree: delta-move-subtree).
-	folderMoveBySubtree bool
 }
 
 var providers = []provider{
@@ -82,7 +79,7 @@ var providers = []provider{
 		otherMutating: `^(fops/copy|fops/restore|trash)$`, digest: true,
 		// Under the default reading (move-target-folder), a move to a new folder under a new name is a probe
 		// with the full path (404), a move into the folder and a rename; with move-target-path it is one call.
-		moveCalls: 3, folderMoveBySubtree: true,
+		moveCalls: 3,
 	},
 	{
 		name: "vboxx", spec: "vboxx:/", root: "/",
@@ -127,8 +124,6 @@ func verizonVariant(v string) provider {
 	switch v {
 	case verizonemu.VariantMoveTargetPath:
 		p.moveCalls = 1
-	case verizonemu.VariantDeltaMoveSubtree:
-		p.folderMoveBySubtree = false
 	}
 	return p
 }

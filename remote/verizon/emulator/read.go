@@ -373,6 +373,9 @@ func (e *Emulator) fullview(w http.ResponseWriter, r *http.Request) error {
 // deltaDeleted applies the delta variant to the sorted deleted paths (§7 says only "added, changed or
 // deleted"). delta-move-subtree lists everything; delta-move-folder only the topmost of each deleted subtree;
 // delta-move-none (default) leaves out every path a move left, so a moved item shows only at its new path.
+// Variant, not documented: under delta-move-none an item moved and then deleted since the etag is named nowhere
+// (its old path was left by a move, its new one did not exist at the etag), and the delta is a 200 that may be
+// empty; the reference's own delta rules (§7, a project decision) would list the old path.
 func (e *Emulator) deltaDeleted(deleted []string, movedAway map[string]bool) []string {
 	var out []string
 	kept := map[string]bool{}

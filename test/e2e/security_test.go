@@ -1235,13 +1235,19 @@ func browserLogin(t *testing.T, caFile, provider string, env []string, fixLink f
 // reads from the redirect; vBoxx with its password), then passes on the stored login at debug level with 401s
 // and a token refresh, connection resets on a listing and an upload, a forced panic inside a request that
 // carries the token (the failpoints build; Verizon and vBoxx during a token refresh, after the server rotated
-// the token), and a refresh the server refuses (pCloud: a revoked token). No token, refresh token, client
-// secret, code or password appears, raw, URL-encoded or base64, in any output or in the state dir.
+// the token), and a refresh the server refuses (pCloud: a revoked token). vBoxx logs in with a registered app's
+// id and secret, so its refreshes carry the secret. No token, refresh token, client secret, code or password
+// appears, raw, URL-encoded or base64, in any output or in the state dir.
 func TestNoSecretsInLoginsAndFailures(t *testing.T) {
 	t.Parallel()
 	fp := fpBinary(t)
 	forEachProvider(t, func(t *testing.T, p provider) {
-		e := newPenv(t, p)
+		var emuArgs []string
+		vboxxSecret := "CS-vboxx-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		if p.name == "vboxx" { // a registered app, whose secret the refreshes below must send and never show
+			emuArgs = []string{"--client-id", "tandem-e2e-app", "--client-secret", vboxxSecret}
+		}
+		e := newPenv(t, p, emuArgs...)
 		texts := map[string]string{}
 		known := map[string]bool{}
 		add := func(ss ...string) {
@@ -1270,11 +1276,12 @@ func TestNoSecretsInLoginsAndFailures(t *testing.T) {
 			texts["login"] = r.Stdout + r.Stderr
 		case "vboxx":
 			r := testenv.RunWith(t, bin, testenv.RunOpts{Stdin: e.emu.Password + "\n"}, append([]string{"login", "vboxx",
-				"--username", e.emu.Username, "--password-stdin", "--endpoint", e.emu.Endpoint, "--ca-file", e.emu.CAFile},
-				tokens...)...)
+				"--username", e.emu.Username, "--password-stdin", "--endpoint", e.emu.Endpoint, "--ca-file", e.emu.CAFile,
+				"--client-id", e.emu.ClientID, "--client-secret", e.emu.ClientSecret}, tokens...)...)
 			if r.Code != 0 {
 				t.Fatalf("login:\n%s", r)
 			}
+			add(vboxxSecret)
 			texts["login"] = r.Stdout + r.Stderr
 		}
 		step := func(what string, wantOK bool, binary string, extraEnv ...string) testenv.Result {

@@ -339,3 +339,25 @@ func TestLogoutWithoutRevocation(t *testing.T) {
 		t.Fatalf("unknown provider:\n%s", r)
 	}
 }
+
+// TestVerizonRefusedFlagTokensHint: a refused refresh of tokens given with --access-token/--refresh-token says
+// to give new tokens (a new `tandem login verizon` would not change what this command uses), and no other advice
+// is appended; a refused refresh of a stored login still says to run `tandem login verizon`
+// (TestNoSecretsInLoginsAndFailures).
+func TestVerizonRefusedFlagTokensHint(t *testing.T) {
+	t.Parallel()
+	e := newPenv(t, providerNamed(t, "verizon"))
+	e.lwrite("a.txt", "a")
+	e.sync()
+	e.emu.Post(t, "/revoke-refresh", "")
+	e.emu.Post(t, "/expire-tokens", "")
+	e.lwrite("b.txt", "b")
+	r := e.once()
+	if r.Code != 1 {
+		t.Fatalf("a refused refresh must exit 1:\n%s", r)
+	}
+	mustContain(t, r.Stderr, "give a fresh pair with --access-token and --refresh-token", "the refused refresh")
+	if strings.Contains(r.Stderr, "run `tandem login verizon`") || strings.Contains(r.Stderr, "log in again") {
+		t.Fatalf("tokens given as flags are not cured by a new login:\n%s", r)
+	}
+}

@@ -473,14 +473,23 @@ func filesText(t *testing.T, dir string) map[string]string {
 }
 
 // TestNoSecretsInOutput (SEC-04, issue 14 item 6): per provider, passes at debug level (-v) with uploads,
-// downloads, a connection reset on listings and, on Verizon, every access token expired (401 and a refresh);
-// on vBoxx also the daemon with its log file, `tandem status --json` and /metrics. No credential appears, raw,
+// downloads, a connection reset on listings and every access token expired (401 and a refresh); on vBoxx,
+// logged in as a registered app (its client secret is searched for too), also the daemon with its log file,
+// `tandem status --json` and /metrics. No credential appears, raw,
 // URL-encoded or base64, in any output, log, status, metrics or file of the state dir.
 func TestNoSecretsInOutput(t *testing.T) {
 	t.Parallel()
 	forEachProvider(t, func(t *testing.T, p provider) {
-		e := newPenv(t, p)
+		var emuArgs []string
+		if p.name == "vboxx" { // logged in as a registered app: its secret is a credential like the tokens
+			emuArgs = []string{"--client-id", "tandem-e2e-app", "--client-secret",
+				"CS-vboxx-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+		}
+		e := newPenv(t, p, emuArgs...)
 		secrets := e.secrets(t)
+		if p.name == "vboxx" && !slices.Contains(secrets, e.emu.ClientSecret) {
+			t.Fatalf("the stored vBoxx login holds no client secret to look for")
+		}
 		texts := map[string]string{}
 		run := func(what string, flags ...string) {
 			r := e.once(append([]string{"-v"}, flags...)...)
@@ -492,10 +501,14 @@ func TestNoSecretsInOutput(t *testing.T) {
 		e.lwrite("docs/a.txt", "a")
 		run("first pass", "--json")
 		e.rwrite("docs/b.txt", "b")
-		e.emu.SetFaults(t, plan(rule(p.list, "do: resetAfter, bytes: 0", "    times: 1\n")))
-		if p.name == "verizon" {
+		rules := []string{rule(p.list, "do: resetAfter, bytes: 0", "    times: 1\n")}
+		switch p.name {
+		case "verizon":
 			e.emu.Post(t, "/expire-tokens", "")
+		case "vboxx": // a 401 and a refresh, which carries the app's secret
+			rules = append([]string{rule("", "do: expireToken", "    nth: 1\n")}, rules...)
 		}
+		e.emu.SetFaults(t, plan(rules...))
 		run("pass with faults")
 		e.emu.ClearFaults(t)
 		if p.name == "verizon" {

@@ -35,8 +35,9 @@ type Options struct {
 	// default of each is the least helpful reading.
 	Variants []string
 	Region   string // pCloud: "us" (default) or "eu" (the same as the variant eu)
-	// ClientID, ClientSecret and RedirectURL: the OAuth app registered with the emulator (Verizon), as a
-	// developer registers one in the provider's console. Empty: the emulator's defaults.
+	// ClientID, ClientSecret and RedirectURL: the OAuth app registered with the emulator (Verizon; vBoxx takes
+	// the id and secret, registered besides its built-in `anchor` client), as a developer registers one in the
+	// provider's console. Empty: the emulator's defaults.
 	ClientID, ClientSecret, RedirectURL string
 }
 
@@ -77,7 +78,8 @@ type Info struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Username     string `json:"username,omitempty"`
 	Password     string `json:"password,omitempty"`
-	// Verizon: the OAuth app registered with the emulator, for `tandem login verizon --client-id ...`.
+	// The OAuth app registered with the emulator, for `tandem login verizon|vboxx --client-id ...` (vBoxx: only
+	// when one was registered with --client-id).
 	ClientID     string   `json:"client_id,omitempty"`
 	ClientSecret string   `json:"client_secret,omitempty"`
 	RedirectURL  string   `json:"redirect_url,omitempty"`
@@ -236,8 +238,11 @@ func hostOf(u string) string {
 // startVBoxx: vBoxx is HTTPS only, and a plain-HTTP request on its port must get the API's insecure_transport
 // answer, which the vboxx emulator's own Serve does by sniffing each connection.
 func startVBoxx(lg *zap.Logger, o Options) (*Server, error) {
+	if o.ClientSecret != "" && o.ClientID == "" {
+		return nil, fmt.Errorf("--client-secret needs --client-id: the vboxx emulator's built-in client (anchor) has no secret")
+	}
 	e, err := vboxxemu.New(lg, vboxxemu.Options{DataDir: filepath.Join(o.Data, "store"), AccessTTL: o.AccessTTL,
-		Variants: o.Variants})
+		Variants: o.Variants, ClientID: o.ClientID, ClientSecret: o.ClientSecret})
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +255,8 @@ func startVBoxx(lg *zap.Logger, o Options) (*Server, error) {
 	user, pass := e.Credentials()
 	return &Server{
 		Info: Info{Provider: "vboxx", Endpoint: srv.URL, HTTPSURL: srv.URL, AdminURL: srv.AdminURL, CAFile: srv.CAFile,
-			DataDir: o.Data, Username: user, Password: pass},
+			DataDir: o.Data, Username: user, Password: pass,
+			ClientID: o.ClientID, ClientSecret: o.ClientSecret},
 		close: []func() error{e.Close, srv.Close},
 	}, nil
 }

@@ -165,6 +165,38 @@ func TestTokenRefreshOncePerExpiry(t *testing.T) {
 	}
 }
 
+// TestRegisteredAppRefresh: a login with a registered app's id and secret keeps the secret with the tokens, the
+// refresh grant sends it (the server refuses the app's id without it, invalid_client), and so does a revocation.
+func TestRegisteredAppRefresh(t *testing.T) {
+	t.Parallel()
+	emu := emulator.Start(t, emulator.Options{ClientID: "my-app", ClientSecret: "my-app-secret"})
+	e := &env{t: t, emu: emu, state: t.TempDir()}
+	mustDo(t, Login(t.Context(), quiet(t), LoginOptions{Endpoint: emu.URL, Username: emu.User,
+		Password: remote.Secret(emu.Password), CAFile: emu.CAFile, StateDir: e.state, ClientID: "my-app",
+		ClientSecret: "my-app-secret"}))
+	c := e.open("")
+	_, err := put(t, c, "a.txt", []byte("a"))
+	mustDo(t, err)
+	emu.ExpireAccessTokens()
+	emu.ResetLog()
+	if _, err := c.Stat(t.Context(), "a.txt"); err != nil {
+		t.Fatalf("a refresh of the registered app's login: %v", err)
+	}
+	if n := emu.Count("oauth/token"); n != 1 {
+		t.Fatalf("%d refreshes, want 1", n)
+	}
+	// A new process (the token file only) refreshes with the secret too.
+	emu.ExpireAccessTokens()
+	if _, err := e.open("").Stat(t.Context(), "a.txt"); err != nil {
+		t.Fatalf("a refresh from the stored login: %v", err)
+	}
+	var tf tokenFile
+	mustDo(t, tokenstore.Load(tokenstore.File(e.state, "vboxx", ""), &tf))
+	if tf.ClientID != "my-app" || tf.ClientSecret != "my-app-secret" {
+		t.Fatalf("the stored login lost the app: %q", tf.ClientID)
+	}
+}
+
 // TestTwoStepLogin: missing_totp becomes *ErrTwoStep with the mode; the right code logs in.
 func TestTwoStepLogin(t *testing.T) {
 	t.Parallel()

@@ -21,8 +21,11 @@ import (
 	"github.com/tandemsync/tandem/remote/internal/tokenstore"
 )
 
-// tokenFile is what `tandem login vboxx` stores (mode 0600, see tokenstore). Never the password: only the
-// tokens, the device guid (sent on every later grant so one installation stays one device) and where to connect.
+// tokenFile is what `tandem login vboxx` stores (mode 0600 or the OS keyring, see tokenstore). Never the password:
+// only the tokens, the device guid (sent on every later grant so one installation stays one device), where to
+// connect, and the registered app the tokens were issued to. A registered app's secret is a credential the
+// refresh grant needs as much as the refresh token, so it lives with the tokens under the same protection, as
+// Verizon's does; the built-in "anchor" client has none.
 type tokenFile struct {
 	Endpoint     string    `json:"endpoint"`
 	Username     string    `json:"username,omitempty"`
@@ -31,6 +34,7 @@ type tokenFile struct {
 	Expiry       time.Time `json:"expiry"`
 	GUID         string    `json:"guid,omitempty"`
 	ClientID     string    `json:"client_id,omitempty"`
+	ClientSecret string    `json:"client_secret,omitempty"`
 }
 
 func (f *tokenFile) token() *oauth2.Token {
@@ -62,7 +66,8 @@ type LoginOptions struct {
 	CAFile   string        // --ca-file: extra trusted CA (PEM); verification stays on
 	StateDir string        // token dir; default tokenstore.DefaultDir()
 	Account  string        // token file name suffix, for several accounts
-	// ClientID/ClientSecret of a registered app; default the built-in "anchor" client (no secret).
+	// ClientID/ClientSecret of a registered app; default the built-in "anchor" client (no secret). The secret is
+	// stored with the tokens: every refresh grant needs it.
 	ClientID, ClientSecret string
 	DeviceName             string          // dns_name of this machine in the account's device list; default hostname
 	Clock                  clockwork.Clock // token expiry is local receipt time + expires_in
@@ -132,7 +137,7 @@ func Login(ctx context.Context, lg *zap.Logger, o LoginOptions) error {
 		return fmt.Errorf("vboxx login: %w", err)
 	}
 	tf := tokenFile{Endpoint: base, Username: o.Username, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken,
-		Expiry: tok.Expiry, GUID: guidOf(tok), ClientID: o.ClientID}
+		Expiry: tok.Expiry, GUID: guidOf(tok), ClientID: o.ClientID, ClientSecret: o.ClientSecret}
 	if err := tokenstore.Save(path, tf); err != nil {
 		return fmt.Errorf("vboxx login: %w", err)
 	}
@@ -254,7 +259,7 @@ func Open(ctx context.Context, lg *zap.Logger, root string, o remote.OpenOptions
 		if cfg.Endpoint == "" {
 			cfg.Endpoint = tf.Endpoint
 		}
-		cfg.ClientID = tf.ClientID
+		cfg.ClientID, cfg.ClientSecret = tf.ClientID, tf.ClientSecret
 		cfg.Token = tf.token()
 		cfg.Save = func(t *oauth2.Token) error {
 			nf := tf

@@ -59,6 +59,9 @@ func Logout(ctx context.Context, lg *zap.Logger, o LogoutOptions) (remote.Logout
 			continue
 		}
 		form := url.Values{"client_id": {client}, "token": {t.tok}, "token_type_hint": {t.hint}}
+		if tf.ClientSecret != "" {
+			form.Set("client_secret", tf.ClientSecret) // a registered app authenticates as in its grants (RFC 7009 §2.1)
+		}
 		err := hx.Do(ctx, "oauth revoke", true, func(ctx context.Context) (*http.Request, error) {
 			req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/oauth/revoke", strings.NewReader(form.Encode()))
 			if err != nil {

@@ -73,8 +73,17 @@ func (a *tokenAuth) Refresh(ctx context.Context, used *http.Request) error {
 	return a.refresh(ctx, strings.TrimPrefix(used.Header.Get("Authorization"), "Bearer "))
 }
 
-// loginAgain ends the message of every refusal that only a new login cures.
-const loginAgain = "run `tandem login verizon` (with your app's --client-id, --client-secret and --redirect-url)"
+// loginAgain ends the message of every refusal that only new tokens cure, in the words of where the tokens came
+// from: a stored login is renewed by `tandem login verizon`; tokens given with --access-token/--refresh-token
+// are used as given (a refreshed pair is kept in memory only), so a new stored login does not help that command.
+func (a *tokenAuth) loginAgain() string {
+	if a.path == "" {
+		return "give a fresh pair with --access-token and --refresh-token (tokens given as flags are not saved when " +
+			"refreshed and Verizon's refresh tokens are single-use, so a pair that one run refreshed is spent), or drop " +
+			"those flags and use a stored login from `tandem login verizon`"
+	}
+	return "run `tandem login verizon` (with your app's --client-id, --client-secret and --redirect-url)"
+}
 
 // refresh replaces the access token stale, unless another worker or process already has.
 func (a *tokenAuth) refresh(ctx context.Context, stale string) error {
@@ -100,7 +109,7 @@ func (a *tokenAuth) refresh(ctx context.Context, stale string) error {
 		a.tf = disk
 	}
 	if a.tf.RefreshToken == "" {
-		return fmt.Errorf("%w: the access token was refused and there is no refresh token: %s", remote.ErrUnauthorized, loginAgain)
+		return fmt.Errorf("%w: the access token was refused and there is no refresh token: %s", remote.ErrUnauthorized, a.loginAgain())
 	}
 	next, err := a.grant(ctx, a.tf)
 	var lost *lostAnswer
@@ -112,11 +121,11 @@ func (a *tokenAuth) refresh(ctx context.Context, stale string) error {
 		var refused *refusedGrant
 		if errors.As(err, &refused) {
 			return fmt.Errorf("%w: the answer to a token refresh was lost and Verizon's refresh tokens are single-use, "+
-				"so this login is spent: %s", remote.ErrUnauthorized, loginAgain)
+				"so this login is spent: %s", remote.ErrUnauthorized, a.loginAgain())
 		}
 		if errors.As(err, &lost) {
 			return fmt.Errorf("%w: the answers to two token refreshes were lost; the login may be spent. If the next "+
-				"pass reports the same, %s", remote.ErrUnavailable, loginAgain)
+				"pass reports the same, %s", remote.ErrUnavailable, a.loginAgain())
 		}
 	}
 	var refused *refusedGrant
@@ -124,7 +133,7 @@ func (a *tokenAuth) refresh(ctx context.Context, stale string) error {
 	case errors.As(err, &refused):
 		return fmt.Errorf("%w: Verizon refused the refresh token (HTTP %d %s: expired, revoked, or already used by "+
 			"another computer or program sharing this login): %s", remote.ErrUnauthorized, refused.status,
-			remote.Escape(refused.code), loginAgain)
+			remote.Escape(refused.code), a.loginAgain())
 	case err != nil:
 		return httpx.Retry(fmt.Errorf("refresh the Verizon login: %w", err), 0)
 	}

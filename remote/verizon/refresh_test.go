@@ -116,3 +116,41 @@ func TestLostRefreshAnswerAsksForLogin(t *testing.T) {
 func lostAnswerRule() emukit.Rule {
 	return emukit.Rule{Match: "^oauth2/token$", Times: 1, Action: emukit.Action{Do: emukit.DoApplyThenReset}}
 }
+
+// A refused refresh says what cures it for the tokens' source: a stored login is renewed by `tandem login
+// verizon`, but tokens given with --access-token/--refresh-token are used as given, so a new login does not help
+// that command: it needs new tokens (or to drop the flags and use the stored login).
+func TestRefusedRefreshHintPerTokenSource(t *testing.T) {
+	r := startEmu(t, emulator.Options{})
+	flagsAT, flagsRT := r.AccessToken, r.RefreshToken
+	storedAT, storedRT := r.Emu.Mint()
+	dir := t.TempDir()
+	path, _ := TokenFile(dir, "")
+	if err := tokenstore.Save(path, tokenFile{AccessToken: storedAT, RefreshToken: storedRT, Endpoint: r.URL}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		o         remote.OpenOptions
+		want, not string
+	}{
+		{"flags", remote.OpenOptions{Endpoint: r.URL, CAFile: r.CAFile, AccessToken: remote.Secret(flagsAT),
+			RefreshToken: remote.Secret(flagsRT), StateDir: dir}, "--access-token and --refresh-token", "run `tandem login verizon`"},
+		{"stored", remote.OpenOptions{CAFile: r.CAFile, StateDir: dir}, "run `tandem login verizon`", "--refresh-token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Open(t.Context(), zap.NewNop(), "/VZMOBILE/t", tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			r.RevokeRefreshTokens()
+			r.ExpireAccessTokens()
+			_, err = c.Stat(t.Context(), remote.Root)
+			if !errors.Is(err, remote.ErrUnauthorized) || !strings.Contains(err.Error(), tc.want) ||
+				strings.Contains(err.Error(), tc.not) {
+				t.Fatalf("refused refresh: want %q and not %q in: %v", tc.want, tc.not, err)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,9 +23,10 @@ type loginEnv struct {
 	tokens, token string
 }
 
-func newLoginEnv(t *testing.T) *loginEnv {
+func newLoginEnv(t *testing.T, emuArgs ...string) *loginEnv {
 	t.Helper()
-	e := &loginEnv{t: t, emu: testenv.StartEmulator(t, bin, "vboxx"), xdg: t.TempDir(), L: t.TempDir(), SD: t.TempDir()}
+	e := &loginEnv{t: t, emu: testenv.StartEmulator(t, bin, "vboxx", emuArgs...), xdg: t.TempDir(), L: t.TempDir(),
+		SD: t.TempDir()}
 	e.tokens = filepath.Join(e.xdg, "tandem", "tokens")
 	e.token = filepath.Join(e.tokens, "vboxx.json")
 	e.conf = filepath.Join(t.TempDir(), "config.yaml")
@@ -228,6 +230,72 @@ func TestLogoutVBoxx(t *testing.T) {
 	}
 }
 
+// TestVBoxxRegisteredApp: `tandem emulate vboxx --client-id --client-secret` registers an app; `tandem login
+// vboxx` with that app's id and secret keeps the secret with the tokens (0600 file or keyring, never in the
+// output), and a pass whose access token the server expired refreshes with the secret and succeeds. Before the
+// fix the stored login kept only the id, so the first refresh went out without the secret and the pair ended in
+// "login required".
+func TestVBoxxRegisteredApp(t *testing.T) {
+	t.Parallel()
+	for _, store := range []string{"file", "keyring"} {
+		t.Run(store, func(t *testing.T) {
+			t.Parallel()
+			id, secret := "tandem-e2e-app", "CS-vboxx-"+strconv.FormatInt(time.Now().UnixNano(), 36)
+			e := newLoginEnv(t, "--client-id", id, "--client-secret", secret)
+			if e.emu.ClientID != id || e.emu.ClientSecret != secret {
+				t.Fatalf("tandem emulate vboxx did not register the app: client %q, secret %q", e.emu.ClientID, e.emu.ClientSecret)
+			}
+			if store == "keyring" {
+				e.keyring = t.TempDir()
+			}
+			// The emulator refuses the app's id without its secret: the secret is really needed.
+			if r := e.login("--client-id", id); r.Code == 0 {
+				t.Fatalf("login with the app's id and no secret must be refused:\n%s", r)
+			}
+			r := e.login("--client-id", id, "--client-secret", secret, "--token-store", store, "-v")
+			if r.Code != 0 {
+				t.Fatalf("login with the registered app:\n%s", r)
+			}
+			outputs := r.Stdout + r.Stderr
+			stored := readKeyringOrFile(t, e)
+			if !strings.Contains(stored, secret) {
+				t.Fatalf("the login must keep the app's secret with its tokens: %s", stored)
+			}
+			if fi, err := os.Stat(e.token); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("the token file: %v %v", fi, err)
+			}
+			if store == "keyring" && strings.Contains(e.tokenFile(), secret) {
+				t.Fatalf("with the login in the keyring, the file is a stub without the secret: %s", e.tokenFile())
+			}
+			if r := e.once("one.txt"); r.Code != 0 {
+				t.Fatalf("the first pass:\n%s", r)
+			}
+			// Every access token expires at the next request: the pass must refresh, with the secret.
+			e.emu.SetFaults(t, plan(rule("", "do: expireToken", "    nth: 1\n")))
+			e.emu.ClearLog(t)
+			testenv.WriteFile(t, e.L, "two.txt", []byte("two"))
+			r = e.run("", "once", "--json", "-v", "--state-dir", e.SD, "--ca-file", e.emu.CAFile, e.L, "vboxx:/")
+			if r.Code != 0 {
+				t.Fatalf("the pass after the server expired the access token:\n%s", r)
+			}
+			outputs += r.Stdout + r.Stderr
+			refreshed := false
+			for _, x := range e.emu.Log(t) {
+				refreshed = refreshed || (x.Op == "oauth/token" && x.Status == 200)
+			}
+			if !refreshed {
+				t.Fatalf("no token refresh happened: the test proves nothing")
+			}
+			if got := readKeyringOrFile(t, e); got == stored || !strings.Contains(got, secret) {
+				t.Fatalf("the refreshed login must be saved and keep the secret: %s", got)
+			}
+			if found := leaks([]string{secret}, "login and pass output", outputs); len(found) > 0 {
+				t.Fatalf("%s", strings.Join(found, "\n"))
+			}
+		})
+	}
+}
+
 // readKeyringOrFile is the login's JSON wherever it lives.
 func readKeyringOrFile(t *testing.T, e *loginEnv) string {
 	t.Helper()
@@ -269,5 +337,27 @@ func TestLogoutWithoutRevocation(t *testing.T) {
 	}
 	if r := testenv.RunWith(t, bin, env, "logout", "dropbox"); r.Code != 2 {
 		t.Fatalf("unknown provider:\n%s", r)
+	}
+}
+
+// TestVerizonRefusedFlagTokensHint: a refused refresh of tokens given with --access-token/--refresh-token says
+// to give new tokens (a new `tandem login verizon` would not change what this command uses), and no other advice
+// is appended; a refused refresh of a stored login still says to run `tandem login verizon`
+// (TestNoSecretsInLoginsAndFailures).
+func TestVerizonRefusedFlagTokensHint(t *testing.T) {
+	t.Parallel()
+	e := newPenv(t, providerNamed(t, "verizon"))
+	e.lwrite("a.txt", "a")
+	e.sync()
+	e.emu.Post(t, "/revoke-refresh", "")
+	e.emu.Post(t, "/expire-tokens", "")
+	e.lwrite("b.txt", "b")
+	r := e.once()
+	if r.Code != 1 {
+		t.Fatalf("a refused refresh must exit 1:\n%s", r)
+	}
+	mustContain(t, r.Stderr, "give a fresh pair with --access-token and --refresh-token", "the refused refresh")
+	if strings.Contains(r.Stderr, "run `tandem login verizon`") || strings.Contains(r.Stderr, "log in again") {
+		t.Fatalf("tokens given as flags are not cured by a new login:\n%s", r)
 	}
 }

@@ -226,12 +226,16 @@ func (e *penv) verizonApp() []string {
 	return []string{"--client-id", e.emu.ClientID, "--client-secret", e.emu.ClientSecret, "--redirect-url", e.emu.RedirectURL}
 }
 
-// login runs `tandem login vboxx --password-stdin` into tokenDir.
+// login runs `tandem login vboxx --password-stdin` into tokenDir, as the emulator's registered app when it has
+// one (`tandem emulate vboxx --client-id --client-secret`).
 func (e *penv) login(tokenDir string) {
 	e.t.Helper()
-	r := testenv.RunWith(e.t, bin, testenv.RunOpts{Stdin: e.emu.Password + "\n"}, "login", "vboxx", "--username",
-		e.emu.Username, "--password-stdin", "--endpoint", e.emu.Endpoint, "--ca-file", e.emu.CAFile,
-		"--token-dir", tokenDir)
+	args := []string{"login", "vboxx", "--username", e.emu.Username, "--password-stdin", "--endpoint", e.emu.Endpoint,
+		"--ca-file", e.emu.CAFile, "--token-dir", tokenDir}
+	if e.emu.ClientID != "" {
+		args = append(args, "--client-id", e.emu.ClientID, "--client-secret", e.emu.ClientSecret)
+	}
+	r := testenv.RunWith(e.t, bin, testenv.RunOpts{Stdin: e.emu.Password + "\n"}, args...)
 	if r.Code != 0 {
 		e.t.Fatalf("login vboxx:\n%s", r)
 	}

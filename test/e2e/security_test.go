@@ -473,14 +473,23 @@ func filesText(t *testing.T, dir string) map[string]string {
 }
 
 // TestNoSecretsInOutput (SEC-04, issue 14 item 6): per provider, passes at debug level (-v) with uploads,
-// downloads, a connection reset on listings and, on Verizon, every access token expired (401 and a refresh);
-// on vBoxx also the daemon with its log file, `tandem status --json` and /metrics. No credential appears, raw,
+// downloads, a connection reset on listings and every access token expired (401 and a refresh); on vBoxx,
+// logged in as a registered app (its client secret is searched for too), also the daemon with its log file,
+// `tandem status --json` and /metrics. No credential appears, raw,
 // URL-encoded or base64, in any output, log, status, metrics or file of the state dir.
 func TestNoSecretsInOutput(t *testing.T) {
 	t.Parallel()
 	forEachProvider(t, func(t *testing.T, p provider) {
-		e := newPenv(t, p)
+		var emuArgs []string
+		if p.name == "vboxx" { // logged in as a registered app: its secret is a credential like the tokens
+			emuArgs = []string{"--client-id", "tandem-e2e-app", "--client-secret",
+				"CS-vboxx-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+		}
+		e := newPenv(t, p, emuArgs...)
 		secrets := e.secrets(t)
+		if p.name == "vboxx" && !slices.Contains(secrets, e.emu.ClientSecret) {
+			t.Fatalf("the stored vBoxx login holds no client secret to look for")
+		}
 		texts := map[string]string{}
 		run := func(what string, flags ...string) {
 			r := e.once(append([]string{"-v"}, flags...)...)
@@ -492,10 +501,14 @@ func TestNoSecretsInOutput(t *testing.T) {
 		e.lwrite("docs/a.txt", "a")
 		run("first pass", "--json")
 		e.rwrite("docs/b.txt", "b")
-		e.emu.SetFaults(t, plan(rule(p.list, "do: resetAfter, bytes: 0", "    times: 1\n")))
-		if p.name == "verizon" {
+		rules := []string{rule(p.list, "do: resetAfter, bytes: 0", "    times: 1\n")}
+		switch p.name {
+		case "verizon":
 			e.emu.Post(t, "/expire-tokens", "")
+		case "vboxx": // a 401 and a refresh, which carries the app's secret
+			rules = append([]string{rule("", "do: expireToken", "    nth: 1\n")}, rules...)
 		}
+		e.emu.SetFaults(t, plan(rules...))
 		run("pass with faults")
 		e.emu.ClearFaults(t)
 		if p.name == "verizon" {
@@ -1235,13 +1248,19 @@ func browserLogin(t *testing.T, caFile, provider string, env []string, fixLink f
 // reads from the redirect; vBoxx with its password), then passes on the stored login at debug level with 401s
 // and a token refresh, connection resets on a listing and an upload, a forced panic inside a request that
 // carries the token (the failpoints build; Verizon and vBoxx during a token refresh, after the server rotated
-// the token), and a refresh the server refuses (pCloud: a revoked token). No token, refresh token, client
-// secret, code or password appears, raw, URL-encoded or base64, in any output or in the state dir.
+// the token), and a refresh the server refuses (pCloud: a revoked token). vBoxx logs in with a registered app's
+// id and secret, so its refreshes carry the secret. No token, refresh token, client secret, code or password
+// appears, raw, URL-encoded or base64, in any output or in the state dir.
 func TestNoSecretsInLoginsAndFailures(t *testing.T) {
 	t.Parallel()
 	fp := fpBinary(t)
 	forEachProvider(t, func(t *testing.T, p provider) {
-		e := newPenv(t, p)
+		var emuArgs []string
+		vboxxSecret := "CS-vboxx-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		if p.name == "vboxx" { // a registered app, whose secret the refreshes below must send and never show
+			emuArgs = []string{"--client-id", "tandem-e2e-app", "--client-secret", vboxxSecret}
+		}
+		e := newPenv(t, p, emuArgs...)
 		texts := map[string]string{}
 		known := map[string]bool{}
 		add := func(ss ...string) {
@@ -1270,11 +1289,12 @@ func TestNoSecretsInLoginsAndFailures(t *testing.T) {
 			texts["login"] = r.Stdout + r.Stderr
 		case "vboxx":
 			r := testenv.RunWith(t, bin, testenv.RunOpts{Stdin: e.emu.Password + "\n"}, append([]string{"login", "vboxx",
-				"--username", e.emu.Username, "--password-stdin", "--endpoint", e.emu.Endpoint, "--ca-file", e.emu.CAFile},
-				tokens...)...)
+				"--username", e.emu.Username, "--password-stdin", "--endpoint", e.emu.Endpoint, "--ca-file", e.emu.CAFile,
+				"--client-id", e.emu.ClientID, "--client-secret", e.emu.ClientSecret}, tokens...)...)
 			if r.Code != 0 {
 				t.Fatalf("login:\n%s", r)
 			}
+			add(vboxxSecret)
 			texts["login"] = r.Stdout + r.Stderr
 		}
 		step := func(what string, wantOK bool, binary string, extraEnv ...string) testenv.Result {

@@ -54,14 +54,17 @@ func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request) error {
 				return errf(http.StatusBadRequest, "invalid_grant", "Invalid authentication code.")
 			}
 		}
-		return e.issue(w, f.Get("guid"))
+		return e.issue(w, f.Get("guid"), clientID)
 	case "refresh_token":
 		rt := f.Get("refresh_token")
 		if rt == "" {
 			return missingParam("refresh_token")
 		}
 		t := e.tokens[emukit.TokenKey(rt)]
-		if t == nil || !t.Refresh || t.Revoked || e.nowLocked().UnixNano() >= t.Expires {
+		// A refresh token is refreshed only by the client it was issued to (RFC 6749 §6; the vendor pages say
+		// nothing): project reading, the strict one.
+		if t == nil || !t.Refresh || t.Revoked || e.nowLocked().UnixNano() >= t.Expires ||
+			(t.Client != "" && t.Client != clientID) {
 			return errf(http.StatusBadRequest, "invalid_grant", "Invalid refresh token.")
 		}
 		guid := f.Get("guid")
@@ -70,15 +73,15 @@ func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request) error {
 		}
 		// The old refresh token stays valid until it expires (project decision: no single use, so a crash
 		// between receiving and storing a new pair never locks the user out).
-		return e.issue(w, guid)
+		return e.issue(w, guid, clientID)
 	case "":
 		return missingParam("grant_type")
 	}
 	return errf(http.StatusBadRequest, "unsupported_grant_type", "")
 }
 
-// issue mints an access and a refresh token for device guid (a new device when the guid is unknown).
-func (e *Emulator) issue(w http.ResponseWriter, guid string) error {
+// issue mints an access and a refresh token of client for device guid (a new device when the guid is unknown).
+func (e *Emulator) issue(w http.ResponseWriter, guid, client string) error {
 	if guid == "" || !e.guids[guid] {
 		guid = emukit.RandomHex(4) + "-" + emukit.RandomHex(2) + "-" + emukit.RandomHex(2) + "-" + emukit.RandomHex(2) + "-" + emukit.RandomHex(6)
 	}
@@ -87,7 +90,7 @@ func (e *Emulator) issue(w http.ResponseWriter, guid string) error {
 	access, refresh := emukit.RandomHex(16), emukit.RandomHex(16)
 	ch := newChange()
 	at := &tokenRec{Expires: now.Add(e.o.AccessTTL).UnixNano(), GUID: guid}
-	rt := &tokenRec{Refresh: true, Expires: now.Add(e.o.RefreshTTL).UnixNano(), GUID: guid}
+	rt := &tokenRec{Refresh: true, Expires: now.Add(e.o.RefreshTTL).UnixNano(), GUID: guid, Client: client}
 	e.tokens[emukit.TokenKey(access)], ch.tokens[emukit.TokenKey(access)] = at, at
 	e.tokens[emukit.TokenKey(refresh)], ch.tokens[emukit.TokenKey(refresh)] = rt, rt
 	e.pruneTokens(now, ch)

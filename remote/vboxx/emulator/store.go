@@ -49,6 +49,7 @@ type tokenRec struct {
 	Expires int64  `json:"expires"` // Unix nanoseconds, server clock
 	GUID    string `json:"guid"`
 	Revoked bool   `json:"revoked,omitempty"`
+	Client  string `json:"client,omitempty"` // the client_id it was issued to; "" in stores from before it was kept
 }
 
 var (

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -199,5 +200,47 @@ func TestUnknownVariant(t *testing.T) {
 	if _, err := New(nil, Options{DataDir: t.TempDir(), Variants: []string{"overwrite,nope"}}); err == nil ||
 		!strings.Contains(err.Error(), "nope") || !strings.Contains(err.Error(), "since-modified") {
 		t.Fatalf("unknown variant: %v", err)
+	}
+}
+
+// TestRegisteredAppGrants: a registered app's id needs its secret on every grant (invalid_client without it),
+// and a refresh token is refreshed only by the client it was issued to (RFC 6749 §6), so a client that forgot
+// the app and fell back to anchor is refused too.
+func TestRegisteredAppGrants(t *testing.T) {
+	t.Parallel()
+	r := Start(t, Options{ClientID: "my-app", ClientSecret: "my-secret"})
+	hc := r.HTTPClient()
+	grant := func(f url.Values) (int, map[string]any) {
+		t.Helper()
+		resp, err := hc.PostForm(r.URL+"/oauth/token", f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	pw := url.Values{"grant_type": {"password"}, "client_id": {"my-app"}, "username": {r.User}, "password": {r.Password}}
+	if code, m := grant(pw); code != http.StatusUnauthorized || m["error"] != "invalid_client" {
+		t.Fatalf("the app's id without its secret: %d %v", code, m)
+	}
+	pw.Set("client_secret", "my-secret")
+	code, m := grant(pw)
+	rt, _ := m["refresh_token"].(string)
+	if code != http.StatusOK || rt == "" {
+		t.Fatalf("password grant of the app: %d %v", code, m)
+	}
+	for _, c := range []struct {
+		id, secret string
+		want       int
+	}{{"my-app", "", http.StatusUnauthorized}, {"anchor", "", http.StatusBadRequest}, {"my-app", "my-secret", http.StatusOK}} {
+		f := url.Values{"grant_type": {"refresh_token"}, "client_id": {c.id}, "refresh_token": {rt}}
+		if c.secret != "" {
+			f.Set("client_secret", c.secret)
+		}
+		if code, m := grant(f); code != c.want {
+			t.Fatalf("refresh as %q (secret %v): %d %v, want %d", c.id, c.secret != "", code, m, c.want)
+		}
 	}
 }

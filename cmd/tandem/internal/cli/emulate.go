@@ -69,8 +69,9 @@ reading; --variant NAME[,NAME] picks others:
 	f.StringSliceVar(&o.Variants, "variant", nil, "readings of undocumented behaviour, NAME[,NAME] (listed above)")
 	f.StringVar(&o.Region, "region", "us", "pCloud: the account's region, us or eu (eu: sha1+sha256 digests, no md5)")
 	f.DurationVar(&o.AccessTTL, "access-ttl", 0, "lifetime of access tokens (Verizon, vBoxx; default the provider's)")
-	f.StringVar(&o.ClientID, "client-id", "", "Verizon: the OAuth app id registered with the emulator (default tandem-desktop)")
-	f.StringVar(&o.ClientSecret, "client-secret", "", "Verizon: that app's secret")
+	f.StringVar(&o.ClientID, "client-id", "",
+		"Verizon, vBoxx: the OAuth app id registered with the emulator (Verizon's default tandem-desktop; vBoxx also keeps its built-in anchor)")
+	f.StringVar(&o.ClientSecret, "client-secret", "", "Verizon, vBoxx: that app's secret")
 	f.StringVar(&o.RedirectURL, "redirect-url", "", "Verizon: that app's registered callback URL (default http://127.0.0.1:53682/callback)")
 	f.BoolVar(&o.json, "json", false, "print the connection details as one JSON line")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every request")

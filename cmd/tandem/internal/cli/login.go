@@ -53,7 +53,8 @@ Callback URL such as http://localhost:53682/callback, then give --client-id, --c
 --redirect-url (or TANDEM_VERIZON_CLIENT_ID, TANDEM_VERIZON_CLIENT_SECRET, TANDEM_VERIZON_REDIRECT_URL,
 or the config file's verizon: section). vBoxx uses its password grant: tandem asks for the password without echo (or reads
 one line from standard input with --password-stdin), sends it once over HTTPS and keeps only the
-tokens, never the password.`,
+tokens, never the password. To log in to vBoxx as an app your server registered, give its --client-id
+and --client-secret: token refreshes need the secret too, so it is kept with the tokens.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usagef("login takes one provider: pcloud, verizon or vboxx")
@@ -70,7 +71,7 @@ tokens, never the password.`,
 	f.StringVar(&o.account, "account", "", "name for this login when you use several accounts of one provider")
 	f.StringVar(&o.tokenDir, "token-dir", "", "where tokens are stored (default ~/.config/tandem/tokens)")
 	f.StringVar(&o.clientID, "client-id", "", "OAuth app id (pCloud: default tandem's; Verizon: required, your ThingSpace app key)")
-	f.StringVar(&o.clientSecret, "client-secret", "", "OAuth app secret, if your app has one")
+	f.StringVar(&o.clientSecret, "client-secret", "", "OAuth app secret, if your app has one (kept with the tokens: refreshes need it)")
 	f.StringVar(&o.redirectURL, "redirect-url", "", "Verizon: your app's registered Callback URL, http://localhost:PORT/callback")
 	f.StringVar(&o.config, "config", "", "config file to read verizon.client_id/client_secret/redirect_url from (default ~/.config/tandem/config.yaml)")
 	f.BoolVar(&o.noBrowser, "no-browser", false, "only print the address to open")

@@ -130,6 +130,8 @@ var pinnedSeeds = []uint64{
 	6151,  // I2 (-sim.lazydisk): 5099's case, found by the same soak (on main before 5099's fix)
 	8012,  // I2 (-sim.lazydisk): 5099's case again
 	8624,  // I2 (-sim.lazydisk): a same-tick rewrite of the base's content, racy re-hashed and re-recorded unsynced; emptied, uploaded
+	9858,  // I6 (-sim.lazydisk): a failed download's temp removed unsynced; a power loss brought it back after the session closed
+	9976,  // I6 (-sim.lazydisk): 9858's case (TestFailedPutTempGoneAfterCrash now)
 	26930, // I2: a remote version lost, found by the hour soak of the default mode on 6f09d64; passes since this session's later fixes (not traced)
 }
 
@@ -726,6 +728,11 @@ func (s *simSide) CleanTemp(ctx context.Context, session string) (int, error) {
 		return 0, err
 	}
 	return c.CleanTemp(ctx, session)
+}
+
+func (s *simSide) TempLeft() bool {
+	c, ok := s.inner.(tempSide)
+	return ok && c.TempLeft()
 }
 
 func (s *simSide) SetTempSession(session string) {

@@ -327,7 +327,11 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 	// bytes are as new as a changed fingerprint's, and re-recording them ends the racy window (seed 8624).
 	newBytes := stored == nil || stored.Dir || !sameFingerprint(stored, he) || e.racy(stored)
 	if side == state.Local && newBytes {
-		needSync = stored != nil && !stored.Dir && stored.Hash == h
+		// Seed 10191: a racy re-hash under an unchanged fingerprint ends the racy window, and from then on
+		// that fingerprint vouches for these bytes. A power loss that takes them puts older ones back under the
+		// same fingerprint (a rewrite within the same clock tick moves nothing), so they must be durable first,
+		// whatever their content.
+		needSync = stored != nil && !stored.Dir && (stored.Hash == h || sameFingerprint(stored, he))
 		if !needSync {
 			if needSync, err = e.baseHolds(ent.Path, h); err != nil {
 				return state.Record{}, false, err

@@ -132,6 +132,7 @@ var pinnedSeeds = []uint64{
 	8624,  // I2 (-sim.lazydisk): a same-tick rewrite of the base's content, racy re-hashed and re-recorded unsynced; emptied, uploaded
 	9858,  // I6 (-sim.lazydisk): a failed download's temp removed unsynced; a power loss brought it back after the session closed
 	9976,  // I6 (-sim.lazydisk): 9858's case (TestFailedPutTempGoneAfterCrash now)
+	10191, // I8 (-sim.lazydisk): a same-tick rewrite with new content, racy re-hashed, recorded unsynced; a power loss put the old bytes back under that fingerprint
 	26930, // I2: a remote version lost, found by the hour soak of the default mode on 6f09d64; passes since this session's later fixes (not traced)
 }
 

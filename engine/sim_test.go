@@ -135,6 +135,7 @@ var pinnedSeeds = []uint64{
 	10191, // I8 (-sim.lazydisk): a same-tick rewrite with new content, racy re-hashed, recorded unsynced; a power loss put the old bytes back under that fingerprint
 	50418, // harness (-sim.lazydisk): 1695's case, the moved file's remote copy then taken to the trash as the local delete it is
 	50406, // I8 (-sim.lazydisk): a feed move's echo, its folder already moved by tandem (case rename), deleted a child just written
+	60693, // harness (-sim.syncfaults): the root wiped mid-pass, the wipe undone by a crash; the user's .tandem-x.part no longer known as theirs
 	26930, // I2: a remote version lost, found by the hour soak of the default mode on 6f09d64; passes since this session's later fixes (not traced)
 }
 

@@ -32,6 +32,9 @@ const journalTemp = "temp"
 type tempSide interface {
 	SetTempSession(session string)
 	CleanTemp(ctx context.Context, session string) (int, error)
+	// TempLeft: a failed Put's temp file may still be there, or come back in a power loss (its removal is not
+	// yet durable); CleanTemp settles it
+	TempLeft() bool
 }
 
 func (e *Engine) tempSides() []tempSide {
@@ -70,11 +73,17 @@ func (e *Engine) openTempSession() error {
 	return nil
 }
 
-// closeTempSession ends the pass's temp session when no temp file can be left: every Put removed its temp or
-// renamed it into place. Otherwise the entry stays and the next pass sweeps.
+// closeTempSession ends the pass's temp session when no temp file can be left: every Put removed its temp
+// durably or renamed it into place. Otherwise the entry stays and the next pass sweeps (an upload to a dir:
+// remote included, which the engine's tempLeft does not see: the side says so).
 func (e *Engine) closeTempSession() {
 	if e.tempID == 0 || e.tempLeft.Load() {
 		return
+	}
+	for _, s := range e.tempSides() {
+		if s.TempLeft() {
+			return
+		}
 	}
 	if err := failpoint.Hit("journal.end.before"); err != nil {
 		e.lg.Warn("closing the temp journal entry", zap.Error(err))

@@ -611,3 +611,50 @@ func TestStaleDigestHashedAgain(t *testing.T) {
 	}
 	t.Fatal("no quiet pass: the upload of the stale digest failed on every pass")
 }
+
+// TestFeedEchoOfCaseRenameKeepsNewChild (lazydisk soak seed 50406): tandem renamed storm100 to Storm100 on a
+// case-folding remote in two steps (through an intermediate name) and moved its records to the final name at
+// once; another client had just written storm100/race-124. The feed then reports that file under the old name
+// and the two moves. The first move's echo finds the folder's id at Storm100: bringing it to the intermediate
+// name must not delete the file that had just followed the move there.
+func TestFeedEchoOfCaseRenameKeepsNewChild(t *testing.T) {
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	st := memStore(t)
+	e, err := New(Deps{Clock: clk, Local: memremote.New(clk, memremote.Options{Label: "local"}),
+		Remote: memremote.New(clk, memremote.Options{Label: "remote"}), Store: st, Logger: zaptest.NewLogger(t)},
+		Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := func(p remote.Path) remote.Entry { return remote.Entry{Path: p, Dir: true, ID: "m84"} }
+	changes := []remote.Change{
+		{Entry: remote.Entry{Path: "storm100/race-124", ID: "m107", Size: 11, Rev: "r1"}},
+		{Entry: dir("Storm100.case-1"), From: "storm100"},
+		{Entry: dir("Storm100"), From: "Storm100.case-1"},
+	}
+	if err := st.Update(func(tx state.Writer) error {
+		if err := tx.Put(state.Remote, state.Record{Entry: dir("Storm100")}); err != nil {
+			return err
+		}
+		for _, c := range changes {
+			if err := e.applyChange(tx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var paths []remote.Path
+	if err := st.View(func(r state.Reader) error {
+		return r.Each(state.Remote, remote.Root, func(rec state.Record) error {
+			paths = append(paths, rec.Path)
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(paths, []remote.Path{"Storm100", "Storm100/race-124"}) {
+		t.Fatalf("remote records %q, want Storm100 and Storm100/race-124", paths)
+	}
+}

@@ -327,7 +327,11 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 	// bytes are as new as a changed fingerprint's, and re-recording them ends the racy window (seed 8624).
 	newBytes := stored == nil || stored.Dir || !sameFingerprint(stored, he) || e.racy(stored)
 	if side == state.Local && newBytes {
-		needSync = stored != nil && !stored.Dir && stored.Hash == h
+		// Seed 10191: a racy re-hash under an unchanged fingerprint ends the racy window, and from then on
+		// that fingerprint vouches for these bytes. A power loss that takes them puts older ones back under the
+		// same fingerprint (a rewrite within the same clock tick moves nothing), so they must be durable first,
+		// whatever their content.
+		needSync = stored != nil && !stored.Dir && (stored.Hash == h || sameFingerprint(stored, he))
 		if !needSync {
 			if needSync, err = e.baseHolds(ent.Path, h); err != nil {
 				return state.Record{}, false, err
@@ -451,7 +455,8 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 		}
 	}
 	p := c.Entry.Path
-	moved := false
+	moved, followed := false, false
+	var from remote.Path
 	// A feed can report events that tandem's own actions have already overtaken in the store (a re-observe in
 	// the middle of a pass reads the echoes of the actions just taken, and whatever happened in between). A
 	// move or delete is therefore applied to the stored subtree only while the stored record is still the object
@@ -473,15 +478,27 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 				return err
 			}
 		case !ok:
+			// The object itself may sit at another path: tandem's own move overtook this event (seed 50406: a
+			// case-only rename goes through an intermediate name; the store holds the folder at the final one
+			// when the echo of the first step comes). followID clears what is stale at p before it brings the
+			// object there, so it goes first: run after, it deleted the children that had just followed.
+			if !c.Deleted {
+				if from, err = followID(tx, c.Entry); err != nil {
+					return err
+				}
+				followed = true
+			}
 			if err := moveSide(tx, state.Remote, c.From, p, e.wroteInPass); err != nil {
 				return err
 			}
 		}
 	}
 	if !c.Deleted && !moved {
-		from, err := followID(tx, c.Entry)
-		if err != nil {
-			return err
+		if !followed {
+			var err error
+			if from, err = followID(tx, c.Entry); err != nil {
+				return err
+			}
 		}
 		if d := from.Dir(); from != "" && d != p.Dir() && d != remote.Root {
 			// The folder the object left may have gone with it (a renamed folder whose delta names only what

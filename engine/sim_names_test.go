@@ -28,6 +28,8 @@ import (
 // simNamesState is what these operations track in one world.
 type simNamesState struct {
 	temps map[string]string // user files named like temp files -> sha of their content
+	// wrote: every temp-named file the user wrote, path -> sha: a power loss may undo its removal (crashed)
+	wrote map[string]string
 	// remote writes made during the last armed pass, path -> sha, checked after the scoped pass that follows
 	during map[string]string
 	armed  int // remote writes still to make at upload starts
@@ -35,7 +37,7 @@ type simNamesState struct {
 
 func init() {
 	simWorldHooks = append(simWorldHooks, func(w *world, mo *memremote.Options) {
-		w.names = &simNamesState{temps: map[string]string{}}
+		w.names = &simNamesState{temps: map[string]string{}, wrote: map[string]string{}}
 		if w.seed%13 == 5 {
 			mo.FoldsCase, mo.NormalizesUnicode = true, true
 			w.foldR = remote.FoldName(remote.Capabilities{FoldsCase: true, NormalizesUnicode: true})
@@ -121,6 +123,7 @@ func simTempNamed(w *world, c *simOpCtx) {
 		return
 	}
 	w.names.temps[p] = shaHex(data)
+	w.names.wrote[p] = shaHex(data)
 	w.logf("user L write temp-named %q %s", p, shaHex(data)[:8])
 }
 
@@ -234,7 +237,9 @@ func (st *simNamesState) removed(p string) {
 	}
 }
 
-// crashed forgets temp-named files a power loss took (they were the user's unsynced writes).
+// crashed forgets temp-named files a power loss took (they were the user's unsynced writes), and takes back
+// those it brought back: a removal not yet durable is undone (seed 60693: the root wiped mid-pass, the wipe
+// lost in a crash, the user's .tandem-x.part back in the root, no longer known as the user's).
 func (st *simNamesState) crashed(w *world) {
 	for p, sha := range st.temps {
 		if b, err := w.ffs.ReadFile(p); err != nil || shaHex(b) != sha {
@@ -242,6 +247,14 @@ func (st *simNamesState) crashed(w *world) {
 			if err == nil {
 				st.temps[p] = shaHex(b)
 			}
+		}
+	}
+	for p, sha := range st.wrote {
+		if _, ok := st.temps[p]; ok {
+			continue
+		}
+		if b, err := w.ffs.ReadFile(p); err == nil && shaHex(b) == sha {
+			st.temps[p] = sha
 		}
 	}
 }

@@ -130,6 +130,12 @@ var pinnedSeeds = []uint64{
 	6151,  // I2 (-sim.lazydisk): 5099's case, found by the same soak (on main before 5099's fix)
 	8012,  // I2 (-sim.lazydisk): 5099's case again
 	8624,  // I2 (-sim.lazydisk): a same-tick rewrite of the base's content, racy re-hashed and re-recorded unsynced; emptied, uploaded
+	9858,  // I6 (-sim.lazydisk): a failed download's temp removed unsynced; a power loss brought it back after the session closed
+	9976,  // I6 (-sim.lazydisk): 9858's case (TestFailedPutTempGoneAfterCrash now)
+	10191, // I8 (-sim.lazydisk): a same-tick rewrite with new content, racy re-hashed, recorded unsynced; a power loss put the old bytes back under that fingerprint
+	50418, // harness (-sim.lazydisk): 1695's case, the moved file's remote copy then taken to the trash as the local delete it is
+	50406, // I8 (-sim.lazydisk): a feed move's echo, its folder already moved by tandem (case rename), deleted a child just written
+	60693, // harness (-sim.syncfaults): the root wiped mid-pass, the wipe undone by a crash; the user's .tandem-x.part no longer known as theirs
 	26930, // I2: a remote version lost, found by the hour soak of the default mode on 6f09d64; passes since this session's later fixes (not traced)
 }
 
@@ -249,6 +255,9 @@ type simVersion struct {
 	step    int
 	exempt  bool
 	pending bool // written locally and not yet written back: a power loss may take it
+	// moved: pending because the user moved it (-sim.lazydisk): a power loss may lose it with the folder it went
+	// into, and to the engine that is the user's delete (crash)
+	moved bool
 	// trashed: the user deleted it where both sides held it; the delete must take it to a trash (checked after
 	// every pass), so it need not be live at quiescence.
 	trashed bool
@@ -588,6 +597,14 @@ func (w *world) crash() {
 			continue
 		}
 		lost := onL[v.path] != v.sha
+		if *simLazyDisk && v.moved && !v.exempt && !liveL[v.sha] && liveR[v.sha] {
+			// Seed 50418: the user's mv into a folder never synced; the power loss kept the move (an fsync of
+			// the source folder) and lost the folder, so the file is gone locally. The engine sees a local delete
+			// and must take the remote copy to the trash, as for the user's rm (I4), not keep it live.
+			v.trashed = true
+			w.logf("power loss took the moved L version %s of %q: a delete to the engine", v.sha[:8], v.path)
+			continue
+		}
 		if (*simLazyDisk && ((!v.exempt && !liveL[v.sha] && !liveR[v.sha]) || (!v.seen && lost))) || (!*simLazyDisk && lost) {
 			// What the user's torn write left replaces that content in the user's eyes, wherever it is.
 			w.discard(v.sha)
@@ -595,7 +612,7 @@ func (w *world) crash() {
 		}
 	}
 	for _, v := range w.versions {
-		v.pending = false
+		v.pending, v.moved = false, false
 	}
 	// What the disk shows now (an older content, an empty file) is known content, not a new user version: a
 	// stale file that overwrites a newer version shows up as that version's loss.
@@ -726,6 +743,11 @@ func (s *simSide) CleanTemp(ctx context.Context, session string) (int, error) {
 		return 0, err
 	}
 	return c.CleanTemp(ctx, session)
+}
+
+func (s *simSide) TempLeft() bool {
+	c, ok := s.inner.(tempSide)
+	return ok && c.TempLeft()
 }
 
 func (s *simSide) SetTempSession(session string) {
@@ -1123,7 +1145,7 @@ func (w *world) userRename(s *simSide, from, to string) error {
 		w.replaced(s, to)
 		for _, v := range w.versions {
 			if !v.exempt && slices.Contains(moved, v.sha) {
-				v.pending = true
+				v.pending, v.moved = true, true
 			}
 		}
 	}

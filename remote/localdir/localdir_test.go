@@ -1022,3 +1022,52 @@ func TestMoveSurvivesCrash(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedPutTempGoneAfterCrash (lazydisk seeds 9858, 9976): a Put that fails removes its temp file durably,
+// or says it may not have (TempLeft) until CleanTemp has made the removal durable. The engine forgets the session
+// then, and nothing would ever sweep a temp file a power loss brought back.
+func TestFailedPutTempGoneAfterCrash(t *testing.T) {
+	for _, failSync := range []bool{false, true} {
+		for seed := range uint64(40) {
+			clk := clockwork.NewFakeClockAt(t0)
+			f := fakefs.New(clk, rand.New(rand.NewPCG(seed, 7)))
+			d := localdir.New(zaptest.NewLogger(t), f, localdir.Options{Clock: clk, Rand: rand.New(rand.NewPCG(seed, 8)).Uint64})
+			ctx := context.Background()
+			if err := d.InitRoot(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Mkdir(ctx, "d"); err != nil {
+				t.Fatal(err)
+			}
+			d.SetTempSession("s")
+			// A failed rename stands for any failure after the temp was written (a race, a mismatched body).
+			f.SetFault(func(op, name string) error {
+				if op == "rename" || (failSync && op == "syncdir") {
+					return syscall.EIO
+				}
+				return nil
+			})
+			if _, err := d.Put(ctx, "d/f", strings.NewReader("torn"), 4, t0, remote.Precondition{Absent: true}); !errors.Is(err, syscall.EIO) {
+				t.Fatalf("faulty Put = %v", err)
+			}
+			f.SetFault(nil)
+			if got := d.TempLeft(); got != failSync {
+				t.Fatalf("seed %d, folder fsync fails %v: TempLeft = %v", seed, failSync, got)
+			}
+			if failSync {
+				if n, err := d.CleanTemp(ctx, "s"); err != nil || n != 0 {
+					t.Fatalf("CleanTemp = %d, %v", n, err)
+				}
+				if d.TempLeft() {
+					t.Fatalf("seed %d: TempLeft after CleanTemp", seed)
+				}
+			}
+			f.Crash()
+			for p := range f.Snapshot() {
+				if strings.Contains(p, ".part") {
+					t.Errorf("seed %d, folder fsync fails %v: %s came back after a power loss", seed, failSync, p)
+				}
+			}
+		}
+	}
+}

@@ -214,5 +214,16 @@ func (d *Dir) CleanTemp(ctx context.Context, session string) (int, error) {
 	if n > 0 {
 		d.lg.Info("removed leftover temp files", zap.Int("count", n))
 	}
+	// Folders where a failed Put removed its temp without a durable fsync: the walk found nothing there, but a
+	// power loss could bring the file back after the caller forgot the session.
+	d.tempMu.Lock()
+	defer d.tempMu.Unlock()
+	for dn := range d.tempDirty {
+		if err := d.fs.SyncDir(dn); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("sync %s after removing a temp file: %w", remote.Escape(dn), err))
+			continue
+		}
+		delete(d.tempDirty, dn)
+	}
 	return n, errors.Join(errs...)
 }

@@ -107,15 +107,44 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 	}
 	e, err := d.put(ctx, p, n, tmp, f, body, size, mtime, pre, h, mode)
 	if err != nil {
-		// After a successful rename the temp name is free, so this only ever removes our own partial file.
-		if rerr := d.fs.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			d.lg.Warn("temp file left behind; CleanTemp removes it", zap.String("path", tmp), zap.Error(rerr))
-		}
+		d.dropTemp(dn, tmp)
 		// After the removal, so that the free space it reports is what the user has.
 		return remote.Entry{}, d.diskFull(p, size, err)
 	}
 	e.Hash = remote.Sum(d.o.Hash, h)
 	return e, nil
+}
+
+// dropTemp removes the temp file of a failed Put and makes the removal durable. The engine closes the session's
+// journal entry once no temp can be left, and the sweep after a crash finds temp files only through that entry:
+// an unlink a power loss undoes would bring back a temp file nothing sweeps any more (lazydisk seeds 9858,
+// 9976). A folder whose removal or fsync failed is remembered (TempLeft) until CleanTemp has synced it.
+func (d *Dir) dropTemp(dn, tmp string) {
+	// After a successful rename the temp name is free, so this only ever removes our own partial file.
+	err := d.fs.Remove(tmp)
+	if err != nil && errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	if err == nil {
+		err = d.fsyncs.sync(dn, d.fs.SyncDir)
+	}
+	if err != nil {
+		d.lg.Warn("temp file may be left behind; CleanTemp removes it", zap.String("path", tmp), zap.Error(err))
+		d.tempMu.Lock()
+		if d.tempDirty == nil {
+			d.tempDirty = map[string]bool{}
+		}
+		d.tempDirty[dn] = true
+		d.tempMu.Unlock()
+	}
+}
+
+// TempLeft reports whether a failed Put may have left a temp file, or removed one not yet durably: the engine
+// then keeps the session's journal entry, so that the next pass's CleanTemp finds what a power loss brings back.
+func (d *Dir) TempLeft() bool {
+	d.tempMu.Lock()
+	defer d.tempMu.Unlock()
+	return len(d.tempDirty) > 0
 }
 
 func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, body io.Reader, size int64, mtime time.Time,

@@ -28,8 +28,8 @@ const (
 	MinPollInterval         = time.Second
 	MinFullScanInterval     = time.Minute
 	// DefaultRemoteRelistInterval: how often the daemon lists a remote with a change feed completely, for the
-	// changes the feed never reported. Each listing costs the remote's whole tree (pCloud and Verizon: one
-	// answer holding it; vBoxx: one request per folder), hence the minimum.
+	// changes the feed never reported. Each listing costs the remote's whole tree (pCloud: two recursive
+	// listings; Verizon: one fullview; vBoxx: one request per folder), hence the minimum.
 	DefaultRemoteRelistInterval = 24 * time.Hour
 	MinRemoteRelistInterval     = time.Hour
 	// RelistOff is RemoteRelistInterval written as "off": never list a feed remote completely on a timer.

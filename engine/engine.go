@@ -88,6 +88,8 @@ type Engine struct {
 	commits groupCommit
 	// resynced: Options.Resync's complete listing was done
 	resynced bool
+	// relist: ListRemoteNext asked for a complete listing, not yet begun
+	relist bool
 	// listings counts complete remote listings: confirmWrites tells by it that its feed read fell back to one
 	listings int
 	// wrote: remote paths written in this pass (confirmWrites); touched: paths the feed mentioned while

@@ -21,8 +21,12 @@ import (
 // within the timestamp's resolution without changing size or mtime, so it is hashed again (the racy-git rule).
 const racyWindow = 2 * time.Second
 
-// metaListingGen stores the stamp of the last full listing of the remote.
-const metaListingGen = "listing-gen"
+// metaListingGen stores the stamp of the last full listing of the remote; metaListedAt the clock reading at its
+// start (LastListing).
+const (
+	metaListingGen = "listing-gen"
+	metaListedAt   = "listed-at"
+)
 
 // writes buffers record updates and commits them in groups, so a walk costs one transaction per group.
 type writes struct {
@@ -391,8 +395,9 @@ func (e *Engine) observeFeed(ctx context.Context, rep *Report) error {
 	}); err != nil {
 		return err
 	}
-	if cur == nil || (e.o.Resync && !e.resynced) {
-		e.resynced = true // one complete listing per engine: later looks in the pass use the feed again
+	if cur == nil || (e.o.Resync && !e.resynced) || e.relist {
+		// One complete listing per request: later looks in the pass use the feed again.
+		e.resynced, e.relist = true, false
 		return e.fullListing(ctx, rep)
 	}
 	for i := 0; ; i++ {
@@ -717,6 +722,7 @@ func moveSide(tx state.Writer, side state.Side, from, to remote.Path, keep func(
 func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 	rep.FullListing = true
 	e.listings++
+	at := e.d.Clock.Now() // before the cursor: the listing shows every change made before this
 	cur, err := e.d.Remote.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("read the change cursor of %s: %w", e.d.Remote, err)
@@ -806,6 +812,9 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 		if err := tx.SetMeta(metaListingGen, binary.BigEndian.AppendUint64(nil, uint64(gen))); err != nil {
 			return err
 		}
+		if err := tx.SetMeta(metaListedAt, binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))); err != nil {
+			return err
+		}
 		if err := failpoint.Hit("cursor.listing.beforeCommit"); err != nil {
 			return err
 		}
@@ -822,6 +831,37 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 	}
 	e.unconfirmedChecked = true
 	return failpoint.Hit("cursor.listing.afterCommit")
+}
+
+// ListRemoteNext makes the next look at the remote's feed a complete listing of the remote instead, reconciled
+// with the stored view as when the cursor is lost: the safety net for changes a feed never reports (the daemon
+// asks for it every remote_relist_interval). Unlike Options.Resync it is used once, and it keeps the sync point
+// whatever the roots' markers say. Call it between passes.
+func (e *Engine) ListRemoteNext() { e.relist = true }
+
+// LastListing is when the last complete listing of the remote began (its changes since come through the feed),
+// as the state database says, so it survives restarts; zero if the remote was never listed completely.
+func (e *Engine) LastListing() (time.Time, error) {
+	var at time.Time
+	err := e.d.Store.View(func(r state.Reader) error {
+		v, err := r.Meta(metaListedAt)
+		if err != nil {
+			return err
+		}
+		if len(v) == 8 {
+			at = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
+			return nil
+		}
+		// A database from before listed-at: the listing's generation is its clock reading plus one.
+		if v, err = r.Meta(metaListingGen); err == nil && len(v) == 8 {
+			at = time.Unix(0, int64(binary.BigEndian.Uint64(v))-1).UTC()
+		}
+		return err
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read when the remote was last listed: %w", err)
+	}
+	return at, nil
 }
 
 // wroteInPass reports whether tandem wrote p on the remote in this pass.

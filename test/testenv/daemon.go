@@ -30,8 +30,11 @@ type DaemonPairStatus struct {
 	LastError string     `json:"last_error"`
 	LastSync  *time.Time `json:"last_sync"`
 	Resynced  *time.Time `json:"resynced"`
-	ReadOnly  bool       `json:"read_only"`
-	LastPass  *struct {
+	// LastRemoteListing, NextRemoteRelist: the remote's last complete listing and when the next is due.
+	LastRemoteListing *time.Time `json:"last_remote_listing"`
+	NextRemoteRelist  *time.Time `json:"next_remote_relist"`
+	ReadOnly          bool       `json:"read_only"`
+	LastPass          *struct {
 		Uploaded   int    `json:"uploaded"`
 		Downloaded int    `json:"downloaded"`
 		Deleted    int    `json:"deleted"`
@@ -108,6 +111,9 @@ func (d *Daemon) Stop(timeout time.Duration) error {
 		return fmt.Errorf("tandem run still running %s after SIGTERM: killed", timeout)
 	}
 }
+
+// Reload sends SIGHUP: the daemon re-reads its config file.
+func (d *Daemon) Reload() error { return d.cmd.Process.Signal(syscall.SIGHUP) }
 
 // Log is what the daemon printed so far.
 func (d *Daemon) Log() string { return d.log.String() }

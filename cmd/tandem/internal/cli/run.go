@@ -34,12 +34,13 @@ func newRunCmd(app *App) *cobra.Command {
 
 Each pair is watched on both sides (a "dir:" remote's folder is watched like the local one; cloud remotes
 are followed through their change feed) and synced within moments of a change, plus a full pass every
-hour as a safety net. Passes of one pair never overlap; pairs are independent.
+hour as a safety net, and a complete listing of a cloud remote every day (remote_relist_interval) for
+changes its feed never reported. Passes of one pair never overlap; pairs are independent.
 
 SIGTERM or SIGINT stops within 5 seconds: transfers in flight are cancelled and leave only temp files that
 the next start removes. SIGHUP re-reads the config file: pairs added, removed or changed restart, the
-others keep running, and full_scan_interval applies at once; state_dir, log_file and metrics_addr need a
-restart (the log says so). "tandem status" shows what it is doing.`,
+others keep running, and full_scan_interval and remote_relist_interval apply at once; state_dir, log_file
+and metrics_addr need a restart (the log says so). "tandem status" shows what it is doing.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, args []string) error {
 			return runDaemon(c.Context(), app, o)

@@ -27,6 +27,13 @@ const (
 	DefaultDeleteWindow     = 10 * time.Minute
 	MinPollInterval         = time.Second
 	MinFullScanInterval     = time.Minute
+	// DefaultRemoteRelistInterval: how often the daemon lists a remote with a change feed completely, for the
+	// changes the feed never reported. Each listing costs the remote's whole tree (pCloud: two recursive
+	// listings; Verizon: one fullview; vBoxx: one request per folder), hence the minimum.
+	DefaultRemoteRelistInterval = 24 * time.Hour
+	MinRemoteRelistInterval     = time.Hour
+	// RelistOff is RemoteRelistInterval written as "off": never list a feed remote completely on a timer.
+	RelistOff time.Duration = -1
 )
 
 // Config is the whole file. Zero values mean "the default" (see the Effective methods).
@@ -40,8 +47,11 @@ type Config struct {
 	// MetricsPublic allows MetricsAddr on an address other hosts can reach (pair names are labels there).
 	MetricsPublic    bool
 	FullScanInterval time.Duration // safety-net pass interval; 0 = DefaultFullScanInterval
-	TokenStore       string        // where logins live: auto (""), keyring or file
-	Pairs            []Pair
+	// RemoteRelistInterval: the daemon lists a feed remote completely this long after its last complete
+	// listing; 0 = DefaultRemoteRelistInterval, RelistOff = never.
+	RemoteRelistInterval time.Duration
+	TokenStore           string // where logins live: auto (""), keyring or file
+	Pairs                []Pair
 	// Verizon is the app key registered in ThingSpace that `tandem login verizon` uses (flags and environment
 	// override it).
 	Verizon VerizonApp
@@ -153,6 +163,17 @@ func (c *Config) EffectiveFullScanInterval() time.Duration {
 		return c.FullScanInterval
 	}
 	return DefaultFullScanInterval
+}
+
+// EffectiveRemoteRelistInterval is RemoteRelistInterval or the default; 0 when it is off.
+func (c *Config) EffectiveRemoteRelistInterval() time.Duration {
+	switch {
+	case c.RemoteRelistInterval == RelistOff:
+		return 0
+	case c.RemoteRelistInterval > 0:
+		return c.RemoteRelistInterval
+	}
+	return DefaultRemoteRelistInterval
 }
 
 // ExpandHome turns a leading "~/" into the user's home folder.
@@ -268,6 +289,9 @@ func (c *Config) Validate(o ValidateOptions) error {
 	}
 	if c.FullScanInterval != 0 && c.FullScanInterval < MinFullScanInterval {
 		add(c.problem("full_scan_interval", "%s is too short: want at least %s", c.FullScanInterval, MinFullScanInterval))
+	}
+	if c.RemoteRelistInterval > 0 && c.RemoteRelistInterval < MinRemoteRelistInterval {
+		add(c.problem("remote_relist_interval", "%s is too short: want at least %s (or off)", c.RemoteRelistInterval, MinRemoteRelistInterval))
 	}
 	names := map[string]int{}
 	locals := map[string]int{}

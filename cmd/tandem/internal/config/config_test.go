@@ -477,3 +477,48 @@ func TestMetricsAddrLoopbackOnly(t *testing.T) {
 		t.Errorf("metrics_public: a non-boolean accepted: %q", got)
 	}
 }
+
+// TestRemoteRelistInterval: remote_relist_interval takes a duration of at least an hour or off; absent is the
+// default (24h). Anything else is a problem naming the line and saying what to write, 0 included (full_scan_interval
+// reads 0 as its default, so 0 is too ambiguous to mean off here).
+func TestRemoteRelistInterval(t *testing.T) {
+	const pair = "pairs:\n  - local: /a\n    remote: dir:/x\n"
+	for _, c := range []struct {
+		val  string // "" = absent
+		want time.Duration
+	}{{"", DefaultRemoteRelistInterval}, {"24h", 24 * time.Hour}, {"90m", 90 * time.Minute}, {"1h", time.Hour},
+		{"off", 0}, {"Off", 0}, {`"off"`, 0}} {
+		src := pair
+		if c.val != "" {
+			src = "remote_relist_interval: " + c.val + "\n" + pair
+		}
+		cfg, err := Parse(strings.NewReader(src), "config.yaml")
+		if err == nil {
+			err = cfg.Validate(ValidateOptions{Remote: checkScheme})
+		}
+		if err != nil {
+			t.Errorf("%q: %v", c.val, err)
+			continue
+		}
+		if got := cfg.EffectiveRemoteRelistInterval(); got != c.want {
+			t.Errorf("%q: effective interval %s, want %s", c.val, got, c.want)
+		}
+	}
+	for _, c := range []struct{ val, want string }{
+		{"0", `config.yaml:1: remote_relist_interval: "0": want a duration of at least 1h0m0s such as 24h, or off`},
+		{"0s", `config.yaml:1: remote_relist_interval: "0s": want a duration of at least 1h0m0s such as 24h, or off`},
+		{"30m", `config.yaml:1: remote_relist_interval: 30m0s is too short: want at least 1h0m0s (or off)`},
+		{"-1h", `config.yaml:1: remote_relist_interval: "-1h": want a duration of at least 1h0m0s such as 24h, or off`},
+		{"daily", `config.yaml:1: remote_relist_interval: "daily": want a duration of at least 1h0m0s such as 24h, or off`},
+		{"no", `config.yaml:1: remote_relist_interval: "no": want a duration of at least 1h0m0s such as 24h, or off`},
+		{"[1h]", `config.yaml:1: remote_relist_interval: want a single value`},
+	} {
+		cfg, err := Parse(strings.NewReader("remote_relist_interval: "+c.val+"\n"+pair), "config.yaml")
+		if err == nil {
+			err = cfg.Validate(ValidateOptions{Remote: checkScheme})
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want %q", c.val, err, c.want)
+		}
+	}
+}

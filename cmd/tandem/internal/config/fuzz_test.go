@@ -22,6 +22,8 @@ func FuzzConfigParse(f *testing.F) {
 		"pairs:\n  - local: /a\n    max_delete: .nan\n    bandwidth_limit: -1\n    poll_interval: 1ns\n",
 		"pairs:\n  - {local: /a, remote: dir:/b}\n  - {local: /a/b, remote: dir:/c}\n",
 		"unknown: 1\npairs: 3\n",
+		"remote_relist_interval: off\npairs:\n  - local: /a\n    remote: dir:/b\n",
+		"remote_relist_interval: 0\nfull_scan_interval: 0\n",
 		"verizon:\n  client_id: x\n  client_secret: y\n  redirect_url: http://localhost:1/cb\n",
 		"\t- : :\n",
 		"pairs:\n  - local: /a\n    remote: dir:/b\n    ignore: [\"[abc\", \"x\\u0000\"]\n",

@@ -119,7 +119,7 @@ func kind(n *yaml.Node) string {
 
 func (p *parser) top(n *yaml.Node) {
 	p.c.lines[""] = n.Line
-	p.fields(n, "", []string{"state_dir", "log_file", "metrics_addr", "metrics_public", "full_scan_interval", "pairs", "verizon", "token_store"},
+	p.fields(n, "", []string{"state_dir", "log_file", "metrics_addr", "metrics_public", "full_scan_interval", "remote_relist_interval", "pairs", "verizon", "token_store"},
 		func(k string, v *yaml.Node, f string) {
 			switch k {
 			case "state_dir":
@@ -134,6 +134,8 @@ func (p *parser) top(n *yaml.Node) {
 				p.c.TokenStore = p.str(v, f)
 			case "full_scan_interval":
 				p.c.FullScanInterval = p.duration(v, f)
+			case "remote_relist_interval":
+				p.c.RemoteRelistInterval = p.relistInterval(v, f)
 			case "pairs":
 				p.pairs(v, f)
 			case "verizon":
@@ -257,6 +259,24 @@ func (p *parser) duration(n *yaml.Node, field string) time.Duration {
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
 		p.fail(n, field, "%q: want a duration such as 30s, 5m or 1h", s)
+		return 0
+	}
+	return d
+}
+
+// relistInterval reads remote_relist_interval: a positive duration or off (RelistOff). 0 is refused rather than
+// read as the default (as full_scan_interval does) or as off: either reading would surprise half the users.
+func (p *parser) relistInterval(n *yaml.Node, field string) time.Duration {
+	s := strings.TrimSpace(p.str(n, field))
+	if s == "" {
+		return 0
+	}
+	if strings.EqualFold(s, "off") {
+		return RelistOff
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		p.fail(n, field, "%q: want a duration of at least %s such as 24h, or off", s, MinRemoteRelistInterval)
 		return 0
 	}
 	return d

@@ -62,6 +62,12 @@ type PairStatus struct {
 	Watcher   string     `json:"watcher,omitempty"`  // "" or what degrades the folder watch (e.g. the inotify limit)
 	// NextFullScan is when the next safety-net pass (full_scan_interval) is due.
 	NextFullScan *time.Time `json:"next_full_scan,omitempty"`
+	// LastRemoteListing is when the last complete listing of a remote with a change feed began, for whatever
+	// reason (the first pass, remote_relist_interval, a lost cursor: Resynced is only that last one); it is
+	// kept in the state database. NextRemoteRelist is when the next is due (remote_relist_interval after
+	// it; absent when that is off or the remote has no feed). A listing due is made by the next full pass.
+	LastRemoteListing *time.Time `json:"last_remote_listing,omitempty"`
+	NextRemoteRelist  *time.Time `json:"next_remote_relist,omitempty"`
 	// ReadOnly: the remote refuses every change for this account (a vBoxx folder without write permission);
 	// the pair syncs down only and local changes are listed as skipped.
 	ReadOnly bool      `json:"read_only,omitempty"`
@@ -104,6 +110,8 @@ type PassInfo struct {
 	Scope  string `json:"scope"`
 	Reason string `json:"reason,omitempty"`
 	Paths  int    `json:"paths,omitempty"`
+	// RemoteListed: the pass listed the remote completely instead of reading its change feed.
+	RemoteListed bool `json:"remote_listed,omitempty"`
 }
 
 // ControlRequest is the body of POST /v1/pause, /v1/resume and /v1/rescan. Pair "" means every pair.

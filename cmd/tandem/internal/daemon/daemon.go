@@ -43,6 +43,7 @@ type Daemon struct {
 	open     OpenPair
 	m        *metrics
 	fullScan time.Duration
+	relist   time.Duration // remote_relist_interval; 0: off
 	retryMin time.Duration // first wait before a failed pass (a full pass) or failed paths (a pass over them) are retried
 	started  time.Time
 	boot     *config.Config // the config Run started with: what restart-only fields are compared against
@@ -79,6 +80,7 @@ func New(o Options) (*Daemon, error) {
 		clk:      o.Clock,
 		open:     o.Open,
 		fullScan: o.Config.EffectiveFullScanInterval(),
+		relist:   o.Config.EffectiveRemoteRelistInterval(),
 		retryMin: 10 * time.Second,
 		reload:   make(chan *config.Config, 1),
 		pairs:    map[string]*running{},
@@ -189,8 +191,15 @@ func (d *Daemon) apply(ctx context.Context, c *config.Config) {
 	scan := c.EffectiveFullScanInterval()
 	rescan := scan != d.fullScan
 	d.fullScan = scan
+	relist := c.EffectiveRemoteRelistInterval()
+	relistChanged := relist != d.relist
+	d.relist = relist
 	for _, name := range order {
 		if r, ok := d.pairs[name]; ok {
+			if relistChanged {
+				// Before the full pass below, so that a listing due under the new interval happens in it.
+				r.l.setRelistInterval(relist)
+			}
 			// A pair that kept running looks at everything once: whatever prompted the reload may have
 			// changed on disk too.
 			r.l.kickFull(whyReload)
@@ -199,7 +208,7 @@ func (d *Daemon) apply(ctx context.Context, c *config.Config) {
 			}
 			continue
 		}
-		l := newPairLoop(d, want[name], scan)
+		l := newPairLoop(d, want[name], scan, relist)
 		pctx, cancel := context.WithCancel(ctx)
 		r := &running{l: l, cancel: cancel, done: make(chan struct{})}
 		d.pairs[name] = r
@@ -211,9 +220,11 @@ func (d *Daemon) apply(ctx context.Context, c *config.Config) {
 }
 
 // reloadable are the top-level config fields a reload applies: pairs restart or start, full_scan_interval
-// resets every pair's safety-net timer, and the Verizon app key is read by `tandem login` only. Every other
-// field is read once at start.
-var reloadable = map[string]bool{"File": true, "Pairs": true, "FullScanInterval": true, "Verizon": true}
+// resets every pair's safety-net timer, remote_relist_interval sets when each pair's next complete remote
+// listing is due (counted from its last one), and the Verizon app key is read by `tandem login` only. Every
+// other field is read once at start.
+var reloadable = map[string]bool{"File": true, "Pairs": true, "FullScanInterval": true, "RemoteRelistInterval": true,
+	"Verizon": true}
 
 // restartFields names the config fields (as the file spells them) that differ between old and c and that only
 // a restart applies.

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,6 +50,15 @@ func startDaemonWith(t *testing.T, rem remote.Remote, lg *zap.Logger, setup func
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sd) })
+	cl, stop := runDaemon(t, sd, local, rem, lg, setup)
+	t.Cleanup(stop)
+	return local, cl
+}
+
+// runDaemon runs a daemon with one pair, local and rem, on the state dir sd, until stop (which reports the
+// daemon's error).
+func runDaemon(t *testing.T, sd, local string, rem remote.Remote, lg *zap.Logger, setup func(*Daemon)) (cl *Client, stop func()) {
+	t.Helper()
 	open := func(ctx context.Context, lg *zap.Logger, p config.Pair) (*PairDeps, error) {
 		st, err := state.Open(filepath.Join(sd, "pair.db"), lg, state.Options{})
 		if err != nil {
@@ -78,13 +88,15 @@ func startDaemonWith(t *testing.T, rem remote.Remote, lg *zap.Logger, setup func
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return local, NewClient(sd)
+	var once sync.Once
+	return NewClient(sd), func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
 }
 
 func waitState(t *testing.T, cl *Client, what string, cond func(PairStatus) bool) PairStatus {

@@ -96,6 +96,9 @@ type pairLoop struct {
 	// scanEvery (capacity 1) hands the loop a new safety-net interval (SIGHUP); the latest replaces one
 	// not yet read.
 	scanEvery chan time.Duration
+	// relistEvery (capacity 1) hands the loop a new remote_relist_interval (SIGHUP); the latest replaces one
+	// not yet read.
+	relistEvery chan time.Duration
 
 	mu        sync.Mutex // guards st, transfers and deps for the status handlers
 	st        PairStatus
@@ -112,26 +115,33 @@ type pairLoop struct {
 	unwatched [2]string // per side: why its folder is not watched now ("" while it is, or has none)
 	nextScan  time.Time // when the safety-net scan is due
 	scanIv0   time.Duration
+	relistIv0 time.Duration
+	// lastListing: when the remote's last complete listing began (from the state database); nextRelist: when
+	// the next is due (zero: off, or not a feed remote)
+	lastListing, nextRelist time.Time
 }
 
-// newPairLoop makes the loop of pair p; scan is the safety-net interval it starts with.
-func newPairLoop(d *Daemon, p config.Pair, scan time.Duration) *pairLoop {
+// newPairLoop makes the loop of pair p; scan is the safety-net interval it starts with, relist the
+// remote_relist_interval (0: off).
+func newPairLoop(d *Daemon, p config.Pair, scan, relist time.Duration) *pairLoop {
 	name := p.PairName()
 	return &pairLoop{
-		d:         d,
-		cfg:       p,
-		name:      name,
-		lg:        d.lg.With(zap.String("pair", name)),
-		wake:      make(chan struct{}, 1),
-		full:      make(chan string, 1),
-		ctl:       make(chan ctlReq),
-		poll:      make(chan error, 1),
-		passed:    make(chan struct{}, 1),
-		scanEvery: make(chan time.Duration, 1),
+		d:           d,
+		cfg:         p,
+		name:        name,
+		lg:          d.lg.With(zap.String("pair", name)),
+		wake:        make(chan struct{}, 1),
+		full:        make(chan string, 1),
+		ctl:         make(chan ctlReq),
+		poll:        make(chan error, 1),
+		passed:      make(chan struct{}, 1),
+		scanEvery:   make(chan time.Duration, 1),
+		relistEvery: make(chan time.Duration, 1),
 		st: PairStatus{Name: name, Local: p.Local, Remote: p.Remote, State: StateStarting,
 			Transfers: []Transfer{}},
 		transfers: map[string]*Transfer{},
 		scanIv0:   scan,
+		relistIv0: relist,
 	}
 }
 
@@ -162,6 +172,22 @@ func (l *pairLoop) setScanInterval(iv time.Duration) {
 		}
 		select {
 		case <-l.scanEvery:
+		default:
+		}
+	}
+}
+
+// setRelistInterval hands the loop a new remote_relist_interval (0: off); it never blocks, and the latest
+// value wins.
+func (l *pairLoop) setRelistInterval(iv time.Duration) {
+	for {
+		select {
+		case l.relistEvery <- iv:
+			return
+		default:
+		}
+		select {
+		case <-l.relistEvery:
 		default:
 		}
 	}
@@ -200,21 +226,28 @@ type loopState struct {
 	wg        *sync.WaitGroup
 	watchStop chan watchStop
 	// pollT walks a remote that is neither watched nor followed through a feed, every poll interval.
-	pollT      clockwork.Ticker
-	scanT      clockwork.Timer // the safety-net scan
-	scanIv     time.Duration
-	run        passKind // of the pass running
-	running    bool
-	passStart  time.Time
-	cancelPass context.CancelFunc
-	paused     bool
-	blocked    bool // safety stop or login required: no pass until resume
-	rootStop   bool // the safety stop was a missing root: lifted when a watcher finds its folder back
-	allowOnce  bool
-	openAt     <-chan time.Time
-	retryAt    <-chan time.Time
-	openBack   backoff
-	retryBack  backoff
+	pollT  clockwork.Ticker
+	scanT  clockwork.Timer // the safety-net scan
+	scanIv time.Duration
+	// relistT fires when a complete listing of a feed remote is due (nil: none is pending, or one is due
+	// already and the next full pass makes it); relistIv is remote_relist_interval (0: off).
+	relistT  clockwork.Timer
+	relistIv time.Duration
+	feed     bool // the remote is followed through its change feed (not walked): relisting applies
+	// lastListing: when the last complete listing of the remote began, as armRelist last read it
+	lastListing time.Time
+	run         passKind // of the pass running
+	running     bool
+	passStart   time.Time
+	cancelPass  context.CancelFunc
+	paused      bool
+	blocked     bool // safety stop or login required: no pass until resume
+	rootStop    bool // the safety stop was a missing root: lifted when a watcher finds its folder back
+	allowOnce   bool
+	openAt      <-chan time.Time
+	retryAt     <-chan time.Time
+	openBack    backoff
+	retryBack   backoff
 	// retry is the paths that failed and have not been looked at since: the retry pass is scoped to them.
 	retry       map[remote.Path]bool
 	retryQueued bool // the pending scope holds them
@@ -275,6 +308,7 @@ func (l *pairLoop) run(ctx context.Context) {
 	ls.wctx, ls.wg = wctx, &wg
 	done := make(chan passResult, 1)
 	l.resetScan(ls, l.scanIv0)
+	ls.relistIv = l.relistIv0
 
 	defer func() {
 		if ls.running {
@@ -284,6 +318,9 @@ func (l *pairLoop) run(ctx context.Context) {
 		stopWatch()
 		wg.Wait()
 		ls.scanT.Stop()
+		if ls.relistT != nil {
+			ls.relistT.Stop()
+		}
 		if ls.pollT != nil {
 			ls.pollT.Stop()
 		}
@@ -334,9 +371,11 @@ func (l *pairLoop) run(ctx context.Context) {
 			l.arm(ls, sideRemote)
 		case deps.Remote.Capabilities().Feed:
 			wg.Go(func() { l.poller(wctx, deps) })
+			ls.feed = true
 		default:
 			ls.pollT = clk.NewTicker(l.cfg.EffectivePollInterval())
 		}
+		l.armRelist(ls)
 	}
 
 	start := func() {
@@ -365,6 +404,12 @@ func (l *pairLoop) run(ctx context.Context) {
 		}
 		ls.pending, ls.running = false, true
 		sc, why, n := ls.scope.take()
+		l.takeRelistInterval(ls)
+		if sc == nil && ls.relistDue(clk.Now()) {
+			// A full pass whose remote listing is due lists the remote instead of reading its feed, whatever
+			// started it: the timer, a retry after a failed listing, a reload, the start-up pass.
+			eng.ListRemoteNext()
+		}
 		ls.run = passKind{scope: sc, why: why, paths: n, coversRetry: sc == nil || ls.retryQueued}
 		ls.retryQueued = false
 		ls.passStart = clk.Now()
@@ -385,9 +430,12 @@ func (l *pairLoop) run(ctx context.Context) {
 		l.mu.Lock()
 		l.st.Pending = ls.pending
 		l.mu.Unlock()
-		var pollC <-chan time.Time
+		var pollC, relistC <-chan time.Time
 		if ls.pollT != nil {
 			pollC = ls.pollT.Chan()
+		}
+		if ls.relistT != nil {
+			relistC = ls.relistT.Chan()
 		}
 		select {
 		case <-ctx.Done():
@@ -421,6 +469,13 @@ func (l *pairLoop) run(ctx context.Context) {
 			ls.pending = true
 		case iv := <-l.scanEvery:
 			l.resetScan(ls, iv)
+		case iv := <-l.relistEvery:
+			l.setRelist(ls, iv)
+		case <-relistC:
+			// A feed remote's complete listing is due: the changes its feed never reported are found by it.
+			ls.relistT = nil
+			ls.scope.setFull(whyRelist)
+			ls.pending = true
 		case <-pollC:
 			// A remote nobody watches and without a feed: walk it; the local side stays scoped to its
 			// watcher's paths.
@@ -453,6 +508,61 @@ func (l *pairLoop) run(ctx context.Context) {
 			l.passEnded(ls, res)
 		}
 	}
+}
+
+// takeRelistInterval applies a remote_relist_interval a reload sent, if one waits: the reload's full pass,
+// which may already be starting, must see it.
+func (l *pairLoop) takeRelistInterval(ls *loopState) {
+	select {
+	case iv := <-l.relistEvery:
+		l.setRelist(ls, iv)
+	default:
+	}
+}
+
+func (l *pairLoop) setRelist(ls *loopState, iv time.Duration) {
+	ls.relistIv = iv
+	l.armRelist(ls)
+}
+
+// relistDue: the remote is followed through its feed and its last complete listing is at least the relist
+// interval old (or there was none).
+func (ls *loopState) relistDue(now time.Time) bool {
+	if !ls.feed || ls.relistIv <= 0 {
+		return false
+	}
+	l := ls.lastListing
+	return l.IsZero() || !now.Before(l.Add(ls.relistIv))
+}
+
+// armRelist reads when the remote was last listed completely (the state database keeps it, so a daemon
+// restarted every hour still lists daily) and sets the timer for the next listing. A listing due already gets
+// no timer: the next full pass makes it (start), and a pass that fails before listing is retried with the
+// backoff of failed passes rather than at once.
+func (l *pairLoop) armRelist(ls *loopState) {
+	if ls.relistT != nil {
+		ls.relistT.Stop()
+		ls.relistT = nil
+	}
+	if ls.eng == nil {
+		return
+	}
+	last, err := ls.eng.LastListing()
+	if err != nil {
+		l.lg.Warn("reading when the remote was last listed", zap.Error(err))
+		last = ls.lastListing
+	}
+	ls.lastListing = last
+	var next time.Time
+	if ls.feed && ls.relistIv > 0 && !last.IsZero() {
+		next = last.Add(ls.relistIv)
+		if wait := next.Sub(l.d.clk.Now()); wait > 0 {
+			ls.relistT = l.d.clk.NewTimer(wait)
+		}
+	}
+	l.mu.Lock()
+	l.lastListing, l.nextRelist = last, next
+	l.mu.Unlock()
 }
 
 // resetScan (re)starts the safety-net timer: the next full scan is due iv from now.
@@ -744,6 +854,7 @@ func (l *pairLoop) passEnded(ls *loopState, res passResult) {
 		info.Scope, info.Reason = "full", run.why
 	}
 	if rep != nil {
+		info.RemoteListed = rep.FullListing
 		rep.Sort()
 		l.noteSkips(rep.Skipped, full && err == nil)
 		t := rep.Totals()
@@ -867,6 +978,7 @@ func (l *pairLoop) passEnded(ls *loopState, res passResult) {
 	l.st.LastPass = info
 	l.mu.Unlock()
 	l.readConflicts()
+	l.armRelist(ls)
 	// The stored cursor may have moved (a new pair has its first only now): the poller looks again at once.
 	select {
 	case l.passed <- struct{}{}:
@@ -949,6 +1061,8 @@ func (l *pairLoop) snapshot() PairStatus {
 			"with the next full pass (`tandem rescan " + l.name + "` runs one now); tandem watches it again once it can"
 	}
 	s.NextFullScan = timePtr(l.nextScan)
+	s.LastRemoteListing = timePtr(l.lastListing)
+	s.NextRemoteRelist = timePtr(l.nextRelist)
 	s.Watcher = strings.Join(msgs, "; ")
 	if l.deps != nil {
 		if ro, ok := l.deps.Remote.(interface{ ReadOnly() bool }); ok && ro.ReadOnly() {

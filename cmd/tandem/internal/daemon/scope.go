@@ -35,6 +35,7 @@ const (
 	whyTooMany   = "more changed paths than a scoped pass takes"
 	whyWatcher   = "a folder watch degraded or stopped"
 	whyWatchBack = "a folder is watched again"
+	whyRelist    = "complete remote listing due (remote_relist_interval)"
 )
 
 // side of a pair, for pendingScope.

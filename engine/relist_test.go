@@ -1,0 +1,162 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/memremote"
+)
+
+// hidingFeed is a change feed with holes: it never reports a change whose path (or former path) is in hide, as
+// pCloud's diff leaves out some events and Verizon's delta some moves.
+type hidingFeed struct {
+	*memremote.Mem
+	hide map[remote.Path]bool
+}
+
+func (h *hidingFeed) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, error) {
+	b, err := h.Mem.Changes(ctx, cur)
+	out := b.Changes[:0:0]
+	for _, c := range b.Changes {
+		if !h.hide[c.Entry.Path] && (c.From == "" || !h.hide[c.From]) {
+			out = append(out, c)
+		}
+	}
+	b.Changes = out
+	return b, err
+}
+
+// TestRelistRepairsFeedHoles: changes the feed never reports (an edit, a delete, a move) stay unseen by passes
+// that read the feed, full ones included; ListRemoteNext makes the next pass list the remote completely, and
+// its differences with the stored view are planned like feed changes: the edit is downloaded, the delete goes
+// to the local trash, the move is a local move. The request is used once; LastListing says when the remote was
+// last listed completely, across engines (it is in the store).
+func TestRelistRepairsFeedHoles(t *testing.T) {
+	ctx := context.Background()
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	local := memremote.New(clk, memremote.Options{Label: "local"})
+	mem := memremote.New(clk, memremote.Options{Label: "remote"})
+	feed := &hidingFeed{Mem: mem, hide: map[remote.Path]bool{}}
+	st := memStore(t)
+	for _, f := range []string{"edit.txt", "gone.txt", "from.txt", "keep1.txt", "keep2.txt", "keep3.txt"} {
+		if err := mem.WriteFile(f, []byte(f+" v1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := New(Deps{Clock: clk, Local: local, Remote: feed, Store: st, Logger: zaptest.NewLogger(t)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := clk.Now()
+	if rep, err := e.RunPass(ctx); err != nil || !rep.FullListing || len(rep.Problems) > 0 {
+		t.Fatalf("first pass: %v %+v", err, rep)
+	}
+	if at, err := e.LastListing(); err != nil || !at.Equal(t0) {
+		t.Fatalf("last listing after the first pass: %v %v, want %v", at, err, t0)
+	}
+
+	clk.Advance(time.Hour)
+	for _, p := range []remote.Path{"edit.txt", "gone.txt", "from.txt", "to.txt"} {
+		feed.hide[p] = true
+	}
+	if err := mem.WriteFile("edit.txt", []byte("edit.txt v2, unseen by the feed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.Remove("gone.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.Rename("from.txt", "to.txt"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Minute)
+	rep, err := e.RunPass(ctx)
+	if err != nil || rep.FullListing || len(rep.Done) != 0 {
+		t.Fatalf("a full pass through the feed: %v listing=%v done=%+v", err, rep.FullListing, rep.Done)
+	}
+	if b, _ := local.ReadFile("edit.txt"); string(b) != "edit.txt v1" {
+		t.Fatalf("the feed-only pass saw the hidden edit: %q", b)
+	}
+
+	e.ListRemoteNext()
+	t1 := clk.Now()
+	rep, err = e.RunPass(ctx)
+	if err != nil || !rep.FullListing || len(rep.Problems) > 0 {
+		t.Fatalf("the relisting pass: %v listing=%v %+v", err, rep.FullListing, rep.Problems)
+	}
+	if rep.Resynced {
+		t.Error("a relist on request is reported as an out-of-sync cursor (resynced)")
+	}
+	if b, err := local.ReadFile("edit.txt"); err != nil || string(b) != "edit.txt v2, unseen by the feed" {
+		t.Errorf("edit.txt after the relist: %q %v", b, err)
+	}
+	if _, err := local.Stat(ctx, "gone.txt"); !errors.Is(err, remote.ErrNotFound) {
+		t.Errorf("gone.txt, deleted remotely unseen, is still local: %v", err)
+	}
+	if b, err := local.ReadFile("to.txt"); err != nil || string(b) != "from.txt v1" {
+		t.Errorf("to.txt after the relist: %q %v", b, err)
+	}
+	if _, err := local.Stat(ctx, "from.txt"); !errors.Is(err, remote.ErrNotFound) {
+		t.Errorf("from.txt, moved remotely unseen, is still local: %v", err)
+	}
+	if at, err := e.LastListing(); err != nil || !at.Equal(t1) {
+		t.Fatalf("last listing after the relist: %v %v, want %v", at, err, t1)
+	}
+	clk.Advance(time.Minute)
+	if rep, err := e.RunPass(ctx); err != nil || rep.FullListing || len(rep.Done) != 0 {
+		t.Fatalf("the pass after: %v listing=%v done=%+v (the request is for one pass)", err, rep.FullListing, rep.Done)
+	}
+	e2, err := New(Deps{Clock: clk, Local: local, Remote: feed, Store: st, Logger: zaptest.NewLogger(t)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at, err := e2.LastListing(); err != nil || !at.Equal(t1) {
+		t.Fatalf("a new engine on the store: last listing %v %v, want %v", at, err, t1)
+	}
+}
+
+// TestRelistDeletesPassTheGuard: what a relist finds missing is a remote delete like any other: most files
+// missing stops the pass at the big-delete guard, and nothing local is deleted.
+func TestRelistDeletesPassTheGuard(t *testing.T) {
+	ctx := context.Background()
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	local := memremote.New(clk, memremote.Options{Label: "local"})
+	mem := memremote.New(clk, memremote.Options{Label: "remote"})
+	feed := &hidingFeed{Mem: mem, hide: map[remote.Path]bool{}}
+	st := memStore(t)
+	for i := range 20 {
+		if err := mem.WriteFile(fmt.Sprintf("f%02d", i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := New(Deps{Clock: clk, Local: local, Remote: feed, Store: st, Logger: zaptest.NewLogger(t)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.RunPass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour)
+	for i := range 15 {
+		p := fmt.Sprintf("f%02d", i)
+		feed.hide[remote.Path(p)] = true
+		if err := mem.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.ListRemoteNext()
+	if _, err := e.RunPass(ctx); !errors.Is(err, ErrBigDelete) {
+		t.Fatalf("relist finding 15 of 20 files gone: %v, want the big-delete guard", err)
+	}
+	for i := range 20 {
+		if _, err := local.Stat(ctx, remote.Path(fmt.Sprintf("f%02d", i))); err != nil {
+			t.Fatalf("f%02d: %v", i, err)
+		}
+	}
+}

@@ -89,6 +89,7 @@ func simReplaceFolder(w *world, c *simOpCtx) {
 			for _, v := range w.versions {
 				if v.sha == sha && !v.exempt {
 					v.trashed = true
+					v.trashedAt = append(v.trashedAt, f)
 				}
 			}
 		} else {

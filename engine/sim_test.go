@@ -136,7 +136,8 @@ var pinnedSeeds = []uint64{
 	50418, // harness (-sim.lazydisk): 1695's case, the moved file's remote copy then taken to the trash as the local delete it is
 	50406, // I8 (-sim.lazydisk): a feed move's echo, its folder already moved by tandem (case rename), deleted a child just written
 	60693, // harness (-sim.syncfaults): the root wiped mid-pass, the wipe undone by a crash; the user's .tandem-x.part no longer known as theirs
-	26930, // I2: a remote version lost, found by the hour soak of the default mode on 6f09d64; passes since this session's later fixes (not traced)
+	26930, // harness: a version that arrived by a remote move, deleted by the user's rm -r of its folder and its path re-filled, counted lost (traced on 7525029)
+	60123, // harness (-sim.syncfaults): 26930's case, the version moved by the user's mv; the oracle looked for the re-fill at the path it was written at
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.
@@ -261,6 +262,10 @@ type simVersion struct {
 	// trashed: the user deleted it where both sides held it; the delete must take it to a trash (checked after
 	// every pass), so it need not be live at quiescence.
 	trashed bool
+	// trashedAt: where it was when the user deleted it, the paths the engine's delete must take it from. Not
+	// path, which is where the user wrote it: a move by either user or by tandem may have taken it elsewhere
+	// since (seeds 60123, 26930), and a file the user puts back at one of these paths is an edit there (replaced).
+	trashedAt []string
 	// seen: a pass that began after the write finished without a crash, so the engine had the chance to make
 	// it durable before relying on it (-sim.lazydisk holds the engine to that only for writes it saw).
 	seen bool
@@ -602,6 +607,7 @@ func (w *world) crash() {
 			// the source folder) and lost the folder, so the file is gone locally. The engine sees a local delete
 			// and must take the remote copy to the trash, as for the user's rm (I4), not keep it live.
 			v.trashed = true
+			v.trashedAt = w.pathsHolding(w.R, v.sha)
 			w.logf("power loss took the moved L version %s of %q: a delete to the engine", v.sha[:8], v.path)
 			continue
 		}
@@ -1063,15 +1069,39 @@ func (w *world) userWrite(s *simSide, p string, data []byte) error {
 
 // replaced: a version the user deleted (trashed: it must reach a trash) whose path at or below p now holds a
 // file again reaches the engine as an edit of that path, which replaces it like any edit (seed 65: rm -r a;
-// mv b a).
+// mv b a). The path is where the version was deleted, not where it was written: moved there first (seed 60123:
+// mv by the user; seed 26930: a remote move tandem replayed), it is that path the user's new file overwrites.
+// A version deleted at several paths stays owed until every one of them is overwritten.
 func (w *world) replaced(s *simSide, p string) {
 	for _, v := range w.versions {
-		if v.trashed && !v.exempt && within(v.path, p) {
-			if e, ok := w.lookup(s, v.path); ok && !e.dir {
-				v.exempt = true
+		if !v.trashed || v.exempt {
+			continue
+		}
+		var left []string
+		for _, q := range v.trashedAt {
+			if within(q, p) {
+				if e, ok := w.lookup(s, q); ok && !e.dir {
+					continue
+				}
 			}
+			left = append(left, q)
+		}
+		if len(left) < len(v.trashedAt) {
+			v.trashedAt = left
+			v.exempt = len(left) == 0
 		}
 	}
+}
+
+// pathsHolding lists the files of side s that hold content sha.
+func (w *world) pathsHolding(s *simSide, sha string) []string {
+	var ps []string
+	for _, e := range w.list(s) {
+		if !e.dir && e.sha == sha {
+			ps = append(ps, e.path)
+		}
+	}
+	return ps
 }
 
 // watched notes what a local watcher would report (a write, a removal, a new folder: its subtree).

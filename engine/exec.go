@@ -76,6 +76,9 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 			if errors.Is(err, remote.ErrConflict) {
 				e.relearnRemote(ctx, a)
 			}
+			if errors.Is(err, remote.ErrNotFound) {
+				e.relearnParents(ctx, a)
+			}
 			if e.o.PathBackoff > 0 {
 				skip := ""
 				if errors.Is(err, remote.ErrUnavailable) {
@@ -1018,6 +1021,31 @@ func (e *Engine) relearnRemote(ctx context.Context, a Action) {
 			e.lg.Info("could not look at a path whose precondition failed", zap.String("path", remote.Escape(string(p))),
 				zap.Error(err))
 		}
+	}
+}
+
+// relearnParents runs after a remote write failed with ErrNotFound: the folder it wrote into may be one the
+// stored view holds and the remote no longer has. A feed that compares listings cannot name such a folder when
+// the cursor's listing never held it (Verizon torture seed 365366: every pass failed with "folder ... not
+// found"), so without this look every later pass would fail the same way. A folder found gone leaves the
+// stored view with what was below it, and the next pass plans it again from the local side.
+func (e *Engine) relearnParents(ctx context.Context, a Action) {
+	var target remote.Path
+	switch a.Op {
+	case Upload, MkdirRemote:
+		target = a.Path
+	case MoveRemote:
+		target = a.To
+	default:
+		return
+	}
+	d := target.Dir()
+	if target == "" || d == remote.Root {
+		return
+	}
+	if err := e.dropGoneDirs(ctx, []remote.Path{d}); err != nil && ctx.Err() == nil {
+		e.lg.Info("could not look at the folders above a path the remote did not find", zap.String("path",
+			remote.Escape(string(target))), zap.Error(err))
 	}
 }
 

@@ -572,6 +572,12 @@ func followID(tx state.Writer, ent remote.Entry) (remote.Path, error) {
 func (e *Engine) checkLeftDirs(ctx context.Context) error {
 	dirs := slices.Sorted(maps.Keys(e.leftDirs))
 	e.leftDirs = nil
+	return e.dropGoneDirs(ctx, dirs)
+}
+
+// dropGoneDirs looks at the stored remote folders dirs and their stored ancestors, topmost first, and drops the
+// first one the remote no longer has, with everything stored below it.
+func (e *Engine) dropGoneDirs(ctx context.Context, dirs []remote.Path) error {
 	var gone []remote.Path
 	for _, d := range dirs {
 		if withinAny(d, gone) {

@@ -193,6 +193,33 @@ func diff(old *view, now *listing) []remote.Change {
 			drop[i] = true
 		}
 	}
+	// A folder that is new since the previous listing, and not the new place of a folder move, is answered as
+	// "nothing here" first and then with everything the listing holds below it (all of it new, so all of it
+	// listed): the stored view then holds exactly the listing there. The previous listing predates tandem's own
+	// writes since it was taken: a folder tandem moved here carried its stored children along, and a child
+	// another client deleted before the feed read past that move was never in either listing at this path, so
+	// nothing else would ever say it is gone (torture, Verizon seed 365200). A folder that existed before is
+	// compared item by item, as the listings hold all of it.
+	moved := map[remote.Path]bool{}
+	for _, ch := range chs {
+		if ch.From != "" && ch.Entry.Dir {
+			moved[ch.Entry.Path] = true
+		}
+	}
+	var fresh []remote.Path
+	for p, e := range now.entries {
+		if o, ok := old.entries[p]; !e.Dir || (ok && o.dir) || moved[p] {
+			continue
+		}
+		// Only the topmost: below a new folder, the new folder's own reset covers it.
+		if d := p.Dir(); d == remote.Root || old.entries[d].dir {
+			fresh = append(fresh, p)
+		}
+	}
+	sort.Slice(fresh, func(i, j int) bool { return less(fresh[i], fresh[j]) })
+	for _, p := range fresh {
+		out = append(out, remote.Change{Entry: remote.Entry{Path: p}, Deleted: true})
+	}
 	for i, ch := range chs {
 		if !drop[i] {
 			out = append(out, ch)

@@ -8,7 +8,7 @@ LDFLAGS := -X github.com/tandemsync/tandem/cmd/tandem/internal/cli.Version=$(VER
 GOBIN   := $(shell $(GO) env GOPATH)/bin
 # make soak SOAK_DURATION=10m for a shorter soak.
 SOAK_DURATION ?= 60m
-# How long the torture runs per backend in make soak (make test runs 40 s each).
+# How long the torture runs per backend in make soak (make test runs 3 minutes each, the backends at once).
 TORTURE_DURATION ?= 10m
 
 .PHONY: build test flake simdisk race soak soak-variants soak-crash soak-sim fuzz bench bench-peers lint demo package

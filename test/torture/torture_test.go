@@ -4,7 +4,7 @@
 // sides must be equal, every version the mutator did not itself overwrite or delete must be live, in a trash or
 // in a conflict copy, no temp file may sit outside tandem's folder, and one more pass must change nothing.
 //
-//	go test ./test/torture -run TestTorture -v                          # 40 s per backend (make test)
+//	go test ./test/torture -run TestTorture -v                          # 3 min per backend, all at once (make test)
 //	go test ./test/torture -run TestTorture/pcloud -v -torture.strict -torture.seed=7 -torture.duration=10m
 //
 // TANDEM_TORTURE_DURATION overrides the duration (make soak). A lost version or a stray temp file always fails;
@@ -34,7 +34,7 @@ import (
 )
 
 var (
-	duration = flag.Duration("torture.duration", 40*time.Second, "how long each backend is tortured")
+	duration = flag.Duration("torture.duration", 3*time.Minute, "how long each backend is tortured")
 	seedFlag = flag.Uint64("torture.seed", 0, "mutator seed (0: from the clock, printed)")
 	strict   = flag.Bool("torture.strict", false,
 		"fail on convergence violations too (make soak; also TANDEM_TORTURE_STRICT=1)")

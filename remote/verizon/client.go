@@ -9,6 +9,7 @@ package verizon
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -488,8 +489,11 @@ func (c *Client) Move(ctx context.Context, from, to remote.Path, pre remote.Prec
 	}
 	if mid != to {
 		if _, _, err := c.stat(ctx, mid); err == nil {
-			return remote.Entry{}, fmt.Errorf("move %s to %s: %w: %s is taken in the target folder, and this server "+
-				"moves without renaming", from.Quoted(), to.Quoted(), remote.ErrConflict, mid.Quoted())
+			// The server keeps the name while moving and that name is taken in the target folder (another file
+			// of the same name lives there): rename the item in its own folder first, then move it.
+			return c.renameThenMove(ctx, from, to, src)
+		} else if !errors.Is(err, remote.ErrNotFound) {
+			return remote.Entry{}, fmt.Errorf("move: %w", err)
 		}
 	}
 	e, err := c.relocate(ctx, "fops/move", from, mid, absPath(c.root, to.Dir()), src)
@@ -497,6 +501,61 @@ func (c *Client) Move(ctx context.Context, from, to remote.Path, pre remote.Prec
 		return e, err
 	}
 	return c.relocate(ctx, "fops/rename", mid, to, absPath(c.root, to), e)
+}
+
+// renameThenMove moves from to to on a server that keeps the name while moving, when from's name is taken in
+// to's folder: the item is renamed in its own folder to its final name (or, when that is taken there too, to a
+// visible stand-in such as "m.txt (moving 3f2a9c)"), moved, and renamed again if a stand-in was used. Each
+// step is one the change feed reports, so a crash between them leaves the item under a visible name that the
+// next pass sees as a remote rename; never under a name tandem hides.
+func (c *Client) renameThenMove(ctx context.Context, from, to remote.Path, src remote.Entry) (remote.Entry, error) {
+	step, err := c.freeName(ctx, from.Dir(), to.Base())
+	if err != nil {
+		return remote.Entry{}, fmt.Errorf("move %s to %s: %w", from.Quoted(), to.Quoted(), err)
+	}
+	e, err := c.relocate(ctx, "fops/rename", from, step, absPath(c.root, step), src)
+	if err != nil {
+		return e, err
+	}
+	mid, err := to.Dir().Join(step.Base())
+	if err != nil {
+		return remote.Entry{}, fmt.Errorf("move %s: %w", step.Quoted(), err)
+	}
+	if mid != to {
+		if _, _, err := c.stat(ctx, mid); err == nil {
+			return remote.Entry{}, fmt.Errorf("move %s to %s: %w: %s is taken in the target folder", step.Quoted(),
+				to.Quoted(), remote.ErrConflict, mid.Quoted())
+		}
+	}
+	if e, err = c.relocate(ctx, "fops/move", step, mid, absPath(c.root, to.Dir()), e); err != nil || mid == to {
+		return e, err
+	}
+	return c.relocate(ctx, "fops/rename", mid, to, absPath(c.root, to), e)
+}
+
+// freeName is dir/name when nothing is there, else a free dir/"name (moving XXXXXX)".
+func (c *Client) freeName(ctx context.Context, dir remote.Path, name string) (remote.Path, error) {
+	for i := 0; ; i++ {
+		cand := name
+		if i > 0 {
+			var b [3]byte
+			_, _ = rand.Read(b[:])
+			cand = fmt.Sprintf("%s (moving %x)", name, b)
+		}
+		p, err := dir.Join(cand)
+		if err != nil {
+			return "", err
+		}
+		_, _, err = c.stat(ctx, p)
+		switch {
+		case errors.Is(err, remote.ErrNotFound):
+			return p, nil
+		case err != nil:
+			return "", err
+		case i >= 5:
+			return "", fmt.Errorf("%w: no free name for %s in %s", remote.ErrConflict, name, dir.Quoted())
+		}
+	}
 }
 
 // relocate runs one move or rename of from (last seen as src) with target as the server reads it, and checks

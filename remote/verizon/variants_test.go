@@ -135,6 +135,44 @@ func TestMoveUnderBothTargetReadings(t *testing.T) {
 	}
 }
 
+// Item 6: a move whose source name is taken in the target folder (the torture's seed 417876: inside.txt moved
+// into a folder holding another inside.txt, under a new name). Under the folder reading the server keeps the
+// name while moving, so the item is renamed in its own folder first; under either reading it arrives, the
+// other file is untouched, and nothing is left at a name of tandem's own.
+func TestMoveWhenTheSourceNameIsTakenInTheTarget(t *testing.T) {
+	for _, v := range []string{emulator.VariantMoveTargetFolder, emulator.VariantMoveTargetPath} {
+		t.Run(v, func(t *testing.T) {
+			t.Parallel()
+			r := startEmu(t, emulator.Options{Variants: []string{v}})
+			c := newClient(t, r, nil)
+			mustMkdir(t, c, "src")
+			mustMkdir(t, c, "dst")
+			mustPut(t, c, "src/inside.txt", []byte("moving"))
+			mustPut(t, c, "dst/inside.txt", []byte("staying"))
+			mustPut(t, c, "src/m.txt", []byte("in the way")) // the new name is taken in the source folder too
+			e, err := c.Move(t.Context(), "src/inside.txt", "dst/m.txt", remote.Precondition{})
+			if err != nil || e.Path != "dst/m.txt" {
+				t.Fatalf("move src/inside.txt to dst/m.txt: %+v %v", e, err)
+			}
+			for p, want := range map[string]string{"dst/m.txt": "moving", "dst/inside.txt": "staying", "src/m.txt": "in the way"} {
+				if got, _ := readAll(t, c, p); string(got) != want {
+					t.Fatalf("%s holds %q, want %q", p, got, want)
+				}
+			}
+			if _, err := c.Stat(t.Context(), "src/inside.txt"); !errors.Is(err, remote.ErrNotFound) {
+				t.Fatalf("src/inside.txt still there: %v", err)
+			}
+			var names []remote.Path
+			if err := c.Walk(t.Context(), remote.Root, func(e remote.Entry) error { names = append(names, e.Path); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if len(names) != 5 { // src, dst and the three files: no name of tandem's own left behind
+				t.Fatalf("after the move the remote holds %v", names)
+			}
+		})
+	}
+}
+
 // Item 6: Mkdir of an existing folder is success and leaves no "name (1)" behind, under both readings of
 // override=modify (the client sends none and verifies the answer).
 func TestMkdirUnderBothModifyReadings(t *testing.T) {

@@ -305,6 +305,17 @@ func (fs *foldState) holdUploads(acts []Action) {
 		}
 		switch acts[del].Op {
 		case DeleteRemote:
+			// A move out of the other spelling into the held folder (the folder came back as a new one, not a
+			// move, holding a file the base knew: seed 1708) would wait with it, and the delete of the other
+			// spelling fail "folder not empty" on every pass: it goes back to a delete now (to the trash; the
+			// file is still here) and an upload in the next round, once the folder is made.
+			for i := range acts {
+				m := &acts[i]
+				if m.Op == MoveRemote && m.To.Within(acts[up].Path) && m.Path != acts[del].Path &&
+					m.Path.Within(acts[del].Path) && undoMove(acts, m.Path) && m.Base.Dir {
+					undefer = append(undefer, m.Path)
+				}
+			}
 			holdSubtree(acts, up)
 		case OpNone:
 			for i := range acts {
@@ -323,6 +334,27 @@ func (fs *foldState) holdUploads(acts []Action) {
 			}
 		}
 	}
+}
+
+// undoMove gives the source of a move that will not run its delete back (move detection had dropped it),
+// as the plan without the move would have done; it reports whether it did.
+func undoMove(acts []Action, src remote.Path) bool {
+	for i := range acts {
+		a := &acts[i]
+		if a.Op != OpNone || a.Path != src || a.Base == nil || a.Local != nil || a.Remote == nil {
+			continue
+		}
+		if d := decide(a.Path, a.Base, a.Local, a.Remote); d.Op == DeleteRemote {
+			a.Op, a.Reason = d.Op, d.Reason
+			for j := range acts {
+				if acts[j].Op == MoveRemote && acts[j].Path == src {
+					acts[j].Op = OpNone
+				}
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // undeferDeletes gives back their deletes to what is inside a folder whose move went back to a delete: move

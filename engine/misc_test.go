@@ -658,3 +658,74 @@ func TestFeedEchoOfCaseRenameKeepsNewChild(t *testing.T) {
 		t.Fatalf("remote records %q, want Storm100 and Storm100/race-124", paths)
 	}
 }
+
+// TestFoldCaseOnlyFolderRenameWithChanges (seed 1708): a synced folder renamed locally in case only (c.txt to
+// C.txt) comes back as a new folder (the sim's folder-to-skip op put it back with new inodes, except one file
+// that got its old inode again), its child b replaced by a folder, another child deleted, a folder made in it,
+// against a remote that folds case. No folder move: the remote c.txt is deleted and C.txt made in the next
+// round, and the file's move into C.txt waits with C.txt. It must converge: the remote folder ends up spelt
+// C.txt with the local contents, nothing fails "folder not empty" on every pass.
+func TestFoldCaseOnlyFolderRenameWithChanges(t *testing.T) {
+	local, rem, e, _ := foldPair(t)
+	_ = local.WriteFile("café/c.txt/b", []byte("content b"))
+	_ = local.WriteFile("café/c.txt/b (conflict 1)", []byte("content b1"))
+	_ = local.WriteFile("café/c.txt/b (conflict 2)", []byte("content b2"))
+	cleanPass(t, e)
+	// The user's steps, with the folder coming back as a new one (another inode) that holds the very file
+	// b (conflict 1) (its inode kept): so the folder is no move, while the file is one, into the new folder.
+	ctx := context.Background()
+	for _, step := range []func() error{
+		func() error { return local.Rename("café/c.txt", "café/old") },
+		func() error { return local.MkdirAll("café/C.txt/b") },
+		func() error { return local.MkdirAll("café/C.txt/café") },
+		func() error { return local.Rename("café/old/b (conflict 1)", "café/C.txt/b (conflict 1)") },
+		func() error { return local.Delete(ctx, "café/old/b", remote.Precondition{}) },
+		func() error { return local.Delete(ctx, "café/old/b (conflict 2)", remote.Precondition{}) },
+		func() error { return local.Delete(ctx, "café/old", remote.Precondition{}) },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.o.Progress = func(ev Event) {
+		if ev.Done {
+			t.Logf("%s %s: %v", ev.Action.Op, ev.Action.Path, ev.Err)
+		}
+	}
+	for i := 0; ; i++ {
+		rep, err := e.RunPass(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Rounds == 0 && len(rep.Problems) == 0 {
+			break
+		}
+		if i == 4 {
+			t.Fatalf("no quiet pass after %d passes: %+v", i+1, rep.Problems)
+		}
+	}
+	snap := rem.Snapshot()
+	want := map[string]bool{"café": true, "café/C.txt": true, "café/C.txt/b": true, "café/C.txt/café": true,
+		"café/C.txt/b (conflict 1)": true}
+	for p := range want {
+		if _, ok := snap[p]; !ok {
+			t.Fatalf("remote lacks %s: %v", p, snap)
+		}
+	}
+	if len(snap) != len(want) {
+		t.Fatalf("remote %v", snap)
+	}
+	if b, _ := rem.ReadFile("café/C.txt/b (conflict 1)"); string(b) != "content b1" {
+		t.Fatalf("remote b (conflict 1) = %q", b)
+	}
+	// What went on the remote went to its trash.
+	trashed := map[string]bool{}
+	for _, it := range rem.Trash() {
+		trashed[string(it.Data)] = true
+	}
+	for _, c := range []string{"content b", "content b2"} {
+		if !trashed[c] {
+			t.Fatalf("%q not in the remote trash: %+v", c, rem.Trash())
+		}
+	}
+}

@@ -138,6 +138,7 @@ var pinnedSeeds = []uint64{
 	60693, // harness (-sim.syncfaults): the root wiped mid-pass, the wipe undone by a crash; the user's .tandem-x.part no longer known as theirs
 	26930, // harness: a version that arrived by a remote move, deleted by the user's rm -r of its folder and its path re-filled, counted lost (traced on 7525029)
 	60123, // harness (-sim.syncfaults): 26930's case, the version moved by the user's mv; the oracle looked for the re-fill at the path it was written at
+	1708,  // I8: a case-only folder rename on the folding remote, the folder put back with new inodes but one file's: its move into the waiting C.txt held, c.txt's delete "folder not empty" every pass (TestFoldCaseOnlyFolderRenameWithChanges)
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -76,7 +76,12 @@ func simReplaceFolder(w *world, c *simOpCtx) {
 	if !ok || within(to, d) {
 		return
 	}
+	// The marks are per location: a content both sides held at one path owes a trash from there, whatever
+	// else the folder held. So every path both sides held is marked first, and only a content held nowhere
+	// under d by both sides is the user's to discard; marking and discarding in file order let a local-only
+	// copy of the same content, seen first, exempt the version before its shared copy could mark it.
 	var names []string
+	var localOnly []string
 	for _, f := range c.files {
 		if !within(f, d) {
 			continue
@@ -93,8 +98,11 @@ func simReplaceFolder(w *world, c *simOpCtx) {
 				}
 			}
 		} else {
-			w.discard(sha)
+			localOnly = append(localOnly, sha)
 		}
+	}
+	for _, sha := range localOnly {
+		w.discard(c.s, sha) // leaves a version marked above owed
 	}
 	err := w.ffs.RemoveAll(d)
 	w.logf("user L rm -r %q (to be replaced): %v", d, err)

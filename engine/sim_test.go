@@ -591,17 +591,18 @@ func (w *world) crash() {
 	// back, so only versions gone from everywhere are exempt, and those no finished pass saw: that shows stale
 	// files uploaded over newer ones. A write no pass saw, torn by the power loss, is a local edit to the engine,
 	// as it is to the user; seed 145: the same content rewritten, emptied, uploaded over the remote copy.)
-	onL := map[string]string{}
-	for _, e := range w.list(w.L) {
-		onL[e.path] = e.sha
-	}
+	//
+	// Whether the power loss took a version is decided by its content, not by v.path: the user may have moved
+	// it since the write (mv a b, or mv of its folder), and a power loss keeps or undoes that move, so the
+	// version may sit at a, at b, or nowhere. Only nowhere on L (trash included) is a loss; a version still
+	// anywhere is the engine's to keep like any other.
 	liveL := w.liveHashes(w.L, true)
 	liveR := w.liveHashes(w.R, true)
 	for _, v := range w.versions {
 		if !v.pending {
 			continue
 		}
-		lost := onL[v.path] != v.sha
+		lost := !liveL[v.sha]
 		if *simLazyDisk && v.moved && !v.exempt && !liveL[v.sha] && liveR[v.sha] {
 			// Seed 50418: the user's mv into a folder never synced; the power loss kept the move (an fsync of
 			// the source folder) and lost the folder, so the file is gone locally. The engine sees a local delete
@@ -611,9 +612,15 @@ func (w *world) crash() {
 			w.logf("power loss took the moved L version %s of %q: a delete to the engine", v.sha[:8], v.path)
 			continue
 		}
+		if v.trashed {
+			// Owed a trash on R, where the user deleted it on L while both sides held it: a power loss on L
+			// takes nothing from R.
+			continue
+		}
 		if (*simLazyDisk && ((!v.exempt && !liveL[v.sha] && !liveR[v.sha]) || (!v.seen && lost))) || (!*simLazyDisk && lost) {
-			// What the user's torn write left replaces that content in the user's eyes, wherever it is.
-			w.discard(v.sha)
+			// What the user's torn write left replaces that version in the user's eyes. Only this version:
+			// another one with the same content (the other user's, or one no power loss could take) stays owed.
+			v.exempt = true
 			w.logf("power loss took %s version %s of %q", v.side, v.sha[:8], v.path)
 		}
 	}
@@ -1008,10 +1015,14 @@ func (w *world) addVersion(side, p, sha string) {
 	w.tot.versions.Add(1)
 }
 
-// discard exempts the content a user overwrote or deleted: the user's own choice.
-func (w *world) discard(sha string) {
+// discard exempts the content a user overwrote or deleted on side s: the user's own choice. A local overwrite
+// or delete leaves a version owed a trash (trashed) owed: that debt is for the remote copy at the paths where
+// the user deleted it while both sides held it (trashedAt), and removing another local copy of the same
+// content changes nothing there. Only a re-fill of those paths (replaced) or the remote user's own overwrite
+// or delete ends it.
+func (w *world) discard(s *simSide, sha string) {
 	for _, v := range w.versions {
-		if v.sha == sha {
+		if v.sha == sha && !(s.local && v.trashed) {
 			v.exempt = true
 		}
 	}
@@ -1049,7 +1060,7 @@ func (w *world) lookup(s *simSide, p string) (simEntry, bool) {
 
 func (w *world) userWrite(s *simSide, p string, data []byte) error {
 	if e, ok := w.lookup(s, p); ok && !e.dir {
-		w.discard(e.sha)
+		w.discard(s, e.sha)
 	}
 	var err error
 	if s.local {
@@ -1120,7 +1131,7 @@ func (w *world) userRemoveAll(s *simSide, p string) error {
 	fp := fold(p)
 	for _, e := range w.list(s) {
 		if fe := fold(e.path); (fe == fp || strings.HasPrefix(fe, fp+"/")) && !e.dir {
-			w.discard(e.sha)
+			w.discard(s, e.sha)
 		}
 	}
 	var err error

@@ -78,10 +78,11 @@ func simReplaceFolder(w *world, c *simOpCtx) {
 	}
 	// The marks are per location: a content both sides held at one path owes a trash from there, whatever
 	// else the folder held. So every path both sides held is marked first, and only a content held nowhere
-	// under d by both sides is the user's to discard; marking and discarding in file order let a local-only
-	// copy of the same content, seen first, exempt the version before its shared copy could mark it.
+	// under d by both sides is the user's to discard: in file order, a local-only copy of the same content
+	// discarded the version (exempt) before or after its shared copy marked it, and either way it owed nothing.
 	var names []string
 	var localOnly []string
+	shared := map[string]bool{}
 	for _, f := range c.files {
 		if !within(f, d) {
 			continue
@@ -91,6 +92,7 @@ func simReplaceFolder(w *world, c *simOpCtx) {
 		}
 		sha := c.exists[f].sha
 		if r, err := w.mem.ReadFile(f); err == nil && shaHex(r) == sha {
+			shared[sha] = true
 			for _, v := range w.versions {
 				if v.sha == sha && !v.exempt {
 					v.trashed = true
@@ -102,7 +104,9 @@ func simReplaceFolder(w *world, c *simOpCtx) {
 		}
 	}
 	for _, sha := range localOnly {
-		w.discard(c.s, sha) // leaves a version marked above owed
+		if !shared[sha] {
+			w.discard(sha)
+		}
 	}
 	err := w.ffs.RemoveAll(d)
 	w.logf("user L rm -r %q (to be replaced): %v", d, err)

@@ -360,11 +360,11 @@ func opWipeRoot(w *world, c *simOpCtx) {
 		w.peeking = true // the user's rm is not the engine's call: no faults, no counting
 		for _, e := range w.list(w.L) {
 			if !e.dir {
-				w.discard(w.L, e.sha)
+				w.discard(e.sha)
 			}
 		}
 		for h := range w.trashHashes(w.L) {
-			w.discard(w.L, h)
+			w.discard(h)
 		}
 		var top []string
 		for p := range w.ffs.Snapshot() {
@@ -498,7 +498,7 @@ func opFolderToSkip(w *world, c *simOpCtx) {
 		// discards those versions, as userRemoveAll does, and the older copy put back is an edit like any other.
 		for _, e := range w.list(w.L) {
 			if !e.dir && within(e.path, d) {
-				w.discard(w.L, e.sha)
+				w.discard(e.sha)
 			}
 		}
 		_ = w.ffs.RemoveAll(d)

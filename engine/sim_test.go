@@ -594,15 +594,17 @@ func (w *world) crash() {
 	//
 	// Whether the power loss took a version is decided by its content, not by v.path: the user may have moved
 	// it since the write (mv a b, or mv of its folder), and a power loss keeps or undoes that move, so the
-	// version may sit at a, at b, or nowhere. Only nowhere on L (trash included) is a loss; a version still
-	// anywhere is the engine's to keep like any other.
+	// version may sit at a, at b, or nowhere. Only nowhere live on L is a loss; a version still at any path is
+	// the engine's to keep like any other. (A trash does not count: a power loss puts nothing there, and an
+	// older copy the engine trashed is not the version the user's torn write held; seed 80225, -sim.lazydisk.)
+	onL := w.liveHashes(w.L, false)
 	liveL := w.liveHashes(w.L, true)
 	liveR := w.liveHashes(w.R, true)
 	for _, v := range w.versions {
 		if !v.pending {
 			continue
 		}
-		lost := !liveL[v.sha]
+		lost := !onL[v.sha]
 		if *simLazyDisk && v.moved && !v.exempt && !liveL[v.sha] && liveR[v.sha] {
 			// Seed 50418: the user's mv into a folder never synced; the power loss kept the move (an fsync of
 			// the source folder) and lost the folder, so the file is gone locally. The engine sees a local delete
@@ -612,15 +614,11 @@ func (w *world) crash() {
 			w.logf("power loss took the moved L version %s of %q: a delete to the engine", v.sha[:8], v.path)
 			continue
 		}
-		if v.trashed {
-			// Owed a trash on R, where the user deleted it on L while both sides held it: a power loss on L
-			// takes nothing from R.
-			continue
-		}
 		if (*simLazyDisk && ((!v.exempt && !liveL[v.sha] && !liveR[v.sha]) || (!v.seen && lost))) || (!*simLazyDisk && lost) {
-			// What the user's torn write left replaces that version in the user's eyes. Only this version:
-			// another one with the same content (the other user's, or one no power loss could take) stays owed.
-			v.exempt = true
+			// What the user's torn write left replaces that content in the user's eyes, wherever it is. (Every
+			// version of the content, as for any overwrite: seed 80124, the remote user's copy of the lost local
+			// write equals the base the local user had deleted, and tandem rightly takes it to the trash.)
+			w.discard(v.sha)
 			w.logf("power loss took %s version %s of %q", v.side, v.sha[:8], v.path)
 		}
 	}
@@ -1015,14 +1013,10 @@ func (w *world) addVersion(side, p, sha string) {
 	w.tot.versions.Add(1)
 }
 
-// discard exempts the content a user overwrote or deleted on side s: the user's own choice. A local overwrite
-// or delete leaves a version owed a trash (trashed) owed: that debt is for the remote copy at the paths where
-// the user deleted it while both sides held it (trashedAt), and removing another local copy of the same
-// content changes nothing there. Only a re-fill of those paths (replaced) or the remote user's own overwrite
-// or delete ends it.
-func (w *world) discard(s *simSide, sha string) {
+// discard exempts the content a user overwrote or deleted: the user's own choice.
+func (w *world) discard(sha string) {
 	for _, v := range w.versions {
-		if v.sha == sha && !(s.local && v.trashed) {
+		if v.sha == sha {
 			v.exempt = true
 		}
 	}
@@ -1060,7 +1054,7 @@ func (w *world) lookup(s *simSide, p string) (simEntry, bool) {
 
 func (w *world) userWrite(s *simSide, p string, data []byte) error {
 	if e, ok := w.lookup(s, p); ok && !e.dir {
-		w.discard(s, e.sha)
+		w.discard(e.sha)
 	}
 	var err error
 	if s.local {
@@ -1131,7 +1125,7 @@ func (w *world) userRemoveAll(s *simSide, p string) error {
 	fp := fold(p)
 	for _, e := range w.list(s) {
 		if fe := fold(e.path); (fe == fp || strings.HasPrefix(fe, fp+"/")) && !e.dir {
-			w.discard(s, e.sha)
+			w.discard(e.sha)
 		}
 	}
 	var err error

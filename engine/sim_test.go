@@ -138,6 +138,9 @@ var pinnedSeeds = []uint64{
 	60693, // harness (-sim.syncfaults): the root wiped mid-pass, the wipe undone by a crash; the user's .tandem-x.part no longer known as theirs
 	26930, // harness: a version that arrived by a remote move, deleted by the user's rm -r of its folder and its path re-filled, counted lost (traced on 7525029)
 	60123, // harness (-sim.syncfaults): 26930's case, the version moved by the user's mv; the oracle looked for the re-fill at the path it was written at
+	80406, // harness: a stricter oracle kept a version owed a trash after the remote move that won over the rm -r brought it back and the user overwrote it
+	80124, // harness: a stricter oracle kept the remote user's copy of a torn local write owed; it equals the base the user deleted
+	80225, // harness (-sim.lazydisk): a stricter oracle counted a torn rewrite as kept because an older copy of its content sat in the trash
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -76,7 +76,13 @@ func simReplaceFolder(w *world, c *simOpCtx) {
 	if !ok || within(to, d) {
 		return
 	}
+	// The marks are per location: a content both sides held at one path owes a trash from there, whatever
+	// else the folder held. So every path both sides held is marked first, and only a content held nowhere
+	// under d by both sides is the user's to discard: in file order, a local-only copy of the same content
+	// discarded the version (exempt) before or after its shared copy marked it, and either way it owed nothing.
 	var names []string
+	var localOnly []string
+	shared := map[string]bool{}
 	for _, f := range c.files {
 		if !within(f, d) {
 			continue
@@ -86,6 +92,7 @@ func simReplaceFolder(w *world, c *simOpCtx) {
 		}
 		sha := c.exists[f].sha
 		if r, err := w.mem.ReadFile(f); err == nil && shaHex(r) == sha {
+			shared[sha] = true
 			for _, v := range w.versions {
 				if v.sha == sha && !v.exempt {
 					v.trashed = true
@@ -93,6 +100,11 @@ func simReplaceFolder(w *world, c *simOpCtx) {
 				}
 			}
 		} else {
+			localOnly = append(localOnly, sha)
+		}
+	}
+	for _, sha := range localOnly {
+		if !shared[sha] {
 			w.discard(sha)
 		}
 	}

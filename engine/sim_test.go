@@ -139,6 +139,11 @@ var pinnedSeeds = []uint64{
 	26930, // harness: a version that arrived by a remote move, deleted by the user's rm -r of its folder and its path re-filled, counted lost (traced on 7525029)
 	60123, // harness (-sim.syncfaults): 26930's case, the version moved by the user's mv; the oracle looked for the re-fill at the path it was written at
 	1708,  // I8: a case-only folder rename on the folding remote, the folder put back with new inodes but one file's: its move into the waiting C.txt held, c.txt's delete "folder not empty" every pass (TestFoldCaseOnlyFolderRenameWithChanges)
+	80406, // harness: a stricter oracle kept a version owed a trash after the remote move that won over the rm -r brought it back and the user overwrote it
+	80124, // harness: a stricter oracle kept the remote user's copy of a torn local write owed; it equals the base the user deleted
+	80225, // harness (-sim.lazydisk): a stricter oracle counted a torn rewrite as kept because an older copy of its content sat in the trash
+	72099, // harness (-sim.lazydisk, soak): 60123's case, the user's rm -r and new file at the moved version's path; found before the oracle fix landed
+	71111, // harness (-sim.syncfaults, soak): the same, found by the same soak
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.
@@ -592,17 +597,20 @@ func (w *world) crash() {
 	// back, so only versions gone from everywhere are exempt, and those no finished pass saw: that shows stale
 	// files uploaded over newer ones. A write no pass saw, torn by the power loss, is a local edit to the engine,
 	// as it is to the user; seed 145: the same content rewritten, emptied, uploaded over the remote copy.)
-	onL := map[string]string{}
-	for _, e := range w.list(w.L) {
-		onL[e.path] = e.sha
-	}
+	//
+	// Whether the power loss took a version is decided by its content, not by v.path: the user may have moved
+	// it since the write (mv a b, or mv of its folder), and a power loss keeps or undoes that move, so the
+	// version may sit at a, at b, or nowhere. Only nowhere live on L is a loss; a version still at any path is
+	// the engine's to keep like any other. (A trash does not count: a power loss puts nothing there, and an
+	// older copy the engine trashed is not the version the user's torn write held; seed 80225, -sim.lazydisk.)
+	onL := w.liveHashes(w.L, false)
 	liveL := w.liveHashes(w.L, true)
 	liveR := w.liveHashes(w.R, true)
 	for _, v := range w.versions {
 		if !v.pending {
 			continue
 		}
-		lost := onL[v.path] != v.sha
+		lost := !onL[v.sha]
 		if *simLazyDisk && v.moved && !v.exempt && !liveL[v.sha] && liveR[v.sha] {
 			// Seed 50418: the user's mv into a folder never synced; the power loss kept the move (an fsync of
 			// the source folder) and lost the folder, so the file is gone locally. The engine sees a local delete
@@ -613,7 +621,9 @@ func (w *world) crash() {
 			continue
 		}
 		if (*simLazyDisk && ((!v.exempt && !liveL[v.sha] && !liveR[v.sha]) || (!v.seen && lost))) || (!*simLazyDisk && lost) {
-			// What the user's torn write left replaces that content in the user's eyes, wherever it is.
+			// What the user's torn write left replaces that content in the user's eyes, wherever it is. (Every
+			// version of the content, as for any overwrite: seed 80124, the remote user's copy of the lost local
+			// write equals the base the local user had deleted, and tandem rightly takes it to the trash.)
 			w.discard(v.sha)
 			w.logf("power loss took %s version %s of %q", v.side, v.sha[:8], v.path)
 		}

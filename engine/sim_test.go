@@ -143,7 +143,7 @@ var pinnedSeeds = []uint64{
 	80124, // harness: a stricter oracle kept the remote user's copy of a torn local write owed; it equals the base the user deleted
 	80225, // harness (-sim.lazydisk): a stricter oracle counted a torn rewrite as kept because an older copy of its content sat in the trash
 	72099, // harness (-sim.lazydisk, soak): 60123's case, the user's rm -r and new file at the moved version's path; found before the oracle fix landed
-	71111, // harness (-sim.syncfaults, soak): the same, found by the same soak
+	71111, // I2 (-sim.syncfaults, soak on c99b469): passes since the oracle fix be1bd9c (60123's case, not traced further)
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -144,9 +144,9 @@ func TestMovedThenDeletedEngine(t *testing.T) {
 	}
 }
 
-// enginePass returns a function that runs one engine pass of c against the local folder L, with one state
-// store for all of them, and fails the test on an error or a problem.
-func enginePass(t *testing.T, c *Client, L string) func() *engine.Report {
+// openPair opens a state store (checked when the test ends) and the local folder L, for engine passes against
+// the emulator.
+func openPair(t *testing.T, L string) (*state.Store, *localdir.Dir) {
 	t.Helper()
 	st, err := state.Open(filepath.Join(t.TempDir(), "pair.db"), zaptest.NewLogger(t), state.Options{})
 	if err != nil {
@@ -163,6 +163,14 @@ func enginePass(t *testing.T, c *Client, L string) func() *engine.Report {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ld.Close() })
+	return st, ld
+}
+
+// enginePass returns a function that runs one engine pass of c against the local folder L, with one state
+// store for all of them, and fails the test on an error or a problem.
+func enginePass(t *testing.T, c *Client, L string) func() *engine.Report {
+	t.Helper()
+	st, ld := openPair(t, L)
 	return func() *engine.Report {
 		t.Helper()
 		e, err := engine.New(engine.Deps{Local: ld, Remote: c, Store: st, Logger: zaptest.NewLogger(t)},

@@ -12,9 +12,7 @@ import (
 
 	"github.com/tandemsync/tandem/engine"
 	"github.com/tandemsync/tandem/remote"
-	"github.com/tandemsync/tandem/remote/localdir"
 	"github.com/tandemsync/tandem/remote/verizon/emulator"
-	"github.com/tandemsync/tandem/state"
 )
 
 // hooked is a Client whose Changes runs hook once, right before the call numbered at (1-based, counted from
@@ -113,21 +111,7 @@ func TestOwnFolderMoveThenChildDeleted(t *testing.T) {
 // hookedPass is enginePass for a hooked client; a pass whose feed read was made to fail may end in an error.
 func hookedPass(t *testing.T, c *hooked, L string) func(must bool) *engine.Report {
 	t.Helper()
-	st, err := state.Open(filepath.Join(t.TempDir(), "pair.db"), zaptest.NewLogger(t), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("state check: %v", err)
-		}
-		st.Close()
-	})
-	ld, err := localdir.Open(zaptest.NewLogger(t), L, localdir.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ld.Close() })
+	st, ld := openPair(t, L)
 	return func(must bool) *engine.Report {
 		t.Helper()
 		e, err := engine.New(engine.Deps{Local: ld, Remote: c, Store: st, Logger: zaptest.NewLogger(t)},

@@ -10,7 +10,6 @@ import (
 
 	"github.com/tandemsync/tandem/engine"
 	"github.com/tandemsync/tandem/remote"
-	"github.com/tandemsync/tandem/remote/localdir"
 	"github.com/tandemsync/tandem/remote/verizon/emulator"
 	"github.com/tandemsync/tandem/state"
 )
@@ -26,21 +25,7 @@ func TestStoredFolderGoneRemotelyHeals(t *testing.T) {
 	r := startEmu(t, emulator.Options{})
 	c := newClient(t, r, nil)
 	L := t.TempDir()
-	st, err := state.Open(filepath.Join(t.TempDir(), "pair.db"), zaptest.NewLogger(t), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("state check: %v", err)
-		}
-		st.Close()
-	})
-	ld, err := localdir.Open(zaptest.NewLogger(t), L, localdir.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ld.Close() })
+	st, ld := openPair(t, L)
 	pass := func() *engine.Report {
 		t.Helper()
 		e, err := engine.New(engine.Deps{Local: ld, Remote: c, Store: st, Logger: zaptest.NewLogger(t)},

@@ -14,25 +14,6 @@ import (
 	"github.com/tandemsync/tandem/remote/memremote"
 )
 
-// hidingFeed is a change feed with holes: it never reports a change whose path (or former path) is in hide, as
-// pCloud's diff leaves out some events and Verizon's delta some moves.
-type hidingFeed struct {
-	*memremote.Mem
-	hide map[remote.Path]bool
-}
-
-func (h *hidingFeed) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, error) {
-	b, err := h.Mem.Changes(ctx, cur)
-	out := b.Changes[:0:0]
-	for _, c := range b.Changes {
-		if !h.hide[c.Entry.Path] && (c.From == "" || !h.hide[c.From]) {
-			out = append(out, c)
-		}
-	}
-	b.Changes = out
-	return b, err
-}
-
 // TestRelistRepairsFeedHoles: changes the feed never reports (an edit, a delete, a move) stay unseen by passes
 // that read the feed, full ones included; ListRemoteNext makes the next pass list the remote completely, and
 // its differences with the stored view are planned like feed changes: the edit is downloaded, the delete goes
@@ -43,7 +24,7 @@ func TestRelistRepairsFeedHoles(t *testing.T) {
 	clk := clockwork.NewFakeClockAt(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	local := memremote.New(clk, memremote.Options{Label: "local"})
 	mem := memremote.New(clk, memremote.Options{Label: "remote"})
-	feed := &hidingFeed{Mem: mem, hide: map[remote.Path]bool{}}
+	feed := &memremote.FeedHoles{Mem: mem, Hide: map[remote.Path]bool{}}
 	st := memStore(t)
 	for _, f := range []string{"edit.txt", "gone.txt", "from.txt", "keep1.txt", "keep2.txt", "keep3.txt"} {
 		if err := mem.WriteFile(f, []byte(f+" v1")); err != nil {
@@ -64,7 +45,7 @@ func TestRelistRepairsFeedHoles(t *testing.T) {
 
 	clk.Advance(time.Hour)
 	for _, p := range []remote.Path{"edit.txt", "gone.txt", "from.txt", "to.txt"} {
-		feed.hide[p] = true
+		feed.Hide[p] = true
 	}
 	if err := mem.WriteFile("edit.txt", []byte("edit.txt v2, unseen by the feed")); err != nil {
 		t.Fatal(err)
@@ -128,7 +109,7 @@ func TestRelistDeletesPassTheGuard(t *testing.T) {
 	clk := clockwork.NewFakeClockAt(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	local := memremote.New(clk, memremote.Options{Label: "local"})
 	mem := memremote.New(clk, memremote.Options{Label: "remote"})
-	feed := &hidingFeed{Mem: mem, hide: map[remote.Path]bool{}}
+	feed := &memremote.FeedHoles{Mem: mem, Hide: map[remote.Path]bool{}}
 	st := memStore(t)
 	for i := range 20 {
 		if err := mem.WriteFile(fmt.Sprintf("f%02d", i), []byte("x")); err != nil {
@@ -145,7 +126,7 @@ func TestRelistDeletesPassTheGuard(t *testing.T) {
 	clk.Advance(time.Hour)
 	for i := range 15 {
 		p := fmt.Sprintf("f%02d", i)
-		feed.hide[remote.Path(p)] = true
+		feed.Hide[remote.Path(p)] = true
 		if err := mem.Remove(p); err != nil {
 			t.Fatal(err)
 		}

@@ -37,25 +37,6 @@ func (d *dyingFeed) Changes(ctx context.Context, cur remote.Cursor) (remote.Batc
 	return d.Mem.Changes(ctx, cur)
 }
 
-// silentFeed is a feed that never names some paths, as pCloud's leaves out a create and a delete that fall into
-// one diff reply.
-type silentFeed struct {
-	*memremote.Mem
-	hide map[remote.Path]bool
-}
-
-func (s *silentFeed) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, error) {
-	b, err := s.Mem.Changes(ctx, cur)
-	out := b.Changes[:0:0]
-	for _, c := range b.Changes {
-		if !s.hide[c.Entry.Path] {
-			out = append(out, c)
-		}
-	}
-	b.Changes = out
-	return b, err
-}
-
 // TestUnconfirmedWritesSurviveAKill: the remote paths a pass wrote are noted in the store with their records,
 // so the next process looks at them when its feed read reaches the end; one the feed never named and another
 // client deleted is then a remote delete. With more notes than the engine Stats, the remote is listed instead.
@@ -95,7 +76,7 @@ func TestUnconfirmedWritesSurviveAKill(t *testing.T) {
 		if err := mem.Handle().Remove("b.txt"); err != nil {
 			t.Fatal(err)
 		}
-		rep, err := pass(&silentFeed{Mem: mem, hide: map[remote.Path]bool{"b.txt": true}})
+		rep, err := pass(&memremote.FeedHoles{Mem: mem, Hide: map[remote.Path]bool{"b.txt": true}})
 		if err != nil || len(rep.Problems) > 0 {
 			t.Fatalf("many=%v: pass after the kill: %v %+v", many, err, rep.Problems)
 		}

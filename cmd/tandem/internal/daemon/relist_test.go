@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,25 +14,6 @@ import (
 	"github.com/tandemsync/tandem/remote/memremote"
 )
 
-// hidingFeed is a change feed with holes: it never reports a change to a path in hide (pCloud's diff leaves out
-// some events, Verizon's delta some moves). hide is fixed before the daemon starts.
-type hidingFeed struct {
-	*memremote.Mem
-	hide map[remote.Path]bool
-}
-
-func (h *hidingFeed) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, error) {
-	b, err := h.Mem.Changes(ctx, cur)
-	out := b.Changes[:0:0]
-	for _, c := range b.Changes {
-		if !h.hide[c.Entry.Path] && (c.From == "" || !h.hide[c.From]) {
-			out = append(out, c)
-		}
-	}
-	b.Changes = out
-	return b, err
-}
-
 // TestRelistTimerRepairsFeedHoles: an edit the remote's feed never reports arrives with the complete listing
 // the daemon makes remote_relist_interval after the last one, with no event and no safety-net pass (an hour
 // away) to start it.
@@ -42,7 +22,7 @@ func TestRelistTimerRepairsFeedHoles(t *testing.T) {
 	if err := mem.WriteFile("edit.txt", []byte("v1")); err != nil {
 		t.Fatal(err)
 	}
-	feed := &hidingFeed{Mem: mem, hide: map[remote.Path]bool{"edit.txt": true}}
+	feed := &memremote.FeedHoles{Mem: mem, Hide: map[remote.Path]bool{"edit.txt": true}}
 	local, cl := startDaemonWith(t, feed, zaptest.NewLogger(t), func(d *Daemon) { d.o.Config.RemoteRelistInterval = 2 * time.Second })
 	s0 := waitState(t, cl, "the first pass", func(s PairStatus) bool {
 		b, err := os.ReadFile(filepath.Join(local, "edit.txt"))

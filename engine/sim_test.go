@@ -107,43 +107,44 @@ var pinnedSeeds = []uint64{
 	20238, // I8: a folder kept for ignored files had its re-creation dropped although a move went into it
 	96,    // I7/I8 (merged fold+guard): a kept D.txt/ re-created beside the remote's d.txt every pass; base left
 	// 13408: a user's rm -r on a folding remote takes every spelling (seed 6726 too)
-	13408, // harness: rm -r of the NFC café on a normalising remote took the NFD café/Z/c.txt
-	13681, // harness: as 13408, the NFD spelling removed, the NFC one held the version
-	3981,  // I2 (replace-folder): an empty new file with a freed inode counted as evidence of a folder move
-	1170,  // harness (-sim.lazydisk): a power loss kept only the unlink of rm -r D; mkfifo D, not the fifo
-	4160,  // I9: a local delete that crashed then ran again counted twice, swelling the window's denominator
-	3392,  // I8: the closing feed read of a pass went out of sync and listed the remote: a remote write left unplanned
-	10288, // harness: rm -r "cafe\u0301" on the normalising remote took "caf\u00e9"/; the oracle kept its files
-	5894,  // I8: a twin out of a scoped pass unseen; a twin's delete paired into a move into the folder waiting for it
-	11055, // harness: rm -r "z" on the case-folding remote took "Z"/; the oracle kept its files as live versions
-	6726,  // I8: a folder moved into a new folder of its own folded name went back to a delete without its children
-	9545,  // I8: a folder kept for ignored files stayed for ever after a power loss took those files
-	15043, // harness: a local delete a power loss undid, made again, counted twice against the rolling window (I9)
-	106,   // harness (-sim.lazydisk, fakefs): an fsync'd file on a reused inode showed the old file's tail after a crash
-	1348,  // harness (-sim.lazydisk, fakefs): the old name a/Z showed the bytes of a new file on a/Z's reused inode
-	782,   // I2 (-sim.lazydisk): a local rename replayed remotely before it was durable; a power loss took the file
-	223,   // I8 (-sim.lazydisk, at 31833cf; TestStaleDigestHashedAgain now): a stale digest failed an upload every pass
-	1695,  // harness (-sim.lazydisk): a user's unsynced mv into an unsynced folder, lost in a power loss, counted as tandem's
-	1232,  // I8 (-sim.lazydisk): 9545's case, a crash took the ignored files a kept folder was kept for
-	1475,  // I8 (-sim.lazydisk): the same, found by a lazydisk soak from seed 1,400
-	5099,  // I2 (-sim.lazydisk): a file re-created with the base's content while its delete waited, not fsync'd; sent as a delete after a power loss
-	6151,  // I2 (-sim.lazydisk): 5099's case, found by the same soak (on main before 5099's fix)
-	8012,  // I2 (-sim.lazydisk): 5099's case again
-	8624,  // I2 (-sim.lazydisk): a same-tick rewrite of the base's content, racy re-hashed and re-recorded unsynced; emptied, uploaded
-	9858,  // I6 (-sim.lazydisk): a failed download's temp removed unsynced; a power loss brought it back after the session closed
-	9976,  // I6 (-sim.lazydisk): 9858's case (TestFailedPutTempGoneAfterCrash now)
-	10191, // I8 (-sim.lazydisk): a same-tick rewrite with new content, racy re-hashed, recorded unsynced; a power loss put the old bytes back under that fingerprint
-	50418, // harness (-sim.lazydisk): 1695's case, the moved file's remote copy then taken to the trash as the local delete it is
-	50406, // I8 (-sim.lazydisk): a feed move's echo, its folder already moved by tandem (case rename), deleted a child just written
-	60693, // harness (-sim.syncfaults): the root wiped mid-pass, the wipe undone by a crash; the user's .tandem-x.part no longer known as theirs
-	26930, // harness: a version that arrived by a remote move, deleted by the user's rm -r of its folder and its path re-filled, counted lost (traced on 7525029)
-	60123, // harness (-sim.syncfaults): 26930's case, the version moved by the user's mv; the oracle looked for the re-fill at the path it was written at
-	1708,  // I8: a case-only folder rename on the folding remote, the folder put back with new inodes but one file's: its move into the waiting C.txt held, c.txt's delete "folder not empty" every pass (TestFoldCaseOnlyFolderRenameWithChanges)
-	80406, // harness: a stricter oracle kept a version owed a trash after the remote move that won over the rm -r brought it back and the user overwrote it
-	80124, // harness: a stricter oracle kept the remote user's copy of a torn local write owed; it equals the base the user deleted
-	80225, // harness (-sim.lazydisk): a stricter oracle counted a torn rewrite as kept because an older copy of its content sat in the trash
-	72099, // harness (-sim.lazydisk, soak): 60123's case, the user's rm -r and new file at the moved version's path; found before the oracle fix landed
-	71111, // I2 (-sim.syncfaults, soak on c99b469): passes since the oracle fix be1bd9c (60123's case, not traced further)
+	13408,  // harness: rm -r of the NFC café on a normalising remote took the NFD café/Z/c.txt
+	13681,  // harness: as 13408, the NFD spelling removed, the NFC one held the version
+	3981,   // I2 (replace-folder): an empty new file with a freed inode counted as evidence of a folder move
+	1170,   // harness (-sim.lazydisk): a power loss kept only the unlink of rm -r D; mkfifo D, not the fifo
+	4160,   // I9: a local delete that crashed then ran again counted twice, swelling the window's denominator
+	3392,   // I8: the closing feed read of a pass went out of sync and listed the remote: a remote write left unplanned
+	10288,  // harness: rm -r "cafe\u0301" on the normalising remote took "caf\u00e9"/; the oracle kept its files
+	5894,   // I8: a twin out of a scoped pass unseen; a twin's delete paired into a move into the folder waiting for it
+	11055,  // harness: rm -r "z" on the case-folding remote took "Z"/; the oracle kept its files as live versions
+	6726,   // I8: a folder moved into a new folder of its own folded name went back to a delete without its children
+	9545,   // I8: a folder kept for ignored files stayed for ever after a power loss took those files
+	15043,  // harness: a local delete a power loss undid, made again, counted twice against the rolling window (I9)
+	106,    // harness (-sim.lazydisk, fakefs): an fsync'd file on a reused inode showed the old file's tail after a crash
+	1348,   // harness (-sim.lazydisk, fakefs): the old name a/Z showed the bytes of a new file on a/Z's reused inode
+	782,    // I2 (-sim.lazydisk): a local rename replayed remotely before it was durable; a power loss took the file
+	223,    // I8 (-sim.lazydisk, at 31833cf; TestStaleDigestHashedAgain now): a stale digest failed an upload every pass
+	1695,   // harness (-sim.lazydisk): a user's unsynced mv into an unsynced folder, lost in a power loss, counted as tandem's
+	1232,   // I8 (-sim.lazydisk): 9545's case, a crash took the ignored files a kept folder was kept for
+	1475,   // I8 (-sim.lazydisk): the same, found by a lazydisk soak from seed 1,400
+	5099,   // I2 (-sim.lazydisk): a file re-created with the base's content while its delete waited, not fsync'd; sent as a delete after a power loss
+	6151,   // I2 (-sim.lazydisk): 5099's case, found by the same soak (on main before 5099's fix)
+	8012,   // I2 (-sim.lazydisk): 5099's case again
+	8624,   // I2 (-sim.lazydisk): a same-tick rewrite of the base's content, racy re-hashed and re-recorded unsynced; emptied, uploaded
+	9858,   // I6 (-sim.lazydisk): a failed download's temp removed unsynced; a power loss brought it back after the session closed
+	9976,   // I6 (-sim.lazydisk): 9858's case (TestFailedPutTempGoneAfterCrash now)
+	10191,  // I8 (-sim.lazydisk): a same-tick rewrite with new content, racy re-hashed, recorded unsynced; a power loss put the old bytes back under that fingerprint
+	50418,  // harness (-sim.lazydisk): 1695's case, the moved file's remote copy then taken to the trash as the local delete it is
+	50406,  // I8 (-sim.lazydisk): a feed move's echo, its folder already moved by tandem (case rename), deleted a child just written
+	60693,  // harness (-sim.syncfaults): the root wiped mid-pass, the wipe undone by a crash; the user's .tandem-x.part no longer known as theirs
+	26930,  // harness: a version that arrived by a remote move, deleted by the user's rm -r of its folder and its path re-filled, counted lost (traced on 7525029)
+	60123,  // harness (-sim.syncfaults): 26930's case, the version moved by the user's mv; the oracle looked for the re-fill at the path it was written at
+	1708,   // I8: a case-only folder rename on the folding remote, the folder put back with new inodes but one file's: its move into the waiting C.txt held, c.txt's delete "folder not empty" every pass (TestFoldCaseOnlyFolderRenameWithChanges)
+	80406,  // harness: a stricter oracle kept a version owed a trash after the remote move that won over the rm -r brought it back and the user overwrote it
+	80124,  // harness: a stricter oracle kept the remote user's copy of a torn local write owed; it equals the base the user deleted
+	80225,  // harness (-sim.lazydisk): a stricter oracle counted a torn rewrite as kept because an older copy of its content sat in the trash
+	72099,  // harness (-sim.lazydisk, soak): 60123's case, the user's rm -r and new file at the moved version's path; found before the oracle fix landed
+	110571, // I7 (-sim.syncfaults, soak): a folder a failed Put left dirty, replaced by a file: the sweep failed ENOTDIR on every pass and the temp journal entry stayed open (TestFailedPutTempInAFolderReplacedByAFile)
+	71111,  // I2 (-sim.syncfaults, soak on c99b469): passes since the oracle fix be1bd9c (60123's case, not traced further)
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

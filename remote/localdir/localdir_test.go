@@ -1071,3 +1071,54 @@ func TestFailedPutTempGoneAfterCrash(t *testing.T) {
 		}
 	}
 }
+
+// A folder where a failed Put's temp removal could not be made durable, replaced by a file before the sweep
+// (syncfaults seed 110571: CleanTemp failed ENOTDIR on every pass and the session's journal entry stayed open
+// for good): the sweep makes the replacement durable through the folder above, and the temp never comes back.
+func TestFailedPutTempInAFolderReplacedByAFile(t *testing.T) {
+	for seed := range uint64(20) {
+		clk := clockwork.NewFakeClockAt(t0)
+		f := fakefs.New(clk, rand.New(rand.NewPCG(seed, 7)))
+		d := localdir.New(zaptest.NewLogger(t), f, localdir.Options{Clock: clk, Rand: rand.New(rand.NewPCG(seed, 8)).Uint64})
+		ctx := context.Background()
+		if err := d.InitRoot(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Mkdir(ctx, "d"); err != nil {
+			t.Fatal(err)
+		}
+		d.SetTempSession("s")
+		f.SetFault(func(op, name string) error {
+			if op == "rename" || op == "syncdir" {
+				return syscall.EIO
+			}
+			return nil
+		})
+		if _, err := d.Put(ctx, "d/f", strings.NewReader("torn"), 4, t0, remote.Precondition{Absent: true}); !errors.Is(err, syscall.EIO) {
+			t.Fatalf("faulty Put = %v", err)
+		}
+		f.SetFault(nil)
+		if !d.TempLeft() {
+			t.Fatalf("seed %d: TempLeft false after a failed folder fsync", seed)
+		}
+		// The user replaces the folder by a file.
+		if err := f.RemoveAll("d"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.WriteFile("d", []byte("a file now")); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := d.CleanTemp(ctx, "s"); err != nil || n != 0 {
+			t.Fatalf("seed %d: CleanTemp = %d, %v", seed, n, err)
+		}
+		if d.TempLeft() {
+			t.Fatalf("seed %d: TempLeft after CleanTemp", seed)
+		}
+		f.Crash()
+		for p := range f.Snapshot() {
+			if strings.Contains(p, ".part") {
+				t.Errorf("seed %d: %s came back after a power loss", seed, p)
+			}
+		}
+	}
+}

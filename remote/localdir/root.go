@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -219,11 +220,25 @@ func (d *Dir) CleanTemp(ctx context.Context, session string) (int, error) {
 	d.tempMu.Lock()
 	defer d.tempMu.Unlock()
 	for dn := range d.tempDirty {
-		if err := d.fs.SyncDir(dn); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := d.settleRemoval(dn); err != nil {
 			errs = append(errs, fmt.Errorf("sync %s after removing a temp file: %w", remote.Escape(dn), err))
 			continue
 		}
 		delete(d.tempDirty, dn)
 	}
 	return n, errors.Join(errs...)
+}
+
+// settleRemoval makes durable that a temp file removed from folder dn stays gone: dn's fsync, or, when dn is no
+// folder any more (removed, or replaced by a file since), the fsync of the nearest folder above that still is
+// one, which makes that removal or replacement durable with everything it held. Without the walk up, a folder
+// replaced by a file kept the session's journal entry open for good (syncfaults seed 110571).
+func (d *Dir) settleRemoval(dn string) error {
+	for {
+		err := d.fs.SyncDir(dn)
+		if err == nil || (!errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR)) || dn == "." {
+			return err
+		}
+		dn = path.Dir(dn)
+	}
 }

@@ -1,14 +1,10 @@
 package verizon
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"go.uber.org/zap/zaptest"
-
-	"github.com/tandemsync/tandem/engine"
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/verizon/emulator"
 )
@@ -25,20 +21,7 @@ func TestRenameBesideADeleteIsNotLost(t *testing.T) {
 			r := startEmu(t, emulator.Options{Variants: []string{v}})
 			c := newClient(t, r, nil)
 			L := t.TempDir()
-			st, ld := openPair(t, L)
-			pass := func() *engine.Report {
-				t.Helper()
-				e, err := engine.New(engine.Deps{Local: ld, Remote: c, Store: st, Logger: zaptest.NewLogger(t)},
-					engine.Options{Host: "testhost"})
-				if err != nil {
-					t.Fatal(err)
-				}
-				rep, err := e.RunPass(context.Background())
-				if err != nil || len(rep.Problems) > 0 {
-					t.Fatalf("pass: %v %+v", err, rep.Problems)
-				}
-				return rep
-			}
+			pass := enginePass(t, c, L)
 			for name, data := range map[string]string{"ren0.txt": "renamed elsewhere", "gone.txt": "deleted elsewhere",
 				"stay.txt": "stays", "d/x.txt": "in a renamed folder", "gone2.txt": "deleted elsewhere too"} {
 				if err := os.MkdirAll(filepath.Dir(filepath.Join(L, name)), 0o755); err != nil {

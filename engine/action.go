@@ -20,8 +20,8 @@ const (
 	DeleteLocal     // local file -> .tandem/trash, empty folder removed
 	MoveRemote      // replay a local move on the remote
 	MoveLocal       // replay a remote move locally
-	RecordBase      // both sides already agree: record the sync point
-	Reconcile       // both sides hold a file whose sameness is unknown: compare digests or bytes, then record or conflict
+	Record          // both sides already agree: record the sync point
+	Compare         // both sides hold a file whose sameness is unknown: compare digests or bytes, then record or conflict
 	Conflict        // both changed differently: apply the conflict policy (keep both by default)
 	TypeConflict    // file on one side, folder on the other: the file is renamed aside
 	Forget          // the path became ignored: drop it from the views and the base, touch no file

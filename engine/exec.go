@@ -100,7 +100,7 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 		}
 	}
 	for _, a := range acts {
-		if a.Op == Upload || a.Op == Download || a.Op == Reconcile || a.Op == Conflict {
+		if a.Op == Upload || a.Op == Download || a.Op == Compare || a.Op == Conflict {
 			// Temp files are named in the journal before any is created (journal.go).
 			if err := e.openTempSession(); err != nil {
 				return false, err
@@ -209,11 +209,11 @@ func (e *Engine) do(ctx context.Context, a Action, rep *Report) (int64, error) {
 		return 0, e.delete(ctx, a)
 	case MoveRemote, MoveLocal:
 		return 0, e.move(ctx, a)
-	case RecordBase:
+	case Record:
 		return 0, e.recordBase(ctx, a.Path, a.Local, a.Remote)
 	case ChmodRemote, ChmodLocal:
 		return 0, e.chmod(ctx, a)
-	case Reconcile:
+	case Compare:
 		return e.reconcile(ctx, a, rep)
 	case Conflict:
 		return e.resolve(ctx, a, rep)

@@ -109,7 +109,7 @@ func TestFolderMoveNeedsMoreThanTheInode(t *testing.T) {
 // Issue 9 hole 5: "both sides already agree" is recorded only over local bytes that are durable. A file the user
 // wrote (nothing synced) that the remote already holds: the first pass records the sync point without any
 // transfer; a power loss right after must not leave an empty or older file under that sync point.
-func TestRecordBaseMakesLocalBytesDurable(t *testing.T) {
+func TestRecordMakesLocalBytesDurable(t *testing.T) {
 	for seed := range uint64(20) {
 		clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
 		ffs := fakefs.New(clk, rand.New(rand.NewPCG(seed, 7)))
@@ -132,7 +132,7 @@ func TestRecordBaseMakesLocalBytesDurable(t *testing.T) {
 			t.Fatal(err)
 		}
 		rep, err := e.RunPass(context.Background())
-		if err != nil || len(rep.Done) != 1 || rep.Done[0].Op != RecordBase {
+		if err != nil || len(rep.Done) != 1 || rep.Done[0].Op != Record {
 			t.Fatalf("seed %d: first pass = %+v, %v; want one record", seed, rep, err)
 		}
 		ffs.Crash()

@@ -71,11 +71,11 @@ func decide(p remote.Path, b *state.Base, l, r *state.Record) Action {
 	case !lch && !rch:
 		switch {
 		case b != nil && l != nil && r != nil && !r.Dir && r.Rev != b.Remote.Rev:
-			a.Op, a.Reason = RecordBase, "remote revision changed, content did not"
+			a.Op, a.Reason = Record, "remote revision changed, content did not"
 		case b != nil && l != nil && r != nil && !r.Dir && l.Mode != 0 && r.Mode != 0 && (b.Local.Mode == 0 || b.Remote.Mode == 0):
 			// A sync point from before tandem kept modes: recorded again with them, once, so that a later chmod
 			// is a change.
-			a.Op, a.Reason = RecordBase, "sync point gains the permissions"
+			a.Op, a.Reason = Record, "sync point gains the permissions"
 		}
 		return a
 	case lch && !rch && modeOnly(b, l, r, true):
@@ -102,13 +102,13 @@ func decide(p remote.Path, b *state.Base, l, r *state.Record) Action {
 	case r == nil:
 		a.Op, a.Reason = Upload, "deleted remotely, changed locally: the change wins"
 	case l.Dir && r.Dir:
-		a.Op, a.Reason = RecordBase, "folder on both sides"
+		a.Op, a.Reason = Record, "folder on both sides"
 	case l.Dir != r.Dir:
 		a.Op, a.Reason = TypeConflict, "file on one side, folder on the other"
 	case sameDigest(l.Hash, r.Hash):
-		a.Op, a.Reason = RecordBase, "same content on both sides"
+		a.Op, a.Reason = Record, "same content on both sides"
 	case r.Hash.IsZero() || r.Hash.Algo != l.Hash.Algo:
-		a.Op, a.Reason = Reconcile, "both sides changed: compare content"
+		a.Op, a.Reason = Compare, "both sides changed: compare content"
 	default:
 		a.Op, a.Reason = Conflict, "both sides changed differently"
 	}

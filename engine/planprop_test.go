@@ -76,7 +76,7 @@ func planProperty(t *testing.T, names []string) {
 					pre(loc, "delete-local")
 					delete(loc, p)
 					delete(base, p)
-				case RecordBase:
+				case Record:
 					if loc[p] != rem[p] {
 						rt.Fatalf("record %s with local %d remote %d", p, loc[p], rem[p])
 					}

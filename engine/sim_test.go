@@ -1415,7 +1415,7 @@ func (w *world) progress(ev Event) {
 		if a.Local != nil && !a.Local.Dir {
 			s = w.L
 		}
-	case RecordBase, Reconcile:
+	case Record, Compare:
 		s = pick(w.rng, []*simSide{w.L, w.R})
 	default:
 		return

@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tandemsync/tandem/conflict"
+	"github.com/tandemsync/tandem/engine/failpoint"
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/state"
+)
+
+// remoteDigest learns the remote file's digest in the pair's algorithm: from the provider where it offers one,
+// else by reading the bytes (vBoxx has no digest: comparing content means downloading it).
+func (e *Engine) remoteDigest(ctx context.Context, p remote.Path) (remote.Hash, remote.Entry, error) {
+	if h, ok := e.d.Remote.(remote.Hasher); ok {
+		for _, algo := range e.d.Remote.Capabilities().Hashes {
+			if algo == e.algo {
+				return h.HashOf(ctx, p, e.algo)
+			}
+		}
+	}
+	body, ent, err := e.d.Remote.Open(ctx, p)
+	if err != nil {
+		return remote.Hash{}, ent, err
+	}
+	defer body.Close()
+	sum, _, err := remote.HashReader(e.algo, body)
+	return sum, ent, err
+}
+
+// reconcile decides "same content?" for two files whose digests could not be compared from the listings.
+func (e *Engine) reconcile(ctx context.Context, a Action, rep *Report) (int64, error) {
+	h, ent, err := e.remoteDigest(ctx, a.Path)
+	if err != nil {
+		return 0, fmt.Errorf("compare %s: %w", a.Path.Quoted(), err)
+	}
+	if a.Remote == nil || ent.Rev != a.Remote.Rev {
+		return 0, fmt.Errorf("compare %s: %w", a.Path.Quoted(), errReplan)
+	}
+	r := *a.Remote
+	r.Hash = h
+	if h == a.Local.Hash {
+		return 0, e.recordBase(ctx, a.Path, a.Local, &r)
+	}
+	a.Remote = &r
+	a.Op, a.Reason = Conflict, "both sides changed differently"
+	return e.resolve(ctx, a, rep)
+}
+
+// taken reports whether a name is in use on either side (for conflict names).
+func (e *Engine) taken(ctx context.Context) func(remote.Path) bool {
+	return func(p remote.Path) bool {
+		for _, r := range []remote.Remote{e.d.Local, e.d.Remote} {
+			if _, err := r.Stat(ctx, p); !errors.Is(err, remote.ErrNotFound) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// resolve applies the conflict policy to two different versions of a file. Keep-both renames the local version
+// aside (its precondition re-checked), then brings the remote version to the name; the copy is uploaded by the
+// next round like any new file. The other policies send the losing version to its side's trash.
+func (e *Engine) resolve(ctx context.Context, a Action, rep *Report) (int64, error) {
+	l, r := a.Local, a.Remote
+	caps := e.d.Remote.Capabilities()
+	w := conflict.Decide(e.o.Policy, l.Entry, r.Entry, caps.Trash, max(caps.MTimeStep, e.d.Local.Capabilities().MTimeStep))
+	// Each step commits what it did before the next starts, so an interruption anywhere leaves a consistent
+	// state that the next pass re-plans: no journal entry is needed.
+	now := e.d.Clock.Now()
+	cr := ConflictRec{Path: a.Path, Reason: a.Reason}
+	switch w {
+	case conflict.Both:
+		c := conflict.Name(a.Path, e.o.Host, now, e.taken(ctx))
+		ent, err := e.d.Local.Move(ctx, a.Path, c, revOf(l))
+		if err == nil {
+			err = failpoint.Hit("conflict.afterRename")
+		}
+		if err != nil {
+			return 0, fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err)
+		}
+		moved := rec(ent, now.UnixNano())
+		moved.Hash = l.Hash
+		if err := e.commit(ctx, func(tx state.Writer) error {
+			if err := tx.Delete(state.Local, a.Path); err != nil {
+				return err
+			}
+			if err := tx.Put(state.Local, moved); err != nil {
+				return err
+			}
+			return tx.AddConflict(state.Conflict{Path: a.Path, Copy: c, At: now.UnixNano(), Reason: a.Reason,
+				LocalHash: l.Hash, RemoteHash: r.Hash})
+		}); err != nil {
+			return 0, err
+		}
+		cr.Copy, cr.Kept = c, "both"
+	case conflict.Remote:
+		if err := e.d.Local.Delete(ctx, a.Path, revOf(l)); err != nil {
+			return 0, fmt.Errorf("move the local version of %s to the trash: %w", a.Path.Quoted(), err)
+		}
+		if err := e.commit(ctx, func(tx state.Writer) error { return tx.Delete(state.Local, a.Path) }); err != nil {
+			return 0, err
+		}
+		cr.Kept = "remote"
+	case conflict.Local:
+		if err := e.d.Remote.Delete(ctx, a.Path, revOf(r)); err != nil {
+			return 0, fmt.Errorf("move the remote version of %s to the trash: %w", a.Path.Quoted(), err)
+		}
+		if err := e.commit(ctx, func(tx state.Writer) error { return tx.Delete(state.Remote, a.Path) }); err != nil {
+			return 0, err
+		}
+		cr.Kept = "local"
+		rep.conflict(cr)
+		return e.upload(ctx, a, remote.Precondition{Absent: true})
+	}
+	rep.conflict(cr)
+	return e.download(ctx, a.Path, remote.Precondition{Absent: true})
+}
+
+// typeConflict renames the file side aside; the next round creates the folder there and syncs the copy.
+func (e *Engine) typeConflict(ctx context.Context, a Action, rep *Report) error {
+	side, r, seen := state.Local, e.d.Local, a.Local
+	if a.Local.Dir {
+		side, r, seen = state.Remote, e.d.Remote, a.Remote
+	}
+	now := e.d.Clock.Now()
+	c := conflict.Name(a.Path, e.o.Host, now, e.taken(ctx))
+	ent, err := r.Move(ctx, a.Path, c, revOf(seen))
+	if err != nil {
+		return fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err)
+	}
+	if side == state.Remote {
+		e.noteRemoteWrite(ctx, c)
+	}
+	moved := rec(ent, now.UnixNano())
+	moved.Hash = seen.Hash
+	err = e.commit(ctx, func(tx state.Writer) error {
+		if err := tx.Delete(side, a.Path); err != nil {
+			return err
+		}
+		if err := tx.Put(side, moved); err != nil {
+			return err
+		}
+		return tx.AddConflict(state.Conflict{Path: a.Path, Copy: c, At: now.UnixNano(), Reason: a.Reason})
+	})
+	if err == nil {
+		rep.conflict(ConflictRec{Path: a.Path, Copy: c, Kept: "both", Reason: a.Reason})
+	}
+	return err
+}

@@ -1,0 +1,234 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/tandemsync/tandem/engine/failpoint"
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/state"
+)
+
+// delete sends a file to its side's trash, or removes an emptied folder, only if the side still holds what the
+// plan saw (the provider checks the revision, localdir the stat fingerprint).
+func (e *Engine) delete(ctx context.Context, a Action) error {
+	side, r, seen := state.Remote, e.d.Remote, a.Remote
+	if a.Op == DeleteLocal {
+		side, r, seen = state.Local, e.d.Local, a.Local
+	}
+	if seen == nil {
+		return fmt.Errorf("delete %s: nothing was seen there", a.Path.Quoted())
+	}
+	if seen.Dir {
+		// A folder's precondition carries no revision: check right before that a folder is still what is there
+		// (seed 31700: a file written in its place after a lost answer was deleted with the folder's zero
+		// precondition). Providers' non-recursive folder deletes refuse a folder that gained children.
+		st, err := r.Stat(ctx, a.Path)
+		switch {
+		case errors.Is(err, remote.ErrNotFound):
+			return e.commit(ctx, func(tx state.Writer) error {
+				if err := tx.Delete(side, a.Path); err != nil {
+					return err
+				}
+				if err := tx.SetMeta(keptKey(side, a.Path), nil); err != nil {
+					return err
+				}
+				return tx.DeleteBase(a.Path)
+			})
+		case err != nil:
+			return fmt.Errorf("delete %s: %w", a.Path.Quoted(), err)
+		case !st.Dir:
+			return fmt.Errorf("delete %s: %w: a file took the folder's place", a.Path.Quoted(), remote.ErrConflict)
+		}
+	}
+	err := failpoint.Hit("delete.beforeCall")
+	if err == nil {
+		err = r.Delete(ctx, a.Path, revOf(seen))
+	}
+	if seen.Dir && errors.Is(err, remote.ErrNotEmpty) {
+		err = e.clearFolder(ctx, a, side, r, err)
+		if errors.Is(err, errKept) {
+			return err
+		}
+	}
+	if errors.Is(err, remote.ErrNotFound) {
+		err = nil // already gone (a retried delete whose answer was lost): the goal holds
+	}
+	if err == nil {
+		err = failpoint.Hit("delete.afterCall")
+	}
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", a.Path.Quoted(), err)
+	}
+	return e.commit(ctx, func(tx state.Writer) error {
+		if err := tx.Delete(side, a.Path); err != nil {
+			return err
+		}
+		if seen.Dir {
+			if err := tx.SetMeta(keptKey(side, a.Path), nil); err != nil {
+				return err
+			}
+		}
+		return tx.DeleteBase(a.Path)
+	})
+}
+
+// errKept: a folder delete left the folder in place because it holds files the user chose to ignore; it was
+// reported as kept, which is not a failure.
+var errKept = errors.New("kept: it holds ignored files")
+
+type junkTrasher interface {
+	TrashJunk(ctx context.Context, p remote.Path, junk func(name string) bool) ([]remote.Entry, error)
+}
+
+// keptKey is the store's mark of a folder kept on side for ignored files; its value is the folder's ID there,
+// so that a folder made anew at that path later is synced as usual.
+func keptKey(side state.Side, p remote.Path) string {
+	return "kept-" + sideName(side) + "\x00" + string(p)
+}
+
+// clearFolder handles a folder delete that found the folder not empty although every synced child is gone:
+// default-ignored junk (.DS_Store, editor droppings) goes to the trash and the delete is tried again; a folder
+// that still holds only what the user chose to ignore is kept, reported once, and remembered so that no later
+// pass re-creates it on the other side or tries again. Anything else (a new file, not yet seen) stays a problem
+// for the next pass to plan.
+func (e *Engine) clearFolder(ctx context.Context, a Action, side state.Side, r remote.Remote, cause error) error {
+	jt, ok := r.(junkTrasher)
+	if !ok {
+		return cause
+	}
+	left, err := jt.TrashJunk(ctx, a.Path, e.o.Junk)
+	if err != nil {
+		return err
+	}
+	if len(left) == 0 {
+		return r.Delete(ctx, a.Path, remote.Precondition{})
+	}
+	names := make([]string, 0, len(left))
+	for _, c := range left {
+		if !e.ignored(c.Path, c.Dir) {
+			return cause
+		}
+		names = append(names, remote.Escape(c.Path.Base()))
+	}
+	seen := a.Local
+	if side == state.Remote {
+		seen = a.Remote
+	}
+	if err := e.commit(ctx, func(tx state.Writer) error {
+		if err := tx.DeleteBase(a.Path); err != nil {
+			return err
+		}
+		return tx.SetMeta(keptKey(side, a.Path), []byte(seen.ID+"\x00"))
+	}); err != nil {
+		return err
+	}
+	other := "remote"
+	if side == state.Remote {
+		other = "local"
+	}
+	if len(names) > 3 {
+		names = append(names[:3], "...")
+	}
+	e.pass.rep.skipOnce(sideName(side), a.Path, fmt.Sprintf("kept: deleted on the %s side, but it holds files you "+
+		"chose to ignore (%s)", other, strings.Join(names, ", ")))
+	return errKept
+}
+
+// dropKept removes the plan's re-creation of a folder kept for ignored files (see clearFolder): a "new" folder
+// on one side that is the very folder kept there, with nothing else to sync inside it. Once that folder holds
+// nothing the user chose to ignore (they removed it, or a power loss took files never flushed: seed 9545),
+// nothing keeps it: the other side's delete is finished instead.
+func (e *Engine) dropKept(ctx context.Context, acts []Action) ([]Action, error) {
+	var cand []int
+	for i, a := range acts {
+		if (a.Op == MkdirRemote && a.Local != nil && a.Base == nil && a.Remote == nil) ||
+			(a.Op == MkdirLocal && a.Remote != nil && a.Base == nil && a.Local == nil) {
+			cand = append(cand, i)
+		}
+	}
+	if len(cand) == 0 {
+		return acts, nil
+	}
+	drop := map[int]bool{}
+	err := e.d.Store.View(func(r state.Reader) error {
+		for _, i := range cand {
+			a := acts[i]
+			side, rec := state.Local, a.Local
+			if a.Op == MkdirLocal {
+				side, rec = state.Remote, a.Remote
+			}
+			v, err := r.Meta(keptKey(side, a.Path))
+			if err != nil {
+				return err
+			}
+			if v == nil || string(v) != rec.ID+"\x00" {
+				continue
+			}
+			inside := false
+			for _, b := range acts {
+				if (b.Path != a.Path && b.Path.Within(a.Path)) || (b.To != "" && b.To != a.Path && b.To.Within(a.Path)) {
+					inside = true
+					break
+				}
+			}
+			if !inside {
+				drop[i] = true
+			}
+		}
+		return nil
+	})
+	if err != nil || len(drop) == 0 {
+		return acts, err
+	}
+	out := acts[:0]
+	for i, a := range acts {
+		if !drop[i] {
+			out = append(out, a)
+			continue
+		}
+		side, del := state.Local, Action{Op: DeleteLocal, Path: a.Path, Local: a.Local}
+		if a.Op == MkdirLocal {
+			side, del = state.Remote, Action{Op: DeleteRemote, Path: a.Path, Remote: a.Remote}
+		}
+		if e.keptEmptied(ctx, side, a.Path) {
+			del.Reason = "kept for ignored files, which are gone; deleted on the other side"
+			out = append(out, del)
+		}
+	}
+	return out, nil
+}
+
+// folderLister lists a folder with what Walk leaves out (the user's ignored files), changing nothing.
+type folderLister interface {
+	Entries(ctx context.Context, p remote.Path) ([]remote.Entry, error)
+}
+
+// keptEmptied reports whether folder p, kept on side for ignored files, now holds at most default junk (which
+// its delete sends to the trash, see clearFolder). A read decides, not a delete attempt, so that passes over a
+// folder still kept change nothing; any doubt (a side that cannot list, a failed listing, a symlink) keeps it.
+func (e *Engine) keptEmptied(ctx context.Context, side state.Side, p remote.Path) bool {
+	r := e.d.Local
+	if side == state.Remote {
+		r = e.d.Remote
+	}
+	fl, ok := r.(folderLister)
+	if !ok {
+		return false
+	}
+	ents, err := fl.Entries(ctx, p)
+	if err != nil {
+		e.lg.Debug("list a folder kept for ignored files", zap.String("path", string(p)), zap.Error(err))
+		return false
+	}
+	for _, c := range ents {
+		if c.Dir || c.Skip != "" || e.o.Junk == nil || !e.o.Junk(c.Path.Base()) {
+			return false
+		}
+	}
+	return true
+}

@@ -28,7 +28,6 @@ import (
 	"os"
 	"path"
 	"runtime"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -145,6 +144,8 @@ var pinnedSeeds = []uint64{
 	72099,  // harness (-sim.lazydisk, soak): 60123's case, the user's rm -r and new file at the moved version's path; found before the oracle fix landed
 	110571, // I7 (-sim.syncfaults, soak): a folder a failed Put left dirty, replaced by a file: the sweep failed ENOTDIR on every pass and the temp journal entry stayed open (TestFailedPutTempInAFolderReplacedByAFile)
 	71111,  // I2 (-sim.syncfaults, soak on c99b469): passes since the oracle fix be1bd9c (60123's case, not traced further)
+	100305, // harness (-sim.lazydisk, soak): a power loss undid the user's mv and tore an unseen rewrite of the synced content; the empty file uploaded as the edit it is, the oracle wanted 50418's trash
+	101384, // harness (-sim.lazydisk, soak): 100305's case, the mv of the rewritten file's folder
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.
@@ -266,6 +267,10 @@ type simVersion struct {
 	// moved: pending because the user moved it (-sim.lazydisk): a power loss may lose it with the folder it went
 	// into, and to the engine that is the user's delete (crash)
 	moved bool
+	// movedVia: the local paths the user's mvs since the last power loss took it from and to (each mv's source
+	// and destination). A power loss keeps or undoes each mv, so the version's file, if any is left, sits at one
+	// of them (crash).
+	movedVia []string
 	// trashed: the user deleted it where both sides held it; the delete must take it to a trash (checked after
 	// every pass), so it need not be live at quiescence.
 	trashed bool
@@ -612,10 +617,18 @@ func (w *world) crash() {
 			continue
 		}
 		lost := !onL[v.sha]
-		if *simLazyDisk && v.moved && !v.exempt && !liveL[v.sha] && liveR[v.sha] {
+		if *simLazyDisk && v.moved && !v.exempt && !liveL[v.sha] && liveR[v.sha] && !w.fileAtAny(w.L, v.path, v.movedVia) {
 			// Seed 50418: the user's mv into a folder never synced; the power loss kept the move (an fsync of
 			// the source folder) and lost the folder, so the file is gone locally. The engine sees a local delete
 			// and must take the remote copy to the trash, as for the user's rm (I4), not keep it live.
+			//
+			// Only when no file is left where the version was written nor at any end of the user's mvs since:
+			// seed 100305, the power loss undid the mv and tore a rewrite of the same content no pass had seen,
+			// leaving an empty file at the source. The engine sees an edit there, not a delete, and rightly
+			// uploads it over the remote copy; the version is the torn write's, below (!v.seen: discarded).
+			// This is no more lenient than the rules: a version a pass has seen is never discarded by that
+			// branch, so it must still be found live on a side, in a trash or in a conflict copy (I2), and one
+			// gone from every file of L with a remote copy still has to reach a trash as before.
 			v.trashed = true
 			v.trashedAt = w.pathsHolding(w.R, v.sha)
 			w.logf("power loss took the moved L version %s of %q: a delete to the engine", v.sha[:8], v.path)
@@ -630,7 +643,7 @@ func (w *world) crash() {
 		}
 	}
 	for _, v := range w.versions {
-		v.pending, v.moved = false, false
+		v.pending, v.moved, v.movedVia = false, false, nil
 	}
 	// What the disk shows now (an older content, an empty file) is known content, not a new user version: a
 	// stale file that overwrites a newer version shows up as that version's loss.
@@ -1105,6 +1118,16 @@ func (w *world) replaced(s *simSide, p string) {
 	}
 }
 
+// fileAtAny: whether side s holds a file at p or at any of ps.
+func (w *world) fileAtAny(s *simSide, p string, ps []string) bool {
+	for _, q := range append([]string{p}, ps...) {
+		if e, ok := w.lookup(s, q); ok && !e.dir {
+			return true
+		}
+	}
+	return false
+}
+
 // pathsHolding lists the files of side s that hold content sha.
 func (w *world) pathsHolding(s *simSide, sha string) []string {
 	var ps []string
@@ -1168,11 +1191,12 @@ func (w *world) userRename(s *simSide, from, to string) error {
 	// lose the folder it went into (seed 1695: mv into a folder made and never synced, the move made durable by
 	// an fsync of the source folder). What it moves is the user's to lose again until a pass makes it durable;
 	// crash() still holds the engine to every content it propagated (live on the other side or its trash).
-	var moved []string
+	type move struct{ sha, from, to string }
+	var moved []move
 	if s.local && *simLazyDisk {
 		for _, e := range w.list(s) {
 			if !e.dir && within(e.path, from) {
-				moved = append(moved, e.sha)
+				moved = append(moved, move{e.sha, e.path, to + strings.TrimPrefix(e.path, from)})
 			}
 		}
 	}
@@ -1186,8 +1210,11 @@ func (w *world) userRename(s *simSide, from, to string) error {
 	if err == nil {
 		w.replaced(s, to)
 		for _, v := range w.versions {
-			if !v.exempt && slices.Contains(moved, v.sha) {
-				v.pending, v.moved = true, true
+			for _, m := range moved {
+				if !v.exempt && m.sha == v.sha {
+					v.pending, v.moved = true, true
+					v.movedVia = append(v.movedVia, m.from, m.to)
+				}
 			}
 		}
 	}

@@ -117,9 +117,10 @@ func (w *world) crash() {
 			// seed 100305, the power loss undid the mv and tore a rewrite of the same content no pass had seen,
 			// leaving an empty file at the source. The engine sees an edit there, not a delete, and rightly
 			// uploads it over the remote copy; the version is the torn write's, below (!v.seen: discarded).
-			// This is no more lenient than the rules: a version a pass has seen is never discarded by that
-			// branch, so it must still be found live on a side, in a trash or in a conflict copy (I2), and one
-			// gone from every file of L with a remote copy still has to reach a trash as before.
+			// This hides no real loss: the torn-write rule below discards only a version no pass has seen (the
+			// user's to lose, as any unsynced write); one a pass has seen, with a file left at one of its paths,
+			// must still be found on a side, in a trash or in a conflict copy (I2, checked after every pass), and
+			// one gone from every file of L while the remote holds it still has to reach a trash, as before.
 			v.trashed = true
 			v.trashedAt = w.pathsHolding(w.R, v.sha)
 			w.logf("power loss took the moved L version %s of %q: a delete to the engine", v.sha[:8], v.path)

@@ -152,8 +152,8 @@ func (e *Engine) now() int64 { return e.d.Clock.Now().UnixNano() }
 
 // rec is the stored record of ent. A side whose revision is a stat fingerprint (localdir: the local side, a
 // dir: remote) also stores its inode and ctime, which the scanner's fast check compares.
-func rec(ent remote.Entry, scanned int64) state.Record {
-	r := state.Record{Entry: ent, Scanned: scanned}
+func rec(ent remote.Entry, hashedAt int64) state.Record {
+	r := state.Record{Entry: ent, HashedAt: hashedAt}
 	if fp, ok := remote.ParseFingerprint(ent.Rev); ok && !ent.Dir {
 		r.Inode, r.CTime = fp.Inode, fp.CTime
 	}
@@ -420,7 +420,7 @@ func (e *Engine) relearn(ctx context.Context, p remote.Path) error {
 	return e.d.Store.Update(func(tx state.Writer) error {
 		recs := make([]state.Record, len(ents))
 		for i, x := range ents {
-			recs[i] = state.Record{Entry: x, Scanned: now}
+			recs[i] = state.Record{Entry: x, HashedAt: now}
 			if _, _, err := keepKnown(tx, &recs[i]); err != nil {
 				return err
 			}

@@ -156,7 +156,7 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 	if e.ignored(p, c.Entry.Dir) {
 		return nil
 	}
-	rec := state.Record{Entry: c.Entry, Scanned: e.d.Clock.Now().UnixNano()}
+	rec := state.Record{Entry: c.Entry, HashedAt: e.d.Clock.Now().UnixNano()}
 	old, ok, err := keepKnown(tx, &rec)
 	if err != nil {
 		return err

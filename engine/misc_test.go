@@ -592,7 +592,7 @@ func TestStaleDigestHashedAgain(t *testing.T) {
 		if err != nil || !ok {
 			return fmt.Errorf("no local record: %v", err)
 		}
-		l.Hash, l.Scanned = stale, clk.Now().UnixNano()
+		l.Hash, l.HashedAt = stale, clk.Now().UnixNano()
 		return tx.Put(state.Local, l)
 	}); err != nil {
 		t.Fatal(err)

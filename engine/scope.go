@@ -184,7 +184,7 @@ func (e *Engine) observePaths(ctx context.Context, side state.Side, paths []Scop
 		case e.ignored(sp.Path, ent.Dir):
 		case ent.Dir:
 			if !had || !stored.Dir || stored.ID != ent.ID {
-				rec := state.Record{Entry: ent, Scanned: e.now()}
+				rec := state.Record{Entry: ent, HashedAt: e.now()}
 				rec.Rev = ""
 				if err := e.d.Store.Update(func(tx state.Writer) error {
 					if had && !stored.Dir {
@@ -236,7 +236,7 @@ func (e *Engine) observeAncestors(ctx context.Context, side state.Side, p remote
 		if err != nil || !ent.Dir || e.ignored(ent.Path, true) {
 			return nil // gone again, or not a folder: the path's own observation settles it
 		}
-		rec := state.Record{Entry: ent, Scanned: e.now()}
+		rec := state.Record{Entry: ent, HashedAt: e.now()}
 		rec.Rev = ""
 		if err := e.d.Store.Update(func(tx state.Writer) error {
 			if err := tx.Delete(side, ent.Path); err != nil {

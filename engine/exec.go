@@ -82,7 +82,7 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 				}
 				e.backoff.failed(a.Path, e.d.Clock.Now(), e.o.PathBackoff, skip)
 			}
-			e.failures.Add(1)
+			e.pass.failures.Add(1)
 			switch {
 			case errors.Is(err, remote.ErrUnavailable):
 				rep.skip(a.skipSide(), a.Path, err.Error())
@@ -141,7 +141,7 @@ func (e *Engine) commit(ctx context.Context, fn func(tx state.Writer) error) err
 	if err := failpoint.Hit("commit.before"); err != nil {
 		return err
 	}
-	group := func(f func(state.Writer) error) error { return e.commits.run(e.d.Store, f) }
+	group := func(f func(state.Writer) error) error { return e.pass.commits.run(e.d.Store, f) }
 	if err := e.histCommit(ctx, group, e.notedCommit(ctx, fn)); err != nil {
 		return fmt.Errorf("%w: commit: %w", errStore, err)
 	}

@@ -47,10 +47,10 @@ func (e *Engine) observeFeed(ctx context.Context, rep *Report) error {
 				e.lg.Debug("remote change", zap.String("path", string(c.Entry.Path)), zap.String("from", string(c.From)),
 					zap.Bool("deleted", c.Deleted), zap.Bool("dir", c.Entry.Dir), zap.String("id", c.Entry.ID),
 					zap.String("rev", c.Entry.Rev), zap.String("skip", c.Entry.Skip))
-				if e.touched != nil {
-					e.touched[c.Entry.Path] = true
+				if t := e.pass.touched; t != nil {
+					t[c.Entry.Path] = true
 					if c.From != "" {
-						e.touched[c.From] = true
+						t[c.From] = true
 					}
 				}
 				if err := e.applyChange(tx, c); err != nil {
@@ -140,10 +140,10 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 		if d := from.Dir(); from != "" && d != p.Dir() && d != remote.Root {
 			// The folder the object left may have gone with it (a renamed folder whose delta names only what
 			// was inside: its own id is tandem's path id, which nothing follows). observeFeed looks.
-			if e.leftDirs == nil {
-				e.leftDirs = map[remote.Path]bool{}
+			if e.pass.leftDirs == nil {
+				e.pass.leftDirs = map[remote.Path]bool{}
 			}
-			e.leftDirs[d] = true
+			e.pass.leftDirs[d] = true
 		}
 	}
 	if c.Deleted {
@@ -202,8 +202,8 @@ func followID(tx state.Writer, ent remote.Entry) (remote.Path, error) {
 // remote no longer has (with their topmost missing ancestor): a folder renamed on a provider that addresses
 // folders by path leaves no id for the feed's change to follow, and its old path would stay for good.
 func (e *Engine) checkLeftDirs(ctx context.Context) error {
-	dirs := slices.Sorted(maps.Keys(e.leftDirs))
-	e.leftDirs = nil
+	dirs := slices.Sorted(maps.Keys(e.pass.leftDirs))
+	e.pass.leftDirs = nil
 	return e.dropGoneDirs(ctx, dirs)
 }
 
@@ -251,13 +251,8 @@ func (e *Engine) dropGoneDirs(ctx context.Context, dirs []remote.Path) error {
 // special object): what the store holds for it stays as it is, at its path or, for a move to such a name, at
 // the path it was moved from (matched by ID), so the local copy is never deleted for it; it is reported.
 func (e *Engine) applySkip(tx state.Writer, c remote.Change) error {
-	var rep *Report
-	if e.pass != nil {
-		rep = e.pass.rep
-	}
-	if rep != nil {
-		rep.skipOnce("remote", c.Entry.Path, c.Entry.Skip)
-	}
+	rep := e.pass.rep
+	rep.skipOnce("remote", c.Entry.Path, c.Entry.Skip)
 	var held []remote.Path
 	if p, err := remote.ParsePath(string(c.Entry.Path)); err == nil && p == c.Entry.Path && p != remote.Root {
 		held = append(held, p)

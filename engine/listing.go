@@ -17,7 +17,7 @@ import (
 // A listing that fails part way changes nothing that was not listed.
 func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 	rep.FullListing = true
-	e.listings++
+	e.pass.listings++
 	at := e.d.Clock.Now() // before the cursor: the listing shows every change made before this
 	cur, err := e.d.Remote.Head(ctx)
 	if err != nil {

@@ -626,6 +626,7 @@ func TestFeedEchoOfCaseRenameKeepsNewChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.beginPass(&Report{}, nil) // the feed is read within a pass
 	dir := func(p remote.Path) remote.Entry { return remote.Entry{Path: p, Dir: true, ID: "m84"} }
 	changes := []remote.Change{
 		{Entry: remote.Entry{Path: "storm100/race-124", ID: "m107", Size: 11, Rev: "r1"}},

@@ -95,8 +95,11 @@ type Engine struct {
 	unconfirmedChecked bool
 	// maxUnconfirmed: more noted writes than this are checked by a complete listing (maxUnconfirmedStats)
 	maxUnconfirmed int
-	limiter        *rate.Limiter // Options.BandwidthLimit; nil: none
-	backoff        pathBackoff   // Options.PathBackoff
+	// leftDirs: folders a feed change's id moved an object out of, looked at when a feed read reaches the end
+	// (checkLeftDirs); a read that failed after its cursor moved leaves them to the next pass's
+	leftDirs map[remote.Path]bool
+	limiter  *rate.Limiter // Options.BandwidthLimit; nil: none
+	backoff  pathBackoff   // Options.PathBackoff
 	// collided: collisions recorded for `tandem conflicts` by this process
 	collided map[remote.Path]bool
 	// confirmRounds bounds how often a pass plans what other clients wrote while it ran (RunPass)

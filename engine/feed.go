@@ -140,10 +140,10 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 		if d := from.Dir(); from != "" && d != p.Dir() && d != remote.Root {
 			// The folder the object left may have gone with it (a renamed folder whose delta names only what
 			// was inside: its own id is tandem's path id, which nothing follows). observeFeed looks.
-			if e.pass.leftDirs == nil {
-				e.pass.leftDirs = map[remote.Path]bool{}
+			if e.leftDirs == nil {
+				e.leftDirs = map[remote.Path]bool{}
 			}
-			e.pass.leftDirs[d] = true
+			e.leftDirs[d] = true
 		}
 	}
 	if c.Deleted {
@@ -202,8 +202,8 @@ func followID(tx state.Writer, ent remote.Entry) (remote.Path, error) {
 // remote no longer has (with their topmost missing ancestor): a folder renamed on a provider that addresses
 // folders by path leaves no id for the feed's change to follow, and its old path would stay for good.
 func (e *Engine) checkLeftDirs(ctx context.Context) error {
-	dirs := slices.Sorted(maps.Keys(e.pass.leftDirs))
-	e.pass.leftDirs = nil
+	dirs := slices.Sorted(maps.Keys(e.leftDirs))
+	e.leftDirs = nil
 	return e.dropGoneDirs(ctx, dirs)
 }
 

@@ -9,7 +9,8 @@ import (
 
 // pass is what lives only while one pass runs (RunPass, RunScoped): made by beginPass, dropped when the pass
 // ends, so nothing of one pass leaks into the next. What outlives a pass (the open temp session, whether the
-// unconfirmed writes were looked at, a requested listing, the path backoff) stays on the Engine.
+// unconfirmed writes were looked at, a requested listing, the folders a failed feed read left to look at, the
+// path backoff) stays on the Engine.
 type pass struct {
 	rep *Report
 	// scope: what a scoped pass observes and plans; nil in a full pass
@@ -37,8 +38,6 @@ type pass struct {
 	touched map[remote.Path]bool
 	// listings counts complete remote listings: confirmWrites tells by it that its feed read fell back to one
 	listings int
-	// leftDirs: folders a feed change's id moved an object out of, looked at when the feed is read (checkLeftDirs)
-	leftDirs map[remote.Path]bool
 	// collisions: those of the last plan (newPlanner)
 	collisions []collision
 }

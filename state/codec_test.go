@@ -29,6 +29,13 @@ func FuzzDecodeRecord(f *testing.F) {
 		{valueV1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},          // varint overflow
 		{valueV1, flagModTime, 1, 'x', 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0, 0, 0, 0, 0}, // nanos out of range
 	}
+	for _, v1 := range []string{v1Record, v1Base} { // schema 2's values
+		b, err := hex.DecodeString(v1)
+		if err != nil {
+			f.Fatal(err)
+		}
+		seeds = append(seeds, b)
+	}
 	e := encodeRecord(&full)
 	for i := 1; i < len(e); i += 7 {
 		seeds = append(seeds, e[:i])

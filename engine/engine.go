@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -81,46 +80,32 @@ type Engine struct {
 	// purged: this process already purged old trash once
 	purged bool
 	// tempID is the open journal entry naming tempSession, the session of the temp files this engine's
-	// transfers create (0: none open)
+	// transfers create (0: none open). A session outlives a pass that ends with an error: the next one sweeps it.
 	tempID      uint64
 	tempSession string
-	// commits groups the commits of actions finishing together (commit.go)
-	commits groupCommit
+	// tempLeft: a failed download may have left its temp file (its removal can fail too): keep the session's
+	// journal entry, so the next pass sweeps it
+	tempLeft atomic.Bool
 	// resynced: Options.Resync's complete listing was done
 	resynced bool
 	// relist: ListRemoteNext asked for a complete listing, not yet begun
 	relist bool
-	// listings counts complete remote listings: confirmWrites tells by it that its feed read fell back to one
-	listings int
-	// wrote: remote paths written in this pass (confirmWrites); touched: paths the feed mentioned while
-	// confirmWrites reads it
-	wroteMu sync.Mutex
-	wrote   map[remote.Path]bool
-	touched map[remote.Path]bool
 	// unconfirmedChecked: the remote writes noted in the store (unconfirmed.go) are this engine's own, which
 	// confirmWrites looks at; false: a process or pass before left some, checkUnconfirmed looks at them
 	unconfirmedChecked bool
 	// maxUnconfirmed: more noted writes than this are checked by a complete listing (maxUnconfirmedStats)
 	maxUnconfirmed int
-	// leftDirs: folders a feed change's id moved an object out of, looked at when the feed is read (checkLeftDirs)
+	// leftDirs: folders a feed change's id moved an object out of, looked at when a feed read reaches the end
+	// (checkLeftDirs); a read that failed after its cursor moved leaves them to the next pass's
 	leftDirs map[remote.Path]bool
-	// failures counts failed actions (problems and refusals) in the running round
-	failures atomic.Int64
 	limiter  *rate.Limiter // Options.BandwidthLimit; nil: none
 	backoff  pathBackoff   // Options.PathBackoff
-	// collided: collisions recorded for `tandem conflicts` by this process; planned: those of the last plan
-	collided   map[remote.Path]bool
-	collisions []collision
+	// collided: collisions recorded for `tandem conflicts` by this process
+	collided map[remote.Path]bool
 	// confirmRounds bounds how often a pass plans what other clients wrote while it ran (RunPass)
 	confirmRounds int
-	// scope: the running pass is scoped (RunScoped); nil in a full pass
-	scopeMu sync.Mutex
-	scope   *scopeState
-	// tempLeft: a failed download may have left its temp file (its removal can fail too): keep the session's
-	// journal entry, so the next pass sweeps it
-	tempLeft atomic.Bool
-	// pass: the running pass's delete budget and skipped paths
-	pass *passState
+	// pass: the running pass's own state (pass.go); nil between passes
+	pass *pass
 	// passWhy: why the passes run, for the history (SetPassWhy)
 	passWhy string
 }
@@ -190,11 +175,14 @@ func (e *Engine) ignored(p remote.Path, dir bool) bool {
 // RunPass runs one full pass: start-up recovery, safety checks, observe both sides, then plan and execute rounds
 // until a round plans nothing (or MaxRounds). It returns a Report of what happened; the error is non-nil for a
 // safety stop or anything that ended the pass early (per-path problems are in the Report, not the error).
-func (e *Engine) RunPass(ctx context.Context) (*Report, error) {
+func (e *Engine) RunPass(ctx context.Context) (*Report, error) { return e.run(ctx, nil) }
+
+// run runs a full pass (sc nil) or one scoped to sc.
+func (e *Engine) run(ctx context.Context, sc *scopeState) (*Report, error) {
 	start := e.d.Clock.Now()
 	rep := &Report{Pair: e.d.Remote.String(), DryRun: e.o.DryRun}
 	defer func() { rep.Took = e.d.Clock.Now().Sub(start) }()
-	e.beginPass(rep)
+	e.beginPass(rep, sc)
 	defer func() { e.pass = nil }()
 	err := e.runPass(ctx, rep)
 	var left []remote.Path
@@ -265,14 +253,14 @@ func (e *Engine) runRounds(ctx context.Context, rep *Report, rootsChecked bool) 
 			}
 		}
 		plan := e.plan
-		if e.scope != nil {
+		if e.pass.scope != nil {
 			plan = e.planScoped
 		}
 		acts, _, err := plan(ctx)
 		if err != nil {
 			return err
 		}
-		if err := e.reportCollisions(rep, e.collisions); err != nil {
+		if err := e.reportCollisions(rep, e.pass.collisions); err != nil {
 			return err
 		}
 		acts = e.dropSkipped(acts)
@@ -296,7 +284,7 @@ func (e *Engine) runRounds(ctx context.Context, rep *Report, rootsChecked bool) 
 		rep.mu.Lock()
 		rep.Problems = nil
 		rep.mu.Unlock()
-		e.failures.Store(0)
+		e.pass.failures.Store(0)
 		progressed, err := e.execute(ctx, acts, rep)
 		if err != nil {
 			return err
@@ -313,7 +301,7 @@ func (e *Engine) runRounds(ctx context.Context, rep *Report, rootsChecked bool) 
 				e.scopeAdd(c.Copy)
 			}
 		}
-		if e.failures.Load() > 0 && !reobserved {
+		if e.pass.failures.Load() > 0 && !reobserved {
 			// Something changed under the plan (a precondition failed, a file moved on): look again once,
 			// so the next round plans from what is there now.
 			reobserved = true
@@ -330,7 +318,7 @@ func (e *Engine) runRounds(ctx context.Context, rep *Report, rootsChecked bool) 
 }
 
 func (e *Engine) observe(ctx context.Context, rep *Report) error {
-	if e.scope != nil {
+	if e.pass.scope != nil {
 		return e.observeScoped(ctx, rep)
 	}
 	if e.d.Remote.Capabilities().Feed {
@@ -391,12 +379,12 @@ func (e *Engine) plan(ctx context.Context) ([]Action, int, error) {
 }
 
 // newPlanner is a planner with the pair's ignore rules and the remote's name folding; the plan's collisions
-// land in e.collisions when it finishes.
+// land in the pass's collisions when it finishes.
 func (e *Engine) newPlanner() *planner {
-	e.collisions = nil
+	e.pass.collisions = nil
 	return &planner{ignored: e.o.Ignored, fold: newFoldState(e.d.Remote.Capabilities()), done: func(pl *planner) {
 		if pl.fold != nil {
-			e.collisions = pl.fold.collisions
+			e.pass.collisions = pl.fold.collisions
 		}
 	}}
 }

@@ -88,7 +88,7 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 				}
 				e.backoff.failed(a.Path, e.d.Clock.Now(), e.o.PathBackoff, skip)
 			}
-			e.failures.Add(1)
+			e.pass.failures.Add(1)
 			switch {
 			case errors.Is(err, remote.ErrUnavailable):
 				rep.skip(a.skipSide(), a.Path, err.Error())
@@ -147,7 +147,7 @@ func (e *Engine) commit(ctx context.Context, fn func(tx state.Writer) error) err
 	if err := failpoint.Hit("commit.before"); err != nil {
 		return err
 	}
-	group := func(f func(state.Writer) error) error { return e.commits.run(e.d.Store, f) }
+	group := func(f func(state.Writer) error) error { return e.pass.commits.run(e.d.Store, f) }
 	if err := e.histCommit(ctx, group, e.notedCommit(ctx, fn)); err != nil {
 		return fmt.Errorf("%w: commit: %w", errStore, err)
 	}
@@ -158,8 +158,8 @@ func (e *Engine) now() int64 { return e.d.Clock.Now().UnixNano() }
 
 // rec is the stored record of ent. A side whose revision is a stat fingerprint (localdir: the local side, a
 // dir: remote) also stores its inode and ctime, which the scanner's fast check compares.
-func rec(ent remote.Entry, scanned int64) state.Record {
-	r := state.Record{Entry: ent, Scanned: scanned}
+func rec(ent remote.Entry, hashedAt int64) state.Record {
+	r := state.Record{Entry: ent, HashedAt: hashedAt}
 	if fp, ok := remote.ParseFingerprint(ent.Rev); ok && !ent.Dir {
 		r.Inode, r.CTime = fp.Inode, fp.CTime
 	}
@@ -426,7 +426,7 @@ func (e *Engine) relearn(ctx context.Context, p remote.Path) error {
 	return e.d.Store.Update(func(tx state.Writer) error {
 		recs := make([]state.Record, len(ents))
 		for i, x := range ents {
-			recs[i] = state.Record{Entry: x, Scanned: now}
+			recs[i] = state.Record{Entry: x, HashedAt: now}
 			if _, _, err := keepKnown(tx, &recs[i]); err != nil {
 				return err
 			}

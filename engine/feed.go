@@ -47,10 +47,10 @@ func (e *Engine) observeFeed(ctx context.Context, rep *Report) error {
 				e.lg.Debug("remote change", zap.String("path", string(c.Entry.Path)), zap.String("from", string(c.From)),
 					zap.Bool("deleted", c.Deleted), zap.Bool("dir", c.Entry.Dir), zap.String("id", c.Entry.ID),
 					zap.String("rev", c.Entry.Rev), zap.String("skip", c.Entry.Skip))
-				if e.touched != nil {
-					e.touched[c.Entry.Path] = true
+				if t := e.pass.touched; t != nil {
+					t[c.Entry.Path] = true
 					if c.From != "" {
-						e.touched[c.From] = true
+						t[c.From] = true
 					}
 				}
 				if err := e.applyChange(tx, c); err != nil {
@@ -156,7 +156,7 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 	if e.ignored(p, c.Entry.Dir) {
 		return nil
 	}
-	rec := state.Record{Entry: c.Entry, Scanned: e.d.Clock.Now().UnixNano()}
+	rec := state.Record{Entry: c.Entry, HashedAt: e.d.Clock.Now().UnixNano()}
 	old, ok, err := keepKnown(tx, &rec)
 	if err != nil {
 		return err
@@ -251,13 +251,8 @@ func (e *Engine) dropGoneDirs(ctx context.Context, dirs []remote.Path) error {
 // special object): what the store holds for it stays as it is, at its path or, for a move to such a name, at
 // the path it was moved from (matched by ID), so the local copy is never deleted for it; it is reported.
 func (e *Engine) applySkip(tx state.Writer, c remote.Change) error {
-	var rep *Report
-	if e.pass != nil {
-		rep = e.pass.rep
-	}
-	if rep != nil {
-		rep.skipOnce("remote", c.Entry.Path, c.Entry.Skip)
-	}
+	rep := e.pass.rep
+	rep.skipOnce("remote", c.Entry.Path, c.Entry.Skip)
 	var held []remote.Path
 	if p, err := remote.ParsePath(string(c.Entry.Path)); err == nil && p == c.Entry.Path && p != remote.Root {
 		held = append(held, p)

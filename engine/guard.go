@@ -15,24 +15,6 @@ import (
 // minGuardDeletes: the big-delete guard never stops fewer deletes than this (small trees are edited by hand).
 const minGuardDeletes = 10
 
-// passState is what one pass keeps across its rounds: the delete budget is the pass's, not a round's, and a
-// path skipped in any observation of the pass is left alone by every later plan of it.
-type passState struct {
-	mu      sync.Mutex
-	rep     *Report
-	skipped map[remote.Path]bool
-	deleted [2]map[remote.Path]bool // files deleted in this pass: local, remote (a retried delete counts once)
-}
-
-func (e *Engine) beginPass(rep *Report) {
-	e.pass = &passState{rep: rep, skipped: map[remote.Path]bool{},
-		deleted: [2]map[remote.Path]bool{{}, {}}}
-	if e.o.AllowDeletes && e.o.Window != nil {
-		// The user let this pass through: what the window counted so far was approved with it.
-		e.o.Window.Reset()
-	}
-}
-
 // ValidMaxDelete reports whether pct is a usable big-delete percentage: finite, above 0 and at most 100.
 func ValidMaxDelete(pct float64) bool {
 	return !math.IsNaN(pct) && !math.IsInf(pct, 0) && pct > 0 && pct <= 100
@@ -117,7 +99,7 @@ func countsAsDelete(a Action) bool {
 
 // deleted books a finished file delete against the pass and the window.
 func (e *Engine) deleted(a Action) {
-	if !countsAsDelete(a) || e.pass == nil {
+	if !countsAsDelete(a) {
 		return
 	}
 	i := sideIndex(a.Op)
@@ -141,15 +123,13 @@ func (e *Engine) guard(acts []Action) error {
 	// guard never under-counts) and was made again later is one file, not two. Counted twice it would also
 	// swell the denominator and let the other side's deletes through (sim seed 4160).
 	recentPaths := [2]map[remote.Path]bool{{}, {}}
-	if e.pass != nil {
-		e.pass.mu.Lock()
-		for i := range recentPaths {
-			for p := range e.pass.deleted[i] {
-				recentPaths[i][p] = true
-			}
+	e.pass.mu.Lock()
+	for i := range recentPaths {
+		for p := range e.pass.deleted[i] {
+			recentPaths[i][p] = true
 		}
-		e.pass.mu.Unlock()
 	}
+	e.pass.mu.Unlock()
 	if e.o.Window != nil {
 		win := e.o.Window.paths(e.d.Clock.Now())
 		for i := range recentPaths {
@@ -264,9 +244,6 @@ func (e *Engine) markSkipped(side state.Side, p remote.Path, why string, rep *Re
 	if why != "" && rep != nil {
 		rep.skipOnce(sideName(side), p, why)
 	}
-	if e.pass == nil {
-		return
-	}
 	e.pass.mu.Lock()
 	e.pass.skipped[p] = true
 	e.pass.mu.Unlock()
@@ -274,9 +251,6 @@ func (e *Engine) markSkipped(side state.Side, p remote.Path, why string, rep *Re
 
 // dropSkipped removes the actions at or below a path skipped in this pass (on either side).
 func (e *Engine) dropSkipped(acts []Action) []Action {
-	if e.pass == nil {
-		return acts
-	}
 	e.pass.mu.Lock()
 	defer e.pass.mu.Unlock()
 	if len(e.pass.skipped) == 0 {

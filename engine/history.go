@@ -32,7 +32,7 @@ func (e *Engine) SetPassWhy(why string) { e.passWhy = why }
 
 func (e *Engine) passKind() string {
 	kind := "full"
-	if e.scope != nil {
+	if e.pass.scope != nil {
 		kind = "scoped"
 	}
 	why := e.passWhy

@@ -17,7 +17,7 @@ import (
 // A listing that fails part way changes nothing that was not listed.
 func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 	rep.FullListing = true
-	e.listings++
+	e.pass.listings++
 	at := e.d.Clock.Now() // before the cursor: the listing shows every change made before this
 	cur, err := e.d.Remote.Head(ctx)
 	if err != nil {
@@ -58,7 +58,7 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 			incomplete = append(incomplete, ent.Path)
 			rep.skip("remote", ent.Path, "remote folder could not be listed completely; its contents are kept as they were")
 		}
-		rec := state.Record{Entry: ent, Scanned: gen}
+		rec := state.Record{Entry: ent, ListGen: gen}
 		return w.add(func(tx state.Writer) error {
 			if _, _, err := keepKnown(tx, &rec); err != nil {
 				return err
@@ -87,7 +87,7 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 		if s == nil {
 			break
 		}
-		p, stale := s.Path, s.Scanned != gen
+		p, stale := s.Path, s.ListGen != gen
 		it.next()
 		if !stale {
 			continue

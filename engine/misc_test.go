@@ -592,7 +592,7 @@ func TestStaleDigestHashedAgain(t *testing.T) {
 		if err != nil || !ok {
 			return fmt.Errorf("no local record: %v", err)
 		}
-		l.Hash, l.Scanned = stale, clk.Now().UnixNano()
+		l.Hash, l.HashedAt = stale, clk.Now().UnixNano()
 		return tx.Put(state.Local, l)
 	}); err != nil {
 		t.Fatal(err)
@@ -626,6 +626,7 @@ func TestFeedEchoOfCaseRenameKeepsNewChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.beginPass(&Report{}, nil) // the feed is read within a pass
 	dir := func(p remote.Path) remote.Entry { return remote.Entry{Path: p, Dir: true, ID: "m84"} }
 	changes := []remote.Change{
 		{Entry: remote.Entry{Path: "storm100/race-124", ID: "m107", Size: 11, Rev: "r1"}},

@@ -171,7 +171,7 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 			incomplete = append(incomplete, ent.Path)
 			rep.skip(sideName(side), ent.Path, "folder could not be read completely; its contents are kept as they were")
 		}
-		rec := state.Record{Entry: ent, Scanned: now.UnixNano()}
+		rec := state.Record{Entry: ent, HashedAt: now.UnixNano()}
 		if ent.Dir {
 			if stored != nil && stored.Dir && stored.ID == ent.ID && !ent.Incomplete {
 				return nil
@@ -374,5 +374,5 @@ func (e *Engine) baseHolds(p remote.Path, h remote.Hash) (bool, error) {
 // same-size rewrite within the timestamps' resolution could have followed unseen.
 func (e *Engine) racy(r *state.Record) bool {
 	t := max(r.ModTime.UnixNano(), r.CTime)
-	return t >= r.Scanned-int64(racyWindow)
+	return t >= r.HashedAt-int64(racyWindow)
 }

@@ -40,15 +40,14 @@ func (e *Engine) RunScoped(ctx context.Context, sc *Scope) (*Report, error) {
 	if err != nil {
 		return e.RunPass(ctx)
 	}
-	e.scope = &scopeState{roots: map[remote.Path]bool{}, local: local, remote: rem}
-	defer func() { e.scope = nil }()
+	scope := &scopeState{roots: map[remote.Path]bool{}, local: local, remote: rem}
 	for _, sp := range local {
-		e.scope.add(sp.Path)
+		scope.add(sp.Path)
 	}
 	for _, sp := range rem {
-		e.scope.add(sp.Path)
+		scope.add(sp.Path)
 	}
-	return e.RunPass(ctx)
+	return e.run(ctx, scope)
 }
 
 // scopeState is the scope of the running pass: what to observe, and the roots the planner visits (every path
@@ -63,12 +62,12 @@ func (s *scopeState) add(p remote.Path) { s.roots[p] = true }
 // scopeAdd widens the running pass's planning scope (no-op in a full pass): conflict copies, move targets and
 // feed paths must be planned in the rounds that follow.
 func (e *Engine) scopeAdd(p remote.Path) {
-	if e.scope == nil {
+	if e.pass.scope == nil {
 		return
 	}
-	e.scopeMu.Lock()
-	e.scope.add(p)
-	e.scopeMu.Unlock()
+	e.pass.mu.Lock()
+	e.pass.scope.add(p)
+	e.pass.mu.Unlock()
 }
 
 // cleanScope validates, sorts and de-duplicates watcher paths, folding paths below a Subtree entry into it.
@@ -111,16 +110,16 @@ func cleanScope(in []ScopePath) ([]ScopePath, error) {
 // observeScoped observes only the scope: the local paths by stat (and walk where a folder appeared or
 // precision was lost), the remote through its feed, or by its watcher's paths when it has none.
 func (e *Engine) observeScoped(ctx context.Context, rep *Report) error {
-	if err := e.observePaths(ctx, state.Local, e.scope.local, rep); err != nil {
+	if err := e.observePaths(ctx, state.Local, e.pass.scope.local, rep); err != nil {
 		return err
 	}
 	if !e.d.Remote.Capabilities().Feed {
-		return e.observePaths(ctx, state.Remote, e.scope.remote, rep)
+		return e.observePaths(ctx, state.Remote, e.pass.scope.remote, rep)
 	}
-	touched := e.touched
+	touched := e.pass.touched
 	if touched == nil {
-		e.touched = map[remote.Path]bool{}
-		defer func() { e.touched = nil }()
+		e.pass.touched = map[remote.Path]bool{}
+		defer func() { e.pass.touched = nil }()
 	}
 	if err := e.observeFeed(ctx, rep); err != nil {
 		return err
@@ -129,11 +128,11 @@ func (e *Engine) observeScoped(ctx context.Context, rep *Report) error {
 		// The feed was out of sync (or there was no cursor): the whole remote was listed, so plan everything.
 		e.scopeAdd(remote.Root)
 	}
-	for p := range e.touched {
+	for p := range e.pass.touched {
 		e.scopeAdd(p)
 	}
 	if touched != nil {
-		for p := range e.touched {
+		for p := range e.pass.touched {
 			touched[p] = true
 		}
 	}
@@ -184,7 +183,7 @@ func (e *Engine) observePaths(ctx context.Context, side state.Side, paths []Scop
 		case e.ignored(sp.Path, ent.Dir):
 		case ent.Dir:
 			if !had || !stored.Dir || stored.ID != ent.ID {
-				rec := state.Record{Entry: ent, Scanned: e.now()}
+				rec := state.Record{Entry: ent, HashedAt: e.now()}
 				rec.Rev = ""
 				if err := e.d.Store.Update(func(tx state.Writer) error {
 					if had && !stored.Dir {
@@ -236,7 +235,7 @@ func (e *Engine) observeAncestors(ctx context.Context, side state.Side, p remote
 		if err != nil || !ent.Dir || e.ignored(ent.Path, true) {
 			return nil // gone again, or not a folder: the path's own observation settles it
 		}
-		rec := state.Record{Entry: ent, Scanned: e.now()}
+		rec := state.Record{Entry: ent, HashedAt: e.now()}
 		rec.Rev = ""
 		if err := e.d.Store.Update(func(tx state.Writer) error {
 			if err := tx.Delete(side, ent.Path); err != nil {
@@ -273,12 +272,12 @@ func (e *Engine) observeFile(ctx context.Context, side state.Side, ent remote.En
 // planScoped is plan over the scope's roots: each root's ancestors (so the planner sees the folders above,
 // which its rules need), then the root and everything below it, in store order.
 func (e *Engine) planScoped(ctx context.Context) ([]Action, int, error) {
-	e.scopeMu.Lock()
-	roots := make([]remote.Path, 0, len(e.scope.roots))
-	for p := range e.scope.roots {
+	e.pass.mu.Lock()
+	roots := make([]remote.Path, 0, len(e.pass.scope.roots))
+	for p := range e.pass.scope.roots {
 		roots = append(roots, p)
 	}
-	e.scopeMu.Unlock()
+	e.pass.mu.Unlock()
 	sps := make([]ScopePath, len(roots))
 	for i, p := range roots {
 		sps[i] = ScopePath{Path: p, Subtree: true}

@@ -64,7 +64,7 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 		// fingerprint (a power loss took a same-size rewrite made in the same clock tick as the bytes it brought
 		// back: lazydisk seed 223): the next scan must digest the file again, or every pass fails this way.
 		l := *a.Local
-		l.Scanned = 0
+		l.HashedAt = 0
 		if cerr := e.commit(ctx, func(tx state.Writer) error { return tx.Put(state.Local, l) }); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
@@ -103,7 +103,7 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 		}
 		if torn {
 			l := *a.Local
-			l.Scanned = 0 // racy: hash again next scan
+			l.HashedAt = 0 // racy: hash again next scan
 			if err := tx.Put(state.Local, l); err != nil {
 				return err
 			}

@@ -176,8 +176,8 @@ func (e *Engine) checkUnconfirmed(ctx context.Context, rep *Report) error {
 		if err := e.relearn(ctx, p); err != nil {
 			return fmt.Errorf("look at %s, written on %s by an interrupted pass: %w", p.Quoted(), e.d.Remote, err)
 		}
-		if e.touched != nil {
-			e.touched[p] = true
+		if e.pass.touched != nil {
+			e.pass.touched[p] = true
 		}
 	}
 	if err := e.clearUnconfirmed(nil); err != nil {
@@ -203,9 +203,9 @@ func clearUnconfirmedTx(tx state.Writer) error {
 
 // wroteInPass reports whether tandem wrote p on the remote in this pass.
 func (e *Engine) wroteInPass(p remote.Path) bool {
-	e.wroteMu.Lock()
-	defer e.wroteMu.Unlock()
-	return e.wrote[p]
+	e.pass.mu.Lock()
+	defer e.pass.mu.Unlock()
+	return e.pass.wrote[p]
 }
 
 // noteRemoteWrite remembers a remote path tandem wrote in this pass, for confirmWrites, and in the action's ctx,
@@ -217,12 +217,12 @@ func (e *Engine) noteRemoteWrite(ctx context.Context, p remote.Path) {
 		w.paths = append(w.paths, p)
 		w.mu.Unlock()
 	}
-	e.wroteMu.Lock()
-	defer e.wroteMu.Unlock()
-	if e.wrote == nil {
-		e.wrote = map[remote.Path]bool{}
+	e.pass.mu.Lock()
+	defer e.pass.mu.Unlock()
+	if e.pass.wrote == nil {
+		e.pass.wrote = map[remote.Path]bool{}
 	}
-	e.wrote[p] = true
+	e.pass.wrote[p] = true
 }
 
 // confirmWrites moves the feed's cursor past tandem's own writes at the end of a pass, so that the cursor is not
@@ -234,15 +234,16 @@ func (e *Engine) noteRemoteWrite(ctx context.Context, p remote.Path) {
 //
 // It returns the paths the feed reported that tandem did not write: changes other clients made meanwhile.
 func (e *Engine) confirmWrites(ctx context.Context, rep *Report) ([]remote.Path, error) {
-	e.wroteMu.Lock()
-	wrote := e.wrote
-	e.wrote = nil
-	e.wroteMu.Unlock()
+	ps := e.pass
+	ps.mu.Lock()
+	wrote := ps.wrote
+	ps.wrote = nil
+	ps.mu.Unlock()
 	if len(wrote) == 0 || !e.d.Remote.Capabilities().Feed || e.o.DryRun {
 		return nil, nil
 	}
-	e.touched = map[remote.Path]bool{}
-	defer func() { e.touched = nil }()
+	ps.touched = map[remote.Path]bool{}
+	defer func() { ps.touched = nil }()
 	confirmed := false
 	defer func() {
 		if !confirmed {
@@ -250,11 +251,11 @@ func (e *Engine) confirmWrites(ctx context.Context, rep *Report) ([]remote.Path,
 			e.unconfirmedChecked = false
 		}
 	}()
-	listings := e.listings
+	listings := ps.listings
 	if err := e.observeFeed(ctx, rep); err != nil {
 		return nil, err
 	}
-	if e.listings != listings {
+	if ps.listings != listings {
 		// The cursor was out of sync (the feed's history was compacted past it), so the remote was listed
 		// completely: what other clients wrote meanwhile is in the store now, but no feed path names it, and
 		// the next scoped pass would not look. Plan everything (sim seed 3392: a remote write during a pass
@@ -263,7 +264,7 @@ func (e *Engine) confirmWrites(ctx context.Context, rep *Report) ([]remote.Path,
 		return []remote.Path{remote.Root}, nil
 	}
 	var news []remote.Path
-	for p := range e.touched {
+	for p := range ps.touched {
 		if !wrote[p] {
 			news = append(news, p)
 		}
@@ -271,7 +272,7 @@ func (e *Engine) confirmWrites(ctx context.Context, rep *Report) ([]remote.Path,
 	slices.Sort(news)
 	paths := make([]remote.Path, 0, len(wrote))
 	for p := range wrote {
-		if !e.touched[p] {
+		if !ps.touched[p] {
 			paths = append(paths, p)
 		}
 	}

@@ -11,8 +11,16 @@ import (
 
 // Values are a version byte followed by varints and length-prefixed strings. The version byte lets a later
 // schema change the layout of one bucket's values; a decoder that meets an unknown version reports ErrCorrupt
-// (migrations rewrite values before a newer layout is ever read by this code).
-const valueV1 = 1
+// (a migration rewrites values, or the decoder reads the older layout too, before a newer one is ever read).
+//
+// Records and bases are written as valueV2 (schema 3): a record holds two stamps, HashedAt and ListGen, where a
+// valueV1 record held one, Scanned, that meant the one or the other by the side it was on. A valueV1 record's
+// stamp is read into both fields: the racy-clean rule reads HashedAt and the listing's sweep reads ListGen, so
+// each sees the value it saw before, and no database is rewritten on upgrade.
+const (
+	valueV1 = 1
+	valueV2 = 2
+)
 
 // Record flag bits.
 const (
@@ -113,10 +121,13 @@ func (d *decoder) str() string {
 
 func (d *decoder) hash() remote.Hash { return remote.Hash{Algo: d.str(), Hex: d.str()} }
 
-func (d *decoder) version() {
-	if v := d.byte(); d.err == nil && v != valueV1 {
+// version reads the encoding version, from valueV1 up to newest.
+func (d *decoder) version(newest byte) byte {
+	v := d.byte()
+	if d.err == nil && (v < valueV1 || v > newest) {
 		d.fail(fmt.Sprintf("unknown encoding version %d", v))
 	}
+	return v
 }
 
 func (d *decoder) end() error {
@@ -159,14 +170,15 @@ func appendRecord(e *encoder, r *Record, inherit bool) {
 	e.hash(r.Hash)
 	e.uvarint(r.Inode)
 	e.varint(r.CTime)
-	e.varint(r.Scanned)
+	e.varint(r.HashedAt)
+	e.varint(r.ListGen)
 	if r.Mode != 0 {
 		e.uvarint(uint64(r.Mode.Perm()))
 	}
 }
 
-// readRecord decodes what appendRecord wrote; parent is the Path an inheriting record takes.
-func readRecord(d *decoder, parent remote.Path) Record {
+// readRecord decodes what appendRecord wrote in encoding version v; parent is the Path an inheriting record takes.
+func readRecord(d *decoder, v byte, parent remote.Path) Record {
 	var r Record
 	f := d.byte()
 	if f&^flagMask != 0 {
@@ -194,7 +206,12 @@ func readRecord(d *decoder, parent remote.Path) Record {
 	r.Hash = d.hash()
 	r.Inode = d.uvarint()
 	r.CTime = d.varint()
-	r.Scanned = d.varint()
+	r.HashedAt = d.varint()
+	if v == valueV1 {
+		r.ListGen = r.HashedAt // the one stamp of version 1 (see valueV2)
+	} else {
+		r.ListGen = d.varint()
+	}
 	if f&flagMode != 0 {
 		m := d.uvarint()
 		if m == 0 || m > 0o777 {
@@ -210,7 +227,7 @@ func readRecord(d *decoder, parent remote.Path) Record {
 
 func encodeRecord(r *Record) []byte {
 	e := encoder{b: make([]byte, 0, 64+len(r.Path)+len(r.ID)+len(r.Rev)+len(r.Hash.Hex))}
-	e.byte(valueV1)
+	e.byte(valueV2)
 	appendRecord(&e, r, false)
 	return e.b
 }
@@ -218,8 +235,7 @@ func encodeRecord(r *Record) []byte {
 // decodeRecord decodes a local or remote tree value. It never panics; garbage yields an error wrapping ErrCorrupt.
 func decodeRecord(v []byte) (Record, error) {
 	d := decoder{s: string(v), what: "record"}
-	d.version()
-	r := readRecord(&d, "")
+	r := readRecord(&d, d.version(valueV2), "")
 	if err := d.end(); err != nil {
 		return Record{}, err
 	}
@@ -228,7 +244,7 @@ func decodeRecord(v []byte) (Record, error) {
 
 func encodeBase(b *Base) []byte {
 	e := encoder{b: make([]byte, 0, 128+2*len(b.Path))}
-	e.byte(valueV1)
+	e.byte(valueV2)
 	var f byte
 	if b.Dir {
 		f |= flagDir
@@ -244,7 +260,7 @@ func encodeBase(b *Base) []byte {
 
 func decodeBase(v []byte) (Base, error) {
 	d := decoder{s: string(v), what: "base"}
-	d.version()
+	ver := d.version(valueV2)
 	var b Base
 	f := d.byte()
 	if f&^flagDir != 0 {
@@ -253,8 +269,8 @@ func decodeBase(v []byte) (Base, error) {
 	b.Dir = f&flagDir != 0
 	b.Path = remote.Path(d.str())
 	b.Hash = d.hash()
-	b.Local = readRecord(&d, b.Path)
-	b.Remote = readRecord(&d, b.Path)
+	b.Local = readRecord(&d, ver, b.Path)
+	b.Remote = readRecord(&d, ver, b.Path)
 	if err := d.end(); err != nil {
 		return Base{}, err
 	}
@@ -275,7 +291,7 @@ func encodeIntent(in *Intent) []byte {
 
 func decodeIntent(v []byte) (Intent, error) {
 	d := decoder{s: string(v), what: "intent"}
-	d.version()
+	d.version(valueV1)
 	in := Intent{ID: d.uvarint(), Op: d.str(), Path: remote.Path(d.str()), To: remote.Path(d.str()), Temp: d.str(), At: d.varint()}
 	if err := d.end(); err != nil {
 		return Intent{}, err
@@ -297,7 +313,7 @@ func encodeConflict(c *Conflict) []byte {
 
 func decodeConflict(v []byte) (Conflict, error) {
 	d := decoder{s: string(v), what: "conflict"}
-	d.version()
+	d.version(valueV1)
 	c := Conflict{Path: remote.Path(d.str()), Copy: remote.Path(d.str()), At: d.varint(), Reason: d.str()}
 	c.LocalHash = d.hash()
 	c.RemoteHash = d.hash()

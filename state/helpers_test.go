@@ -69,9 +69,10 @@ func rec(p string, id string) Record {
 			Rev:     "rev-" + p,
 			Hash:    remote.Hash{Algo: "sha256", Hex: fmt.Sprintf("%064x", len(p))},
 		},
-		Inode:   42,
-		CTime:   1_700_000_001_000_000_000,
-		Scanned: 1_700_000_002_000_000_000,
+		Inode:    42,
+		CTime:    1_700_000_001_000_000_000,
+		HashedAt: 1_700_000_002_000_000_000,
+		ListGen:  1_700_000_003_000_000_000,
 	}
 }
 

@@ -227,7 +227,7 @@ func encodeHistory(h *HistoryEntry) []byte {
 
 func decodeHistory(v []byte) (HistoryEntry, error) {
 	d := decoder{s: string(v), what: "history"}
-	d.version()
+	d.version(valueV1)
 	var h HistoryEntry
 	h.At = d.varint()
 	h.Pass, h.Op = d.str(), d.str()

@@ -27,7 +27,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. A database with a higher version was written by a
 // newer tandem and is refused (ErrNewerSchema); a lower one is migrated on open.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // resyncHint is the fix every fatal open error names.
 const resyncHint = `run "tandem once --resync <local> <remote>" to move it aside and re-merge both sides without deleting anything`
@@ -65,7 +65,14 @@ type Record struct {
 	remote.Entry        // Path, Dir, Size, ModTime, ID, Rev, Hash, Incomplete
 	Inode        uint64 // local only: stat fast-check
 	CTime        int64  // local only: ctime in ns
-	Scanned      int64  // unix ns of the scan that last hashed or verified it (racy-clean rule)
+	// HashedAt is the unix ns time of the scan (or transfer) that last digested or verified the file, on a side
+	// whose content tandem digests itself (the local folder, a dir: remote). The racy-clean rule re-digests a
+	// file whose mtime or ctime lies this close to it. 0: never (the next scan digests it again).
+	HashedAt int64
+	// ListGen is the generation of the last complete listing of the remote that saw this record, on the remote
+	// side of a remote with a change feed: a complete listing drops every record without its own generation
+	// (mark and sweep). 0: no complete listing saw it (a feed change or tandem's own write put it there).
+	ListGen int64
 }
 
 // Base is the sync point of a path: what both sides held the last time they agreed. Local.Path and Remote.Path
@@ -165,6 +172,10 @@ func migrations() []migration {
 		// rewritten. The version moves only so that an older tandem refuses the file as newer (with the hint to
 		// upgrade) instead of calling the unknown flag damage.
 		{from: 1, up: func(*bolt.Tx) error { return nil }},
+		// 3: a record's one stamp (Scanned) became two, HashedAt and ListGen, in values of a new encoding
+		// version (valueV2). Version 1 values read as they are (their stamp into both fields: each rule reads
+		// what it read before) and are rewritten as records change. The version moves for the same reason.
+		{from: 2, up: func(*bolt.Tx) error { return nil }},
 	}
 }
 

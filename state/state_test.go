@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -883,5 +884,56 @@ func TestDefaultDir(t *testing.T) {
 	t.Setenv("HOME", "/home/u")
 	if d, err := DefaultDir(); err != nil || d != "/home/u/.local/state/tandem" {
 		t.Errorf("DefaultDir = %q, %v", d, err)
+	}
+}
+
+// TestOpenSchema2Records: a database written by schema 2 (version 1 values, one stamp per record) opens, moves
+// to the current schema, and its records read the old stamp where each rule looks for it: HashedAt on the local
+// side, ListGen on the remote side (and both, as the old stamp served both).
+func TestOpenSchema2Records(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pair.db")
+	s := openAt(t, path)
+	v1, err := hex.DecodeString(v1Record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The store writes the records (and their id indexes); their values are then put back as schema 2 wrote them.
+	if err := s.Update(func(w Writer) error {
+		r := rec("a/b", "dev:1")
+		if err := w.Put(Local, r); err != nil {
+			return err
+		}
+		return w.Put(Remote, r)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put([]byte(metaSchema), encodeUint(2)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketLocal).Put(key("a/b"), v1); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketRemote).Put(key("a/b"), v1)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, path)
+	const stamp = 1_700_000_002_000_000_000
+	if err := s.View(func(r Reader) error {
+		l, ok, err := r.Get(Local, "a/b")
+		if err != nil || !ok || l.HashedAt != stamp {
+			t.Errorf("local record %+v, %v, %v: want HashedAt %d", l, ok, err, int64(stamp))
+		}
+		rr, ok, err := r.Get(Remote, "a/b")
+		if err != nil || !ok || rr.ListGen != stamp {
+			t.Errorf("remote record %+v, %v, %v: want ListGen %d", rr, ok, err, int64(stamp))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -55,8 +55,9 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 			return err
 		}
 	}
-	if errors.Is(err, remote.ErrNotFound) {
-		err = nil // already gone (a retried delete whose answer was lost): the goal holds
+	gone := errors.Is(err, remote.ErrNotFound)
+	if gone {
+		err = nil // already gone (a retried delete whose answer was lost, or the user's own rm): the goal holds
 	}
 	if err == nil {
 		err = failpoint.Hit("delete.afterCall")
@@ -64,7 +65,7 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", a.Path.Quoted(), err)
 	}
-	return e.commit(ctx, func(tx state.Writer) error {
+	err = e.commit(ctx, func(tx state.Writer) error {
 		if err := tx.Delete(side, a.Path); err != nil {
 			return err
 		}
@@ -75,7 +76,17 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 		}
 		return tx.DeleteBase(a.Path)
 	})
+	if err == nil && gone {
+		return errFoundGone
+	}
+	return err
 }
+
+// errFoundGone: a delete found nothing to delete. It succeeded, but it is no delete of tandem's: the big-delete
+// guard does not book it (a retried delete was booked by its first try, and a file the user removed on both
+// sides is not counted when the pass sees both deletes first either; booked, it would swell the pair's file
+// count and let more of the other side's deletes through: sim seed 93584).
+var errFoundGone = errors.New("already gone")
 
 // errKept: a folder delete left the folder in place because it holds files the user chose to ignore; it was
 // reported as kept, which is not a failure.

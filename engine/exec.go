@@ -43,11 +43,17 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 			e.progress(Event{Action: a})
 			ctx = withWrites(e.histStart(ctx, a))
 			n, err := e.do(ctx, a, rep)
+			foundGone := errors.Is(err, errFoundGone)
+			if foundGone {
+				err = nil
+			}
 			e.histEnd(ctx, err)
 			e.progress(Event{Action: a, Done: true, Err: err})
 			if err == nil {
 				progressed.Store(true)
-				e.deleted(a)
+				if !foundGone {
+					e.deleted(a)
+				}
 				rep.done(a, n)
 				// -v: every file, one line each (the report lists them too, but only at the end).
 				if ce := e.lg.Check(zap.DebugLevel, a.Op.String()); ce != nil {

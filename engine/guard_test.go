@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/localdir"
 	"github.com/tandemsync/tandem/remote/memremote"
 )
 
@@ -159,5 +160,73 @@ func TestDeleteWindow(t *testing.T) {
 	}
 	if err := overBudget([2]int{0, 1}, [2]int{0, 59}, 41, 50, "the last 10m0s"); !errors.Is(err, ErrBigDelete) {
 		t.Fatalf("the 60th of 100 deletes in the window passed: %v", err)
+	}
+}
+
+// racyDeletes is a local side whose user removes a file just before the engine's delete of it arrives: the
+// delete finds nothing there.
+type racyDeletes struct {
+	*localdir.Dir
+	root string
+}
+
+func (r racyDeletes) Delete(ctx context.Context, p remote.Path, pre remote.Precondition) error {
+	_ = os.Remove(filepath.Join(r.root, filepath.FromSlash(string(p))))
+	return r.Dir.Delete(ctx, p, pre)
+}
+
+// Sim seed 93584: a file the user deleted on both sides is not a delete tandem made, whether tandem saw the
+// local delete before it planned (both gone: the base is dropped) or only when its own delete found nothing
+// there. Booked in the rolling window, such a delete swelled the pair's file count, the other side's
+// denominator, and let more of its deletes through: the same user history must meet the same guard.
+func TestGuardDeleteFoundGoneIsNotBooked(t *testing.T) {
+	for _, raced := range []bool{false, true} {
+		t.Run(fmt.Sprintf("raced=%v", raced), func(t *testing.T) {
+			ctx := context.Background()
+			p := newRealPair(t)
+			for i := range 30 {
+				write(t, p.L, fmt.Sprintf("f%02d", i), fmt.Sprintf("file %d", i))
+			}
+			p.pass()
+			win := NewDeleteWindow(10 * time.Minute)
+			run := func() (*Report, error) {
+				o := p.opts
+				o.Window = win
+				e, err := New(Deps{Local: racyDeletes{p.ldir, p.L}, Remote: p.rdir, Store: p.st,
+					Logger: zaptest.NewLogger(t)}, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return e.RunPass(ctx)
+			}
+			// The user deletes 10 files on both sides; locally either before the pass or while it runs.
+			for i := range 10 {
+				f := fmt.Sprintf("f%02d", i)
+				if err := os.Remove(filepath.Join(p.R, f)); err != nil {
+					t.Fatal(err)
+				}
+				if !raced {
+					if err := os.Remove(filepath.Join(p.L, f)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if _, err := run(); err != nil {
+				t.Fatalf("first pass: %v", err)
+			}
+			// Then 11 of the 20 files left, locally: more than half of what the pair has.
+			for i := 10; i < 21; i++ {
+				if err := os.Remove(filepath.Join(p.L, fmt.Sprintf("f%02d", i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := run()
+			if !errors.Is(err, ErrBigDelete) {
+				t.Fatalf("11 of 20 remote deletes: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(p.R, "f10")); err != nil {
+				t.Fatalf("remote f10 after the stop: %v", err)
+			}
+		})
 	}
 }

@@ -20,6 +20,13 @@ var errReplan = errors.New("changed since it was scanned; it will be synced on t
 // plan order (parents before children, children before parents for deletes, chains in order); transfers run
 // through the Executor. It reports whether any action succeeded.
 func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool, error) {
+	// Everything this round acts on was observed before now: a side may count a folder fsync it makes from now
+	// on for all of them (remote.SyncEpocher).
+	for _, side := range []remote.Remote{e.d.Local, e.d.Remote} {
+		if s, ok := side.(remote.SyncEpocher); ok {
+			s.NewSyncEpoch()
+		}
+	}
 	var progressed atomic.Bool
 	run := func(a Action) Task {
 		return func(ctx context.Context) error {

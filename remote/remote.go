@@ -173,3 +173,11 @@ func LongPollAllowed(ctx context.Context) bool {
 type Syncer interface {
 	Sync(ctx context.Context, p Path) error
 }
+
+// SyncEpocher is a Syncer that can count an fsync it already made for a later caller. NewSyncEpoch says that
+// everything the caller will ask to make durable was observed before the call (the engine calls it between a
+// round's observation and its actions); a folder fsynced after it, and unchanged since, then needs no second
+// fsync for those entries.
+type SyncEpocher interface {
+	NewSyncEpoch()
+}

@@ -937,3 +937,57 @@ func TestOpenSchema2Records(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPageCheckOnlyWhenItCanTellSomething: Open runs bbolt's page-level check on a new database, after a holder
+// that did not close (kill -9, a crash: metaOpen still set), after a migration and when the last check is older
+// than checkEvery, and skips it after a clean close (it read every page on every `tandem once`).
+func TestPageCheckOnlyWhenItCanTellSomething(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pair.db")
+	open := func() *Store {
+		t.Helper()
+		s, err := Open(path, zaptest.NewLogger(t), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	if !s.checked {
+		t.Error("new database: not checked")
+	}
+	must(t, s.Close())
+	s = open()
+	if s.checked {
+		t.Error("after a clean close: checked again")
+	}
+	// A holder that ends without Close (the process was killed): bbolt's file is closed, metaOpen stays.
+	must(t, s.db.Close())
+	s.rw = false
+	s = open()
+	if !s.checked {
+		t.Error("after a holder that did not close: not checked")
+	}
+	// A last check older than checkEvery.
+	must(t, s.db.Update(func(tx *bolt.Tx) error {
+		old := uint64(time.Now().Add(-checkEvery - time.Hour).Unix())
+		return tx.Bucket(bucketMeta).Put([]byte(metaChecked), encodeUint(old))
+	}))
+	must(t, s.Close())
+	s = open()
+	if !s.checked {
+		t.Errorf("last check older than %v: not checked", checkEvery)
+	}
+	must(t, s.Close())
+	s = open()
+	if s.checked {
+		t.Error("right after a check and a clean close: checked again")
+	}
+	must(t, s.Close())
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -90,9 +90,26 @@ func (fi FileInfo) IsSymlink() bool { return fi.Mode&fs.ModeSymlink != 0 }
 // OSFS is the production FS. Every access goes through root, so no name and no symlink leads out of it, even
 // when a folder is swapped for a symlink between a check and the act (the kernel resolves each component).
 // The caller keeps ownership of root.
-func OSFS(root *os.Root) FS { return osFS{r: root} }
+func OSFS(root *os.Root) FS { return osFS{r: root, fast: openBeneath(root)} }
 
-type osFS struct{ r *os.Root }
+// osFS goes through fast where the platform resolves a whole path beneath the root in one call (Linux:
+// beneath_linux.go), and through os.Root otherwise.
+type osFS struct {
+	r    *os.Root
+	fast pathOps
+}
+
+// pathOps are the FS operations that resolve a path, done with a one-call resolution beneath the root.
+type pathOps interface {
+	Lstat(name string) (FileInfo, error)
+	Open(name string) (*os.File, error)
+	Create(name string, perm fs.FileMode) (*os.File, error)
+	OpenDir(name string) (*os.File, error)
+	Mkdir(name string, perm fs.FileMode) error
+	Remove(name string) error
+	Rename(from, to string) error
+	Chtimes(name string, mtime time.Time) error
+}
 
 func fromOS(fi fs.FileInfo) FileInfo {
 	dev, ino, ctime := sysStat(fi)
@@ -100,6 +117,9 @@ func fromOS(fi fs.FileInfo) FileInfo {
 }
 
 func (o osFS) Lstat(name string) (FileInfo, error) {
+	if o.fast != nil {
+		return o.fast.Lstat(name)
+	}
 	fi, err := o.r.Lstat(name)
 	if err != nil {
 		return FileInfo{}, err
@@ -122,7 +142,11 @@ func (o osFS) ReadDir(name string) ([]string, error) {
 }
 
 func (o osFS) Open(name string) (File, error) {
-	f, err := o.r.Open(name)
+	open := o.r.Open
+	if o.fast != nil {
+		open = o.fast.Open
+	}
+	f, err := open(name)
 	if err != nil {
 		return nil, err
 	}
@@ -130,26 +154,56 @@ func (o osFS) Open(name string) (File, error) {
 }
 
 func (o osFS) Create(name string, perm fs.FileMode) (File, error) {
-	f, err := o.r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	var f *os.File
+	var err error
+	if o.fast != nil {
+		f, err = o.fast.Create(name, perm)
+	} else {
+		f, err = o.r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return osFile{f}, nil
 }
 
-func (o osFS) Mkdir(name string, perm fs.FileMode) error { return o.r.Mkdir(name, perm) }
-func (o osFS) Rename(from, to string) error              { return o.r.Rename(from, to) }
-func (o osFS) Remove(name string) error                  { return o.r.Remove(name) }
+func (o osFS) Mkdir(name string, perm fs.FileMode) error {
+	if o.fast != nil {
+		return o.fast.Mkdir(name, perm)
+	}
+	return o.r.Mkdir(name, perm)
+}
+
+func (o osFS) Rename(from, to string) error {
+	if o.fast != nil {
+		return o.fast.Rename(from, to)
+	}
+	return o.r.Rename(from, to)
+}
+
+func (o osFS) Remove(name string) error {
+	if o.fast != nil {
+		return o.fast.Remove(name)
+	}
+	return o.r.Remove(name)
+}
 
 // Chtimes leaves the access time alone (a zero time.Time is "unchanged").
 func (o osFS) Chtimes(name string, mtime time.Time) error {
+	if o.fast != nil {
+		return o.fast.Chtimes(name, mtime)
+	}
 	return o.r.Chtimes(name, time.Time{}, mtime)
 }
 
 func (o osFS) Chmod(name string, mode fs.FileMode) error { return o.r.Chmod(name, mode) }
 
 func (o osFS) SyncDir(name string) error {
-	f, err := o.r.Open(name)
+	open := o.r.Open
+	if o.fast != nil {
+		open = o.fast.OpenDir
+	}
+	f, err := open(name)
 	if err != nil {
 		return err
 	}

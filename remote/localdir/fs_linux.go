@@ -21,7 +21,13 @@ var _ DirLister = osFS{}
 // Lstat through os.Root opens and closes every component of the path (a no-change pass over 2,000 files made
 // 27,000 openat calls).
 func (o osFS) OpenDir(name string) (DirHandle, error) {
-	f, err := o.r.OpenFile(name, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+	var f *os.File
+	var err error
+	if o.fast != nil {
+		f, err = o.fast.OpenDir(name)
+	} else {
+		f, err = o.r.OpenFile(name, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+	}
 	if err != nil {
 		return nil, err
 	}

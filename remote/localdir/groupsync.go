@@ -10,6 +10,20 @@ import "sync"
 type groupSync struct {
 	mu sync.Mutex
 	m  map[string]*folderSync
+
+	// Fsyncs that later callers may count as theirs (covered). clock numbers every folder fsync started; epoch
+	// is clock at the caller's last newEpoch (before it, nothing counts); good holds, per folder, the last
+	// fsync started after the epoch that succeeded, with the folder's stat taken just before it.
+	stat     func(string) (FileInfo, error)
+	clock    uint64
+	epoch    uint64
+	epochSet bool
+	good     map[string]goodSync
+}
+
+type goodSync struct {
+	seq uint64
+	fi  FileInfo
 }
 
 type folderSync struct {
@@ -49,8 +63,17 @@ func (g *groupSync) sync(n string, fsync func(string) error) error {
 		f.running = true
 		f.started++
 		seq := f.started
+		g.clock++
+		at, track := g.clock, g.epochSet && g.stat != nil
 		g.mu.Unlock()
-		err := fsync(n)
+		var fi FileInfo
+		var err error
+		if track {
+			fi, err = g.stat(n)
+		}
+		if err == nil {
+			err = fsync(n)
+		}
 		g.mu.Lock()
 		f.running, f.done = false, seq
 		if err != nil {
@@ -58,10 +81,44 @@ func (g *groupSync) sync(n string, fsync func(string) error) error {
 				f.failed = map[uint64]error{}
 			}
 			f.failed[seq] = err
+			delete(g.good, n) // a failed folder fsync may have lost what an earlier one made durable
+		} else if track && at > g.epoch && at > g.good[n].seq {
+			if g.good == nil {
+				g.good = map[string]goodSync{}
+			}
+			g.good[n] = goodSync{seq: at, fi: fi}
 		}
 		f.cond.Broadcast()
 	}
 	return f.failed[need]
+}
+
+// newEpoch starts an epoch: from now on, a folder fsync that starts and succeeds counts for every entry the
+// caller observed before this call, as long as the folder has not changed since (covered). The engine calls it
+// after observing a round and before acting on it; before the first call nothing is covered.
+func (g *groupSync) newEpoch() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.epoch, g.epochSet, g.good = g.clock, true, nil
+}
+
+// covered reports whether folder n needs no fsync for entries observed before the epoch: an fsync of it started
+// after the epoch and succeeded, and its stat (inode, ctime, mtime) is what it was just before that fsync, so
+// no entry in it changed since and it is the same folder (not one the user removed and made again). Such an
+// fsync made every entry observed before the epoch durable; a first sync of 10,000 files then pays one fsync per
+// folder and level, not one per file and level. Entries tandem itself creates are never left to this: their
+// own folder is fsynced after them (Put, Move, Mkdir).
+func (g *groupSync) covered(n string) bool {
+	g.mu.Lock()
+	gs, ok := g.good[n]
+	ok = ok && g.epochSet && gs.seq > g.epoch
+	g.mu.Unlock()
+	if !ok {
+		return false
+	}
+	fi, err := g.stat(n)
+	return err == nil && fi.IsDir() && fi.Ino == gs.fi.Ino && fi.Dev == gs.fi.Dev && fi.CTime == gs.fi.CTime &&
+		fi.ModTime.Equal(gs.fi.ModTime) && fi.Mode == gs.fi.Mode
 }
 
 // waiting reports how many callers are inside sync for folder n (tests).

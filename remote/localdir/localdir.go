@@ -91,6 +91,7 @@ func New(lg *zap.Logger, fsys FS, o Options) *Dir {
 		o.Label = "localdir"
 	}
 	d := &Dir{lg: lg.Named("localdir"), fs: fsys, o: o}
+	d.fsyncs.stat = fsys.Lstat
 	if d.o.OnSkip == nil {
 		d.o.OnSkip = func(p, reason string) { d.lg.Info("skipped", zap.String("path", p), zap.String("reason", reason)) }
 	}

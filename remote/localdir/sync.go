@@ -6,7 +6,10 @@ import (
 	"github.com/tandemsync/tandem/remote"
 )
 
-var _ remote.Syncer = (*Dir)(nil)
+var (
+	_ remote.Syncer      = (*Dir)(nil)
+	_ remote.SyncEpocher = (*Dir)(nil)
+)
 
 // Sync makes the file at p and its name durable: fsync of the file and of every folder up to the root. The engine calls it after uploading a
 // file the user wrote and before recording the sync point: an editor that did not fsync would otherwise leave a
@@ -32,5 +35,5 @@ func (d *Dir) Sync(ctx context.Context, p remote.Path) error {
 	}
 	// Every folder up to the root: a name made durable in a folder whose own name is not would come back after
 	// a power loss as whatever the parent held there before (an older file, nothing), below a recorded base.
-	return d.syncUp("sync", p.Dir())
+	return d.syncUp("sync", p.Dir(), false)
 }

@@ -193,7 +193,7 @@ func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, bod
 	if err := failpoint.Hit("localdir.put.afterRename"); err != nil { // before the folder is synced
 		return remote.Entry{}, err
 	}
-	if err := d.syncUp("put", p.Dir()); err != nil {
+	if err := d.syncUp("put", p.Dir(), true); err != nil {
 		return remote.Entry{}, err
 	}
 	return entry(p, d.restat(n, tfi)), nil
@@ -241,6 +241,10 @@ func (d *Dir) createTemp(dn string) (string, File, error) {
 	return "", nil, fmt.Errorf("no free temp name: %w", err)
 }
 
+// NewSyncEpoch tells Sync and the writes that everything the caller relies on was observed before now, so a
+// folder fsync made after now (and the folder unchanged since) covers it: see groupSync.covered.
+func (d *Dir) NewSyncEpoch() { d.fsyncs.newEpoch() }
+
 func (d *Dir) syncDir(op string, p remote.Path) error {
 	n, _ := name(p)
 	if err := d.fsyncs.sync(n, d.fs.SyncDir); err != nil {
@@ -251,12 +255,16 @@ func (d *Dir) syncDir(op string, p remote.Path) error {
 
 // syncUp makes folder p and every folder above it durable: a file's name is only as durable as the names of
 // the folders it sits in (a folder the user created and nobody synced yet would vanish in a power loss, and the
-// file the engine recorded as written into it with it).
-func (d *Dir) syncUp(op string, p remote.Path) error {
+// file the engine recorded as written into it with it). fresh: p itself just changed (a rename into it) and
+// needs its own fsync; every other folder is skipped when an fsync since the caller's observation covers it.
+func (d *Dir) syncUp(op string, p remote.Path, fresh bool) error {
 	for {
-		if err := d.syncDir(op, p); err != nil {
-			return err
+		if n, _ := name(p); fresh || !d.fsyncs.covered(n) {
+			if err := d.syncDir(op, p); err != nil {
+				return err
+			}
 		}
+		fresh = false
 		if p == remote.Root {
 			return nil
 		}
@@ -370,7 +378,7 @@ func (d *Dir) Move(ctx context.Context, from, to remote.Path, pre remote.Precond
 	}
 	// The target folder up to the root, as Put does: a folder the user made and nobody synced would take the
 	// moved file with it in a power loss, while the source's removal (synced below) would stay.
-	if err := d.syncUp("move", to.Dir()); err != nil {
+	if err := d.syncUp("move", to.Dir(), true); err != nil {
 		return remote.Entry{}, err
 	}
 	if from.Dir() != to.Dir() {

@@ -1,0 +1,178 @@
+//go:build linux
+
+package localdir
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// beneath resolves every path in one openat2 call with RESOLVE_BENEATH and RESOLVE_NO_SYMLINKS (Linux 5.6): the
+// kernel walks the whole path, refuses any component that is a symlink or leads out of the root, and a rename
+// racing the walk makes the call fail (EAGAIN, retried) instead of escaping. os.Root reaches the same containment
+// by opening and closing every component of the path in turn (a first sync of 2,000 files made 156,000 openat
+// calls, 78 per file, most of its system time); this costs one call per path. Unlike os.Root it also refuses a
+// symlink to a place inside the root, which tandem never follows anyway (a symlink is skipped, not synced).
+type beneath struct {
+	root *os.File // kept open: its fd anchors every resolution
+	fd   int
+}
+
+// openBeneath returns nil where openat2 is not available (a kernel before 5.6, or a seccomp filter that refuses
+// it, as some container runtimes do): os.Root's component walk is used then.
+func openBeneath(r *os.Root) pathOps {
+	f, err := r.Open(".")
+	if err != nil {
+		return nil
+	}
+	b := &beneath{root: f, fd: int(f.Fd())}
+	fd, err := b.open(".", unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		f.Close()
+		return nil
+	}
+	unix.Close(fd)
+	return b
+}
+
+const resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
+
+func (b *beneath) open(name string, flags int, mode uint32) (int, error) {
+	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: resolveFlags}
+	if flags&unix.O_CREAT != 0 {
+		how.Mode = uint64(mode)
+	}
+	for tries := 0; ; tries++ {
+		fd, err := unix.Openat2(b.fd, name, &how)
+		// EAGAIN: a rename elsewhere in the tree raced the lookup; the kernel asks to try again.
+		if err == unix.EINTR || (err == unix.EAGAIN && tries < 64) {
+			continue
+		}
+		if errors.Is(err, unix.ELOOP) {
+			err = errSymlinkOnPath
+		}
+		return fd, err
+	}
+}
+
+// errSymlinkOnPath: openat2 met a symlink on the path (ELOOP); it still reads as ELOOP to errors.Is.
+var errSymlinkOnPath = &symlinkErr{}
+
+type symlinkErr struct{}
+
+func (*symlinkErr) Error() string        { return "a symlink is on the path (not followed)" }
+func (*symlinkErr) Is(target error) bool { return target == unix.ELOOP }
+
+// at opens name's folder (O_PATH) and runs fn on it with name's last component.
+func (b *beneath) at(op, name string, fn func(dirfd int, base string) error) error {
+	dir, base := path.Split(name)
+	dfd, err := b.open(or(dir, "."), unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	defer unix.Close(dfd)
+	if err := ignoringEINTR(func() error { return fn(dfd, base) }); err != nil {
+		return &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	return nil
+}
+
+func (b *beneath) file(op, name string, flags int, mode uint32) (*os.File, error) {
+	fd, err := b.open(name, flags, mode)
+	if err != nil {
+		return nil, &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+func (b *beneath) Lstat(name string) (FileInfo, error) {
+	var st unix.Stat_t
+	if name == "." {
+		if err := ignoringEINTR(func() error { return unix.Fstat(b.fd, &st) }); err != nil {
+			return FileInfo{}, &fs.PathError{Op: "lstat", Path: name, Err: err}
+		}
+		return fromStat(".", &st), nil
+	}
+	err := b.at("lstat", name, func(dfd int, base string) error {
+		return unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+	})
+	if err != nil {
+		return FileInfo{}, err
+	}
+	return fromStat(path.Base(name), &st), nil
+}
+
+func (b *beneath) Open(name string) (*os.File, error) {
+	return b.file("open", name, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
+}
+
+func (b *beneath) Create(name string, perm fs.FileMode) (*os.File, error) {
+	return b.file("open", name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW, uint32(perm.Perm()))
+}
+
+func (b *beneath) OpenDir(name string) (*os.File, error) {
+	return b.file("open", name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+}
+
+func (b *beneath) Mkdir(name string, perm fs.FileMode) error {
+	return b.at("mkdir", name, func(dfd int, base string) error { return unix.Mkdirat(dfd, base, uint32(perm.Perm())) })
+}
+
+// Remove is os.Remove's rule relative to the folder: unlink, else rmdir, and the unlink's error unless the
+// rmdir's says more.
+func (b *beneath) Remove(name string) error {
+	return b.at("remove", name, func(dfd int, base string) error {
+		err := unix.Unlinkat(dfd, base, 0)
+		if err == nil {
+			return nil
+		}
+		err1 := unix.Unlinkat(dfd, base, unix.AT_REMOVEDIR)
+		if err1 == nil {
+			return nil
+		}
+		if err1 != unix.ENOTDIR {
+			err = err1
+		}
+		return err
+	})
+}
+
+func (b *beneath) Rename(from, to string) error {
+	fdir, fbase := path.Split(from)
+	tdir, tbase := path.Split(to)
+	fail := func(err error) error { return &os.LinkError{Op: "rename", Old: from, New: to, Err: err} }
+	ffd, err := b.open(or(fdir, "."), unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return fail(err)
+	}
+	defer unix.Close(ffd)
+	tfd, err := b.open(or(tdir, "."), unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return fail(err)
+	}
+	defer unix.Close(tfd)
+	if err := ignoringEINTR(func() error { return unix.Renameat(ffd, fbase, tfd, tbase) }); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Chtimes sets the mtime and leaves the access time alone, on the link itself (never a symlink's target).
+func (b *beneath) Chtimes(name string, mtime time.Time) error {
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(mtime.UnixNano())}
+	return b.at("chtimes", name, func(dfd int, base string) error {
+		return unix.UtimesNanoAt(dfd, base, ts, unix.AT_SYMLINK_NOFOLLOW)
+	})
+}

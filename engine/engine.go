@@ -369,7 +369,7 @@ func fullWalkDone() error { return failpoint.Hit("observe.fullWalk") }
 // plan streams the three trees through the planner.
 func (e *Engine) plan(ctx context.Context) ([]Action, int, error) {
 	pl := e.newPlanner()
-	err := mergeTrees(e.d.Store, func(p remote.Path, b *state.Base, l, r *state.Record) error {
+	err := mergeStore(e.d.Store, func(p remote.Path, b *state.Base, l, r *state.Record) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/state"
@@ -370,7 +369,7 @@ func detectMoves(acts []Action, lookup idLookup) []Action {
 		if da, db := a.To.Depth(), b.To.Depth(); da != db {
 			return da - db
 		}
-		return strings.Compare(key(a.To), key(b.To))
+		return state.Compare(a.To, b.To)
 	})
 	var kept []Action
 	for _, m := range moves {
@@ -495,12 +494,12 @@ func sortPlan(acts []Action) {
 		if pa, pb := a.phase(), b.phase(); pa != pb {
 			return pa < pb
 		}
-		ka, kb := key(a.Path), key(b.Path)
+		c := state.Compare(a.Path, b.Path)
 		if a.phase() == phaseDelete {
-			return ka > kb // children (longer keys after their parent) first
+			return c > 0 // children (after their parent in store order) first
 		}
-		if ka != kb {
-			return ka < kb
+		if c != 0 {
+			return c < 0
 		}
 		return a.Op < b.Op
 	})

@@ -1,18 +1,12 @@
 package engine
 
 import (
-	"strings"
-
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/state"
 )
 
 // pageSize bounds what a streaming pass holds of a tree at once.
 const pageSize = 512
-
-// key is the store's sort key of a path: "/" sorts before every other byte, so the order is depth-first with
-// each folder's children sorted bytewise, the order of localdir's walk.
-func key(p remote.Path) string { return strings.ReplaceAll(string(p), "/", "\x00") }
 
 // pager streams one tree in store order, one short read transaction per page, so that writes can go on
 // between pages (bbolt must not hold a read transaction across a write in the same goroutine).
@@ -63,54 +57,89 @@ func newBaseIter(st *state.Store) *pager[state.Base] {
 		fetch: func(r state.Reader, after remote.Path) ([]state.Base, error) { return r.PageBase(after, pageSize) }}
 }
 
-// mergeTrees calls fn for every path in the union of the three trees, in store order, with copies of the
-// records (nil where a tree lacks the path).
-func mergeTrees(st *state.Store, fn func(p remote.Path, b *state.Base, l, r *state.Record) error) error {
-	li := newRecIter(st, state.Local)
-	ri := newRecIter(st, state.Remote)
-	bi := newBaseIter(st)
+// cursor walks one tree in store order: a pager over the store, or a slice read in one transaction.
+type cursor[T any] interface {
+	peek() *T // nil at the end or after an error
+	next()
+	failed() error
+}
+
+// sliceCursor is a cursor over records already read.
+type sliceCursor[T any] struct{ items []T }
+
+func (c *sliceCursor[T]) peek() *T {
+	if len(c.items) == 0 {
+		return nil
+	}
+	return &c.items[0]
+}
+
+func (c *sliceCursor[T]) next()         { c.items = c.items[1:] }
+func (c *sliceCursor[T]) failed() error { return nil }
+
+// mergeTrees calls fn for every path in the union of the three trees, in store order (state.Compare), with
+// copies of the records (nil where a tree lacks the path). Full passes merge pagers over the whole store,
+// scoped passes slices of one subtree each.
+func mergeTrees(lc, rc cursor[state.Record], bc cursor[state.Base], fn func(p remote.Path, b *state.Base, l, r *state.Record) error) error {
 	for {
-		l, r, b := li.peek(), ri.peek(), bi.peek()
-		if li.err != nil {
-			return li.err
-		}
-		if ri.err != nil {
-			return ri.err
-		}
-		if bi.err != nil {
-			return bi.err
-		}
-		if l == nil && r == nil && b == nil {
-			return nil
-		}
-		k, first := "", true
-		for _, p := range []*remote.Path{pathOfRec(l), pathOfRec(r), pathOfBase(b)} {
-			if p != nil && (first || key(*p) < k) {
-				k, first = key(*p), false
+		l, r, b := lc.peek(), rc.peek(), bc.peek()
+		for _, err := range []error{lc.failed(), rc.failed(), bc.failed()} {
+			if err != nil {
+				return err
 			}
 		}
-		var lc, rc *state.Record
-		var bc *state.Base
-		var p remote.Path
-		if l != nil && key(l.Path) == k {
+		var p *remote.Path
+		for _, q := range []*remote.Path{pathOfRec(l), pathOfRec(r), pathOfBase(b)} {
+			if q != nil && (p == nil || state.Compare(*q, *p) < 0) {
+				p = q
+			}
+		}
+		if p == nil {
+			return nil
+		}
+		at := *p
+		var lcopy, rcopy *state.Record
+		var bcopy *state.Base
+		if l != nil && l.Path == at {
 			c := *l
-			lc, p = &c, c.Path
-			li.next()
+			lcopy = &c
+			lc.next()
 		}
-		if r != nil && key(r.Path) == k {
+		if r != nil && r.Path == at {
 			c := *r
-			rc, p = &c, c.Path
-			ri.next()
+			rcopy = &c
+			rc.next()
 		}
-		if b != nil && key(b.Path) == k {
+		if b != nil && b.Path == at {
 			c := *b
-			bc, p = &c, c.Path
-			bi.next()
+			bcopy = &c
+			bc.next()
 		}
-		if err := fn(p, bc, lc, rc); err != nil {
+		if err := fn(at, bcopy, lcopy, rcopy); err != nil {
 			return err
 		}
 	}
+}
+
+// mergeStore is mergeTrees over the whole store, paged.
+func mergeStore(st *state.Store, fn func(p remote.Path, b *state.Base, l, r *state.Record) error) error {
+	return mergeTrees(newRecIter(st, state.Local), newRecIter(st, state.Remote), newBaseIter(st), fn)
+}
+
+// mergeSubtree is mergeTrees over root and what is below it, read in rd.
+func mergeSubtree(rd state.Reader, root remote.Path, fn func(p remote.Path, b *state.Base, l, r *state.Record) error) error {
+	var ls, rs sliceCursor[state.Record]
+	var bs sliceCursor[state.Base]
+	if err := rd.Each(state.Local, root, func(r state.Record) error { ls.items = append(ls.items, r); return nil }); err != nil {
+		return err
+	}
+	if err := rd.Each(state.Remote, root, func(r state.Record) error { rs.items = append(rs.items, r); return nil }); err != nil {
+		return err
+	}
+	if err := rd.EachBase(root, func(b state.Base) error { bs.items = append(bs.items, b); return nil }); err != nil {
+		return err
+	}
+	return mergeTrees(&ls, &rs, &bs, fn)
 }
 
 func pathOfRec(r *state.Record) *remote.Path {

@@ -16,10 +16,8 @@ import (
 // delete sends a file to its side's trash, or removes an emptied folder, only if the side still holds what the
 // plan saw (the provider checks the revision, localdir the stat fingerprint).
 func (e *Engine) delete(ctx context.Context, a Action) error {
-	side, r, seen := state.Remote, e.d.Remote, a.Remote
-	if a.Op == DeleteLocal {
-		side, r, seen = state.Local, e.d.Local, a.Local
-	}
+	side := a.writes()
+	r, seen := e.sideRemote(side), on(side, a.Local, a.Remote)
 	if seen == nil {
 		return fmt.Errorf("delete %s: nothing was seen there", a.Path.Quoted())
 	}

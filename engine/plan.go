@@ -3,7 +3,6 @@ package engine
 import (
 	"errors"
 	"io/fs"
-	"slices"
 	"sort"
 
 	"github.com/tandemsync/tandem/remote"
@@ -77,16 +76,12 @@ func decide(p remote.Path, b *state.Base, l, r *state.Record) Action {
 			a.Op, a.Reason = Record, "sync point gains the permissions"
 		}
 		return a
-	case lch && !rch && modeOnly(b, l, r, true):
-		a.Op, a.Reason = ChmodRemote, "permissions changed locally"
-		return a
-	case !lch && rch && modeOnly(b, l, r, false):
-		a.Op, a.Reason = ChmodLocal, "permissions changed remotely"
-		return a
-	case lch && !rch:
-		return toRemote(a)
-	case !lch && rch:
-		return toLocal(a)
+	case lch != rch:
+		s := toRemote
+		if rch {
+			s = toLocal
+		}
+		return propagate(a, s)
 	}
 	// Both sides changed since the base (or there is no base: the union merge).
 	switch {
@@ -114,40 +109,25 @@ func decide(p remote.Path, b *state.Base, l, r *state.Record) Action {
 	return a
 }
 
-func toRemote(a Action) Action {
-	l, r := a.Local, a.Remote
+// propagate carries a change of side s.other to s.this, which holds what the base recorded.
+func propagate(a Action, s side) Action {
+	src, dst := on(s.other, a.Local, a.Remote), on(s.this, a.Local, a.Remote)
+	ops, from, name := sideOps[s.this], adverb(s.other), sideName(s.other)
 	switch {
-	case l == nil:
-		a.Op, a.Reason = DeleteRemote, "deleted locally"
-	case l.Dir && r == nil:
-		a.Op, a.Reason = MkdirRemote, "new local folder"
-	case l.Dir:
-		a.Op, a.Reason = DeleteRemote, "replaced by a folder locally"
-	case r != nil && r.Dir:
-		a.Op, a.Reason = DeleteRemote, "replaced by a file locally"
-	case r == nil:
-		a.Op, a.Reason = Upload, "new local file"
+	case modeOnly(a.Base, a.Local, a.Remote, s.other == state.Local):
+		a.Op, a.Reason = ops.chmod, "permissions changed "+from
+	case src == nil:
+		a.Op, a.Reason = ops.del, "deleted "+from
+	case src.Dir && dst == nil:
+		a.Op, a.Reason = ops.mkdir, "new "+name+" folder"
+	case src.Dir:
+		a.Op, a.Reason = ops.del, "replaced by a folder "+from
+	case dst != nil && dst.Dir:
+		a.Op, a.Reason = ops.del, "replaced by a file "+from
+	case dst == nil:
+		a.Op, a.Reason = ops.transfer, "new "+name+" file"
 	default:
-		a.Op, a.Reason = Upload, "changed locally"
-	}
-	return a
-}
-
-func toLocal(a Action) Action {
-	l, r := a.Local, a.Remote
-	switch {
-	case r == nil:
-		a.Op, a.Reason = DeleteLocal, "deleted remotely"
-	case r.Dir && l == nil:
-		a.Op, a.Reason = MkdirLocal, "new remote folder"
-	case r.Dir:
-		a.Op, a.Reason = DeleteLocal, "replaced by a folder remotely"
-	case l != nil && l.Dir:
-		a.Op, a.Reason = DeleteLocal, "replaced by a file remotely"
-	case l == nil:
-		a.Op, a.Reason = Download, "new remote file"
-	default:
-		a.Op, a.Reason = Download, "changed remotely"
+		a.Op, a.Reason = ops.transfer, "changed "+from
 	}
 	return a
 }
@@ -263,15 +243,12 @@ func (pl *planner) ensureAncestors() {
 
 func (pl *planner) planned(f *frame, op Op) bool { return f.act >= 0 && pl.acts[f.act].Op == op }
 
-// idLookup finds the base path that held an object (move detection).
-type idLookup func(ix state.Index, id string) (remote.Path, bool)
-
 // finish turns delete+create pairs of one object into moves, drops what became no-ops and orders the plan for
 // execution. Actions below a move are left for the next round, after the move has re-keyed the trees.
 func (pl *planner) finish(lookup idLookup) []Action {
 	acts := pl.acts
 	if lookup != nil {
-		acts = detectMoves(acts, lookup)
+		acts = findMoves(acts, lookup).apply(acts)
 	}
 	if pl.fold != nil {
 		pl.fold.holdUploads(acts)
@@ -287,203 +264,6 @@ func (pl *planner) finish(lookup idLookup) []Action {
 	}
 	sortPlan(out)
 	return out
-}
-
-func detectMoves(acts []Action, lookup idLookup) []Action {
-	goneL := map[remote.Path]int{} // deleted locally, remote still as in the base: DeleteRemote candidates
-	goneR := map[remote.Path]int{}
-	for i, a := range acts {
-		if a.Base == nil {
-			continue
-		}
-		switch {
-		case a.Op == DeleteRemote && a.Local == nil:
-			goneL[a.Path] = i
-		case a.Op == DeleteLocal && a.Remote == nil:
-			goneR[a.Path] = i
-		}
-	}
-	if len(goneL) == 0 && len(goneR) == 0 {
-		return acts
-	}
-	evidence := folderMoveEvidence(acts, goneL, goneR, lookup)
-	var moves []Action
-	for i, a := range acts {
-		if a.Base != nil {
-			continue
-		}
-		switch {
-		case (a.Op == Upload || a.Op == MkdirRemote) && a.Local != nil && a.Remote == nil && a.Local.ID != "":
-			p, ok := lookup(state.IDBaseLocal, a.Local.ID)
-			j, gone := goneL[p]
-			if !ok || !gone || acts[j].Op != DeleteRemote {
-				continue
-			}
-			src := acts[j]
-			// An inode is reused by the filesystem: the same inode proves a move only with the same content,
-			// and for a folder only with a file inside that came along (rm -rf D; mkdir E often gives E the
-			// inode D just freed).
-			if src.Base.Dir != a.Local.Dir || (!a.Local.Dir && a.Local.Hash != src.Base.Hash) ||
-				(a.Local.Dir && !evidence[folderMove{src.Path, a.Path, state.Local}]) {
-				continue
-			}
-			acts[j].Op, acts[i].Op = OpNone, OpNone
-			moves = append(moves, Action{Op: MoveRemote, Path: src.Path, To: a.Path, Local: a.Local,
-				Remote: src.Remote, Base: src.Base, Reason: "moved locally"})
-		case (a.Op == Download || a.Op == MkdirLocal) && a.Remote != nil && a.Local == nil && a.Remote.ID != "":
-			p, ok := lookup(state.IDBaseRemote, a.Remote.ID)
-			j, gone := goneR[p]
-			if !ok || !gone || acts[j].Op != DeleteLocal {
-				continue
-			}
-			src := acts[j]
-			if src.Base.Dir != a.Remote.Dir || (!a.Remote.Dir && !sameRemoteContent(a.Remote, src.Base)) ||
-				(a.Remote.Dir && !evidence[folderMove{src.Path, a.Path, state.Remote}]) {
-				continue
-			}
-			acts[j].Op, acts[i].Op = OpNone, OpNone
-			moves = append(moves, Action{Op: MoveLocal, Path: src.Path, To: a.Path, Local: src.Local,
-				Remote: a.Remote, Base: src.Base, Reason: "moved remotely"})
-		}
-	}
-	if len(moves) == 0 {
-		return acts
-	}
-	// Defer everything inside a moved folder, and every other move into or out of one, to the next round.
-	for _, m := range moves {
-		if !m.Base.Dir {
-			continue
-		}
-		for i := range acts {
-			p := acts[i].Path
-			if (p != m.Path && p.Within(m.Path)) || (p != m.To && p.Within(m.To)) {
-				acts[i].Op = OpNone
-			}
-		}
-	}
-	// Moves inside another moved folder wait for the next round, after the trees are re-keyed. Moves are kept
-	// greedily by destination depth, so a folder's new parent is placed before what moves into it; the greedy
-	// order also keeps one of two moves that each lie inside the other (seed 31503: b moved out of Z to a/x,
-	// then Z moved into a/x; dropping both left them unplanned for ever).
-	slices.SortStableFunc(moves, func(a, b Action) int {
-		if da, db := a.To.Depth(), b.To.Depth(); da != db {
-			return da - db
-		}
-		return state.Compare(a.To, b.To)
-	})
-	var kept []Action
-	for _, m := range moves {
-		nested := false
-		for _, o := range kept {
-			if o.Base.Dir && ((m.Path != o.Path && m.Path.Within(o.Path)) || (m.To != o.To && m.To.Within(o.To)) ||
-				(m.Path != o.To && m.Path.Within(o.To)) || (m.To != o.Path && m.To.Within(o.Path))) {
-				nested = true
-				break
-			}
-		}
-		if !nested {
-			kept = append(kept, m)
-		}
-	}
-	return append(acts, kept...)
-}
-
-// folderMove is a folder move candidate: the folder from (gone on side) and the new folder to with its id.
-type folderMove struct {
-	from, to remote.Path
-	side     state.Side
-}
-
-// sameRemoteContent: remote file r holds the content of base b (same revision, or the same digest).
-func sameRemoteContent(r *state.Record, b *state.Base) bool {
-	return r.Rev == b.Remote.Rev || sameDigest(r.Hash, b.Hash)
-}
-
-// folderMoveEvidence finds, for each new folder whose id the base knew at a folder now gone on the same side,
-// whether a file came along: a new file below it whose content is what the base held at the same place below
-// the old folder, or at the base path its own id names there. Only such folders are moves: a folder's id
-// alone (an inode) is handed out again by the filesystem, and a wrong move would replace the files at the old
-// place by new ones without their old versions going to any trash. Without evidence the old folder is
-// deleted (its files to the trash) and the new one created.
-func folderMoveEvidence(acts []Action, goneL, goneR map[remote.Path]int, lookup idLookup) map[folderMove]bool {
-	cands := map[remote.Path][]folderMove{} // by new folder
-	for _, a := range acts {
-		switch {
-		case a.Base != nil:
-		case a.Op == MkdirRemote && a.Local != nil && a.Local.Dir && a.Remote == nil && a.Local.ID != "":
-			if p, ok := lookup(state.IDBaseLocal, a.Local.ID); ok {
-				if j, gone := goneL[p]; gone && acts[j].Base.Dir {
-					cands[a.Path] = append(cands[a.Path], folderMove{p, a.Path, state.Local})
-				}
-			}
-		case a.Op == MkdirLocal && a.Remote != nil && a.Remote.Dir && a.Local == nil && a.Remote.ID != "":
-			if p, ok := lookup(state.IDBaseRemote, a.Remote.ID); ok {
-				if j, gone := goneR[p]; gone && acts[j].Base.Dir {
-					cands[a.Path] = append(cands[a.Path], folderMove{p, a.Path, state.Remote})
-				}
-			}
-		}
-	}
-	found := map[folderMove]bool{}
-	if len(cands) == 0 {
-		return found
-	}
-	for _, a := range acts {
-		if a.Base != nil {
-			continue
-		}
-		var side state.Side
-		var r *state.Record
-		switch {
-		case a.Op == Upload && a.Local != nil && a.Remote == nil:
-			side, r = state.Local, a.Local
-		case a.Op == Download && a.Remote != nil && a.Local == nil:
-			side, r = state.Remote, a.Remote
-		default:
-			continue
-		}
-		// An empty file proves nothing: every empty file has the same digest, and a new one often gets the
-		// inode of an empty file just removed with the old folder (seed 3981: rm -r D; mkdir E; touch E/b took
-		// D/café's inode, the folder "move" then uploaded the empty E/b over D/b, whose version no trash held).
-		if r.Size == 0 {
-			continue
-		}
-		for d := a.Path.Dir(); d != remote.Root; d = d.Dir() {
-			for _, c := range cands[d] {
-				if c.side != side || found[c] {
-					continue
-				}
-				same := func(p remote.Path) bool {
-					gone := goneL
-					if side == state.Remote {
-						gone = goneR
-					}
-					j, ok := gone[p]
-					if !ok || acts[j].Base.Dir || !p.Within(c.from) {
-						return false
-					}
-					if side == state.Local {
-						return sameDigest(r.Hash, acts[j].Base.Hash)
-					}
-					return sameRemoteContent(r, acts[j].Base)
-				}
-				if same(a.Path.Rebase(c.to, c.from)) {
-					found[c] = true
-					continue
-				}
-				ix := state.IDBaseLocal
-				if side == state.Remote {
-					ix = state.IDBaseRemote
-				}
-				if r.ID != "" {
-					if p, ok := lookup(ix, r.ID); ok && same(p) {
-						found[c] = true
-					}
-				}
-			}
-		}
-	}
-	return found
 }
 
 // sortPlan orders actions by phase; folder creates parents first, deletes children first, the rest in path order.

@@ -56,8 +56,8 @@ type foldState struct {
 	skipping   bool
 	collisions []collision
 	wait       *foldWait
-	// afterDelete: uploads that wait for the delete of their other spelling (upload index -> delete index)
-	afterDelete map[int]int
+	// afterDelete: uploads that wait for the delete of their other spelling (upload path -> delete path)
+	afterDelete map[remote.Path]remote.Path
 	// shadowed: folders missing on the remote whose name the remote holds in another spelling
 	shadowed map[remote.Path]*foldSeen
 }
@@ -67,7 +67,7 @@ func newFoldState(c remote.Capabilities) *foldState {
 	if f == nil {
 		return nil
 	}
-	return &foldState{fold: f, afterDelete: map[int]int{}, shadowed: map[remote.Path]*foldSeen{}}
+	return &foldState{fold: f, afterDelete: map[remote.Path]remote.Path{}, shadowed: map[remote.Path]*foldSeen{}}
 }
 
 // frame returns the names of folder dir, dropping frames of folders the depth-first walk has left.
@@ -198,6 +198,18 @@ func (pl *planner) drop(s *foldSeen) {
 		forgot[a.Path] = true
 		a.Op, a.Reason = Forget, "collides with another spelling on a remote that does not tell them apart"
 	}
+	// Folders at and below s still on the stack are planned here, as forgotten, and leave it with nothing more.
+	for i := range pl.stack {
+		f := &pl.stack[i]
+		if f.dropped || !f.path.Within(s.path) {
+			continue
+		}
+		f.dropped = true
+		if f.path != s.path && f.dec.Op != OpNone && f.dec.Base != nil && !forgot[f.path] {
+			forgot[f.path] = true
+			pl.forgetBase(f.path, f.dec.Base, f.dec.Local, f.dec.Remote)
+		}
+	}
 	if !forgot[s.path] {
 		pl.forgetBase(s.path, s.b, s.l, s.r)
 	}
@@ -249,28 +261,29 @@ type foldWait struct {
 	gone, loc *foldSeen
 }
 
-// after is called by add with the index of p's action (-1: none).
-func (fs *foldState) after(pl *planner, p remote.Path, idx int) {
+// after is called by add with p's decision (a folder's is planned only when it leaves the stack).
+func (fs *foldState) after(pl *planner, p remote.Path, cur Action) {
 	w := fs.wait
 	if w == nil || w.current != p {
 		return
 	}
 	fs.wait = nil
-	find := func(s *foldSeen, ok func(Op) bool) int {
+	find := func(s *foldSeen, ok func(Op) bool) bool {
+		if s.path == p {
+			return ok(cur.Op)
+		}
 		for i := s.firstAct; i < len(pl.acts); i++ {
 			if pl.acts[i].Path == s.path && ok(pl.acts[i].Op) {
-				return i
+				return true
 			}
 		}
-		return -1
+		return false
 	}
-	up := find(w.loc, func(o Op) bool { return o == Upload || o == MkdirRemote })
-	del := find(w.gone, func(o Op) bool { return o == DeleteRemote })
-	if up < 0 {
+	if !find(w.loc, func(o Op) bool { return o == Upload || o == MkdirRemote }) {
 		return
 	}
-	if del >= 0 {
-		fs.afterDelete[up] = del
+	if find(w.gone, func(o Op) bool { return o == DeleteRemote }) {
+		fs.afterDelete[w.loc.path] = w.gone.path
 		return
 	}
 	// The other spelling stays on the remote: this one cannot be added beside it.
@@ -296,11 +309,24 @@ func (fs *foldState) holdUploads(acts []Action) {
 			undeferDeletes(acts, d)
 		}
 	}()
-	for up, del := range fs.afterDelete {
-		if up < 0 || up >= len(acts) || del >= len(acts) || del < 0 {
+	at := func(p remote.Path, ok func(Op) bool) int {
+		for i := range acts {
+			if acts[i].Path == p && ok(acts[i].Op) {
+				return i
+			}
+		}
+		return -1
+	}
+	for upPath, delPath := range fs.afterDelete {
+		up := at(upPath, func(o Op) bool { return o == Upload || o == MkdirRemote })
+		if up < 0 {
 			continue
 		}
-		if acts[up].Op != Upload && acts[up].Op != MkdirRemote {
+		del := at(delPath, func(o Op) bool { return o == DeleteRemote })
+		if del < 0 {
+			del = at(delPath, func(o Op) bool { return o == OpNone })
+		}
+		if del < 0 {
 			continue
 		}
 		switch acts[del].Op {

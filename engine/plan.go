@@ -143,17 +143,21 @@ func (a Action) keeps() bool {
 	return true
 }
 
-// frame is an ancestor folder on the depth-first walk through the three trees.
+// frame is a folder on the depth-first walk through the three trees whose subtree is still being planned.
 type frame struct {
 	path       remote.Path
-	onL, onR   bool // the folder exists on that side
-	act        int  // index of its action in planner.acts, -1 if none
-	mkL, mkR   bool // a mkdir is planned on that side
+	dec        Action // what its own records ask for (decide); final when the folder leaves the stack
+	onL, onR   bool   // the folder exists on that side
+	kept       bool   // a path below stays on both sides, so the folder must too
+	mkL, mkR   bool   // it must be created on that side for what is kept below
 	ignoredDir bool
+	dropped    bool // a collision's subtree (fold.go): planned already as forgotten
 }
 
 // planner consumes the union of the three trees in store order (depth-first, children sorted bytewise) and
-// collects actions. Memory grows with the number of actions and the tree depth, not the tree size.
+// collects actions. A folder is decided when it leaves the stack, after everything below it (post-order), so
+// that what its children keep decides whether it goes; no action is changed once planned. Memory grows with
+// the number of actions and the tree depth, not the tree size.
 type planner struct {
 	ignored   func(p remote.Path, dir bool) bool
 	fold      *foldState // names the remote does not tell apart (fold.go); nil: it tells all apart
@@ -166,7 +170,7 @@ type planner struct {
 // add decides one path. Calls must come in store order.
 func (pl *planner) add(p remote.Path, b *state.Base, l, r *state.Record) {
 	for len(pl.stack) > 0 && !p.Within(pl.stack[len(pl.stack)-1].path) {
-		pl.stack = pl.stack[:len(pl.stack)-1]
+		pl.pop()
 	}
 	if b != nil && !b.Dir {
 		pl.baseFiles++
@@ -181,7 +185,7 @@ func (pl *planner) add(p remote.Path, b *state.Base, l, r *state.Record) {
 	if pl.ignored != nil && pl.ignored(p, dir) {
 		pl.acts = append(pl.acts, Action{Op: Forget, Path: p, Local: l, Remote: r, Base: b, Reason: "ignored"})
 		if dir {
-			pl.stack = append(pl.stack, frame{path: p, act: -1, ignoredDir: true})
+			pl.stack = append(pl.stack, frame{path: p, ignoredDir: true})
 		}
 		return
 	}
@@ -189,63 +193,80 @@ func (pl *planner) add(p remote.Path, b *state.Base, l, r *state.Record) {
 		return
 	}
 	a := decide(p, b, l, r)
-	idx := -1
-	if a.Op != OpNone {
-		idx = len(pl.acts)
+	above := len(pl.stack)
+	switch {
+	case dir:
+		pl.stack = append(pl.stack, frame{path: p, dec: a, onL: l != nil && l.Dir, onR: r != nil && r.Dir})
+	case a.Op != OpNone:
 		pl.acts = append(pl.acts, a)
 	}
 	if pl.fold != nil {
-		pl.fold.after(pl, p, idx)
+		pl.fold.after(pl, p, a)
 	}
 	if a.keeps() {
-		pl.ensureAncestors()
-	}
-	if dir {
-		pl.stack = append(pl.stack, frame{path: p, onL: l != nil && l.Dir, onR: r != nil && r.Dir, act: idx})
+		pl.keep(above)
 	}
 }
 
-// ensureAncestors keeps every ancestor folder on both sides: a planned delete of one is cancelled (its child
-// survives, so "folder deletes never take unseen files"), and a folder missing on a side is created there.
-func (pl *planner) ensureAncestors() {
-	for i := range pl.stack {
+// keep marks the folders above a path that stays (the first n frames) as kept: each must exist on both sides
+// when it is decided, so "folder deletes never take unseen files".
+func (pl *planner) keep(n int) {
+	for i := range n {
 		f := &pl.stack[i]
-		if f.act >= 0 {
-			switch a := &pl.acts[f.act]; a.Op {
-			case DeleteLocal, DeleteRemote:
-				if a.replacesFile() { // the file goes, the folder is created after it
-					break
-				}
-				if a.Local != nil && a.Remote != nil && a.Local.Dir != a.Remote.Dir {
-					// A file replaced the folder on one side while a child changed on the other: both stay,
-					// the file is renamed aside so that the folder can be created in its place.
-					pl.acts[f.act].Op = TypeConflict
-					pl.acts[f.act].Reason = "replaced by a file on one side, a child changed on the other"
-					break
-				}
-				pl.acts[f.act].Op = OpNone
-				pl.acts[f.act].Reason = "kept: a child changed"
-			}
-		}
-		if !f.onL && !f.mkL && !pl.planned(f, MkdirLocal) {
+		f.kept = true
+		if !f.onL && f.dec.Op != MkdirLocal {
 			f.mkL = true
-			pl.acts = append(pl.acts, Action{Op: MkdirLocal, Path: f.path, Reason: "parent of a kept path"})
 		}
-		if !f.onR && !f.mkR && !pl.planned(f, MkdirRemote) {
+		if !f.onR && !f.mkR && f.dec.Op != MkdirRemote {
 			if pl.fold != nil && pl.fold.shadowed[f.path] != nil && pl.shadowedParent(f.path) {
 				return // f and all below it are a collision now: nothing there is kept
 			}
 			f.mkR = true
-			pl.acts = append(pl.acts, Action{Op: MkdirRemote, Path: f.path, Reason: "parent of a kept path"})
 		}
 	}
 }
 
-func (pl *planner) planned(f *frame, op Op) bool { return f.act >= 0 && pl.acts[f.act].Op == op }
+// pop decides the folder on top of the stack, now that everything below it is planned: a delete of a folder
+// that keeps a child is no delete (or, where a file replaced it on one side, a type conflict), and a folder
+// missing on a side is created there for what it keeps.
+func (pl *planner) pop() {
+	f := pl.stack[len(pl.stack)-1]
+	pl.stack = pl.stack[:len(pl.stack)-1]
+	if f.ignoredDir || f.dropped {
+		return
+	}
+	a := f.dec
+	switch a.Op {
+	case DeleteLocal, DeleteRemote:
+		switch {
+		case !f.kept, a.replacesFile(): // the file goes, the folder is created after it
+		case a.Local != nil && a.Remote != nil && a.Local.Dir != a.Remote.Dir:
+			// A file replaced the folder on one side while a child changed on the other: both stay, the file
+			// is renamed aside so that the folder can be created in its place.
+			a.Op, a.Reason = TypeConflict, "replaced by a file on one side, a child changed on the other"
+		default:
+			// Planned as a no-op, so that what looks for the path's decision (fold.go) finds it.
+			a.Op, a.Reason = OpNone, "kept: a child changed"
+			pl.acts = append(pl.acts, a)
+		}
+	}
+	if a.Op != OpNone {
+		pl.acts = append(pl.acts, a)
+	}
+	if f.mkL {
+		pl.acts = append(pl.acts, Action{Op: MkdirLocal, Path: f.path, Reason: "parent of a kept path"})
+	}
+	if f.mkR {
+		pl.acts = append(pl.acts, Action{Op: MkdirRemote, Path: f.path, Reason: "parent of a kept path"})
+	}
+}
 
 // finish turns delete+create pairs of one object into moves, drops what became no-ops and orders the plan for
 // execution. Actions below a move are left for the next round, after the move has re-keyed the trees.
 func (pl *planner) finish(lookup idLookup) []Action {
+	for len(pl.stack) > 0 {
+		pl.pop()
+	}
 	acts := pl.acts
 	if lookup != nil {
 		acts = findMoves(acts, lookup).apply(acts)

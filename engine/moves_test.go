@@ -121,7 +121,7 @@ func TestMoveTable(t *testing.T) {
 			rows: []row{goneLocally(a), newLocal(n), newLocal(as(file("n/a.txt", "content"), "a.txt"))},
 			want: []string{"mkdir-remote n", "move-remote a.txt -> n/a.txt"}},
 		{name: "seed 31503: two folder moves each inside the other",
-			why:  "Z/b moved out of Z to a/x, then Z moved into a/x: the shallower destination is kept, the other is found again next round (dropping both left them unplanned for ever)",
+			why: "Z/b moved out of Z to a/x, then Z moved into a/x: the shallower destination is kept, the other is found again next round (dropping both left them unplanned for ever)",
 			rows: []row{goneLocally(z), goneLocally(zb), goneLocally(zbf), goneLocally(zg), synced(ad),
 				newLocal(as(dir("a/x"), "Z/b")), newLocal(as(file("a/x/f", "f"), "Z/b/f")),
 				newLocal(as(dir("a/x/Z"), "Z")), newLocal(as(file("a/x/Z/g", "g"), "Z/g"))},

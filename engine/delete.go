@@ -144,8 +144,7 @@ func (e *Engine) clearFolder(ctx context.Context, a Action, side state.Side, r r
 func (e *Engine) dropKept(ctx context.Context, acts []Action) ([]Action, error) {
 	var cand []int
 	for i, a := range acts {
-		if (a.Op == MkdirRemote && a.Local != nil && a.Base == nil && a.Remote == nil) ||
-			(a.Op == MkdirLocal && a.Remote != nil && a.Base == nil && a.Local == nil) {
+		if _, _, ok := created(a, true); ok {
 			cand = append(cand, i)
 		}
 	}
@@ -156,11 +155,8 @@ func (e *Engine) dropKept(ctx context.Context, acts []Action) ([]Action, error) 
 	err := e.d.Store.View(func(r state.Reader) error {
 		for _, i := range cand {
 			a := acts[i]
-			side, rec := state.Local, a.Local
-			if a.Op == MkdirLocal {
-				side, rec = state.Remote, a.Remote
-			}
-			v, err := r.Meta(keptKey(side, a.Path))
+			s, rec, _ := created(a, true)
+			v, err := r.Meta(keptKey(s.other, a.Path))
 			if err != nil {
 				return err
 			}
@@ -189,11 +185,9 @@ func (e *Engine) dropKept(ctx context.Context, acts []Action) ([]Action, error) 
 			out = append(out, a)
 			continue
 		}
-		side, del := state.Local, Action{Op: DeleteLocal, Path: a.Path, Local: a.Local}
-		if a.Op == MkdirLocal {
-			side, del = state.Remote, Action{Op: DeleteRemote, Path: a.Path, Remote: a.Remote}
-		}
-		if e.keptEmptied(ctx, side, a.Path) {
+		s, _, _ := created(a, true)
+		del := Action{Op: sideOps[s.other].del, Path: a.Path, Local: a.Local, Remote: a.Remote}
+		if e.keptEmptied(ctx, s.other, a.Path) {
 			del.Reason = "kept for ignored files, which are gone; deleted on the other side"
 			out = append(out, del)
 		}

@@ -44,6 +44,13 @@ func (it *pager[T]) next() { it.buf = it.buf[1:] }
 
 func (it *pager[T]) failed() error { return it.err }
 
+func (it *pager[T]) head() (remote.Path, bool) {
+	if h := it.peek(); h != nil {
+		return it.path(h), true
+	}
+	return "", false
+}
+
 // recIter pages one side's records.
 type recIter = pager[state.Record]
 
@@ -59,19 +66,30 @@ func newBaseIter(st *state.Store) *pager[state.Base] {
 
 // cursor walks one tree in store order: a pager over the store, or a slice read in one transaction.
 type cursor[T any] interface {
-	peek() *T // nil at the end or after an error
+	peek() *T                  // nil at the end or after an error
+	head() (remote.Path, bool) // the path of peek's record
 	next()
 	failed() error
 }
 
 // sliceCursor is a cursor over records already read.
-type sliceCursor[T any] struct{ items []T }
+type sliceCursor[T any] struct {
+	items []T
+	path  func(*T) remote.Path
+}
 
 func (c *sliceCursor[T]) peek() *T {
 	if len(c.items) == 0 {
 		return nil
 	}
 	return &c.items[0]
+}
+
+func (c *sliceCursor[T]) head() (remote.Path, bool) {
+	if len(c.items) == 0 {
+		return "", false
+	}
+	return c.path(&c.items[0]), true
 }
 
 func (c *sliceCursor[T]) next()         { c.items = c.items[1:] }
@@ -82,43 +100,37 @@ func (c *sliceCursor[T]) failed() error { return nil }
 // scoped passes slices of one subtree each.
 func mergeTrees(lc, rc cursor[state.Record], bc cursor[state.Base], fn func(p remote.Path, b *state.Base, l, r *state.Record) error) error {
 	for {
-		l, r, b := lc.peek(), rc.peek(), bc.peek()
-		for _, err := range []error{lc.failed(), rc.failed(), bc.failed()} {
-			if err != nil {
+		var at remote.Path
+		found := false
+		for _, c := range []interface {
+			head() (remote.Path, bool)
+			failed() error
+		}{lc, rc, bc} {
+			p, ok := c.head()
+			if err := c.failed(); err != nil {
 				return err
 			}
-		}
-		var p *remote.Path
-		for _, q := range []*remote.Path{pathOfRec(l), pathOfRec(r), pathOfBase(b)} {
-			if q != nil && (p == nil || state.Compare(*q, *p) < 0) {
-				p = q
+			if ok && (!found || state.Compare(p, at) < 0) {
+				at, found = p, true
 			}
 		}
-		if p == nil {
+		if !found {
 			return nil
 		}
-		at := *p
-		var lcopy, rcopy *state.Record
-		var bcopy *state.Base
-		if l != nil && l.Path == at {
-			c := *l
-			lcopy = &c
-			lc.next()
-		}
-		if r != nil && r.Path == at {
-			c := *r
-			rcopy = &c
-			rc.next()
-		}
-		if b != nil && b.Path == at {
-			c := *b
-			bcopy = &c
-			bc.next()
-		}
-		if err := fn(at, bcopy, lcopy, rcopy); err != nil {
+		if err := fn(at, take(bc, at), take(lc, at), take(rc, at)); err != nil {
 			return err
 		}
 	}
+}
+
+// take consumes a copy of c's record if it is at p.
+func take[T any](c cursor[T], p remote.Path) *T {
+	if h, ok := c.head(); !ok || h != p {
+		return nil
+	}
+	v := *c.peek()
+	c.next()
+	return &v
 }
 
 // mergeStore is mergeTrees over the whole store, paged.
@@ -128,8 +140,9 @@ func mergeStore(st *state.Store, fn func(p remote.Path, b *state.Base, l, r *sta
 
 // mergeSubtree is mergeTrees over root and what is below it, read in rd.
 func mergeSubtree(rd state.Reader, root remote.Path, fn func(p remote.Path, b *state.Base, l, r *state.Record) error) error {
-	var ls, rs sliceCursor[state.Record]
-	var bs sliceCursor[state.Base]
+	recPath := func(r *state.Record) remote.Path { return r.Path }
+	ls, rs := sliceCursor[state.Record]{path: recPath}, sliceCursor[state.Record]{path: recPath}
+	bs := sliceCursor[state.Base]{path: func(b *state.Base) remote.Path { return b.Path }}
 	if err := rd.Each(state.Local, root, func(r state.Record) error { ls.items = append(ls.items, r); return nil }); err != nil {
 		return err
 	}
@@ -140,18 +153,4 @@ func mergeSubtree(rd state.Reader, root remote.Path, fn func(p remote.Path, b *s
 		return err
 	}
 	return mergeTrees(&ls, &rs, &bs, fn)
-}
-
-func pathOfRec(r *state.Record) *remote.Path {
-	if r == nil {
-		return nil
-	}
-	return &r.Path
-}
-
-func pathOfBase(b *state.Base) *remote.Path {
-	if b == nil {
-		return nil
-	}
-	return &b.Path
 }

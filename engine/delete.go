@@ -16,7 +16,7 @@ import (
 // delete sends a file to its side's trash, or removes an emptied folder, only if the side still holds what the
 // plan saw (the provider checks the revision, localdir the stat fingerprint).
 func (e *Engine) delete(ctx context.Context, a Action) error {
-	side := a.writes()
+	side := a.direction().this
 	r, seen := e.sideRemote(side), on(side, a.Local, a.Remote)
 	if seen == nil {
 		return fmt.Errorf("delete %s: nothing was seen there", a.Path.Quoted())

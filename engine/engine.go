@@ -381,10 +381,7 @@ func (e *Engine) plan(ctx context.Context) ([]Action, int, error) {
 	}
 	var acts []Action
 	err = e.d.Store.View(func(r state.Reader) error {
-		acts = pl.finish(func(ix state.Index, id string) (remote.Path, bool) {
-			p, ok, err := r.PathOfID(ix, id)
-			return p, ok && err == nil
-		})
+		acts = pl.finish(baseIDs(r))
 		return nil
 	})
 	return acts, pl.baseFiles, err

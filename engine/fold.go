@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"go.uber.org/zap"
 
@@ -172,13 +173,21 @@ func (pl *planner) remakes(s *foldSeen) bool {
 	if s.l == nil || s.r != nil {
 		return false
 	}
-	for i := s.firstAct; i < len(pl.acts); i++ {
-		if pl.acts[i].Path == s.path && pl.acts[i].Op == MkdirRemote {
-			return true
+	return findAct(pl.acts, s.firstAct, s.path, is(MkdirRemote)) >= 0
+}
+
+// findAct is the index of the first action from i on at path p whose op ok accepts, or -1.
+func findAct(acts []Action, i int, p remote.Path, ok func(Op) bool) int {
+	for ; i < len(acts); i++ {
+		if acts[i].Path == p && ok(acts[i].Op) {
+			return i
 		}
 	}
-	return false
+	return -1
 }
+
+// is accepts the ops given.
+func is(ops ...Op) func(Op) bool { return func(o Op) bool { return slices.Contains(ops, o) } }
 
 // drop turns s, already planned with its subtree, into a collision's: nothing below s is synced, and every sync
 // point planned there is forgotten (the remote cannot hold s, so a base there would lack its remote record).
@@ -196,7 +205,7 @@ func (pl *planner) drop(s *foldSeen) {
 			continue
 		}
 		forgot[a.Path] = true
-		a.Op, a.Reason = Forget, "collides with another spelling on a remote that does not tell them apart"
+		a.Op, a.Reason = Forget, collides
 	}
 	// Folders at and below s still on the stack are planned here, as forgotten, and leave it with nothing more.
 	for i := range pl.stack {
@@ -221,9 +230,10 @@ func (pl *planner) forgetBase(p remote.Path, b *state.Base, l, r *state.Record) 
 	if b == nil {
 		return
 	}
-	pl.acts = append(pl.acts, Action{Op: Forget, Path: p, Local: l, Remote: r, Base: b,
-		Reason: "collides with another spelling on a remote that does not tell them apart"})
+	pl.acts = append(pl.acts, Action{Op: Forget, Path: p, Local: l, Remote: r, Base: b, Reason: collides})
 }
+
+const collides = "collides with another spelling on a remote that does not tell them apart"
 
 // leave skips p and its subtree in this plan.
 func (fs *foldState) leave(p remote.Path) bool {
@@ -269,20 +279,12 @@ func (fs *foldState) after(pl *planner, p remote.Path, cur Action) {
 	}
 	fs.wait = nil
 	find := func(s *foldSeen, ok func(Op) bool) bool {
-		if s.path == p {
-			return ok(cur.Op)
-		}
-		for i := s.firstAct; i < len(pl.acts); i++ {
-			if pl.acts[i].Path == s.path && ok(pl.acts[i].Op) {
-				return true
-			}
-		}
-		return false
+		return s.path == p && ok(cur.Op) || s.path != p && findAct(pl.acts, s.firstAct, s.path, ok) >= 0
 	}
-	if !find(w.loc, func(o Op) bool { return o == Upload || o == MkdirRemote }) {
+	if !find(w.loc, is(Upload, MkdirRemote)) {
 		return
 	}
-	if find(w.gone, func(o Op) bool { return o == DeleteRemote }) {
+	if find(w.gone, is(DeleteRemote)) {
 		fs.afterDelete[w.loc.path] = w.gone.path
 		return
 	}
@@ -309,24 +311,12 @@ func (fs *foldState) holdUploads(acts []Action) {
 			undeferDeletes(acts, d)
 		}
 	}()
-	at := func(p remote.Path, ok func(Op) bool) int {
-		for i := range acts {
-			if acts[i].Path == p && ok(acts[i].Op) {
-				return i
-			}
-		}
-		return -1
-	}
 	for upPath, delPath := range fs.afterDelete {
-		up := at(upPath, func(o Op) bool { return o == Upload || o == MkdirRemote })
-		if up < 0 {
-			continue
-		}
-		del := at(delPath, func(o Op) bool { return o == DeleteRemote })
+		up, del := findAct(acts, 0, upPath, is(Upload, MkdirRemote)), findAct(acts, 0, delPath, is(DeleteRemote))
 		if del < 0 {
-			del = at(delPath, func(o Op) bool { return o == OpNone })
+			del = findAct(acts, 0, delPath, is(OpNone))
 		}
-		if del < 0 {
+		if up < 0 || del < 0 {
 			continue
 		}
 		switch acts[del].Op {

@@ -20,6 +20,14 @@ import (
 // idLookup finds the base path that held an object (move detection).
 type idLookup func(ix state.Index, id string) (remote.Path, bool)
 
+// baseIDs looks ids up in the store's index (a failed read finds nothing).
+func baseIDs(rd state.Reader) idLookup {
+	return func(ix state.Index, id string) (remote.Path, bool) {
+		p, ok, err := rd.PathOfID(ix, id)
+		return p, ok && err == nil
+	}
+}
+
 // moveSet is what move detection found: the moves to run this round, and the decisions (by index) that they
 // replace or that wait for the next round (below a moved folder, after the trees are re-keyed).
 type moveSet struct {
@@ -83,7 +91,7 @@ func findMoves(acts []Action, lookup idLookup) moveSet {
 		if !ok || n.ID == "" {
 			continue
 		}
-		p, ok := lookup(baseIndex(s.other), n.ID)
+		p, ok := lookup(sideOps[s.other].baseIndex, n.ID)
 		j, isGone := gone[s.other][p]
 		if !ok || !isGone || ms.consumed[j] {
 			continue
@@ -155,7 +163,7 @@ func folderMoveEvidence(acts []Action, gone [2]map[remote.Path]int, lookup idLoo
 		if !ok || !n.Dir || n.ID == "" {
 			continue
 		}
-		if p, ok := lookup(baseIndex(s.other), n.ID); ok {
+		if p, ok := lookup(sideOps[s.other].baseIndex, n.ID); ok {
 			if j, isGone := gone[s.other][p]; isGone && acts[j].Base.Dir {
 				cands[a.Path] = append(cands[a.Path], folderMove{p, a.Path, s.other})
 			}
@@ -187,7 +195,7 @@ func folderMoveEvidence(acts []Action, gone [2]map[remote.Path]int, lookup idLoo
 					continue
 				}
 				if f.ID != "" {
-					if p, ok := lookup(baseIndex(s.other), f.ID); ok && same(p) {
+					if p, ok := lookup(sideOps[s.other].baseIndex, f.ID); ok && same(p) {
 						found[c] = true
 					}
 				}

@@ -87,14 +87,15 @@ func decide(p remote.Path, b *state.Base, l, r *state.Record) Action {
 	switch {
 	case l == nil && r == nil:
 		a.Op, a.Reason = Forget, "deleted on both sides"
-	case l == nil && r.Dir:
-		a.Op, a.Reason = MkdirLocal, "deleted locally, changed remotely: the change wins"
-	case l == nil:
-		a.Op, a.Reason = Download, "deleted locally, changed remotely: the change wins"
-	case r == nil && l.Dir:
-		a.Op, a.Reason = MkdirRemote, "deleted remotely, changed locally: the change wins"
-	case r == nil:
-		a.Op, a.Reason = Upload, "deleted remotely, changed locally: the change wins"
+	case l == nil || r == nil:
+		s := toLocal // the side that deleted gets the other's change back
+		if r == nil {
+			s = toRemote
+		}
+		a.Op, a.Reason = sideOps[s.this].transfer, "deleted "+adverb(s.this)+", changed "+adverb(s.other)+": the change wins"
+		if on(s.other, l, r).Dir {
+			a.Op = sideOps[s.this].mkdir
+		}
 	case l.Dir && r.Dir:
 		a.Op, a.Reason = Record, "folder on both sides"
 	case l.Dir != r.Dir:

@@ -353,10 +353,7 @@ func (e *Engine) planScoped(ctx context.Context) ([]Action, int, error) {
 				return err
 			}
 		}
-		acts = pl.finish(func(ix state.Index, id string) (remote.Path, bool) {
-			p, ok, err := rd.PathOfID(ix, id)
-			return p, ok && err == nil
-		})
+		acts = pl.finish(baseIDs(rd))
 		return nil
 	})
 	if err == nil && full {

@@ -13,25 +13,19 @@ var (
 	sides    = [2]side{toRemote, toLocal}
 )
 
-// sideOps are the ops that write one side, by the side they write.
-var sideOps = [2]struct{ transfer, mkdir, del, move, chmod Op }{
-	state.Local:  {Download, MkdirLocal, DeleteLocal, MoveLocal, ChmodLocal},
-	state.Remote: {Upload, MkdirRemote, DeleteRemote, MoveRemote, ChmodRemote},
+// sideOps are the ops that write one side, by the side they write, and the id index of that side's base.
+var sideOps = [2]struct {
+	transfer, mkdir, del, move, chmod Op
+	baseIndex                         state.Index
+}{
+	state.Local:  {Download, MkdirLocal, DeleteLocal, MoveLocal, ChmodLocal, state.IDBaseLocal},
+	state.Remote: {Upload, MkdirRemote, DeleteRemote, MoveRemote, ChmodRemote, state.IDBaseRemote},
 }
 
-// writes is the side an action changes, for the ops that change one side only (the remote for the rest).
-func (a Action) writes() state.Side {
-	o := sideOps[state.Local]
-	switch a.Op {
-	case o.transfer, o.mkdir, o.del, o.move, o.chmod:
-		return state.Local
-	}
-	return state.Remote
-}
-
-// direction is the side an action changes and the side it carries a change of.
+// direction is the side an action changes (the remote, for ops that write no one side) and the other.
 func (a Action) direction() side {
-	if a.writes() == state.Local {
+	switch o := sideOps[state.Local]; a.Op {
+	case o.transfer, o.mkdir, o.del, o.move, o.chmod:
 		return toLocal
 	}
 	return toRemote
@@ -55,14 +49,6 @@ func (s side) pair(this, other *state.Record) (l, r *state.Record) {
 
 // adverb is how reasons name a side's change ("changed locally").
 func adverb(sd state.Side) string { return sideName(sd) + "ly" }
-
-// baseIndex is the id index of the base records of side sd.
-func baseIndex(sd state.Side) state.Index {
-	if sd == state.Local {
-		return state.IDBaseLocal
-	}
-	return state.IDBaseRemote
-}
 
 // holds: file record f on side sd holds the content base b recorded. Local files always carry a digest; a
 // remote file holds it at the same revision too (vBoxx has no digest).

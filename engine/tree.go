@@ -9,7 +9,8 @@ import (
 const pageSize = 512
 
 // pager streams one tree in store order, one short read transaction per page, so that writes can go on
-// between pages (bbolt must not hold a read transaction across a write in the same goroutine).
+// between pages (bbolt must not hold a read transaction across a write in the same goroutine). A pager made
+// done with buf set walks records already read.
 type pager[T any] struct {
 	st    *state.Store
 	fetch func(r state.Reader, after remote.Path) ([]T, error)
@@ -64,41 +65,10 @@ func newBaseIter(st *state.Store) *pager[state.Base] {
 		fetch: func(r state.Reader, after remote.Path) ([]state.Base, error) { return r.PageBase(after, pageSize) }}
 }
 
-// cursor walks one tree in store order: a pager over the store, or a slice read in one transaction.
-type cursor[T any] interface {
-	peek() *T                  // nil at the end or after an error
-	head() (remote.Path, bool) // the path of peek's record
-	next()
-	failed() error
-}
-
-// sliceCursor is a cursor over records already read.
-type sliceCursor[T any] struct {
-	items []T
-	path  func(*T) remote.Path
-}
-
-func (c *sliceCursor[T]) peek() *T {
-	if len(c.items) == 0 {
-		return nil
-	}
-	return &c.items[0]
-}
-
-func (c *sliceCursor[T]) head() (remote.Path, bool) {
-	if len(c.items) == 0 {
-		return "", false
-	}
-	return c.path(&c.items[0]), true
-}
-
-func (c *sliceCursor[T]) next()         { c.items = c.items[1:] }
-func (c *sliceCursor[T]) failed() error { return nil }
-
 // mergeTrees calls fn for every path in the union of the three trees, in store order (state.Compare), with
 // copies of the records (nil where a tree lacks the path). Full passes merge pagers over the whole store,
 // scoped passes slices of one subtree each.
-func mergeTrees(lc, rc cursor[state.Record], bc cursor[state.Base], fn func(p remote.Path, b *state.Base, l, r *state.Record) error) error {
+func mergeTrees(lc, rc *pager[state.Record], bc *pager[state.Base], fn func(p remote.Path, b *state.Base, l, r *state.Record) error) error {
 	for {
 		var at remote.Path
 		found := false
@@ -124,7 +94,7 @@ func mergeTrees(lc, rc cursor[state.Record], bc cursor[state.Base], fn func(p re
 }
 
 // take consumes a copy of c's record if it is at p.
-func take[T any](c cursor[T], p remote.Path) *T {
+func take[T any](c *pager[T], p remote.Path) *T {
 	if h, ok := c.head(); !ok || h != p {
 		return nil
 	}
@@ -141,16 +111,16 @@ func mergeStore(st *state.Store, fn func(p remote.Path, b *state.Base, l, r *sta
 // mergeSubtree is mergeTrees over root and what is below it, read in rd.
 func mergeSubtree(rd state.Reader, root remote.Path, fn func(p remote.Path, b *state.Base, l, r *state.Record) error) error {
 	recPath := func(r *state.Record) remote.Path { return r.Path }
-	ls, rs := sliceCursor[state.Record]{path: recPath}, sliceCursor[state.Record]{path: recPath}
-	bs := sliceCursor[state.Base]{path: func(b *state.Base) remote.Path { return b.Path }}
-	if err := rd.Each(state.Local, root, func(r state.Record) error { ls.items = append(ls.items, r); return nil }); err != nil {
+	ls, rs := &recIter{path: recPath, done: true}, &recIter{path: recPath, done: true}
+	bs := &pager[state.Base]{path: func(b *state.Base) remote.Path { return b.Path }, done: true}
+	if err := rd.Each(state.Local, root, func(r state.Record) error { ls.buf = append(ls.buf, r); return nil }); err != nil {
 		return err
 	}
-	if err := rd.Each(state.Remote, root, func(r state.Record) error { rs.items = append(rs.items, r); return nil }); err != nil {
+	if err := rd.Each(state.Remote, root, func(r state.Record) error { rs.buf = append(rs.buf, r); return nil }); err != nil {
 		return err
 	}
-	if err := rd.EachBase(root, func(b state.Base) error { bs.items = append(bs.items, b); return nil }); err != nil {
+	if err := rd.EachBase(root, func(b state.Base) error { bs.buf = append(bs.buf, b); return nil }); err != nil {
 		return err
 	}
-	return mergeTrees(&ls, &rs, &bs, fn)
+	return mergeTrees(ls, rs, bs, fn)
 }

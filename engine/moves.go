@@ -35,12 +35,14 @@ type moveSet struct {
 	consumed map[int]bool
 }
 
-// apply is the plan with the moves: consumed decisions become no-ops, the moves are appended.
+// apply is a new plan of the decisions and the moves, the consumed decisions as no-ops (fold.go still looks
+// for them); the decisions are left as they are.
 func (ms moveSet) apply(acts []Action) []Action {
+	out := append(make([]Action, 0, len(acts)+len(ms.moves)), acts...)
 	for i := range ms.consumed {
-		acts[i].Op = OpNone
+		out[i].Op = OpNone
 	}
-	return append(acts, ms.moves...)
+	return append(out, ms.moves...)
 }
 
 // gone is a delete candidate: what the base held at a path a side deleted, the other side still as recorded.

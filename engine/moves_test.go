@@ -26,7 +26,7 @@ func newRemote(r *state.Record) row    { return row{string(r.Path), nil, nil, r}
 
 // planMoves plans rows (any order) with the base's id index as move detection's lookup; fold: the remote
 // ignores case and normalises names.
-func planMoves(t *testing.T, rows []row, fold bool) []Action {
+func planMoves(t *testing.T, rows []row, fold bool) (plan []Action, consumed []string) {
 	t.Helper()
 	rows = slices.Clone(rows)
 	slices.SortFunc(rows, func(a, b row) int { return state.Compare(remote.Path(a.p), remote.Path(b.p)) })
@@ -49,12 +49,17 @@ func planMoves(t *testing.T, rows []row, fold bool) []Action {
 		pl.add(remote.Path(r.p), r.b, r.l, r.r)
 	}
 	// Move detection itself changes nothing: it only reports the moves and what they consume.
-	before := slices.Clone(pl.acts)
-	findMoves(pl.acts, lookup)
-	if !slices.Equal(before, pl.acts) {
+	dec := pl.decisions()
+	before := slices.Clone(dec)
+	ms := findMoves(dec, lookup)
+	if !slices.Equal(before, dec) {
 		t.Fatalf("findMoves changed the decisions")
 	}
-	return pl.finish(lookup)
+	for i := range ms.consumed {
+		consumed = append(consumed, string(dec[i].Path))
+	}
+	slices.Sort(consumed)
+	return pl.finish(lookup), consumed
 }
 
 // TestMoveTable holds the rules of move detection, one row each. Seeds name the simulation run that found the
@@ -75,19 +80,22 @@ func TestMoveTable(t *testing.T) {
 		fold      bool
 		rows      []row
 		want      []string
+		consumes  []string // the decisions the moves take the place of or leave for the next round (sorted)
 	}{
 		{name: "file moved locally",
-			why:  "the new local file has the inode the base knew at a.txt and the same content",
-			rows: []row{goneLocally(a), newLocal(as(b, "a.txt"))},
-			want: []string{"move-remote a.txt -> b.txt"}},
+			why:      "the new local file has the inode the base knew at a.txt and the same content",
+			rows:     []row{goneLocally(a), newLocal(as(b, "a.txt"))},
+			want:     []string{"move-remote a.txt -> b.txt"},
+			consumes: []string{"a.txt", "b.txt"}},
 		{name: "file moved remotely",
 			why:  "the new remote file has the remote id the base knew at a.txt and its revision",
 			rows: []row{goneRemotely(a), newRemote(as(b, "a.txt"))},
 			want: []string{"move-local a.txt -> b.txt"}},
 		{name: "inode reused",
-			why:  "the same inode with other content is a new file: an inode alone never proves a move",
-			rows: []row{goneLocally(a), newLocal(as(file("b.txt", "other"), "a.txt"))},
-			want: []string{"upload b.txt", "delete-remote a.txt"}},
+			why:      "the same inode with other content is a new file: an inode alone never proves a move",
+			rows:     []row{goneLocally(a), newLocal(as(file("b.txt", "other"), "a.txt"))},
+			want:     []string{"upload b.txt", "delete-remote a.txt"},
+			consumes: []string{}},
 		{name: "remote move with a new revision of the same bytes",
 			why:  "a remote file holds the base's content when its digest agrees, whatever its revision",
 			rows: []row{goneRemotely(a), newRemote(touchedRemote)},
@@ -97,9 +105,10 @@ func TestMoveTable(t *testing.T) {
 			rows: []row{goneRemotely(a), newRemote(editedRemote)},
 			want: []string{"download b.txt", "delete-local a.txt"}},
 		{name: "folder moved locally with its file",
-			why:  "a file came along (same content at the same place below): the folder moves, what is inside waits for the next round",
-			rows: []row{goneLocally(d), goneLocally(df), newLocal(as(n, "d")), newLocal(as(nf, "d/f"))},
-			want: []string{"move-remote d -> n"}},
+			why:      "a file came along (same content at the same place below): the folder moves, what is inside waits for the next round",
+			rows:     []row{goneLocally(d), goneLocally(df), newLocal(as(n, "d")), newLocal(as(nf, "d/f"))},
+			want:     []string{"move-remote d -> n"},
+			consumes: []string{"d", "d/f", "n", "n/f"}},
 		{name: "folder moved remotely with its file",
 			why:  "as above, the other way",
 			rows: []row{goneRemotely(d), goneRemotely(df), newRemote(as(n, "d")), newRemote(as(nf, "d/f"))},
@@ -125,7 +134,8 @@ func TestMoveTable(t *testing.T) {
 			rows: []row{goneLocally(z), goneLocally(zb), goneLocally(zbf), goneLocally(zg), synced(ad),
 				newLocal(as(dir("a/x"), "Z/b")), newLocal(as(file("a/x/f", "f"), "Z/b/f")),
 				newLocal(as(dir("a/x/Z"), "Z")), newLocal(as(file("a/x/Z/g", "g"), "Z/g"))},
-			want: []string{"move-remote Z/b -> a/x"}},
+			want:     []string{"move-remote Z/b -> a/x"},
+			consumes: []string{"Z", "Z/b", "Z/b/f", "Z/g", "a/x", "a/x/Z", "a/x/Z/g", "a/x/f"}},
 		{name: "case-only rename on a folding remote",
 			why:  "report.txt renamed Report.txt pairs as an ordinary move; the executor renames in two steps",
 			fold: true,
@@ -150,8 +160,12 @@ func TestMoveTable(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ops(planMoves(t, tc.rows, tc.fold)); !slices.Equal(got, tc.want) {
+			plan, consumed := planMoves(t, tc.rows, tc.fold)
+			if got := ops(plan); !slices.Equal(got, tc.want) {
 				t.Fatalf("%s\nplan = %q\nwant   %q", tc.why, got, tc.want)
+			}
+			if tc.consumes != nil && !slices.Equal(consumed, tc.consumes) {
+				t.Fatalf("%s\nconsumed %q\nwant     %q", tc.why, consumed, tc.consumes)
 			}
 		})
 	}

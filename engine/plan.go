@@ -157,8 +157,9 @@ type frame struct {
 
 // planner consumes the union of the three trees in store order (depth-first, children sorted bytewise) and
 // collects actions. A folder is decided when it leaves the stack, after everything below it (post-order), so
-// that what its children keep decides whether it goes; no action is changed once planned. Memory grows with
-// the number of actions and the tree depth, not the tree size.
+// that what its children keep decides whether it goes, and its action is never patched afterwards (a name
+// collision on a folding remote still forgets a subtree planned before it, fold.go). Memory grows with the
+// number of actions and the tree depth, not the tree size.
 type planner struct {
 	ignored   func(p remote.Path, dir bool) bool
 	fold      *foldState // names the remote does not tell apart (fold.go); nil: it tells all apart
@@ -262,13 +263,18 @@ func (pl *planner) pop() {
 	}
 }
 
-// finish turns delete+create pairs of one object into moves, drops what became no-ops and orders the plan for
-// execution. Actions below a move are left for the next round, after the move has re-keyed the trees.
-func (pl *planner) finish(lookup idLookup) []Action {
+// decisions closes the walk (the folders still on the stack are decided) and returns what it planned.
+func (pl *planner) decisions() []Action {
 	for len(pl.stack) > 0 {
 		pl.pop()
 	}
-	acts := pl.acts
+	return pl.acts
+}
+
+// finish turns delete+create pairs of one object into moves, drops what became no-ops and orders the plan for
+// execution. Actions below a move are left for the next round, after the move has re-keyed the trees.
+func (pl *planner) finish(lookup idLookup) []Action {
+	acts := pl.decisions()
 	if lookup != nil {
 		acts = findMoves(acts, lookup).apply(acts)
 	}

@@ -45,7 +45,7 @@ func (ms moveSet) apply(acts []Action) []Action {
 	return append(out, ms.moves...)
 }
 
-// gone is a delete candidate: what the base held at a path a side deleted, the other side still as recorded.
+// goneOn finds the delete candidates of each side: a path the side deleted whose other side is as recorded.
 func goneOn(acts []Action) [2]map[remote.Path]int {
 	gone := [2]map[remote.Path]int{{}, {}}
 	for i, a := range acts {

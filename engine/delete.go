@@ -113,10 +113,7 @@ func (e *Engine) clearFolder(ctx context.Context, a Action, side state.Side, r r
 		}
 		names = append(names, remote.Escape(c.Path.Base()))
 	}
-	seen := a.Local
-	if side == state.Remote {
-		seen = a.Remote
-	}
+	seen := on(side, a.Local, a.Remote)
 	if err := e.commit(ctx, func(tx state.Writer) error {
 		if err := tx.DeleteBase(a.Path); err != nil {
 			return err
@@ -204,11 +201,7 @@ type folderLister interface {
 // its delete sends to the trash, see clearFolder). A read decides, not a delete attempt, so that passes over a
 // folder still kept change nothing; any doubt (a side that cannot list, a failed listing, a symlink) keeps it.
 func (e *Engine) keptEmptied(ctx context.Context, side state.Side, p remote.Path) bool {
-	r := e.d.Local
-	if side == state.Remote {
-		r = e.d.Remote
-	}
-	fl, ok := r.(folderLister)
+	fl, ok := e.sideRemote(side).(folderLister)
 	if !ok {
 		return false
 	}

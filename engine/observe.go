@@ -232,10 +232,7 @@ func (e *Engine) skippedByID(side state.Side, ids []string, rep *Report) ([]remo
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	ix := state.IDLocal
-	if side == state.Remote {
-		ix = state.IDRemote
-	}
+	ix := sideOps[side].index
 	var out []remote.Path
 	err := e.d.Store.View(func(r state.Reader) error {
 		for _, id := range ids {

@@ -13,13 +13,14 @@ var (
 	sides    = [2]side{toRemote, toLocal}
 )
 
-// sideOps are the ops that write one side, by the side they write, and the id index of that side's base.
+// sideOps are the ops that write one side, by the side they write, and the id indexes of that side's records
+// and of its base records.
 var sideOps = [2]struct {
 	transfer, mkdir, del, move, chmod Op
-	baseIndex                         state.Index
+	index, baseIndex                  state.Index
 }{
-	state.Local:  {Download, MkdirLocal, DeleteLocal, MoveLocal, ChmodLocal, state.IDBaseLocal},
-	state.Remote: {Upload, MkdirRemote, DeleteRemote, MoveRemote, ChmodRemote, state.IDBaseRemote},
+	state.Local:  {Download, MkdirLocal, DeleteLocal, MoveLocal, ChmodLocal, state.IDLocal, state.IDBaseLocal},
+	state.Remote: {Upload, MkdirRemote, DeleteRemote, MoveRemote, ChmodRemote, state.IDRemote, state.IDBaseRemote},
 }
 
 // direction is the side an action changes (the remote, for ops that write no one side) and the other.

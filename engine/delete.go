@@ -16,10 +16,8 @@ import (
 // delete sends a file to its side's trash, or removes an emptied folder, only if the side still holds what the
 // plan saw (the provider checks the revision, localdir the stat fingerprint).
 func (e *Engine) delete(ctx context.Context, a Action) error {
-	side, r, seen := state.Remote, e.d.Remote, a.Remote
-	if a.Op == DeleteLocal {
-		side, r, seen = state.Local, e.d.Local, a.Local
-	}
+	side := a.direction().this
+	r, seen := e.sideRemote(side), on(side, a.Local, a.Remote)
 	if seen == nil {
 		return fmt.Errorf("delete %s: nothing was seen there", a.Path.Quoted())
 	}
@@ -126,10 +124,7 @@ func (e *Engine) clearFolder(ctx context.Context, a Action, side state.Side, r r
 		}
 		names = append(names, remote.Escape(c.Path.Base()))
 	}
-	seen := a.Local
-	if side == state.Remote {
-		seen = a.Remote
-	}
+	seen := on(side, a.Local, a.Remote)
 	if err := e.commit(ctx, func(tx state.Writer) error {
 		if err := tx.DeleteBase(a.Path); err != nil {
 			return err
@@ -157,8 +152,7 @@ func (e *Engine) clearFolder(ctx context.Context, a Action, side state.Side, r r
 func (e *Engine) dropKept(ctx context.Context, acts []Action) ([]Action, error) {
 	var cand []int
 	for i, a := range acts {
-		if (a.Op == MkdirRemote && a.Local != nil && a.Base == nil && a.Remote == nil) ||
-			(a.Op == MkdirLocal && a.Remote != nil && a.Base == nil && a.Local == nil) {
+		if _, _, ok := created(a, true); ok {
 			cand = append(cand, i)
 		}
 	}
@@ -169,11 +163,8 @@ func (e *Engine) dropKept(ctx context.Context, acts []Action) ([]Action, error) 
 	err := e.d.Store.View(func(r state.Reader) error {
 		for _, i := range cand {
 			a := acts[i]
-			side, rec := state.Local, a.Local
-			if a.Op == MkdirLocal {
-				side, rec = state.Remote, a.Remote
-			}
-			v, err := r.Meta(keptKey(side, a.Path))
+			s, rec, _ := created(a, true)
+			v, err := r.Meta(keptKey(s.other, a.Path))
 			if err != nil {
 				return err
 			}
@@ -202,11 +193,9 @@ func (e *Engine) dropKept(ctx context.Context, acts []Action) ([]Action, error) 
 			out = append(out, a)
 			continue
 		}
-		side, del := state.Local, Action{Op: DeleteLocal, Path: a.Path, Local: a.Local}
-		if a.Op == MkdirLocal {
-			side, del = state.Remote, Action{Op: DeleteRemote, Path: a.Path, Remote: a.Remote}
-		}
-		if e.keptEmptied(ctx, side, a.Path) {
+		s, _, _ := created(a, true)
+		del := Action{Op: sideOps[s.other].del, Path: a.Path, Local: a.Local, Remote: a.Remote}
+		if e.keptEmptied(ctx, s.other, a.Path) {
 			del.Reason = "kept for ignored files, which are gone; deleted on the other side"
 			out = append(out, del)
 		}
@@ -223,11 +212,7 @@ type folderLister interface {
 // its delete sends to the trash, see clearFolder). A read decides, not a delete attempt, so that passes over a
 // folder still kept change nothing; any doubt (a side that cannot list, a failed listing, a symlink) keeps it.
 func (e *Engine) keptEmptied(ctx context.Context, side state.Side, p remote.Path) bool {
-	r := e.d.Local
-	if side == state.Remote {
-		r = e.d.Remote
-	}
-	fl, ok := r.(folderLister)
+	fl, ok := e.sideRemote(side).(folderLister)
 	if !ok {
 		return false
 	}

@@ -357,7 +357,7 @@ func fullWalkDone() error { return failpoint.Hit("observe.fullWalk") }
 // plan streams the three trees through the planner.
 func (e *Engine) plan(ctx context.Context) ([]Action, int, error) {
 	pl := e.newPlanner()
-	err := mergeTrees(e.d.Store, func(p remote.Path, b *state.Base, l, r *state.Record) error {
+	err := mergeStore(e.d.Store, func(p remote.Path, b *state.Base, l, r *state.Record) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -369,10 +369,7 @@ func (e *Engine) plan(ctx context.Context) ([]Action, int, error) {
 	}
 	var acts []Action
 	err = e.d.Store.View(func(r state.Reader) error {
-		acts = pl.finish(func(ix state.Index, id string) (remote.Path, bool) {
-			p, ok, err := r.PathOfID(ix, id)
-			return p, ok && err == nil
-		})
+		acts = pl.finish(baseIDs(r))
 		return nil
 	})
 	return acts, pl.baseFiles, err

@@ -301,19 +301,13 @@ func (e *Engine) syncLocal(ctx context.Context, p remote.Path, l *state.Record) 
 }
 
 func (e *Engine) mkdir(ctx context.Context, a Action) error {
-	side, other, r := state.Remote, state.Local, e.d.Remote
-	if a.Op == MkdirLocal {
-		side, other, r = state.Local, state.Remote, e.d.Local
-	}
+	s := a.direction()
+	side, other, r := s.this, s.other, e.sideRemote(s.this)
 	ent, err := r.Mkdir(ctx, a.Path)
 	if err != nil {
 		return fmt.Errorf("create folder %s: %w", a.Path.Quoted(), err)
 	}
-	src := a.Local
-	if a.Op == MkdirLocal {
-		src = a.Remote
-	}
-	if src != nil {
+	if src := on(other, a.Local, a.Remote); src != nil {
 		if ent, err = carryMode(ctx, r, ent, src.Mode); err != nil {
 			return fmt.Errorf("create folder %s: %w", a.Path.Quoted(), err)
 		}
@@ -340,11 +334,8 @@ func (e *Engine) mkdir(ctx context.Context, a Action) error {
 		if err != nil || !ok || !theirs.Dir {
 			return err
 		}
-		b := state.Base{Path: a.Path, Dir: true, Local: mine, Remote: theirs}
-		if side == state.Remote {
-			b.Local, b.Remote = theirs, mine
-		}
-		return tx.PutBase(b)
+		l, r := s.pair(&mine, &theirs)
+		return tx.PutBase(state.Base{Path: a.Path, Dir: true, Local: *l, Remote: *r})
 	})
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"go.uber.org/zap"
 
@@ -56,8 +57,8 @@ type foldState struct {
 	skipping   bool
 	collisions []collision
 	wait       *foldWait
-	// afterDelete: uploads that wait for the delete of their other spelling (upload index -> delete index)
-	afterDelete map[int]int
+	// afterDelete: uploads that wait for the delete of their other spelling (upload path -> delete path)
+	afterDelete map[remote.Path]remote.Path
 	// shadowed: folders missing on the remote whose name the remote holds in another spelling
 	shadowed map[remote.Path]*foldSeen
 }
@@ -67,7 +68,7 @@ func newFoldState(c remote.Capabilities) *foldState {
 	if f == nil {
 		return nil
 	}
-	return &foldState{fold: f, afterDelete: map[int]int{}, shadowed: map[remote.Path]*foldSeen{}}
+	return &foldState{fold: f, afterDelete: map[remote.Path]remote.Path{}, shadowed: map[remote.Path]*foldSeen{}}
 }
 
 // frame returns the names of folder dir, dropping frames of folders the depth-first walk has left.
@@ -172,13 +173,21 @@ func (pl *planner) remakes(s *foldSeen) bool {
 	if s.l == nil || s.r != nil {
 		return false
 	}
-	for i := s.firstAct; i < len(pl.acts); i++ {
-		if pl.acts[i].Path == s.path && pl.acts[i].Op == MkdirRemote {
-			return true
+	return findAct(pl.acts, s.firstAct, s.path, is(MkdirRemote)) >= 0
+}
+
+// findAct is the index of the first action from i on at path p whose op ok accepts, or -1.
+func findAct(acts []Action, i int, p remote.Path, ok func(Op) bool) int {
+	for ; i < len(acts); i++ {
+		if acts[i].Path == p && ok(acts[i].Op) {
+			return i
 		}
 	}
-	return false
+	return -1
 }
+
+// is accepts the ops given.
+func is(ops ...Op) func(Op) bool { return func(o Op) bool { return slices.Contains(ops, o) } }
 
 // drop turns s, already planned with its subtree, into a collision's: nothing below s is synced, and every sync
 // point planned there is forgotten (the remote cannot hold s, so a base there would lack its remote record).
@@ -196,7 +205,19 @@ func (pl *planner) drop(s *foldSeen) {
 			continue
 		}
 		forgot[a.Path] = true
-		a.Op, a.Reason = Forget, "collides with another spelling on a remote that does not tell them apart"
+		a.Op, a.Reason = Forget, collides
+	}
+	// Folders at and below s still on the stack are planned here, as forgotten, and leave it with nothing more.
+	for i := range pl.stack {
+		f := &pl.stack[i]
+		if f.dropped || !f.path.Within(s.path) {
+			continue
+		}
+		f.dropped = true
+		if f.path != s.path && f.dec.Op != OpNone && f.dec.Base != nil && !forgot[f.path] {
+			forgot[f.path] = true
+			pl.forgetBase(f.path, f.dec.Base, f.dec.Local, f.dec.Remote)
+		}
 	}
 	if !forgot[s.path] {
 		pl.forgetBase(s.path, s.b, s.l, s.r)
@@ -209,9 +230,10 @@ func (pl *planner) forgetBase(p remote.Path, b *state.Base, l, r *state.Record) 
 	if b == nil {
 		return
 	}
-	pl.acts = append(pl.acts, Action{Op: Forget, Path: p, Local: l, Remote: r, Base: b,
-		Reason: "collides with another spelling on a remote that does not tell them apart"})
+	pl.acts = append(pl.acts, Action{Op: Forget, Path: p, Local: l, Remote: r, Base: b, Reason: collides})
 }
+
+const collides = "collides with another spelling on a remote that does not tell them apart"
 
 // leave skips p and its subtree in this plan.
 func (fs *foldState) leave(p remote.Path) bool {
@@ -249,28 +271,21 @@ type foldWait struct {
 	gone, loc *foldSeen
 }
 
-// after is called by add with the index of p's action (-1: none).
-func (fs *foldState) after(pl *planner, p remote.Path, idx int) {
+// after is called by add with p's decision (a folder's is planned only when it leaves the stack).
+func (fs *foldState) after(pl *planner, p remote.Path, cur Action) {
 	w := fs.wait
 	if w == nil || w.current != p {
 		return
 	}
 	fs.wait = nil
-	find := func(s *foldSeen, ok func(Op) bool) int {
-		for i := s.firstAct; i < len(pl.acts); i++ {
-			if pl.acts[i].Path == s.path && ok(pl.acts[i].Op) {
-				return i
-			}
-		}
-		return -1
+	find := func(s *foldSeen, ok func(Op) bool) bool {
+		return s.path == p && ok(cur.Op) || s.path != p && findAct(pl.acts, s.firstAct, s.path, ok) >= 0
 	}
-	up := find(w.loc, func(o Op) bool { return o == Upload || o == MkdirRemote })
-	del := find(w.gone, func(o Op) bool { return o == DeleteRemote })
-	if up < 0 {
+	if !find(w.loc, is(Upload, MkdirRemote)) {
 		return
 	}
-	if del >= 0 {
-		fs.afterDelete[up] = del
+	if find(w.gone, is(DeleteRemote)) {
+		fs.afterDelete[w.loc.path] = w.gone.path
 		return
 	}
 	// The other spelling stays on the remote: this one cannot be added beside it.
@@ -296,11 +311,12 @@ func (fs *foldState) holdUploads(acts []Action) {
 			undeferDeletes(acts, d)
 		}
 	}()
-	for up, del := range fs.afterDelete {
-		if up < 0 || up >= len(acts) || del >= len(acts) || del < 0 {
-			continue
+	for upPath, delPath := range fs.afterDelete {
+		up, del := findAct(acts, 0, upPath, is(Upload, MkdirRemote)), findAct(acts, 0, delPath, is(DeleteRemote))
+		if del < 0 {
+			del = findAct(acts, 0, delPath, is(OpNone))
 		}
-		if acts[up].Op != Upload && acts[up].Op != MkdirRemote {
+		if up < 0 || del < 0 {
 			continue
 		}
 		switch acts[del].Op {

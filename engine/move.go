@@ -12,10 +12,8 @@ import (
 // move replays a move of one side on the other, then re-keys all three trees below the old path, so that what
 // was inside a moved folder needs no transfer.
 func (e *Engine) move(ctx context.Context, a Action) error {
-	side, r, seen := state.Remote, e.d.Remote, a.Remote
-	if a.Op == MoveLocal {
-		side, r, seen = state.Local, e.d.Local, a.Local
-	}
+	side := a.direction().this
+	r, seen := e.sideRemote(side), on(side, a.Local, a.Remote)
 	if seen == nil {
 		return fmt.Errorf("move %s: nothing was seen there", a.Path.Quoted())
 	}

@@ -85,7 +85,7 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 		it = sub
 	}
 	now := e.d.Clock.Now()
-	var lastKey string
+	var last remote.Path
 	var incomplete, skipped []remote.Path
 	var skippedIDs []string
 	first := true
@@ -108,17 +108,17 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 		}
 		return nil
 	}
-	// advance consumes the stored records before key k (gone) and returns the one at k, if any.
-	advance := func(k string) (*state.Record, error) {
+	// advance consumes the stored records before p (gone) and returns the one at p, if any.
+	advance := func(p remote.Path) (*state.Record, error) {
 		for {
 			s := it.peek()
 			if it.failed() != nil {
 				return nil, it.failed()
 			}
-			if s == nil || key(s.Path) > k {
+			if s == nil || state.Compare(s.Path, p) > 0 {
 				return nil, nil
 			}
-			if key(s.Path) == k {
+			if s.Path == p {
 				c := *s
 				it.next()
 				return &c, nil
@@ -143,24 +143,22 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 			if perr != nil || p != ent.Path || p == remote.Root {
 				return nil // a name that is no Path has nothing stored; its ID may still name what was
 			}
-			k := key(p)
-			if !first && k <= lastKey {
+			if !first && state.Compare(p, last) <= 0 {
 				return nil
 			}
-			first, lastKey = false, k
-			if _, err := advance(k); err != nil {
+			first, last = false, p
+			if _, err := advance(p); err != nil {
 				return err
 			}
 			skipped = append(skipped, p)
 			return nil
 		}
-		k := key(ent.Path)
-		if !first && k <= lastKey {
+		if !first && state.Compare(ent.Path, last) <= 0 {
 			// The merge relies on the order; out of order would turn into false deletes.
 			return fmt.Errorf("walk of %s out of order at %s", r, ent.Path.Quoted())
 		}
-		first, lastKey = false, k
-		stored, err := advance(k)
+		first, last = false, ent.Path
+		stored, err := advance(ent.Path)
 		if err != nil {
 			return err
 		}
@@ -234,10 +232,7 @@ func (e *Engine) skippedByID(side state.Side, ids []string, rep *Report) ([]remo
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	ix := state.IDLocal
-	if side == state.Remote {
-		ix = state.IDRemote
-	}
+	ix := sideOps[side].index
 	var out []remote.Path
 	err := e.d.Store.View(func(r state.Reader) error {
 		for _, id := range ids {

@@ -3,9 +3,7 @@ package engine
 import (
 	"errors"
 	"io/fs"
-	"slices"
 	"sort"
-	"strings"
 
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/state"
@@ -78,29 +76,26 @@ func decide(p remote.Path, b *state.Base, l, r *state.Record) Action {
 			a.Op, a.Reason = Record, "sync point gains the permissions"
 		}
 		return a
-	case lch && !rch && modeOnly(b, l, r, true):
-		a.Op, a.Reason = ChmodRemote, "permissions changed locally"
-		return a
-	case !lch && rch && modeOnly(b, l, r, false):
-		a.Op, a.Reason = ChmodLocal, "permissions changed remotely"
-		return a
-	case lch && !rch:
-		return toRemote(a)
-	case !lch && rch:
-		return toLocal(a)
+	case lch != rch:
+		s := toRemote
+		if rch {
+			s = toLocal
+		}
+		return propagate(a, s)
 	}
 	// Both sides changed since the base (or there is no base: the union merge).
 	switch {
 	case l == nil && r == nil:
 		a.Op, a.Reason = Forget, "deleted on both sides"
-	case l == nil && r.Dir:
-		a.Op, a.Reason = MkdirLocal, "deleted locally, changed remotely: the change wins"
-	case l == nil:
-		a.Op, a.Reason = Download, "deleted locally, changed remotely: the change wins"
-	case r == nil && l.Dir:
-		a.Op, a.Reason = MkdirRemote, "deleted remotely, changed locally: the change wins"
-	case r == nil:
-		a.Op, a.Reason = Upload, "deleted remotely, changed locally: the change wins"
+	case l == nil || r == nil:
+		s := toLocal // the side that deleted gets the other's change back
+		if r == nil {
+			s = toRemote
+		}
+		a.Op, a.Reason = sideOps[s.this].transfer, "deleted "+adverb(s.this)+", changed "+adverb(s.other)+": the change wins"
+		if on(s.other, l, r).Dir {
+			a.Op = sideOps[s.this].mkdir
+		}
 	case l.Dir && r.Dir:
 		a.Op, a.Reason = Record, "folder on both sides"
 	case l.Dir != r.Dir:
@@ -115,40 +110,25 @@ func decide(p remote.Path, b *state.Base, l, r *state.Record) Action {
 	return a
 }
 
-func toRemote(a Action) Action {
-	l, r := a.Local, a.Remote
+// propagate carries a change of side s.other to s.this, which holds what the base recorded.
+func propagate(a Action, s side) Action {
+	src, dst := on(s.other, a.Local, a.Remote), on(s.this, a.Local, a.Remote)
+	ops, from, name := sideOps[s.this], adverb(s.other), sideName(s.other)
 	switch {
-	case l == nil:
-		a.Op, a.Reason = DeleteRemote, "deleted locally"
-	case l.Dir && r == nil:
-		a.Op, a.Reason = MkdirRemote, "new local folder"
-	case l.Dir:
-		a.Op, a.Reason = DeleteRemote, "replaced by a folder locally"
-	case r != nil && r.Dir:
-		a.Op, a.Reason = DeleteRemote, "replaced by a file locally"
-	case r == nil:
-		a.Op, a.Reason = Upload, "new local file"
+	case modeOnly(a.Base, a.Local, a.Remote, s.other == state.Local):
+		a.Op, a.Reason = ops.chmod, "permissions changed "+from
+	case src == nil:
+		a.Op, a.Reason = ops.del, "deleted "+from
+	case src.Dir && dst == nil:
+		a.Op, a.Reason = ops.mkdir, "new "+name+" folder"
+	case src.Dir:
+		a.Op, a.Reason = ops.del, "replaced by a folder "+from
+	case dst != nil && dst.Dir:
+		a.Op, a.Reason = ops.del, "replaced by a file "+from
+	case dst == nil:
+		a.Op, a.Reason = ops.transfer, "new "+name+" file"
 	default:
-		a.Op, a.Reason = Upload, "changed locally"
-	}
-	return a
-}
-
-func toLocal(a Action) Action {
-	l, r := a.Local, a.Remote
-	switch {
-	case r == nil:
-		a.Op, a.Reason = DeleteLocal, "deleted remotely"
-	case r.Dir && l == nil:
-		a.Op, a.Reason = MkdirLocal, "new remote folder"
-	case r.Dir:
-		a.Op, a.Reason = DeleteLocal, "replaced by a folder remotely"
-	case l != nil && l.Dir:
-		a.Op, a.Reason = DeleteLocal, "replaced by a file remotely"
-	case l == nil:
-		a.Op, a.Reason = Download, "new remote file"
-	default:
-		a.Op, a.Reason = Download, "changed remotely"
+		a.Op, a.Reason = ops.transfer, "changed "+from
 	}
 	return a
 }
@@ -164,17 +144,22 @@ func (a Action) keeps() bool {
 	return true
 }
 
-// frame is an ancestor folder on the depth-first walk through the three trees.
+// frame is a folder on the depth-first walk through the three trees whose subtree is still being planned.
 type frame struct {
 	path       remote.Path
-	onL, onR   bool // the folder exists on that side
-	act        int  // index of its action in planner.acts, -1 if none
-	mkL, mkR   bool // a mkdir is planned on that side
+	dec        Action // what its own records ask for (decide); final when the folder leaves the stack
+	onL, onR   bool   // the folder exists on that side
+	kept       bool   // a path below stays on both sides, so the folder must too
+	mkL, mkR   bool   // it must be created on that side for what is kept below
 	ignoredDir bool
+	dropped    bool // a collision's subtree (fold.go): planned already as forgotten
 }
 
 // planner consumes the union of the three trees in store order (depth-first, children sorted bytewise) and
-// collects actions. Memory grows with the number of actions and the tree depth, not the tree size.
+// collects actions. A folder is decided when it leaves the stack, after everything below it (post-order), so
+// that what its children keep decides whether it goes, and its action is never patched afterwards (a name
+// collision on a folding remote still forgets a subtree planned before it, fold.go). Memory grows with the
+// number of actions and the tree depth, not the tree size.
 type planner struct {
 	ignored   func(p remote.Path, dir bool) bool
 	fold      *foldState // names the remote does not tell apart (fold.go); nil: it tells all apart
@@ -187,7 +172,7 @@ type planner struct {
 // add decides one path. Calls must come in store order.
 func (pl *planner) add(p remote.Path, b *state.Base, l, r *state.Record) {
 	for len(pl.stack) > 0 && !p.Within(pl.stack[len(pl.stack)-1].path) {
-		pl.stack = pl.stack[:len(pl.stack)-1]
+		pl.pop()
 	}
 	if b != nil && !b.Dir {
 		pl.baseFiles++
@@ -202,7 +187,7 @@ func (pl *planner) add(p remote.Path, b *state.Base, l, r *state.Record) {
 	if pl.ignored != nil && pl.ignored(p, dir) {
 		pl.acts = append(pl.acts, Action{Op: Forget, Path: p, Local: l, Remote: r, Base: b, Reason: "ignored"})
 		if dir {
-			pl.stack = append(pl.stack, frame{path: p, act: -1, ignoredDir: true})
+			pl.stack = append(pl.stack, frame{path: p, ignoredDir: true})
 		}
 		return
 	}
@@ -210,69 +195,88 @@ func (pl *planner) add(p remote.Path, b *state.Base, l, r *state.Record) {
 		return
 	}
 	a := decide(p, b, l, r)
-	idx := -1
-	if a.Op != OpNone {
-		idx = len(pl.acts)
+	above := len(pl.stack)
+	switch {
+	case dir:
+		pl.stack = append(pl.stack, frame{path: p, dec: a, onL: l != nil && l.Dir, onR: r != nil && r.Dir})
+	case a.Op != OpNone:
 		pl.acts = append(pl.acts, a)
 	}
 	if pl.fold != nil {
-		pl.fold.after(pl, p, idx)
+		pl.fold.after(pl, p, a)
 	}
 	if a.keeps() {
-		pl.ensureAncestors()
-	}
-	if dir {
-		pl.stack = append(pl.stack, frame{path: p, onL: l != nil && l.Dir, onR: r != nil && r.Dir, act: idx})
+		pl.keep(above)
 	}
 }
 
-// ensureAncestors keeps every ancestor folder on both sides: a planned delete of one is cancelled (its child
-// survives, so "folder deletes never take unseen files"), and a folder missing on a side is created there.
-func (pl *planner) ensureAncestors() {
-	for i := range pl.stack {
+// keep marks the folders above a path that stays (the first n frames) as kept: each must exist on both sides
+// when it is decided, so "folder deletes never take unseen files".
+func (pl *planner) keep(n int) {
+	for i := range n {
 		f := &pl.stack[i]
-		if f.act >= 0 {
-			switch a := &pl.acts[f.act]; a.Op {
-			case DeleteLocal, DeleteRemote:
-				if a.replacesFile() { // the file goes, the folder is created after it
-					break
-				}
-				if a.Local != nil && a.Remote != nil && a.Local.Dir != a.Remote.Dir {
-					// A file replaced the folder on one side while a child changed on the other: both stay,
-					// the file is renamed aside so that the folder can be created in its place.
-					pl.acts[f.act].Op = TypeConflict
-					pl.acts[f.act].Reason = "replaced by a file on one side, a child changed on the other"
-					break
-				}
-				pl.acts[f.act].Op = OpNone
-				pl.acts[f.act].Reason = "kept: a child changed"
-			}
-		}
-		if !f.onL && !f.mkL && !pl.planned(f, MkdirLocal) {
+		f.kept = true
+		if !f.onL && f.dec.Op != MkdirLocal {
 			f.mkL = true
-			pl.acts = append(pl.acts, Action{Op: MkdirLocal, Path: f.path, Reason: "parent of a kept path"})
 		}
-		if !f.onR && !f.mkR && !pl.planned(f, MkdirRemote) {
+		if !f.onR && !f.mkR && f.dec.Op != MkdirRemote {
 			if pl.fold != nil && pl.fold.shadowed[f.path] != nil && pl.shadowedParent(f.path) {
 				return // f and all below it are a collision now: nothing there is kept
 			}
 			f.mkR = true
-			pl.acts = append(pl.acts, Action{Op: MkdirRemote, Path: f.path, Reason: "parent of a kept path"})
 		}
 	}
 }
 
-func (pl *planner) planned(f *frame, op Op) bool { return f.act >= 0 && pl.acts[f.act].Op == op }
+// pop decides the folder on top of the stack, now that everything below it is planned: a delete of a folder
+// that keeps a child is no delete (or, where a file replaced it on one side, a type conflict), and a folder
+// missing on a side is created there for what it keeps.
+func (pl *planner) pop() {
+	f := pl.stack[len(pl.stack)-1]
+	pl.stack = pl.stack[:len(pl.stack)-1]
+	if f.ignoredDir || f.dropped {
+		return
+	}
+	a := f.dec
+	switch a.Op {
+	case DeleteLocal, DeleteRemote:
+		switch {
+		case !f.kept, a.replacesFile(): // the file goes, the folder is created after it
+		case a.Local != nil && a.Remote != nil && a.Local.Dir != a.Remote.Dir:
+			// A file replaced the folder on one side while a child changed on the other: both stay, the file
+			// is renamed aside so that the folder can be created in its place.
+			a.Op, a.Reason = TypeConflict, "replaced by a file on one side, a child changed on the other"
+		default:
+			// Planned as a no-op, so that what looks for the path's decision (fold.go) finds it.
+			a.Op, a.Reason = OpNone, "kept: a child changed"
+			pl.acts = append(pl.acts, a)
+		}
+	}
+	if a.Op != OpNone {
+		pl.acts = append(pl.acts, a)
+	}
+	if f.mkL {
+		pl.acts = append(pl.acts, Action{Op: MkdirLocal, Path: f.path, Reason: "parent of a kept path"})
+	}
+	if f.mkR {
+		pl.acts = append(pl.acts, Action{Op: MkdirRemote, Path: f.path, Reason: "parent of a kept path"})
+	}
+}
 
-// idLookup finds the base path that held an object (move detection).
-type idLookup func(ix state.Index, id string) (remote.Path, bool)
+// decisions closes the walk (the folders still on the stack are decided) and returns what it planned.
+func (pl *planner) decisions() []Action {
+	for len(pl.stack) > 0 {
+		pl.pop()
+	}
+	return pl.acts
+}
 
 // finish turns delete+create pairs of one object into moves, drops what became no-ops and orders the plan for
 // execution. Actions below a move are left for the next round, after the move has re-keyed the trees.
 func (pl *planner) finish(lookup idLookup) []Action {
-	acts := pl.acts
+	acts := pl.decisions()
 	if lookup != nil {
-		acts = detectMoves(acts, lookup)
+		acts = findMoves(acts, lookup).apply(acts)
 	}
 	if pl.fold != nil {
 		pl.fold.holdUploads(acts)
@@ -290,203 +294,6 @@ func (pl *planner) finish(lookup idLookup) []Action {
 	return out
 }
 
-func detectMoves(acts []Action, lookup idLookup) []Action {
-	goneL := map[remote.Path]int{} // deleted locally, remote still as in the base: DeleteRemote candidates
-	goneR := map[remote.Path]int{}
-	for i, a := range acts {
-		if a.Base == nil {
-			continue
-		}
-		switch {
-		case a.Op == DeleteRemote && a.Local == nil:
-			goneL[a.Path] = i
-		case a.Op == DeleteLocal && a.Remote == nil:
-			goneR[a.Path] = i
-		}
-	}
-	if len(goneL) == 0 && len(goneR) == 0 {
-		return acts
-	}
-	evidence := folderMoveEvidence(acts, goneL, goneR, lookup)
-	var moves []Action
-	for i, a := range acts {
-		if a.Base != nil {
-			continue
-		}
-		switch {
-		case (a.Op == Upload || a.Op == MkdirRemote) && a.Local != nil && a.Remote == nil && a.Local.ID != "":
-			p, ok := lookup(state.IDBaseLocal, a.Local.ID)
-			j, gone := goneL[p]
-			if !ok || !gone || acts[j].Op != DeleteRemote {
-				continue
-			}
-			src := acts[j]
-			// An inode is reused by the filesystem: the same inode proves a move only with the same content,
-			// and for a folder only with a file inside that came along (rm -rf D; mkdir E often gives E the
-			// inode D just freed).
-			if src.Base.Dir != a.Local.Dir || (!a.Local.Dir && a.Local.Hash != src.Base.Hash) ||
-				(a.Local.Dir && !evidence[folderMove{src.Path, a.Path, state.Local}]) {
-				continue
-			}
-			acts[j].Op, acts[i].Op = OpNone, OpNone
-			moves = append(moves, Action{Op: MoveRemote, Path: src.Path, To: a.Path, Local: a.Local,
-				Remote: src.Remote, Base: src.Base, Reason: "moved locally"})
-		case (a.Op == Download || a.Op == MkdirLocal) && a.Remote != nil && a.Local == nil && a.Remote.ID != "":
-			p, ok := lookup(state.IDBaseRemote, a.Remote.ID)
-			j, gone := goneR[p]
-			if !ok || !gone || acts[j].Op != DeleteLocal {
-				continue
-			}
-			src := acts[j]
-			if src.Base.Dir != a.Remote.Dir || (!a.Remote.Dir && !sameRemoteContent(a.Remote, src.Base)) ||
-				(a.Remote.Dir && !evidence[folderMove{src.Path, a.Path, state.Remote}]) {
-				continue
-			}
-			acts[j].Op, acts[i].Op = OpNone, OpNone
-			moves = append(moves, Action{Op: MoveLocal, Path: src.Path, To: a.Path, Local: src.Local,
-				Remote: a.Remote, Base: src.Base, Reason: "moved remotely"})
-		}
-	}
-	if len(moves) == 0 {
-		return acts
-	}
-	// Defer everything inside a moved folder, and every other move into or out of one, to the next round.
-	for _, m := range moves {
-		if !m.Base.Dir {
-			continue
-		}
-		for i := range acts {
-			p := acts[i].Path
-			if (p != m.Path && p.Within(m.Path)) || (p != m.To && p.Within(m.To)) {
-				acts[i].Op = OpNone
-			}
-		}
-	}
-	// Moves inside another moved folder wait for the next round, after the trees are re-keyed. Moves are kept
-	// greedily by destination depth, so a folder's new parent is placed before what moves into it; the greedy
-	// order also keeps one of two moves that each lie inside the other (seed 31503: b moved out of Z to a/x,
-	// then Z moved into a/x; dropping both left them unplanned for ever).
-	slices.SortStableFunc(moves, func(a, b Action) int {
-		if da, db := a.To.Depth(), b.To.Depth(); da != db {
-			return da - db
-		}
-		return strings.Compare(key(a.To), key(b.To))
-	})
-	var kept []Action
-	for _, m := range moves {
-		nested := false
-		for _, o := range kept {
-			if o.Base.Dir && ((m.Path != o.Path && m.Path.Within(o.Path)) || (m.To != o.To && m.To.Within(o.To)) ||
-				(m.Path != o.To && m.Path.Within(o.To)) || (m.To != o.Path && m.To.Within(o.Path))) {
-				nested = true
-				break
-			}
-		}
-		if !nested {
-			kept = append(kept, m)
-		}
-	}
-	return append(acts, kept...)
-}
-
-// folderMove is a folder move candidate: the folder from (gone on side) and the new folder to with its id.
-type folderMove struct {
-	from, to remote.Path
-	side     state.Side
-}
-
-// sameRemoteContent: remote file r holds the content of base b (same revision, or the same digest).
-func sameRemoteContent(r *state.Record, b *state.Base) bool {
-	return r.Rev == b.Remote.Rev || sameDigest(r.Hash, b.Hash)
-}
-
-// folderMoveEvidence finds, for each new folder whose id the base knew at a folder now gone on the same side,
-// whether a file came along: a new file below it whose content is what the base held at the same place below
-// the old folder, or at the base path its own id names there. Only such folders are moves: a folder's id
-// alone (an inode) is handed out again by the filesystem, and a wrong move would replace the files at the old
-// place by new ones without their old versions going to any trash. Without evidence the old folder is
-// deleted (its files to the trash) and the new one created.
-func folderMoveEvidence(acts []Action, goneL, goneR map[remote.Path]int, lookup idLookup) map[folderMove]bool {
-	cands := map[remote.Path][]folderMove{} // by new folder
-	for _, a := range acts {
-		switch {
-		case a.Base != nil:
-		case a.Op == MkdirRemote && a.Local != nil && a.Local.Dir && a.Remote == nil && a.Local.ID != "":
-			if p, ok := lookup(state.IDBaseLocal, a.Local.ID); ok {
-				if j, gone := goneL[p]; gone && acts[j].Base.Dir {
-					cands[a.Path] = append(cands[a.Path], folderMove{p, a.Path, state.Local})
-				}
-			}
-		case a.Op == MkdirLocal && a.Remote != nil && a.Remote.Dir && a.Local == nil && a.Remote.ID != "":
-			if p, ok := lookup(state.IDBaseRemote, a.Remote.ID); ok {
-				if j, gone := goneR[p]; gone && acts[j].Base.Dir {
-					cands[a.Path] = append(cands[a.Path], folderMove{p, a.Path, state.Remote})
-				}
-			}
-		}
-	}
-	found := map[folderMove]bool{}
-	if len(cands) == 0 {
-		return found
-	}
-	for _, a := range acts {
-		if a.Base != nil {
-			continue
-		}
-		var side state.Side
-		var r *state.Record
-		switch {
-		case a.Op == Upload && a.Local != nil && a.Remote == nil:
-			side, r = state.Local, a.Local
-		case a.Op == Download && a.Remote != nil && a.Local == nil:
-			side, r = state.Remote, a.Remote
-		default:
-			continue
-		}
-		// An empty file proves nothing: every empty file has the same digest, and a new one often gets the
-		// inode of an empty file just removed with the old folder (seed 3981: rm -r D; mkdir E; touch E/b took
-		// D/café's inode, the folder "move" then uploaded the empty E/b over D/b, whose version no trash held).
-		if r.Size == 0 {
-			continue
-		}
-		for d := a.Path.Dir(); d != remote.Root; d = d.Dir() {
-			for _, c := range cands[d] {
-				if c.side != side || found[c] {
-					continue
-				}
-				same := func(p remote.Path) bool {
-					gone := goneL
-					if side == state.Remote {
-						gone = goneR
-					}
-					j, ok := gone[p]
-					if !ok || acts[j].Base.Dir || !p.Within(c.from) {
-						return false
-					}
-					if side == state.Local {
-						return sameDigest(r.Hash, acts[j].Base.Hash)
-					}
-					return sameRemoteContent(r, acts[j].Base)
-				}
-				if same(a.Path.Rebase(c.to, c.from)) {
-					found[c] = true
-					continue
-				}
-				ix := state.IDBaseLocal
-				if side == state.Remote {
-					ix = state.IDBaseRemote
-				}
-				if r.ID != "" {
-					if p, ok := lookup(ix, r.ID); ok && same(p) {
-						found[c] = true
-					}
-				}
-			}
-		}
-	}
-	return found
-}
-
 // sortPlan orders actions by phase; folder creates parents first, deletes children first, the rest in path order.
 // The order is total, so a plan never depends on map iteration.
 func sortPlan(acts []Action) {
@@ -495,12 +302,12 @@ func sortPlan(acts []Action) {
 		if pa, pb := a.phase(), b.phase(); pa != pb {
 			return pa < pb
 		}
-		ka, kb := key(a.Path), key(b.Path)
+		c := state.Compare(a.Path, b.Path)
 		if a.phase() == phaseDelete {
-			return ka > kb // children (longer keys after their parent) first
+			return c > 0 // children (after their parent in store order) first
 		}
-		if ka != kb {
-			return ka < kb
+		if c != 0 {
+			return c < 0
 		}
 		return a.Op < b.Op
 	})

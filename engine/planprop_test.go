@@ -121,7 +121,7 @@ func planOnce(base, loc, rem map[string]int) []Action {
 	for p := range seen {
 		paths = append(paths, p)
 	}
-	sort.Slice(paths, func(i, j int) bool { return key(remote.Path(paths[i])) < key(remote.Path(paths[j])) })
+	sort.Slice(paths, func(i, j int) bool { return state.Compare(remote.Path(paths[i]), remote.Path(paths[j])) < 0 })
 	pl := &planner{}
 	for _, p := range paths {
 		var b *state.Base

@@ -80,16 +80,7 @@ func cleanScope(in []ScopePath) ([]ScopePath, error) {
 		}
 		out = append(out, ScopePath{Path: p, Subtree: sp.Subtree || p == remote.Root})
 	}
-	slices.SortFunc(out, func(a, b ScopePath) int {
-		ka, kb := key(a.Path), key(b.Path)
-		switch {
-		case ka < kb:
-			return -1
-		case ka > kb:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b ScopePath) int { return state.Compare(a.Path, b.Path) })
 	var res []ScopePath
 	for _, sp := range out {
 		if n := len(res); n > 0 {
@@ -354,14 +345,14 @@ func (e *Engine) planScoped(ctx context.Context) ([]Action, int, error) {
 				full = true
 				return nil
 			}
-			if err := mergeSubtree(rd, root.Path, pl.add); err != nil {
+			if err := mergeSubtree(rd, root.Path, func(p remote.Path, b *state.Base, l, r *state.Record) error {
+				pl.add(p, b, l, r)
+				return nil
+			}); err != nil {
 				return err
 			}
 		}
-		acts = pl.finish(func(ix state.Index, id string) (remote.Path, bool) {
-			p, ok, err := rd.PathOfID(ix, id)
-			return p, ok && err == nil
-		})
+		acts = pl.finish(baseIDs(rd))
 		return nil
 	})
 	if err == nil && full {
@@ -370,58 +361,4 @@ func (e *Engine) planScoped(ctx context.Context) ([]Action, int, error) {
 	// The big-delete guard compares with the whole base; the store counts folders too, which only makes the
 	// guard's denominator larger by the number of folders.
 	return acts, nbase, err
-}
-
-// mergeSubtree feeds the planner the union of the three trees at and below root, in store order.
-func mergeSubtree(rd state.Reader, root remote.Path, add func(remote.Path, *state.Base, *state.Record, *state.Record)) error {
-	var ls, rs []state.Record
-	var bs []state.Base
-	if err := rd.Each(state.Local, root, func(r state.Record) error { ls = append(ls, r); return nil }); err != nil {
-		return err
-	}
-	if err := rd.Each(state.Remote, root, func(r state.Record) error { rs = append(rs, r); return nil }); err != nil {
-		return err
-	}
-	if err := rd.EachBase(root, func(b state.Base) error { bs = append(bs, b); return nil }); err != nil {
-		return err
-	}
-	for len(ls) > 0 || len(rs) > 0 || len(bs) > 0 {
-		k, first := "", true
-		for _, p := range []*remote.Path{headRec(ls), headRec(rs), headBase(bs)} {
-			if p != nil && (first || key(*p) < k) {
-				k, first = key(*p), false
-			}
-		}
-		var l, r *state.Record
-		var b *state.Base
-		var p remote.Path
-		if len(ls) > 0 && key(ls[0].Path) == k {
-			c := ls[0]
-			l, p, ls = &c, c.Path, ls[1:]
-		}
-		if len(rs) > 0 && key(rs[0].Path) == k {
-			c := rs[0]
-			r, p, rs = &c, c.Path, rs[1:]
-		}
-		if len(bs) > 0 && key(bs[0].Path) == k {
-			c := bs[0]
-			b, p, bs = &c, c.Path, bs[1:]
-		}
-		add(p, b, l, r)
-	}
-	return nil
-}
-
-func headRec(rs []state.Record) *remote.Path {
-	if len(rs) == 0 {
-		return nil
-	}
-	return &rs[0].Path
-}
-
-func headBase(bs []state.Base) *remote.Path {
-	if len(bs) == 0 {
-		return nil
-	}
-	return &bs[0].Path
 }

@@ -149,10 +149,8 @@ func (e *Engine) chmod(ctx context.Context, a Action) error {
 	if a.Base == nil || a.Local == nil || a.Remote == nil {
 		return fmt.Errorf("chmod %s: a side or the sync point is missing", a.Path.Quoted())
 	}
-	dst, side, src, seen := e.d.Remote, state.Remote, a.Local, a.Remote
-	if a.Op == ChmodLocal {
-		dst, side, src, seen = e.d.Local, state.Local, a.Remote, a.Local
-	}
+	s := a.direction()
+	dst, side, src, seen := e.sideRemote(s.this), s.this, on(s.other, a.Local, a.Remote), on(s.this, a.Local, a.Remote)
 	ms, ok := dst.(remote.ModeSetter)
 	if !ok {
 		return fmt.Errorf("chmod %s: %s keeps no permissions", a.Path.Quoted(), dst)
@@ -171,11 +169,8 @@ func (e *Engine) chmod(ctx context.Context, a Action) error {
 		if err := tx.Put(side, mine); err != nil {
 			return err
 		}
-		b := state.Base{Path: a.Path, Hash: a.Base.Hash, Local: *a.Local, Remote: mine}
-		if side == state.Local {
-			b.Local, b.Remote = mine, *a.Remote
-		}
-		return tx.PutBase(b)
+		l, r := s.pair(&mine, src)
+		return tx.PutBase(state.Base{Path: a.Path, Hash: a.Base.Hash, Local: *l, Remote: *r})
 	})
 }
 

@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"strings"
-
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/state"
 )
@@ -10,12 +8,9 @@ import (
 // pageSize bounds what a streaming pass holds of a tree at once.
 const pageSize = 512
 
-// key is the store's sort key of a path: "/" sorts before every other byte, so the order is depth-first with
-// each folder's children sorted bytewise, the order of localdir's walk.
-func key(p remote.Path) string { return strings.ReplaceAll(string(p), "/", "\x00") }
-
 // pager streams one tree in store order, one short read transaction per page, so that writes can go on
-// between pages (bbolt must not hold a read transaction across a write in the same goroutine).
+// between pages (bbolt must not hold a read transaction across a write in the same goroutine). A pager made
+// done with buf set walks records already read.
 type pager[T any] struct {
 	st    *state.Store
 	fetch func(r state.Reader, after remote.Path) ([]T, error)
@@ -50,6 +45,13 @@ func (it *pager[T]) next() { it.buf = it.buf[1:] }
 
 func (it *pager[T]) failed() error { return it.err }
 
+func (it *pager[T]) head() (remote.Path, bool) {
+	if h := it.peek(); h != nil {
+		return it.path(h), true
+	}
+	return "", false
+}
+
 // recIter pages one side's records.
 type recIter = pager[state.Record]
 
@@ -63,66 +65,62 @@ func newBaseIter(st *state.Store) *pager[state.Base] {
 		fetch: func(r state.Reader, after remote.Path) ([]state.Base, error) { return r.PageBase(after, pageSize) }}
 }
 
-// mergeTrees calls fn for every path in the union of the three trees, in store order, with copies of the
-// records (nil where a tree lacks the path).
-func mergeTrees(st *state.Store, fn func(p remote.Path, b *state.Base, l, r *state.Record) error) error {
-	li := newRecIter(st, state.Local)
-	ri := newRecIter(st, state.Remote)
-	bi := newBaseIter(st)
+// mergeTrees calls fn for every path in the union of the three trees, in store order (state.Compare), with
+// copies of the records (nil where a tree lacks the path). Full passes merge pagers over the whole store,
+// scoped passes slices of one subtree each.
+func mergeTrees(lc, rc *pager[state.Record], bc *pager[state.Base], fn func(p remote.Path, b *state.Base, l, r *state.Record) error) error {
 	for {
-		l, r, b := li.peek(), ri.peek(), bi.peek()
-		if li.err != nil {
-			return li.err
-		}
-		if ri.err != nil {
-			return ri.err
-		}
-		if bi.err != nil {
-			return bi.err
-		}
-		if l == nil && r == nil && b == nil {
-			return nil
-		}
-		k, first := "", true
-		for _, p := range []*remote.Path{pathOfRec(l), pathOfRec(r), pathOfBase(b)} {
-			if p != nil && (first || key(*p) < k) {
-				k, first = key(*p), false
+		var at remote.Path
+		found := false
+		for _, c := range []interface {
+			head() (remote.Path, bool)
+			failed() error
+		}{lc, rc, bc} {
+			p, ok := c.head()
+			if err := c.failed(); err != nil {
+				return err
+			}
+			if ok && (!found || state.Compare(p, at) < 0) {
+				at, found = p, true
 			}
 		}
-		var lc, rc *state.Record
-		var bc *state.Base
-		var p remote.Path
-		if l != nil && key(l.Path) == k {
-			c := *l
-			lc, p = &c, c.Path
-			li.next()
+		if !found {
+			return nil
 		}
-		if r != nil && key(r.Path) == k {
-			c := *r
-			rc, p = &c, c.Path
-			ri.next()
-		}
-		if b != nil && key(b.Path) == k {
-			c := *b
-			bc, p = &c, c.Path
-			bi.next()
-		}
-		if err := fn(p, bc, lc, rc); err != nil {
+		if err := fn(at, take(bc, at), take(lc, at), take(rc, at)); err != nil {
 			return err
 		}
 	}
 }
 
-func pathOfRec(r *state.Record) *remote.Path {
-	if r == nil {
+// take consumes a copy of c's record if it is at p.
+func take[T any](c *pager[T], p remote.Path) *T {
+	if h, ok := c.head(); !ok || h != p {
 		return nil
 	}
-	return &r.Path
+	v := *c.peek()
+	c.next()
+	return &v
 }
 
-func pathOfBase(b *state.Base) *remote.Path {
-	if b == nil {
-		return nil
+// mergeStore is mergeTrees over the whole store, paged.
+func mergeStore(st *state.Store, fn func(p remote.Path, b *state.Base, l, r *state.Record) error) error {
+	return mergeTrees(newRecIter(st, state.Local), newRecIter(st, state.Remote), newBaseIter(st), fn)
+}
+
+// mergeSubtree is mergeTrees over root and what is below it, read in rd.
+func mergeSubtree(rd state.Reader, root remote.Path, fn func(p remote.Path, b *state.Base, l, r *state.Record) error) error {
+	recPath := func(r *state.Record) remote.Path { return r.Path }
+	ls, rs := &recIter{path: recPath, done: true}, &recIter{path: recPath, done: true}
+	bs := &pager[state.Base]{path: func(b *state.Base) remote.Path { return b.Path }, done: true}
+	if err := rd.Each(state.Local, root, func(r state.Record) error { ls.buf = append(ls.buf, r); return nil }); err != nil {
+		return err
 	}
-	return &b.Path
+	if err := rd.Each(state.Remote, root, func(r state.Record) error { rs.buf = append(rs.buf, r); return nil }); err != nil {
+		return err
+	}
+	if err := rd.EachBase(root, func(b state.Base) error { bs.buf = append(bs.buf, b); return nil }); err != nil {
+		return err
+	}
+	return mergeTrees(ls, rs, bs, fn)
 }

@@ -16,10 +16,9 @@ import (
 // delete sends a file to its side's trash, or removes an emptied folder, only if the side still holds what the
 // plan saw (the provider checks the revision, localdir the stat fingerprint).
 func (e *Engine) delete(ctx context.Context, a Action) error {
-	side := a.direction().this
-	r, seen := e.sideRemote(side), on(side, a.Local, a.Remote)
-	if seen == nil {
-		return fmt.Errorf("delete %s: nothing was seen there", a.Path.Quoted())
+	side, r, seen, err := e.acted(a, "delete")
+	if err != nil {
+		return err
 	}
 	if seen.Dir {
 		// A folder's precondition carries no revision: check right before that a folder is still what is there
@@ -43,7 +42,7 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 			return fmt.Errorf("delete %s: %w: a file took the folder's place", a.Path.Quoted(), remote.ErrConflict)
 		}
 	}
-	err := failpoint.Hit("delete.beforeCall")
+	err = failpoint.Hit("delete.beforeCall")
 	if err == nil {
 		err = r.Delete(ctx, a.Path, revOf(seen))
 	}

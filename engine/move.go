@@ -12,10 +12,9 @@ import (
 // move replays a move of one side on the other, then re-keys all three trees below the old path, so that what
 // was inside a moved folder needs no transfer.
 func (e *Engine) move(ctx context.Context, a Action) error {
-	side := a.direction().this
-	r, seen := e.sideRemote(side), on(side, a.Local, a.Remote)
-	if seen == nil {
-		return fmt.Errorf("move %s: nothing was seen there", a.Path.Quoted())
+	side, r, seen, err := e.acted(a, "move")
+	if err != nil {
+		return err
 	}
 	if side == state.Remote {
 		// The sync point about to be recorded at the new path vouches for the local name there: a user's rename
@@ -29,7 +28,6 @@ func (e *Engine) move(ctx context.Context, a Action) error {
 		}
 	}
 	var ent remote.Entry
-	var err error
 	if side == state.Remote && e.caseOnly(a.Path, a.To) {
 		// The remote sees the new spelling as the name it already holds: rename through a temporary name.
 		ent, err = e.moveTwoSteps(ctx, r, a.Path, a.To, revOf(seen))
@@ -75,4 +73,15 @@ func (e *Engine) move(ctx context.Context, a Action) error {
 		}
 		return nil
 	})
+}
+
+// acted returns the side action a changes, that side's remote and what the plan saw there (an error when it
+// saw nothing: a delete or move of nothing is a planner bug, never an action).
+func (e *Engine) acted(a Action, op string) (state.Side, remote.Remote, *state.Record, error) {
+	side := a.direction().this
+	seen := on(side, a.Local, a.Remote)
+	if seen == nil {
+		return side, nil, nil, fmt.Errorf("%s %s: nothing was seen there", op, a.Path.Quoted())
+	}
+	return side, e.sideRemote(side), seen, nil
 }

@@ -143,7 +143,7 @@ func (pl *planner) folded(p remote.Path, b *state.Base, l, r *state.Record) bool
 		return false
 	case l != nil && l.Dir && r == nil && ((q.r != nil && q.l != nil) || qWantsUp):
 		// A folder the remote lacks while it keeps (or will hold) the other spelling: fine as long as nothing
-		// asks for it there; a child that stays would (ensureAncestors), and then p is the collision. (An other
+		// asks for it there; a child that stays would (planner.keep), and then p is the collision. (An other
 		// spelling deleted locally is deleted on the remote in this round, which frees the name for the next.)
 		me.with = q.path
 		fs.shadowed[p] = me
@@ -151,7 +151,7 @@ func (pl *planner) folded(p remote.Path, b *state.Base, l, r *state.Record) bool
 	return false
 }
 
-// shadowedParent is called by ensureAncestors before it plans the remote folder dir for a child that stays. If
+// shadowedParent is called by planner.keep before it notes the remote folder dir for a child that stays. If
 // the remote holds another spelling of dir, dir becomes a collision: its subtree planned so far is dropped, the
 // rest left out, and it reports true (no folder is planned).
 func (pl *planner) shadowedParent(dir remote.Path) bool {
@@ -297,7 +297,7 @@ func (fs *foldState) after(pl *planner, p remote.Path, cur Action) {
 }
 
 // holdUploads drops the uploads that wait for a delete of their other spelling in this round, unless move
-// detection turned the pair into one move. Runs in finish, after detectMoves and before nothing is dropped.
+// detection turned the pair into one move. Runs in finish, after findMoves and before nothing is dropped.
 // Move detection may also have paired the delete with an upload elsewhere: the other spelling then holds the
 // name until the move phase, after the folder creates, so the upload waits as well. A move into the waiting
 // folder itself could never run (its new parent waits for the name it frees): it goes back to a delete now (to

@@ -296,22 +296,19 @@ func (fs *foldState) after(pl *planner, p remote.Path, cur Action) {
 	}
 }
 
-// holdUploads drops the uploads that wait for a delete of their other spelling in this round, unless move
-// detection turned the pair into one move. Runs in finish, after findMoves and before nothing is dropped.
+// holdUploads is the final plan: plan (the decisions with move detection's moves) with the uploads dropped that
+// wait for a delete of their other spelling in this round, unless move detection turned the pair into one
+// move. It builds a new plan and leaves plan as it is; finish calls it after findMoves.
 // Move detection may also have paired the delete with an upload elsewhere: the other spelling then holds the
 // name until the move phase, after the folder creates, so the upload waits as well. A move into the waiting
 // folder itself could never run (its new parent waits for the name it frees): it goes back to a delete now (to
 // the trash; the file is still here) and an upload in the next round, once the folder is made (seed 5894); a
 // folder's move that goes back so takes back the deletes of what is inside it (seed 6726, undeferDeletes).
 // Every other move into a held folder waits with it.
-func (fs *foldState) holdUploads(acts []Action) {
+func holdUploads(plan []Action, afterDelete map[remote.Path]remote.Path) []Action {
+	acts := slices.Clone(plan)
 	var undefer []remote.Path
-	defer func() {
-		for _, d := range undefer { // after every hold: a held move out of the folder leaves its source there
-			undeferDeletes(acts, d)
-		}
-	}()
-	for upPath, delPath := range fs.afterDelete {
+	for upPath, delPath := range afterDelete {
 		up, del := findAct(acts, 0, upPath, is(Upload, MkdirRemote)), findAct(acts, 0, delPath, is(DeleteRemote))
 		if del < 0 {
 			del = findAct(acts, 0, delPath, is(OpNone))
@@ -350,6 +347,10 @@ func (fs *foldState) holdUploads(acts []Action) {
 			}
 		}
 	}
+	for _, d := range undefer { // after every hold: a held move out of the folder leaves its source there
+		undeferDeletes(acts, d)
+	}
+	return acts
 }
 
 // undoMove gives the source of a move that will not run its delete back (move detection had dropped it),

@@ -279,7 +279,7 @@ func (pl *planner) finish(lookup idLookup) []Action {
 		acts = findMoves(acts, lookup).apply(acts)
 	}
 	if pl.fold != nil {
-		pl.fold.holdUploads(acts)
+		acts = holdUploads(acts, pl.fold.afterDelete)
 	}
 	if pl.done != nil {
 		pl.done(pl)

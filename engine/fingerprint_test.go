@@ -16,7 +16,6 @@ import (
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 
-	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/localdir"
 	"github.com/tandemsync/tandem/remote/localdir/fakefs"
 	"github.com/tandemsync/tandem/remote/memremote"
@@ -61,15 +60,7 @@ func TestFolderMoveNeedsMoreThanTheInode(t *testing.T) {
 	d, nd := dir("d"), dir("n")
 	nd.ID = d.ID
 	f := file("d/f", "old report")
-	lookup := func(ix state.Index, id string) (remote.Path, bool) {
-		switch id {
-		case d.ID:
-			return "d", true
-		case f.ID:
-			return "d/f", true
-		}
-		return "", false
-	}
+	lookup := lookupByID(d, f)
 	for _, tc := range []struct {
 		name string
 		nf   *state.Record

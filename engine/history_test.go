@@ -51,12 +51,7 @@ func TestHistoryRecordsDecisions(t *testing.T) {
 	if len(in) != 1 || in[0].From != "a.txt" || in[0].Op != "move-remote" {
 		t.Fatalf("b.txt: the move in: %+v", in)
 	}
-	write(t, p.L, "b.txt", "local edit")
-	write(t, p.R, "b.txt", "remote edit!")
-	rep := p.pass()
-	if len(rep.Conflicts) != 1 {
-		t.Fatalf("want one conflict: %+v", rep.Conflicts)
-	}
+	p.conflict("b.txt", "local edit", "remote edit!")
 	h = historyOf(t, p.st, "b.txt")
 	if h[0].Op != "conflict" || h[0].Copy == "" || h[0].Local == nil || h[0].Remote == nil ||
 		h[0].Local.Size == h[0].Remote.Size {

@@ -35,6 +35,14 @@ func (f *failingPut) Put(ctx context.Context, p remote.Path, body io.Reader, siz
 	return f.Mem.Put(ctx, p, body, size, mtime, pre)
 }
 
+// must stops the test on a setup step's error.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func memStore(t *testing.T) *state.Store {
 	t.Helper()
 	st, err := state.Open(t.TempDir()+"/pair.db", zaptest.NewLogger(t), state.Options{})
@@ -466,12 +474,8 @@ func TestFoldMoveIntoWaitingTwin(t *testing.T) {
 	local, rem, e, _ := foldPair(t)
 	_ = local.WriteFile("report", []byte("content"))
 	cleanPass(t, e)
-	if err := local.MkdirAll("Report"); err != nil {
-		t.Fatal(err)
-	}
-	if err := local.Rename("report", "Report/report"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, local.MkdirAll("Report"))
+	must(t, local.Rename("report", "Report/report"))
 	cleanPass(t, e)
 	if rep := cleanPass(t, e); rep.Rounds != 0 {
 		t.Fatalf("not converged: %+v", rep.Done)
@@ -515,21 +519,13 @@ func TestFoldFolderMoveIntoWaitingTwin(t *testing.T) {
 	_ = local.WriteFile("Report/c", []byte("content c"))
 	_ = local.WriteFile("x", []byte("content x"))
 	cleanPass(t, e)
-	if err := local.MkdirAll("report"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, local.MkdirAll("report"))
 	// A file moved out of the folder, straight into the waiting folder: its move waits as well, so the
 	// folder's delete must take it.
-	if err := local.Rename("Report/c", "report/c"); err != nil {
-		t.Fatal(err)
-	}
-	if err := local.Rename("Report", "report/old"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, local.Rename("Report/c", "report/c"))
+	must(t, local.Rename("Report", "report/old"))
 	// A move into the waiting folder waits for it too, rather than fail "parent folder: not found".
-	if err := local.Rename("x", "report/x"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, local.Rename("x", "report/x"))
 	e.o.Progress = func(ev Event) {
 		if ev.Done && ev.Err != nil {
 			t.Errorf("%s failed: %v", ev.Action, ev.Err)

@@ -5,12 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap/zaptest"
-
-	"github.com/tandemsync/tandem/remote/memremote"
 
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/state"
@@ -66,10 +62,7 @@ func TestHistoryRecordsDecisions(t *testing.T) {
 // A failing action is recorded as failed with its error, in a transaction of its own; the daemon's reason
 // for the pass is kept with it.
 func TestHistoryRecordsFailure(t *testing.T) {
-	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	local := memremote.New(clk, memremote.Options{Label: "local"})
-	rem := &failingPut{Mem: memremote.New(clk, memremote.Options{Label: "remote"})}
-	rem.fail.Store(true)
+	clk, local, rem := failingPair()
 	if err := local.WriteFile("a", []byte("refused")); err != nil {
 		t.Fatal(err)
 	}

@@ -27,12 +27,31 @@ type failingPut struct {
 	tries atomic.Int64
 }
 
+// failingPair is a local side and a remote whose uploads fail until told otherwise, on a fake clock.
+func failingPair() (*clockwork.FakeClock, *memremote.Mem, *failingPut) {
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	rem := &failingPut{Mem: memremote.New(clk, memremote.Options{Label: "remote"})}
+	rem.fail.Store(true)
+	return clk, memremote.New(clk, memremote.Options{Label: "local"}), rem
+}
+
 func (f *failingPut) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
 	f.tries.Add(1)
 	if f.fail.Load() {
 		return remote.Entry{}, errors.New("the provider refused it")
 	}
 	return f.Mem.Put(ctx, p, body, size, mtime, pre)
+}
+
+// writeMem writes pairs of path and content on a memory side, in order.
+func writeMem(t *testing.T, m *memremote.Mem, pathData ...string) {
+	t.Helper()
+	if len(pathData)%2 != 0 {
+		t.Fatalf("writeMem: %q is not pairs of path and content", pathData)
+	}
+	for i := 0; i < len(pathData); i += 2 {
+		must(t, m.WriteFile(pathData[i], []byte(pathData[i+1])))
+	}
 }
 
 // must stops the test on a setup step's error.
@@ -57,10 +76,7 @@ func memStore(t *testing.T) *state.Store {
 // 40 s..., however many passes (scoped or full) come in between; success forgets it.
 func TestPathBackoff(t *testing.T) {
 	ctx := context.Background()
-	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	local := memremote.New(clk, memremote.Options{Label: "local"})
-	rem := &failingPut{Mem: memremote.New(clk, memremote.Options{Label: "remote"})}
-	rem.fail.Store(true)
+	clk, local, rem := failingPair()
 	if err := local.WriteFile("a", []byte("always refused")); err != nil {
 		t.Fatal(err)
 	}
@@ -320,10 +336,7 @@ func cleanPass(t *testing.T, e *Engine) *Report {
 // first is synced, the other is reported as a collision (pass and `tandem conflicts`), every pass the same.
 func TestFoldCollision(t *testing.T) {
 	local, rem, e, st := foldPair(t)
-	_ = local.WriteFile("Report.txt", []byte("upper"))
-	_ = local.WriteFile("report.txt", []byte("lower"))
-	_ = local.WriteFile("caf\u00e9", []byte("nfc"))
-	_ = local.WriteFile("cafe\u0301", []byte("nfd"))
+	writeMem(t, local, "Report.txt", "upper", "report.txt", "lower", "caf\u00e9", "nfc", "cafe\u0301", "nfd")
 	for i := range 3 {
 		rep := cleanPass(t, e)
 		if i > 0 && rep.Rounds != 0 {
@@ -514,10 +527,7 @@ func TestFoldScopedTwin(t *testing.T) {
 // "folder not empty" on every pass.
 func TestFoldFolderMoveIntoWaitingTwin(t *testing.T) {
 	local, rem, e, _ := foldPair(t)
-	_ = local.WriteFile("Report/a", []byte("content a"))
-	_ = local.WriteFile("Report/sub/b", []byte("content b"))
-	_ = local.WriteFile("Report/c", []byte("content c"))
-	_ = local.WriteFile("x", []byte("content x"))
+	writeMem(t, local, "Report/a", "content a", "Report/sub/b", "content b", "Report/c", "content c", "x", "content x")
 	cleanPass(t, e)
 	must(t, local.MkdirAll("report"))
 	// A file moved out of the folder, straight into the waiting folder: its move waits as well, so the

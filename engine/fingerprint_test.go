@@ -16,6 +16,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 
+	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/localdir"
 	"github.com/tandemsync/tandem/remote/localdir/fakefs"
 	"github.com/tandemsync/tandem/remote/memremote"
@@ -298,5 +299,18 @@ func (p *fakeDiskPair) rewriteWithinDownloadTick(ctx context.Context, seed uint6
 	if after, err := p.ffs.Lstat("f"); err != nil || !after.ModTime.Equal(before.ModTime) || after.CTime != before.CTime ||
 		after.Ino != before.Ino || after.Size != before.Size {
 		p.t.Fatalf("seed %d: the rewrite moved the fingerprint (%+v, %v): the case needs a standing clock", seed, after, err)
+	}
+}
+
+// lookupByID finds each record's path by its ID, whichever side's index is asked: what the stored sync points
+// would answer for these records.
+func lookupByID(recs ...*state.Record) idLookup {
+	return func(_ state.Index, id string) (remote.Path, bool) {
+		for _, r := range recs {
+			if r.ID == id {
+				return r.Path, true
+			}
+		}
+		return "", false
 	}
 }

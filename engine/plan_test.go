@@ -129,19 +129,6 @@ func planRows(rows []row, lookup idLookup) []Action {
 	return pl.finish(lookup)
 }
 
-// lookupByID finds each record's path by its ID, whichever side's index is asked: what the stored sync points
-// would answer for these records.
-func lookupByID(recs ...*state.Record) idLookup {
-	return func(_ state.Index, id string) (remote.Path, bool) {
-		for _, r := range recs {
-			if r.ID == id {
-				return r.Path, true
-			}
-		}
-		return "", false
-	}
-}
-
 func ops(acts []Action) []string {
 	var s []string
 	for _, a := range acts {
@@ -197,7 +184,12 @@ func TestMoveDetection(t *testing.T) {
 	old := file("a.txt", "content")
 	moved := file("b.txt", "content")
 	moved.ID = old.ID
-	lookup := lookupByID(old)
+	lookup := func(ix state.Index, id string) (remote.Path, bool) {
+		if id == old.ID {
+			return "a.txt", true
+		}
+		return "", false
+	}
 	// Local move with the same content: a remote move.
 	got := ops(planRows([]row{
 		{"a.txt", base(old, old), nil, old},
@@ -234,7 +226,15 @@ func TestFolderMoveDefersChildren(t *testing.T) {
 	f := file("d/f", "f")
 	nf := file("n/f", "f")
 	nf.ID = f.ID
-	lookup := lookupByID(d, f)
+	lookup := func(ix state.Index, id string) (remote.Path, bool) {
+		switch id {
+		case d.ID:
+			return "d", true
+		case f.ID:
+			return "d/f", true
+		}
+		return "", false
+	}
 	got := ops(planRows([]row{
 		{"d", base(d, d), nil, d},
 		{"d/f", base(f, f), nil, f},

@@ -43,13 +43,6 @@ func init() {
 			w.foldR = remote.FoldName(remote.Capabilities{FoldsCase: true, NormalizesUnicode: true})
 		}
 	})
-	simExtraOps = append(simExtraOps,
-		simExtraOp{name: "case-twin", weight: 25, do: simCaseTwin},
-		simExtraOp{name: "case-rename", weight: 15, do: simCaseRename},
-		simExtraOp{name: "temp-named", weight: 8, do: simTempNamed},
-		simExtraOp{name: "torn-upload", weight: 10, do: simTornUpload},
-		simExtraOp{name: "remote-during-pass", weight: 10, do: simRemoteDuringPass},
-	)
 }
 
 // caseVariant flips the case of the first letter of a name ("" if it has none).

@@ -2,12 +2,9 @@ package engine
 
 import (
 	"errors"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
-
-	"go.uber.org/zap/zaptest"
 
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/state"
@@ -16,11 +13,7 @@ import (
 // TestGroupCommitQueuesIntoOneTransaction: commits that arrive while one runs share the next transaction; a
 // failing one fails alone, and the others are recorded.
 func TestGroupCommitQueuesIntoOneTransaction(t *testing.T) {
-	st, err := state.Open(filepath.Join(t.TempDir(), "pair.db"), zaptest.NewLogger(t), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := memStore(t)
 	var g groupCommit
 	var mu sync.Mutex
 	txOf := map[string]state.Writer{}
@@ -81,7 +74,7 @@ func TestGroupCommitQueuesIntoOneTransaction(t *testing.T) {
 			t.Errorf("%s: %v", n, errs[i])
 		}
 	}
-	err = st.View(func(r state.Reader) error {
+	err := st.View(func(r state.Reader) error {
 		for _, n := range append(names, "first") {
 			_, ok, err := r.Get(state.Local, remote.Path(n))
 			if err != nil {
@@ -107,11 +100,7 @@ func TestGroupCommitQueuesIntoOneTransaction(t *testing.T) {
 
 // TestGroupCommitBatchesQueued: with the failing one out, every queued commit lands in one transaction.
 func TestGroupCommitBatchesQueued(t *testing.T) {
-	st, err := state.Open(filepath.Join(t.TempDir(), "pair.db"), zaptest.NewLogger(t), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := memStore(t)
 	var g groupCommit
 	var mu sync.Mutex
 	var txs []state.Writer

@@ -397,33 +397,29 @@ func (e *Engine) checkRoots(ctx context.Context, rep *Report) error {
 	}); err != nil {
 		return err
 	}
-	for _, side := range []remote.Remote{e.d.Local, e.d.Remote} {
-		rc, ok := side.(remote.RootChecker)
-		if !ok {
-			continue
-		}
-		err := rc.CheckRoot(ctx)
+	for _, side := range e.rootCheckers() {
+		err := side.CheckRoot(ctx)
 		switch {
 		case err == nil:
 		case errors.Is(err, remote.ErrRootMissing) && nbase == 0:
 			if e.o.DryRun {
 				continue
 			}
-			if err := rc.InitRoot(ctx); err != nil {
+			if err := side.InitRoot(ctx); err != nil {
 				return fmt.Errorf("prepare %s: %w", side, err)
 			}
 		case errors.Is(err, remote.ErrRootMissing) && e.o.Resync && !e.o.DryRun:
 			// The user has seen the safety stop and asked for a new start: the old sync point cannot tell a
 			// deleted file from one that was never on this side any more, so it is dropped and the pass is a
 			// union merge, which deletes nothing.
-			if err := rc.InitRoot(ctx); err != nil {
+			if err := side.InitRoot(ctx); err != nil {
 				return fmt.Errorf("prepare %s: %w", side, err)
 			}
 			if err := e.d.Store.Update(func(w state.Writer) error { return w.DeleteBaseTree(remote.Root) }); err != nil {
 				return err
 			}
 			e.lg.Warn("root had lost its marker: merging both sides without the old sync point; nothing is deleted",
-				zap.String("root", side.String()))
+				zap.String("root", fmt.Sprint(side)))
 			rep.Resynced = true
 			nbase = 0
 		case errors.Is(err, remote.ErrRootMissing):

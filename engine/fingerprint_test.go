@@ -61,15 +61,7 @@ func TestFolderMoveNeedsMoreThanTheInode(t *testing.T) {
 	d, nd := dir("d"), dir("n")
 	nd.ID = d.ID
 	f := file("d/f", "old report")
-	lookup := func(ix state.Index, id string) (remote.Path, bool) {
-		switch id {
-		case d.ID:
-			return "d", true
-		case f.ID:
-			return "d/f", true
-		}
-		return "", false
-	}
+	lookup := lookupByID(d, f)
 	for _, tc := range []struct {
 		name string
 		nf   *state.Record
@@ -111,24 +103,13 @@ func TestFolderMoveNeedsMoreThanTheInode(t *testing.T) {
 // transfer; a power loss right after must not leave an empty or older file under that sync point.
 func TestRecordMakesLocalBytesDurable(t *testing.T) {
 	for seed := range uint64(20) {
-		clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-		ffs := fakefs.New(clk, rand.New(rand.NewPCG(seed, 7)))
-		ldir := localdir.New(zap.NewNop(), ffs, localdir.Options{Clock: clk, Label: "local"})
-		mem := memremote.New(clk, memremote.Options{Label: "mem"})
-		st, err := state.Open(filepath.Join(t.TempDir(), "pair.db"), zap.NewNop(), state.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := newFakeDiskPair(t, seed, 7)
+		ffs, mem, e := p.ffs, p.mem, p.e
 		data := []byte("the same report on both sides\n")
 		if err := ffs.WriteFile("report.txt", data); err != nil {
 			t.Fatal(err)
 		}
 		if err := mem.WriteFile("report.txt", data); err != nil {
-			t.Fatal(err)
-		}
-		e, err := New(Deps{Clock: clk, Local: ldir, Remote: mem, Store: st, Logger: zap.NewNop()},
-			Options{Host: "testhost"})
-		if err != nil {
 			t.Fatal(err)
 		}
 		rep, err := e.RunPass(context.Background())
@@ -137,7 +118,7 @@ func TestRecordMakesLocalBytesDurable(t *testing.T) {
 		}
 		ffs.Crash()
 		got, err := ffs.ReadFile("report.txt")
-		st.Close()
+		p.st.Close()
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("seed %d: after a power loss the recorded file holds %q (%v), want %q", seed, got, err, data)
 		}
@@ -152,28 +133,15 @@ func TestRecreatedFileUnderBaseMadeDurable(t *testing.T) {
 	ctx := context.Background()
 	lost := 0
 	for seed := range uint64(10) {
-		clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-		ffs := fakefs.New(clk, rand.New(rand.NewPCG(seed, 11)))
-		ldir := localdir.New(zap.NewNop(), ffs, localdir.Options{Clock: clk, Label: "local"})
-		mem := memremote.New(clk, memremote.Options{Label: "mem"})
-		st, err := state.Open(filepath.Join(t.TempDir(), "pair.db"), zap.NewNop(), state.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := New(Deps{Clock: clk, Local: ldir, Remote: mem, Store: st, Logger: zap.NewNop()},
-			Options{Host: "testhost"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := newFakeDiskPair(t, seed, 11)
+		ffs, e := p.ffs, p.e
 		content := func(i int) []byte { return fmt.Appendf(nil, "report %02d, synced\n", i) }
 		for i := range 12 {
 			if err := ffs.WriteFile(fmt.Sprintf("f%02d", i), content(i)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := e.RunPass(ctx); err != nil {
-			t.Fatal(err)
-		}
+		p.pass(ctx)
 		ffs.Sync()
 		for i := range 12 {
 			if err := ffs.Remove(fmt.Sprintf("f%02d", i)); err != nil {
@@ -183,7 +151,7 @@ func TestRecreatedFileUnderBaseMadeDurable(t *testing.T) {
 		if _, err := e.RunPass(ctx); !errors.Is(err, ErrBigDelete) {
 			t.Fatalf("seed %d: the pass after 12 of 12 deletes = %v, want the big-delete stop", seed, err)
 		}
-		clk.Advance(time.Second)
+		p.clk.Advance(time.Second)
 		if err := ffs.WriteFile("f00", content(0)); err != nil {
 			t.Fatal(err)
 		}
@@ -192,7 +160,7 @@ func TestRecreatedFileUnderBaseMadeDurable(t *testing.T) {
 		}
 		ffs.Crash()
 		got, err := ffs.ReadFile("f00")
-		st.Close()
+		p.st.Close()
 		if err != nil || !bytes.Equal(got, content(0)) {
 			t.Logf("seed %d: after a power loss f00 holds %q (%v), want %q", seed, got, err, content(0))
 			lost++
@@ -212,53 +180,23 @@ func TestRacyRewriteUnderBaseMadeDurable(t *testing.T) {
 	want := []byte("the remote's report\n")
 	lost := 0
 	for seed := range uint64(20) {
-		clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-		ffs := fakefs.New(clk, rand.New(rand.NewPCG(seed, 13)))
-		ldir := localdir.New(zap.NewNop(), ffs, localdir.Options{Clock: clk, Label: "local"})
-		mem := memremote.New(clk, memremote.Options{Label: "mem"})
-		st, err := state.Open(filepath.Join(t.TempDir(), "pair.db"), zap.NewNop(), state.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := New(Deps{Clock: clk, Local: ldir, Remote: mem, Store: st, Logger: zap.NewNop()},
-			Options{Host: "testhost"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := mem.WriteFile("f", want); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.RunPass(ctx); err != nil {
-			t.Fatal(err)
-		}
-		before, err := ffs.Lstat("f")
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := newFakeDiskPair(t, seed, 13)
+		ffs, mem := p.ffs, p.mem
 		// The clock has not moved since the download: size, mtime, ctime and inode all stay as they were.
-		if err := ffs.WriteFile("f", want); err != nil {
-			t.Fatal(err)
-		}
-		if after, err := ffs.Lstat("f"); err != nil || !after.ModTime.Equal(before.ModTime) || after.CTime != before.CTime || after.Ino != before.Ino {
-			t.Fatalf("seed %d: the rewrite moved the fingerprint (%+v, %v): the case needs a standing clock", seed, after, err)
-		}
-		clk.Advance(5 * time.Second) // past the racy window: this scan's record is trusted from now on
-		if _, err := e.RunPass(ctx); err != nil {
-			t.Fatal(err)
-		}
+		p.rewriteWithinDownloadTick(ctx, seed, want, want)
+		p.clk.Advance(5 * time.Second) // past the racy window: this scan's record is trusted from now on
+		p.pass(ctx)
 		ffs.Crash()
 		got, err := ffs.ReadFile("f")
 		if err != nil || !bytes.Equal(got, want) {
 			t.Logf("seed %d: after a power loss f holds %q (%v), want %q", seed, got, err, want)
 			lost++
 		}
-		if _, err := e.RunPass(ctx); err != nil {
-			t.Fatal(err)
-		}
+		p.pass(ctx)
 		if r, err := mem.ReadFile("f"); err != nil || !bytes.Equal(r, want) {
 			t.Logf("seed %d: the remote copy now holds %q (%v), want %q", seed, r, err, want)
 		}
-		st.Close()
+		p.st.Close()
 	}
 	if lost > 0 {
 		t.Fatalf("%d of 20 seeds: the re-hashed file recorded as in sync did not survive a power loss", lost)
@@ -274,37 +212,10 @@ func TestRacyRewriteNewContentMadeDurable(t *testing.T) {
 	old, edit := []byte("the remote's report\n"), []byte("the user's rewrite!\n")
 	diverged := 0
 	for seed := range uint64(20) {
-		clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-		ffs := fakefs.New(clk, rand.New(rand.NewPCG(seed, 17)))
-		ldir := localdir.New(zap.NewNop(), ffs, localdir.Options{Clock: clk, Label: "local"})
-		mem := memremote.New(clk, memremote.Options{Label: "mem"})
-		st, err := state.Open(filepath.Join(t.TempDir(), "pair.db"), zap.NewNop(), state.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := New(Deps{Clock: clk, Local: ldir, Remote: mem, Store: st, Logger: zap.NewNop()},
-			Options{Host: "testhost"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := mem.WriteFile("f", old); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.RunPass(ctx); err != nil {
-			t.Fatal(err)
-		}
-		before, err := ffs.Lstat("f")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ffs.WriteFile("f", edit); err != nil {
-			t.Fatal(err)
-		}
-		if after, err := ffs.Lstat("f"); err != nil || !after.ModTime.Equal(before.ModTime) || after.CTime != before.CTime ||
-			after.Ino != before.Ino || after.Size != before.Size {
-			t.Fatalf("seed %d: the rewrite moved the fingerprint (%+v, %v): the case needs a standing clock", seed, after, err)
-		}
-		clk.Advance(5 * time.Second) // past the racy window: this scan's record is trusted from now on
+		p := newFakeDiskPair(t, seed, 17)
+		ffs, mem, e := p.ffs, p.mem, p.e
+		p.rewriteWithinDownloadTick(ctx, seed, old, edit)
+		p.clk.Advance(5 * time.Second) // past the racy window: this scan's record is trusted from now on
 		// The upload's own fsync of f fails (a crash there, in seed 10191): the edit reached the remote, the pass
 		// did not record it.
 		ffs.SetFault(func(op, name string) error {
@@ -317,9 +228,7 @@ func TestRacyRewriteNewContentMadeDurable(t *testing.T) {
 		ffs.SetFault(nil)
 		ffs.Crash()
 		for range 2 {
-			if _, err := e.RunPass(ctx); err != nil {
-				t.Fatal(err)
-			}
+			p.pass(ctx)
 		}
 		l, lerr := ffs.ReadFile("f")
 		r, rerr := mem.ReadFile("f")
@@ -327,9 +236,81 @@ func TestRacyRewriteNewContentMadeDurable(t *testing.T) {
 			t.Logf("seed %d: after a power loss and two passes local f holds %q (%v), remote %q (%v)", seed, l, lerr, r, rerr)
 			diverged++
 		}
-		st.Close()
+		p.st.Close()
 	}
 	if diverged > 0 {
 		t.Fatalf("%d of 20 seeds: the sides differ although the engine records them in sync", diverged)
+	}
+}
+
+// fakeDiskPair is an engine between a fake disk (power losses, faults) and a memory remote at a standing clock,
+// the fixture of the durability tests, one per seed.
+type fakeDiskPair struct {
+	t   *testing.T
+	clk *clockwork.FakeClock
+	ffs *fakefs.FS
+	mem *memremote.Mem
+	st  *state.Store
+	e   *Engine
+}
+
+// newFakeDiskPair builds the pair for one seed; stream tells the tests' random sources apart. The caller closes
+// p.st where its test needs it closed.
+func newFakeDiskPair(t *testing.T, seed, stream uint64) *fakeDiskPair {
+	t.Helper()
+	p := &fakeDiskPair{t: t, clk: clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))}
+	p.ffs = fakefs.New(p.clk, rand.New(rand.NewPCG(seed, stream)))
+	ldir := localdir.New(zap.NewNop(), p.ffs, localdir.Options{Clock: p.clk, Label: "local"})
+	p.mem = memremote.New(p.clk, memremote.Options{Label: "mem"})
+	var err error
+	if p.st, err = state.Open(filepath.Join(t.TempDir(), "pair.db"), zap.NewNop(), state.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if p.e, err = New(Deps{Clock: p.clk, Local: ldir, Remote: p.mem, Store: p.st, Logger: zap.NewNop()},
+		Options{Host: "testhost"}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// pass runs a pass that must not fail.
+func (p *fakeDiskPair) pass(ctx context.Context) {
+	p.t.Helper()
+	if _, err := p.e.RunPass(ctx); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// rewriteWithinDownloadTick has the pass download f (remote content) and the user write f again (local content,
+// of the same size) within the same clock tick: size, mtime, ctime and inode stay as the download left them.
+func (p *fakeDiskPair) rewriteWithinDownloadTick(ctx context.Context, seed uint64, onRemote, onLocal []byte) {
+	p.t.Helper()
+	if err := p.mem.WriteFile("f", onRemote); err != nil {
+		p.t.Fatal(err)
+	}
+	p.pass(ctx)
+	before, err := p.ffs.Lstat("f")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := p.ffs.WriteFile("f", onLocal); err != nil {
+		p.t.Fatal(err)
+	}
+	if after, err := p.ffs.Lstat("f"); err != nil || !after.ModTime.Equal(before.ModTime) || after.CTime != before.CTime ||
+		after.Ino != before.Ino || after.Size != before.Size {
+		p.t.Fatalf("seed %d: the rewrite moved the fingerprint (%+v, %v): the case needs a standing clock", seed, after, err)
+	}
+}
+
+// lookupByID finds each record's path by its ID, whichever side's index is asked: what the stored sync points
+// would answer for these records.
+func lookupByID(recs ...*state.Record) idLookup {
+	return func(_ state.Index, id string) (remote.Path, bool) {
+		for _, r := range recs {
+			if r.ID == id {
+				return r.Path, true
+			}
+		}
+		return "", false
 	}
 }

@@ -209,15 +209,22 @@ func (e *Engine) baseFiles(skip func(remote.Path) bool) (int, error) {
 	return n, err
 }
 
+// rootCheckers are the sides that can tell whether their root (and its marker) is still there.
+func (e *Engine) rootCheckers() []remote.RootChecker {
+	var rcs []remote.RootChecker
+	for _, side := range []remote.Remote{e.d.Local, e.d.Remote} {
+		if rc, ok := side.(remote.RootChecker); ok {
+			rcs = append(rcs, rc)
+		}
+	}
+	return rcs
+}
+
 // verifyRoots is the unmount guard for the rounds after the first: a root that lost its marker or vanished
 // during the pass stops it before anything is planned from what is (not) there now.
 func (e *Engine) verifyRoots(ctx context.Context) error {
-	for _, side := range []remote.Remote{e.d.Local, e.d.Remote} {
-		rc, ok := side.(remote.RootChecker)
-		if !ok {
-			continue
-		}
-		err := rc.CheckRoot(ctx)
+	for _, side := range e.rootCheckers() {
+		err := side.CheckRoot(ctx)
 		switch {
 		case err == nil:
 		case errors.Is(err, remote.ErrRootMissing):

@@ -5,12 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap/zaptest"
-
-	"github.com/tandemsync/tandem/remote/memremote"
 
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/state"
@@ -51,12 +47,7 @@ func TestHistoryRecordsDecisions(t *testing.T) {
 	if len(in) != 1 || in[0].From != "a.txt" || in[0].Op != "move-remote" {
 		t.Fatalf("b.txt: the move in: %+v", in)
 	}
-	write(t, p.L, "b.txt", "local edit")
-	write(t, p.R, "b.txt", "remote edit!")
-	rep := p.pass()
-	if len(rep.Conflicts) != 1 {
-		t.Fatalf("want one conflict: %+v", rep.Conflicts)
-	}
+	p.conflict("b.txt", "local edit", "remote edit!")
 	h = historyOf(t, p.st, "b.txt")
 	if h[0].Op != "conflict" || h[0].Copy == "" || h[0].Local == nil || h[0].Remote == nil ||
 		h[0].Local.Size == h[0].Remote.Size {
@@ -71,10 +62,7 @@ func TestHistoryRecordsDecisions(t *testing.T) {
 // A failing action is recorded as failed with its error, in a transaction of its own; the daemon's reason
 // for the pass is kept with it.
 func TestHistoryRecordsFailure(t *testing.T) {
-	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	local := memremote.New(clk, memremote.Options{Label: "local"})
-	rem := &failingPut{Mem: memremote.New(clk, memremote.Options{Label: "remote"})}
-	rem.fail.Store(true)
+	clk, local, rem := failingPair()
 	if err := local.WriteFile("a", []byte("refused")); err != nil {
 		t.Fatal(err)
 	}

@@ -27,12 +27,39 @@ type failingPut struct {
 	tries atomic.Int64
 }
 
+// failingPair is a local side and a remote whose uploads fail until told otherwise, on a fake clock.
+func failingPair() (*clockwork.FakeClock, *memremote.Mem, *failingPut) {
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	rem := &failingPut{Mem: memremote.New(clk, memremote.Options{Label: "remote"})}
+	rem.fail.Store(true)
+	return clk, memremote.New(clk, memremote.Options{Label: "local"}), rem
+}
+
 func (f *failingPut) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
 	f.tries.Add(1)
 	if f.fail.Load() {
 		return remote.Entry{}, errors.New("the provider refused it")
 	}
 	return f.Mem.Put(ctx, p, body, size, mtime, pre)
+}
+
+// writeMem writes pairs of path and content on a memory side, in order.
+func writeMem(t *testing.T, m *memremote.Mem, pathData ...string) {
+	t.Helper()
+	if len(pathData)%2 != 0 {
+		t.Fatalf("writeMem: %q is not pairs of path and content", pathData)
+	}
+	for i := 0; i < len(pathData); i += 2 {
+		must(t, m.WriteFile(pathData[i], []byte(pathData[i+1])))
+	}
+}
+
+// must stops the test on a setup step's error.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func memStore(t *testing.T) *state.Store {
@@ -49,10 +76,7 @@ func memStore(t *testing.T) *state.Store {
 // 40 s..., however many passes (scoped or full) come in between; success forgets it.
 func TestPathBackoff(t *testing.T) {
 	ctx := context.Background()
-	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	local := memremote.New(clk, memremote.Options{Label: "local"})
-	rem := &failingPut{Mem: memremote.New(clk, memremote.Options{Label: "remote"})}
-	rem.fail.Store(true)
+	clk, local, rem := failingPair()
 	if err := local.WriteFile("a", []byte("always refused")); err != nil {
 		t.Fatal(err)
 	}
@@ -312,10 +336,7 @@ func cleanPass(t *testing.T, e *Engine) *Report {
 // first is synced, the other is reported as a collision (pass and `tandem conflicts`), every pass the same.
 func TestFoldCollision(t *testing.T) {
 	local, rem, e, st := foldPair(t)
-	_ = local.WriteFile("Report.txt", []byte("upper"))
-	_ = local.WriteFile("report.txt", []byte("lower"))
-	_ = local.WriteFile("caf\u00e9", []byte("nfc"))
-	_ = local.WriteFile("cafe\u0301", []byte("nfd"))
+	writeMem(t, local, "Report.txt", "upper", "report.txt", "lower", "caf\u00e9", "nfc", "cafe\u0301", "nfd")
 	for i := range 3 {
 		rep := cleanPass(t, e)
 		if i > 0 && rep.Rounds != 0 {
@@ -407,64 +428,49 @@ func TestFoldCaseOnlyRename(t *testing.T) {
 // then) pairs with. D/ cannot be re-created beside d: it is now the collision, its sync points go, nothing is
 // tried again every pass, and no base is left without a remote record.
 func TestFoldKeptFolderLosesItsName(t *testing.T) {
-	local, rem, e, st := foldPair(t)
-	_ = local.WriteFile("D/a", []byte("a"))
-	_ = local.WriteFile("d", []byte("local d"))
-	cleanPass(t, e)
-	if err := rem.Remove("D"); err != nil {
-		t.Fatal(err)
-	}
-	_ = rem.WriteFile("d", []byte("remote d"))
-	_ = local.WriteFile("D/a", []byte("a changed"))
-	for i := range 3 {
-		rep := cleanPass(t, e)
-		if i == 2 && rep.Rounds != 0 {
-			t.Fatalf("pass %d did something: %+v", i+1, rep.Done)
-		}
-		if len(rep.Conflicts) == 0 || !slices.ContainsFunc(rep.Conflicts, func(c ConflictRec) bool { return c.Path == "D" }) {
-			t.Fatalf("pass %d: conflicts %+v, want D reported", i+1, rep.Conflicts)
-		}
-	}
-	if b, _ := local.ReadFile("D/a"); string(b) != "a changed" {
-		t.Fatalf("local D/a = %q", b)
-	}
-	_ = st.View(func(r state.Reader) error {
-		for _, p := range []remote.Path{"D", "D/a"} {
-			if _, ok, _ := r.GetBase(p); ok {
-				t.Fatalf("a base is left at %s, which the remote cannot hold", p)
-			}
-		}
-		return nil
-	})
+	foldKeptFolderLosesItsName(t, "D", "d", false)
 }
 
 // TestFoldKeptFolderLosesItsNameSecond: as TestFoldKeptFolderLosesItsName with the kept folder (d/) after the
 // other spelling (D) in store order, so that the planner meets the remote D before it knows d/ must stay.
 func TestFoldKeptFolderLosesItsNameSecond(t *testing.T) {
+	foldKeptFolderLosesItsName(t, "d", "D", true)
+}
+
+// foldKeptFolderLosesItsName is both TestFoldKeptFolderLosesItsName cases: the local folder (holding the file a)
+// and the file other, one case apart, are synced, the local other a collision (synced after the folder, in a pass
+// of its own, when otherSecond); then the remote deletes folder and writes other while the local a changes.
+// The kept local folder is reported as a collision on every pass, the third pass does nothing, the local change
+// stays, and no base is left at the folder or below it.
+func foldKeptFolderLosesItsName(t *testing.T, folder, other remote.Path, otherSecond bool) {
+	t.Helper()
 	local, rem, e, st := foldPair(t)
-	_ = local.WriteFile("d/a", []byte("a"))
+	_ = local.WriteFile(string(folder)+"/a", []byte("a"))
+	if otherSecond {
+		cleanPass(t, e)
+	}
+	_ = local.WriteFile(string(other), []byte("local "+other))
 	cleanPass(t, e)
-	_ = local.WriteFile("D", []byte("local D"))
-	cleanPass(t, e)
-	if err := rem.Remove("d"); err != nil {
+	if err := rem.Remove(string(folder)); err != nil {
 		t.Fatal(err)
 	}
-	_ = rem.WriteFile("D", []byte("remote D"))
-	_ = local.WriteFile("d/a", []byte("a changed"))
+	_ = rem.WriteFile(string(other), []byte("remote "+other))
+	_ = local.WriteFile(string(folder)+"/a", []byte("a changed"))
+	a := folder + "/a"
 	for i := range 3 {
 		rep := cleanPass(t, e)
 		if i == 2 && rep.Rounds != 0 {
 			t.Fatalf("pass %d did something: %+v", i+1, rep.Done)
 		}
-		if !slices.ContainsFunc(rep.Conflicts, func(c ConflictRec) bool { return c.Path == "d" }) {
-			t.Fatalf("pass %d: conflicts %+v, want d reported", i+1, rep.Conflicts)
+		if !slices.ContainsFunc(rep.Conflicts, func(c ConflictRec) bool { return c.Path == folder }) {
+			t.Fatalf("pass %d: conflicts %+v, want %s reported", i+1, rep.Conflicts, folder)
 		}
 	}
-	if b, _ := local.ReadFile("d/a"); string(b) != "a changed" {
-		t.Fatalf("local d/a = %q", b)
+	if b, _ := local.ReadFile(string(a)); string(b) != "a changed" {
+		t.Fatalf("local %s = %q", a, b)
 	}
 	_ = st.View(func(r state.Reader) error {
-		for _, p := range []remote.Path{"d", "d/a"} {
+		for _, p := range []remote.Path{folder, a} {
 			if _, ok, _ := r.GetBase(p); ok {
 				t.Fatalf("a base is left at %s, which the remote cannot hold", p)
 			}
@@ -481,12 +487,8 @@ func TestFoldMoveIntoWaitingTwin(t *testing.T) {
 	local, rem, e, _ := foldPair(t)
 	_ = local.WriteFile("report", []byte("content"))
 	cleanPass(t, e)
-	if err := local.MkdirAll("Report"); err != nil {
-		t.Fatal(err)
-	}
-	if err := local.Rename("report", "Report/report"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, local.MkdirAll("Report"))
+	must(t, local.Rename("report", "Report/report"))
 	cleanPass(t, e)
 	if rep := cleanPass(t, e); rep.Rounds != 0 {
 		t.Fatalf("not converged: %+v", rep.Done)
@@ -525,26 +527,15 @@ func TestFoldScopedTwin(t *testing.T) {
 // "folder not empty" on every pass.
 func TestFoldFolderMoveIntoWaitingTwin(t *testing.T) {
 	local, rem, e, _ := foldPair(t)
-	_ = local.WriteFile("Report/a", []byte("content a"))
-	_ = local.WriteFile("Report/sub/b", []byte("content b"))
-	_ = local.WriteFile("Report/c", []byte("content c"))
-	_ = local.WriteFile("x", []byte("content x"))
+	writeMem(t, local, "Report/a", "content a", "Report/sub/b", "content b", "Report/c", "content c", "x", "content x")
 	cleanPass(t, e)
-	if err := local.MkdirAll("report"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, local.MkdirAll("report"))
 	// A file moved out of the folder, straight into the waiting folder: its move waits as well, so the
 	// folder's delete must take it.
-	if err := local.Rename("Report/c", "report/c"); err != nil {
-		t.Fatal(err)
-	}
-	if err := local.Rename("Report", "report/old"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, local.Rename("Report/c", "report/c"))
+	must(t, local.Rename("Report", "report/old"))
 	// A move into the waiting folder waits for it too, rather than fail "parent folder: not found".
-	if err := local.Rename("x", "report/x"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, local.Rename("x", "report/x"))
 	e.o.Progress = func(ev Event) {
 		if ev.Done && ev.Err != nil {
 			t.Errorf("%s failed: %v", ev.Action, ev.Err)

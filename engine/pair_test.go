@@ -81,6 +81,17 @@ func write(t *testing.T, root, rel, data string) {
 	}
 }
 
+// writeFiles writes pairs of path and content below root, in order.
+func writeFiles(t *testing.T, root string, pathData ...string) {
+	t.Helper()
+	if len(pathData)%2 != 0 {
+		t.Fatalf("writeFiles: %q is not pairs of path and content", pathData)
+	}
+	for i := 0; i < len(pathData); i += 2 {
+		write(t, root, pathData[i], pathData[i+1])
+	}
+}
+
 // tree lists a folder as "path=content" and "path/" lines, without .tandem.
 func tree(t *testing.T, root string) string {
 	t.Helper()
@@ -108,6 +119,25 @@ func tree(t *testing.T, root string) string {
 	return strings.Join(out, "\n")
 }
 
+// conflict writes rel on both sides, with different content, and runs the pass that must report one conflict.
+func (p *realPair) conflict(rel, localData, remoteData string) *Report {
+	p.t.Helper()
+	write(p.t, p.L, rel, localData)
+	write(p.t, p.R, rel, remoteData)
+	rep := p.pass()
+	if len(rep.Conflicts) != 1 {
+		p.t.Fatalf("want one conflict: %+v", rep.Conflicts)
+	}
+	return rep
+}
+
+// sync runs a pass and checks that it converged.
+func (p *realPair) sync() {
+	p.t.Helper()
+	p.pass()
+	p.converged()
+}
+
 func (p *realPair) converged() {
 	p.t.Helper()
 	if l, r := tree(p.t, p.L), tree(p.t, p.R); l != r {
@@ -121,29 +151,20 @@ func (p *realPair) converged() {
 
 func TestPairBasics(t *testing.T) {
 	p := newRealPair(t)
-	write(t, p.L, "a.txt", "one")
-	write(t, p.L, "docs/x/deep.txt", "deep")
-	write(t, p.R, "r.txt", "from remote")
-	write(t, p.R, "empty", "")
-	p.pass()
-	p.converged()
+	writeFiles(t, p.L, "a.txt", "one", "docs/x/deep.txt", "deep")
+	writeFiles(t, p.R, "r.txt", "from remote", "empty", "")
+	p.sync()
 
 	// Edits both ways.
 	write(t, p.L, "a.txt", "one v2")
 	write(t, p.R, "r.txt", "remote v2")
-	p.pass()
-	p.converged()
+	p.sync()
 	if got := tree(t, p.R); !strings.Contains(got, "a.txt=one v2") {
 		t.Fatalf("edit not uploaded: %s", got)
 	}
 
 	// Conflict: keep both.
-	write(t, p.L, "a.txt", "local edit")
-	write(t, p.R, "a.txt", "remote edit")
-	rep := p.pass()
-	if len(rep.Conflicts) != 1 {
-		t.Fatalf("conflicts = %+v", rep.Conflicts)
-	}
+	rep := p.conflict("a.txt", "local edit", "remote edit")
 	p.converged()
 	got := tree(t, p.L)
 	if !strings.Contains(got, "a.txt=remote edit") || !strings.Contains(got, "(conflict testhost ") || !strings.Contains(got, "=local edit") {
@@ -153,8 +174,7 @@ func TestPairBasics(t *testing.T) {
 	// Delete vs modify: modification wins.
 	os.Remove(filepath.Join(p.L, "r.txt"))
 	write(t, p.R, "r.txt", "remote v3")
-	p.pass()
-	p.converged()
+	p.sync()
 	if got := tree(t, p.L); !strings.Contains(got, "r.txt=remote v3") {
 		t.Fatalf("modification lost: %s", got)
 	}
@@ -171,8 +191,7 @@ func TestPairBasics(t *testing.T) {
 
 	// Delete propagates to the trash.
 	os.Remove(filepath.Join(p.R, "empty"))
-	p.pass()
-	p.converged()
+	p.sync()
 	if _, err := os.Stat(filepath.Join(p.L, "empty")); !os.IsNotExist(err) {
 		t.Fatal("delete not propagated")
 	}
@@ -180,8 +199,7 @@ func TestPairBasics(t *testing.T) {
 	// Type change: file replaced by a folder on one side.
 	os.Remove(filepath.Join(p.L, "a.txt"))
 	write(t, p.L, "a.txt/inner", "now a folder")
-	p.pass()
-	p.converged()
+	p.sync()
 }
 
 func (p *realPair) scoped(sc *Scope) *Report {
@@ -204,17 +222,15 @@ func (p *realPair) scoped(sc *Scope) *Report {
 // a folder move inside its scope as a move.
 func TestScopedPass(t *testing.T) {
 	p := newRealPair(t)
-	write(t, p.L, "a.txt", "a")
-	write(t, p.L, "dir/x.txt", "x")
+	writeFiles(t, p.L, "a.txt", "a", "dir/x.txt", "x")
 	write(t, p.R, "b.txt", "b")
 	write(t, p.L, "c.txt", "c")
-	p.pass()
-	p.converged()
+	p.sync()
 
 	write(t, p.L, "a.txt", "a2")
 	write(t, p.R, "b.txt", "b2")
-	write(t, p.L, "c.txt", "c2") // not in the scope: a watcher that missed it leaves it to the full pass
-	write(t, p.L, "new/deep/n.txt", "n")
+	// c.txt is not in the scope: a watcher that missed it leaves it to the full pass.
+	writeFiles(t, p.L, "c.txt", "c2", "new/deep/n.txt", "n")
 	rep := p.scoped(&Scope{
 		Local:  []ScopePath{{Path: "a.txt"}, {Path: "new", Subtree: true}},
 		Remote: []ScopePath{{Path: "b.txt"}},
@@ -228,8 +244,7 @@ func TestScopedPass(t *testing.T) {
 	if !strings.Contains(tree(t, p.L), "b.txt=b2") {
 		t.Fatal("remote edit in scope not downloaded")
 	}
-	p.pass()
-	p.converged()
+	p.sync()
 
 	if err := os.Rename(filepath.Join(p.L, "dir"), filepath.Join(p.L, "moved")); err != nil {
 		t.Fatal(err)

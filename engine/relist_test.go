@@ -12,6 +12,7 @@ import (
 
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/memremote"
+	"github.com/tandemsync/tandem/state"
 )
 
 // TestRelistRepairsFeedHoles: changes the feed never reports (an edit, a delete, a move) stay unseen by passes
@@ -21,20 +22,14 @@ import (
 // last listed completely, across engines (it is in the store).
 func TestRelistRepairsFeedHoles(t *testing.T) {
 	ctx := context.Background()
-	clk := clockwork.NewFakeClockAt(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
-	local := memremote.New(clk, memremote.Options{Label: "local"})
-	mem := memremote.New(clk, memremote.Options{Label: "remote"})
-	feed := &memremote.FeedHoles{Mem: mem, Hide: map[remote.Path]bool{}}
-	st := memStore(t)
+	r := newRelistRig(t)
+	clk, local, mem, feed := r.clk, r.local, r.mem, r.feed
 	for _, f := range []string{"edit.txt", "gone.txt", "from.txt", "keep1.txt", "keep2.txt", "keep3.txt"} {
 		if err := mem.WriteFile(f, []byte(f+" v1")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	e, err := New(Deps{Clock: clk, Local: local, Remote: feed, Store: st, Logger: zaptest.NewLogger(t)}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := r.engine(t)
 	t0 := clk.Now()
 	if rep, err := e.RunPass(ctx); err != nil || !rep.FullListing || len(rep.Problems) > 0 {
 		t.Fatalf("first pass: %v %+v", err, rep)
@@ -93,10 +88,7 @@ func TestRelistRepairsFeedHoles(t *testing.T) {
 	if rep, err := e.RunPass(ctx); err != nil || rep.FullListing || len(rep.Done) != 0 {
 		t.Fatalf("the pass after: %v listing=%v done=%+v (the request is for one pass)", err, rep.FullListing, rep.Done)
 	}
-	e2, err := New(Deps{Clock: clk, Local: local, Remote: feed, Store: st, Logger: zaptest.NewLogger(t)}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e2 := r.engine(t)
 	if at, err := e2.LastListing(); err != nil || !at.Equal(t1) {
 		t.Fatalf("a new engine on the store: last listing %v %v, want %v", at, err, t1)
 	}
@@ -106,20 +98,14 @@ func TestRelistRepairsFeedHoles(t *testing.T) {
 // missing stops the pass at the big-delete guard, and nothing local is deleted.
 func TestRelistDeletesPassTheGuard(t *testing.T) {
 	ctx := context.Background()
-	clk := clockwork.NewFakeClockAt(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
-	local := memremote.New(clk, memremote.Options{Label: "local"})
-	mem := memremote.New(clk, memremote.Options{Label: "remote"})
-	feed := &memremote.FeedHoles{Mem: mem, Hide: map[remote.Path]bool{}}
-	st := memStore(t)
+	r := newRelistRig(t)
+	clk, local, mem, feed := r.clk, r.local, r.mem, r.feed
 	for i := range 20 {
 		if err := mem.WriteFile(fmt.Sprintf("f%02d", i), []byte("x")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	e, err := New(Deps{Clock: clk, Local: local, Remote: feed, Store: st, Logger: zaptest.NewLogger(t)}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := r.engine(t)
 	if _, err := e.RunPass(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -140,4 +126,36 @@ func TestRelistDeletesPassTheGuard(t *testing.T) {
 			t.Fatalf("f%02d: %v", i, err)
 		}
 	}
+}
+
+// relistRig is the pair the relist tests share: a remote whose feed can hide changes, and one store.
+type relistRig struct {
+	clk   *clockwork.FakeClock
+	local *memremote.Mem
+	mem   *memremote.Mem
+	feed  *memremote.FeedHoles
+	st    *state.Store
+}
+
+func newRelistRig(t *testing.T) *relistRig {
+	t.Helper()
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	mem := memremote.New(clk, memremote.Options{Label: "remote"})
+	return &relistRig{
+		clk:   clk,
+		local: memremote.New(clk, memremote.Options{Label: "local"}),
+		mem:   mem,
+		feed:  &memremote.FeedHoles{Mem: mem, Hide: map[remote.Path]bool{}},
+		st:    memStore(t),
+	}
+}
+
+// engine is a new engine over the rig's sides and store (a second one sees what the first stored).
+func (r *relistRig) engine(t *testing.T) *Engine {
+	t.Helper()
+	e, err := New(Deps{Clock: r.clk, Local: r.local, Remote: r.feed, Store: r.st, Logger: zaptest.NewLogger(t)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

@@ -26,13 +26,6 @@ func (s *simSide) Sync(ctx context.Context, p remote.Path) error {
 	return sy.Sync(ctx, p)
 }
 
-func init() {
-	simExtraOps = append(simExtraOps,
-		simExtraOp{name: "touch-r", weight: 60, do: simEditKeepMTime},
-		simExtraOp{name: "replace-folder", weight: 25, do: simReplaceFolder},
-	)
-}
-
 // simEditKeepMTime rewrites a local file in place with as many other bytes and puts its mtime back (touch -r,
 // cp -p, rsync -t): only the ctime tells (hole 1).
 func simEditKeepMTime(w *world, c *simOpCtx) {

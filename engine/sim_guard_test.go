@@ -22,13 +22,6 @@ import (
 
 func init() {
 	simWorldSetup = append(simWorldSetup, setupGuardWorld)
-	simExtraOps = append(simExtraOps,
-		simExtraOp{name: "ignored-file", weight: 30, do: opIgnoredFile},
-		simExtraOp{name: "storm-rounds", weight: 6, do: opStormRounds},
-		simExtraOp{name: "storm-scoped", weight: 6, do: opStormScoped},
-		simExtraOp{name: "wipe-root-mid-pass", weight: 5, do: opWipeRoot},
-		simExtraOp{name: "folder-to-skip", weight: 10, do: opFolderToSkip},
-	)
 }
 
 // simWindowSpan is the rolling window the simulation gives the engine (the daemon's default).

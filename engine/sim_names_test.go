@@ -43,13 +43,6 @@ func init() {
 			w.foldR = remote.FoldName(remote.Capabilities{FoldsCase: true, NormalizesUnicode: true})
 		}
 	})
-	simExtraOps = append(simExtraOps,
-		simExtraOp{name: "case-twin", weight: 25, do: simCaseTwin},
-		simExtraOp{name: "case-rename", weight: 15, do: simCaseRename},
-		simExtraOp{name: "temp-named", weight: 8, do: simTempNamed},
-		simExtraOp{name: "torn-upload", weight: 10, do: simTornUpload},
-		simExtraOp{name: "remote-during-pass", weight: 10, do: simRemoteDuringPass},
-	)
 }
 
 // caseVariant flips the case of the first letter of a name ("" if it has none).
@@ -68,46 +61,40 @@ func caseVariant(name string) string {
 	return string(f) + name[n:]
 }
 
-// simCaseTwin writes a new local file whose name differs from an existing local file or folder only in case.
-func simCaseTwin(w *world, c *simOpCtx) {
+// caseTwinTarget picks, on the local side of a world whose remote folds case, an existing file or folder p and a
+// free name q that differs from it only in the case of its first letter (ok false when there is none).
+func caseTwinTarget(w *world, c *simOpCtx) (p, q string, ok bool) {
 	if !c.s.local || w.foldR == nil {
-		return
+		return "", "", false
 	}
 	cands := append(append([]string{}, c.files...), c.folders...)
 	if len(cands) == 0 {
-		return
+		return "", "", false
 	}
-	p := pick(w.rng, cands)
+	p = pick(w.rng, cands)
 	v := caseVariant(path.Base(p))
 	if v == "" {
-		return
+		return "", "", false
 	}
-	q := path.Join(path.Dir(p), v)
+	q = path.Join(path.Dir(p), v)
 	if _, taken := c.exists[q]; taken {
-		return
+		return "", "", false
 	}
-	_ = w.userWrite(c.s, q, w.randContent())
+	return p, q, true
+}
+
+// simCaseTwin writes a new local file whose name differs from an existing local file or folder only in case.
+func simCaseTwin(w *world, c *simOpCtx) {
+	if _, q, ok := caseTwinTarget(w, c); ok {
+		_ = w.userWrite(c.s, q, w.randContent())
+	}
 }
 
 // simCaseRename renames a local file or folder to the same name in another case.
 func simCaseRename(w *world, c *simOpCtx) {
-	if !c.s.local || w.foldR == nil {
-		return
+	if p, q, ok := caseTwinTarget(w, c); ok {
+		_ = w.userRename(c.s, p, q)
 	}
-	cands := append(append([]string{}, c.files...), c.folders...)
-	if len(cands) == 0 {
-		return
-	}
-	p := pick(w.rng, cands)
-	v := caseVariant(path.Base(p))
-	if v == "" {
-		return
-	}
-	q := path.Join(path.Dir(p), v)
-	if _, taken := c.exists[q]; taken {
-		return
-	}
-	_ = w.userRename(c.s, p, q)
 }
 
 // simTempNamed writes a local file of the user's named like a temp file; it is not tandem's to remove.

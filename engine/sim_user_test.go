@@ -227,16 +227,33 @@ type simOpCtx struct {
 	newPath                     func() (string, bool)
 }
 
-// simExtraOp is an operation beside userOp's built-in ones, registered by an init() in a sim_*_test.go file
-// (Go runs those in file-name order, so the table and every seed's trace stay deterministic). weight is its
-// chance in 1000 per userOp; the built-in operations share what is left.
+// simExtraOp is an operation beside userOp's built-in ones, written in the sim_*_test.go file of its concern.
+// weight is its chance in 1000 per userOp; the built-in operations share what is left.
 type simExtraOp struct {
 	name   string
 	weight int
 	do     func(w *world, c *simOpCtx)
 }
 
-var simExtraOps []simExtraOp
+// simExtraOps lists every extra operation in one table: its order and weights fix every seed's trace, and the
+// weights must leave room for the built-in operations.
+var simExtraOps = []simExtraOp{
+	// sim_fingerprint_test.go
+	{name: "touch-r", weight: 60, do: simEditKeepMTime},
+	{name: "replace-folder", weight: 25, do: simReplaceFolder},
+	// sim_guard_test.go
+	{name: "ignored-file", weight: 30, do: opIgnoredFile},
+	{name: "storm-rounds", weight: 6, do: opStormRounds},
+	{name: "storm-scoped", weight: 6, do: opStormScoped},
+	{name: "wipe-root-mid-pass", weight: 5, do: opWipeRoot},
+	{name: "folder-to-skip", weight: 10, do: opFolderToSkip},
+	// sim_names_test.go
+	{name: "case-twin", weight: 25, do: simCaseTwin},
+	{name: "case-rename", weight: 15, do: simCaseRename},
+	{name: "temp-named", weight: 8, do: simTempNamed},
+	{name: "torn-upload", weight: 10, do: simTornUpload},
+	{name: "remote-during-pass", weight: 10, do: simRemoteDuringPass},
+}
 
 // userOp does one random operation on side s.
 func (w *world) userOp(s *simSide) {

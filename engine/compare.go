@@ -98,18 +98,12 @@ func (e *Engine) resolve(ctx context.Context, a Action, rep *Report) (int64, err
 		}
 		cr.Copy, cr.Kept = c, "both"
 	case conflict.Remote:
-		if err := e.d.Local.Delete(ctx, a.Path, revOf(l)); err != nil {
-			return 0, fmt.Errorf("move the local version of %s to the trash: %w", a.Path.Quoted(), err)
-		}
-		if err := e.commit(ctx, func(tx state.Writer) error { return tx.Delete(state.Local, a.Path) }); err != nil {
+		if err := e.trashLoser(ctx, state.Local, a.Path, l); err != nil {
 			return 0, err
 		}
 		cr.Kept = "remote"
 	case conflict.Local:
-		if err := e.d.Remote.Delete(ctx, a.Path, revOf(r)); err != nil {
-			return 0, fmt.Errorf("move the remote version of %s to the trash: %w", a.Path.Quoted(), err)
-		}
-		if err := e.commit(ctx, func(tx state.Writer) error { return tx.Delete(state.Remote, a.Path) }); err != nil {
+		if err := e.trashLoser(ctx, state.Remote, a.Path, r); err != nil {
 			return 0, err
 		}
 		cr.Kept = "local"
@@ -150,4 +144,12 @@ func (e *Engine) typeConflict(ctx context.Context, a Action, rep *Report) error 
 		rep.conflict(ConflictRec{Path: a.Path, Copy: c, Kept: "both", Reason: a.Reason})
 	}
 	return err
+}
+
+// trashLoser sends the version a conflict policy let lose on side to that side's trash and forgets it there.
+func (e *Engine) trashLoser(ctx context.Context, side state.Side, p remote.Path, seen *state.Record) error {
+	if err := e.sideRemote(side).Delete(ctx, p, revOf(seen)); err != nil {
+		return fmt.Errorf("move the %s version of %s to the trash: %w", sideName(side), p.Quoted(), err)
+	}
+	return e.commit(ctx, func(tx state.Writer) error { return tx.Delete(side, p) })
 }

@@ -389,12 +389,8 @@ func (e *Engine) newPlanner() *planner {
 // checkRoots is the unmount guard: a side whose root or marker vanished stops the pass while the base says the
 // pair has synced before; on a first sync the markers are created.
 func (e *Engine) checkRoots(ctx context.Context, rep *Report) error {
-	var nbase int
-	if err := e.d.Store.View(func(r state.Reader) error {
-		var err error
-		nbase, err = r.CountBase()
-		return err
-	}); err != nil {
+	nbase, err := viewOne(e.d.Store, state.Reader.CountBase)
+	if err != nil {
 		return err
 	}
 	for _, side := range e.rootCheckers() {
@@ -432,4 +428,15 @@ func (e *Engine) checkRoots(ctx context.Context, rep *Report) error {
 		}
 	}
 	return nil
+}
+
+// viewOne reads one value in a read transaction.
+func viewOne[T any](st *state.Store, get func(state.Reader) (T, error)) (T, error) {
+	var v T
+	err := st.View(func(r state.Reader) error {
+		var err error
+		v, err = get(r)
+		return err
+	})
+	return v, err
 }

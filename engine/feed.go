@@ -19,12 +19,8 @@ import (
 // commit in one transaction, so the cursor is never ahead of what was recorded. A dead cursor (or none) means a
 // full listing.
 func (e *Engine) observeFeed(ctx context.Context, rep *Report) error {
-	var cur remote.Cursor
-	if err := e.d.Store.View(func(r state.Reader) error {
-		var err error
-		cur, err = r.Cursor()
-		return err
-	}); err != nil {
+	cur, err := viewOne(e.d.Store, state.Reader.Cursor)
+	if err != nil {
 		return err
 	}
 	if cur == nil || (e.o.Resync && !e.resynced) || e.relist {

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,6 +14,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/tandemsync/tandem/conflict"
 	"github.com/tandemsync/tandem/engine/ignore"
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/localdir"
@@ -164,7 +166,7 @@ func TestPairBasics(t *testing.T) {
 	}
 
 	// Conflict: keep both.
-	rep := p.conflict("a.txt", "local edit", "remote edit")
+	p.conflict("a.txt", "local edit", "remote edit")
 	p.converged()
 	got := tree(t, p.L)
 	if !strings.Contains(got, "a.txt=remote edit") || !strings.Contains(got, "(conflict testhost ") || !strings.Contains(got, "=local edit") {
@@ -183,7 +185,7 @@ func TestPairBasics(t *testing.T) {
 	if err := os.Rename(filepath.Join(p.L, "docs"), filepath.Join(p.L, "papers")); err != nil {
 		t.Fatal(err)
 	}
-	rep = p.pass()
+	rep := p.pass()
 	if tt := rep.Totals(); tt.MovedRemote != 1 || tt.Uploaded != 0 {
 		t.Fatalf("folder move: %+v %+v", tt, rep.Done)
 	}
@@ -363,4 +365,44 @@ func TestPairKeptFolderGoesOnceEmptied(t *testing.T) {
 		t.Fatalf("local K still there (%v): nothing keeps it now", err)
 	}
 	p.converged()
+}
+
+// TestConflictPolicyLoserGoesToItsTrash: under local-wins and remote-wins the losing version goes to its own
+// side's trash (the local .tandem/trash, the dir: remote's), never nowhere, and both sides end with the winner.
+func TestConflictPolicyLoserGoesToItsTrash(t *testing.T) {
+	for _, tc := range []struct {
+		policy          conflict.Policy
+		winner, loser   string
+		loserTrashUnder func(p *realPair) string
+	}{
+		{conflict.LocalWins, "local edit", "remote edit", func(p *realPair) string { return p.R }},
+		{conflict.RemoteWins, "remote edit", "local edit", func(p *realPair) string { return p.L }},
+	} {
+		t.Run(string(tc.policy), func(t *testing.T) {
+			p := newRealPair(t)
+			write(t, p.L, "doc.txt", "base")
+			p.sync()
+			p.opts.Policy = tc.policy
+			p.conflict("doc.txt", "local edit", "remote edit")
+			p.sync()
+			for _, root := range []string{p.L, p.R} {
+				if b, err := os.ReadFile(filepath.Join(root, "doc.txt")); err != nil || string(b) != tc.winner {
+					t.Errorf("%s/doc.txt = %q, %v, want the winner %q", root, b, err, tc.winner)
+				}
+			}
+			found := false
+			trash := filepath.Join(tc.loserTrashUnder(p), ".tandem", "trash")
+			_ = filepath.WalkDir(trash, func(path string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					if b, _ := os.ReadFile(path); string(b) == tc.loser {
+						found = true
+					}
+				}
+				return nil
+			})
+			if !found {
+				t.Errorf("the losing version %q is not in %s", tc.loser, trash)
+			}
+		})
+	}
 }

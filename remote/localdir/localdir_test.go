@@ -1029,17 +1029,8 @@ func TestMoveSurvivesCrash(t *testing.T) {
 func TestFailedPutTempGoneAfterCrash(t *testing.T) {
 	for _, failSync := range []bool{false, true} {
 		for seed := range uint64(40) {
-			clk := clockwork.NewFakeClockAt(t0)
-			f := fakefs.New(clk, rand.New(rand.NewPCG(seed, 7)))
-			d := localdir.New(zaptest.NewLogger(t), f, localdir.Options{Clock: clk, Rand: rand.New(rand.NewPCG(seed, 8)).Uint64})
+			f, d := tempSessionDir(t, seed)
 			ctx := context.Background()
-			if err := d.InitRoot(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := d.Mkdir(ctx, "d"); err != nil {
-				t.Fatal(err)
-			}
-			d.SetTempSession("s")
 			// A failed rename stands for any failure after the temp was written (a race, a mismatched body).
 			f.SetFault(func(op, name string) error {
 				if op == "rename" || (failSync && op == "syncdir") {
@@ -1077,17 +1068,8 @@ func TestFailedPutTempGoneAfterCrash(t *testing.T) {
 // for good): the sweep makes the replacement durable through the folder above, and the temp never comes back.
 func TestFailedPutTempInAFolderReplacedByAFile(t *testing.T) {
 	for seed := range uint64(20) {
-		clk := clockwork.NewFakeClockAt(t0)
-		f := fakefs.New(clk, rand.New(rand.NewPCG(seed, 7)))
-		d := localdir.New(zaptest.NewLogger(t), f, localdir.Options{Clock: clk, Rand: rand.New(rand.NewPCG(seed, 8)).Uint64})
+		f, d := tempSessionDir(t, seed)
 		ctx := context.Background()
-		if err := d.InitRoot(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := d.Mkdir(ctx, "d"); err != nil {
-			t.Fatal(err)
-		}
-		d.SetTempSession("s")
 		f.SetFault(func(op, name string) error {
 			if op == "rename" || op == "syncdir" {
 				return syscall.EIO
@@ -1121,4 +1103,22 @@ func TestFailedPutTempInAFolderReplacedByAFile(t *testing.T) {
 			}
 		}
 	}
+}
+
+// tempSessionDir is a Dir on a fake disk (seeded) holding folder d, with the temp session "s" open: the setup of
+// the failed-Put temp tests.
+func tempSessionDir(t *testing.T, seed uint64) (*fakefs.FS, *localdir.Dir) {
+	t.Helper()
+	clk := clockwork.NewFakeClockAt(t0)
+	f := fakefs.New(clk, rand.New(rand.NewPCG(seed, 7)))
+	d := localdir.New(zaptest.NewLogger(t), f, localdir.Options{Clock: clk, Rand: rand.New(rand.NewPCG(seed, 8)).Uint64})
+	ctx := context.Background()
+	if err := d.InitRoot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Mkdir(ctx, "d"); err != nil {
+		t.Fatal(err)
+	}
+	d.SetTempSession("s")
+	return f, d
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/tandemsync/tandem/conflict"
 	"github.com/tandemsync/tandem/engine/failpoint"
@@ -15,10 +17,8 @@ import (
 // else by reading the bytes (vBoxx has no digest: comparing content means downloading it).
 func (e *Engine) remoteDigest(ctx context.Context, p remote.Path) (remote.Hash, remote.Entry, error) {
 	if h, ok := e.d.Remote.(remote.Hasher); ok {
-		for _, algo := range e.d.Remote.Capabilities().Hashes {
-			if algo == e.algo {
-				return h.HashOf(ctx, p, e.algo)
-			}
+		if slices.Contains(e.d.Remote.Capabilities().Hashes, e.algo) {
+			return h.HashOf(ctx, p, e.algo)
 		}
 	}
 	body, ent, err := e.d.Remote.Open(ctx, p)
@@ -74,26 +74,8 @@ func (e *Engine) resolve(ctx context.Context, a Action, rep *Report) (int64, err
 	cr := ConflictRec{Path: a.Path, Reason: a.Reason}
 	switch w {
 	case conflict.Both:
-		c := conflict.Name(a.Path, e.o.Host, now, e.taken(ctx))
-		ent, err := e.d.Local.Move(ctx, a.Path, c, revOf(l))
-		if err == nil {
-			err = failpoint.Hit("conflict.afterRename")
-		}
+		c, err := e.renameAside(ctx, a, state.Local, now, state.Conflict{LocalHash: l.Hash, RemoteHash: r.Hash})
 		if err != nil {
-			return 0, fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err)
-		}
-		moved := rec(ent, now.UnixNano())
-		moved.Hash = l.Hash
-		if err := e.commit(ctx, func(tx state.Writer) error {
-			if err := tx.Delete(state.Local, a.Path); err != nil {
-				return err
-			}
-			if err := tx.Put(state.Local, moved); err != nil {
-				return err
-			}
-			return tx.AddConflict(state.Conflict{Path: a.Path, Copy: c, At: now.UnixNano(), Reason: a.Reason,
-				LocalHash: l.Hash, RemoteHash: r.Hash})
-		}); err != nil {
 			return 0, err
 		}
 		cr.Copy, cr.Kept = c, "both"
@@ -116,40 +98,50 @@ func (e *Engine) resolve(ctx context.Context, a Action, rep *Report) (int64, err
 
 // typeConflict renames the file side aside; the next round creates the folder there and syncs the copy.
 func (e *Engine) typeConflict(ctx context.Context, a Action, rep *Report) error {
-	side, r, seen := state.Local, e.d.Local, a.Local
+	side := state.Local
 	if a.Local.Dir {
-		side, r, seen = state.Remote, e.d.Remote, a.Remote
+		side = state.Remote
 	}
-	now := e.d.Clock.Now()
-	c := conflict.Name(a.Path, e.o.Host, now, e.taken(ctx))
-	ent, err := r.Move(ctx, a.Path, c, revOf(seen))
-	if err != nil {
-		return fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err)
-	}
-	if side == state.Remote {
-		e.noteRemoteWrite(ctx, c)
-	}
-	moved := rec(ent, now.UnixNano())
-	moved.Hash = seen.Hash
-	err = e.commit(ctx, func(tx state.Writer) error {
-		if err := tx.Delete(side, a.Path); err != nil {
-			return err
-		}
-		if err := tx.Put(side, moved); err != nil {
-			return err
-		}
-		return tx.AddConflict(state.Conflict{Path: a.Path, Copy: c, At: now.UnixNano(), Reason: a.Reason})
-	})
+	c, err := e.renameAside(ctx, a, side, e.d.Clock.Now(), state.Conflict{})
 	if err == nil {
 		rep.conflict(ConflictRec{Path: a.Path, Copy: c, Kept: "both", Reason: a.Reason})
 	}
 	return err
 }
 
+// renameAside renames the version on side at a.Path to a conflict copy's name, its precondition re-checked,
+// and records the conflict c (its path, copy, time and reason filled in here); it returns the copy's name.
+func (e *Engine) renameAside(ctx context.Context, a Action, side state.Side, now time.Time, c state.Conflict) (remote.Path, error) {
+	seen := on(side, a.Local, a.Remote)
+	c.Path, c.At, c.Reason = a.Path, now.UnixNano(), a.Reason
+	c.Copy = conflict.Name(a.Path, e.o.Host, now, e.taken(ctx))
+	ent, err := e.sideRemote(side).Move(ctx, a.Path, c.Copy, revOf(seen))
+	if err == nil && a.Op == Conflict {
+		err = failpoint.Hit("conflict.afterRename") // renamed aside, the other version not yet brought
+	}
+	if err != nil {
+		return "", fmt.Errorf("rename %s aside: %w", a.Path.Quoted(), err)
+	}
+	if side == state.Remote {
+		e.noteRemoteWrite(ctx, c.Copy)
+	}
+	moved := rec(ent, now.UnixNano())
+	moved.Hash = seen.Hash
+	return c.Copy, e.commit(ctx, func(tx state.Writer) error {
+		if err := tx.Delete(side, a.Path); err != nil {
+			return err
+		}
+		if err := tx.Put(side, moved); err != nil {
+			return err
+		}
+		return tx.AddConflict(c)
+	})
+}
+
 // trashLoser sends the version a conflict policy let lose on side to that side's trash and forgets it there.
 func (e *Engine) trashLoser(ctx context.Context, side state.Side, p remote.Path, seen *state.Record) error {
 	if err := e.sideRemote(side).Delete(ctx, p, revOf(seen)); err != nil {
-		return fmt.Errorf("move the %s version of %s to the trash: %w", sideName(side), p.Quoted(), err)
+		return fmt.Errorf("move the %s version of %s to the trash: %w", side, p.Quoted(), err)
 	}
 	return e.commit(ctx, func(tx state.Writer) error { return tx.Delete(side, p) })
 }

@@ -20,6 +20,17 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 	if err != nil {
 		return err
 	}
+	forget := func(tx state.Writer) error {
+		if err := tx.Delete(side, a.Path); err != nil {
+			return err
+		}
+		if seen.Dir {
+			if err := tx.SetMeta(keptKey(side, a.Path), nil); err != nil {
+				return err
+			}
+		}
+		return tx.DeleteBase(a.Path)
+	}
 	if seen.Dir {
 		// A folder's precondition carries no revision: check right before that a folder is still what is there
 		// (seed 31700: a file written in its place after a lost answer was deleted with the folder's zero
@@ -27,15 +38,7 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 		st, err := r.Stat(ctx, a.Path)
 		switch {
 		case errors.Is(err, remote.ErrNotFound):
-			return e.commit(ctx, func(tx state.Writer) error {
-				if err := tx.Delete(side, a.Path); err != nil {
-					return err
-				}
-				if err := tx.SetMeta(keptKey(side, a.Path), nil); err != nil {
-					return err
-				}
-				return tx.DeleteBase(a.Path)
-			})
+			return e.commit(ctx, forget)
 		case err != nil:
 			return fmt.Errorf("delete %s: %w", a.Path.Quoted(), err)
 		case !st.Dir:
@@ -62,18 +65,7 @@ func (e *Engine) delete(ctx context.Context, a Action) error {
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", a.Path.Quoted(), err)
 	}
-	err = e.commit(ctx, func(tx state.Writer) error {
-		if err := tx.Delete(side, a.Path); err != nil {
-			return err
-		}
-		if seen.Dir {
-			if err := tx.SetMeta(keptKey(side, a.Path), nil); err != nil {
-				return err
-			}
-		}
-		return tx.DeleteBase(a.Path)
-	})
-	if err == nil && gone {
+	if err = e.commit(ctx, forget); err == nil && gone {
 		return errFoundGone
 	}
 	return err
@@ -96,7 +88,7 @@ type junkTrasher interface {
 // keptKey is the store's mark of a folder kept on side for ignored files; its value is the folder's ID there,
 // so that a folder made anew at that path later is synced as usual.
 func keptKey(side state.Side, p remote.Path) string {
-	return "kept-" + sideName(side) + "\x00" + string(p)
+	return "kept-" + side.String() + "\x00" + string(p)
 }
 
 // clearFolder handles a folder delete that found the folder not empty although every synced child is gone:
@@ -132,15 +124,11 @@ func (e *Engine) clearFolder(ctx context.Context, a Action, side state.Side, r r
 	}); err != nil {
 		return err
 	}
-	other := "remote"
-	if side == state.Remote {
-		other = "local"
-	}
 	if len(names) > 3 {
 		names = append(names[:3], "...")
 	}
-	e.pass.rep.skipOnce(sideName(side), a.Path, fmt.Sprintf("kept: deleted on the %s side, but it holds files you "+
-		"chose to ignore (%s)", other, strings.Join(names, ", ")))
+	e.pass.rep.skipOnce(side.String(), a.Path, fmt.Sprintf("kept: deleted on the %s side, but it holds files you "+
+		"chose to ignore (%s)", a.direction().other, strings.Join(names, ", ")))
 	return errKept
 }
 
@@ -226,4 +214,81 @@ func (e *Engine) keptEmptied(ctx context.Context, side state.Side, p remote.Path
 		}
 	}
 	return true
+}
+
+// move replays a move of one side on the other, then re-keys all three trees below the old path, so that what
+// was inside a moved folder needs no transfer.
+func (e *Engine) move(ctx context.Context, a Action) error {
+	side, r, seen, err := e.acted(a, "move")
+	if err != nil {
+		return err
+	}
+	if side == state.Remote {
+		// The sync point about to be recorded at the new path vouches for the local name there: a user's rename
+		// that is still only in the page cache would, after a power loss, put the file back at the old path (or
+		// nowhere, once the old folder's removal is durable: seed 782 under -sim.lazydisk), and the base at the
+		// new path would read as a local delete of a version the other side no longer holds anywhere else.
+		if s, ok := e.d.Local.(remote.Syncer); ok {
+			if err := s.Sync(ctx, a.To); err != nil {
+				return fmt.Errorf("move %s to %s: make the local name durable: %w", a.Path.Quoted(), a.To.Quoted(), err)
+			}
+		}
+	}
+	var ent remote.Entry
+	if side == state.Remote && e.caseOnly(a.Path, a.To) {
+		// The remote sees the new spelling as the name it already holds: rename through a temporary name.
+		ent, err = e.moveTwoSteps(ctx, r, a.Path, a.To, revOf(seen))
+	} else {
+		ent, err = r.Move(ctx, a.Path, a.To, revOf(seen))
+	}
+	if err == nil {
+		err = failpoint.Hit("move.afterCall")
+	}
+	if err != nil {
+		return fmt.Errorf("move %s to %s: %w", a.Path.Quoted(), a.To.Quoted(), err)
+	}
+	if side == state.Remote {
+		e.noteRemoteWrite(ctx, a.To)
+	}
+	now := e.now()
+	moved := rec(ent, now)
+	if !moved.Dir && moved.Hash.IsZero() {
+		moved.Hash = seen.Hash
+	}
+	return e.commit(ctx, func(tx state.Writer) error {
+		if err := tx.MoveTree(a.Path, a.To); err != nil {
+			return err
+		}
+		if side == state.Remote {
+			if err := folderID(tx, &moved); err != nil {
+				return err
+			}
+		}
+		if err := tx.Put(side, moved); err != nil {
+			return err
+		}
+		l, lok, err := tx.Get(state.Local, a.To)
+		if err != nil {
+			return err
+		}
+		rr, rok, err := tx.Get(state.Remote, a.To)
+		if err != nil {
+			return err
+		}
+		if lok && rok && a.Base != nil { // without a sync point (a spelling fixed) the next round compares
+			return tx.PutBase(state.Base{Path: a.To, Dir: l.Dir, Hash: a.Base.Hash, Local: l, Remote: rr})
+		}
+		return nil
+	})
+}
+
+// acted returns the side action a changes, that side's remote and what the plan saw there (an error when it
+// saw nothing: a delete or move of nothing is a planner bug, never an action).
+func (e *Engine) acted(a Action, op string) (state.Side, remote.Remote, *state.Record, error) {
+	side := a.direction().this
+	seen := on(side, a.Local, a.Remote)
+	if seen == nil {
+		return side, nil, nil, fmt.Errorf("%s %s: nothing was seen there", op, a.Path.Quoted())
+	}
+	return side, e.sideRemote(side), seen, nil
 }

@@ -430,6 +430,19 @@ func (e *Engine) checkRoots(ctx context.Context, rep *Report) error {
 	return nil
 }
 
+// found turns a lookup's (value, ok, error) into a pointer to the value, nil when there is none.
+func found[T any](v T, ok bool, err error) (*T, error) {
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// stored is the record the store holds at p on side (nil: none).
+func (e *Engine) stored(side state.Side, p remote.Path) (*state.Record, error) {
+	return viewOne(e.d.Store, func(r state.Reader) (*state.Record, error) { return found(r.Get(side, p)) })
+}
+
 // viewOne reads one value in a read transaction.
 func viewOne[T any](st *state.Store, get func(state.Reader) (T, error)) (T, error) {
 	var v T

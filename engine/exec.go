@@ -230,13 +230,7 @@ func (e *Engine) do(ctx context.Context, a Action, rep *Report) (int64, error) {
 		return 0, e.typeConflict(ctx, a, rep)
 	case Forget:
 		return 0, e.commit(ctx, func(tx state.Writer) error {
-			if err := tx.Delete(state.Local, a.Path); err != nil {
-				return err
-			}
-			if err := tx.Delete(state.Remote, a.Path); err != nil {
-				return err
-			}
-			return tx.DeleteBase(a.Path)
+			return errors.Join(tx.Delete(state.Local, a.Path), tx.Delete(state.Remote, a.Path), tx.DeleteBase(a.Path))
 		})
 	}
 	return 0, fmt.Errorf("unknown action %v", a.Op)
@@ -398,12 +392,8 @@ func (e *Engine) relearn(ctx context.Context, p remote.Path) error {
 	case ent.Skip != "" || ent.Path != p || e.ignored(p, ent.Dir):
 		return nil
 	}
-	var known bool
-	if err := e.d.Store.View(func(r state.Reader) error {
-		old, ok, err := r.Get(state.Remote, p)
-		known = ok && old.Dir && ent.Dir
-		return err
-	}); err != nil || known {
+	old, err := e.stored(state.Remote, p)
+	if err != nil || (old != nil && old.Dir && ent.Dir) {
 		return err // a known folder: its contents come with the feed
 	}
 	ents := []remote.Entry{ent}

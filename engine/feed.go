@@ -216,18 +216,14 @@ func (e *Engine) dropGoneDirs(ctx context.Context, dirs []remote.Path) error {
 			chain = append([]remote.Path{a}, chain...)
 		}
 		for _, a := range chain {
-			var stored bool
-			if err := e.d.Store.View(func(r state.Reader) error {
-				rec, ok, err := r.Get(state.Remote, a)
-				stored = ok && rec.Dir
-				return err
-			}); err != nil {
+			rec, err := e.stored(state.Remote, a)
+			if err != nil {
 				return err
 			}
-			if !stored {
+			if rec == nil || !rec.Dir {
 				break
 			}
-			_, err := e.d.Remote.Stat(ctx, a)
+			_, err = e.d.Remote.Stat(ctx, a)
 			if errors.Is(err, remote.ErrNotFound) {
 				if err := e.d.Store.Update(func(tx state.Writer) error { return tx.DeleteTree(state.Remote, a) }); err != nil {
 					return err

@@ -239,7 +239,7 @@ func (e *Engine) verifyRoots(ctx context.Context) error {
 
 // noteSkip handles an entry a side reports as not syncable: reported, and (for a valid path) left alone.
 func (e *Engine) noteSkip(side state.Side, ent remote.Entry, rep *Report) {
-	rep.skipOnce(sideName(side), ent.Path, ent.Skip)
+	rep.skipOnce(side.String(), ent.Path, ent.Skip)
 	if p, err := remote.ParsePath(string(ent.Path)); err == nil && p == ent.Path && p != remote.Root {
 		e.markSkipped(side, p, "", rep)
 	}
@@ -249,7 +249,7 @@ func (e *Engine) noteSkip(side state.Side, ent remote.Entry, rep *Report) {
 // is never evidence that the other side's copy was deleted). why, when set, is reported.
 func (e *Engine) markSkipped(side state.Side, p remote.Path, why string, rep *Report) {
 	if why != "" && rep != nil {
-		rep.skipOnce(sideName(side), p, why)
+		rep.skipOnce(side.String(), p, why)
 	}
 	e.pass.mu.Lock()
 	e.pass.skipped[p] = true

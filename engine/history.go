@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"maps"
 
 	"go.uber.org/zap"
 
@@ -147,11 +148,10 @@ func (e *Engine) histCommit(ctx context.Context, commit func(func(state.Writer) 
 	return err
 }
 
+// clone copies m (nil: an empty map, which write adds to).
 func clone(m map[remote.Path]uint64) map[remote.Path]uint64 {
 	out := make(map[remote.Path]uint64, len(m)+2)
-	for k, v := range m {
-		out[k] = v
-	}
+	maps.Copy(out, m)
 	return out
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -202,23 +203,15 @@ func (e *Engine) savePending(paths []remote.Path) error {
 			// The marker of an overflowed list plans everything, as the root does.
 			return tx.SetMeta(metaPending, []byte("\x00"))
 		}
-		for _, p := range paths {
-			v = append(v, p...)
-			v = append(v, 0)
-		}
-		return tx.SetMeta(metaPending, v)
+		return tx.SetMeta(metaPending, joinPaths(v, paths))
 	})
 }
 
 // takePending moves the stored pending paths into the running pass's scope (a full pass plans everything
 // anyway) and clears the list: if this pass fails in turn, the daemon's next pass is a full one.
 func (e *Engine) takePending() error {
-	var v []byte
-	if err := e.d.Store.View(func(r state.Reader) error {
-		var err error
-		v, err = r.Meta(metaPending)
-		return err
-	}); err != nil || v == nil {
+	v, err := viewOne(e.d.Store, func(r state.Reader) ([]byte, error) { return r.Meta(metaPending) })
+	if err != nil || v == nil {
 		return err
 	}
 	paths := splitPending(v)
@@ -234,20 +227,21 @@ func (e *Engine) takePending() error {
 	return e.d.Store.Update(func(tx state.Writer) error { return tx.SetMeta(metaPending, nil) })
 }
 
+// splitPending reads a list of NUL-terminated paths (joinPaths).
 func splitPending(v []byte) []remote.Path {
 	var out []remote.Path
-	for len(v) > 0 {
-		i := 0
-		for i < len(v) && v[i] != 0 {
-			i++
+	for _, p := range bytes.Split(v, []byte{0}) {
+		if len(p) > 0 {
+			out = append(out, remote.Path(p))
 		}
-		if i > 0 {
-			out = append(out, remote.Path(v[:i]))
-		}
-		if i == len(v) {
-			break
-		}
-		v = v[i+1:]
 	}
 	return out
+}
+
+// joinPaths appends paths to v, each NUL-terminated.
+func joinPaths(v []byte, paths []remote.Path) []byte {
+	for _, p := range paths {
+		v = append(append(v, p...), 0)
+	}
+	return v
 }

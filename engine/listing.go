@@ -92,13 +92,7 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 		if !stale {
 			continue
 		}
-		keep := withinAny(p, skipped)
-		for _, d := range incomplete {
-			if p != d && p.Within(d) {
-				keep = true
-			}
-		}
-		if !keep {
+		if !withinAny(p, skipped) && !belowAny(p, incomplete) {
 			if err := w.add(func(tx state.Writer) error { return tx.Delete(state.Remote, p) }); err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -59,13 +60,6 @@ func (e *Engine) sideRemote(s state.Side) remote.Remote {
 	return e.d.Remote
 }
 
-func sideName(s state.Side) string {
-	if s == state.Local {
-		return "local"
-	}
-	return "remote"
-}
-
 // observeWalk brings one side's stored view up to date by walking it: the walk and the stored records come in
 // the same order, so they are merge-joined and only differences are written. A file is hashed only when its
 // stat fingerprint moved or it is racily clean. Anything the walk could not read is kept as stored.
@@ -76,13 +70,12 @@ func (e *Engine) observeWalk(ctx context.Context, side state.Side, rep *Report) 
 // observeWalkUnder is observeWalk for the folder dir and what is below it (not dir's own record).
 func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remote.Path, rep *Report) error {
 	r := e.sideRemote(side)
-	var it storedIter = newRecIter(e.d.Store, side)
+	it := newRecIter(e.d.Store, side)
 	if dir != remote.Root {
-		sub, err := e.storedBelow(side, dir)
-		if err != nil {
+		var err error
+		if it, err = e.storedBelow(side, dir); err != nil {
 			return err
 		}
-		it = sub
 	}
 	now := e.d.Clock.Now()
 	var last remote.Path
@@ -94,19 +87,10 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 	var dels []remote.Path
 	w := &writes{st: e.d.Store}
 
-	underIncomplete := func(p remote.Path) bool {
-		for _, d := range incomplete {
-			if p != d && p.Within(d) {
-				return true
-			}
-		}
-		return false
-	}
-	gone := func(rec *state.Record) error {
-		if !underIncomplete(rec.Path) { // unreadable is never deleted
+	gone := func(rec *state.Record) {
+		if !belowAny(rec.Path, incomplete) { // unreadable is never deleted
 			dels = append(dels, rec.Path)
 		}
-		return nil
 	}
 	// advance consumes the stored records before p (gone) and returns the one at p, if any.
 	advance := func(p remote.Path) (*state.Record, error) {
@@ -123,9 +107,7 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 				it.next()
 				return &c, nil
 			}
-			if err := gone(s); err != nil {
-				return nil, err
-			}
+			gone(s)
 			it.next()
 		}
 	}
@@ -167,7 +149,7 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 		}
 		if ent.Incomplete {
 			incomplete = append(incomplete, ent.Path)
-			rep.skip(sideName(side), ent.Path, "folder could not be read completely; its contents are kept as they were")
+			rep.skip(side.String(), ent.Path, "folder could not be read completely; its contents are kept as they were")
 		}
 		rec := state.Record{Entry: ent, HashedAt: now.UnixNano()}
 		if ent.Dir {
@@ -186,7 +168,7 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 	if err != nil {
 		// Nothing the walk did not reach may be taken as deleted: drop the pending deletes with the rest.
 		w.ops = nil
-		return fmt.Errorf("list %s side %s: %w", sideName(side), r, err)
+		return fmt.Errorf("list %s side %s: %w", side, r, err)
 	}
 	for {
 		s := it.peek()
@@ -196,9 +178,7 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 		if s == nil {
 			break
 		}
-		if err := gone(s); err != nil {
-			return err
-		}
+		gone(s)
 		it.next()
 	}
 	moreSkipped, err := e.skippedByID(side, skippedIDs, rep)
@@ -218,12 +198,12 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 
 // withinAny: p is at or below one of dirs.
 func withinAny(p remote.Path, dirs []remote.Path) bool {
-	for _, d := range dirs {
-		if p == d || p.Within(d) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(dirs, func(d remote.Path) bool { return p == d || p.Within(d) })
+}
+
+// belowAny: p is strictly below one of dirs.
+func belowAny(p remote.Path, dirs []remote.Path) bool {
+	return slices.ContainsFunc(dirs, func(d remote.Path) bool { return p != d && p.Within(d) })
 }
 
 // skippedByID finds the stored paths of objects that a listing now reports as skipped (a folder renamed to a
@@ -252,32 +232,14 @@ func (e *Engine) skippedByID(side state.Side, ids []string, rep *Report) ([]remo
 	return out, err
 }
 
-// storedIter streams stored records in store order.
-type storedIter interface {
-	peek() *state.Record
-	next()
-	failed() error
-}
-
-// sliceIter is a storedIter over records read up front (a subtree: its size is what the watcher reported).
-type sliceIter struct{ recs []state.Record }
-
-func (it *sliceIter) peek() *state.Record {
-	if len(it.recs) == 0 {
-		return nil
-	}
-	return &it.recs[0]
-}
-func (it *sliceIter) next()         { it.recs = it.recs[1:] }
-func (it *sliceIter) failed() error { return nil }
-
-// storedBelow reads a side's records strictly below dir.
-func (e *Engine) storedBelow(side state.Side, dir remote.Path) (*sliceIter, error) {
-	it := &sliceIter{}
+// storedBelow reads a side's records strictly below dir up front (a subtree: its size is what the watcher
+// reported).
+func (e *Engine) storedBelow(side state.Side, dir remote.Path) (*recIter, error) {
+	it := recsOf(nil)
 	err := e.d.Store.View(func(r state.Reader) error {
 		return r.Each(side, dir, func(rec state.Record) error {
 			if rec.Path != dir {
-				it.recs = append(it.recs, rec)
+				it.buf = append(it.buf, rec)
 			}
 			return nil
 		})
@@ -309,7 +271,7 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 		if ctx.Err() != nil {
 			return state.Record{}, false, ctx.Err()
 		}
-		rep.skip(sideName(side), ent.Path, fmt.Sprintf("%v (will retry)", err))
+		rep.skip(side.String(), ent.Path, fmt.Sprintf("%v (will retry)", err))
 		e.lg.Debug("hash failed", zap.String("path", string(ent.Path)), zap.Error(err))
 		return state.Record{}, false, nil
 	}
@@ -344,7 +306,7 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 			if ctx.Err() != nil {
 				return state.Record{}, false, ctx.Err()
 			}
-			rep.skip(sideName(side), ent.Path, fmt.Sprintf("%v (will retry)", err))
+			rep.skip(side.String(), ent.Path, fmt.Sprintf("%v (will retry)", err))
 			return state.Record{}, false, nil
 		}
 	}
@@ -353,16 +315,11 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 
 // baseHolds: the sync point at p is a file with digest h, so a local file with that content needs no transfer.
 func (e *Engine) baseHolds(p remote.Path, h remote.Hash) (bool, error) {
-	var holds bool
-	err := e.d.Store.View(func(r state.Reader) error {
-		b, ok, err := r.GetBase(p)
-		holds = ok && !b.Dir && b.Hash == h
-		return err
-	})
+	b, err := viewOne(e.d.Store, func(r state.Reader) (*state.Base, error) { return found(r.GetBase(p)) })
 	if err != nil {
 		return false, fmt.Errorf("read the sync point of %s: %w", p.Quoted(), err)
 	}
-	return holds, nil
+	return b != nil && !b.Dir && b.Hash == h, nil
 }
 
 // racy: the file changed (mtime, or ctime: an mtime put back) so close to the scan that recorded it that a

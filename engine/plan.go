@@ -113,7 +113,7 @@ func decide(p remote.Path, b *state.Base, l, r *state.Record) Action {
 // propagate carries a change of side s.other to s.this, which holds what the base recorded.
 func propagate(a Action, s side) Action {
 	src, dst := on(s.other, a.Local, a.Remote), on(s.this, a.Local, a.Remote)
-	ops, from, name := sideOps[s.this], adverb(s.other), sideName(s.other)
+	ops, from, name := sideOps[s.this], adverb(s.other), s.other.String()
 	switch {
 	case modeOnly(a.Base, a.Local, a.Remote, s.other == state.Local):
 		a.Op, a.Reason = ops.chmod, "permissions changed "+from

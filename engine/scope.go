@@ -33,12 +33,9 @@ func (e *Engine) RunScoped(ctx context.Context, sc *Scope) (*Report, error) {
 		return e.RunPass(ctx)
 	}
 	local, err := cleanScope(sc.Local)
-	if err != nil {
+	rem, rerr := cleanScope(sc.Remote)
+	if err != nil || rerr != nil {
 		return e.RunPass(ctx) // a path that is not a valid Path cannot be scoped: look at everything
-	}
-	rem, err := cleanScope(sc.Remote)
-	if err != nil {
-		return e.RunPass(ctx)
 	}
 	scope := &scopeState{roots: map[remote.Path]bool{}, local: local, remote: rem}
 	for _, sp := range local {
@@ -147,14 +144,9 @@ func (e *Engine) observePaths(ctx context.Context, side state.Side, paths []Scop
 			return err
 		}
 		ent, err := r.Stat(ctx, sp.Path)
-		var stored state.Record
-		var had bool
-		if verr := e.d.Store.View(func(rd state.Reader) error {
-			var gerr error
-			stored, had, gerr = rd.Get(side, sp.Path)
-			return gerr
-		}); verr != nil {
-			return verr
+		stored, serr := e.stored(side, sp.Path)
+		if serr != nil {
+			return serr
 		}
 		switch {
 		case errors.Is(err, remote.ErrNotFound):
@@ -169,15 +161,16 @@ func (e *Engine) observePaths(ctx context.Context, side state.Side, paths []Scop
 			e.markSkipped(side, sp.Path, err.Error(), rep)
 		case err != nil:
 			// Unreadable is never deleted: keep what is stored and let a later pass look again.
-			rep.skip(sideName(side), sp.Path, fmt.Sprintf("%v (will retry)", err))
+			rep.skip(side.String(), sp.Path, fmt.Sprintf("%v (will retry)", err))
 			e.markSkipped(side, sp.Path, "", rep)
 		case e.ignored(sp.Path, ent.Dir):
 		case ent.Dir:
-			if !had || !stored.Dir || stored.ID != ent.ID {
+			known := stored != nil && stored.Dir && stored.ID == ent.ID
+			if !known {
 				rec := state.Record{Entry: ent, HashedAt: e.now()}
 				rec.Rev = ""
 				if err := e.d.Store.Update(func(tx state.Writer) error {
-					if had && !stored.Dir {
+					if stored != nil && !stored.Dir {
 						if err := tx.Delete(side, sp.Path); err != nil {
 							return err
 						}
@@ -187,13 +180,13 @@ func (e *Engine) observePaths(ctx context.Context, side state.Side, paths []Scop
 					return err
 				}
 			}
-			if sp.Subtree || !had || !stored.Dir || stored.ID != ent.ID {
+			if sp.Subtree || !known {
 				if err := e.observeWalkUnder(ctx, side, sp.Path, rep); err != nil {
 					return err
 				}
 			}
 		default:
-			if err := e.observeFile(ctx, side, ent, stored, had, rep); err != nil {
+			if err := e.observeFile(ctx, side, ent, stored, rep); err != nil {
 				return err
 			}
 		}
@@ -241,17 +234,13 @@ func (e *Engine) observeAncestors(ctx context.Context, side state.Side, p remote
 }
 
 // observeFile applies fileRecord to one stat'ed file.
-func (e *Engine) observeFile(ctx context.Context, side state.Side, ent remote.Entry, stored state.Record, had bool, rep *Report) error {
-	var prev *state.Record
-	if had {
-		prev = &stored
-	}
-	rec, changed, err := e.fileRecord(ctx, side, ent, prev, rep)
+func (e *Engine) observeFile(ctx context.Context, side state.Side, ent remote.Entry, stored *state.Record, rep *Report) error {
+	rec, changed, err := e.fileRecord(ctx, side, ent, stored, rep)
 	if err != nil || !changed {
 		return err
 	}
 	return e.d.Store.Update(func(tx state.Writer) error {
-		if had && stored.Dir {
+		if stored != nil && stored.Dir {
 			if err := tx.DeleteTree(side, ent.Path); err != nil { // a folder became a file
 				return err
 			}
@@ -295,24 +284,16 @@ func (e *Engine) planScoped(ctx context.Context) ([]Action, int, error) {
 			return err
 		}
 		get := func(p remote.Path) (*state.Base, *state.Record, *state.Record, error) {
-			var b *state.Base
-			var l, r *state.Record
-			if v, ok, err := rd.GetBase(p); err != nil {
+			b, err := found(rd.GetBase(p))
+			if err != nil {
 				return nil, nil, nil, err
-			} else if ok {
-				b = &v
 			}
-			if v, ok, err := rd.Get(state.Local, p); err != nil {
+			l, err := found(rd.Get(state.Local, p))
+			if err != nil {
 				return nil, nil, nil, err
-			} else if ok {
-				l = &v
 			}
-			if v, ok, err := rd.Get(state.Remote, p); err != nil {
-				return nil, nil, nil, err
-			} else if ok {
-				r = &v
-			}
-			return b, l, r, nil
+			r, err := found(rd.Get(state.Remote, p))
+			return b, l, r, err
 		}
 		for _, root := range clean {
 			if err := ctx.Err(); err != nil {

@@ -49,7 +49,7 @@ func (s side) pair(this, other *state.Record) (l, r *state.Record) {
 }
 
 // adverb is how reasons name a side's change ("changed locally").
-func adverb(sd state.Side) string { return sideName(sd) + "ly" }
+func adverb(sd state.Side) string { return sd.String() + "ly" }
 
 // holds: file record f on side sd holds the content base b recorded. Local files always carry a digest; a
 // remote file holds it at the same revision too (vBoxx has no digest).

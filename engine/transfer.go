@@ -98,19 +98,12 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 	lrec := rec(le, now)
 	lrec.Hash = sent
 	err = e.commit(ctx, func(tx state.Writer) error {
-		if err := tx.Put(state.Remote, rec(re, now)); err != nil {
+		if err := putSynced(tx, state.Base{Path: p, Hash: sent, Local: lrec, Remote: rec(re, now)}); err != nil || !torn {
 			return err
 		}
-		if torn {
-			l := *a.Local
-			l.HashedAt = 0 // racy: hash again next scan
-			if err := tx.Put(state.Local, l); err != nil {
-				return err
-			}
-		} else if err := tx.Put(state.Local, lrec); err != nil {
-			return err
-		}
-		return tx.PutBase(state.Base{Path: p, Hash: sent, Local: lrec, Remote: rec(re, now)})
+		l := *a.Local
+		l.HashedAt = 0 // racy: hash again next scan
+		return tx.Put(state.Local, l)
 	})
 	if err == nil && torn {
 		e.lg.Info("file changed during upload; sending it again next pass", zap.String("path", string(p)))
@@ -227,14 +220,18 @@ func (e *Engine) download(ctx context.Context, p remote.Path, pre remote.Precond
 	now := e.now()
 	lrec := rec(le, now)
 	lrec.Hash = got
-	rrec := rec(re, now)
 	return re.Size, e.commit(ctx, func(tx state.Writer) error {
-		if err := tx.Put(state.Local, lrec); err != nil {
-			return err
-		}
-		if err := tx.Put(state.Remote, rrec); err != nil {
-			return err
-		}
-		return tx.PutBase(state.Base{Path: p, Hash: got, Local: lrec, Remote: rrec})
+		return putSynced(tx, state.Base{Path: p, Hash: got, Local: lrec, Remote: rec(re, now)})
 	})
+}
+
+// putSynced records sync point b with the two records it stands on.
+func putSynced(tx state.Writer, b state.Base) error {
+	if err := tx.Put(state.Local, b.Local); err != nil {
+		return err
+	}
+	if err := tx.Put(state.Remote, b.Remote); err != nil {
+		return err
+	}
+	return tx.PutBase(b)
 }

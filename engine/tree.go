@@ -108,10 +108,14 @@ func mergeStore(st *state.Store, fn func(p remote.Path, b *state.Base, l, r *sta
 	return mergeTrees(newRecIter(st, state.Local), newRecIter(st, state.Remote), newBaseIter(st), fn)
 }
 
+// recsOf walks records already read, in store order.
+func recsOf(recs []state.Record) *recIter {
+	return &recIter{path: func(r *state.Record) remote.Path { return r.Path }, buf: recs, done: true}
+}
+
 // mergeSubtree is mergeTrees over root and what is below it, read in rd.
 func mergeSubtree(rd state.Reader, root remote.Path, fn func(p remote.Path, b *state.Base, l, r *state.Record) error) error {
-	recPath := func(r *state.Record) remote.Path { return r.Path }
-	ls, rs := &recIter{path: recPath, done: true}, &recIter{path: recPath, done: true}
+	ls, rs := recsOf(nil), recsOf(nil)
 	bs := &pager[state.Base]{path: func(b *state.Base) remote.Path { return b.Path }, done: true}
 	if err := rd.Each(state.Local, root, func(r state.Record) error { ls.buf = append(ls.buf, r); return nil }); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -84,11 +85,7 @@ func addUnconfirmed(tx state.Writer, paths []remote.Path) error {
 	if err != nil {
 		return err
 	}
-	var v []byte
-	for _, p := range paths {
-		v = append(append(v, p...), 0)
-	}
-	if err := tx.SetMeta(unconfirmedChunk(n+1), v); err != nil {
+	if err := tx.SetMeta(unconfirmedChunk(n+1), joinPaths(nil, paths)); err != nil {
 		return err
 	}
 	return tx.SetMeta(metaUnconfirmed, binary.AppendUvarint(nil, n+1))
@@ -126,12 +123,7 @@ func (e *Engine) readUnconfirmed() (uint64, []remote.Path, error) {
 		}
 		return nil
 	})
-	paths := make([]remote.Path, 0, len(seen))
-	for p := range seen {
-		paths = append(paths, p)
-	}
-	slices.Sort(paths)
-	return n, paths, err
+	return n, slices.Sorted(maps.Keys(seen)), err
 }
 
 // clearUnconfirmed removes every note, then notes keep again (paths still to be checked).

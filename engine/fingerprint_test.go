@@ -17,7 +17,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tandemsync/tandem/remote"
-	"github.com/tandemsync/tandem/remote/localdir"
 	"github.com/tandemsync/tandem/remote/localdir/fakefs"
 	"github.com/tandemsync/tandem/remote/memremote"
 	"github.com/tandemsync/tandem/state"
@@ -258,9 +257,9 @@ type fakeDiskPair struct {
 // p.st where its test needs it closed.
 func newFakeDiskPair(t *testing.T, seed, stream uint64) *fakeDiskPair {
 	t.Helper()
-	p := &fakeDiskPair{t: t, clk: clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))}
-	p.ffs = fakefs.New(p.clk, rand.New(rand.NewPCG(seed, stream)))
-	ldir := localdir.New(zap.NewNop(), p.ffs, localdir.Options{Clock: p.clk, Label: "local"})
+	p := &fakeDiskPair{t: t, clk: startClock()}
+	ffs, ldir := fakeDisk(p.clk, rand.New(rand.NewPCG(seed, stream)), nil)
+	p.ffs = ffs
 	p.mem = memremote.New(p.clk, memremote.Options{Label: "mem"})
 	var err error
 	if p.st, err = state.Open(filepath.Join(t.TempDir(), "pair.db"), zap.NewNop(), state.Options{}); err != nil {

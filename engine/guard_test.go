@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
-	"go.uber.org/zap/zaptest"
-
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/localdir"
 	"github.com/tandemsync/tandem/remote/memremote"
@@ -63,7 +60,7 @@ func (u unholdable) Walk(ctx context.Context, dir remote.Path, fn func(remote.En
 func TestRemoteFolderRenamedToUnholdableName(t *testing.T) {
 	ctx := context.Background()
 	p := newRealPair(t)
-	mem := memremote.New(clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)), memremote.Options{})
+	mem := memremote.New(startClock(), memremote.Options{})
 	rem := unholdable{mem}
 	for _, f := range []string{"Old/a.txt", "Old/b.txt", "keep.txt"} {
 		write(t, p.L, f, "content of "+f)
@@ -72,11 +69,7 @@ func TestRemoteFolderRenamedToUnholdableName(t *testing.T) {
 		t.Helper()
 		o := p.opts
 		o.Resync = resync
-		e, err := New(Deps{Local: p.ldir, Remote: rem, Store: p.st, Logger: zaptest.NewLogger(t)}, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rep, err := e.RunPass(ctx)
+		rep, err := testEngine(t, Deps{Local: p.ldir, Remote: rem, Store: p.st}, o).RunPass(ctx)
 		if err != nil || len(rep.Problems) > 0 {
 			t.Fatalf("pass: %v %+v", err, rep.Problems)
 		}
@@ -192,12 +185,7 @@ func TestGuardDeleteFoundGoneIsNotBooked(t *testing.T) {
 			run := func() (*Report, error) {
 				o := p.opts
 				o.Window = win
-				e, err := New(Deps{Local: racyDeletes{p.ldir, p.L}, Remote: p.rdir, Store: p.st,
-					Logger: zaptest.NewLogger(t)}, o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return e.RunPass(ctx)
+				return testEngine(t, Deps{Local: racyDeletes{p.ldir, p.L}, Remote: p.rdir, Store: p.st}, o).RunPass(ctx)
 			}
 			// The user deletes 10 files on both sides; locally either before the pass or while it runs.
 			for i := range 10 {

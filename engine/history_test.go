@@ -6,9 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/memremote"
 	"github.com/tandemsync/tandem/state"
 )
 
@@ -62,15 +61,13 @@ func TestHistoryRecordsDecisions(t *testing.T) {
 // A failing action is recorded as failed with its error, in a transaction of its own; the daemon's reason
 // for the pass is kept with it.
 func TestHistoryRecordsFailure(t *testing.T) {
-	clk, local, rem := failingPair()
+	clk, local, mem := memPair(memremote.Options{})
+	rem := refusingPuts(mem)
 	if err := local.WriteFile("a", []byte("refused")); err != nil {
 		t.Fatal(err)
 	}
 	st := memStore(t)
-	e, err := New(Deps{Clock: clk, Local: local, Remote: rem, Store: st, Logger: zaptest.NewLogger(t)}, Options{MaxRounds: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{MaxRounds: 1})
 	e.SetPassWhy("a local change")
 	if _, err := e.RunScoped(t.Context(), &Scope{Local: []ScopePath{{Path: "a"}}}); err != nil {
 		t.Fatal(err)

@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
-	"go.uber.org/zap/zaptest"
-
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/memremote"
 	"github.com/tandemsync/tandem/state"
@@ -27,12 +24,11 @@ type failingPut struct {
 	tries atomic.Int64
 }
 
-// failingPair is a local side and a remote whose uploads fail until told otherwise, on a fake clock.
-func failingPair() (*clockwork.FakeClock, *memremote.Mem, *failingPut) {
-	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	rem := &failingPut{Mem: memremote.New(clk, memremote.Options{Label: "remote"})}
+// refusingPuts is mem whose uploads fail until told otherwise.
+func refusingPuts(mem *memremote.Mem) *failingPut {
+	rem := &failingPut{Mem: mem}
 	rem.fail.Store(true)
-	return clk, memremote.New(clk, memremote.Options{Label: "local"}), rem
+	return rem
 }
 
 func (f *failingPut) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
@@ -62,29 +58,17 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func memStore(t *testing.T) *state.Store {
-	t.Helper()
-	st, err := state.Open(t.TempDir()+"/pair.db", zaptest.NewLogger(t), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
 // TestPathBackoff (issue 9, hole 9): a path whose action keeps failing is tried again after 10 s, then 20 s,
 // 40 s..., however many passes (scoped or full) come in between; success forgets it.
 func TestPathBackoff(t *testing.T) {
 	ctx := context.Background()
-	clk, local, rem := failingPair()
+	clk, local, mem := memPair(memremote.Options{})
+	rem := refusingPuts(mem)
 	if err := local.WriteFile("a", []byte("always refused")); err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(Deps{Clock: clk, Local: local, Remote: rem, Store: memStore(t), Logger: zaptest.NewLogger(t)},
+	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: memStore(t)},
 		Options{PathBackoff: 10 * time.Second, MaxRounds: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	pass := func(scoped bool) *Report {
 		t.Helper()
 		var rep *Report
@@ -164,17 +148,12 @@ func (r *editsDuringPut) Put(ctx context.Context, p remote.Path, body io.Reader,
 // it again.
 func TestRemoteEditDuringPassStaysPending(t *testing.T) {
 	ctx := context.Background()
-	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	local := memremote.New(clk, memremote.Options{Label: "local"})
-	mem := memremote.New(clk, memremote.Options{Label: "remote"})
+	clk, local, mem := memPair(memremote.Options{})
 	rem := &editsDuringPut{Mem: mem, other: mem.Handle()}
 	if err := local.WriteFile("a.txt", []byte("local file")); err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(Deps{Clock: clk, Local: local, Remote: rem, Store: memStore(t), Logger: zaptest.NewLogger(t)}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: memStore(t)}, Options{})
 	e.confirmRounds = 1 // other clients keep writing: the pass stops planning their changes
 	rep, err := e.RunPass(ctx)
 	if err != nil || len(rep.Problems) > 0 {
@@ -207,15 +186,9 @@ func TestRemoteEditDuringPassOutOfSync(t *testing.T) {
 	for _, rounds := range []int{3, 1} {
 		t.Run(fmt.Sprintf("confirmRounds=%d", rounds), func(t *testing.T) {
 			ctx := context.Background()
-			clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-			local := memremote.New(clk, memremote.Options{Label: "local"})
-			mem := memremote.New(clk, memremote.Options{Label: "remote", HistoryLimit: 2})
+			clk, local, mem := memPair(memremote.Options{HistoryLimit: 2})
 			rem := &editsDuringPut{Mem: mem, other: mem.Handle()}
-			st := memStore(t)
-			e, err := New(Deps{Clock: clk, Local: local, Remote: rem, Store: st, Logger: zaptest.NewLogger(t)}, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: memStore(t)}, Options{})
 			// A first pass stores a cursor, so that the next one reads the feed.
 			if _, err := e.RunPass(ctx); err != nil {
 				t.Fatal(err)
@@ -276,18 +249,14 @@ func (l *tornOpen) Open(ctx context.Context, p remote.Path) (io.ReadCloser, remo
 // the new version.
 func TestTornUploadNotRecorded(t *testing.T) {
 	ctx := context.Background()
-	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	clk, mem, rem := memPair(memremote.Options{})
 	oldData, newData := []byte("version-1 version-1 version-1\n"), []byte("version-2 version-2 version-2\n")
-	local := &tornOpen{Mem: memremote.New(clk, memremote.Options{Label: "local"}), newData: newData}
-	rem := memremote.New(clk, memremote.Options{Label: "remote"})
+	local := &tornOpen{Mem: mem, newData: newData}
 	if err := local.WriteFile("f.txt", oldData); err != nil {
 		t.Fatal(err)
 	}
 	st := memStore(t)
-	e, err := New(Deps{Clock: clk, Local: local, Remote: rem, Store: st, Logger: zaptest.NewLogger(t)}, Options{MaxRounds: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{MaxRounds: 1})
 	if _, err := e.RunPass(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -312,15 +281,9 @@ func TestTornUploadNotRecorded(t *testing.T) {
 // foldPair is a local memremote (tells names apart) against a remote that folds case.
 func foldPair(t *testing.T) (local, rem *memremote.Mem, e *Engine, st *state.Store) {
 	t.Helper()
-	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	local = memremote.New(clk, memremote.Options{Label: "local"})
-	rem = memremote.New(clk, memremote.Options{Label: "remote", FoldsCase: true, NormalizesUnicode: true})
+	clk, local, rem := memPair(memremote.Options{FoldsCase: true, NormalizesUnicode: true})
 	st = memStore(t)
-	e, err := New(Deps{Clock: clk, Local: local, Remote: rem, Store: st, Logger: zaptest.NewLogger(t)}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return local, rem, e, st
+	return local, rem, testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{}), st
 }
 
 func cleanPass(t *testing.T, e *Engine) *Report {
@@ -559,18 +522,13 @@ func TestFoldFolderMoveIntoWaitingTwin(t *testing.T) {
 // failing the same upload on every pass.
 func TestStaleDigestHashedAgain(t *testing.T) {
 	ctx := context.Background()
-	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	local := memremote.New(clk, memremote.Options{Label: "local"})
-	rem := memremote.New(clk, memremote.Options{Label: "remote"})
+	clk, local, rem := memPair(memremote.Options{})
 	data := []byte("the bytes on disk, synced\n")
 	if err := local.WriteFile("f.txt", data); err != nil {
 		t.Fatal(err)
 	}
 	st := memStore(t)
-	e, err := New(Deps{Clock: clk, Local: local, Remote: rem, Store: st, Logger: zaptest.NewLogger(t)}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{})
 	cleanPass(t, e)
 	clk.Advance(time.Hour)
 	// The record says the file holds a same-size rewrite that the disk no longer has; not racy.
@@ -609,14 +567,9 @@ func TestStaleDigestHashedAgain(t *testing.T) {
 // and the two moves. The first move's echo finds the folder's id at Storm100: bringing it to the intermediate
 // name must not delete the file that had just followed the move there.
 func TestFeedEchoOfCaseRenameKeepsNewChild(t *testing.T) {
-	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	clk, local, rem := memPair(memremote.Options{})
 	st := memStore(t)
-	e, err := New(Deps{Clock: clk, Local: memremote.New(clk, memremote.Options{Label: "local"}),
-		Remote: memremote.New(clk, memremote.Options{Label: "remote"}), Store: st, Logger: zaptest.NewLogger(t)},
-		Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{})
 	e.beginPass(&Report{}, nil) // the feed is read within a pass
 	dir := func(p remote.Path) remote.Entry { return remote.Entry{Path: p, Dir: true, ID: "m84"} }
 	changes := []remote.Change{

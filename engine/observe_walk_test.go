@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/localdir"
 )
@@ -40,11 +38,7 @@ func TestWalksBothSidesAtOnce(t *testing.T) {
 	lStart, rStart := make(chan struct{}), make(chan struct{})
 	l := &gatedWalk{Dir: p.ldir, started: lStart, peer: rStart}
 	r := &gatedWalk{Dir: p.rdir, started: rStart, peer: lStart}
-	e, err := New(Deps{Local: l, Remote: r, Store: p.st, Logger: zaptest.NewLogger(t)}, p.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := e.RunPass(context.Background())
+	rep, err := testEngine(t, Deps{Local: l, Remote: r, Store: p.st}, p.opts).RunPass(context.Background())
 	if err != nil {
 		t.Fatalf("pass: %v", err)
 	}

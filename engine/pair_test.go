@@ -58,11 +58,7 @@ func newRealPair(t *testing.T) *realPair {
 
 func (p *realPair) pass() *Report {
 	p.t.Helper()
-	e, err := New(Deps{Local: p.ldir, Remote: p.rdir, Store: p.st, Logger: zaptest.NewLogger(p.t)}, p.opts)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	rep, err := e.RunPass(context.Background())
+	rep, err := testEngine(p.t, Deps{Local: p.ldir, Remote: p.rdir, Store: p.st}, p.opts).RunPass(context.Background())
 	if err != nil {
 		p.t.Fatalf("pass: %v", err)
 	}
@@ -206,11 +202,7 @@ func TestPairBasics(t *testing.T) {
 
 func (p *realPair) scoped(sc *Scope) *Report {
 	p.t.Helper()
-	e, err := New(Deps{Local: p.ldir, Remote: p.rdir, Store: p.st, Logger: zaptest.NewLogger(p.t)}, p.opts)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	rep, err := e.RunScoped(context.Background(), sc)
+	rep, err := testEngine(p.t, Deps{Local: p.ldir, Remote: p.rdir, Store: p.st}, p.opts).RunScoped(context.Background(), sc)
 	if err != nil {
 		p.t.Fatalf("scoped pass: %v", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/memremote"
@@ -139,11 +138,10 @@ type relistRig struct {
 
 func newRelistRig(t *testing.T) *relistRig {
 	t.Helper()
-	clk := clockwork.NewFakeClockAt(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
-	mem := memremote.New(clk, memremote.Options{Label: "remote"})
+	clk, local, mem := memPair(memremote.Options{})
 	return &relistRig{
 		clk:   clk,
-		local: memremote.New(clk, memremote.Options{Label: "local"}),
+		local: local,
 		mem:   mem,
 		feed:  &memremote.FeedHoles{Mem: mem, Hide: map[remote.Path]bool{}},
 		st:    memStore(t),
@@ -153,9 +151,5 @@ func newRelistRig(t *testing.T) *relistRig {
 // engine is a new engine over the rig's sides and store (a second one sees what the first stored).
 func (r *relistRig) engine(t *testing.T) *Engine {
 	t.Helper()
-	e, err := New(Deps{Clock: r.clk, Local: r.local, Remote: r.feed, Store: r.st, Logger: zaptest.NewLogger(t)}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return testEngine(t, Deps{Clock: r.clk, Local: r.local, Remote: r.feed, Store: r.st}, Options{})
 }

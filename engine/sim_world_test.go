@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
@@ -209,12 +208,10 @@ func newWorld(t testing.TB, seed uint64, steps int, tot *simTotals) *world {
 		w.tot = &simTotals{}
 	}
 	w.rng = rand.New(rand.NewPCG(seed, 0x73696d))
-	w.clk = clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	w.clk = startClock()
 	w.dir = simTempDir(t)
-	w.ffs = fakefs.New(w.clk, rand.New(rand.NewPCG(seed, 0xf5)))
+	w.ffs, w.ldir = fakeDisk(w.clk, rand.New(rand.NewPCG(seed, 0xf5)), w.rng.Uint64)
 	w.ffs.SetFault(w.fsHook)
-	w.ldir = localdir.New(zap.NewNop(), w.ffs, localdir.Options{Clock: w.clk, Rand: w.rng.Uint64, Label: "local",
-		OnSkip: func(string, string) {}})
 	mo := memremote.Options{Label: "sim"}
 	switch seed % 5 {
 	case 1:

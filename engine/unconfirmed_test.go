@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
-	"go.uber.org/zap/zaptest"
-
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/memremote"
 	"github.com/tandemsync/tandem/state"
@@ -43,15 +40,10 @@ func (d *dyingFeed) Changes(ctx context.Context, cur remote.Cursor) (remote.Batc
 func TestUnconfirmedWritesSurviveAKill(t *testing.T) {
 	for _, many := range []bool{false, true} {
 		ctx := context.Background()
-		clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-		local := memremote.New(clk, memremote.Options{Label: "local"})
-		mem := memremote.New(clk, memremote.Options{Label: "remote"})
+		clk, local, mem := memPair(memremote.Options{})
 		st := memStore(t)
 		pass := func(r remote.Remote) (*Report, error) {
-			e, err := New(Deps{Clock: clk, Local: local, Remote: r, Store: st, Logger: zaptest.NewLogger(t)}, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			e := testEngine(t, Deps{Clock: clk, Local: local, Remote: r, Store: st}, Options{})
 			if many {
 				e.maxUnconfirmed = 2
 			}

@@ -1,0 +1,65 @@
+package engine
+
+// The fixture the engine tests share: a fake clock, memory sides, a fake disk, a store and an engine, so that
+// each test says only what it changes.
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/tandemsync/tandem/remote/localdir"
+	"github.com/tandemsync/tandem/remote/localdir/fakefs"
+	"github.com/tandemsync/tandem/remote/memremote"
+	"github.com/tandemsync/tandem/state"
+)
+
+// startClock is the fake clock the tests start on: a fixed date, so that a run repeats.
+func startClock() *clockwork.FakeClock {
+	return clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+}
+
+// memPair is a local and a remote memory side on one fake clock; ro sets how the remote behaves (its label is
+// always "remote").
+func memPair(ro memremote.Options) (clk *clockwork.FakeClock, local, rem *memremote.Mem) {
+	clk = startClock()
+	ro.Label = "remote"
+	return clk, memremote.New(clk, memremote.Options{Label: "local"}), memremote.New(clk, ro)
+}
+
+// fakeDisk is a fake disk on clk whose faults and power losses draw from rng, and the local side over it, which
+// names its temporary files from sideRand (nil: at random). Both log nothing: the tests that use them run many
+// seeds.
+func fakeDisk(clk clockwork.Clock, rng *rand.Rand, sideRand func() uint64) (*fakefs.FS, *localdir.Dir) {
+	ffs := fakefs.New(clk, rng)
+	return ffs, localdir.New(zap.NewNop(), ffs, localdir.Options{Clock: clk, Rand: sideRand, Label: "local"})
+}
+
+// memStore is a store in the test's temporary folder, closed when the test ends.
+func memStore(t *testing.T) *state.Store {
+	t.Helper()
+	st, err := state.Open(t.TempDir()+"/pair.db", zaptest.NewLogger(t), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// testEngine is an engine over d with o, logging to the test unless d names a logger; the test stops if the
+// engine refuses them.
+func testEngine(t *testing.T, d Deps, o Options) *Engine {
+	t.Helper()
+	if d.Logger == nil {
+		d.Logger = zaptest.NewLogger(t)
+	}
+	e, err := New(d, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}

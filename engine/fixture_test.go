@@ -4,6 +4,8 @@ package engine
 // each test says only what it changes.
 
 import (
+	"context"
+	"io"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/localdir"
 	"github.com/tandemsync/tandem/remote/localdir/fakefs"
 	"github.com/tandemsync/tandem/remote/memremote"
@@ -37,6 +40,19 @@ func memPair(ro memremote.Options) (clk *clockwork.FakeClock, local, rem *memrem
 func fakeDisk(clk clockwork.Clock, rng *rand.Rand, sideRand func() uint64) (*fakefs.FS, *localdir.Dir) {
 	ffs := fakefs.New(clk, rng)
 	return ffs, localdir.New(zap.NewNop(), ffs, localdir.Options{Clock: clk, Rand: sideRand, Label: "local"})
+}
+
+// beforePut is a memory side that calls hook before each upload; an error from it fails the upload.
+type beforePut struct {
+	*memremote.Mem
+	hook func() error
+}
+
+func (b *beforePut) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
+	if err := b.hook(); err != nil {
+		return remote.Entry{}, err
+	}
+	return b.Mem.Put(ctx, p, body, size, mtime, pre)
 }
 
 // memStore is a store in the test's temporary folder, closed when the test ends.

@@ -19,24 +19,23 @@ import (
 
 // failingPut is a remote whose uploads fail while fail is set, counting every try.
 type failingPut struct {
-	*memremote.Mem
+	beforePut
 	fail  atomic.Bool
 	tries atomic.Int64
 }
 
 // refusingPuts is mem whose uploads fail until told otherwise.
 func refusingPuts(mem *memremote.Mem) *failingPut {
-	rem := &failingPut{Mem: mem}
-	rem.fail.Store(true)
-	return rem
-}
-
-func (f *failingPut) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
-	f.tries.Add(1)
-	if f.fail.Load() {
-		return remote.Entry{}, errors.New("the provider refused it")
-	}
-	return f.Mem.Put(ctx, p, body, size, mtime, pre)
+	f := &failingPut{}
+	f.beforePut = beforePut{Mem: mem, hook: func() error {
+		f.tries.Add(1)
+		if f.fail.Load() {
+			return errors.New("the provider refused it")
+		}
+		return nil
+	}}
+	f.fail.Store(true)
+	return f
 }
 
 // writeMem writes pairs of path and content on a memory side, in order.
@@ -64,9 +63,7 @@ func TestPathBackoff(t *testing.T) {
 	ctx := context.Background()
 	clk, local, mem := memPair(memremote.Options{})
 	rem := refusingPuts(mem)
-	if err := local.WriteFile("a", []byte("always refused")); err != nil {
-		t.Fatal(err)
-	}
+	writeMem(t, local, "a", "always refused")
 	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: memStore(t)},
 		Options{PathBackoff: 10 * time.Second, MaxRounds: 1})
 	pass := func(scoped bool) *Report {
@@ -127,20 +124,16 @@ func TestPathBackoff(t *testing.T) {
 	}
 }
 
-// editsDuringPut is a remote on which another client writes a file while tandem's first upload runs.
-type editsDuringPut struct {
-	*memremote.Mem
-	other *memremote.Mem
-	done  atomic.Bool
-}
-
-func (r *editsDuringPut) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
-	if !r.done.Swap(true) {
-		if err := r.other.WriteFile("ext.txt", []byte("written elsewhere during the pass")); err != nil {
-			return remote.Entry{}, err
+// editsDuringPut is mem on which another client writes a file while tandem's first upload runs.
+func editsDuringPut(mem *memremote.Mem) *beforePut {
+	var done atomic.Bool
+	other := mem.Handle()
+	return &beforePut{Mem: mem, hook: func() error {
+		if done.Swap(true) {
+			return nil
 		}
-	}
-	return r.Mem.Put(ctx, p, body, size, mtime, pre)
+		return other.WriteFile("ext.txt", []byte("written elsewhere during the pass"))
+	}}
 }
 
 // TestRemoteEditDuringPassStaysPending (issue 9, hole 10): a remote change that the pass's closing look at the
@@ -149,10 +142,8 @@ func (r *editsDuringPut) Put(ctx context.Context, p remote.Path, body io.Reader,
 func TestRemoteEditDuringPassStaysPending(t *testing.T) {
 	ctx := context.Background()
 	clk, local, mem := memPair(memremote.Options{})
-	rem := &editsDuringPut{Mem: mem, other: mem.Handle()}
-	if err := local.WriteFile("a.txt", []byte("local file")); err != nil {
-		t.Fatal(err)
-	}
+	rem := editsDuringPut(mem)
+	writeMem(t, local, "a.txt", "local file")
 	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: memStore(t)}, Options{})
 	e.confirmRounds = 1 // other clients keep writing: the pass stops planning their changes
 	rep, err := e.RunPass(ctx)
@@ -187,7 +178,7 @@ func TestRemoteEditDuringPassOutOfSync(t *testing.T) {
 		t.Run(fmt.Sprintf("confirmRounds=%d", rounds), func(t *testing.T) {
 			ctx := context.Background()
 			clk, local, mem := memPair(memremote.Options{HistoryLimit: 2})
-			rem := &editsDuringPut{Mem: mem, other: mem.Handle()}
+			rem := editsDuringPut(mem)
 			e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: memStore(t)}, Options{})
 			// A first pass stores a cursor, so that the next one reads the feed.
 			if _, err := e.RunPass(ctx); err != nil {

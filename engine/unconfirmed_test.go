@@ -3,10 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
-	"io"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/memremote"
@@ -18,13 +16,14 @@ var errKilled = errors.New("test: the process was killed here")
 // dyingFeed is the remote of a process killed right after its remote writes: once written to, its feed is never
 // read again, so the pass ends before the cursor passes those writes.
 type dyingFeed struct {
-	*memremote.Mem
+	beforePut
 	wrote atomic.Bool
 }
 
-func (d *dyingFeed) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
-	d.wrote.Store(true)
-	return d.Mem.Put(ctx, p, body, size, mtime, pre)
+func newDyingFeed(mem *memremote.Mem) *dyingFeed {
+	d := &dyingFeed{}
+	d.beforePut = beforePut{Mem: mem, hook: func() error { d.wrote.Store(true); return nil }}
+	return d
 }
 
 func (d *dyingFeed) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch, error) {
@@ -62,7 +61,7 @@ func TestUnconfirmedWritesSurviveAKill(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := pass(&dyingFeed{Mem: mem}); !errors.Is(err, errKilled) {
+		if _, err := pass(newDyingFeed(mem)); !errors.Is(err, errKilled) {
 			t.Fatalf("many=%v: the dying pass ended with %v", many, err)
 		}
 		if err := mem.Handle().Remove("b.txt"); err != nil {

@@ -265,10 +265,8 @@ func newFakeDiskPair(t *testing.T, seed, stream uint64) *fakeDiskPair {
 	if p.st, err = state.Open(filepath.Join(t.TempDir(), "pair.db"), zap.NewNop(), state.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if p.e, err = New(Deps{Clock: p.clk, Local: ldir, Remote: p.mem, Store: p.st, Logger: zap.NewNop()},
-		Options{Host: "testhost"}); err != nil {
-		t.Fatal(err)
-	}
+	p.e = testEngine(t, Deps{Clock: p.clk, Local: ldir, Remote: p.mem, Store: p.st, Logger: zap.NewNop()},
+		Options{Host: "testhost"})
 	return p
 }
 

@@ -256,7 +256,7 @@ func (e *Engine) runRounds(ctx context.Context, rep *Report, rootsChecked bool) 
 		if e.pass.scope != nil {
 			plan = e.planScoped
 		}
-		acts, _, err := plan(ctx)
+		acts, err := plan(ctx)
 		if err != nil {
 			return err
 		}
@@ -355,7 +355,7 @@ func (e *Engine) observe(ctx context.Context, rep *Report) error {
 func fullWalkDone() error { return failpoint.Hit("observe.fullWalk") }
 
 // plan streams the three trees through the planner.
-func (e *Engine) plan(ctx context.Context) ([]Action, int, error) {
+func (e *Engine) plan(ctx context.Context) ([]Action, error) {
 	pl := e.newPlanner()
 	err := mergeStore(e.d.Store, func(p remote.Path, b *state.Base, l, r *state.Record) error {
 		if err := ctx.Err(); err != nil {
@@ -365,14 +365,9 @@ func (e *Engine) plan(ctx context.Context) ([]Action, int, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	var acts []Action
-	err = e.d.Store.View(func(r state.Reader) error {
-		acts = pl.finish(baseIDs(r))
-		return nil
-	})
-	return acts, pl.baseFiles, err
+	return viewOne(e.d.Store, func(r state.Reader) ([]Action, error) { return pl.finish(baseIDs(r)), nil })
 }
 
 // newPlanner is a planner with the pair's ignore rules and the remote's name folding; the plan's collisions
@@ -389,7 +384,7 @@ func (e *Engine) newPlanner() *planner {
 // checkRoots is the unmount guard: a side whose root or marker vanished stops the pass while the base says the
 // pair has synced before; on a first sync the markers are created.
 func (e *Engine) checkRoots(ctx context.Context, rep *Report) error {
-	nbase, err := viewOne(e.d.Store, state.Reader.CountBase)
+	synced, err := viewOne(e.d.Store, state.Reader.HasBase)
 	if err != nil {
 		return err
 	}
@@ -397,7 +392,7 @@ func (e *Engine) checkRoots(ctx context.Context, rep *Report) error {
 		err := side.CheckRoot(ctx)
 		switch {
 		case err == nil:
-		case errors.Is(err, remote.ErrRootMissing) && nbase == 0:
+		case errors.Is(err, remote.ErrRootMissing) && !synced:
 			if e.o.DryRun {
 				continue
 			}
@@ -417,7 +412,7 @@ func (e *Engine) checkRoots(ctx context.Context, rep *Report) error {
 			e.lg.Warn("root had lost its marker: merging both sides without the old sync point; nothing is deleted",
 				zap.String("root", fmt.Sprint(side)))
 			rep.Resynced = true
-			nbase = 0
+			synced = false
 		case errors.Is(err, remote.ErrRootMissing):
 			// How to start over differs between `tandem once` and the daemon (which holds the database): the
 			// caller says it.

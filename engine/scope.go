@@ -251,7 +251,7 @@ func (e *Engine) observeFile(ctx context.Context, side state.Side, ent remote.En
 
 // planScoped is plan over the scope's roots: each root's ancestors (so the planner sees the folders above,
 // which its rules need), then the root and everything below it, in store order.
-func (e *Engine) planScoped(ctx context.Context) ([]Action, int, error) {
+func (e *Engine) planScoped(ctx context.Context) ([]Action, error) {
 	e.pass.mu.Lock()
 	roots := make([]remote.Path, 0, len(e.pass.scope.roots))
 	for p := range e.pass.scope.roots {
@@ -269,7 +269,6 @@ func (e *Engine) planScoped(ctx context.Context) ([]Action, int, error) {
 	pl := e.newPlanner()
 	emitted := map[remote.Path]bool{}
 	var acts []Action
-	var nbase int
 	// On a remote that folds names, a name new on one side may have a twin outside the scope (a sibling the
 	// watcher did not report) that the planner must see to tell a collision or a case rename (seed 5894: a new
 	// local folder was created over and over beside the remote's file of the same folded name). The store has
@@ -279,10 +278,6 @@ func (e *Engine) planScoped(ctx context.Context) ([]Action, int, error) {
 		return pl.fold != nil && ((l != nil && r == nil) || (l == nil && r != nil && b == nil))
 	}
 	err = e.d.Store.View(func(rd state.Reader) error {
-		var err error
-		if nbase, err = rd.CountBase(); err != nil {
-			return err
-		}
 		get := func(p remote.Path) (*state.Base, *state.Record, *state.Record, error) {
 			b, err := found(rd.GetBase(p))
 			if err != nil {
@@ -339,7 +334,5 @@ func (e *Engine) planScoped(ctx context.Context) ([]Action, int, error) {
 	if err == nil && full {
 		return e.plan(ctx)
 	}
-	// The big-delete guard compares with the whole base; the store counts folders too, which only makes the
-	// guard's denominator larger by the number of folders.
-	return acts, nbase, err
+	return acts, err
 }

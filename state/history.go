@@ -69,7 +69,8 @@ func (t *txn) historyBucket() (*bolt.Bucket, error) {
 	if !t.tx.Writable() {
 		return t.tx.Bucket(bucketHistory), nil
 	}
-	return t.tx.CreateBucketIfNotExists(bucketHistory)
+	b, err := t.tx.CreateBucketIfNotExists(bucketHistory)
+	return packed(b), err
 }
 
 // AddHistory stores h under h.Path. With h.Seq zero it is a new entry and its new Seq is returned; otherwise it

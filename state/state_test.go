@@ -156,6 +156,9 @@ func TestOrder(t *testing.T) {
 		if err != nil || n != len(order) {
 			t.Errorf("CountBase = %d, %v", n, err)
 		}
+		if has, err := r.HasBase(); err != nil || !has {
+			t.Errorf("HasBase = %v, %v", has, err)
+		}
 		return nil
 	})
 }

@@ -215,14 +215,14 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 		}
 		defer unlock()
 	}
-	var nbase int
+	var synced bool
 	if err := st.View(func(rd state.Reader) error {
-		nbase, err = rd.CountBase()
+		synced, err = rd.HasBase()
 		return err
 	}); err != nil {
 		return err
 	}
-	if nbase == 0 && !r.movedAside {
+	if !synced && !r.movedAside {
 		// A merge without a sync point cannot tell a delete from a file the other side never had. A local root
 		// that already has tandem's folder has synced before (with this state dir or another).
 		if _, err := os.Lstat(filepath.Join(local, remote.ReservedDir)); err == nil {
@@ -240,7 +240,7 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 		return err
 	}
 	defer ldir.Close()
-	rem, err := r.openRemote(ctx, spec, scheme, root, skip, nbase == 0, st.Path())
+	rem, err := r.openRemote(ctx, spec, scheme, root, skip, !synced, st.Path())
 	if err != nil {
 		return loginHint(scheme, err)
 	}

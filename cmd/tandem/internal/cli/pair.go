@@ -197,14 +197,14 @@ func daemonOpener(app *App, stateDir, configDir string) daemon.OpenPair {
 			return fail(err)
 		}
 		closers = append(closers, unlock)
-		var nbase int
+		var synced bool
 		if err := st.View(func(r state.Reader) error {
-			nbase, err = r.CountBase()
+			synced, err = r.HasBase()
 			return err
 		}); err != nil {
 			return fail(err)
 		}
-		first := nbase == 0
+		first := !synced
 		skips := &skipLog{lg: lg}
 		ldir, err := localdir.Open(lg, ps.local, localdir.Options{Skip: skip, OnSkip: skips.fn("local"), Label: ps.local})
 		if err != nil {

@@ -133,7 +133,9 @@ func run(ctx context.Context, cmd *exec.Cmd, every time.Duration, onSample func(
 }
 
 // Section markers: a command's section of results.md sits between BeginMarker(name) and EndMarker(name).
-func BeginMarker(name string) string { return "<!-- begin " + name + " (written by the command; edits inside are lost) -->" }
+func BeginMarker(name string) string {
+	return "<!-- begin " + name + " (written by the command; edits inside are lost) -->"
+}
 
 // EndMarker ends a section (see BeginMarker).
 func EndMarker(name string) string { return "<!-- end " + name + " -->" }

@@ -103,8 +103,10 @@ bench:
 	$(GO) test ./test/bench -bench . -run '^$$' -benchtime 1x -timeout 60m -v
 
 # tandem beside unison, rclone bisync, rclone copy and cp -r on the same seeded trees (10k files, 100k files,
-# 4 x 256 MiB), every replica compared byte for byte; writes test/bench/results.md. A peer not installed is
-# skipped with the reason. BENCH_PEERS_ARGS='-trees 10k -runs 5' for a shorter or longer run.
+# 4 x 256 MiB), every replica compared byte for byte; then tandem beside rclone copy against the pCloud emulator
+# (served in-process over HTTPS). Replaces its section of test/bench/results.md. A peer not installed is skipped
+# with the reason. BENCH_PEERS_ARGS='-trees 10k -runs 5' for a shorter or longer run, '-targets dir' or
+# '-targets pcloud' for one kind of replica.
 BENCH_PEERS_ARGS ?=
 bench-peers: build
 	$(GO) run ./test/bench/peers -tandem $(BIN) -out test/bench/results.md $(BENCH_PEERS_ARGS)

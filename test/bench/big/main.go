@@ -115,6 +115,9 @@ func run(ctx context.Context, c config) error {
 	if err := os.MkdirAll(c.work, 0o755); err != nil {
 		return err
 	}
+	if !c.keep {
+		defer os.Remove(c.work) // only if empty: the folder may be the user's
+	}
 	// Earlier kept trees are this command's own (big-N): they go before the space check counts the disk.
 	old, _ := filepath.Glob(filepath.Join(c.work, "big-*"))
 	for _, d := range old {
@@ -137,9 +140,6 @@ func run(ctx context.Context, c config) error {
 			return fmt.Errorf("%d files: %w", n, err)
 		}
 		results = append(results, r)
-	}
-	if !c.keep {
-		_ = os.Remove(c.work) // only if empty: the folder may be the user's
 	}
 	md := report(c, version, started, results)
 	fmt.Print(md)
@@ -191,7 +191,7 @@ func runSize(ctx context.Context, c config, n int) (res sizeResult, err error) {
 	res.files, res.folders = n, max(1, n/100)
 	fmt.Fprintf(os.Stderr, "== generating %d files in %d folders under %s\n", n, res.folders, L)
 	start := time.Now()
-	if err := treegen.Small(L, n, res.folders, c.depth, c.maxSize, c.seed); err != nil {
+	if err := treegen.SmallContext(ctx, L, n, res.folders, c.depth, c.maxSize, c.seed); err != nil {
 		return res, fmt.Errorf("generating the tree: %w", err)
 	}
 	res.gen = time.Since(start)
@@ -228,7 +228,7 @@ func runSize(ctx context.Context, c config, n int) (res sizeResult, err error) {
 	if res.db, err = duBytes(S); err != nil {
 		return res, err
 	}
-	sample, err := checkReplica(L, R, c.sample, c.seed)
+	sample, err := checkReplica(ctx, L, R, c.sample, c.seed)
 	if err != nil {
 		return res, fmt.Errorf("after the first sync the replica differs: %w", err)
 	}
@@ -240,7 +240,7 @@ func runSize(ctx context.Context, c config, n int) (res sizeResult, err error) {
 		if err := jsonPass(pass, scen, 0); err != nil {
 			return res, err
 		}
-		if _, err := checkReplica(L, R, c.sample, c.seed); err != nil {
+		if _, err := checkReplica(ctx, L, R, c.sample, c.seed); err != nil {
 			return res, fmt.Errorf("after the %s the replica differs: %w", scen, err)
 		}
 	}
@@ -255,7 +255,7 @@ func runSize(ctx context.Context, c config, n int) (res sizeResult, err error) {
 	if err := sameFile(filepath.Join(L, changed), filepath.Join(R, changed)); err != nil {
 		return res, fmt.Errorf("after the one-change pass, the changed file %s: %w", changed, err)
 	}
-	if _, err := checkReplica(L, R, c.sample, c.seed); err != nil {
+	if _, err := checkReplica(ctx, L, R, c.sample, c.seed); err != nil {
 		return res, fmt.Errorf("after the one-change pass the replica differs: %w", err)
 	}
 	return res, nil
@@ -401,8 +401,8 @@ func walk(ctx context.Context, root string) <-chan item {
 
 // checkReplica compares the full listings of a and b (relative paths, kinds, sizes), then the bytes of k files
 // of a chosen at random (reservoir sampling, seeded: the same files every pass), and returns those files.
-func checkReplica(a, b string, k int, seed uint64) ([]string, error) {
-	ctx, cancel := context.WithCancel(context.Background())
+func checkReplica(ctx context.Context, a, b string, k int, seed uint64) ([]string, error) {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ca, cb := walk(ctx, a), walk(ctx, b)
 	rng := rand.New(rand.NewPCG(seed, 0x5a4d))

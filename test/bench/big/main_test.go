@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -58,7 +59,7 @@ func TestCheckReplica(t *testing.T) {
 			dst := t.TempDir()
 			write(dst, base)
 			tc.edit(dst)
-			sample, err := checkReplica(src, dst, 10, 15)
+			sample, err := checkReplica(context.Background(), src, dst, 10, 15)
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("a true copy: %v", err)
@@ -72,8 +73,8 @@ func TestCheckReplica(t *testing.T) {
 	// A sample smaller than the tree is drawn the same way every time.
 	dst := t.TempDir()
 	write(dst, base)
-	s1, err1 := checkReplica(src, dst, 2, 15)
-	s2, err2 := checkReplica(src, dst, 2, 15)
+	s1, err1 := checkReplica(context.Background(), src, dst, 2, 15)
+	s2, err2 := checkReplica(context.Background(), src, dst, 2, 15)
 	if err1 != nil || err2 != nil || len(s1) != 2 || !slices.Equal(s1, s2) {
 		t.Errorf("samples %v (%v), %v (%v)", s1, err1, s2, err2)
 	}

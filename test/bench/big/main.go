@@ -32,6 +32,7 @@ import (
 
 type config struct {
 	tandem, out, work string
+	section           string
 	sizes             []int
 	maxSize           int64
 	depth             int
@@ -46,6 +47,7 @@ func main() {
 	sizes := flag.String("sizes", "100000,300000,1000000", "file counts to run, comma-separated (k and M suffixes allowed: 100k,1M)")
 	flag.StringVar(&c.tandem, "tandem", "bin/tandem", "the tandem binary")
 	flag.StringVar(&c.out, "out", "test/bench/results.md", "the results file: this command replaces its own section and keeps the rest")
+	flag.StringVar(&c.section, "section", "bench-big", "the name of this run's section of -out (another name keeps an earlier run's section beside this one)")
 	flag.StringVar(&c.work, "work", filepath.Join(os.TempDir(), "tandem-bench-big"), "scratch folder for the trees and the state database")
 	flag.Int64Var(&c.maxSize, "maxsize", 64, "largest file, bytes (sizes are log-uniform from 0)")
 	flag.IntVar(&c.depth, "depth", 6, "deepest folder level")
@@ -143,7 +145,7 @@ func run(ctx context.Context, c config) error {
 	}
 	md := report(c, version, started, results)
 	fmt.Print(md)
-	return measure.WriteSection(c.out, "bench-big", md)
+	return measure.WriteSection(c.out, c.section, md)
 }
 
 // checkSpace refuses to start when the largest size (every size with -keep) cannot fit: two copies of the tree,

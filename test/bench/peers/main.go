@@ -67,6 +67,7 @@ func main() {
 	trees := flag.String("trees", "10k,100k,big", "trees to run: 10k, 100k, big (smoke: 300 files, smoke-big: 2 x 80 MiB, to check the harness)")
 	only := flag.String("tools", "", "comma-separated tools to run (default all): tandem, unison, rclone bisync, rclone copy, cp -r")
 	work := flag.String("work", filepath.Join(os.TempDir(), "tandem-bench-peers"), "scratch folder (emptied)")
+	section := flag.String("section", "bench-peers", "the name of this run's section of -out (another name keeps an earlier run's table beside this one)")
 	targets := flag.String("targets", "dir,pcloud", "replica targets: dir (a local folder, every tool) and pcloud (the pCloud emulator: tandem and rclone copy)")
 	flag.Parse()
 	if abs, err := filepath.Abs(*tandem); err == nil {
@@ -87,7 +88,7 @@ func main() {
 		keep := strings.Split(*only, ",")
 		ts = slices.DeleteFunc(ts, func(t tool) bool { return !slices.Contains(keep, t.name) })
 	}
-	if err := run(ts, *tandem, *out, *runs, strings.Split(*trees, ","), tg, *work); err != nil {
+	if err := run(ts, *tandem, *out, *section, *runs, strings.Split(*trees, ","), tg, *work); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-peers:", err)
 		os.Exit(1)
 	}
@@ -142,7 +143,7 @@ func tools(tandem string) []tool {
 	return ts
 }
 
-func run(ts []tool, tandem, out string, runs int, names, targets []string, work string) error {
+func run(ts []tool, tandem, out, section string, runs int, names, targets []string, work string) error {
 	if _, err := os.Stat(tandem); err != nil {
 		return fmt.Errorf("tandem binary: %w (run make build first)", err)
 	}
@@ -221,7 +222,7 @@ func run(ts []tool, tandem, out string, runs int, names, targets []string, work 
 		}
 	}
 	fmt.Print(md.String())
-	return measure.WriteSection(out, "bench-peers", md.String())
+	return measure.WriteSection(out, section, md.String())
 }
 
 // cells renders one row's tool columns and its ratios column.

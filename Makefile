@@ -11,7 +11,7 @@ SOAK_DURATION ?= 60m
 # How long the torture runs per backend in make soak (make test runs 3 minutes each, the backends at once).
 TORTURE_DURATION ?= 10m
 
-.PHONY: build test flake simdisk race soak soak-variants soak-crash soak-sim fuzz bench bench-peers lint demo package
+.PHONY: build test flake simdisk race soak soak-variants soak-crash soak-sim fuzz bench bench-peers bench-big lint demo package
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tandem
@@ -103,11 +103,22 @@ bench:
 	$(GO) test ./test/bench -bench . -run '^$$' -benchtime 1x -timeout 60m -v
 
 # tandem beside unison, rclone bisync, rclone copy and cp -r on the same seeded trees (10k files, 100k files,
-# 4 x 256 MiB), every replica compared byte for byte; writes test/bench/results.md. A peer not installed is
-# skipped with the reason. BENCH_PEERS_ARGS='-trees 10k -runs 5' for a shorter or longer run.
+# 4 x 256 MiB), every replica compared byte for byte; then tandem beside rclone copy against the pCloud emulator
+# (served in-process over HTTPS). Replaces its section of test/bench/results.md. A peer not installed is skipped
+# with the reason. BENCH_PEERS_ARGS='-trees 10k -runs 5' for a shorter or longer run, '-targets dir' or
+# '-targets pcloud' for one kind of replica.
 BENCH_PEERS_ARGS ?=
 bench-peers: build
 	$(GO) run ./test/bench/peers -tandem $(BIN) -out test/bench/results.md $(BENCH_PEERS_ARGS)
+
+# `tandem once` on generated trees of BIG_SIZES small files (0-64 bytes, N/100 folders): first sync, no-change
+# pass, one change; wall, CPU, peak RssAnon and RssFile apart, bytes and time per file. Replaces its section of
+# test/bench/results.md. Needs about 13 KB of disk per file at the largest size (checked first); the trees go
+# afterwards unless BENCH_BIG_ARGS=-keep. BIG_SIZES=20000,60000 for a quick run.
+BIG_SIZES ?= 100000,300000,1000000
+BENCH_BIG_ARGS ?=
+bench-big: build
+	$(GO) run ./test/bench/big -tandem $(BIN) -out test/bench/results.md -sizes $(BIG_SIZES) $(BENCH_BIG_ARGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

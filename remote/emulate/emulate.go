@@ -88,9 +88,14 @@ type Info struct {
 
 // Server is a running emulator.
 type Server struct {
-	Info  Info
-	close []func() error
+	Info   Info
+	close  []func() error
+	pcloud *pcloudemu.Emulator
 }
+
+// PCloud is the pCloud emulator itself when the server runs one (nil otherwise): an in-process benchmark checks
+// a replica through its Snapshot and ReadFile.
+func (s *Server) PCloud() *pcloudemu.Emulator { return s.pcloud }
 
 // Close stops the listeners and the emulator.
 func (s *Server) Close() error {
@@ -112,6 +117,7 @@ type emulator struct {
 	info    func(i *Info, s *emukit.Server)
 	// plainHTTP: the provider's API is also served without TLS (pCloud; vBoxx refuses plain HTTP by design).
 	plainHTTP bool
+	pcloud    *pcloudemu.Emulator
 }
 
 // Start runs provider's emulator until Close.
@@ -150,7 +156,7 @@ func Start(ctx context.Context, lg *zap.Logger, provider string, o Options) (*Se
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{close: []func() error{emu.close}}
+	s := &Server{close: []func() error{emu.close}, pcloud: emu.pcloud}
 	fail := func(err error) (*Server, error) {
 		s.Close()
 		return nil, err
@@ -199,7 +205,7 @@ func newEmulator(lg *zap.Logger, provider string, o Options) (*emulator, error) 
 		if err != nil {
 			return nil, err
 		}
-		return &emulator{handler: e.Handler(), kit: e.Kit(), close: e.Close, plainHTTP: true,
+		return &emulator{handler: e.Handler(), kit: e.Kit(), close: e.Close, plainHTTP: true, pcloud: e,
 			info: func(i *Info, s *emukit.Server) {
 				i.AccessToken = e.Token()
 				i.Host = hostOf(s.TLSURL)

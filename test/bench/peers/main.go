@@ -2,13 +2,16 @@
 // and peak RSS (issue 15; `make bench-peers`). Every replica is checked byte for byte against its source after
 // every run. A peer that is not installed is skipped, with the reason in the table. The figures are wall times on
 // whatever machine runs it: the load average is printed beside each scenario, and only ratios within one run
-// compare.
+// compare. The same scenarios run against the pCloud emulator (served by this process over HTTPS on 127.0.0.1,
+// a fresh account for every first sync) for tandem and `rclone copy`, the peers that speak pCloud's API. The
+// table is this command's own section of the results file: the rest of the file is kept.
 //
-//	go run ./test/bench/peers -tandem bin/tandem -out test/bench/results.md [-runs 3] [-trees 10k,100k,big]
+//	go run ./test/bench/peers -tandem bin/tandem -out test/bench/results.md [-runs 3] [-trees 10k,100k,big] [-targets dir,pcloud]
 package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tandemsync/tandem/test/bench/measure"
 	"github.com/tandemsync/tandem/test/bench/treegen"
 )
 
@@ -38,7 +42,17 @@ type tool struct {
 	missing string
 	first   func(src, dst, state string) *exec.Cmd
 	again   func(src, dst, state string) *exec.Cmd // nil: no incremental pass (one-way copies)
+	// pcloud syncs src to the emulator's folder (nil: the tool does not speak pCloud's API); pcloudAgain: the
+	// same command is also the incremental pass.
+	pcloud      func(src string, e *pcloudEmu, state string) *exec.Cmd
+	pcloudAgain bool
 }
+
+// Targets: where the replica goes.
+const (
+	targetDir    = "dir"    // a local folder
+	targetPCloud = "pcloud" // the pCloud emulator
+)
 
 type result struct {
 	secs []float64
@@ -50,19 +64,31 @@ func main() {
 	tandem := flag.String("tandem", "bin/tandem", "the tandem binary")
 	out := flag.String("out", "test/bench/results.md", "where the table goes")
 	runs := flag.Int("runs", 3, "runs per scenario (the median is reported)")
-	trees := flag.String("trees", "10k,100k,big", "trees to run: 10k, 100k, big (smoke: 300 files, to check the harness)")
+	trees := flag.String("trees", "10k,100k,big", "trees to run: 10k, 100k, big (smoke: 300 files, smoke-big: 2 x 80 MiB, to check the harness)")
 	only := flag.String("tools", "", "comma-separated tools to run (default all): tandem, unison, rclone bisync, rclone copy, cp -r")
 	work := flag.String("work", filepath.Join(os.TempDir(), "tandem-bench-peers"), "scratch folder (emptied)")
+	section := flag.String("section", "bench-peers", "the name of this run's section of -out (another name keeps an earlier run's table beside this one)")
+	targets := flag.String("targets", "dir,pcloud", "replica targets: dir (a local folder, every tool) and pcloud (the pCloud emulator: tandem and rclone copy)")
 	flag.Parse()
 	if abs, err := filepath.Abs(*tandem); err == nil {
 		*tandem = abs
+	}
+	if abs, err := filepath.Abs(*work); err == nil {
+		*work = abs
+	}
+	tg := strings.Split(*targets, ",")
+	for _, t := range tg {
+		if t != targetDir && t != targetPCloud {
+			fmt.Fprintf(os.Stderr, "bench-peers: -targets %q: want dir, pcloud or both\n", *targets)
+			os.Exit(2)
+		}
 	}
 	ts := tools(*tandem)
 	if *only != "" {
 		keep := strings.Split(*only, ",")
 		ts = slices.DeleteFunc(ts, func(t tool) bool { return !slices.Contains(keep, t.name) })
 	}
-	if err := run(ts, *tandem, *out, *runs, strings.Split(*trees, ","), *work); err != nil {
+	if err := run(ts, *tandem, *out, *section, *runs, strings.Split(*trees, ","), tg, *work); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-peers:", err)
 		os.Exit(1)
 	}
@@ -74,13 +100,17 @@ func allTrees() []tree {
 		{"100k", func(d string) error { return treegen.Small(d, 100_000, 5_000, 6, 256<<10, 15) }, true},
 		{"big", func(d string) error { return treegen.Big(d, 4, 256<<20, 15) }, false},
 		{"smoke", func(d string) error { return treegen.Small(d, 300, 15, 6, 256<<10, 15) }, true}, // checks the harness
+		// checks the harness on large files (above pcloudBytesLimit: the pCloud check compares SHA-1s)
+		{"smoke-big", func(d string) error { return treegen.Big(d, 2, 80<<20, 15) }, false},
 	}
 }
 
 func tools(tandem string) []tool {
 	ts := []tool{
 		{name: "tandem", bin: tandem,
-			first: func(s, d, st string) *exec.Cmd { return exec.Command(tandem, "once", "--state-dir", st, s, "dir:"+d) }},
+			first:       func(s, d, st string) *exec.Cmd { return exec.Command(tandem, "once", "--state-dir", st, s, "dir:"+d) },
+			pcloud:      func(s string, e *pcloudEmu, st string) *exec.Cmd { return e.tandemCmd(tandem, s, st) },
+			pcloudAgain: true},
 		{name: "unison", bin: "unison",
 			first: func(s, d, st string) *exec.Cmd {
 				c := exec.Command("unison", s, d, "-batch", "-auto", "-times", "-ignore", "Name .tandem")
@@ -97,7 +127,8 @@ func tools(tandem string) []tool {
 		{name: "rclone copy", bin: "rclone",
 			first: func(s, d, st string) *exec.Cmd {
 				return exec.Command("rclone", "copy", s, d, "--exclude", "/.tandem/**", "--config", filepath.Join(st, "rclone.conf"))
-			}},
+			},
+			pcloud: func(s string, e *pcloudEmu, st string) *exec.Cmd { return e.rcloneCopyCmd(s, st) }},
 		{name: "cp -r", bin: "cp",
 			first: func(s, d, st string) *exec.Cmd { return exec.Command("cp", "-r", s+"/.", d) }},
 	}
@@ -112,7 +143,7 @@ func tools(tandem string) []tool {
 	return ts
 }
 
-func run(ts []tool, tandem, out string, runs int, names []string, work string) error {
+func run(ts []tool, tandem, out, section string, runs int, names, targets []string, work string) error {
 	if _, err := os.Stat(tandem); err != nil {
 		return fmt.Errorf("tandem binary: %w (run make build first)", err)
 	}
@@ -122,9 +153,15 @@ func run(ts []tool, tandem, out string, runs int, names []string, work string) e
 	defer os.RemoveAll(work)
 	var md strings.Builder
 	fmt.Fprintf(&md, "# tandem and its peers, same trees, same run\n\n")
-	fmt.Fprintf(&md, "`make bench-peers` (go run ./test/bench/peers -runs %d -trees %s) on %s, %s, %d CPUs as Go sees them.\n",
-		runs, strings.Join(names, ","), time.Now().UTC().Format("2006-01-02 15:04 UTC"), kernel(), numCPU())
-	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n\n", runs)
+	fmt.Fprintf(&md, "`make bench-peers` (go run ./test/bench/peers -runs %d -trees %s -targets %s) on %s, %s, %d CPUs as Go sees them.\n",
+		runs, strings.Join(names, ","), strings.Join(targets, ","), time.Now().UTC().Format("2006-01-02 15:04 UTC"), kernel(), numCPU())
+	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs)
+	if slices.Contains(targets, targetPCloud) {
+		fmt.Fprintf(&md, "Rows marked pCloud sync to the pCloud emulator (remote/pcloud/emulator), served by the benchmark process over HTTPS on 127.0.0.1 with a fresh account for every first sync; only tandem and rclone copy speak its API. "+
+			"Its work (TLS, three digests of every upload, its own database) is in both tools' wall times, not in their RSS. "+
+			"Those replicas were checked through the emulator's own view: every path and size, the bytes of every file up to %d MiB and the SHA-1 the emulator computed of larger ones.\n", pcloudBytesLimit>>20)
+	}
+	md.WriteString("\n")
 	for _, t := range ts {
 		v := t.missing
 		if v == "" {
@@ -154,74 +191,103 @@ func run(ts []tool, tandem, out string, runs int, names []string, work string) e
 		if tr.passes {
 			scen = append(scen, "no-change pass", "one change")
 		}
-		res := map[string]map[string]*result{}
-		loads := map[string][2]string{}
-		for _, s := range scen {
-			res[s] = map[string]*result{}
-			loads[s] = [2]string{loadavg(), ""}
-		}
-		for _, t := range ts {
-			if t.missing != "" {
-				continue
+		for _, tg := range targets {
+			res := map[string]map[string]*result{}
+			loads := map[string][2]string{}
+			for _, s := range scen {
+				res[s] = map[string]*result{}
+				loads[s] = [2]string{loadavg(), ""}
 			}
-			if err := runTool(t, tr, src, files, work, runs, scen, res); err != nil {
-				return err
-			}
-		}
-		for _, s := range scen {
-			l := loads[s]
-			l[1] = loadavg()
-			fmt.Fprintf(&md, "| %s, %s | %s→%s |", s, tr.name, l[0], l[1])
-			var tandemMed float64
-			if r := res[s]["tandem"]; r != nil && len(r.secs) > 0 {
-				tandemMed = median(r.secs)
-			}
-			var ratios []string
 			for _, t := range ts {
-				r := res[s][t.name]
-				switch {
-				case t.missing != "":
-					md.WriteString(" skipped: " + t.missing + " |")
-				case r == nil || len(r.secs) == 0:
-					n := "-"
-					if r != nil && r.note != "" {
-						n = r.note
-					}
-					md.WriteString(" " + n + " |")
-				default:
-					rss := "? MB"
-					if m := slices.Max(r.rss); m > 0 {
-						rss = fmt.Sprintf("%d MB", m/1024)
-					}
-					fmt.Fprintf(&md, " %.2f s, %s |", median(r.secs), rss)
-					if t.name != "tandem" && tandemMed > 0 {
-						ratios = append(ratios, fmt.Sprintf("%s %.2f", t.name, tandemMed/median(r.secs)))
-					}
+				if t.missing != "" || (tg == targetPCloud && t.pcloud == nil) {
+					continue
+				}
+				if err := runTool(t, tr, tg, src, files, work, runs, scen, res); err != nil {
+					return err
 				}
 			}
-			fmt.Fprintf(&md, " %s |\n", strings.Join(ratios, "; "))
+			label := ""
+			if tg == targetPCloud {
+				label = ", pCloud"
+			}
+			for _, s := range scen {
+				l := loads[s]
+				l[1] = loadavg()
+				fmt.Fprintf(&md, "| %s, %s%s | %s→%s |", s, tr.name, label, l[0], l[1])
+				md.WriteString(cells(ts, res[s]))
+			}
 		}
 		if err := os.RemoveAll(src); err != nil {
 			return err
 		}
 	}
 	fmt.Print(md.String())
-	return os.WriteFile(out, []byte(md.String()), 0o644)
+	return measure.WriteSection(out, section, md.String())
 }
 
-func runTool(t tool, tr tree, src string, files []string, work string, runs int, scen []string, res map[string]map[string]*result) error {
+// cells renders one row's tool columns and its ratios column.
+func cells(ts []tool, res map[string]*result) string {
+	var md strings.Builder
+	var tandemMed float64
+	if r := res["tandem"]; r != nil && len(r.secs) > 0 {
+		tandemMed = median(r.secs)
+	}
+	var ratios []string
+	for _, t := range ts {
+		r := res[t.name]
+		switch {
+		case t.missing != "":
+			md.WriteString(" skipped: " + t.missing + " |")
+		case r == nil || len(r.secs) == 0:
+			n := "-"
+			if r != nil && r.note != "" {
+				n = r.note
+			}
+			md.WriteString(" " + n + " |")
+		default:
+			rss := "? MB"
+			if m := slices.Max(r.rss); m > 0 {
+				rss = fmt.Sprintf("%d MB", m/1024)
+			}
+			fmt.Fprintf(&md, " %.2f s, %s |", median(r.secs), rss)
+			if t.name != "tandem" && tandemMed > 0 {
+				ratios = append(ratios, fmt.Sprintf("%s %.2f", t.name, tandemMed/median(r.secs)))
+			}
+		}
+	}
+	fmt.Fprintf(&md, " %s |\n", strings.Join(ratios, "; "))
+	return md.String()
+}
+
+// runTool runs tool t's scenarios on one tree and one target: `runs` first syncs, each into an empty replica
+// (pCloud: a new emulator), then the incremental passes on the last one.
+func runTool(t tool, tr tree, tg, src string, files []string, work string, runs int, scen []string, res map[string]map[string]*result) (err error) {
 	dst := filepath.Join(work, "dst")
 	state := filepath.Join(work, "state")
+	var emu *pcloudEmu
+	defer func() {
+		if emu != nil {
+			if cerr := emu.close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
+	}()
+	label := tr.name
+	if tg == targetPCloud {
+		label += ", pCloud"
+	}
 	for _, s := range scen {
 		r := &result{}
 		res[s][t.name] = r
-		if s != "first sync" && t.again == nil {
+		again := t.again != nil
+		if tg == targetPCloud {
+			again = t.pcloudAgain
+		}
+		if s != "first sync" && !again {
 			continue
 		}
 		for i := range runs {
-			var cmd *exec.Cmd
-			switch s {
-			case "first sync":
+			if s == "first sync" {
 				for _, d := range []string{dst, state} {
 					if err := os.RemoveAll(d); err != nil {
 						return err
@@ -230,22 +296,43 @@ func runTool(t tool, tr tree, src string, files []string, work string, runs int,
 						return err
 					}
 				}
-				cmd = t.first(src, dst, state)
-			case "one change":
+				if tg == targetPCloud {
+					if emu != nil {
+						if err := emu.close(); err != nil {
+							return err
+						}
+					}
+					if emu, err = startPCloud(context.Background(), filepath.Join(work, "emu")); err != nil {
+						return err
+					}
+				}
+			}
+			if s == "one change" {
 				if err := change(filepath.Join(src, files[(i*7919)%len(files)]), uint64(i)); err != nil {
 					return err
 				}
-				cmd = t.again(src, dst, state)
+			}
+			var cmd *exec.Cmd
+			switch {
+			case tg == targetPCloud:
+				cmd = t.pcloud(src, emu, state)
+			case s == "first sync":
+				cmd = t.first(src, dst, state)
 			default:
 				cmd = t.again(src, dst, state)
 			}
-			fmt.Fprintf(os.Stderr, "== %s %s %s run %d\n", t.name, s, tr.name, i+1)
+			fmt.Fprintf(os.Stderr, "== %s %s %s run %d\n", t.name, s, label, i+1)
 			secs, rss, err := timed(cmd, work)
 			if err != nil {
-				return fmt.Errorf("%s, %s %s: %w", t.name, s, tr.name, err)
+				return fmt.Errorf("%s, %s %s: %w", t.name, s, label, err)
 			}
-			if err := sameTree(src, dst); err != nil {
-				return fmt.Errorf("%s, %s %s: replica differs: %w", t.name, s, tr.name, err)
+			if tg == targetPCloud {
+				err = emu.check(src)
+			} else {
+				err = sameTree(src, dst)
+			}
+			if err != nil {
+				return fmt.Errorf("%s, %s %s: replica differs: %w", t.name, s, label, err)
 			}
 			r.secs, r.rss = append(r.secs, secs), append(r.rss, rss)
 		}

@@ -5,6 +5,7 @@
 package treegen
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -37,6 +38,12 @@ func ParseSize(s string) (int64, error) {
 // Small makes nFolders folders, each under a random earlier folder no deeper than depth-1, and spreads the
 // files over the root and those folders.
 func Small(root string, nFiles, nFolders, depth int, maxSize int64, seed uint64) error {
+	return SmallContext(context.Background(), root, nFiles, nFolders, depth, maxSize, seed)
+}
+
+// SmallContext is Small that stops when ctx is done (a million files take minutes to write); the tree is then
+// partial, for the caller to remove.
+func SmallContext(ctx context.Context, root string, nFiles, nFolders, depth int, maxSize int64, seed uint64) error {
 	rng := rand.New(rand.NewPCG(seed, 0x6765))
 	type folder struct {
 		path  string
@@ -62,6 +69,9 @@ func Small(root string, nFiles, nFolders, depth int, maxSize int64, seed uint64)
 	content := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), 'g', 'e', 'n'})
 	lmax := math.Log(float64(maxSize + 1))
 	for i := range nFiles {
+		if i%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		size := int64(math.Exp(rng.Float64()*lmax)) - 1 // log-uniform over 0..maxSize
 		size = min(max(size, 0), maxSize)
 		_, _ = content.Read(buf[:size])

@@ -160,7 +160,7 @@ type frame struct {
 // that what its children keep decides whether it goes; no action is changed once it is planned. On a folding
 // remote what is planned below a folder waits in its name's list until the folder leaves the stack and the
 // spellings among its names are settled (fold.go). Memory grows with the number of actions and the tree
-// depth, not the tree size.
+// depth (on a folding remote also with the names of the folders on the stack), not the tree size.
 type planner struct {
 	ignored   func(p remote.Path, dir bool) bool
 	fold      *foldState // names the remote does not tell apart (fold.go); nil: it tells all apart

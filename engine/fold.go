@@ -27,36 +27,46 @@ import (
 //   - a local rename that only changes case (report.txt to Report.txt): move detection pairs it as usual and the
 //     executor renames the remote in two steps; an upload under the new spelling waits for the round after the
 //     delete of the old one, which the remote would otherwise see as the same, taken name.
+//
+// A later spelling may settle the fate of an earlier one whose subtree is planned already, so each name holds
+// what was planned at and below it, and a folder's names go to the folder's own list in their final form only
+// when the folder leaves the walk's stack (flush), every spelling's fate settled (DESIGN: "How the planner walks").
 
 // collision is a local path the remote cannot hold beside With.
 type collision struct {
 	Path, With remote.Path
 }
 
-// foldSeen is the first path of a fold in a folder, as the planner met it.
+// fate is what becomes of the actions planned for a name and below it.
+type fate uint8
+
+const (
+	asPlanned fate = iota // they are planned as they are
+	renamed               // the other spelling of a case move: none (the rename is the plan)
+	collided              // a collision: only the forgets of its sync points
+)
+
+// foldSeen is a name as the planner met it (the root folder too), with what the walk planned there and below.
 type foldSeen struct {
 	path      remote.Path
 	l, r      *state.Record
 	b         *state.Base
-	firstAct  int // index in planner.acts where its actions (its own and its subtree's) begin
 	localOnly bool
 	op        Op          // what the three records alone ask for (decide)
 	with      remote.Path // shadowed only: the spelling the remote holds instead
-}
-
-type foldFrame struct {
-	dir   remote.Path
-	names map[string]*foldSeen
+	fate      fate
+	acts      []Action             // planned at and below path (its names' final forms once flushed)
+	late      []Action             // planned after its fate was settled, or a case move's rename: as they are
+	kids      []*foldSeen          // a folder's names in store order, until the folder is flushed
+	names     map[string]*foldSeen // a folder's names by folder and fold: the spelling a new name meets
 }
 
 // foldState is the planner's view of folded names; nil when the remote tells every name apart.
 type foldState struct {
 	fold       func(string) string
-	frames     []foldFrame
-	skip       remote.Path // a path whose subtree is left out of this plan ("" none)
-	skipping   bool
+	root       *foldSeen
+	skip       *foldSeen // a name whose subtree is left out of this plan (nil none)
 	collisions []collision
-	wait       *foldWait
 	// afterDelete: uploads that wait for the delete of their other spelling (upload path -> delete path)
 	afterDelete map[remote.Path]remote.Path
 	// shadowed: folders missing on the remote whose name the remote holds in another spelling
@@ -68,79 +78,130 @@ func newFoldState(c remote.Capabilities) *foldState {
 	if f == nil {
 		return nil
 	}
-	return &foldState{fold: f, afterDelete: map[remote.Path]remote.Path{}, shadowed: map[remote.Path]*foldSeen{}}
+	return &foldState{fold: f, root: &foldSeen{}, afterDelete: map[remote.Path]remote.Path{},
+		shadowed: map[remote.Path]*foldSeen{}}
 }
 
-// frame returns the names of folder dir, dropping frames of folders the depth-first walk has left.
-func (fs *foldState) frame(dir remote.Path) map[string]*foldSeen {
-	for len(fs.frames) > 0 {
-		top := fs.frames[len(fs.frames)-1]
-		if top.dir == dir {
-			return top.names
-		}
-		if dir.Within(top.dir) {
-			break
-		}
-		fs.frames = fs.frames[:len(fs.frames)-1]
+// owner is the name whose list an action planned for p goes to: a name left out of the plan that holds p, else
+// the innermost folder on the stack (or the root). nil on a remote that tells every name apart: the plan itself.
+func (pl *planner) owner(p remote.Path) *foldSeen {
+	if pl.fold == nil {
+		return nil
 	}
-	m := map[string]*foldSeen{}
-	fs.frames = append(fs.frames, foldFrame{dir: dir, names: m})
-	return m
+	if s := pl.fold.skip; s != nil && p.Within(s.path) {
+		return s
+	}
+	for i := len(pl.stack) - 1; i >= 0; i-- {
+		if s := pl.stack[i].seen; s != nil {
+			return s
+		}
+	}
+	return pl.fold.root
 }
 
-// folded handles p's name against the names of its folder met before. It reports whether the planner must
-// leave p (and what is below it) out of this plan.
-func (pl *planner) folded(p remote.Path, b *state.Base, l, r *state.Record) bool {
+// emit plans acts: into s's list (fold.go), or into the plan when s is nil.
+func (pl *planner) emit(s *foldSeen, acts ...Action) {
+	if s == nil {
+		pl.acts = append(pl.acts, acts...)
+		return
+	}
+	s.acts = append(s.acts, acts...)
+}
+
+// aside plans acts for p, ignored or below a name left out of the plan, into the list of the name that holds
+// p; as they are when that name's fate is settled already.
+func (pl *planner) aside(p remote.Path, acts ...Action) {
+	if s := pl.owner(p); s != nil && s.fate != asPlanned {
+		s.late = append(s.late, acts...)
+	} else {
+		pl.emit(s, acts...)
+	}
+}
+
+// flush gives the names of folder s, whose subtree is planned, to s's own list in their final form.
+func (fs *foldState) flush(s *foldSeen) {
+	for _, k := range s.kids {
+		switch k.fate {
+		case asPlanned:
+			s.acts = append(s.acts, k.acts...)
+		case collided:
+			// Every sync point below k is forgotten (a base there would lack its remote record). With no
+			// remote k, every base below k has an action (its remote record is gone), so none is missed.
+			forgot := map[remote.Path]bool{}
+			for _, a := range k.acts {
+				if a.Base != nil && !forgot[a.Path] {
+					forgot[a.Path] = true
+					a.Op, a.Reason = Forget, collides
+					s.acts = append(s.acts, a)
+				}
+			}
+			if !forgot[k.path] {
+				s.acts = append(s.acts, forgets(k.path, k.b, k.l, k.r)...)
+			}
+		}
+		s.acts = append(s.acts, k.late...)
+	}
+	s.kids, s.names = nil, nil
+}
+
+// folded handles p's name against the names of its folder met before. It returns p's name, and whether the
+// planner must leave p (and what is below it) out of this plan.
+func (pl *planner) folded(p remote.Path, b *state.Base, l, r *state.Record) (*foldSeen, bool) {
 	fs := pl.fold
-	if fs.skipping && p.Within(fs.skip) {
-		pl.forgetBase(p, b, l, r)
-		return true
+	if s := fs.skip; s != nil && p.Within(s.path) {
+		pl.aside(p, forgets(p, b, l, r)...)
+		return nil, true
 	}
-	fs.skipping = false
-	names := fs.frame(p.Dir())
-	k := fs.fold(p.Base())
-	q, ok := names[k]
-	me := &foldSeen{path: p, l: l, r: r, b: b, firstAct: len(pl.acts), localOnly: l != nil && r == nil && b == nil,
+	fs.skip = nil
+	parent := pl.owner(p)
+	me := &foldSeen{path: p, l: l, r: r, b: b, localOnly: l != nil && r == nil && b == nil,
 		op: decide(p, b, l, r).Op}
+	parent.kids = append(parent.kids, me)
+	if parent.names == nil {
+		parent.names = map[string]*foldSeen{}
+	}
+	names, k := parent.names, string(p.Dir())+"/"+fs.fold(p.Base())
+	q, ok := names[k]
 	if !ok {
 		names[k] = me
-		return false
+		return me, false
 	}
 	remoteOnly := func(s *foldSeen) bool { return s.r != nil && s.l == nil && s.b == nil }
 	wantsUp := func(s *foldSeen) bool { return s.l != nil && s.r == nil && (s.op == Upload || s.op == MkdirRemote) }
 	// q's subtree is planned already: a folder the remote deleted is re-created there when a child of it is
 	// kept ("parent of a kept path"), which wants the name on the remote as much as a new folder does.
-	qWantsUp := wantsUp(q) || pl.remakes(q)
+	qWantsUp := wantsUp(q) || (q.l != nil && q.r == nil && q.has(MkdirRemote))
 	switch {
 	case me.localOnly && remoteOnly(q) && q.r.Dir == l.Dir:
-		pl.caseMove(q, me)
-		names[k] = me
-		return fs.leave(p)
+		caseMove(q, me)
+		names[k], fs.skip = me, me
+		return me, true
 	case q.localOnly && remoteOnly(me) && r.Dir == q.l.Dir:
-		pl.caseMove(me, q)
-		return fs.leave(p)
+		caseMove(q, me)
+		fs.skip = me
+		return me, true
 	case wantsUp(me) && (q.r != nil || qWantsUp):
 		if q.r != nil && q.l == nil {
 			// The other spelling is gone locally: a rename that changes only case or normalisation, if the
 			// remote one is deleted in this round.
-			pl.waitUpload(q, me, p)
-			return false
+			fs.link(q, me, me)
+			return me, false
 		}
 		// The remote holds (or will hold) the other spelling, the first met.
 		fs.collisions = append(fs.collisions, collision{Path: p, With: q.path})
-		pl.forgetBase(p, b, l, r)
-		return fs.leave(p)
+		me.acts, fs.skip = forgets(p, b, l, r), me
+		return me, true
 	case qWantsUp && r != nil:
 		if l == nil {
-			pl.waitUpload(me, q, p)
+			fs.link(me, q, me)
 			names[k] = me
-			return false
+			return me, false
 		}
 		// p is on the remote and still here: the earlier spelling is the one the remote cannot hold.
-		pl.drop(q)
+		q.fate = collided
 		fs.collisions = append(fs.collisions, collision{Path: q.path, With: p})
 		names[k] = me
-		return false
+		return me, false
 	case l != nil && l.Dir && r == nil && ((q.r != nil && q.l != nil) || qWantsUp):
 		// A folder the remote lacks while it keeps (or will hold) the other spelling: fine as long as nothing
 		// asks for it there; a child that stays would (planner.keep), and then p is the collision. (An other
@@ -148,12 +209,12 @@ func (pl *planner) folded(p remote.Path, b *state.Base, l, r *state.Record) bool
 		me.with = q.path
 		fs.shadowed[p] = me
 	}
-	return false
+	return me, false
 }
 
 // shadowedParent is called by planner.keep before it notes the remote folder dir for a child that stays. If
-// the remote holds another spelling of dir, dir becomes a collision: its subtree planned so far is dropped, the
-// rest left out, and it reports true (no folder is planned).
+// the remote holds another spelling of dir, dir becomes a collision, the rest of its subtree left out, and it
+// reports true (no folder is planned).
 func (pl *planner) shadowedParent(dir remote.Path) bool {
 	fs := pl.fold
 	s := fs.shadowed[dir]
@@ -161,138 +222,65 @@ func (pl *planner) shadowedParent(dir remote.Path) bool {
 		return false
 	}
 	delete(fs.shadowed, dir)
-	pl.drop(s)
+	s.fate = collided
 	fs.collisions = append(fs.collisions, collision{Path: dir, With: s.with})
-	fs.leave(dir)
+	fs.skip = s
 	return true
 }
 
-// remakes reports whether a folder creation on the remote is planned for s, the remote having no s: planned
-// for its own sake or as the parent of a child that stays.
-func (pl *planner) remakes(s *foldSeen) bool {
-	if s.l == nil || s.r != nil {
-		return false
-	}
-	return findAct(pl.acts, s.firstAct, s.path, is(MkdirRemote)) >= 0
+// has reports whether an action of one of ops is planned at s's own path, s being planned as it is.
+func (s *foldSeen) has(ops ...Op) bool {
+	return s.fate == asPlanned && findAct(s.acts, s.path, ops...) >= 0
 }
 
-// findAct is the index of the first action from i on at path p whose op ok accepts, or -1.
-func findAct(acts []Action, i int, p remote.Path, ok func(Op) bool) int {
-	for ; i < len(acts); i++ {
-		if acts[i].Path == p && ok(acts[i].Op) {
-			return i
-		}
-	}
-	return -1
+// findAct is the index of the first action at path p with one of ops, or -1.
+func findAct(acts []Action, p remote.Path, ops ...Op) int {
+	return slices.IndexFunc(acts, func(a Action) bool { return a.Path == p && slices.Contains(ops, a.Op) })
 }
 
-// is accepts the ops given.
-func is(ops ...Op) func(Op) bool { return func(o Op) bool { return slices.Contains(ops, o) } }
-
-// drop turns s, already planned with its subtree, into a collision's: nothing below s is synced, and every sync
-// point planned there is forgotten (the remote cannot hold s, so a base there would lack its remote record).
-// With no remote s, every base below s has an action (its remote record is gone), so none is missed.
-func (pl *planner) drop(s *foldSeen) {
-	forgot := map[remote.Path]bool{}
-	for i := s.firstAct; i < len(pl.acts); i++ {
-		a := &pl.acts[i]
-		if !a.Path.Within(s.path) {
-			continue
-		}
-		// A folder kept for a child has no op left but still its base.
-		if a.Base == nil || forgot[a.Path] {
-			a.Op = OpNone
-			continue
-		}
-		forgot[a.Path] = true
-		a.Op, a.Reason = Forget, collides
-	}
-	// Folders at and below s still on the stack are planned here, as forgotten, and leave it with nothing more.
-	for i := range pl.stack {
-		f := &pl.stack[i]
-		if f.dropped || !f.path.Within(s.path) {
-			continue
-		}
-		f.dropped = true
-		if f.path != s.path && f.dec.Op != OpNone && f.dec.Base != nil && !forgot[f.path] {
-			forgot[f.path] = true
-			pl.forgetBase(f.path, f.dec.Base, f.dec.Local, f.dec.Remote)
-		}
-	}
-	if !forgot[s.path] {
-		pl.forgetBase(s.path, s.b, s.l, s.r)
-	}
-}
-
-// forgetBase drops the sync point of a path the remote cannot hold any more (a collision, or what is below
-// one): what is synced there no longer is, and the local file stays as it is.
-func (pl *planner) forgetBase(p remote.Path, b *state.Base, l, r *state.Record) {
+// forgets drops the sync point, if any, of a path the remote cannot hold any more (a collision, or what is
+// below one): what is synced there no longer is, and the local file stays as it is.
+func forgets(p remote.Path, b *state.Base, l, r *state.Record) []Action {
 	if b == nil {
-		return
+		return nil
 	}
-	pl.acts = append(pl.acts, Action{Op: Forget, Path: p, Local: l, Remote: r, Base: b, Reason: collides})
+	return []Action{{Op: Forget, Path: p, Local: l, Remote: r, Base: b, Reason: collides}}
 }
 
 const collides = "collides with another spelling on a remote that does not tell them apart"
 
-// leave skips p and its subtree in this plan.
-func (fs *foldState) leave(p remote.Path) bool {
-	fs.skip, fs.skipping = p, true
-	return true
-}
-
-// cancel drops the actions planned for s and below it.
-func (pl *planner) cancel(s *foldSeen) {
-	for i := s.firstAct; i < len(pl.acts); i++ {
-		if pl.acts[i].Path.Within(s.path) {
-			pl.acts[i].Op = OpNone
-		}
+// caseMove renames the remote spelling of an object to the local one (no sync point on either): first, met
+// first, plans nothing now, and the rename is planned at second, which the walk leaves out.
+func caseMove(first, second *foldSeen) {
+	rem, loc := first, second
+	if first.r == nil {
+		rem, loc = second, first
 	}
+	first.fate = renamed
+	second.late = append(second.late, Action{Op: MoveRemote, Path: rem.path, To: loc.path, Local: loc.l,
+		Remote: rem.r, Reason: "the remote holds this name in another spelling (it ignores case or normalises names)"})
 }
 
-// caseMove renames the remote spelling rem of an object to the local spelling loc (no sync point on either).
-func (pl *planner) caseMove(rem, loc *foldSeen) {
-	pl.cancel(rem)
-	pl.cancel(loc)
-	pl.acts = append(pl.acts, Action{Op: MoveRemote, Path: rem.path, To: loc.path, Local: loc.l, Remote: rem.r,
-		Reason: "the remote holds this name in another spelling (it ignores case or normalises names)"})
-}
-
-// waitUpload notes that the upload planned for loc must wait for the delete of gone, its other spelling, in
-// this round (holdUploads drops it unless move detection paired the two); if no such delete is planned, loc is
-// a collision. The one met second has no action yet: after links the two once add has planned it.
-func (pl *planner) waitUpload(gone, loc *foldSeen, current remote.Path) {
-	pl.fold.wait = &foldWait{current: current, gone: gone, loc: loc}
-}
-
-// foldWait links an upload to the delete of its other spelling once both are planned.
-type foldWait struct {
-	current   remote.Path
-	gone, loc *foldSeen
-}
-
-// after is called by add with p's decision (a folder's is planned only when it leaves the stack).
-func (fs *foldState) after(pl *planner, p remote.Path, cur Action) {
-	w := fs.wait
-	if w == nil || w.current != p {
+// link notes that the upload planned for loc must wait for the delete of gone, its other spelling, in this
+// round (holdUploads drops it unless move detection paired the two); if no such delete is planned, loc is a
+// collision. cur, one of the two, is the name met now, its decision its op (a folder's is planned only when it
+// leaves the stack).
+func (fs *foldState) link(gone, loc, cur *foldSeen) {
+	has := func(s *foldSeen, ops ...Op) bool {
+		return s == cur && slices.Contains(ops, s.op) || s != cur && s.has(ops...)
+	}
+	if !has(loc, Upload, MkdirRemote) {
 		return
 	}
-	fs.wait = nil
-	find := func(s *foldSeen, ok func(Op) bool) bool {
-		return s.path == p && ok(cur.Op) || s.path != p && findAct(pl.acts, s.firstAct, s.path, ok) >= 0
-	}
-	if !find(w.loc, is(Upload, MkdirRemote)) {
-		return
-	}
-	if find(w.gone, is(DeleteRemote)) {
-		fs.afterDelete[w.loc.path] = w.gone.path
+	if has(gone, DeleteRemote) {
+		fs.afterDelete[loc.path] = gone.path
 		return
 	}
 	// The other spelling stays on the remote: this one cannot be added beside it.
-	pl.drop(w.loc)
-	fs.collisions = append(fs.collisions, collision{Path: w.loc.path, With: w.gone.path})
-	if w.loc.path == p {
-		fs.leave(p)
+	loc.fate = collided
+	fs.collisions = append(fs.collisions, collision{Path: loc.path, With: gone.path})
+	if loc == cur {
+		fs.skip = loc // planned as a collision, with nothing below it
 	}
 }
 
@@ -309,9 +297,9 @@ func holdUploads(plan []Action, afterDelete map[remote.Path]remote.Path) []Actio
 	acts := slices.Clone(plan)
 	var undefer []remote.Path
 	for upPath, delPath := range afterDelete {
-		up, del := findAct(acts, 0, upPath, is(Upload, MkdirRemote)), findAct(acts, 0, delPath, is(DeleteRemote))
+		up, del := findAct(acts, upPath, Upload, MkdirRemote), findAct(acts, delPath, DeleteRemote)
 		if del < 0 {
-			del = findAct(acts, 0, delPath, is(OpNone))
+			del = findAct(acts, delPath, OpNone)
 		}
 		if up < 0 || del < 0 {
 			continue

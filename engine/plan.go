@@ -152,14 +152,15 @@ type frame struct {
 	kept       bool   // a path below stays on both sides, so the folder must too
 	mkL, mkR   bool   // it must be created on that side for what is kept below
 	ignoredDir bool
-	dropped    bool // a collision's subtree (fold.go): planned already as forgotten
+	seen       *foldSeen // its name on a folding remote (fold.go), which holds what is planned below it
 }
 
 // planner consumes the union of the three trees in store order (depth-first, children sorted bytewise) and
 // collects actions. A folder is decided when it leaves the stack, after everything below it (post-order), so
-// that what its children keep decides whether it goes, and its action is never patched afterwards (a name
-// collision on a folding remote still forgets a subtree planned before it, fold.go). Memory grows with the
-// number of actions and the tree depth, not the tree size.
+// that what its children keep decides whether it goes; no action is changed once it is planned. On a folding
+// remote what is planned below a folder waits in its name's list until the folder leaves the stack and the
+// spellings among its names are settled (fold.go). Memory grows with the number of actions and the tree
+// depth (on a folding remote also with the names of the folders on the stack), not the tree size.
 type planner struct {
 	ignored   func(p remote.Path, dir bool) bool
 	fold      *foldState // names the remote does not tell apart (fold.go); nil: it tells all apart
@@ -180,30 +181,31 @@ func (pl *planner) add(p remote.Path, b *state.Base, l, r *state.Record) {
 	dir := (l != nil && l.Dir) || (r != nil && r.Dir) || (b != nil && b.Dir)
 	if len(pl.stack) > 0 && pl.stack[len(pl.stack)-1].ignoredDir {
 		if b != nil || l != nil || r != nil {
-			pl.acts = append(pl.acts, Action{Op: Forget, Path: p, Local: l, Remote: r, Base: b, Reason: "ignored"})
+			pl.aside(p, Action{Op: Forget, Path: p, Local: l, Remote: r, Base: b, Reason: "ignored"})
 		}
 		return
 	}
 	if pl.ignored != nil && pl.ignored(p, dir) {
-		pl.acts = append(pl.acts, Action{Op: Forget, Path: p, Local: l, Remote: r, Base: b, Reason: "ignored"})
+		pl.aside(p, Action{Op: Forget, Path: p, Local: l, Remote: r, Base: b, Reason: "ignored"})
 		if dir {
 			pl.stack = append(pl.stack, frame{path: p, ignoredDir: true})
 		}
 		return
 	}
-	if pl.fold != nil && pl.folded(p, b, l, r) {
-		return
+	var me *foldSeen
+	if pl.fold != nil {
+		var out bool
+		if me, out = pl.folded(p, b, l, r); out {
+			return
+		}
 	}
 	a := decide(p, b, l, r)
 	above := len(pl.stack)
 	switch {
 	case dir:
-		pl.stack = append(pl.stack, frame{path: p, dec: a, onL: l != nil && l.Dir, onR: r != nil && r.Dir})
+		pl.stack = append(pl.stack, frame{path: p, dec: a, onL: l != nil && l.Dir, onR: r != nil && r.Dir, seen: me})
 	case a.Op != OpNone:
-		pl.acts = append(pl.acts, a)
-	}
-	if pl.fold != nil {
-		pl.fold.after(pl, p, a)
+		pl.emit(me, a)
 	}
 	if a.keeps() {
 		pl.keep(above)
@@ -234,8 +236,11 @@ func (pl *planner) keep(n int) {
 func (pl *planner) pop() {
 	f := pl.stack[len(pl.stack)-1]
 	pl.stack = pl.stack[:len(pl.stack)-1]
-	if f.ignoredDir || f.dropped {
+	if f.ignoredDir {
 		return
+	}
+	if f.seen != nil {
+		pl.fold.flush(f.seen)
 	}
 	a := f.dec
 	switch a.Op {
@@ -249,17 +254,17 @@ func (pl *planner) pop() {
 		default:
 			// Planned as a no-op, so that what looks for the path's decision (fold.go) finds it.
 			a.Op, a.Reason = OpNone, "kept: a child changed"
-			pl.acts = append(pl.acts, a)
+			pl.emit(f.seen, a)
 		}
 	}
 	if a.Op != OpNone {
-		pl.acts = append(pl.acts, a)
+		pl.emit(f.seen, a)
 	}
 	if f.mkL {
-		pl.acts = append(pl.acts, Action{Op: MkdirLocal, Path: f.path, Reason: "parent of a kept path"})
+		pl.emit(f.seen, Action{Op: MkdirLocal, Path: f.path, Reason: "parent of a kept path"})
 	}
 	if f.mkR {
-		pl.acts = append(pl.acts, Action{Op: MkdirRemote, Path: f.path, Reason: "parent of a kept path"})
+		pl.emit(f.seen, Action{Op: MkdirRemote, Path: f.path, Reason: "parent of a kept path"})
 	}
 }
 
@@ -267,6 +272,10 @@ func (pl *planner) pop() {
 func (pl *planner) decisions() []Action {
 	for len(pl.stack) > 0 {
 		pl.pop()
+	}
+	if pl.fold != nil {
+		pl.fold.flush(pl.fold.root)
+		pl.acts, pl.fold.root.acts = append(pl.acts, pl.fold.root.acts...), nil
 	}
 	return pl.acts
 }

@@ -162,21 +162,17 @@ type frame struct {
 // spellings among its names are settled (fold.go). Memory grows with the number of actions and the tree
 // depth (on a folding remote also with the names of the folders on the stack), not the tree size.
 type planner struct {
-	ignored   func(p remote.Path, dir bool) bool
-	fold      *foldState // names the remote does not tell apart (fold.go); nil: it tells all apart
-	done      func(*planner)
-	acts      []Action
-	stack     []frame
-	baseFiles int
+	ignored func(p remote.Path, dir bool) bool
+	fold    *foldState // names the remote does not tell apart (fold.go); nil: it tells all apart
+	done    func(*planner)
+	acts    []Action
+	stack   []frame
 }
 
 // add decides one path. Calls must come in store order.
 func (pl *planner) add(p remote.Path, b *state.Base, l, r *state.Record) {
 	for len(pl.stack) > 0 && !p.Within(pl.stack[len(pl.stack)-1].path) {
 		pl.pop()
-	}
-	if b != nil && !b.Dir {
-		pl.baseFiles++
 	}
 	dir := (l != nil && l.Dir) || (r != nil && r.Dir) || (b != nil && b.Dir)
 	if len(pl.stack) > 0 && pl.stack[len(pl.stack)-1].ignoredDir {

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -72,29 +71,23 @@ func TestFolderMoveNeedsMoreThanTheInode(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.nf.ID = f.ID // reused too, or moved along
-			got := ops(planRows([]row{
+			checkPlan(t, []row{
 				{"d", base(d, d), nil, d},
 				{"d/f", base(f, f), nil, f},
 				{"n", nil, nd, nil},
 				{"n/f", nil, tc.nf, nil},
-			}, lookup))
-			if !slices.Equal(got, tc.want) {
-				t.Fatalf("plan = %q, want %q", got, tc.want)
-			}
+			}, lookup, tc.want)
 		})
 	}
 	// The same on the remote side (a dir: remote reuses inodes too).
 	rnf := file("n/f", "new report")
 	rnf.ID = f.ID
-	got := ops(planRows([]row{
+	checkPlan(t, []row{
 		{"d", base(d, d), d, nil},
 		{"d/f", base(f, f), f, nil},
 		{"n", nil, nil, nd},
 		{"n/f", nil, nil, rnf},
-	}, lookup))
-	if want := []string{"mkdir-local n", "download n/f", "delete-local d/f", "delete-local d"}; !slices.Equal(got, want) {
-		t.Fatalf("remote side: plan = %q, want %q", got, want)
-	}
+	}, lookup, []string{"mkdir-local n", "download n/f", "delete-local d/f", "delete-local d"})
 }
 
 // Issue 9 hole 5: "both sides already agree" is recorded only over local bytes that are durable. A file the user

@@ -129,6 +129,14 @@ func planRows(rows []row, lookup idLookup) []Action {
 	return pl.finish(lookup)
 }
 
+// checkPlan plans rows and fails t unless the plan's ops are want.
+func checkPlan(t *testing.T, rows []row, lookup idLookup, want []string) {
+	t.Helper()
+	if got := ops(planRows(rows, lookup)); !slices.Equal(got, want) {
+		t.Fatalf("plan = %q, want %q", got, want)
+	}
+}
+
 func ops(acts []Action) []string {
 	var s []string
 	for _, a := range acts {
@@ -141,43 +149,31 @@ func TestFolderDeleteNeverTakesUnseenFiles(t *testing.T) {
 	d := dir("d")
 	y := file("d/y", "y")
 	// Local deleted d (with d/y); meanwhile a new file d/new appeared remotely.
-	got := ops(planRows([]row{
+	checkPlan(t, []row{
 		{"d", base(d, d), nil, d},
 		{"d/new", nil, nil, file("d/new", "n")},
 		{"d/y", base(y, y), nil, y},
-	}, nil))
-	want := []string{"mkdir-local d", "download d/new", "delete-remote d/y"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("plan = %q, want %q", got, want)
-	}
+	}, nil, []string{"mkdir-local d", "download d/new", "delete-remote d/y"})
 }
 
 func TestModifiedChildRestoresDeletedFolder(t *testing.T) {
 	d := dir("d")
 	x := file("d/x", "x")
 	// Remote deleted d; the local side edited d/x: the edit wins, d is re-created remotely.
-	got := ops(planRows([]row{
+	checkPlan(t, []row{
 		{"d", base(d, d), d, nil},
 		{"d/x", base(x, x), file("d/x", "x2"), nil},
-	}, nil))
-	want := []string{"mkdir-remote d", "upload d/x"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("plan = %q, want %q", got, want)
-	}
+	}, nil, []string{"mkdir-remote d", "upload d/x"})
 }
 
 func TestDeletesRunChildrenFirst(t *testing.T) {
 	d, e := dir("d"), dir("d/e")
 	f := file("d/e/f", "f")
-	got := ops(planRows([]row{
+	checkPlan(t, []row{
 		{"d", base(d, d), nil, d},
 		{"d/e", base(e, e), nil, e},
 		{"d/e/f", base(f, f), nil, f},
-	}, nil))
-	want := []string{"delete-remote d/e/f", "delete-remote d/e", "delete-remote d"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("plan = %q, want %q", got, want)
-	}
+	}, nil, []string{"delete-remote d/e/f", "delete-remote d/e", "delete-remote d"})
 }
 
 func TestMoveDetection(t *testing.T) {
@@ -191,33 +187,24 @@ func TestMoveDetection(t *testing.T) {
 		return "", false
 	}
 	// Local move with the same content: a remote move.
-	got := ops(planRows([]row{
+	checkPlan(t, []row{
 		{"a.txt", base(old, old), nil, old},
 		{"b.txt", nil, moved, nil},
-	}, lookup))
-	if want := []string{"move-remote a.txt -> b.txt"}; !slices.Equal(got, want) {
-		t.Fatalf("plan = %q, want %q", got, want)
-	}
+	}, lookup, []string{"move-remote a.txt -> b.txt"})
 	// Same inode, different content: never a move (the inode was reused or the file edited).
 	edited := file("b.txt", "other")
 	edited.ID = old.ID
-	got = ops(planRows([]row{
+	checkPlan(t, []row{
 		{"a.txt", base(old, old), nil, old},
 		{"b.txt", nil, edited, nil},
-	}, lookup))
-	if want := []string{"upload b.txt", "delete-remote a.txt"}; !slices.Equal(got, want) {
-		t.Fatalf("plan = %q, want %q", got, want)
-	}
+	}, lookup, []string{"upload b.txt", "delete-remote a.txt"})
 	// Remote move.
 	rmoved := file("b.txt", "content")
 	rmoved.ID = old.ID
-	got = ops(planRows([]row{
+	checkPlan(t, []row{
 		{"a.txt", base(old, old), old, nil},
 		{"b.txt", nil, nil, rmoved},
-	}, lookup))
-	if want := []string{"move-local a.txt -> b.txt"}; !slices.Equal(got, want) {
-		t.Fatalf("plan = %q, want %q", got, want)
-	}
+	}, lookup, []string{"move-local a.txt -> b.txt"})
 }
 
 func TestFolderMoveDefersChildren(t *testing.T) {
@@ -235,15 +222,12 @@ func TestFolderMoveDefersChildren(t *testing.T) {
 		}
 		return "", false
 	}
-	got := ops(planRows([]row{
+	checkPlan(t, []row{
 		{"d", base(d, d), nil, d},
 		{"d/f", base(f, f), nil, f},
 		{"n", nil, nd, nil},
 		{"n/f", nil, nf, nil},
-	}, lookup))
-	if want := []string{"move-remote d -> n"}; !slices.Equal(got, want) {
-		t.Fatalf("plan = %q, want %q", got, want)
-	}
+	}, lookup, []string{"move-remote d -> n"})
 }
 
 func TestIgnoredIsForgottenNeverDeleted(t *testing.T) {

@@ -198,7 +198,10 @@ func (e *Engine) download(ctx context.Context, p remote.Path, pre remote.Precond
 	}
 	outer := remote.NewVerifier(e.counted(Action{Op: Download, Path: p, Remote: &state.Record{Entry: re}},
 		e.limit(ctx, body)), want, re.Size, "")
-	inner := remote.NewVerifier(outer, remote.Hash{}, -1, e.algo)
+	inner := outer // digests in the pair's algorithm already when the remote's digest is one
+	if outer.Algo() != e.algo {
+		inner = remote.NewVerifier(outer, remote.Hash{}, -1, e.algo)
+	}
 	if err := failpoint.Hit("download.beforePut"); err != nil {
 		return 0, fmt.Errorf("download %s: %w", p.Quoted(), err)
 	}

@@ -95,3 +95,11 @@ func (v *Verifier) Sum() Hash {
 
 // N is the number of bytes read so far.
 func (v *Verifier) N() int64 { return v.n }
+
+// Algo is the digest Sum computes ("" none).
+func (v *Verifier) Algo() string {
+	if v.h == nil {
+		return ""
+	}
+	return v.algo
+}

@@ -517,6 +517,24 @@ func TestPutBadBodies(t *testing.T) {
 	})
 }
 
+// A body that digests itself in the side's algorithm (the engine's Verifier) gives Put its digest; any other
+// body is digested by Put. Either way the Entry's digest is that of the bytes stored.
+func TestPutDigestOfVerifiedBody(t *testing.T) {
+	both(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		for _, algo := range []string{"sha256", "sha1", ""} {
+			body := remote.NewVerifier(strings.NewReader("verified "+algo), remote.Hash{}, -1, algo)
+			got, err := e.d.Put(ctx, "v", body, -1, t0, remote.Precondition{})
+			if err != nil {
+				t.Fatalf("%q: Put = %v", algo, err)
+			}
+			if want := (remote.Hash{Algo: "sha256", Hex: sha("verified " + algo)}); got.Hash != want {
+				t.Errorf("body digesting %q: Put's digest %v, want %v", algo, got.Hash, want)
+			}
+		}
+	})
+}
+
 func TestMkdir(t *testing.T) {
 	both(t, func(t *testing.T, e *env) {
 		ctx := context.Background()

@@ -209,9 +209,9 @@ func runSize(ctx context.Context, c config, n int) (res sizeResult, err error) {
 		cmd.Stdout, cmd.Stderr = logf, logf
 		fmt.Fprintf(os.Stderr, "== %d files: %s\n", n, scen)
 		r := row{files: n, scen: scen}
-		r.load[0] = loadavg()
+		r.load[0] = measure.Loadavg()
 		r.u, err = measure.Run(ctx, cmd, c.every)
-		r.load[1] = loadavg()
+		r.load[1] = measure.Loadavg()
 		if err != nil {
 			logf.Close()
 			return nil, fmt.Errorf("%s: %s: %w\n%s", scen, strings.Join(cmd.Args, " "), err, tail(logf.Name()))
@@ -309,14 +309,6 @@ func change(p string, seed uint64) error {
 		b[0]++
 	}
 	return os.WriteFile(p, b, 0o644)
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	return strings.Fields(string(b))[0]
 }
 
 func tail(path string) string {
@@ -478,7 +470,7 @@ func report(c config, version string, started time.Time, results []sizeResult) s
 		sizes = append(sizes, strconv.Itoa(n))
 	}
 	fmt.Fprintf(&md, "`go run ./test/bench/big -sizes %s` on %s, %s, %d CPUs, %s. ", strings.Join(sizes, ","),
-		started.Format("2006-01-02 15:04 UTC"), kernel(), numCPU(), version)
+		started.Format("2006-01-02 15:04 UTC"), measure.Kernel(), measure.NumCPU(), version)
 	fmt.Fprintf(&md, "Trees from `treegen.Small` (seed %d): N files of 0-%d bytes (log-uniform) in N/100 folders up to depth %d, dated an hour back. ",
 		c.seed, c.maxSize, c.depth)
 	fmt.Fprintf(&md, "At each size: `tandem once --state-dir S L dir:R` into an empty R (first sync), twice again with nothing changed (the first no-change pass after a sync "+
@@ -539,20 +531,4 @@ func thousands(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
-}
-
-func kernel() string {
-	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
-	if err != nil {
-		return "unknown kernel"
-	}
-	return "Linux " + strings.TrimSpace(string(b))
-}
-
-func numCPU() int {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return 0
-	}
-	return strings.Count(string(b), "\nprocessor") + 1
 }

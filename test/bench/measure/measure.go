@@ -175,3 +175,30 @@ func WriteSection(path, name, section string) error {
 	}
 	return os.WriteFile(path, []byte(doc), 0o644)
 }
+
+// Loadavg is the 1-minute load average ("?" when unknown), printed beside figures taken on a shared machine.
+func Loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
+}
+
+// Kernel names the running kernel.
+func Kernel() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "unknown kernel"
+	}
+	return "Linux " + strings.TrimSpace(string(b))
+}
+
+// NumCPU counts the processors /proc/cpuinfo lists (0 when unknown).
+func NumCPU() int {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(b), "\nprocessor") + 1
+}

@@ -154,7 +154,7 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 	var md strings.Builder
 	fmt.Fprintf(&md, "# tandem and its peers, same trees, same run\n\n")
 	fmt.Fprintf(&md, "`make bench-peers` (go run ./test/bench/peers -runs %d -trees %s -targets %s) on %s, %s, %d CPUs as Go sees them.\n",
-		runs, strings.Join(names, ","), strings.Join(targets, ","), time.Now().UTC().Format("2006-01-02 15:04 UTC"), kernel(), numCPU())
+		runs, strings.Join(names, ","), strings.Join(targets, ","), time.Now().UTC().Format("2006-01-02 15:04 UTC"), measure.Kernel(), measure.NumCPU())
 	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs)
 	if slices.Contains(targets, targetPCloud) {
 		fmt.Fprintf(&md, "Rows marked pCloud sync to the pCloud emulator (remote/pcloud/emulator), served by the benchmark process over HTTPS on 127.0.0.1 with a fresh account for every first sync; only tandem and rclone copy speak its API. "+
@@ -196,7 +196,7 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 			loads := map[string][2]string{}
 			for _, s := range scen {
 				res[s] = map[string]*result{}
-				loads[s] = [2]string{loadavg(), ""}
+				loads[s] = [2]string{measure.Loadavg(), ""}
 			}
 			for _, t := range ts {
 				if t.missing != "" || (tg == targetPCloud && t.pcloud == nil) {
@@ -212,7 +212,7 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 			}
 			for _, s := range scen {
 				l := loads[s]
-				l[1] = loadavg()
+				l[1] = measure.Loadavg()
 				fmt.Fprintf(&md, "| %s, %s%s | %s→%s |", s, tr.name, label, l[0], l[1])
 				md.WriteString(cells(ts, res[s]))
 			}
@@ -493,30 +493,6 @@ func joinNames(ts []tool) string {
 		n = append(n, t.name)
 	}
 	return strings.Join(n, " | ")
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	return strings.Fields(string(b))[0]
-}
-
-func kernel() string {
-	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
-	if err != nil {
-		return "unknown kernel"
-	}
-	return "Linux " + strings.TrimSpace(string(b))
-}
-
-func numCPU() int {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return 0
-	}
-	return strings.Count(string(b), "\nprocessor") + 1
 }
 
 func version(t tool) string {

@@ -104,8 +104,8 @@ func (w *world) crash() {
 	liveL := w.liveHashes(w.L, true)
 	liveR := w.liveHashes(w.R, true)
 	for _, v := range w.versions {
-		if !v.pending {
-			continue
+		if !v.pending || v.away {
+			continue // away: on another disk with its folder (opFolderToSkip), out of the power loss's reach
 		}
 		lost := !onL[v.sha]
 		if *simLazyDisk && v.moved && !v.exempt && !liveL[v.sha] && liveR[v.sha] && !w.fileAtAny(w.L, v.path, v.movedVia) {

@@ -439,13 +439,18 @@ func opFolderToSkip(w *world, c *simOpCtx) {
 	var moved []*simVersion
 	for _, v := range w.versions {
 		if !v.exempt && away[v.sha] {
-			v.exempt = true
+			v.exempt, v.away = true, true
 			moved = append(moved, v)
 		}
 	}
+	// Only what is still away comes back owed: a version whose content a user overwrote or deleted meanwhile
+	// (seed 170765: the remote user's overwrite of the copy the remote had moved out of the folder) was given up,
+	// as anywhere else.
 	defer func() {
 		for _, v := range moved {
-			v.exempt = false
+			if v.away {
+				v.exempt, v.away = false, false
+			}
 		}
 	}()
 	if w.ffs.RemoveAll(d) != nil {
@@ -489,10 +494,18 @@ func opFolderToSkip(w *world, c *simOpCtx) {
 		// engine saw D deleted and may have made it again for the other side's changes, which win over a delete
 		// (seed 9426: moved56/s05's remote edit, downloaded and fsync'd up to the root): the user's rm -r
 		// discards those versions, as userRemoveAll does, and the older copy put back is an edit like any other.
+		// This rm -r takes what the engine made in D, not the versions away, which come back below.
+		stillAway := map[*simVersion]bool{}
+		for _, v := range moved {
+			stillAway[v] = v.away
+		}
 		for _, e := range w.list(w.L) {
 			if !e.dir && within(e.path, d) {
 				w.discard(e.sha)
 			}
+		}
+		for _, v := range moved {
+			v.away = stillAway[v]
 		}
 		_ = w.ffs.RemoveAll(d)
 	}

@@ -113,3 +113,47 @@ func TestSimOracleReplaceFolderMarksPerLocation(t *testing.T) {
 		})
 	}
 }
+
+// A version away with its folder (opFolderToSkip: the folder on another disk, a special file in its place) is
+// exempt only while it is away. A user who overwrites its content on the other side meanwhile gives it up as
+// anywhere else (discard), and the folder's return must not make it owed again. Seed 170765 (-sim.lazydisk): the
+// remote user overwrote the moved copy of storm2/s13 while storm2 was away; tandem rightly trashed the local
+// copy, which held the base, as the remote delete it was, and I2 counted the version lost at quiescence.
+func TestSimOracleDiscardWhileFolderAway(t *testing.T) {
+	for seed := uint64(1); seed <= 6; seed++ {
+		w := newWorld(t, seed, 0, nil)
+		data := w.content(24)
+		if err := w.userMkdir(w.L, "d"); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.userWrite(w.L, "d/f", data); err != nil {
+			t.Fatal(err)
+		}
+		w.pass(false)
+		sha := shaHex(data)
+		if w.lookupSHA(w.R, "d/f") != sha {
+			t.Fatalf("seed %d: d/f not synced: %v", seed, w.list(w.R))
+		}
+		fired := false
+		w.beforePass = append(w.beforePass, func() {
+			if !fired {
+				fired = true
+				_ = w.userWrite(w.R, "d/f", w.content(24)) // gives up sha, as any overwrite does
+			}
+		})
+		opFolderToSkip(w, &simOpCtx{})
+		if !fired {
+			t.Fatalf("seed %d: the operation ran no pass", seed)
+		}
+		for _, v := range w.versions {
+			if v.sha == sha && !v.exempt {
+				t.Errorf("seed %d: %s version of %s owed again after its folder came back, though the remote "+
+					"user overwrote its content while it was away", seed, v.side, v.path)
+			}
+		}
+		if !w.failed {
+			w.quiesce()
+		}
+		w.close()
+	}
+}

@@ -29,7 +29,7 @@ func (w *world) addVersion(side, p, sha string) {
 func (w *world) discard(sha string) {
 	for _, v := range w.versions {
 		if v.sha == sha {
-			v.exempt = true
+			v.exempt, v.away = true, false
 		}
 	}
 }

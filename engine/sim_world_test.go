@@ -54,6 +54,9 @@ type simVersion struct {
 	// seen: a pass that began after the write finished without a crash, so the engine had the chance to make
 	// it durable before relying on it (-sim.lazydisk holds the engine to that only for writes it saw).
 	seen bool
+	// away: exempt only while its folder is on another disk (opFolderToSkip, sim_guard_test.go). A user's discard
+	// meanwhile clears it, so the folder's return does not make owed again a version given up while away (seed 170765).
+	away bool
 }
 
 type world struct {

@@ -125,6 +125,7 @@ var pinnedSeeds = []uint64{
 	100305, // harness (-sim.lazydisk, soak): a power loss undid the user's mv and tore an unseen rewrite of the synced content; the empty file uploaded as the edit it is, the oracle wanted 50418's trash
 	101384, // harness (-sim.lazydisk, soak): 100305's case, the mv of the rewritten file's folder
 	93584,  // I9 (soak): a delete-local that found the file gone (the user's wipe) was booked in the rolling window; it swelled the remote side's denominator and let 15 of 29 deletes through (TestGuardDeleteFoundGoneIsNotBooked)
+	170389, // I2 (-sim.lazydisk, soak): a synced file written again with its content, its folder moved: the move sent without the rewrite durable, emptied, uploaded (TestRewriteInMovedFolderMadeDurable)
 	170765, // harness (-sim.lazydisk, soak): the remote user overwrote a version while its local folder was away (folder-to-skip); the folder's return made it owed again, tandem rightly trashed the local copy (TestSimOracleDiscardWhileFolderAway)
 }
 

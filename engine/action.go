@@ -43,15 +43,6 @@ func (o Op) String() string {
 // MarshalText makes Op readable in --json output.
 func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
 
-// Destructive ops delete or overwrite something on a side; they need a re-checked precondition.
-func (o Op) Destructive() bool {
-	switch o {
-	case DeleteRemote, DeleteLocal, Conflict, TypeConflict:
-		return true
-	}
-	return false
-}
-
 // Execution phases. DESIGN's order (renames aside and moves, folder creates, transfers, deletes) with one
 // refinement: moves run after folder creates, because a move into a folder that is new on the other side
 // needs that folder first, while renames aside (conflict losers, type changes) still come before anything else.

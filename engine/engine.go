@@ -225,9 +225,6 @@ func (e *Engine) runPass(ctx context.Context, rep *Report) error {
 		if err := e.takePending(); err != nil {
 			return err
 		}
-	}
-
-	if !e.o.DryRun {
 		if err := e.recover(ctx, rep); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"sync"
 	"time"
@@ -122,20 +123,13 @@ func (e *Engine) guard(acts []Action) error {
 	// Deletes are counted by path: a delete that failed after it may have happened (counted then, so the
 	// guard never under-counts) and was made again later is one file, not two. Counted twice it would also
 	// swell the denominator and let the other side's deletes through (sim seed 4160).
-	recentPaths := [2]map[remote.Path]bool{{}, {}}
 	e.pass.mu.Lock()
-	for i := range recentPaths {
-		for p := range e.pass.deleted[i] {
-			recentPaths[i][p] = true
-		}
-	}
+	recentPaths := [2]map[remote.Path]bool{maps.Clone(e.pass.deleted[0]), maps.Clone(e.pass.deleted[1])}
 	e.pass.mu.Unlock()
 	if e.o.Window != nil {
 		win := e.o.Window.paths(e.d.Clock.Now())
 		for i := range recentPaths {
-			for p := range win[i] {
-				recentPaths[i][p] = true
-			}
+			maps.Copy(recentPaths[i], win[i])
 		}
 	}
 	var planned [2]int
@@ -157,12 +151,8 @@ func (e *Engine) guard(acts []Action) error {
 	if err != nil {
 		return err
 	}
-	gone := map[remote.Path]bool{}
-	for i := range recentPaths {
-		for p := range recentPaths[i] {
-			gone[p] = true
-		}
-	}
+	gone := maps.Clone(recentPaths[0])
+	maps.Copy(gone, recentPaths[1])
 	// overBudget adds both sides' recent deletes to files: take out what that counts twice.
 	files -= recent[0] + recent[1] - len(gone)
 	span := "this pass"

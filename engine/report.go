@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -103,12 +104,7 @@ func (r *Report) conflict(c ConflictRec) {
 func (r *Report) hasConflict(p remote.Path) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, c := range r.Conflicts {
-		if c.Path == p {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(r.Conflicts, func(c ConflictRec) bool { return c.Path == p })
 }
 
 // Sort orders every list by path so that output is stable whatever order the pool finished in.

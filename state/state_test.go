@@ -148,14 +148,6 @@ func TestOrder(t *testing.T) {
 		if want := order[1:]; err != nil || !slices.Equal(paths(got), want) {
 			t.Errorf("Page(after a/a) = %q, %v; want %q", paths(got), err, want)
 		}
-		n, err := r.Count(Remote)
-		if err != nil || n != len(order) {
-			t.Errorf("Count = %d, %v", n, err)
-		}
-		n, err = r.CountBase()
-		if err != nil || n != len(order) {
-			t.Errorf("CountBase = %d, %v", n, err)
-		}
 		if has, err := r.HasBase(); err != nil || !has {
 			t.Errorf("HasBase = %v, %v", has, err)
 		}
@@ -439,8 +431,8 @@ func TestRejects(t *testing.T) {
 		}
 	}
 	mustView(t, s, func(r Reader) error {
-		if _, err := r.Count(Side(3)); err == nil {
-			t.Error("Count(bad side) succeeded")
+		if _, _, err := r.Get(Side(3), "a"); err == nil {
+			t.Error("Get(bad side) succeeded")
 		}
 		if _, _, err := r.PathOfID(Index(9), "x"); err == nil {
 			t.Error("PathOfID(bad index) succeeded")

@@ -32,9 +32,6 @@ type Reader interface {
 	// PathOfID finds a path whose record carries id in the given index. When several do (hard links), the
 	// first in store order is returned.
 	PathOfID(ix Index, id string) (remote.Path, bool, error)
-	// Count is the number of records in a tree; it reads every page of the tree (bbolt keeps no count).
-	Count(side Side) (int, error)
-	CountBase() (int, error)
 	// HasBase reports whether any sync point is stored, at the cost of one cursor step.
 	HasBase() (bool, error)
 	// Cursor is the stored provider cursor, nil when there is none.
@@ -326,16 +323,6 @@ func (t *txn) PathOfID(ix Index, id string) (remote.Path, bool, error) {
 	}
 	return pathOf(k[len(prefix):]), true, nil
 }
-
-func (t *txn) Count(side Side) (int, error) {
-	b, err := t.tree(side)
-	if err != nil {
-		return 0, err
-	}
-	return b.Stats().KeyN, nil
-}
-
-func (t *txn) CountBase() (int, error) { return t.trees[baseTree].Stats().KeyN, nil }
 
 func (t *txn) HasBase() (bool, error) {
 	k, _ := t.trees[baseTree].Cursor().First()

@@ -856,17 +856,9 @@ func TestContainment(t *testing.T) {
 // and a crash in the middle of a Put never leaves partial content under the real name (I6).
 func TestPutSurvivesCrash(t *testing.T) {
 	for seed := range uint64(40) {
-		clk := clockwork.NewFakeClockAt(t0)
-		f := fakefs.New(clk, rand.New(rand.NewPCG(seed, 7)))
-		d := localdir.New(zaptest.NewLogger(t), f, localdir.Options{Clock: clk, Rand: rand.New(rand.NewPCG(seed, 8)).Uint64})
+		f, d := crashDir(t, seed, "d")
 		d.SetTempSession("crash")
 		ctx := context.Background()
-		if err := d.InitRoot(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := d.Mkdir(ctx, "d"); err != nil {
-			t.Fatal(err)
-		}
 		old := put(t, &env{d: d}, "d/f", "old content", remote.Precondition{})
 		// A Put whose rename fails is as far as a crash could interrupt it short of the rename.
 		f.SetFault(func(op, name string) error {
@@ -1015,18 +1007,8 @@ func TestLockRoot(t *testing.T) {
 // durable while N's own name in B was not, and the source's removal from A was: the file was nowhere.
 func TestMoveSurvivesCrash(t *testing.T) {
 	for seed := range uint64(60) {
-		clk := clockwork.NewFakeClockAt(t0)
-		f := fakefs.New(clk, rand.New(rand.NewPCG(seed, 7)))
-		d := localdir.New(zaptest.NewLogger(t), f, localdir.Options{Clock: clk, Rand: rand.New(rand.NewPCG(seed, 8)).Uint64})
+		f, d := crashDir(t, seed, "A", "B")
 		ctx := context.Background()
-		if err := d.InitRoot(ctx); err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range []remote.Path{"A", "B"} {
-			if _, err := d.Mkdir(ctx, p); err != nil {
-				t.Fatal(err)
-			}
-		}
 		src := put(t, &env{d: d}, "A/f", "content", remote.Precondition{Absent: true})
 		if err := f.MkdirAll("B/N"); err != nil { // the user's, unsynced
 			t.Fatal(err)
@@ -1123,9 +1105,9 @@ func TestFailedPutTempInAFolderReplacedByAFile(t *testing.T) {
 	}
 }
 
-// tempSessionDir is a Dir on a fake disk (seeded) holding folder d, with the temp session "s" open: the setup of
-// the failed-Put temp tests.
-func tempSessionDir(t *testing.T, seed uint64) (*fakefs.FS, *localdir.Dir) {
+// crashDir is a Dir on a fake disk whose power losses follow seed, its root set up and the folders made: the setup
+// of the crash tests.
+func crashDir(t *testing.T, seed uint64, folders ...remote.Path) (*fakefs.FS, *localdir.Dir) {
 	t.Helper()
 	clk := clockwork.NewFakeClockAt(t0)
 	f := fakefs.New(clk, rand.New(rand.NewPCG(seed, 7)))
@@ -1134,9 +1116,19 @@ func tempSessionDir(t *testing.T, seed uint64) (*fakefs.FS, *localdir.Dir) {
 	if err := d.InitRoot(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Mkdir(ctx, "d"); err != nil {
-		t.Fatal(err)
+	for _, p := range folders {
+		if _, err := d.Mkdir(ctx, p); err != nil {
+			t.Fatal(err)
+		}
 	}
+	return f, d
+}
+
+// tempSessionDir is crashDir holding folder d, with the temp session "s" open: the setup of the failed-Put temp
+// tests.
+func tempSessionDir(t *testing.T, seed uint64) (*fakefs.FS, *localdir.Dir) {
+	t.Helper()
+	f, d := crashDir(t, seed, "d")
 	d.SetTempSession("s")
 	return f, d
 }

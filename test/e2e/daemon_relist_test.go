@@ -57,6 +57,9 @@ func TestDaemonRemoteRelist(t *testing.T) {
 	d := testenv.StartDaemon(t, bin, conf, env)
 	due := func(iv time.Duration) func(*testenv.DaemonStatus) bool {
 		return func(s *testenv.DaemonStatus) bool {
+			if len(s.Pairs) != 1 { // the daemon answers status before its pair is set up
+				return false
+			}
 			q := s.Pairs[0]
 			return q.Idle() && q.LastRemoteListing != nil && q.NextRemoteRelist != nil &&
 				q.NextRemoteRelist.Equal(q.LastRemoteListing.Add(iv))

@@ -6,6 +6,7 @@
 package localdir
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -38,7 +39,12 @@ type Options struct {
 	// invalid names, unreadable entries. p is printable (escaped). Default: logged at Info.
 	OnSkip func(p string, reason string)
 	Label  string // String(); default "dir:<path>" for Open, "localdir" for New
+	// SyncFSBatch is the fewest writes in flight at which they share one filesystem-wide sync instead of each
+	// fsyncing its file and folders (fsbarrier.go), where the FS offers one (FSSyncer). 0: 8; negative: never.
+	SyncFSBatch int
 }
+
+const defaultSyncFSBatch = 8
 
 // Dir is a directory as a remote.Remote. Safe for concurrent use.
 type Dir struct {
@@ -49,6 +55,8 @@ type Dir struct {
 	closer   io.Closer // the os.Root Open created
 	trashMu  sync.Mutex
 	fsyncs   groupSync // folder fsyncs shared between concurrent writers
+	bar      *fsBarrier
+	dev      uint64 // the root's filesystem, the one bar's syncfs covers
 	// session names the temp files of Puts (SetTempSession): the engine journals it before any of them is
 	// created, so a crash sweep removes only tandem's own files, never a user's file that looks like one.
 	session atomic.Value // string
@@ -92,6 +100,14 @@ func New(lg *zap.Logger, fsys FS, o Options) *Dir {
 	}
 	d := &Dir{lg: lg.Named("localdir"), fs: fsys, o: o}
 	d.fsyncs.stat = fsys.Lstat
+	min := cmp.Or(o.SyncFSBatch, defaultSyncFSBatch)
+	var syncfs func() error
+	if s, ok := fsys.(FSSyncer); ok && min > 0 {
+		if fi, err := fsys.Lstat("."); err == nil {
+			syncfs, d.dev = s.SyncFS, fi.Dev
+		}
+	}
+	d.bar = newFSBarrier(syncfs, min)
 	if d.o.OnSkip == nil {
 		d.o.OnSkip = func(p, reason string) { d.lg.Info("skipped", zap.String("path", p), zap.String("reason", reason)) }
 	}

@@ -110,7 +110,7 @@ func (f *FS) inject(op, name string) error {
 }
 
 // SetFault installs h, called before every FS and File operation with the op name ("lstat", "readdir", "open",
-// "create", "mkdir", "rename", "remove", "chtimes", "chmod", "syncdir", "read", "write", "sync") and the name
+// "create", "mkdir", "rename", "remove", "chtimes", "chmod", "syncdir", "syncfs", "read", "write", "sync") and the name
 // (for rename: the target; for File ops: the name it was opened by). A non-nil result (syscall.ENOSPC, EACCES,
 // EIO, ...) fails the operation, which then changes nothing. nil removes the hook.
 func (f *FS) SetFault(h func(op, name string) error) {

@@ -72,6 +72,8 @@ type File interface {
 	Sync() error
 	Close() error
 	Stat() (FileInfo, error)
+	// Chmod sets the open file's permission bits (fchmod: no path to resolve, no symlink to follow).
+	Chmod(mode fs.FileMode) error
 }
 
 // FileInfo is what tandem needs of a stat: the fast-check fingerprint (size, mtime, ctime, inode) and the kind.
@@ -237,10 +239,11 @@ func (o osFS) SyncDir(name string) error {
 
 type osFile struct{ f *os.File }
 
-func (f osFile) Read(p []byte) (int, error)  { return f.f.Read(p) }
-func (f osFile) Write(p []byte) (int, error) { return f.f.Write(p) }
-func (f osFile) Sync() error                 { return f.f.Sync() }
-func (f osFile) Close() error                { return f.f.Close() }
+func (f osFile) Read(p []byte) (int, error)   { return f.f.Read(p) }
+func (f osFile) Write(p []byte) (int, error)  { return f.f.Write(p) }
+func (f osFile) Sync() error                  { return f.f.Sync() }
+func (f osFile) Close() error                 { return f.f.Close() }
+func (f osFile) Chmod(mode fs.FileMode) error { return f.f.Chmod(mode) }
 
 func (f osFile) Stat() (FileInfo, error) {
 	fi, err := f.f.Stat()

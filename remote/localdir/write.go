@@ -187,6 +187,9 @@ func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, bod
 			return nil
 		})
 	}
+	if err == nil && syncErr == nil {
+		err = f.Chmod(mode) // through the open file: resolving tmp again cost a walk of its path
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -195,9 +198,6 @@ func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, bod
 	}
 	if syncErr != nil {
 		return remote.Entry{}, syncErr
-	}
-	if err := d.fs.Chmod(tmp, mode); err != nil {
-		return remote.Entry{}, wrap("put", p, err)
 	}
 	if !mtime.IsZero() {
 		if err := d.fs.Chtimes(tmp, mtime); err != nil {

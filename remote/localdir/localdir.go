@@ -60,6 +60,10 @@ type Dir struct {
 	// session names the temp files of Puts (SetTempSession): the engine journals it before any of them is
 	// created, so a crash sweep removes only tandem's own files, never a user's file that looks like one.
 	session atomic.Value // string
+	// ExactChange's probe result, once it ran
+	exactMu    sync.Mutex
+	exactKnown bool
+	exact      bool
 	// tempDirty: folders where a failed Put's temp removal, or the fsync after it, failed (TempLeft, CleanTemp)
 	tempMu    sync.Mutex
 	tempDirty map[string]bool

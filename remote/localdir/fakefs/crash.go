@@ -100,6 +100,7 @@ func (f *FS) Crash() {
 	f.live = f.durable.clone()
 	f.gen++
 	f.free, f.open = nil, map[uint64]int{}
+	clear(f.queried) // the queried flags live in memory only; the floor stays, as the clock does not go back
 	for ino := range f.unreadable {
 		if f.live[ino] == nil {
 			delete(f.unreadable, ino)

@@ -324,14 +324,14 @@ func (e *Engine) baseHolds(p remote.Path, h remote.Hash) (bool, error) {
 
 // racy: the file changed (mtime, or ctime: an mtime put back) so close to the scan that recorded it that a
 // same-size rewrite within the timestamps' resolution could have followed unseen. On a side whose ctime moves
-// with every change made after a stat (remote.ExactChanger) there is no such rewrite and no window: a record is
-// racy only when marked for a new digest (HashedAt 0) or stamped no later than its own times (a clock behind the
-// filesystem's, an mtime in the future).
+// with every change made after a stat (remote.ExactChanger) no rewrite can follow unseen, however soon, and no
+// clock is compared: a record is racy only when marked for a new digest (HashedAt 0). That holds because every
+// file record's stat is read after its content was established (HashOf stats before reading and checks after,
+// Put stats after its rename, an upload compares the stats around its read).
 func (e *Engine) racy(side state.Side, r *state.Record) bool {
-	window := int64(racyWindow)
 	if x, ok := e.sideRemote(side).(remote.ExactChanger); ok && x.ExactChange() {
-		window = 0
+		return r.HashedAt == 0
 	}
 	t := max(r.ModTime.UnixNano(), r.CTime)
-	return r.HashedAt == 0 || t >= r.HashedAt-window
+	return t >= r.HashedAt-int64(racyWindow)
 }

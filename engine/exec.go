@@ -240,7 +240,7 @@ func (e *Engine) do(ctx context.Context, a Action, rep *Report) (int64, error) {
 // cannot tell a same-size rewrite within the timestamps' resolution, so the precondition alone would let the
 // action take an unseen edit.
 func (e *Engine) recheckRacy(ctx context.Context, p remote.Path, l *state.Record) error {
-	if l == nil || l.Dir || !e.racy(l) {
+	if l == nil || l.Dir || !e.racy(state.Local, l) {
 		return nil
 	}
 	h, ok := e.d.Local.(remote.Hasher)

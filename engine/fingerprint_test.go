@@ -243,7 +243,7 @@ type fakeDiskPair struct {
 func newFakeDiskPair(t *testing.T, seed, stream uint64) *fakeDiskPair {
 	t.Helper()
 	p := &fakeDiskPair{t: t, clk: startClock()}
-	ffs, ldir := fakeDisk(p.clk, rand.New(rand.NewPCG(seed, stream)), nil)
+	ffs, ldir := fakeDisk(p.clk, rand.New(rand.NewPCG(seed, stream)), nil, seed%2 == 1, false)
 	p.ffs = ffs
 	p.mem = memremote.New(p.clk, memremote.Options{Label: "mem"})
 	var err error

@@ -35,11 +35,19 @@ func memPair(ro memremote.Options) (clk *clockwork.FakeClock, local, rem *memrem
 }
 
 // fakeDisk is a fake disk on clk whose faults and power losses draw from rng, and the local side over it, which
-// names its temporary files from sideRand (nil: at random). Both log nothing: the tests that use them run many
-// seeds.
-func fakeDisk(clk clockwork.Clock, rng *rand.Rand, sideRand func() uint64) (*fakefs.FS, *localdir.Dir) {
+// names its temporary files from sideRand (nil: at random). syncfs: every write of the side is made durable by
+// one filesystem-wide sync (as in a batch of writes in production), else by its own fsyncs (a lone write).
+// multigrain: the disk's timestamps are Linux 6.13's multigrain ones (a change after a stat always moves the
+// ctime), so the side reports ExactChange and the engine keeps no racy window for it. Both log nothing: the
+// tests that use them run many seeds.
+func fakeDisk(clk clockwork.Clock, rng *rand.Rand, sideRand func() uint64, syncfs, multigrain bool) (*fakefs.FS, *localdir.Dir) {
 	ffs := fakefs.New(clk, rng)
-	return ffs, localdir.New(zap.NewNop(), ffs, localdir.Options{Clock: clk, Rand: sideRand, Label: "local"})
+	ffs.SetMultigrain(multigrain)
+	o := localdir.Options{Clock: clk, Rand: sideRand, Label: "local", SyncFSBatch: -1}
+	if syncfs {
+		o.SyncFSBatch = 1
+	}
+	return ffs, localdir.New(zap.NewNop(), ffs, o)
 }
 
 // beforePut is a memory side that calls hook before each upload; an error from it fails the upload.

@@ -252,7 +252,7 @@ func (e *Engine) storedBelow(side state.Side, dir remote.Path) (*recIter, error)
 // hashed (changed while hashing, vanished, unreadable): then what is stored is kept and a later pass looks again.
 func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Entry, stored *state.Record, rep *Report) (state.Record, bool, error) {
 	if stored != nil && !stored.Dir && sameFingerprint(stored, ent) && stored.ID == ent.ID && !stored.Hash.IsZero() &&
-		stored.Hash.Algo == e.algo && !e.racy(stored) {
+		stored.Hash.Algo == e.algo && !e.racy(side, stored) {
 		if ent.Mode != 0 && stored.Mode != ent.Mode {
 			// A record from before tandem kept modes (a chmod moves the ctime, so nothing else gets here): it
 			// gains the bits without a digest.
@@ -280,7 +280,7 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 	needSync := false
 	// A racy record is re-hashed because a same-size rewrite may hide behind its unchanged fingerprint: those
 	// bytes are as new as a changed fingerprint's, and re-recording them ends the racy window (seed 8624).
-	newBytes := stored == nil || stored.Dir || !sameFingerprint(stored, he) || e.racy(stored)
+	newBytes := stored == nil || stored.Dir || !sameFingerprint(stored, he) || e.racy(side, stored)
 	if side == state.Local && newBytes {
 		// Seed 10191: a racy re-hash under an unchanged fingerprint ends the racy window, and from then on
 		// that fingerprint vouches for these bytes. A power loss that takes them puts older ones back under the
@@ -323,8 +323,15 @@ func (e *Engine) baseHolds(p remote.Path, h remote.Hash) (bool, error) {
 }
 
 // racy: the file changed (mtime, or ctime: an mtime put back) so close to the scan that recorded it that a
-// same-size rewrite within the timestamps' resolution could have followed unseen.
-func (e *Engine) racy(r *state.Record) bool {
+// same-size rewrite within the timestamps' resolution could have followed unseen. On a side whose ctime moves
+// with every change made after a stat (remote.ExactChanger) no rewrite can follow unseen, however soon, and no
+// clock is compared: a record is racy only when marked for a new digest (HashedAt 0). That holds because every
+// file record's stat is read after its content was established (HashOf stats before reading and checks after,
+// Put stats after its rename, an upload compares the stats around its read).
+func (e *Engine) racy(side state.Side, r *state.Record) bool {
+	if x, ok := e.sideRemote(side).(remote.ExactChanger); ok && x.ExactChange() {
+		return r.HashedAt == 0
+	}
 	t := max(r.ModTime.UnixNano(), r.CTime)
 	return t >= r.HashedAt-int64(racyWindow)
 }

@@ -16,7 +16,7 @@ import (
 
 func mutatingFS(op string) bool {
 	switch op {
-	case "create", "mkdir", "rename", "remove", "chtimes", "chmod", "syncdir", "write", "sync":
+	case "create", "mkdir", "rename", "remove", "chtimes", "chmod", "syncdir", "write", "sync", "syncfs":
 		return true
 	}
 	return false
@@ -42,10 +42,11 @@ func (w *world) fsHook(op, name string) error {
 	if err := w.tick("fs " + op + " " + name); err != nil {
 		return err
 	}
-	if op == "sync" || op == "syncdir" {
+	isSync := op == "sync" || op == "syncdir" || op == "syncfs"
+	if isSync {
 		w.syncCalls++
 	}
-	if w.fsFaultAt > 0 && (*simSyncFaults || (op != "sync" && op != "syncdir")) {
+	if w.fsFaultAt > 0 && (*simSyncFaults || !isSync) {
 		w.fsFaultAt--
 		if w.fsFaultAt == 0 {
 			w.tot.fsFaults.Add(1)

@@ -174,6 +174,14 @@ type Syncer interface {
 	Sync(ctx context.Context, p Path) error
 }
 
+// ExactChanger is a side whose files' ctime moves with every change made after it was read (Linux 6.13's
+// multigrain timestamps on ext4, xfs, btrfs and tmpfs): a fingerprint read after the content was established
+// then vouches for that content at once, with no racy window. ExactChange reports whether that was observed to
+// hold here (false: not known, and the engine keeps its racy window).
+type ExactChanger interface {
+	ExactChange() bool
+}
+
 // SyncEpocher is a Syncer that can count an fsync it already made for a later caller. NewSyncEpoch says that
 // everything the caller will ask to make durable was observed before the call (the engine calls it between a
 // round's observation and its actions); a folder fsynced after it, and unchanged since, then needs no second

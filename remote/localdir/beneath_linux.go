@@ -4,6 +4,7 @@ package localdir
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -160,6 +161,29 @@ func (b *beneath) Rename(from, to string) error {
 		return fail(err)
 	}
 	return nil
+}
+
+// SyncFS is syncfs(2) on the root's descriptor, opened with the FS: Linux reports to it every write-back error
+// of the filesystem since then (FSSyncer).
+func (b *beneath) SyncFS() error {
+	if err := ignoringEINTR(func() error { return unix.Syncfs(b.fd) }); err != nil {
+		return &fs.PathError{Op: "syncfs", Path: ".", Err: err}
+	}
+	return nil
+}
+
+// syncFSReportsErrors: syncfs reports write-back errors from Linux 5.8 on; before, it succeeds whatever was lost,
+// so the FS does not offer it.
+func syncFSReportsErrors() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 5 || (major == 5 && minor >= 8)
 }
 
 func or(s, def string) string {

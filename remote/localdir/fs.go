@@ -31,6 +31,13 @@ type FS interface {
 	SyncDir(name string) error
 }
 
+// FSSyncer is an FS that can make everything written to the filesystem that holds its root durable in one call
+// (Linux's syncfs), reporting any write-back error on that filesystem since the FS was opened. Only writes to
+// that filesystem (FileInfo.Dev equal to the root's) are covered: a folder under the root may be another mount.
+type FSSyncer interface {
+	SyncFS() error
+}
+
 // DirLister is an FS that can list a folder through one open handle and stat its children relative to it (one
 // open per folder instead of a path resolution per child: the walk of a full pass). Walk uses it when the FS
 // offers it, and names plus Lstat otherwise.
@@ -65,6 +72,8 @@ type File interface {
 	Sync() error
 	Close() error
 	Stat() (FileInfo, error)
+	// Chmod sets the open file's permission bits (fchmod: no path to resolve, no symlink to follow).
+	Chmod(mode fs.FileMode) error
 }
 
 // FileInfo is what tandem needs of a stat: the fast-check fingerprint (size, mtime, ctime, inode) and the kind.
@@ -90,7 +99,21 @@ func (fi FileInfo) IsSymlink() bool { return fi.Mode&fs.ModeSymlink != 0 }
 // OSFS is the production FS. Every access goes through root, so no name and no symlink leads out of it, even
 // when a folder is swapped for a symlink between a check and the act (the kernel resolves each component).
 // The caller keeps ownership of root.
-func OSFS(root *os.Root) FS { return osFS{r: root, fast: openBeneath(root)} }
+func OSFS(root *os.Root) FS {
+	o := osFS{r: root, fast: openBeneath(root)}
+	if s, ok := o.fast.(FSSyncer); ok && syncFSReportsErrors() {
+		return osFSSyncer{o, s}
+	}
+	return o
+}
+
+// osFSSyncer is the production FS where the kernel's syncfs reports write-back errors (fsbarrier.go).
+type osFSSyncer struct {
+	osFS
+	s FSSyncer
+}
+
+func (o osFSSyncer) SyncFS() error { return o.s.SyncFS() }
 
 // osFS goes through fast where the platform resolves a whole path beneath the root in one call (Linux:
 // beneath_linux.go), and through os.Root otherwise.
@@ -216,10 +239,11 @@ func (o osFS) SyncDir(name string) error {
 
 type osFile struct{ f *os.File }
 
-func (f osFile) Read(p []byte) (int, error)  { return f.f.Read(p) }
-func (f osFile) Write(p []byte) (int, error) { return f.f.Write(p) }
-func (f osFile) Sync() error                 { return f.f.Sync() }
-func (f osFile) Close() error                { return f.f.Close() }
+func (f osFile) Read(p []byte) (int, error)   { return f.f.Read(p) }
+func (f osFile) Write(p []byte) (int, error)  { return f.f.Write(p) }
+func (f osFile) Sync() error                  { return f.f.Sync() }
+func (f osFile) Close() error                 { return f.f.Close() }
+func (f osFile) Chmod(mode fs.FileMode) error { return f.f.Chmod(mode) }
 
 func (f osFile) Stat() (FileInfo, error) {
 	fi, err := f.f.Stat()

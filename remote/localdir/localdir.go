@@ -6,6 +6,7 @@
 package localdir
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -38,7 +39,12 @@ type Options struct {
 	// invalid names, unreadable entries. p is printable (escaped). Default: logged at Info.
 	OnSkip func(p string, reason string)
 	Label  string // String(); default "dir:<path>" for Open, "localdir" for New
+	// SyncFSBatch is the fewest writes in flight at which they share one filesystem-wide sync instead of each
+	// fsyncing its file and folders (fsbarrier.go), where the FS offers one (FSSyncer). 0: 8; negative: never.
+	SyncFSBatch int
 }
+
+const defaultSyncFSBatch = 8
 
 // Dir is a directory as a remote.Remote. Safe for concurrent use.
 type Dir struct {
@@ -49,9 +55,15 @@ type Dir struct {
 	closer   io.Closer // the os.Root Open created
 	trashMu  sync.Mutex
 	fsyncs   groupSync // folder fsyncs shared between concurrent writers
+	bar      *fsBarrier
+	dev      uint64 // the root's filesystem, the one bar's syncfs covers
 	// session names the temp files of Puts (SetTempSession): the engine journals it before any of them is
 	// created, so a crash sweep removes only tandem's own files, never a user's file that looks like one.
 	session atomic.Value // string
+	// ExactChange's probe result, once it ran
+	exactMu    sync.Mutex
+	exactKnown bool
+	exact      bool
 	// tempDirty: folders where a failed Put's temp removal, or the fsync after it, failed (TempLeft, CleanTemp)
 	tempMu    sync.Mutex
 	tempDirty map[string]bool
@@ -92,6 +104,14 @@ func New(lg *zap.Logger, fsys FS, o Options) *Dir {
 	}
 	d := &Dir{lg: lg.Named("localdir"), fs: fsys, o: o}
 	d.fsyncs.stat = fsys.Lstat
+	min := cmp.Or(o.SyncFSBatch, defaultSyncFSBatch)
+	var syncfs func() error
+	if s, ok := fsys.(FSSyncer); ok && min > 0 {
+		if fi, err := fsys.Lstat("."); err == nil {
+			syncfs, d.dev = s.SyncFS, fi.Dev
+		}
+	}
+	d.bar = newFSBarrier(syncfs, min)
 	if d.o.OnSkip == nil {
 		d.o.OnSkip = func(p, reason string) { d.lg.Info("skipped", zap.String("path", p), zap.String("reason", reason)) }
 	}
@@ -132,9 +152,12 @@ func (d *Dir) Capabilities() remote.Capabilities {
 			hs = append(hs, h)
 		}
 	}
-	// Parallel: a local write is bound by fsync latency, not bandwidth, so many in flight overlap the waits
-	// (2,000 small files: 8.6 s with 4 workers, 2.9 s with 16, on the 2-core CI machine).
-	return remote.Capabilities{Hashes: hs, ServerMove: true, Trash: true, MTimeStep: time.Nanosecond, Parallel: 16}
+	// Parallel: a local write is bound by the latency of making it durable, not by bandwidth, so many in flight
+	// overlap the waits, and with a batch in flight they share one syncfs (fsBarrier): the more in flight, the
+	// fewer syncs. A first sync of 10,000 small files on a fresh ext4 (2 cores): 7.4-8.4 s with 16 and fsyncs
+	// per file; with the shared syncfs 4.1-5.2 s with 64, 3.7-4.0 s with 128, 3.2-3.6 s with 256, 3.7-4.0 s with
+	// 512. 128, not 256: a USB disk or a NAS seeks between the sources read at once.
+	return remote.Capabilities{Hashes: hs, ServerMove: true, Trash: true, MTimeStep: time.Nanosecond, Parallel: 128}
 }
 
 // Close releases the root opened by Open; a Dir from New leaves its FS to the caller.

@@ -22,18 +22,28 @@ func (d *Dir) Sync(ctx context.Context, p remote.Path) error {
 	if err != nil {
 		return err
 	}
+	d.bar.enter()
+	defer d.bar.leave()
 	f, err := d.fs.Open(n)
 	if err != nil {
 		return wrap("sync", p, err)
 	}
-	serr := f.Sync()
-	if cerr := f.Close(); serr == nil {
-		serr = cerr
+	fi, err := f.Stat()
+	if err != nil {
+		err = wrap("sync", p, err)
+	} else {
+		err = d.durable("sync", p, fi.Dev, func() error {
+			if err := f.Sync(); err != nil {
+				return wrap("sync", p, err)
+			}
+			// Every folder up to the root: a name made durable in a folder whose own name is not would come back
+			// after a power loss as whatever the parent held there before (an older file, nothing), below a
+			// recorded base.
+			return d.syncUp("sync", p.Dir(), false)
+		})
 	}
-	if serr != nil {
-		return wrap("sync", p, serr)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = wrap("sync", p, cerr)
 	}
-	// Every folder up to the root: a name made durable in a folder whose own name is not would come back after
-	// a power loss as whatever the parent held there before (an older file, nothing), below a recorded base.
-	return d.syncUp("sync", p.Dir(), false)
+	return err
 }

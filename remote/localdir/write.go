@@ -101,6 +101,8 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 		}
 	}
 	dn, _ := name(p.Dir())
+	d.bar.enter()
+	defer d.bar.leave()
 	tmp, f, err := d.createTemp(dn)
 	if err != nil {
 		return remote.Entry{}, d.diskFull(p, size, wrap("put", p, err))
@@ -172,8 +174,21 @@ func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, bod
 	if err == nil && size >= 0 && got != size {
 		err = fmt.Errorf("%w: body has %s bytes, want %d", remote.ErrCorrupt, more(got, size), size)
 	}
+	var wfi FileInfo // the temp's, for its filesystem
 	if err == nil {
-		err = f.Sync()
+		wfi, err = f.Stat()
+	}
+	var syncErr error
+	if err == nil {
+		syncErr = d.durable("put", p, wfi.Dev, func() error {
+			if err := f.Sync(); err != nil {
+				return wrap("put", p, err)
+			}
+			return nil
+		})
+	}
+	if err == nil && syncErr == nil {
+		err = f.Chmod(mode) // through the open file: resolving tmp again cost a walk of its path
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -181,8 +196,8 @@ func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, bod
 	if err != nil {
 		return remote.Entry{}, wrap("put", p, err)
 	}
-	if err := d.fs.Chmod(tmp, mode); err != nil {
-		return remote.Entry{}, wrap("put", p, err)
+	if syncErr != nil {
+		return remote.Entry{}, syncErr
 	}
 	if !mtime.IsZero() {
 		if err := d.fs.Chtimes(tmp, mtime); err != nil {
@@ -208,7 +223,7 @@ func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, bod
 	if err := failpoint.Hit("localdir.put.afterRename"); err != nil { // before the folder is synced
 		return remote.Entry{}, err
 	}
-	if err := d.syncUp("put", p.Dir(), true); err != nil {
+	if err := d.durable("put", p, tfi.Dev, func() error { return d.syncUp("put", p.Dir(), true) }); err != nil {
 		return remote.Entry{}, err
 	}
 	return entry(p, d.restat(n, tfi)), nil
@@ -266,6 +281,20 @@ func (d *Dir) syncDir(op string, p remote.Path) error {
 		return wrap(op+": sync folder", p, err)
 	}
 	return nil
+}
+
+// durable makes what the caller wrote on filesystem dev durable: one syncfs shared with the other writes in
+// flight where that is the root's filesystem and a batch is writing (fsBarrier), else own, the caller's fsyncs.
+// The shared sync's error is wrapped with op and p; own's is returned as it is.
+func (d *Dir) durable(op string, p remote.Path, dev uint64, own func() error) error {
+	if dev != d.dev {
+		return own()
+	}
+	shared, err := d.bar.wait(own)
+	if shared && err != nil {
+		return wrap(op, p, err)
+	}
+	return err
 }
 
 // syncUp makes folder p and every folder above it durable: a file's name is only as durable as the names of

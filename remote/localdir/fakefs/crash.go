@@ -59,6 +59,16 @@ func (f *FS) force(synced uint64, sel func(*op) bool) {
 	f.pending = slices.Delete(f.pending, 0, i)
 }
 
+// SyncFS implements localdir.FSSyncer: every pending op becomes durable, as syncfs(2) makes everything written
+// to the filesystem durable.
+func (f *FS) SyncFS() error {
+	if err := f.begin("syncfs", "."); err != nil {
+		return err
+	}
+	f.Sync()
+	return nil
+}
+
 // Sync makes everything durable, as a clean shutdown does.
 func (f *FS) Sync() {
 	f.mu.Lock()
@@ -90,6 +100,7 @@ func (f *FS) Crash() {
 	f.live = f.durable.clone()
 	f.gen++
 	f.free, f.open = nil, map[uint64]int{}
+	clear(f.queried) // the queried flags live in memory only; the floor stays, as the clock does not go back
 	for ino := range f.unreadable {
 		if f.live[ino] == nil {
 			delete(f.unreadable, ino)

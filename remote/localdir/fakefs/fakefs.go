@@ -54,6 +54,11 @@ type FS struct {
 	unreadable map[uint64]bool
 	free       []uint64       // numbers whose inode lost its last name, most recent last
 	open       map[uint64]int // open files per inode (this generation)
+
+	// Multigrain timestamps (SetMultigrain); off unless asked for, so that existing traces keep their times.
+	multigrain bool
+	floor      time.Time       // the latest fine-grained stamp handed out
+	queried    map[uint64]bool // inodes whose ctime was read since their last change (in memory: Crash drops it)
 }
 
 var _ localdir.FS = (*FS)(nil)
@@ -65,7 +70,20 @@ func New(clk clockwork.Clock, rnd *rand.Rand) *FS {
 	now := clk.Now()
 	live := tree{start: {mode: fs.ModeDir | 0o755, mtime: now, ctime: now, kids: map[string]uint64{}}}
 	return &FS{clk: clk, rnd: rnd, root: start, next: start + 1, live: live, durable: live.clone(),
-		unreadable: map[uint64]bool{}, open: map[uint64]int{}}
+		unreadable: map[uint64]bool{}, open: map[uint64]int{}, queried: map[uint64]bool{}}
+}
+
+// SetMultigrain turns on (or off) Linux 6.13+ multigrain timestamps (ext4, xfs, btrfs, tmpfs): changes get the
+// coarse clock time, except that the first change of an inode after its ctime was read (Lstat, File.Stat) gets
+// a fine-grained stamp later than every stamp handed out so far, so a change after a stat always moves the
+// ctime. Off (the default) every change gets the clock's time, like a coarse-grained kernel clock.
+func (f *FS) SetMultigrain(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.multigrain = on
+	if !on {
+		clear(f.queried)
+	}
 }
 
 // check fails the test hard on a name that could leave the root: the simulation reports it as an I5 violation.
@@ -110,7 +128,7 @@ func (f *FS) inject(op, name string) error {
 }
 
 // SetFault installs h, called before every FS and File operation with the op name ("lstat", "readdir", "open",
-// "create", "mkdir", "rename", "remove", "chtimes", "chmod", "syncdir", "read", "write", "sync") and the name
+// "create", "mkdir", "rename", "remove", "chtimes", "chmod", "syncdir", "syncfs", "read", "write", "sync") and the name
 // (for rename: the target; for File ops: the name it was opened by). A non-nil result (syscall.ENOSPC, EACCES,
 // EIO, ...) fails the operation, which then changes nothing. nil removes the hook.
 func (f *FS) SetFault(h func(op, name string) error) {
@@ -184,6 +202,9 @@ func (f *FS) parent(name string) (uint64, *node, string, error) {
 
 // do applies o to the live tree and logs it, stamped with the life of the inode it acts on.
 func (f *FS) do(o *op) {
+	if f.multigrain {
+		f.stamp(o)
+	}
 	if o.kind == opLink {
 		f.lives++
 		o.gen = f.lives
@@ -194,7 +215,53 @@ func (f *FS) do(o *op) {
 	f.pending = append(f.pending, o)
 }
 
+// stamp sets o.t, which the caller filled with the clock's time, by the multigrain rule: a fine stamp (after
+// the floor and after the inode's ctime) when the op changes the ctime of a queried inode, else the coarse time,
+// never below the floor. The op keeps it, so a replay after a crash restores the ctimes handed out. The caller
+// holds the lock.
+func (f *FS) stamp(o *op) {
+	var changed []uint64 // the inodes whose ctime o changes (as tree.apply does), that were there before it
+	switch o.kind {
+	case opLink:
+		delete(f.queried, o.ino) // a new inode: a stat of an earlier life of the number does not count
+		changed = []uint64{o.dir}
+	case opUnlink:
+		changed = []uint64{o.dir}
+	case opRename:
+		changed = []uint64{o.dir, o.dir2, o.ino}
+	default:
+		changed = []uint64{o.ino}
+	}
+	t := o.t
+	if t.Before(f.floor) {
+		t = f.floor
+	}
+	fine := false
+	for _, ino := range changed {
+		if !f.queried[ino] {
+			continue
+		}
+		fine = true
+		delete(f.queried, ino)
+		if n := f.live[ino]; n != nil && !t.After(n.ctime) {
+			t = n.ctime.Add(time.Nanosecond)
+		}
+	}
+	if fine {
+		if !t.After(f.floor) {
+			t = f.floor.Add(time.Nanosecond)
+		}
+		f.floor = t
+	}
+	o.t = t
+}
+
+// info describes inode ino; under multigrain timestamps it marks the inode's ctime queried. The caller holds
+// the lock.
 func (f *FS) info(name string, ino uint64, n *node) localdir.FileInfo {
+	if f.multigrain {
+		f.queried[ino] = true
+	}
 	size := int64(len(n.data))
 	if n.isDir() {
 		size = 0

@@ -96,6 +96,21 @@ func (h *file) Sync() error {
 	return nil
 }
 
+// Chmod implements localdir.File (fchmod); its fault hook is "chmod" with the name the file was opened by.
+func (h *file) Chmod(mode fs.FileMode) error {
+	if err := h.f.inject("chmod", h.name); err != nil {
+		return err
+	}
+	h.f.mu.Lock()
+	defer h.f.mu.Unlock()
+	n, err := h.usable("chmod")
+	if err != nil {
+		return err
+	}
+	h.f.do(&op{kind: opChmod, ino: h.ino, mode: n.mode.Type() | mode.Perm(), t: h.f.clk.Now()})
+	return nil
+}
+
 func (h *file) Close() error {
 	h.f.mu.Lock()
 	defer h.f.mu.Unlock()

@@ -1,0 +1,195 @@
+package localdir_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/localdir"
+	"github.com/tandemsync/tandem/remote/localdir/fakefs"
+)
+
+// opLog records the names of the fakefs ops (SetFault's op names); fail, when set, fails the op it names.
+type opLog struct {
+	mu   sync.Mutex
+	ops  []string
+	fail map[string]error
+}
+
+func logOps(f *fakefs.FS, fail map[string]error) *opLog {
+	l := &opLog{fail: fail}
+	f.SetFault(func(op, _ string) error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.ops = append(l.ops, op)
+		return l.fail[op]
+	})
+	return l
+}
+
+// count is the number of op calls logged since the last reset.
+func (l *opLog) count(op string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, o := range l.ops {
+		if o == op {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *opLog) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ops = nil
+}
+
+// barrierDir is a Dir with SyncFSBatch batch on a fake disk whose power losses follow seed.
+func barrierDir(t *testing.T, seed uint64, batch int) (*fakefs.FS, *localdir.Dir) {
+	t.Helper()
+	clk := clockwork.NewFakeClockAt(t0)
+	f := fakefs.New(clk, rand.New(rand.NewPCG(seed, 11)))
+	d := localdir.New(zaptest.NewLogger(t), f, localdir.Options{Clock: clk, Rand: rand.New(rand.NewPCG(seed, 12)).Uint64,
+		SyncFSBatch: batch})
+	if err := d.InitRoot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return f, d
+}
+
+// TestPutSyncFSInsteadOfFsyncs: with a batch of 1 every Put is in a batch, and makes its temp and its name
+// durable through syncfs alone, no fsync of the file nor of a folder; with the barrier off (-1) it fsyncs them
+// and never calls syncfs.
+func TestPutSyncFSInsteadOfFsyncs(t *testing.T) {
+	for _, tc := range []struct {
+		batch  int
+		want   []string
+		absent []string
+	}{
+		{1, []string{"syncfs"}, []string{"sync", "syncdir"}},
+		{-1, []string{"sync", "syncdir"}, []string{"syncfs"}},
+	} {
+		e := newEnv(t, "fake", localdir.Options{SyncFSBatch: tc.batch})
+		e.mkdir("d")
+		l := logOps(e.fake, nil)
+		put(t, e, "d/a", "new", remote.Precondition{})
+		for _, op := range tc.want {
+			if l.count(op) == 0 {
+				t.Errorf("SyncFSBatch %d: no %q op in %q", tc.batch, op, l.ops)
+			}
+		}
+		for _, op := range tc.absent {
+			if n := l.count(op); n != 0 {
+				t.Errorf("SyncFSBatch %d: %d %q ops in %q, want none", tc.batch, n, op, l.ops)
+			}
+		}
+	}
+}
+
+// TestPutThroughSyncFSSurvivesPowerLoss: a Put that returned through the barrier survives a power loss, the
+// new content at its path, in a folder the user made and nobody fsynced (syncfs covers its name too), over
+// an older file, whatever prefix of the pending ops the crash keeps.
+func TestPutThroughSyncFSSurvivesPowerLoss(t *testing.T) {
+	ctx := context.Background()
+	for seed := uint64(1); seed <= 40; seed++ {
+		f, d := barrierDir(t, seed, 1)
+		if err := f.MkdirAll("u/v"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.WriteFile("u/v/a", []byte("old")); err != nil {
+			t.Fatal(err)
+		}
+		l := logOps(f, nil)
+		if _, err := d.Put(ctx, "u/v/a", strings.NewReader("new"), 3, t0, remote.Precondition{}); err != nil {
+			t.Fatalf("seed %d: Put: %v", seed, err)
+		}
+		if _, err := d.Put(ctx, "u/b", strings.NewReader("bee"), 3, t0, remote.Precondition{}); err != nil {
+			t.Fatalf("seed %d: Put: %v", seed, err)
+		}
+		if l.count("syncfs") == 0 {
+			t.Fatalf("seed %d: no syncfs: the test does not exercise the barrier (ops %q)", seed, l.ops)
+		}
+		f.SetFault(nil)
+		f.Crash()
+		for n, want := range map[string]string{"u/v/a": "new", "u/b": "bee"} {
+			if got, err := f.ReadFile(n); err != nil || string(got) != want {
+				t.Errorf("seed %d: after a power loss %s holds %q (%v), want %q", seed, n, got, err, want)
+			}
+		}
+		for n := range f.Snapshot() {
+			if strings.Contains(n, ".part") {
+				t.Errorf("seed %d: temp %s came back after a power loss", seed, n)
+			}
+		}
+	}
+}
+
+// TestPutSyncFSFailure: a failing syncfs fails the Put that waited on it with an error that wraps the cause and
+// names the path, leaves the old content and no temp; the barrier is then broken, so the next Put fsyncs its
+// file and folders itself (never syncfs, whose next call would not report the error again) and succeeds, durably.
+func TestPutSyncFSFailure(t *testing.T) {
+	e := newEnv(t, "fake", localdir.Options{SyncFSBatch: 1})
+	e.mkdir("d")
+	put(t, e, "d/a", "old", remote.Precondition{})
+	l := logOps(e.fake, map[string]error{"syncfs": syscall.EIO})
+	_, err := e.d.Put(context.Background(), "d/a", strings.NewReader("new"), 3, t0, remote.Precondition{})
+	if !errors.Is(err, syscall.EIO) || !strings.Contains(err.Error(), "d/a") {
+		t.Fatalf("Put over a failing syncfs: %v, want an error naming d/a that wraps EIO", err)
+	}
+	if l.count("syncfs") == 0 {
+		t.Fatalf("no syncfs: the error did not come from the barrier (ops %q)", l.ops)
+	}
+	if got := mustRead(t, e, "d/a"); got != "old" {
+		t.Errorf("d/a holds %q after the failed Put, want the old content", got)
+	}
+	noTemp(t, e)
+
+	l.reset()
+	put(t, e, "d/a", "newer", remote.Precondition{})
+	if l.count("sync") == 0 || l.count("syncdir") == 0 || l.count("syncfs") != 0 {
+		t.Errorf("Put after a failed syncfs: %d sync, %d syncdir, %d syncfs ops; want its own fsyncs only (ops %q)",
+			l.count("sync"), l.count("syncdir"), l.count("syncfs"), l.ops)
+	}
+	e.fake.SetFault(nil)
+	e.fake.Crash()
+	if got := mustRead(t, e, "d/a"); got != "newer" {
+		t.Errorf("after a power loss d/a holds %q, want what the Put after the failure wrote", got)
+	}
+}
+
+// TestSyncThroughSyncFS: Dir.Sync in a batch makes a file the user wrote without fsync durable through syncfs,
+// with its name in a folder nobody fsynced, whatever prefix of the pending ops a power loss keeps.
+func TestSyncThroughSyncFS(t *testing.T) {
+	for seed := uint64(1); seed <= 40; seed++ {
+		f, d := barrierDir(t, seed, 1)
+		if err := f.MkdirAll("u"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.WriteFile("u/a", []byte("user's")); err != nil {
+			t.Fatal(err)
+		}
+		l := logOps(f, nil)
+		if err := d.Sync(context.Background(), "u/a"); err != nil {
+			t.Fatalf("seed %d: Sync: %v", seed, err)
+		}
+		if l.count("syncfs") == 0 || slices.Contains(l.ops, "sync") || slices.Contains(l.ops, "syncdir") {
+			t.Fatalf("seed %d: Sync in a batch made ops %q, want syncfs and no fsync", seed, l.ops)
+		}
+		f.SetFault(nil)
+		f.Crash()
+		if got, err := f.ReadFile("u/a"); err != nil || string(got) != "user's" {
+			t.Errorf("seed %d: after a power loss u/a holds %q (%v), want what the user wrote", seed, got, err)
+		}
+	}
+}

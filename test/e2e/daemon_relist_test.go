@@ -57,8 +57,8 @@ func TestDaemonRemoteRelist(t *testing.T) {
 	d := testenv.StartDaemon(t, bin, conf, env)
 	due := func(iv time.Duration) func(*testenv.DaemonStatus) bool {
 		return func(s *testenv.DaemonStatus) bool {
-			if len(s.Pairs) != 1 { // the daemon answers status before its pair is set up
-				return false
+			if len(s.Pairs) != 1 { // the daemon lists its pairs (starting) from its first answer on
+				t.Fatalf("the status lists %d pairs, want 1: %+v", len(s.Pairs), s.Pairs)
 			}
 			q := s.Pairs[0]
 			return q.Idle() && q.LastRemoteListing != nil && q.NextRemoteRelist != nil &&

@@ -29,8 +29,9 @@ func newStatusCmd(app *App) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show what the running daemon is doing, pair by pair",
-		Long: `Show each pair's state (idle, scanning, syncing, paused, error, login-required), the actions in
-flight, the last sync, the last error and the number of conflicts, from the running daemon's status socket.
+		Long: `Show each pair's state (starting, idle, degraded, scanning, syncing, paused, error, login-required), the
+actions in flight, the last sync, the last error and the number of conflicts, from the running daemon's status
+socket.
 
 The engine reports each transfer when it starts and when it ends, not while it runs: a transfer shows its
 size, and the pass's progress counts finished bytes.`,

@@ -45,9 +45,12 @@ type Daemon struct {
 	fullScan time.Duration
 	relist   time.Duration // remote_relist_interval; 0: off
 	retryMin time.Duration // first wait before a failed pass (a full pass) or failed paths (a pass over them) are retried
-	started  time.Time
-	boot     *config.Config // the config Run started with: what restart-only fields are compared against
-	reload   chan *config.Config
+	// ctlWait bounds how long a control request waits for a pair's loop to take it (a pair being set up
+	// takes it once its state database and remote are open).
+	ctlWait time.Duration
+	started time.Time
+	boot    *config.Config // the config Run started with: what restart-only fields are compared against
+	reload  chan *config.Config
 
 	mu    sync.Mutex // guards pairs and order for the status handlers
 	pairs map[string]*running
@@ -56,8 +59,27 @@ type Daemon struct {
 
 type running struct {
 	l      *pairLoop
-	cancel context.CancelFunc
+	cancel context.CancelFunc // set by launch
 	done   chan struct{}
+}
+
+// add registers the loop of pair p, starting, without running it (launch does); d.mu is held or not yet
+// shared.
+func (d *Daemon) add(p config.Pair) *running {
+	r := &running{l: newPairLoop(d, p, d.fullScan, d.relist), done: make(chan struct{})}
+	d.pairs[p.PairName()] = r
+	return r
+}
+
+// launch runs r's loop until ctx ends or r.cancel is called. Only Run's goroutine calls it (it sets cancel,
+// which only that goroutine reads).
+func (r *running) launch(ctx context.Context) {
+	pctx, cancel := context.WithCancel(ctx)
+	r.cancel = cancel
+	go func() { // owned: stopAll and apply wait on done
+		defer close(r.done)
+		r.l.run(pctx)
+	}()
 }
 
 // SocketPath is where the status socket of a daemon using stateDir listens.
@@ -82,10 +104,17 @@ func New(o Options) (*Daemon, error) {
 		fullScan: o.Config.EffectiveFullScanInterval(),
 		relist:   o.Config.EffectiveRemoteRelistInterval(),
 		retryMin: 10 * time.Second,
+		ctlWait:  10 * time.Second,
 		reload:   make(chan *config.Config, 1),
 		pairs:    map[string]*running{},
 	}
 	d.m = newMetrics(d)
+	// Every configured pair is in the status from here on, starting, so that status never answers "no
+	// pairs" while they are being set up; Run starts their loops once the socket is served.
+	for _, p := range o.Config.Pairs {
+		d.add(p)
+		d.order = append(d.order, p.PairName())
+	}
 	return d, nil
 }
 
@@ -137,7 +166,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	d.lg.Info("daemon started", zap.Int("pairs", len(d.o.Config.Pairs)), zap.String("socket", SocketPath(d.o.StateDir)))
-	d.apply(ctx, d.o.Config)
+	d.mu.Lock()
+	for _, r := range d.pairs { // registered by New
+		r.launch(ctx)
+	}
+	d.mu.Unlock()
 	for {
 		select {
 		case <-ctx.Done():
@@ -208,14 +241,7 @@ func (d *Daemon) apply(ctx context.Context, c *config.Config) {
 			}
 			continue
 		}
-		l := newPairLoop(d, want[name], scan, relist)
-		pctx, cancel := context.WithCancel(ctx)
-		r := &running{l: l, cancel: cancel, done: make(chan struct{})}
-		d.pairs[name] = r
-		go func() { // owned: stopAll and apply wait on done
-			defer close(r.done)
-			l.run(pctx)
-		}()
+		d.add(want[name]).launch(ctx)
 	}
 }
 

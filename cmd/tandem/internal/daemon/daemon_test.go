@@ -38,11 +38,12 @@ func (refusing) Changes(context.Context, remote.Cursor) (remote.Batch, error) {
 // startDaemon runs a daemon with one pair: a local folder and the given feed remote.
 func startDaemon(t *testing.T, rem remote.Remote) (local string, cl *Client) {
 	t.Helper()
-	return startDaemonWith(t, rem, zaptest.NewLogger(t), nil)
+	return startDaemonWith(t, rem, zaptest.NewLogger(t), nil, nil)
 }
 
-// startDaemonWith is startDaemon with a logger of the caller's and a hook to adjust the daemon before it runs.
-func startDaemonWith(t *testing.T, rem remote.Remote, lg *zap.Logger, setup func(*Daemon)) (local string, cl *Client) {
+// startDaemonWith is startDaemon with a logger of the caller's and hooks to adjust the config before the daemon
+// reads it and the daemon before it runs (either may be nil).
+func startDaemonWith(t *testing.T, rem remote.Remote, lg *zap.Logger, conf func(*config.Config), setup func(*Daemon)) (local string, cl *Client) {
 	t.Helper()
 	local = t.TempDir()
 	sd, err := os.MkdirTemp("", "tandem-d-") // short: unix socket paths are limited to ~108 bytes
@@ -50,14 +51,14 @@ func startDaemonWith(t *testing.T, rem remote.Remote, lg *zap.Logger, setup func
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sd) })
-	cl, stop := runDaemon(t, sd, local, rem, lg, setup)
+	cl, stop := runDaemon(t, sd, local, rem, lg, conf, setup)
 	t.Cleanup(stop)
 	return local, cl
 }
 
 // runDaemon runs a daemon with one pair, local and rem, on the state dir sd, until stop (which reports the
-// daemon's error).
-func runDaemon(t *testing.T, sd, local string, rem remote.Remote, lg *zap.Logger, setup func(*Daemon)) (cl *Client, stop func()) {
+// daemon's error). conf adjusts the config before New reads it, setup the daemon before it runs.
+func runDaemon(t *testing.T, sd, local string, rem remote.Remote, lg *zap.Logger, conf func(*config.Config), setup func(*Daemon)) (cl *Client, stop func()) {
 	t.Helper()
 	open := func(ctx context.Context, lg *zap.Logger, p config.Pair) (*PairDeps, error) {
 		st, err := state.Open(filepath.Join(sd, "pair.db"), lg, state.Options{})
@@ -78,6 +79,9 @@ func runDaemon(t *testing.T, sd, local string, rem remote.Remote, lg *zap.Logger
 		}, nil
 	}
 	cfg := &config.Config{Pairs: []config.Pair{{Name: "p", Local: local, Remote: "mem:/", PollInterval: time.Second}}}
+	if conf != nil {
+		conf(cfg)
+	}
 	d, err := New(Options{Config: cfg, StateDir: sd, Open: open, Logger: lg})
 	if err != nil {
 		t.Fatal(err)
@@ -308,9 +312,9 @@ func (l longPoll) Changes(ctx context.Context, cur remote.Cursor) (remote.Batch,
 // later.
 func TestPollerStartsWithTheFirstCursor(t *testing.T) {
 	mem := memremote.New(clockwork.NewRealClock(), memremote.Options{})
-	local, cl := startDaemonWith(t, longPoll{mem}, zaptest.NewLogger(t), func(d *Daemon) {
-		d.o.Config.Pairs[0].PollInterval = time.Hour
-	})
+	local, cl := startDaemonWith(t, longPoll{mem}, zaptest.NewLogger(t), func(c *config.Config) {
+		c.Pairs[0].PollInterval = time.Hour
+	}, nil)
 	waitState(t, cl, "the first pass", func(s PairStatus) bool { return s.State == StateIdle && s.LastSync != nil })
 	body := "news in the first minute"
 	if _, err := mem.Put(context.Background(), "first.txt", strings.NewReader(body), int64(len(body)), time.Now(), remote.Precondition{}); err != nil {

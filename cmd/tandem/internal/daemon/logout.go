@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/tandemsync/tandem/cmd/tandem/internal/config"
 )
@@ -40,7 +39,7 @@ func (d *Daemon) serveLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rs, _ := d.loops("")
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), d.ctlWait)
 	defer cancel()
 	resp := ControlResponse{Pairs: []string{}}
 	for _, x := range rs {

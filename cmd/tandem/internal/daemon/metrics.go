@@ -45,7 +45,8 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- pairsDesc 
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	n := map[string]int{}
-	for _, s := range []string{StateStarting, StateIdle, StateScanning, StateSyncing, StatePaused, StateError, StateLoginRequired} {
+	for _, s := range []string{StateStarting, StateIdle, StateDegraded, StateScanning, StateSyncing, StatePaused, StateError,
+		StateLoginRequired} {
 		n[s] = 0
 	}
 	for _, p := range c.d.snapshot() {

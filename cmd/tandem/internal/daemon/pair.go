@@ -95,7 +95,10 @@ type pairLoop struct {
 	// not yet read.
 	relistEvery chan time.Duration
 
-	mu        sync.Mutex // guards st, transfers and deps for the status handlers
+	mu sync.Mutex // guards st, transfers, deps and settingUp for the handlers
+	// settingUp: the loop is opening the pair (its state database and remote) and takes no control request
+	// until that ends; true from the start.
+	settingUp bool
 	st        PairStatus
 	lastSync  time.Time
 	lastErrAt time.Time
@@ -135,6 +138,7 @@ func newPairLoop(d *Daemon, p config.Pair, scan, relist time.Duration) *pairLoop
 		st: PairStatus{Name: name, Local: p.Local, Remote: p.Remote, State: StateStarting,
 			Transfers: []Transfer{}},
 		transfers: map[string]*Transfer{},
+		settingUp: true,
 		scanIv0:   scan,
 		relistIv0: relist,
 	}
@@ -188,7 +192,8 @@ func (l *pairLoop) setRelistInterval(iv time.Duration) {
 	}
 }
 
-// control sends a request to the loop and waits until it has been applied (or the loop has ended).
+// control sends a request to the loop and waits until it has been applied (or the loop has ended). A pair
+// being set up takes it once it is open: a request that cannot wait that long says the pair is still starting.
 func (l *pairLoop) control(ctx context.Context, done <-chan struct{}, r ctlReq) error {
 	r.reply = make(chan struct{})
 	select {
@@ -196,6 +201,17 @@ func (l *pairLoop) control(ctx context.Context, done <-chan struct{}, r ctlReq) 
 	case <-done:
 		return fmt.Errorf("pair %s is stopping", l.name)
 	case <-ctx.Done():
+		l.mu.Lock()
+		busy, state := l.settingUp, l.st.State
+		l.mu.Unlock()
+		switch {
+		case busy && state == StateStarting:
+			return fmt.Errorf("pair %s is still starting (opening its state database and remote): try again "+
+				"in a moment", l.name)
+		case busy:
+			return fmt.Errorf("pair %s is opening its state database and remote again (the last try failed: see "+
+				"`tandem status`): try again in a moment", l.name)
+		}
 		return ctx.Err()
 	}
 	select {
@@ -330,6 +346,14 @@ func (l *pairLoop) run(ctx context.Context) {
 	}()
 
 	open := func() {
+		l.mu.Lock()
+		l.settingUp = true
+		l.mu.Unlock()
+		defer func() {
+			l.mu.Lock()
+			l.settingUp = false
+			l.mu.Unlock()
+		}()
 		deps, err := l.d.open(ctx, l.lg, l.cfg)
 		if err == nil {
 			var eng *engine.Engine

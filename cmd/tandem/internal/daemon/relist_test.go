@@ -23,7 +23,7 @@ func TestRelistTimerRepairsFeedHoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	feed := &memremote.FeedHoles{Mem: mem, Hide: map[remote.Path]bool{"edit.txt": true}}
-	local, cl := startDaemonWith(t, feed, zaptest.NewLogger(t), func(d *Daemon) { d.o.Config.RemoteRelistInterval = 2 * time.Second })
+	local, cl := startDaemonWith(t, feed, zaptest.NewLogger(t), func(c *config.Config) { c.RemoteRelistInterval = 2 * time.Second }, nil)
 	s0 := waitState(t, cl, "the first pass", func(s PairStatus) bool {
 		b, err := os.ReadFile(filepath.Join(local, "edit.txt"))
 		return s.State == StateIdle && s.LastRemoteListing != nil && err == nil && string(b) == "v1"
@@ -63,13 +63,14 @@ func TestRelistDueSurvivesRestartAndReload(t *testing.T) {
 	}
 	lg := zaptest.NewLogger(t)
 	var d *Daemon
-	hourly := func(x *Daemon) { x.o.Config.RemoteRelistInterval, d = time.Hour, x }
-	cl, stop := runDaemon(t, sd, local, mem, lg, hourly)
+	hourly := func(c *config.Config) { c.RemoteRelistInterval = time.Hour }
+	keep := func(x *Daemon) { d = x }
+	cl, stop := runDaemon(t, sd, local, mem, lg, hourly, keep)
 	s := waitState(t, cl, "the first pass", func(s PairStatus) bool { return s.State == StateIdle && s.LastRemoteListing != nil })
 	t0 := *s.LastRemoteListing
 	stop()
 
-	cl, stop = runDaemon(t, sd, local, mem, lg, hourly)
+	cl, stop = runDaemon(t, sd, local, mem, lg, hourly, keep)
 	t.Cleanup(stop)
 	s = waitState(t, cl, "the restart's first pass", func(s PairStatus) bool { return s.State == StateIdle && s.LastSync != nil })
 	if s.LastRemoteListing == nil || !s.LastRemoteListing.Equal(t0) {

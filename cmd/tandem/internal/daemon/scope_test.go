@@ -172,7 +172,7 @@ func TestDaemonRetriesProblemsScoped(t *testing.T) {
 	lg := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
 	rem := &failingPut{Remote: memremote.New(clockwork.NewRealClock(), memremote.Options{})}
 	rem.fail.Store(true)
-	local, cl := startDaemonWith(t, rem, lg, func(d *Daemon) { d.retryMin = 300 * time.Millisecond })
+	local, cl := startDaemonWith(t, rem, lg, nil, func(d *Daemon) { d.retryMin = 300 * time.Millisecond })
 	waitState(t, cl, "the first pass", func(s PairStatus) bool { return s.State == StateIdle && s.LastSync != nil })
 	write := func(name, body string) {
 		t.Helper()
@@ -235,7 +235,7 @@ func TestDaemonFullPassesNeverBackToBack(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	lg := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
 	rem := &slowFeed{Remote: memremote.New(clockwork.NewRealClock(), memremote.Options{})}
-	_, cl := startDaemonWith(t, rem, lg, nil)
+	_, cl := startDaemonWith(t, rem, lg, nil, nil)
 	s := waitState(t, cl, "the first pass", func(s PairStatus) bool { return s.State == StateIdle && s.LastSync != nil })
 	rem.slow.Store(true)
 	passes := s.Passes

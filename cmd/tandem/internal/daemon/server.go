@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -56,7 +55,7 @@ func (d *Daemon) control(op ctlOp) http.HandlerFunc {
 			writeJSON(w, http.StatusNotFound, apiError{Error: err.Error()})
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), d.ctlWait)
 		defer cancel()
 		resp := ControlResponse{Pairs: []string{}}
 		for _, x := range rs {

@@ -66,11 +66,13 @@ func (d *Dir) folder(op string, p remote.Path) error {
 }
 
 // Put writes body to p by the durable write protocol: a temp file in p's folder (O_EXCL, 0600), the body
-// digested while written, fsync, the mode (the replaced file's, else 0644 less the umask), mtime set on the temp (never through the real name, which could be
-// swapped for a symlink), the precondition re-checked, rename over p, fsync of the folder and every folder above
-// it. A body that yields other than size bytes (size < 0: unknown) is remote.ErrCorrupt, and a body read error
-// (a remote.Verifier's included) aborts. After any error the temp is gone and p untouched; a failing folder fsync after the rename is
-// the one exception: p then holds the new content, not yet durably. The Entry has Hash set (Options.Hash).
+// digested while written, fsync, the mode (the replaced file's, else 0644 less the umask), mtime set on the temp
+// (never through the real name, which could be swapped for a symlink), the precondition re-checked, rename over
+// p, fsync of the folder and every folder above it. With a batch of writes in flight, each of the two fsync steps
+// is one syncfs shared with the batch instead (durable, fsBarrier). A body that yields other than size bytes
+// (size < 0: unknown) is remote.ErrCorrupt, and a body read error (a remote.Verifier's included) aborts. After
+// any error the temp is gone and p untouched; a failing sync after the rename is the one exception: p then holds
+// the new content, not yet durably. The Entry has Hash set (Options.Hash).
 func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return remote.Entry{}, err

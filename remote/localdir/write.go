@@ -294,6 +294,8 @@ func (d *Dir) durable(op string, p remote.Path, dev uint64, own func() error) er
 	}
 	shared, err := d.bar.wait(own)
 	if shared && err != nil {
+		d.lg.Warn("a filesystem-wide sync failed: from now on every write fsyncs its own file and folders",
+			zap.String("path", string(p)), zap.Error(err))
 		return wrap(op, p, err)
 	}
 	return err

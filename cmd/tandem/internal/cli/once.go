@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -27,6 +28,7 @@ import (
 )
 
 type onceOpts struct {
+	config       string
 	stateDir     string
 	resync       bool
 	dryRun       bool
@@ -61,6 +63,12 @@ func newOnceCmd(app *App) *cobra.Command {
 Both roots get a ".tandem" folder: it marks them as sync roots (a root without it, e.g. an unmounted disk,
 stops the pass instead of deleting the other side) and holds the trash of files tandem deleted or replaced.
 
+If the config file (--config) has a pair with the same two folders, the pass uses that pair's ignore patterns
+(as "tandem run" does, with the root's .tandemignore) and the config's state_dir unless --state-dir is given,
+so it shares the daemon's state database; the output says so in a note. Every other setting (conflict policy,
+max delete, bandwidth, account, endpoint) comes from this command's flags. A config file that does not parse
+or validate stops the command before anything is synced (exit 1).
+
 Exit codes: 0 the pass completed (conflicts kept both versions and are listed; skipped paths are listed),
 1 errors or a safety stop (a missing root marker, a big delete, a locked or damaged state database),
 2 usage errors.`,
@@ -73,7 +81,8 @@ Exit codes: 0 the pass completed (conflicts kept both versions and are listed; s
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&o.stateDir, "state-dir", "", "where the pair's state database lives (default $XDG_STATE_HOME/tandem or ~/.local/state/tandem)")
+	f.StringVar(&o.config, "config", "", "config file (default ~/.config/tandem/config.yaml)")
+	f.StringVar(&o.stateDir, "state-dir", "", "where the pair's state database lives (default: the config's state_dir for a configured pair, else $XDG_STATE_HOME/tandem or ~/.local/state/tandem)")
 	f.BoolVar(&o.resync, "resync", false, "list both sides completely; if the state database is damaged or newer, move it aside and merge both sides without deleting anything")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan and change nothing on either side")
 	f.BoolVar(&o.json, "json", false, "print one JSON document describing the pass on stdout (schema in README.md)")
@@ -136,6 +145,7 @@ type onceRun struct {
 	skipped map[string]bool // entries a side left out of its walk, reported once each
 	// movedAside: --resync moved a damaged database aside; its note already says a merge follows.
 	movedAside bool
+	cfg        onceConfig
 }
 
 func (r *onceRun) validate() error {
@@ -173,13 +183,22 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 	if err != nil {
 		return err
 	}
+	// Before the result names the pair: a config that cannot be read is the whole message.
+	if r.cfg, err = readOnceConfig(r.app, r.o.config, ps); err != nil {
+		return err
+	}
 	local, scheme, root, spec := ps.local, ps.scheme, ps.root, ps.spec
 	r.res.Local, r.res.Remote = local, spec
 	r.res.Pair = ps.id
 	r.lg = r.app.NewLogger(r.app.Stderr, r.o.verbose)
 	defer r.lg.Sync() //nolint:errcheck // stderr cannot be synced on every platform
 
-	match, err := loadIgnore(local, nil)
+	var extra []string
+	if p := r.cfg.pair; p != nil {
+		extra = p.Ignore
+		r.note(r.cfg.note(r.o.stateDir != ""))
+	}
+	match, err := loadIgnore(local, extra)
 	if err != nil {
 		return err
 	}
@@ -191,7 +210,7 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 	if scheme == "dir" {
 		roots = append(roots, root)
 	}
-	own := ownPaths(append(roots, local), tandemDirs(sd, ""))
+	own := ownPaths(append(roots, local), tandemDirs(sd, filepath.Dir(r.cfg.path)))
 	skip := skipOwn(func(p remote.Path, dir bool) bool { return match.Ignored(string(p), dir) }, own)
 
 	// A start that fails before the pass runs (no login, a locked root, a bad endpoint) leaves no trace: a
@@ -364,12 +383,85 @@ func (r *onceRun) openState() (*state.Store, func(), error) {
 	return st, func() { st.Close() }, nil
 }
 
-// stateDir is --state-dir or the default.
+// stateDir is --state-dir, the config's state_dir for a configured pair, or the default.
 func (r *onceRun) stateDir() (string, error) {
 	if r.o.stateDir != "" {
 		return r.o.stateDir, nil
 	}
+	if r.cfg.stateDir != "" {
+		return r.cfg.stateDir, nil
+	}
 	return state.DefaultDir()
+}
+
+// onceConfig is what `tandem once` takes from the config file when it has the same pair: the pair's ignore
+// patterns (else once would sync what the daemon leaves out, e.g. a .env) and the state dir (else once would
+// open another database than the daemon's, and run the pair as never synced).
+type onceConfig struct {
+	path     string       // the config file, read or not
+	pair     *config.Pair // the config's pair with the same id, or nil
+	stateDir string       // the config's state_dir (expanded) when pair is set, or ""
+}
+
+// readOnceConfig reads the config file (a missing default file is no config) and finds the pair that has the
+// same pair id as ps. A config with problems is an error: which ignore rules apply cannot be known.
+func readOnceConfig(app *App, flag string, ps pairSpec) (onceConfig, error) {
+	path, err := configPath(flag)
+	if err != nil {
+		return onceConfig{}, err
+	}
+	oc := onceConfig{path: path}
+	if flag != "" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return oc, usagef("--config %s: no such file", path)
+		}
+	}
+	c, err := loadConfig(app, path, true)
+	if err != nil {
+		var b strings.Builder
+		for _, line := range strings.Split(err.Error(), "\n") { // a joined error: one problem a line
+			b.WriteString("\n  " + line)
+		}
+		return oc, fmt.Errorf("config file %s has problems, so nothing was synced (it may hold this pair's ignore "+
+			"patterns and state_dir):%s\nfix it (\"tandem config check\" lists every problem), or name another file "+
+			"with --config", path, b.String())
+	}
+	for i := range c.Pairs {
+		p := &c.Pairs[i]
+		l, err := p.LocalPath()
+		if err != nil {
+			continue
+		}
+		rs, err := expandRemote(p.Remote)
+		if err != nil {
+			continue
+		}
+		// A pair whose folders do not resolve (a local folder that does not exist) cannot be this one.
+		cps, err := resolvePair(app.Registry, l, rs)
+		if err != nil || cps.id != ps.id {
+			continue
+		}
+		oc.pair = p
+		if c.StateDir != "" {
+			if oc.stateDir, err = stateDirOf(c); err != nil {
+				return oc, err
+			}
+		}
+		return oc, nil
+	}
+	return oc, nil
+}
+
+// note says what of the config applies; stateFlag: --state-dir was given, and wins over state_dir.
+func (oc onceConfig) note(stateFlag bool) string {
+	s := fmt.Sprintf("using pair %q of %s: its ignore patterns", oc.pair.PairName(), oc.path)
+	switch {
+	case oc.stateDir != "" && stateFlag:
+		s += " (--state-dir overrides its state_dir)"
+	case oc.stateDir != "":
+		s += " and state_dir"
+	}
+	return s + "; other settings come from this command's flags"
 }
 
 // readOnlyNote: the remote (a vBoxx folder without write permission) refuses every change.

@@ -428,16 +428,8 @@ func readOnceConfig(app *App, flag string, ps pairSpec) (onceConfig, error) {
 	}
 	for i := range c.Pairs {
 		p := &c.Pairs[i]
-		l, err := p.LocalPath()
-		if err != nil {
-			continue
-		}
-		rs, err := expandRemote(p.Remote)
-		if err != nil {
-			continue
-		}
 		// A pair whose folders do not resolve (a local folder that does not exist) cannot be this one.
-		cps, err := resolvePair(app.Registry, l, rs)
+		cps, err := resolveConfigPair(app.Registry, *p)
 		if err != nil || cps.id != ps.id {
 			continue
 		}

@@ -147,18 +147,24 @@ func realPath(p string) string {
 	}
 }
 
+// resolveConfigPair resolves a config file's pair (~ expanded on both sides) as resolvePair resolves the
+// arguments of `tandem once`, so that both name the same pair id.
+func resolveConfigPair(reg *remote.Registry, p config.Pair) (pairSpec, error) {
+	localArg, err := p.LocalPath()
+	if err != nil {
+		return pairSpec{}, err
+	}
+	remoteArg, err := expandRemote(p.Remote)
+	if err != nil {
+		return pairSpec{}, err
+	}
+	return resolvePair(reg, localArg, remoteArg)
+}
+
 // daemonOpener opens configured pairs for the daemon, the way `tandem once` opens them.
 func daemonOpener(app *App, stateDir, configDir string) daemon.OpenPair {
 	return func(ctx context.Context, lg *zap.Logger, p config.Pair) (*daemon.PairDeps, error) {
-		localArg, err := p.LocalPath()
-		if err != nil {
-			return nil, err
-		}
-		remoteArg, err := expandRemote(p.Remote)
-		if err != nil {
-			return nil, err
-		}
-		ps, err := resolvePair(app.Registry, localArg, remoteArg)
+		ps, err := resolveConfigPair(app.Registry, p)
 		if err != nil {
 			return nil, err
 		}

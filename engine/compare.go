@@ -115,6 +115,15 @@ func (e *Engine) renameAside(ctx context.Context, a Action, side state.Side, now
 	seen := on(side, a.Local, a.Remote)
 	c.Path, c.At, c.Reason = a.Path, now.UnixNano(), a.Reason
 	c.Copy = conflict.Name(a.Path, e.o.Host, now, e.taken(ctx))
+	// A local file is made durable before it moves aside: the conflict was decided on the bytes the scan read,
+	// which the user's program may not have fsynced. A power loss that kept the rename but dropped those bytes
+	// would leave a copy holding an older version, possibly the very one brought in beside it (a junk copy and
+	// the user's edit gone). Seed 281115 under -sim.lazydisk.
+	if s, ok := e.d.Local.(remote.Syncer); ok && side == state.Local && !seen.Dir {
+		if err := s.Sync(ctx, a.Path); err != nil {
+			return "", fmt.Errorf("make %s durable before renaming it aside: %w", a.Path.Quoted(), err)
+		}
+	}
 	ent, err := e.sideRemote(side).Move(ctx, a.Path, c.Copy, revOf(seen))
 	if err == nil && a.Op == Conflict {
 		err = failpoint.Hit("conflict.afterRename") // renamed aside, the other version not yet brought

@@ -121,7 +121,7 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 				}
 				followed = true
 			}
-			if err := moveSide(tx, state.Remote, c.From, p, e.wroteInPass); err != nil {
+			if err := moveSide(tx, state.Remote, c.From, p, e.wroteWithin(c.From)); err != nil {
 				return err
 			}
 		}
@@ -166,6 +166,24 @@ func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {
 		}
 	}
 	return tx.Put(state.Remote, rec)
+}
+
+// wroteWithin reports, for a path below from (or from itself), whether tandem wrote it or one of its folders up
+// to from in this pass: a folder tandem moved there brought its whole subtree, of which only the folder is noted
+// (seed 284825 under -sim.lazydisk: the late echo of renaming a file aside carried the children of a folder tandem
+// had just moved to the freed name into the copy, and the planner chased them there for good).
+func (e *Engine) wroteWithin(from remote.Path) func(remote.Path) bool {
+	return func(q remote.Path) bool {
+		for ; q.Within(from); q = q.Dir() {
+			if e.wroteInPass(q) {
+				return true
+			}
+			if q == from {
+				break
+			}
+		}
+		return false
+	}
 }
 
 // followID moves the stored records of the object ent names to ent's path when the store holds that object at

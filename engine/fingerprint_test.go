@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -370,5 +371,68 @@ func TestRewriteInMovedFolderMadeDurable(t *testing.T) {
 	}
 	if lost > 0 {
 		t.Fatalf("%d of 20 seeds: the rewritten file in the moved folder did not survive a power loss", lost)
+	}
+}
+
+// TestConflictCopyMadeDurable (lazydisk seed 281115): both sides changed a synced file; the local change was
+// never fsync'd by the program that wrote it. Keep-both renames the local file aside; a power loss right after
+// (here: the pass dies creating the download's temp) must not leave a copy with older bytes than the ones the
+// conflict was decided on: the user's edit would be gone and the copy junk.
+func TestConflictCopyMadeDurable(t *testing.T) {
+	base, theirs, mine := []byte("the base version\n"), []byte("the remote edit\n"), []byte("the local edit, unsynced\n")
+	lost := 0
+	for seed := range uint64(20) {
+		p := newFakeDiskPair(t, seed, 23)
+		ffs := p.ffs
+		if err := ffs.WriteFile("f", base); err != nil {
+			t.Fatal(err)
+		}
+		p.pass(context.Background())
+		ffs.Sync()
+		p.clk.Advance(5 * time.Second)
+		p.pass(context.Background())
+		if err := p.mem.WriteFile("f", theirs); err != nil {
+			t.Fatal(err)
+		}
+		if err := ffs.WriteFile("f", mine); err != nil {
+			t.Fatal(err)
+		}
+		p.clk.Advance(5 * time.Second)
+		ctx, cancel := context.WithCancel(context.Background())
+		ffs.SetFault(func(op, name string) error {
+			if op == "create" && strings.HasSuffix(name, remote.TempSuffix) {
+				cancel() // the process dies here: nothing after the rename aside runs
+				return context.Canceled
+			}
+			return nil
+		})
+		_, err := p.e.RunPass(ctx)
+		ffs.SetFault(nil)
+		cancel()
+		if err == nil {
+			t.Fatalf("seed %d: the pass did not reach the download after the rename aside", seed)
+		}
+		ffs.Crash()
+		var copies []string
+		names, err := ffs.ReadDir(".")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if strings.HasPrefix(n, "f (conflict") {
+				copies = append(copies, n)
+			}
+		}
+		if len(copies) != 1 {
+			t.Fatalf("seed %d: conflict copies %q after the power loss; want one (the rename aside is durable)", seed, copies)
+		}
+		if got, err := ffs.ReadFile(copies[0]); err != nil || !bytes.Equal(got, mine) {
+			t.Logf("seed %d: the conflict copy holds %q (%v), want the local edit %q", seed, got, err, mine)
+			lost++
+		}
+		p.st.Close()
+	}
+	if lost > 0 {
+		t.Fatalf("%d of 20 seeds: the local edit renamed aside as a conflict copy did not survive a power loss", lost)
 	}
 }

@@ -665,3 +665,48 @@ func TestFoldCaseOnlyFolderRenameWithChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestFeedEchoOfRenameAsideKeepsMovedInFolder (lazydisk soak seed 284825): a type conflict renamed the remote
+// file a aside; in the same round tandem moved a folder to a/d.txt (the folder a made by a request whose answer
+// was lost). The late echo of the rename aside, "a -> a (conflict ...)", finds no record at a: children reported
+// below a since would follow it, but a/d.txt's subtree is tandem's own move, noted at a/d.txt only. It must stay
+// where it is; carried into the copy, the planner chased it there on every pass ("not a directory").
+func TestFeedEchoOfRenameAsideKeepsMovedInFolder(t *testing.T) {
+	clk, local, rem := memPair(memremote.Options{})
+	st := memStore(t)
+	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{})
+	e.beginPass(&Report{}, nil)
+	const copyName = "a (conflict testhost 2026-03-02 011804)"
+	stored := []remote.Entry{
+		{Path: copyName, ID: "m15", Size: 11, Rev: "19"},
+		{Path: "a/d.txt", ID: "m35", Dir: true},
+		{Path: "a/d.txt/a", ID: "m37", Size: 27, Rev: "40"},
+		{Path: "a/d.txt/b", ID: "m36", Dir: true},
+	}
+	e.noteRemoteWrite(context.Background(), "a/d.txt") // the move café/café -> a/d.txt of this pass
+	if err := st.Update(func(tx state.Writer) error {
+		for _, ent := range stored {
+			if err := tx.Put(state.Remote, state.Record{Entry: ent}); err != nil {
+				return err
+			}
+		}
+		return e.applyChange(tx, remote.Change{Entry: stored[0], From: "a"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var paths []remote.Path
+	if err := st.View(func(r state.Reader) error {
+		return r.Each(state.Remote, remote.Root, func(rec state.Record) error {
+			paths = append(paths, rec.Path)
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []remote.Path{"a/d.txt", "a/d.txt/a", "a/d.txt/b", copyName}
+	slices.Sort(paths)
+	slices.Sort(want)
+	if !slices.Equal(paths, want) {
+		t.Fatalf("remote records %q, want %q", paths, want)
+	}
+}

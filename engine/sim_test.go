@@ -26,6 +26,7 @@ import (
 )
 
 var (
+	simDebug      = flag.Bool("sim.debug", false, "log the engine's debug lines into the trace (with -sim.seed)")
 	simSeed       = flag.Int64("sim.seed", -1, "replay this one simulation seed (with -v for its trace)")
 	simSeeds      = flag.Int("sim.seeds", 300, "number of simulation seeds (after the pinned ones)")
 	simSteps      = flag.Int("sim.steps", simStepsDefault, "steps per simulation seed")
@@ -127,6 +128,8 @@ var pinnedSeeds = []uint64{
 	93584,  // I9 (soak): a delete-local that found the file gone (the user's wipe) was booked in the rolling window; it swelled the remote side's denominator and let 15 of 29 deletes through (TestGuardDeleteFoundGoneIsNotBooked)
 	170389, // I2 (-sim.lazydisk, soak): a synced file written again with its content, its folder moved: the move sent without the rewrite durable, emptied, uploaded (TestRewriteInMovedFolderMadeDurable)
 	170765, // harness (-sim.lazydisk, soak): the remote user overwrote a version while its local folder was away (folder-to-skip); the folder's return made it owed again, tandem rightly trashed the local copy (TestSimOracleDiscardWhileFolderAway)
+	281115, // I3 (-sim.lazydisk, soak): a local edit never fsync'd, renamed aside for a conflict, torn by a power loss; the copy held the remote's bytes (TestConflictCopyMadeDurable)
+	284825, // I8 (-sim.lazydisk, soak): the late echo of a rename aside carried a folder tandem had just moved to the freed name into the copy (TestFeedEchoOfRenameAsideKeepsMovedInFolder)
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/localdir"
@@ -283,8 +284,12 @@ func (w *world) newEngine() {
 	if w.st == nil {
 		return
 	}
+	lg := zap.NewNop()
+	if *simDebug {
+		lg = zaptest.NewLogger(w.t, zaptest.Level(zap.DebugLevel))
+	}
 	e, err := New(Deps{Clock: w.clk, Rand: w.rng, Local: w.L, Remote: w.R, Store: w.st, Exec: Serial{Rand: w.rng},
-		Logger: zap.NewNop()}, w.o)
+		Logger: lg}, w.o)
 	if err != nil {
 		w.t.Fatalf("seed %d: engine: %v", w.seed, err)
 	}

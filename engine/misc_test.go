@@ -710,3 +710,35 @@ func TestFeedEchoOfRenameAsideKeepsMovedInFolder(t *testing.T) {
 		t.Fatalf("remote records %q, want %q", paths, want)
 	}
 }
+
+// TestLaterRoundPlansWhatTheRoundDecided: the round after one change in a full pass plans that change's path
+// (and what the round decided), not the whole tree again; a first sync's second round, with more decisions
+// than maxRoundRoots, plans everything. The simulation compares every such round with the full plan.
+func TestLaterRoundPlansWhatTheRoundDecided(t *testing.T) {
+	clk, local, rem := memPair(memremote.Options{})
+	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: memStore(t)}, Options{})
+	for i := range maxRoundRoots + 10 {
+		if err := local.WriteFile(fmt.Sprintf("d%02d/f%04d", i%20, i), []byte{byte(i), byte(i >> 8)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rounds [][]remote.Path
+	e.checkRoundPlan = func(roots []remote.Path, scoped, full []Action) {
+		rounds = append(rounds, roots)
+		if d := planDiff(scoped, full); d != "" {
+			t.Errorf("round over %q: %s", roots, d)
+		}
+	}
+	cleanPass(t, e)
+	if len(rounds) != 0 {
+		t.Fatalf("the first sync's later round was planned over %d roots, want the whole tree", len(rounds[0]))
+	}
+	clk.Advance(time.Minute)
+	if err := rem.WriteFile("d03/f0003", []byte("changed remotely")); err != nil {
+		t.Fatal(err)
+	}
+	rep := cleanPass(t, e)
+	if len(rep.Done) != 1 || len(rounds) != 1 || !slices.Equal(rounds[0], []remote.Path{"d03/f0003"}) {
+		t.Fatalf("one change: done %+v, later rounds planned over %q; want one round over the changed path", rep.Done, rounds)
+	}
+}

@@ -40,6 +40,8 @@ type pass struct {
 	listings int
 	// collisions: those of the last plan (newPlanner)
 	collisions []collision
+	// decided: the paths (and move targets) of every decision of the last plan, those it held back included
+	decided []remote.Path
 }
 
 // beginPass starts a pass's own state; sc is the scope of a scoped pass (nil: a full pass).

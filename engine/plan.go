@@ -167,6 +167,9 @@ type planner struct {
 	done    func(*planner)
 	acts    []Action
 	stack   []frame
+	// decided: the paths and move targets of every decision, before finish turns some into moves or holds
+	// them for the next round (runRounds plans the next round over these)
+	decided []remote.Path
 }
 
 // add decides one path. Calls must come in store order.
@@ -280,6 +283,13 @@ func (pl *planner) decisions() []Action {
 // execution. Actions below a move are left for the next round, after the move has re-keyed the trees.
 func (pl *planner) finish(lookup idLookup) []Action {
 	acts := pl.decisions()
+	pl.decided = pl.decided[:0]
+	for _, a := range acts {
+		pl.decided = append(pl.decided, a.Path)
+		if a.To != "" {
+			pl.decided = append(pl.decided, a.To)
+		}
+	}
 	if lookup != nil {
 		acts = findMoves(acts, lookup).apply(acts)
 	}

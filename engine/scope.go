@@ -258,6 +258,49 @@ func (e *Engine) planScoped(ctx context.Context) ([]Action, error) {
 		roots = append(roots, p)
 	}
 	e.pass.mu.Unlock()
+	return e.planRoots(ctx, roots)
+}
+
+// maxRoundRoots bounds the paths a full pass's later round plans one by one: each costs a few lookups and a
+// subtree merge, so past a few thousand (a first sync's second round) one merge of the whole store is cheaper.
+const maxRoundRoots = 2048
+
+// nextRound is what a full pass's next round plans: the paths the round just planned decided on, with their
+// move targets, and the conflict copies made so far (nil: too many, plan everything).
+func (e *Engine) nextRound(rep *Report, decided []remote.Path) []remote.Path {
+	roots := slices.Clone(decided)
+	rep.mu.Lock()
+	for _, c := range rep.Conflicts {
+		if c.Copy != "" {
+			roots = append(roots, c.Copy)
+		}
+	}
+	rep.mu.Unlock()
+	if len(roots) > maxRoundRoots {
+		return nil
+	}
+	return roots
+}
+
+// planRound plans a later round of a full pass over roots (nextRound). Tests set Engine.checkRoundPlan to
+// compare it with the full plan it stands for.
+func (e *Engine) planRound(ctx context.Context, roots []remote.Path) ([]Action, error) {
+	var full []Action
+	if e.checkRoundPlan != nil {
+		var err error
+		if full, err = e.plan(ctx); err != nil {
+			return nil, err
+		}
+	}
+	acts, err := e.planRoots(ctx, roots)
+	if err == nil && e.checkRoundPlan != nil {
+		e.checkRoundPlan(roots, acts, full)
+	}
+	return acts, err
+}
+
+// planRoots is plan over roots and what lies below them (and their ancestors, which the planner's rules need).
+func (e *Engine) planRoots(ctx context.Context, roots []remote.Path) ([]Action, error) {
 	sps := make([]ScopePath, len(roots))
 	for i, p := range roots {
 		sps[i] = ScopePath{Path: p, Subtree: true}

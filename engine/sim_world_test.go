@@ -293,7 +293,28 @@ func (w *world) newEngine() {
 	if err != nil {
 		w.t.Fatalf("seed %d: engine: %v", w.seed, err)
 	}
+	e.checkRoundPlan = func(roots []remote.Path, scoped, full []Action) {
+		if d := planDiff(scoped, full); d != "" {
+			w.fail("I8", "a later round planned over its %d roots differs from the full plan: %s", len(roots), d)
+		}
+	}
 	w.eng = e
+}
+
+// planDiff describes the first difference between two plans (op, path and target of each action), "" if none.
+func planDiff(got, want []Action) string {
+	key := func(a Action) string { return fmt.Sprintf("%s %s -> %s", a.Op, a.Path.Quoted(), a.To.Quoted()) }
+	for i := range max(len(got), len(want)) {
+		switch {
+		case i >= len(got):
+			return "missing " + key(want[i])
+		case i >= len(want):
+			return "extra " + key(got[i])
+		case key(got[i]) != key(want[i]):
+			return fmt.Sprintf("%s where the full plan has %s", key(got[i]), key(want[i]))
+		}
+	}
+	return ""
 }
 
 func (w *world) close() {

@@ -5,8 +5,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/tandemsync/tandem/cmd/tandem/internal/cli"
@@ -16,7 +18,32 @@ func main() {
 	// Ctrl-C or a service stop cancels the pass: actions in flight end at their next check, and a partial
 	// download stays a temp file that the next pass removes.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopProfile := cpuProfile(os.Getenv("TANDEM_CPUPROFILE"))
 	code := cli.Execute(ctx, cli.NewApp(cli.NewRegistry()), os.Args[1:])
+	stopProfile()
 	stop()
 	os.Exit(code)
+}
+
+// cpuProfile writes a Go CPU profile of the whole run to file when it is set (TANDEM_CPUPROFILE, for the
+// performance work in test/bench: perf on this VM mostly sees the hypervisor). A profile that cannot start is
+// reported and the run goes on without it.
+func cpuProfile(file string) func() {
+	if file == "" {
+		return func() {}
+	}
+	f, err := os.Create(file)
+	if err == nil {
+		if err = pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tandem: TANDEM_CPUPROFILE: %v (running without a profile)\n", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }

@@ -200,3 +200,61 @@ func (b *beneath) Chtimes(name string, mtime time.Time) error {
 		return unix.UtimesNanoAt(dfd, base, ts, unix.AT_SYMLINK_NOFOLLOW)
 	})
 }
+
+// OpenFolder opens folder name (O_PATH: only for the *at calls below) for a sequence of operations on its
+// entries, each one name relative to it: no path is resolved again, and no entry name can lead out of it.
+func (b *beneath) OpenFolder(name string) (Folder, error) {
+	fd, err := b.open(name, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return &folderFD{fd: fd, name: name}, nil
+}
+
+type folderFD struct {
+	fd   int
+	name string
+}
+
+func (f *folderFD) err(op, base string, err error) error {
+	return &fs.PathError{Op: op, Path: path.Join(f.name, base), Err: err}
+}
+
+func (f *folderFD) Lstat(base string) (FileInfo, error) {
+	var st unix.Stat_t
+	if err := ignoringEINTR(func() error { return unix.Fstatat(f.fd, base, &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+		return FileInfo{}, f.err("lstat", base, err)
+	}
+	return fromStat(base, &st), nil
+}
+
+func (f *folderFD) Create(base string, perm fs.FileMode) (File, error) {
+	var fd int
+	err := ignoringEINTR(func() error {
+		var err error
+		fd, err = unix.Openat(f.fd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC,
+			uint32(perm.Perm()))
+		return err
+	})
+	if err != nil {
+		return nil, f.err("open", base, err)
+	}
+	return osFile{os.NewFile(uintptr(fd), path.Join(f.name, base))}, nil
+}
+
+func (f *folderFD) Chtimes(base string, mtime time.Time) error {
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(mtime.UnixNano())}
+	if err := ignoringEINTR(func() error { return unix.UtimesNanoAt(f.fd, base, ts, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+		return f.err("chtimes", base, err)
+	}
+	return nil
+}
+
+func (f *folderFD) Rename(from, to string) error {
+	if err := ignoringEINTR(func() error { return unix.Renameat(f.fd, from, f.fd, to) }); err != nil {
+		return &os.LinkError{Op: "rename", Old: path.Join(f.name, from), New: path.Join(f.name, to), Err: err}
+	}
+	return nil
+}
+
+func (f *folderFD) Close() error { return unix.Close(f.fd) }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"slices"
 	"time"
 )
@@ -63,6 +64,52 @@ type DirEntry struct {
 	Name string
 	Info FileInfo
 	Err  error
+}
+
+// FolderOpener is an FS that can hold a folder open for a sequence of operations on its entries, each
+// resolved relative to the open folder: a Put's stat, create, mtime, rename and stat again cost one path
+// resolution instead of eight. A folder renamed meanwhile is followed (the operations land in it under its new
+// name), as if the rename had come just after them. openFolder gives every FS this, by path where it is not
+// offered.
+type FolderOpener interface {
+	// OpenFolder opens folder name under the root.
+	OpenFolder(name string) (Folder, error)
+}
+
+// Folder is an open folder; every name is one entry of it (no separator).
+type Folder interface {
+	Lstat(base string) (FileInfo, error)
+	// Create creates base exclusively (O_WRONLY|O_CREATE|O_EXCL) with perm.
+	Create(base string, perm fs.FileMode) (File, error)
+	Chtimes(base string, mtime time.Time) error
+	// Rename renames entry from to entry to, replacing a file there.
+	Rename(from, to string) error
+	Close() error
+}
+
+// openFolder opens folder dn of fsys through its FolderOpener, or as a folder whose entries are reached by path.
+func openFolder(fsys FS, dn string) (Folder, error) {
+	if o, ok := fsys.(FolderOpener); ok {
+		return o.OpenFolder(dn)
+	}
+	return pathFolder{fsys, dn}, nil
+}
+
+// pathFolder is a Folder of an FS without folder handles: each entry by its path.
+type pathFolder struct {
+	fs  FS
+	dir string
+}
+
+func (f pathFolder) name(base string) string             { return path.Join(f.dir, base) }
+func (f pathFolder) Lstat(base string) (FileInfo, error) { return f.fs.Lstat(f.name(base)) }
+func (f pathFolder) Chtimes(base string, mtime time.Time) error {
+	return f.fs.Chtimes(f.name(base), mtime)
+}
+func (f pathFolder) Rename(from, to string) error { return f.fs.Rename(f.name(from), f.name(to)) }
+func (f pathFolder) Close() error                 { return nil }
+func (f pathFolder) Create(base string, perm fs.FileMode) (File, error) {
+	return f.fs.Create(f.name(base), perm)
 }
 
 // File is an open file of an FS.
@@ -195,6 +242,15 @@ func (o osFS) Mkdir(name string, perm fs.FileMode) error {
 		return o.fast.Mkdir(name, perm)
 	}
 	return o.r.Mkdir(name, perm)
+}
+
+// OpenFolder holds the folder open where the platform resolves beneath the root in one call (Linux), else
+// reaches its entries by path.
+func (o osFS) OpenFolder(name string) (Folder, error) {
+	if f, ok := o.fast.(FolderOpener); ok {
+		return f.OpenFolder(name)
+	}
+	return pathFolder{o, name}, nil
 }
 
 func (o osFS) Rename(from, to string) error {

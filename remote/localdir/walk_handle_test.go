@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 
@@ -144,4 +145,83 @@ func TestFolderHandleNeverFollowsSymlink(t *testing.T) {
 		t.Fatalf("OpenSub(in): %v", err)
 	}
 	sub.Close()
+}
+
+// putCountingFS counts the path-based calls a Put makes, passing folder handles through.
+type putCountingFS struct {
+	localdir.FS
+	byPath atomic.Int64
+}
+
+func (c *putCountingFS) Lstat(name string) (localdir.FileInfo, error) {
+	c.byPath.Add(1)
+	return c.FS.Lstat(name)
+}
+
+func (c *putCountingFS) Create(name string, perm os.FileMode) (localdir.File, error) {
+	c.byPath.Add(1)
+	return c.FS.Create(name, perm)
+}
+
+func (c *putCountingFS) Rename(from, to string) error {
+	c.byPath.Add(1)
+	return c.FS.Rename(from, to)
+}
+
+func (c *putCountingFS) OpenFolder(name string) (localdir.Folder, error) {
+	return c.FS.(localdir.FolderOpener).OpenFolder(name)
+}
+
+// TestPutThroughFolderHandle: a Put on the real FS resolves its folder once and makes its stat, create, mtime,
+// rename and stat again relative to it (eight path resolutions per file before; a first sync of 10,000 files
+// spent a sixth of its CPU in them); the folder fsyncs stay by path. A missing parent, a file in the parent's
+// place and a symlinked parent fail as before.
+func TestPutThroughFolderHandle(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a", "file"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "a", "link")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cfs := &putCountingFS{FS: localdir.OSFS(r)}
+	d := localdir.New(zaptest.NewLogger(t), cfs, localdir.Options{})
+	ctx := context.Background()
+	mtime := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	for _, p := range []remote.Path{"top", "a/b/new", "a/b/new"} { // the last one replaces a file
+		cfs.byPath.Store(0)
+		body := "content of " + string(p)
+		e, err := d.Put(ctx, p, strings.NewReader(body), int64(len(body)), mtime, remote.Precondition{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(dir, string(p)))
+		fi, serr := os.Lstat(filepath.Join(dir, string(p)))
+		if err != nil || serr != nil || string(got) != body || !fi.ModTime().Equal(mtime) || e.Size != int64(len(body)) {
+			t.Fatalf("%s: holds %q (%v), mtime %v (%v), entry %+v", p, got, err, fi.ModTime(), serr, e)
+		}
+		if n := cfs.byPath.Load(); n > 0 {
+			t.Errorf("Put %s made %d stat, create or rename calls by path, want none", p, n)
+		}
+	}
+	for _, c := range []struct {
+		p    remote.Path
+		want error
+	}{{"a/none/x", remote.ErrNotFound}, {"a/file/x", nil}, {"a/link/x", nil}} {
+		_, err := d.Put(ctx, c.p, strings.NewReader("x"), 1, time.Time{}, remote.Precondition{})
+		if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
+			t.Errorf("Put %s = %v, want %v", c.p, err, c.want)
+		}
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("a Put through a symlinked folder wrote outside the root: %v", ents)
+	}
 }

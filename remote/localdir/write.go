@@ -84,13 +84,25 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 	if p == remote.Root {
 		return remote.Entry{}, fmt.Errorf("put %s: %w: the root is a folder", d.o.Label, remote.ErrConflict)
 	}
+	dn, base := path.Split(n)
+	dn = path.Clean(dn) // "." for the root
+	dir, err := d.putFolder(p, dn, pre)
+	if err != nil {
+		return remote.Entry{}, err
+	}
+	defer dir.Close()
 	// Fail before the transfer, not only after it; the check that counts is the one just before the rename.
-	fi, serr := d.lstat("put", p)
+	fi, serr := dir.Lstat(base)
+	if serr != nil {
+		serr = wrap("put", p, serr)
+	}
 	if err := checkPre("put", p, fi, serr, pre); err != nil {
 		return remote.Entry{}, err
 	}
-	if err := d.folder("put", p.Dir()); err != nil {
-		return remote.Entry{}, err
+	if _, byPath := dir.(pathFolder); byPath {
+		if err := d.folder("put", p.Dir()); err != nil {
+			return remote.Entry{}, err
+		}
 	}
 	// A body that digests itself in this side's algorithm (the engine's Verifier) is not digested a second
 	// time: both digests would read the very buffers written to the file (a 256 MiB upload digested three
@@ -102,10 +114,9 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 			return remote.Entry{}, fmt.Errorf("put %s: %w", p.Quoted(), err)
 		}
 	}
-	dn, _ := name(p.Dir())
 	d.bar.enter()
 	defer d.bar.leave()
-	tmp, f, err := d.createTemp(dn)
+	tmp, f, err := d.createTemp(dir)
 	if err != nil {
 		return remote.Entry{}, d.diskFull(p, size, wrap("put", p, err))
 	}
@@ -116,9 +127,9 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 	if serr == nil && fi.IsRegular() {
 		mode = fi.Mode.Perm()
 	}
-	e, err := d.put(ctx, p, n, tmp, f, body, size, mtime, pre, h, mode)
+	e, err := d.put(ctx, p, dir, base, tmp, f, body, size, mtime, pre, h, mode)
 	if err != nil {
-		d.dropTemp(dn, tmp)
+		d.dropTemp(dn, path.Join(dn, tmp))
 		// After the removal, so that the free space it reports is what the user has.
 		return remote.Entry{}, d.diskFull(p, size, err)
 	}
@@ -128,6 +139,27 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 		e.Hash = v.Sum()
 	}
 	return e, nil
+}
+
+// putFolder opens the folder of a Put's target p (dn, its name) for the Put's steps. Where it cannot be opened,
+// the path checks say why, as without a folder handle: gone since last seen, no parent, a file in its place.
+func (d *Dir) putFolder(p remote.Path, dn string, pre remote.Precondition) (Folder, error) {
+	o, ok := d.fs.(FolderOpener)
+	if !ok {
+		return pathFolder{d.fs, dn}, nil
+	}
+	dir, err := o.OpenFolder(dn)
+	if err == nil {
+		return dir, nil
+	}
+	fi, serr := d.lstat("put", p)
+	if cerr := checkPre("put", p, fi, serr, pre); cerr != nil {
+		return nil, cerr
+	}
+	if ferr := d.folder("put", p.Dir()); ferr != nil {
+		return nil, ferr
+	}
+	return nil, wrap("put", p, err)
 }
 
 // dropTemp removes the temp file of a failed Put and makes the removal durable. The engine closes the session's
@@ -162,8 +194,8 @@ func (d *Dir) TempLeft() bool {
 	return len(d.tempDirty) > 0
 }
 
-func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, body io.Reader, size int64, mtime time.Time,
-	pre remote.Precondition, h hash.Hash, mode fs.FileMode) (remote.Entry, error) {
+func (d *Dir) put(ctx context.Context, p remote.Path, dir Folder, base, tmp string, f File, body io.Reader, size int64,
+	mtime time.Time, pre remote.Precondition, h hash.Hash, mode fs.FileMode) (remote.Entry, error) {
 	src := body
 	if size >= 0 {
 		src = io.LimitReader(body, size+1) // one byte more tells a longer body without reading it all
@@ -202,24 +234,27 @@ func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, bod
 		return remote.Entry{}, syncErr
 	}
 	if !mtime.IsZero() {
-		if err := d.fs.Chtimes(tmp, mtime); err != nil {
+		if err := dir.Chtimes(tmp, mtime); err != nil {
 			return remote.Entry{}, wrap("put", p, err)
 		}
 	}
 	// The temp's stat is the result: rename keeps inode, size and mtime. It moves the ctime, so p is stat'ed
 	// again after the rename (restat).
-	tfi, err := d.fs.Lstat(tmp)
+	tfi, err := dir.Lstat(tmp)
 	if err != nil {
 		return remote.Entry{}, wrap("put", p, err)
 	}
-	fi, serr := d.lstat("put", p)
+	fi, serr := dir.Lstat(base)
+	if serr != nil {
+		serr = wrap("put", p, serr)
+	}
 	if err := checkPre("put", p, fi, serr, pre); err != nil {
 		return remote.Entry{}, err
 	}
 	if err := failpoint.Hit("localdir.put.beforeRename"); err != nil { // the temp is complete and synced
 		return remote.Entry{}, err
 	}
-	if err := d.fs.Rename(tmp, n); err != nil {
+	if err := dir.Rename(tmp, base); err != nil {
 		return remote.Entry{}, wrap("put", p, err)
 	}
 	if err := failpoint.Hit("localdir.put.afterRename"); err != nil { // before the folder is synced
@@ -228,15 +263,15 @@ func (d *Dir) put(ctx context.Context, p remote.Path, n, tmp string, f File, bod
 	if err := d.durable("put", p, tfi.Dev, func() error { return d.syncUp("put", p.Dir(), true) }); err != nil {
 		return remote.Entry{}, err
 	}
-	return entry(p, d.restat(n, tfi)), nil
+	return entry(p, restat(dir.Lstat, base, tfi)), nil
 }
 
 // restat is the stat of n after tandem renamed the file it stat'ed as before to n: a rename moves the ctime, so
 // the fingerprint recorded must be the one taken after it. When n no longer holds that file (another inode, size
 // or mtime: someone wrote meanwhile) the stat from before is kept; its ctime matches nothing, so the next scan
 // hashes the file again instead of taking another writer's bytes for ours.
-func (d *Dir) restat(n string, before FileInfo) FileInfo {
-	after, err := d.fs.Lstat(n)
+func restat(lstat func(string) (FileInfo, error), n string, before FileInfo) FileInfo {
+	after, err := lstat(n)
 	if err != nil || !after.IsRegular() || after.Ino != before.Ino || after.Size != before.Size ||
 		!after.ModTime.Equal(before.ModTime) {
 		return before
@@ -252,17 +287,17 @@ func more(got, size int64) string {
 	return strconv.FormatInt(got, 10)
 }
 
-// createTemp creates a fresh .tandem-<session>-<16 hex>.part in folder dn.
-func (d *Dir) createTemp(dn string) (string, File, error) {
+// createTemp creates a fresh .tandem-<session>-<16 hex>.part in dir and returns its name there.
+func (d *Dir) createTemp(dir Folder) (string, File, error) {
 	var err error
 	prefix := remote.TempPrefix
 	if s := d.tempSession(); s != "" {
 		prefix += s + "-"
 	}
 	for range 8 {
-		tmp := path.Join(dn, fmt.Sprintf("%s%016x%s", prefix, d.o.Rand(), remote.TempSuffix))
+		tmp := fmt.Sprintf("%s%016x%s", prefix, d.o.Rand(), remote.TempSuffix)
 		var f File
-		f, err = d.fs.Create(tmp, 0o600)
+		f, err = dir.Create(tmp, 0o600)
 		if err == nil {
 			return tmp, f, nil
 		}
@@ -435,7 +470,7 @@ func (d *Dir) Move(ctx context.Context, from, to remote.Path, pre remote.Precond
 		}
 	}
 	if !fi.IsDir() {
-		fi = d.restat(tn, fi)
+		fi = restat(d.fs.Lstat, tn, fi)
 	}
 	return entry(to, fi), nil
 }

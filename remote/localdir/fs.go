@@ -87,14 +87,6 @@ type Folder interface {
 	Close() error
 }
 
-// openFolder opens folder dn of fsys through its FolderOpener, or as a folder whose entries are reached by path.
-func openFolder(fsys FS, dn string) (Folder, error) {
-	if o, ok := fsys.(FolderOpener); ok {
-		return o.OpenFolder(dn)
-	}
-	return pathFolder{fsys, dn}, nil
-}
-
 // pathFolder is a Folder of an FS without folder handles: each entry by its path.
 type pathFolder struct {
 	fs  FS

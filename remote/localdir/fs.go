@@ -69,8 +69,7 @@ type DirEntry struct {
 // FolderOpener is an FS that can hold a folder open for a sequence of operations on its entries, each
 // resolved relative to the open folder: a Put's stat, create, mtime, rename and stat again cost one path
 // resolution instead of eight. A folder renamed meanwhile is followed (the operations land in it under its new
-// name), as if the rename had come just after them. openFolder gives every FS this, by path where it is not
-// offered.
+// name), as if the rename had come just after them. Put reaches the entries by path on an FS without it.
 type FolderOpener interface {
 	// OpenFolder opens folder name under the root.
 	OpenFolder(name string) (Folder, error)

@@ -108,8 +108,10 @@ func (b *beneath) Lstat(name string) (FileInfo, error) {
 	return fromStat(path.Base(name), &st), nil
 }
 
+// Open opens name for reading. O_NONBLOCK: a fifo swapped in after the caller's check (or where Sync looks
+// without one) would otherwise block the open until some writer came; reads of a regular file ignore it.
 func (b *beneath) Open(name string) (*os.File, error) {
-	return b.file("open", name, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
+	return b.file("open", name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 }
 
 func (b *beneath) Create(name string, perm fs.FileMode) (*os.File, error) {

@@ -338,15 +338,18 @@ func (d *Dir) HashOf(ctx context.Context, p remote.Path, algo string) (remote.Ha
 		return remote.Hash{}, remote.Entry{}, err
 	}
 	_, err = io.Copy(h, ctxReader{ctx, f})
+	var after FileInfo
+	if err == nil {
+		// The open file's stat, not the path's: the digest describes this file's bytes, and a write to it
+		// while it was read moved its ctime. A file renamed over p meanwhile is another inode, which the next
+		// look at p tells from this one (one path resolution fewer per file hashed).
+		after, err = f.Stat()
+	}
 	f.Close()
 	if err != nil {
 		return remote.Hash{}, remote.Entry{}, wrap("hash", p, err)
 	}
-	after, err := d.stat("hash", p)
-	if err != nil {
-		return remote.Hash{}, remote.Entry{}, err
-	}
-	if rev(after) != rev(fi) || after.IsDir() {
+	if rev(after) != rev(fi) {
 		return remote.Hash{}, remote.Entry{}, conflict("hash", p, "changed while hashing")
 	}
 	return remote.Sum(algo, h), entry(p, fi), nil

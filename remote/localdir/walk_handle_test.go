@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -223,5 +224,23 @@ func TestPutThroughFolderHandle(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
 		t.Errorf("a Put through a symlinked folder wrote outside the root: %v", ents)
+	}
+}
+
+// TestSyncOfAFifoReturns: Sync opens its file without a stat first; a fifo the user put at the path since the
+// upload must fail the Sync, not block the pass until a writer opens the fifo.
+func TestSyncOfAFifoReturns(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "f"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := localdir.Open(zaptest.NewLogger(t), dir, localdir.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	// Blocks (until go test's timeout) where the open waits for a writer.
+	if err := d.Sync(context.Background(), "f"); err == nil {
+		t.Fatal("Sync of a fifo succeeded")
 	}
 }

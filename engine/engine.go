@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -108,6 +109,8 @@ type Engine struct {
 	pass *pass
 	// passWhy: why the passes run, for the history (SetPassWhy)
 	passWhy string
+	// hashExec runs the digests a walk needs (observeWalkUnder)
+	hashExec Executor
 	// checkRoundPlan, set by tests, sees each later round of a full pass planned both ways: over the round's
 	// roots (what runs) and over everything (what it must equal)
 	checkRoundPlan func(roots []remote.Path, scoped, full []Action)
@@ -153,11 +156,18 @@ func New(d Deps, o Options) (*Engine, error) {
 			o.Parallel = 4
 		}
 	}
+	// Digests of a walk run beside each other, fewer than transfers: each reads a whole file and digests it on
+	// a CPU. An executor the caller gives (the simulation's seeded one) runs them too, so its runs replay.
+	hashExec := d.Exec
+	if hashExec == nil {
+		hashExec = NewPool(min(max(runtime.GOMAXPROCS(0), 2), 8, o.Parallel))
+	}
 	if d.Exec == nil {
 		d.Exec = NewPool(o.Parallel)
 	}
 	e := &Engine{d: d, o: o, lg: d.Logger.Named("engine").With(zap.String("remote", d.Remote.String())), algo: "sha256",
-		limiter: newLimiter(o.BandwidthLimit), confirmRounds: 3, maxUnconfirmed: maxUnconfirmedStats}
+		limiter: newLimiter(o.BandwidthLimit), confirmRounds: 3, maxUnconfirmed: maxUnconfirmedStats,
+		hashExec: hashExec}
 	local := d.Local.Capabilities().Hashes
 	for _, h := range d.Remote.Capabilities().Hashes {
 		if slices.Contains(local, h) {

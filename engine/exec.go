@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -119,18 +120,41 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 	}
 	for phase := 0; phase < numPhases; phase++ {
 		var tasks []Task
+		var depths []int // of the folder creates, which run a level at a time
 		for _, a := range acts {
 			if a.phase() == phase {
 				tasks = append(tasks, run(a))
+				depths = append(depths, a.Path.Depth())
 			}
 		}
 		if len(tasks) == 0 {
 			continue
 		}
 		var err error
-		if phase == phaseTransfer {
+		switch phase {
+		case phaseTransfer:
 			err = e.d.Exec.Run(ctx, tasks)
-		} else {
+		case phaseMkdir:
+			// Folders of one depth do not depend on each other (their parents are a level up): each level at
+			// once, so their commits share transactions (a first sync made 500 folders one after the other).
+			byDepth := make([]int, len(tasks))
+			for i := range byDepth {
+				byDepth[i] = i
+			}
+			slices.SortStableFunc(byDepth, func(i, j int) int { return depths[i] - depths[j] })
+			sorted, sd := make([]Task, len(tasks)), make([]int, len(tasks))
+			for k, i := range byDepth {
+				sorted[k], sd[k] = tasks[i], depths[i]
+			}
+			tasks, depths = sorted, sd
+			for lo := 0; lo < len(tasks) && err == nil; {
+				hi := lo
+				for hi < len(tasks) && depths[hi] == depths[lo] {
+					hi++
+				}
+				err, lo = e.d.Exec.Run(ctx, tasks[lo:hi]), hi
+			}
+		default:
 			err = Serial{}.Run(ctx, tasks)
 		}
 		if err != nil {

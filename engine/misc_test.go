@@ -581,15 +581,7 @@ func TestFeedEchoOfCaseRenameKeepsNewChild(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var paths []remote.Path
-	if err := st.View(func(r state.Reader) error {
-		return r.Each(state.Remote, remote.Root, func(rec state.Record) error {
-			paths = append(paths, rec.Path)
-			return nil
-		})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	paths := remotePaths(t, st)
 	if !slices.Equal(paths, []remote.Path{"Storm100", "Storm100/race-124"}) {
 		t.Fatalf("remote records %q, want Storm100 and Storm100/race-124", paths)
 	}
@@ -694,15 +686,7 @@ func TestFeedEchoOfRenameAsideKeepsMovedInFolder(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var paths []remote.Path
-	if err := st.View(func(r state.Reader) error {
-		return r.Each(state.Remote, remote.Root, func(rec state.Record) error {
-			paths = append(paths, rec.Path)
-			return nil
-		})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	paths := remotePaths(t, st)
 	want := []remote.Path{"a/d.txt", "a/d.txt/a", "a/d.txt/b", copyName}
 	slices.Sort(paths)
 	slices.Sort(want)
@@ -741,4 +725,19 @@ func TestLaterRoundPlansWhatTheRoundDecided(t *testing.T) {
 	if len(rep.Done) != 1 || len(rounds) != 1 || !slices.Equal(rounds[0], []remote.Path{"d03/f0003"}) {
 		t.Fatalf("one change: done %+v, later rounds planned over %q; want one round over the changed path", rep.Done, rounds)
 	}
+}
+
+// remotePaths lists the paths of the stored remote records, in store order.
+func remotePaths(t *testing.T, st *state.Store) []remote.Path {
+	t.Helper()
+	var paths []remote.Path
+	if err := st.View(func(r state.Reader) error {
+		return r.Each(state.Remote, remote.Root, func(rec state.Record) error {
+			paths = append(paths, rec.Path)
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return paths
 }

@@ -39,19 +39,8 @@ func (e *Engine) observeFeed(ctx context.Context, rep *Report) error {
 			return fmt.Errorf("read changes of %s: %w", e.d.Remote, err)
 		}
 		if err := e.d.Store.Update(func(tx state.Writer) error {
-			for _, c := range b.Changes {
-				e.lg.Debug("remote change", zap.String("path", string(c.Entry.Path)), zap.String("from", string(c.From)),
-					zap.Bool("deleted", c.Deleted), zap.Bool("dir", c.Entry.Dir), zap.String("id", c.Entry.ID),
-					zap.String("rev", c.Entry.Rev), zap.String("skip", c.Entry.Skip))
-				if t := e.pass.touched; t != nil {
-					t[c.Entry.Path] = true
-					if c.From != "" {
-						t[c.From] = true
-					}
-				}
-				if err := e.applyChange(tx, c); err != nil {
-					return err
-				}
+			if err := e.applyBatch(tx, b.Changes); err != nil {
+				return err
 			}
 			if err := failpoint.Hit("cursor.feed.beforeCommit"); err != nil { // changes applied, cursor not yet
 				return err
@@ -71,6 +60,51 @@ func (e *Engine) observeFeed(ctx context.Context, rep *Report) error {
 		}
 		cur = b.Next
 	}
+}
+
+// applyBatch applies one batch of the feed's changes in order, leaving out those a later change of the batch
+// overtook (overtaken).
+func (e *Engine) applyBatch(tx state.Writer, cs []remote.Change) error {
+	later := overtaken(cs)
+	for i, c := range cs {
+		e.lg.Debug("remote change", zap.String("path", string(c.Entry.Path)), zap.String("from", string(c.From)),
+			zap.Bool("deleted", c.Deleted), zap.Bool("dir", c.Entry.Dir), zap.String("id", c.Entry.ID),
+			zap.String("rev", c.Entry.Rev), zap.String("skip", c.Entry.Skip), zap.Bool("overtaken", later[i]))
+		if t := e.pass.touched; t != nil {
+			t[c.Entry.Path] = true
+			if c.From != "" {
+				t[c.From] = true
+			}
+		}
+		if later[i] {
+			continue
+		}
+		if err := e.applyChange(tx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// overtaken marks the changes that only say where an object is (no move, no delete) while a later change of
+// the same batch names the same object: an event feed's history, of which the later event carries the object's
+// latest state. Applied, such a stale event is taken for the object's present place by followID, which clears
+// that path's stored subtree first: seed 343536 under -sim.lazydisk, where another client's write to a file was
+// reported before tandem's own rename of it aside, and the path then held a folder tandem had made, with a folder
+// it had moved in; one file of that folder was reported by no later event and was taken for deleted. A feed of
+// differences between two states names each object once per batch, so nothing of it is marked.
+func overtaken(cs []remote.Change) []bool {
+	last := map[string]int{}
+	for i, c := range cs {
+		if c.Entry.ID != "" {
+			last[c.Entry.ID] = i
+		}
+	}
+	marks := make([]bool, len(cs))
+	for i, c := range cs {
+		marks[i] = c.From == "" && !c.Deleted && c.Entry.Skip == "" && c.Entry.ID != "" && last[c.Entry.ID] > i
+	}
+	return marks
 }
 
 func (e *Engine) applyChange(tx state.Writer, c remote.Change) error {

@@ -130,6 +130,7 @@ var pinnedSeeds = []uint64{
 	170765, // harness (-sim.lazydisk, soak): the remote user overwrote a version while its local folder was away (folder-to-skip); the folder's return made it owed again, tandem rightly trashed the local copy (TestSimOracleDiscardWhileFolderAway)
 	281115, // I3 (-sim.lazydisk, soak): a local edit never fsync'd, renamed aside for a conflict, torn by a power loss; the copy held the remote's bytes (TestConflictCopyMadeDurable)
 	284825, // I8 (-sim.lazydisk, soak): the late echo of a rename aside carried a folder tandem had just moved to the freed name into the copy (TestFeedEchoOfRenameAsideKeepsMovedInFolder)
+	343536, // I8 (-sim.lazydisk, soak): a stale feed event of a file renamed aside cleared the folder tandem had made at its old name; a file below, named by no later event, taken for deleted (TestFeedStaleEventOfARenamedAsideFile)
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

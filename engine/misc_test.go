@@ -558,10 +558,7 @@ func TestStaleDigestHashedAgain(t *testing.T) {
 // and the two moves. The first move's echo finds the folder's id at Storm100: bringing it to the intermediate
 // name must not delete the file that had just followed the move there.
 func TestFeedEchoOfCaseRenameKeepsNewChild(t *testing.T) {
-	clk, local, rem := memPair(memremote.Options{})
-	st := memStore(t)
-	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{})
-	e.beginPass(&Report{}, nil) // the feed is read within a pass
+	e, st := feedTestEngine(t)
 	dir := func(p remote.Path) remote.Entry { return remote.Entry{Path: p, Dir: true, ID: "m84"} }
 	changes := []remote.Change{
 		{Entry: remote.Entry{Path: "storm100/race-124", ID: "m107", Size: 11, Rev: "r1"}},
@@ -664,10 +661,7 @@ func TestFoldCaseOnlyFolderRenameWithChanges(t *testing.T) {
 // below a since would follow it, but a/d.txt's subtree is tandem's own move, noted at a/d.txt only. It must stay
 // where it is; carried into the copy, the planner chased it there on every pass ("not a directory").
 func TestFeedEchoOfRenameAsideKeepsMovedInFolder(t *testing.T) {
-	clk, local, rem := memPair(memremote.Options{})
-	st := memStore(t)
-	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{})
-	e.beginPass(&Report{}, nil)
+	e, st := feedTestEngine(t)
 	const copyName = "a (conflict testhost 2026-03-02 011804)"
 	stored := []remote.Entry{
 		{Path: copyName, ID: "m15", Size: 11, Rev: "19"},
@@ -748,10 +742,7 @@ func remotePaths(t *testing.T, st *state.Store) []remote.Path {
 // the move's echo. The first is overtaken by the second: taken for the file's present place, it cleared the
 // stored subtree at café, and café/café/d.txt, which no later event names, was taken for deleted remotely.
 func TestFeedStaleEventOfARenamedAsideFile(t *testing.T) {
-	clk, local, rem := memPair(memremote.Options{})
-	st := memStore(t)
-	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{})
-	e.beginPass(&Report{}, nil)
+	e, st := feedTestEngine(t)
 	const copyName = "café (conflict testhost 2026-03-02 031651)"
 	file := remote.Entry{Path: copyName, ID: "m37", Size: 12, Rev: "52"}
 	stored := []remote.Entry{
@@ -809,4 +800,14 @@ func TestOvertakenOnlyMarksPlacesOfObjectsNamedLater(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("overtaken = %v, want %v", got, want)
 	}
+}
+
+// feedTestEngine is an engine over two memremotes inside a pass (the feed is read within one), and its store.
+func feedTestEngine(t *testing.T) (*Engine, *state.Store) {
+	t.Helper()
+	clk, local, rem := memPair(memremote.Options{})
+	st := memStore(t)
+	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{})
+	e.beginPass(&Report{}, nil)
+	return e, st
 }

@@ -120,11 +120,13 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 	}
 	for phase := 0; phase < numPhases; phase++ {
 		var tasks []Task
-		var depths []int // of the folder creates, which run a level at a time
+		var mkdirs []leveled // the folder creates, which run a level at a time
 		for _, a := range acts {
 			if a.phase() == phase {
 				tasks = append(tasks, run(a))
-				depths = append(depths, a.Path.Depth())
+				if phase == phaseMkdir {
+					mkdirs = append(mkdirs, leveled{a.Path.Depth(), tasks[len(tasks)-1]})
+				}
 			}
 		}
 		if len(tasks) == 0 {
@@ -137,22 +139,14 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 		case phaseMkdir:
 			// Folders of one depth do not depend on each other (their parents are a level up): each level at
 			// once, so their commits share transactions (a first sync made 500 folders one after the other).
-			byDepth := make([]int, len(tasks))
-			for i := range byDepth {
-				byDepth[i] = i
-			}
-			slices.SortStableFunc(byDepth, func(i, j int) int { return depths[i] - depths[j] })
-			sorted, sd := make([]Task, len(tasks)), make([]int, len(tasks))
-			for k, i := range byDepth {
-				sorted[k], sd[k] = tasks[i], depths[i]
-			}
-			tasks, depths = sorted, sd
-			for lo := 0; lo < len(tasks) && err == nil; {
+			slices.SortStableFunc(mkdirs, func(a, b leveled) int { return a.depth - b.depth })
+			for lo := 0; lo < len(mkdirs) && err == nil; {
+				var level []Task
 				hi := lo
-				for hi < len(tasks) && depths[hi] == depths[lo] {
-					hi++
+				for ; hi < len(mkdirs) && mkdirs[hi].depth == mkdirs[lo].depth; hi++ {
+					level = append(level, mkdirs[hi].task)
 				}
-				err, lo = e.d.Exec.Run(ctx, tasks[lo:hi]), hi
+				err, lo = e.d.Exec.Run(ctx, level), hi
 			}
 		default:
 			err = Serial{}.Run(ctx, tasks)
@@ -162,6 +156,12 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 		}
 	}
 	return progressed.Load(), nil
+}
+
+// leveled is a folder create and the depth of its path.
+type leveled struct {
+	depth int
+	task  Task
 }
 
 func (e *Engine) progress(ev Event) {

@@ -200,9 +200,9 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 			}
 			return nil
 		}
-		rec, changed, err := e.fileRecord(ctx, side, ent, stored, rep)
-		if err != nil || !changed {
-			return err
+		rec, changed := keptRecord(ent, stored)
+		if !changed {
+			return nil
 		}
 		return w.add(func(tx state.Writer) error { return tx.Put(side, rec) })
 	})
@@ -310,19 +310,25 @@ func (e *Engine) unchanged(side state.Side, ent remote.Entry, stored *state.Reco
 		stored.Hash.Algo == e.algo && !e.racy(side, stored)
 }
 
+// keptRecord is fileRecord's outcome for a file whose stored record still holds (unchanged): nothing, or
+// the record with the mode bits a record from before tandem kept modes lacks (a chmod moves the ctime, so
+// nothing else gets here), without a digest.
+func keptRecord(ent remote.Entry, stored *state.Record) (state.Record, bool) {
+	if ent.Mode != 0 && stored.Mode != ent.Mode {
+		r := *stored
+		r.Mode = ent.Mode
+		return r, true
+	}
+	return state.Record{}, false
+}
+
 // fileRecord is the per-file rule of every observation: the stat fast-check against the stored record (nil:
 // none), else a fresh digest. changed is false when the stored record still holds, or when the file could not be
 // hashed (changed while hashing, vanished, unreadable): then what is stored is kept and a later pass looks again.
 func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Entry, stored *state.Record, rep *Report) (state.Record, bool, error) {
 	if e.unchanged(side, ent, stored) {
-		if ent.Mode != 0 && stored.Mode != ent.Mode {
-			// A record from before tandem kept modes (a chmod moves the ctime, so nothing else gets here): it
-			// gains the bits without a digest.
-			r := *stored
-			r.Mode = ent.Mode
-			return r, true, nil
-		}
-		return state.Record{}, false, nil
+		r, changed := keptRecord(ent, stored)
+		return r, changed, nil
 	}
 	hasher, ok := e.sideRemote(side).(remote.Hasher)
 	if !ok {

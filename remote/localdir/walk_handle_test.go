@@ -5,6 +5,7 @@ package localdir_test
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -242,5 +243,59 @@ func TestSyncOfAFifoReturns(t *testing.T) {
 	// Blocks (until go test's timeout) where the open waits for a writer.
 	if err := d.Sync(context.Background(), "f"); err == nil {
 		t.Fatal("Sync of a fifo succeeded")
+	}
+}
+
+// renamingReader renames a folder once its first bytes were read: a user's mv in the middle of a Put.
+type renamingReader struct {
+	r        io.Reader
+	from, to string
+	done     bool
+	err      error
+}
+
+func (r *renamingReader) Read(b []byte) (int, error) {
+	if !r.done {
+		r.done = true
+		r.err = os.Rename(r.from, r.to)
+	}
+	return r.r.Read(b)
+}
+
+// TestPutFollowsAFolderRenamedMidway: the folder a Put writes into is renamed while the body streams. The Put's
+// steps stay in the open folder, so the file lands in it under its new name, never elsewhere, and no temp file
+// is left; a lone Put makes its folder durable by path, finds it gone and reports the failure, so the engine
+// records nothing at the old path.
+func TestPutFollowsAFolderRenamedMidway(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d, err := localdir.Open(zaptest.NewLogger(t), dir, localdir.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	body := "streamed while the folder moved"
+	rr := &renamingReader{r: strings.NewReader(body), from: filepath.Join(dir, "d"), to: filepath.Join(dir, "e")}
+	_, err = d.Put(context.Background(), "d/f", rr, int64(len(body)), time.Time{}, remote.Precondition{Absent: true})
+	if rr.err != nil {
+		t.Fatal(rr.err)
+	}
+	if err == nil {
+		t.Fatal("Put into a folder renamed midway reported success with nothing at d/f")
+	}
+	if got, rerr := os.ReadFile(filepath.Join(dir, "e", "f")); rerr != nil || string(got) != body {
+		t.Fatalf("e/f holds %q (%v), want the body", got, rerr)
+	}
+	var left []string
+	_ = filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(de.Name(), remote.TempSuffix) {
+			left = append(left, p)
+		}
+		return nil
+	})
+	if len(left) > 0 {
+		t.Fatalf("temp files left: %q", left)
 	}
 }

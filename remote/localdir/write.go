@@ -92,10 +92,7 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 	}
 	defer dir.Close()
 	// Fail before the transfer, not only after it; the check that counts is the one just before the rename.
-	fi, serr := dir.Lstat(base)
-	if serr != nil {
-		serr = wrap("put", p, serr)
-	}
+	fi, serr := lstatIn(dir, base, p)
 	if err := checkPre("put", p, fi, serr, pre); err != nil {
 		return remote.Entry{}, err
 	}
@@ -139,6 +136,15 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 		e.Hash = v.Sum()
 	}
 	return e, nil
+}
+
+// lstatIn is a Put's Lstat of its target p, entry base of dir, with the error wrapped as lstat's.
+func lstatIn(dir Folder, base string, p remote.Path) (FileInfo, error) {
+	fi, err := dir.Lstat(base)
+	if err != nil {
+		return fi, wrap("put", p, err)
+	}
+	return fi, nil
 }
 
 // putFolder opens the folder of a Put's target p (dn, its name) for the Put's steps. Where it cannot be opened,
@@ -244,10 +250,7 @@ func (d *Dir) put(ctx context.Context, p remote.Path, dir Folder, base, tmp stri
 	if err != nil {
 		return remote.Entry{}, wrap("put", p, err)
 	}
-	fi, serr := dir.Lstat(base)
-	if serr != nil {
-		serr = wrap("put", p, serr)
-	}
+	fi, serr := lstatIn(dir, base, p)
 	if err := checkPre("put", p, fi, serr, pre); err != nil {
 		return remote.Entry{}, err
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -39,9 +40,12 @@ func TestNoRehashAfterSyncWhereExact(t *testing.T) {
 			t.Fatal(err)
 		}
 		reads := map[string]bool{}
+		var mu sync.Mutex // the walk hashes files in parallel
 		p.ffs.SetFault(func(op, name string) error {
 			if op == "read" {
+				mu.Lock()
 				reads[name] = true
+				mu.Unlock()
 			}
 			return nil
 		})

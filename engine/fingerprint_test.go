@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -350,9 +351,12 @@ func TestRewriteInMovedFolderMadeDurable(t *testing.T) {
 		}
 		p.clk.Advance(5 * time.Second)
 		synced := map[string]int{}
+		var mu sync.Mutex // transfers and the walk's hashing run in parallel
 		ffs.SetFault(func(op, name string) error {
 			if op == "sync" {
+				mu.Lock()
 				synced[name]++
+				mu.Unlock()
 			}
 			return nil
 		})

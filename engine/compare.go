@@ -41,6 +41,25 @@ func (e *Engine) reconcile(ctx context.Context, a Action, rep *Report) (int64, e
 	}
 	r := *a.Remote
 	r.Hash = h
+	if a.Local.Hash.IsZero() {
+		// A new local file the scan did not digest (digestLater): digested now, at the revision planned.
+		lh, le, err := e.localHash(ctx, a.Path)
+		if err != nil {
+			return 0, fmt.Errorf("compare %s: %w", a.Path.Quoted(), err)
+		}
+		if le.Rev != a.Local.Rev {
+			return 0, fmt.Errorf("compare %s: %w", a.Path.Quoted(), errReplan)
+		}
+		l := rec(le, e.now())
+		l.Path, l.Hash = a.Path, lh
+		a.Local = &l
+		histDigest(ctx, lh)
+		// Stored at once: the outcomes below record a base (against which an undigested record would read as a
+		// local change) or rename the file aside, and a failure of either must not cost this read again.
+		if err := e.commit(ctx, func(tx state.Writer) error { return tx.Put(state.Local, l) }); err != nil {
+			return 0, fmt.Errorf("compare %s: %w", a.Path.Quoted(), err)
+		}
+	}
 	if h == a.Local.Hash {
 		return 0, e.recordBase(ctx, a.Path, a.Local, &r)
 	}

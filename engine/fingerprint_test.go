@@ -94,10 +94,14 @@ func TestFolderMoveNeedsMoreThanTheInode(t *testing.T) {
 
 // Issue 9 hole 5: "both sides already agree" is recorded only over local bytes that are durable. A file the user
 // wrote (nothing synced) that the remote already holds: the first pass records the sync point without any
-// transfer; a power loss right after must not leave an empty or older file under that sync point.
+// transfer; a power loss right after must not leave an empty or older file under that sync point. On a disk with
+// multigrain timestamps the scan leaves the new file undigested (digestLater) and the pass compares the two
+// copies instead, which must end the same way: one action, no upload of what the remote holds already.
 func TestRecordMakesLocalBytesDurable(t *testing.T) {
 	for seed := range uint64(20) {
 		p := newFakeDiskPair(t, seed, 7)
+		multigrain := seed%2 == 0
+		p.ffs.SetMultigrain(multigrain)
 		ffs, mem, e := p.ffs, p.mem, p.e
 		data := []byte("the same report on both sides\n")
 		if err := ffs.WriteFile("report.txt", data); err != nil {
@@ -106,9 +110,13 @@ func TestRecordMakesLocalBytesDurable(t *testing.T) {
 		if err := mem.WriteFile("report.txt", data); err != nil {
 			t.Fatal(err)
 		}
+		want := Record
+		if multigrain {
+			want = Compare
+		}
 		rep, err := e.RunPass(context.Background())
-		if err != nil || len(rep.Done) != 1 || rep.Done[0].Op != Record {
-			t.Fatalf("seed %d: first pass = %+v, %v; want one record", seed, rep, err)
+		if err != nil || len(rep.Done) != 1 || rep.Done[0].Op != want {
+			t.Fatalf("seed %d: first pass = %+v, %v; want one %v", seed, rep, err, want)
 		}
 		ffs.Crash()
 		got, err := ffs.ReadFile("report.txt")

@@ -127,6 +127,18 @@ func (h *actionHist) write(tx state.Writer, outcome, errText string, seqs map[re
 	return nil
 }
 
+// histDigest gives the history of the action in ctx the digest of its local file where the action took it
+// itself (a new file the scan left undigested, digestLater).
+func histDigest(ctx context.Context, h remote.Hash) {
+	ah, _ := ctx.Value(histCtxKey{}).(*actionHist)
+	if ah == nil || ah.a.Local == nil || !ah.a.Local.Hash.IsZero() {
+		return
+	}
+	l := *ah.a.Local
+	l.Hash = h
+	ah.a.Local = &l
+}
+
 // histCommit runs commit(fn) with the action's history entries written in the same transaction. A batched
 // transaction that fails is re-run, so the entries' new sequence numbers are kept only once the commit is in.
 func (e *Engine) histCommit(ctx context.Context, commit func(func(state.Writer) error) error, fn func(state.Writer) error) error {

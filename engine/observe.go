@@ -330,6 +330,9 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 		r, changed := keptRecord(ent, stored)
 		return r, changed, nil
 	}
+	if later, err := e.digestLater(side, ent, stored); err != nil || later {
+		return rec(ent, 0), err == nil, err
+	}
 	hasher, ok := e.sideRemote(side).(remote.Hasher)
 	if !ok {
 		return state.Record{}, false, fmt.Errorf("%s: cannot hash files", e.sideRemote(side))
@@ -379,6 +382,41 @@ func (e *Engine) fileRecord(ctx context.Context, side state.Side, ent remote.Ent
 		}
 	}
 	return rec, true, nil
+}
+
+// digestLater: the local file ent is new to tandem (nothing recorded digested it, no sync point at its path, no
+// sync point of its inode elsewhere), so no decision compares its digest before it is sent: the scan records it
+// without one (Hash zero, HashedAt 0) and the upload digests it while reading it, one read of each byte instead
+// of two (a first sync of large files spent a third of its CPU digesting in the scan). Whatever else meets the
+// record compares it to a base or a remote file and digests it first (reconcile; localChanged takes a missing
+// digest for a change), and the next scan that finds it unsent looks again. An empty file costs no read and keeps
+// its digest (empty files prove nothing in move detection, but every other rule knows them by it).
+//
+// Only where every change moves the ctime (remote.ExactChanger): the upload then knows its one read is a version
+// someone wrote when the stat after it matches the one before. On a coarse clock a rewrite in place during the
+// read can leave both stats alike, and only a second read agreeing with the scan's digest tells a mixture of two
+// versions from a version (the simulation's races at execute sent mixtures to the remote, I6).
+func (e *Engine) digestLater(side state.Side, ent remote.Entry, stored *state.Record) (bool, error) {
+	if side != state.Local || ent.Dir || ent.Size == 0 || (stored != nil && !stored.Dir && !stored.Hash.IsZero()) {
+		return false, nil
+	}
+	if x, ok := e.d.Local.(remote.ExactChanger); !ok || !x.ExactChange() {
+		return false, nil
+	}
+	claimed, err := viewOne(e.d.Store, func(r state.Reader) (bool, error) {
+		if _, ok, err := r.GetBase(ent.Path); err != nil || ok {
+			return ok, err
+		}
+		if ent.ID == "" {
+			return false, nil
+		}
+		_, ok, err := r.PathOfID(sideOps[state.Local].baseIndex, ent.ID)
+		return ok, err
+	})
+	if err != nil {
+		return false, fmt.Errorf("read the sync point of %s: %w", ent.Path.Quoted(), err)
+	}
+	return !claimed, nil
 }
 
 // baseHolds: the sync point at p is a file with digest h, so a local file with that content needs no transfer.

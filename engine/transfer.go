@@ -77,6 +77,7 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 		return v.N(), fmt.Errorf("upload %s: %w", p.Quoted(), err)
 	}
 	sent := v.Sum()
+	histDigest(ctx, sent)
 	if re, err = carryMode(ctx, e.d.Remote, re, le.Mode); err != nil {
 		return v.N(), fmt.Errorf("upload %s: %w", p.Quoted(), err)
 	}
@@ -84,7 +85,9 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 		re.Hash = sent // the digest of exactly the bytes stored at this revision
 	}
 	after, serr := e.d.Local.Stat(ctx, p)
-	torn := serr != nil || after.Rev != le.Rev || sent != observed
+	// No digest observed (a new file, digestLater): the stat around the read vouches for the bytes sent, as it
+	// does for a scan's digest.
+	torn := serr != nil || after.Rev != le.Rev || (!observed.IsZero() && sent != observed)
 	if s, ok := e.d.Local.(remote.Syncer); ok && serr == nil {
 		// The sync point must not outlive the local bytes it describes (a power loss after an editor's
 		// unsynced write would bring back older bytes that then look like a new local edit). A torn upload

@@ -93,7 +93,13 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 		// unsynced write would bring back older bytes that then look like a new local edit). A torn upload
 		// syncs too: the remote now holds the only copy of what was sent, and older bytes coming back after a
 		// power loss would be uploaded over it.
-		if err := s.Sync(ctx, p); err != nil {
+		// Bytes sent as the scan saw them were on disk before this round began: a filesystem-wide sync made since
+		// then (the Put's own, on a dir: pair on one disk) covers them (remote.ObservedSyncer).
+		sync := s.Sync
+		if o, ok := s.(remote.ObservedSyncer); ok && !torn && le.Rev == a.Local.Rev {
+			sync = func(ctx context.Context, p remote.Path) error { return o.SyncObserved(ctx, p, le.Rev) }
+		}
+		if err := sync(ctx, p); err != nil {
 			return le.Size, fmt.Errorf("upload %s: make the local copy durable: %w", p.Quoted(), err)
 		}
 	}

@@ -182,6 +182,13 @@ type ExactChanger interface {
 	ExactChange() bool
 }
 
+// ObservedSyncer is a Syncer that can count a sync it made since the last NewSyncEpoch (SyncEpocher) for a file
+// the caller observed before the epoch at revision rev and that has not changed since: SyncObserved makes it
+// durable, waiting on no sync of its own where one already covers it.
+type ObservedSyncer interface {
+	SyncObserved(ctx context.Context, p Path, rev string) error
+}
+
 // SyncEpocher is a Syncer that can count an fsync it already made for a later caller. NewSyncEpoch says that
 // everything the caller will ask to make durable was observed before the call (the engine calls it between a
 // round's observation and its actions); a folder fsynced after it, and unchanged since, then needs no second

@@ -60,7 +60,31 @@ func (b *fsBarrier) wait(own func() error) (shared bool, err error) {
 		b.mu.Unlock()
 		return false, own()
 	}
-	need := b.started + 1 // the first syncfs to start after now
+	return b.await(b.started+1, own) // the first syncfs to start after now
+}
+
+// mark numbers the syncfs calls started so far: each numbered above it starts after this call (waitSince).
+func (b *fsBarrier) mark() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.started
+}
+
+// waitSince is wait for what the caller wrote before mark was taken: any shared syncfs that started after the
+// mark covers it, one that has ended already too, so a caller whose bytes another writer's syncfs made durable
+// waits for nothing. With none started since the mark it is wait.
+func (b *fsBarrier) waitSince(mark uint64, own func() error) (shared bool, err error) {
+	b.mu.Lock()
+	if b.syncfs != nil && b.failed == 0 && b.started > mark {
+		return b.await(mark+1, own)
+	}
+	b.mu.Unlock()
+	return b.wait(own)
+}
+
+// await waits, b.mu held (and released on return), until syncfs number need has ended, running it if it has not
+// started; own serves instead once the barrier broke on another syncfs.
+func (b *fsBarrier) await(need uint64, own func() error) (shared bool, err error) {
 	for b.done < need {
 		if b.failed != 0 && b.failed != need {
 			b.mu.Unlock()

@@ -193,3 +193,80 @@ func TestSyncThroughSyncFS(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncObservedCountsTheOtherRootsSyncFS: two roots on one disk share their syncs (ShareBarrier). A file
+// written before the epoch and unchanged since is made durable by the syncfs the other root's Put ran after
+// the epoch: SyncObserved runs no sync of its own, and the file survives a power loss whatever the crash keeps.
+// Without the shared barrier it runs a syncfs; for a file rewritten since it was observed it runs Sync's fsync.
+func TestSyncObservedCountsTheOtherRootsSyncFS(t *testing.T) {
+	ctx := context.Background()
+	for seed := uint64(1); seed <= 20; seed++ {
+		for _, share := range []bool{true, false} {
+			f, a := barrierDir(t, seed, 1)
+			b := localdir.New(zaptest.NewLogger(t), f, localdir.Options{Clock: clockwork.NewFakeClockAt(t0),
+				Rand: rand.New(rand.NewPCG(seed, 13)).Uint64, SyncFSBatch: 1})
+			if got := localdir.ShareBarrier(a, b); got != share && share {
+				t.Fatalf("seed %d: ShareBarrier of two roots on one disk = %v", seed, got)
+			}
+			if !share {
+				b = localdir.New(zaptest.NewLogger(t), f, localdir.Options{Clock: clockwork.NewFakeClockAt(t0),
+					Rand: rand.New(rand.NewPCG(seed, 13)).Uint64, SyncFSBatch: 1})
+			}
+			if err := f.MkdirAll("u"); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.WriteFile("u/src", []byte("the user's bytes")); err != nil {
+				t.Fatal(err)
+			}
+			src, err := a.Stat(ctx, "u/src")
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.NewSyncEpoch()
+			b.NewSyncEpoch()
+			if _, err := b.Put(ctx, "dst", strings.NewReader("sent"), 4, t0, remote.Precondition{}); err != nil {
+				t.Fatalf("seed %d: Put: %v", seed, err)
+			}
+			l := logOps(f, nil)
+			if err := a.SyncObserved(ctx, "u/src", src.Rev); err != nil {
+				t.Fatalf("seed %d: SyncObserved: %v", seed, err)
+			}
+			if n := l.count("syncfs") + l.count("sync") + l.count("syncdir"); share && n != 0 {
+				t.Errorf("seed %d: SyncObserved after the other root's Put ran %d syncs: %q", seed, n, l.ops)
+			} else if !share && l.count("syncfs") == 0 {
+				t.Errorf("seed %d: SyncObserved on a barrier of its own ran no syncfs: %q", seed, l.ops)
+			}
+			f.Crash()
+			if got, err := f.ReadFile("u/src"); err != nil || string(got) != "the user's bytes" {
+				t.Errorf("seed %d, shared %v: after a power loss u/src holds %q (%v)", seed, share, got, err)
+			}
+		}
+	}
+	// A file rewritten after it was observed is not covered by the epoch's syncs: its own fsync.
+	f, a := barrierDir(t, 1, 1)
+	if err := f.WriteFile("src", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	before, err := a.Stat(ctx, "src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.NewSyncEpoch()
+	if _, err := a.Put(ctx, "dst", strings.NewReader("x"), 1, t0, remote.Precondition{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.WriteFile("src", []byte("two, longer")); err != nil {
+		t.Fatal(err)
+	}
+	l := logOps(f, nil)
+	if err := a.SyncObserved(ctx, "src", before.Rev); err != nil {
+		t.Fatal(err)
+	}
+	if l.count("sync")+l.count("syncfs") == 0 {
+		t.Errorf("SyncObserved of a file rewritten since it was observed synced nothing: %q", l.ops)
+	}
+	f.Crash()
+	if got, err := f.ReadFile("src"); err != nil || string(got) != "two, longer" {
+		t.Errorf("after a power loss src holds %q (%v), want the rewrite", got, err)
+	}
+}

@@ -56,7 +56,8 @@ type Dir struct {
 	trashMu  sync.Mutex
 	fsyncs   groupSync // folder fsyncs shared between concurrent writers
 	bar      *fsBarrier
-	dev      uint64 // the root's filesystem, the one bar's syncfs covers
+	barMark  atomic.Uint64 // bar.mark() at the last NewSyncEpoch (SyncObserved)
+	dev      uint64        // the root's filesystem, the one bar's syncfs covers
 	// session names the temp files of Puts (SetTempSession): the engine journals it before any of them is
 	// created, so a crash sweep removes only tandem's own files, never a user's file that looks like one.
 	session atomic.Value // string

@@ -3,13 +3,64 @@ package localdir
 import (
 	"context"
 
+	"go.uber.org/zap"
+
 	"github.com/tandemsync/tandem/remote"
 )
 
 var (
-	_ remote.Syncer      = (*Dir)(nil)
-	_ remote.SyncEpocher = (*Dir)(nil)
+	_ remote.Syncer         = (*Dir)(nil)
+	_ remote.SyncEpocher    = (*Dir)(nil)
+	_ remote.ObservedSyncer = (*Dir)(nil)
 )
+
+// ShareBarrier has a and b, two roots on one filesystem (a dir: pair on one disk), share one filesystem-wide
+// sync between their writers: an upload's temp file on one side and its source on the other are then made
+// durable by the same syncfs, and one side's waits count the other side's writers as a batch. It reports
+// whether they do (not on two filesystems, nor where no syncfs is used). Call it before either is used.
+func ShareBarrier(a, b *Dir) bool {
+	if a == b || a.bar.syncfs == nil || b.bar.syncfs == nil || a.dev != b.dev {
+		return false
+	}
+	b.bar = a.bar
+	return true
+}
+
+// SyncObserved is Sync for a file the caller observed at revision rev before the last NewSyncEpoch and that is
+// still at rev: its bytes and name were on the filesystem then, so a shared syncfs that started since the epoch,
+// run for any writer, made them durable already, and none is run for it alone (a first sync's upload waited on a
+// third syncfs per file for bytes the Put's two had covered). A file no longer at rev gets Sync.
+func (d *Dir) SyncObserved(ctx context.Context, p remote.Path, at string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	n, err := name(p)
+	if err != nil {
+		return err
+	}
+	fi, err := d.fs.Lstat(n)
+	if err != nil || fi.Dev != d.dev || !fi.IsRegular() || rev(fi) != at {
+		return d.Sync(ctx, p)
+	}
+	shared, err := d.sharedSince()
+	switch {
+	case !shared:
+		return d.Sync(ctx, p)
+	case err != nil:
+		d.lg.Warn("a filesystem-wide sync failed: from now on every write fsyncs its own file and folders",
+			zap.String("path", string(p)), zap.Error(err))
+		return wrap("sync", p, err)
+	}
+	return nil
+}
+
+// sharedSince waits for a shared syncfs that started after the last NewSyncEpoch; shared is false when none
+// serves (no batch in flight, the barrier broken), and the caller syncs by itself.
+func (d *Dir) sharedSince() (shared bool, err error) {
+	d.bar.enter()
+	defer d.bar.leave()
+	return d.bar.waitSince(d.barMark.Load(), func() error { return nil })
+}
 
 // Sync makes the file at p and its name durable: fsync of the file and of every folder up to the root. The engine calls it after uploading a
 // file the user wrote and before recording the sync point: an editor that did not fsync would otherwise leave a

@@ -313,7 +313,10 @@ func (d *Dir) createTemp(dir Folder) (string, File, error) {
 
 // NewSyncEpoch tells Sync and the writes that everything the caller relies on was observed before now, so a
 // folder fsync made after now (and the folder unchanged since) covers it: see groupSync.covered.
-func (d *Dir) NewSyncEpoch() { d.fsyncs.newEpoch() }
+func (d *Dir) NewSyncEpoch() {
+	d.fsyncs.newEpoch()
+	d.barMark.Store(d.bar.mark())
+}
 
 func (d *Dir) syncDir(op string, p remote.Path) error {
 	n, _ := name(p)

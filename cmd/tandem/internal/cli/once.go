@@ -264,6 +264,7 @@ func (r *onceRun) run(ctx context.Context, localArg, remoteArg string) error {
 		return loginHint(scheme, err)
 	}
 	defer rem.Close()
+	shareBarrier(r.lg, ldir, rem)
 
 	host, err := r.app.Hostname()
 	if err != nil || host == "" {

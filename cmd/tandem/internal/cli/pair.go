@@ -235,6 +235,7 @@ func daemonOpener(app *App, stateDir, configDir string) daemon.OpenPair {
 			return fail(err)
 		}
 		closers = append(closers, rem.Close)
+		shareBarrier(lg, ldir, rem)
 		host, err := app.Hostname()
 		if err != nil || host == "" {
 			host = "unknown-host"

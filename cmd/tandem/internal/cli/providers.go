@@ -123,3 +123,11 @@ func normaliseSpec(reg *remote.Registry, spec string) (scheme, root, norm string
 	}
 	return scheme, root, scheme + ":" + root, nil
 }
+
+// shareBarrier lets a dir: remote on the local folder's filesystem share its filesystem-wide syncs
+// (localdir.ShareBarrier): an upload's temp file and its source are then made durable by one syncfs.
+func shareBarrier(lg *zap.Logger, local *localdir.Dir, rem remote.Remote) {
+	if rd, ok := rem.(*localdir.Dir); ok && localdir.ShareBarrier(local, rd) {
+		lg.Debug("both roots on one filesystem: writes share one sync")
+	}
+}

@@ -26,10 +26,10 @@ func ShareBarrier(a, b *Dir) bool {
 	return true
 }
 
-// SyncObserved is Sync for a file the caller observed at revision rev before the last NewSyncEpoch and that is
-// still at rev: its bytes and name were on the filesystem then, so a shared syncfs that started since the epoch,
-// run for any writer, made them durable already, and none is run for it alone (a first sync's upload waited on a
-// third syncfs per file for bytes the Put's two had covered). A file no longer at rev gets Sync.
+// SyncObserved is Sync for a file the caller observed at revision at before the last NewSyncEpoch and that is
+// still at that revision: its bytes and name were on the filesystem then, so a shared syncfs that started since
+// the epoch, run for any writer, made them durable already, and none is run for it alone (a first sync's upload
+// waited on a third syncfs per file for bytes the Put's two had covered). A file no longer at it gets Sync.
 func (d *Dir) SyncObserved(ctx context.Context, p remote.Path, at string) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -135,7 +135,17 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 		var err error
 		switch phase {
 		case phaseTransfer:
+			// A side that writes cheaper in a batch hears how many transfers run (remote.Batcher).
+			var ends []func()
+			for _, side := range []remote.Remote{e.d.Local, e.d.Remote} {
+				if b, ok := side.(remote.Batcher); ok {
+					ends = append(ends, b.BeginBatch(len(tasks)))
+				}
+			}
 			err = e.d.Exec.Run(ctx, tasks)
+			for _, end := range ends {
+				end()
+			}
 		case phaseMkdir:
 			// Folders of one depth do not depend on each other (their parents are a level up): each level at
 			// once, so their commits share transactions (a first sync made 500 folders one after the other).

@@ -189,6 +189,12 @@ type ObservedSyncer interface {
 	SyncObserved(ctx context.Context, p Path, rev string) error
 }
 
+// Batcher is a side whose writes cost less in a batch (a local folder's shared syncfs): BeginBatch announces n
+// writes about to run, and the returned func ends the announcement.
+type Batcher interface {
+	BeginBatch(n int) (end func())
+}
+
 // SyncEpocher is a Syncer that can count an fsync it already made for a later caller. NewSyncEpoch says that
 // everything the caller will ask to make durable was observed before the call (the engine calls it between a
 // round's observation and its actions); a folder fsynced after it, and unchanged since, then needs no second

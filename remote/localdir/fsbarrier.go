@@ -25,6 +25,7 @@ type fsBarrier struct {
 	mu       sync.Mutex
 	cond     sync.Cond
 	inflight int
+	batch    int // writes announced by the caller's batches (BeginBatch) and not yet ended
 	running  bool
 	started  uint64 // syncfs calls started
 	done     uint64 // the last one that ended
@@ -56,11 +57,20 @@ func (b *fsBarrier) leave() {
 // broken. shared: the outcome is a syncfs's, not own's.
 func (b *fsBarrier) wait(own func() error) (shared bool, err error) {
 	b.mu.Lock()
-	if b.syncfs == nil || b.failed != 0 || b.inflight < b.min {
+	if b.syncfs == nil || b.failed != 0 || max(b.inflight, b.batch) < b.min {
 		b.mu.Unlock()
 		return false, own()
 	}
 	return b.await(b.started+1, own) // the first syncfs to start after now
+}
+
+// announce adds n writes to come (negative: that many ended) to the batch a caller runs. A batch's writers are
+// not all inside a write at once (they read their sources, commit, wait on each other), so counting only those
+// inside left a first sync's writes fsyncing alone whenever fewer than min happened to be.
+func (b *fsBarrier) announce(n int) {
+	b.mu.Lock()
+	b.batch += n
+	b.mu.Unlock()
 }
 
 // mark numbers the syncfs calls started so far: each numbered above it starts after this call (waitSince).

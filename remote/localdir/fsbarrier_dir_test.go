@@ -270,3 +270,29 @@ func TestSyncObservedCountsTheOtherRootsSyncFS(t *testing.T) {
 		t.Errorf("after a power loss src holds %q (%v), want the rewrite", got, err)
 	}
 }
+
+// TestBatchAnnouncedSharesSyncFS: with the default threshold (8 writes), a Put alone in flight fsyncs its file
+// and folders; inside an announced batch of 10 writes (the engine's round of transfers, whose writers are not all
+// inside a Put at once) it shares a syncfs instead, and once the batch ends it fsyncs again.
+func TestBatchAnnouncedSharesSyncFS(t *testing.T) {
+	e := newEnv(t, "fake", localdir.Options{})
+	e.mkdir("d")
+	l := logOps(e.fake, nil)
+	put(t, e, "d/a", "one", remote.Precondition{})
+	if l.count("syncfs") != 0 || l.count("sync") == 0 {
+		t.Fatalf("a lone Put: %q, want its own fsyncs", l.ops)
+	}
+	l.reset()
+	end := e.d.BeginBatch(10)
+	put(t, e, "d/b", "two", remote.Precondition{})
+	if l.count("syncfs") == 0 || l.count("sync")+l.count("syncdir") != 0 {
+		t.Errorf("a Put inside an announced batch of 10: %q, want one shared syncfs and no fsync", l.ops)
+	}
+	end()
+	end() // a second call is a no-op
+	l.reset()
+	put(t, e, "d/c", "three", remote.Precondition{})
+	if l.count("syncfs") != 0 || l.count("sync") == 0 {
+		t.Errorf("a Put after the batch ended: %q, want its own fsyncs", l.ops)
+	}
+}

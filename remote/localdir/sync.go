@@ -2,6 +2,7 @@ package localdir
 
 import (
 	"context"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -12,6 +13,7 @@ var (
 	_ remote.Syncer         = (*Dir)(nil)
 	_ remote.SyncEpocher    = (*Dir)(nil)
 	_ remote.ObservedSyncer = (*Dir)(nil)
+	_ remote.Batcher        = (*Dir)(nil)
 )
 
 // ShareBarrier has a and b, two roots on one filesystem (a dir: pair on one disk), share one filesystem-wide
@@ -24,6 +26,15 @@ func ShareBarrier(a, b *Dir) bool {
 	}
 	b.bar = a.bar
 	return true
+}
+
+// BeginBatch says that n writes of a batch (a round's transfers) are about to run: while it lasts, each of them
+// shares a filesystem-wide sync when at least SyncFSBatch are announced, even when fewer are writing at that
+// instant. The returned func ends the batch.
+func (d *Dir) BeginBatch(n int) (end func()) {
+	d.bar.announce(n)
+	var once sync.Once
+	return func() { once.Do(func() { d.bar.announce(-n) }) }
 }
 
 // SyncObserved is Sync for a file the caller observed at revision at before the last NewSyncEpoch and that is

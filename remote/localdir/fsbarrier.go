@@ -25,7 +25,8 @@ type fsBarrier struct {
 	mu       sync.Mutex
 	cond     sync.Cond
 	inflight int
-	batch    int // writes announced by the caller's batches (BeginBatch) and not yet ended
+	batches  map[uint64]int // writes announced by the batches running (BeginBatch), by batch
+	nextID   uint64
 	running  bool
 	started  uint64 // syncfs calls started
 	done     uint64 // the last one that ended
@@ -57,20 +58,42 @@ func (b *fsBarrier) leave() {
 // broken. shared: the outcome is a syncfs's, not own's.
 func (b *fsBarrier) wait(own func() error) (shared bool, err error) {
 	b.mu.Lock()
-	if b.syncfs == nil || b.failed != 0 || max(b.inflight, b.batch) < b.min {
+	if b.syncfs == nil || b.failed != 0 || max(b.inflight, b.largestBatch()) < b.min {
 		b.mu.Unlock()
 		return false, own()
 	}
 	return b.await(b.started+1, own) // the first syncfs to start after now
 }
 
-// announce adds n writes to come (negative: that many ended) to the batch a caller runs. A batch's writers are
-// not all inside a write at once (they read their sources, commit, wait on each other), so counting only those
-// inside left a first sync's writes fsyncing alone whenever fewer than min happened to be.
-func (b *fsBarrier) announce(n int) {
+// announce starts a batch of n writes a caller runs and returns its id for endBatch. A batch's writers are not all
+// inside a write at once (they read their sources, commit, wait on each other), so counting only those inside
+// left a first sync's writes fsyncing alone whenever fewer than min happened to be. The largest batch running
+// counts, not their sum: the two roots of a pair sharing the barrier announce the same round's transfers.
+func (b *fsBarrier) announce(n int) uint64 {
 	b.mu.Lock()
-	b.batch += n
+	defer b.mu.Unlock()
+	if b.batches == nil {
+		b.batches = map[uint64]int{}
+	}
+	b.nextID++
+	b.batches[b.nextID] = n
+	return b.nextID
+}
+
+// endBatch ends batch id (announce).
+func (b *fsBarrier) endBatch(id uint64) {
+	b.mu.Lock()
+	delete(b.batches, id)
 	b.mu.Unlock()
+}
+
+// largestBatch is the largest batch running; b.mu is held.
+func (b *fsBarrier) largestBatch() int {
+	n := 0
+	for _, m := range b.batches {
+		n = max(n, m)
+	}
+	return n
 }
 
 // mark numbers the syncfs calls started so far: each numbered above it starts after this call (waitSince).

@@ -296,3 +296,24 @@ func TestBatchAnnouncedSharesSyncFS(t *testing.T) {
 		t.Errorf("a Put after the batch ended: %q, want its own fsyncs", l.ops)
 	}
 }
+
+// TestSharedBarrierCountsOneRoundOnce: the two roots of a pair on one disk share a barrier and both hear of each
+// round's transfers; a round of 5 is still fewer than the threshold of 8, so its Puts fsync by themselves.
+func TestSharedBarrierCountsOneRoundOnce(t *testing.T) {
+	f, b := barrierDir(t, 2, 8)
+	a := localdir.New(zaptest.NewLogger(t), f, localdir.Options{Clock: clockwork.NewFakeClockAt(t0),
+		Rand: rand.New(rand.NewPCG(3, 13)).Uint64, SyncFSBatch: 8})
+	if !localdir.ShareBarrier(a, b) {
+		t.Fatal("two roots on one disk do not share a barrier")
+	}
+	endA, endB := a.BeginBatch(5), b.BeginBatch(5)
+	defer endA()
+	defer endB()
+	l := logOps(f, nil)
+	if _, err := b.Put(context.Background(), "x", strings.NewReader("x"), 1, t0, remote.Precondition{}); err != nil {
+		t.Fatal(err)
+	}
+	if l.count("syncfs") != 0 || l.count("sync") == 0 {
+		t.Errorf("a Put in a round of 5 announced by both roots: %q, want its own fsyncs", l.ops)
+	}
+}

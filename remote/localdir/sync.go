@@ -32,9 +32,10 @@ func ShareBarrier(a, b *Dir) bool {
 // shares a filesystem-wide sync when at least SyncFSBatch are announced, even when fewer are writing at that
 // instant. The returned func ends the batch.
 func (d *Dir) BeginBatch(n int) (end func()) {
-	d.bar.announce(n)
+	bar := d.bar
+	id := bar.announce(n)
 	var once sync.Once
-	return func() { once.Do(func() { d.bar.announce(-n) }) }
+	return func() { once.Do(func() { bar.endBatch(id) }) }
 }
 
 // SyncObserved is Sync for a file the caller observed at revision at before the last NewSyncEpoch and that is

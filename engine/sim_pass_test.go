@@ -90,6 +90,11 @@ func (w *world) pass(faults bool) *Report {
 		for _, v := range w.versions[:before] {
 			v.seen = true
 		}
+		for _, v := range w.versions {
+			if !v.exempt {
+				v.lastSeenL = w.pathsHolding(w.L, v.sha)
+			}
+		}
 	}
 	w.logf("pass: rounds %d done %d problems %d conflicts %d err %v", rounds(rep), lenDone(rep), lenProblems(rep),
 		lenConflicts(rep), err)

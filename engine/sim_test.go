@@ -131,6 +131,8 @@ var pinnedSeeds = []uint64{
 	281115, // I3 (-sim.lazydisk, soak): a local edit never fsync'd, renamed aside for a conflict, torn by a power loss; the copy held the remote's bytes (TestConflictCopyMadeDurable)
 	284825, // I8 (-sim.lazydisk, soak): the late echo of a rename aside carried a folder tandem had just moved to the freed name into the copy (TestFeedEchoOfRenameAsideKeepsMovedInFolder)
 	343536, // I8 (-sim.lazydisk, soak): a stale feed event of a file renamed aside cleared the folder tandem had made at its old name; a file below, named by no later event, taken for deleted (TestFeedStaleEventOfARenamedAsideFile)
+	501002, // harness (-sim.lazydisk, soak): the root wiped mid-pass, the wipe and part of the user's write of .tandem-x.part lost in a power loss; the torn file is still the user's
+	502637, // harness (-sim.lazydisk, soak): mv café Café; rm -r Café; mkdir café; write café/a, with no pass between: to the engine an edit of café/a (lastSeenL)
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/tandemsync/tandem/remote"
@@ -106,6 +107,16 @@ func (w *world) replaced(s *simSide, p string) {
 		if len(left) < len(v.trashedAt) {
 			v.trashedAt = left
 			v.exempt = len(left) == 0
+		}
+		if s.local && !v.exempt && len(v.trashedAt) > 0 {
+			for _, q := range v.lastSeenL {
+				if within(q, p) && !slices.Contains(v.trashedAt, q) {
+					if e, ok := w.lookup(s, q); ok && !e.dir {
+						v.exempt, v.trashedAt = true, nil
+						break
+					}
+				}
+			}
 		}
 	}
 }

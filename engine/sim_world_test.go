@@ -52,6 +52,11 @@ type simVersion struct {
 	// path, which is where the user wrote it: a move by either user or by tandem may have taken it elsewhere
 	// since (seeds 60123, 26930), and a file the user puts back at one of these paths is an edit there (replaced).
 	trashedAt []string
+	// lastSeenL: the local paths that held it when the last pass ended. A user's mv that no pass saw is no move
+	// to the engine: deleted after such a mv, the version was, to the engine, deleted where the pass saw it, and
+	// a file the user writes there is an edit of it (replaced; seed 502637: mv café Café; rm -r Café; mkdir
+	// café; write café/a, one folder replaced in the engine's eyes).
+	lastSeenL []string
 	// seen: a pass that began after the write finished without a crash, so the engine had the chance to make
 	// it durable before relying on it (-sim.lazydisk holds the engine to that only for writes it saw).
 	seen bool

@@ -48,8 +48,14 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 	if observed.Algo == e.algo {
 		want = observed
 	}
+	// The file read, through its descriptor where the side offers that (one path resolution fewer per upload):
+	// a rewrite while it was read moves its Rev; one renamed over the path is the stat after the Put's to see.
+	stat := func() (remote.Entry, error) { return e.d.Local.Stat(ctx, p) }
+	if oe, ok := body.(remote.OpenEntrier); ok {
+		stat = oe.OpenEntry
+	}
 	src := &stableSource{r: body, stat: func() error {
-		now, err := e.d.Local.Stat(ctx, p)
+		now, err := stat()
 		if err == nil && now.Rev != le.Rev {
 			err = errReplan
 		}

@@ -189,6 +189,12 @@ type ObservedSyncer interface {
 	SyncObserved(ctx context.Context, p Path, rev string) error
 }
 
+// OpenEntrier is a body returned by Open that can describe the file it reads (its Entry now, through the open
+// descriptor): a change made to that file since it was opened moves the Rev, without resolving its path again.
+type OpenEntrier interface {
+	OpenEntry() (Entry, error)
+}
+
 // Batcher is a side whose writes cost less in a batch (a local folder's shared syncfs): BeginBatch announces n
 // writes about to run, and the returned func ends the announcement.
 type Batcher interface {

@@ -294,7 +294,25 @@ func (d *Dir) Open(ctx context.Context, p remote.Path) (io.ReadCloser, remote.En
 	if err != nil {
 		return nil, remote.Entry{}, err
 	}
-	return f, entry(p, fi), nil
+	return openBody{f, p}, entry(p, fi), nil
+}
+
+var _ remote.OpenEntrier = openBody{}
+
+// openBody is what Open returns: the open file, which describes itself through its descriptor (fstat).
+type openBody struct {
+	File
+	p remote.Path
+}
+
+// OpenEntry is the Entry of the file being read, whatever is at its path now: a change to it since it was
+// opened moves its Rev; a file renamed over its path meanwhile does not (a Stat of the path tells that).
+func (b openBody) OpenEntry() (remote.Entry, error) {
+	fi, err := b.File.Stat()
+	if err != nil {
+		return remote.Entry{}, wrap("stat", b.p, err)
+	}
+	return entry(b.p, fi), nil
 }
 
 // openFile opens regular file p after an Lstat, and checks the open file is the one stat'ed (os.Root follows a

@@ -21,6 +21,7 @@ func main() {
 	stopProfile := cpuProfile(os.Getenv("TANDEM_CPUPROFILE"))
 	code := cli.Execute(ctx, cli.NewApp(cli.NewRegistry()), os.Args[1:])
 	stopProfile()
+	allocProfile(os.Getenv("TANDEM_ALLOCPROFILE"))
 	stop()
 	os.Exit(code)
 }
@@ -45,5 +46,23 @@ func cpuProfile(file string) func() {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+	}
+}
+
+// allocProfile writes the run's allocations (the sampled "allocs" profile) to file when it is set
+// (TANDEM_ALLOCPROFILE): a pass's garbage is what its collector spends CPU on.
+func allocProfile(file string) {
+	if file == "" {
+		return
+	}
+	f, err := os.Create(file)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tandem: TANDEM_ALLOCPROFILE: %v\n", err)
 	}
 }

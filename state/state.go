@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -159,7 +160,9 @@ const pidSuffix = ".pid"
 // Store is one pair's database.
 type Store struct {
 	rw       bool // opened read-write: Close clears metaOpen
-	checked  bool // Open ran the page-level check (tests)
+	trackMu  sync.Mutex
+	tracker  *Tracker // settled.go
+	checked  bool     // Open ran the page-level check (tests)
 	db       *bolt.DB
 	path     string
 	lg       *zap.Logger
@@ -431,6 +434,9 @@ func (s *Store) migrate(tx *bolt.Tx, v *uint64) error {
 		if err := m.up(tx); err != nil {
 			return fmt.Errorf("migrate from schema version %d: %w", *v, err)
 		}
+		if err := bumpTreeGen(tx.Bucket(bucketMeta)); err != nil { // a migration may rewrite the trees
+			return fmt.Errorf("migrate from schema version %d: %w", *v, err)
+		}
 		*v++
 		if err := tx.Bucket(bucketMeta).Put([]byte(metaSchema), encodeUint(*v)); err != nil {
 			return fmt.Errorf("migrate to schema version %d: %w", *v, err)
@@ -504,6 +510,7 @@ func (s *Store) Batch(fn func(Writer) error) error {
 // after it succeeded and before bbolt commits, .afterCommit once the commit is on disk.
 func (s *Store) write(kind string, run func(func(*bolt.Tx) error) error, fn func(Writer) error) error {
 	var ferr error
+	var written []remote.Path
 	err := run(func(tx *bolt.Tx) error {
 		if ferr = failpoint.Hit("state." + kind + ".inside"); ferr != nil {
 			return ferr
@@ -513,11 +520,24 @@ func (s *Store) write(kind string, run func(func(*bolt.Tx) error) error, fn func
 			ferr = err
 			return err
 		}
-		if ferr = fn(t); ferr == nil {
+		if ferr = fn(t); ferr == nil && len(t.written) > 0 {
+			if ferr = bumpTreeGen(t.meta); ferr != nil {
+				return ferr
+			}
+		}
+		if ferr == nil {
 			ferr = failpoint.Hit("state." + kind + ".beforeCommit")
+		}
+		if ferr == nil {
+			written = t.written
 		}
 		return ferr
 	})
+	if err == nil && len(written) > 0 {
+		if tr := s.tracking(); tr != nil {
+			tr.add(written)
+		}
+	}
 	if err != nil && err != ferr {
 		return fmt.Errorf("commit state %s: %w", s.path, err)
 	}

@@ -38,6 +38,10 @@ type Reader interface {
 	Cursor() (remote.Cursor, error)
 	// Meta is a free-form value set with SetMeta, nil when absent.
 	Meta(key string) ([]byte, error)
+	// Settled reports whether no commit has written a tree since MarkSettled(tag) (settled.go).
+	Settled(tag []byte) (bool, error)
+	// TreeGen is the tree generation, which every commit that writes a tree moves (settled.go).
+	TreeGen() (uint64, error)
 	// Intents lists the open journal intents in the order they were begun.
 	Intents(fn func(Intent) error) error
 	// Conflicts lists the recorded conflicts in store order of their paths.
@@ -70,8 +74,12 @@ type Writer interface {
 	// SetCursor stores the provider cursor (nil clears it). Commit it in the transaction that stores the
 	// remote records it covers, never before.
 	SetCursor(c remote.Cursor) error
-	// SetMeta stores a free-form value (nil deletes it). "magic", "schema" and "cursor" are reserved.
+	// SetMeta stores a free-form value (nil deletes it). "magic", "schema", "cursor", "treegen" and "settled"
+	// are reserved.
 	SetMeta(key string, v []byte) error
+	// MarkSettled records that a plan of all three trees at generation gen, by rules named by tag, found
+	// nothing to do; false when a tree was written since gen. The next tree write voids it (settled.go).
+	MarkSettled(tag []byte, gen uint64) (bool, error)
 	// BeginIntent journals in and returns its new id (also set as in.ID in the store).
 	BeginIntent(in Intent) (uint64, error)
 	// EndIntent removes an intent; an unknown id is not an error, so a replayed or re-run commit stays harmless.
@@ -91,6 +99,8 @@ type txn struct {
 	meta      *bolt.Bucket
 	journal   *bolt.Bucket
 	conflicts *bolt.Bucket
+	// written: the tree paths this transaction wrote (settled.go)
+	written []remote.Path
 }
 
 const baseTree = 2 // index of the base tree in txn.trees
@@ -411,6 +421,7 @@ func (t *txn) Put(side Side, r Record) error {
 		}
 		oldID = old.ID
 	}
+	t.wrote(r.Path)
 	if err := b.Put(k, encodeRecord(&r)); err != nil {
 		return fmt.Errorf("state put %s %s: %w", side, r.Path.Quoted(), err)
 	}
@@ -430,6 +441,7 @@ func (t *txn) Delete(side Side, p remote.Path) error {
 	if v == nil {
 		return nil
 	}
+	t.wrote(p)
 	if err := t.deleteKey(int(side), k, v); err != nil {
 		return fmt.Errorf("state delete %s %s: %w", side, p.Quoted(), err)
 	}
@@ -472,6 +484,7 @@ func (t *txn) PutBase(b Base) error {
 		}
 		oldL, oldR = old.Local.ID, old.Remote.ID
 	}
+	t.wrote(b.Path)
 	if err := t.trees[baseTree].Put(k, encodeBase(&b)); err != nil {
 		return fmt.Errorf("state put base %s: %w", b.Path.Quoted(), err)
 	}
@@ -496,6 +509,7 @@ func (t *txn) DeleteBase(p remote.Path) error {
 	if v == nil {
 		return nil
 	}
+	t.wrote(p)
 	if err := t.deleteKey(baseTree, k, v); err != nil {
 		return fmt.Errorf("state delete base %s: %w", p.Quoted(), err)
 	}
@@ -515,6 +529,7 @@ func collect(b *bolt.Bucket, under remote.Path) []kv {
 }
 
 func (t *txn) deleteTree(i int, p remote.Path) error {
+	t.wrote(p)
 	if p == remote.Root {
 		return t.clearTree(i)
 	}
@@ -582,6 +597,8 @@ func (t *txn) MoveTree(from, to remote.Path) error {
 	if to.Within(from) || from.Within(to) {
 		return fmt.Errorf("state move tree %s to %s: one lies within the other", from.Quoted(), to.Quoted())
 	}
+	t.wrote(from)
+	t.wrote(to)
 	for i := range t.trees {
 		if err := t.moveTree(i, from, to); err != nil {
 			return fmt.Errorf("state move tree %s to %s: %w", from.Quoted(), to.Quoted(), err)
@@ -640,7 +657,9 @@ func (t *txn) moveTree(i int, from, to remote.Path) error {
 	return nil
 }
 
-func reservedMeta(k string) bool { return k == metaMagic || k == metaSchema || k == metaCursor }
+func reservedMeta(k string) bool {
+	return k == metaMagic || k == metaSchema || k == metaCursor || k == metaTreeGen || k == metaSettled
+}
 
 func (t *txn) SetCursor(c remote.Cursor) error {
 	if err := failpoint.Hit("state.tx.setCursor"); err != nil { // inside the transaction, before the write

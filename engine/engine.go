@@ -114,6 +114,8 @@ type Engine struct {
 	// checkRoundPlan, set by tests, sees each later round of a full pass planned both ways: over the round's
 	// roots (what runs) and over everything (what it must equal)
 	checkRoundPlan func(roots []remote.Path, scoped, full []Action)
+	// settledTag: what a settled mark must carry for this engine to believe it (settled.go)
+	settledTag []byte
 }
 
 // New checks the dependencies and picks the digest the pair compares content with: the remote's preferred one
@@ -175,6 +177,7 @@ func New(d Deps, o Options) (*Engine, error) {
 			break
 		}
 	}
+	e.settledTag = settledTag(e.algo, newFoldState(d.Remote.Capabilities()) != nil)
 	return e, nil
 }
 
@@ -196,7 +199,12 @@ func (e *Engine) run(ctx context.Context, sc *scopeState) (*Report, error) {
 	rep := &Report{Pair: e.d.Remote.String(), DryRun: e.o.DryRun}
 	defer func() { rep.Took = e.d.Clock.Now().Sub(start) }()
 	e.beginPass(rep, sc)
-	defer func() { e.pass = nil }()
+	defer func() {
+		if e.pass.settled != nil {
+			e.pass.settled.Stop()
+		}
+		e.pass = nil
+	}()
 	err := e.runPass(ctx, rep)
 	var left []remote.Path
 	for i := 0; ; i++ {
@@ -234,6 +242,11 @@ func (e *Engine) run(ctx context.Context, sc *scopeState) (*Report, error) {
 }
 
 func (e *Engine) runPass(ctx context.Context, rep *Report) error {
+	tr, settled, err := e.beginSettled()
+	if err != nil {
+		return err
+	}
+	e.pass.settled, e.pass.settledAtStart = tr, settled
 	if !e.o.DryRun {
 		if err := e.takePending(); err != nil {
 			return err
@@ -248,6 +261,9 @@ func (e *Engine) runPass(ctx context.Context, rep *Report) error {
 	if err := e.observe(ctx, rep); err != nil {
 		return err
 	}
+	if settled {
+		e.pass.firstRoots = e.settledRoots(tr)
+	}
 	return e.runRounds(ctx, rep, true)
 }
 
@@ -259,8 +275,11 @@ func (e *Engine) runRounds(ctx context.Context, rep *Report, rootsChecked bool) 
 	// next: in a full pass, what the round after a round with actions plans (nil: everything). Between two
 	// rounds only the actions wrote to the store, at paths the round decided on (and below them): planning the
 	// whole tree again cost a one-change pass over 100,000 files a second full merge of the three trees.
-	var next []remote.Path
+	// A pass that began settled plans its first round over what it wrote since (settled.go).
+	next := e.pass.firstRoots
+	e.pass.firstRoots = nil
 	for round := 0; round < e.o.MaxRounds; round++ {
+		e.pass.round = round
 		if round > 0 || !rootsChecked {
 			if err := e.verifyRoots(ctx); err != nil {
 				return err
@@ -274,11 +293,16 @@ func (e *Engine) runRounds(ctx context.Context, rep *Report, rootsChecked bool) 
 			roots := next
 			plan = func(ctx context.Context) ([]Action, error) { return e.planRound(ctx, roots) }
 		}
+		gen, err := e.treeGen()
+		if err != nil {
+			return err
+		}
 		acts, err := plan(ctx)
 		if err != nil {
 			return err
 		}
 		decided := e.pass.decided
+		nothing := len(acts) == 0 && len(e.pass.collisions) == 0 // before anything is held back
 		if err := e.reportCollisions(rep, e.pass.collisions); err != nil {
 			return err
 		}
@@ -291,6 +315,9 @@ func (e *Engine) runRounds(ctx context.Context, rep *Report, rootsChecked bool) 
 			return err
 		}
 		if len(acts) == 0 {
+			if nothing {
+				return e.markSettled(ctx, gen)
+			}
 			return nil
 		}
 		rep.Rounds++

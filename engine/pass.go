@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/state"
 )
 
 // pass is what lives only while one pass runs (RunPass, RunScoped): made by beginPass, dropped when the pass
@@ -42,6 +43,14 @@ type pass struct {
 	collisions []collision
 	// decided: the paths (and move targets) of every decision of the last plan, those it held back included
 	decided []remote.Path
+
+	// settled: the tracker of what this pass's commits wrote (settled.go); settledAtStart: the store's
+	// settled mark stood when it was attached; firstRoots: what the first round plans (nil: everything)
+	settled        *state.Tracker
+	settledAtStart bool
+	firstRoots     []remote.Path
+	// round: the round being planned or run (runRounds counts from 0 in each call)
+	round int
 }
 
 // beginPass starts a pass's own state; sc is the scope of a scoped pass (nil: a full pass).

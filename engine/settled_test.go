@@ -1,0 +1,86 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tandemsync/tandem/remote"
+	"github.com/tandemsync/tandem/remote/memremote"
+	"github.com/tandemsync/tandem/state"
+)
+
+// TestSettledPassPlansWhatItWrote: once a pass planned nothing, the next full pass plans its first round over
+// the paths its own commits wrote (none when nothing changed), and each such plan equals the full one; a tree
+// write by anyone else in between, or a pass that left work undone, makes the next pass plan everything.
+func TestSettledPassPlansWhatItWrote(t *testing.T) {
+	clk, local, rem := memPair(memremote.Options{})
+	st := memStore(t)
+	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{})
+	for i := range 30 {
+		if err := local.WriteFile(fmt.Sprintf("d%d/f%02d", i%3, i), []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var first []remote.Path // the roots a pass's first round was planned over; nil: it planned everything
+	e.checkRoundPlan = func(roots []remote.Path, scoped, full []Action) {
+		if e.pass.round == 0 && first == nil {
+			first = append([]remote.Path{}, roots...)
+		}
+		if d := planDiff(scoped, full); d != "" {
+			t.Errorf("round %d over %q: %s", e.pass.round, roots, d)
+		}
+	}
+	// firstRound runs a pass: the roots its first round planned, and whether it planned them alone.
+	firstRound := func() ([]remote.Path, bool, *Report) {
+		t.Helper()
+		clk.Advance(time.Minute) // files the clock has not left behind are racily clean: digested every pass
+		first = nil
+		rep := cleanPass(t, e)
+		return first, first != nil, rep
+	}
+	cleanPass(t, e) // the first sync
+	settledSoon := false
+	for range 3 { // what the first sync's last commits wrote after its last plan takes at most a pass to settle
+		if roots, ok, _ := firstRound(); ok && len(roots) == 0 {
+			settledSoon = true
+			break
+		}
+	}
+	if !settledSoon {
+		t.Fatal("no-change passes after a first sync never planned an empty round alone")
+	}
+	if roots, ok, rep := firstRound(); !ok || len(roots) != 0 || len(rep.Done) != 0 {
+		t.Fatalf("no-change pass on a settled store: first round over %q (alone: %v), done %v", roots, ok, rep.Done)
+	}
+
+	clk.Advance(time.Minute)
+	if err := local.WriteFile("d1/f01", []byte("edited")); err != nil {
+		t.Fatal(err)
+	}
+	roots, ok, rep := firstRound()
+	if !ok || !slices.Contains(roots, "d1/f01") || len(rep.Done) != 1 {
+		t.Fatalf("one edit on a settled store: first round over %q (alone: %v), done %v", roots, ok, rep.Done)
+	}
+
+	// Another writer of the store (here the test) voids the mark: the next pass plans everything.
+	for range 3 {
+		if roots, ok, _ := firstRound(); ok && len(roots) == 0 {
+			break
+		}
+	}
+	if err := st.Update(func(w state.Writer) error {
+		r, found, err := w.Get(state.Local, "d2/f02")
+		if err != nil || !found {
+			return fmt.Errorf("get: %v %v", found, err)
+		}
+		r.HashedAt++
+		return w.Put(state.Local, r)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if roots, ok, _ := firstRound(); ok {
+		t.Fatalf("after a write outside any pass, the first round was planned over %q alone", roots)
+	}
+}

@@ -116,6 +116,8 @@ type Engine struct {
 	checkRoundPlan func(roots []remote.Path, scoped, full []Action)
 	// settledTag: what a settled mark must carry for this engine to believe it (settled.go)
 	settledTag []byte
+	// folds: the remote folds names (case, Unicode normalisation); no settled passes then (settled.go)
+	folds bool
 }
 
 // New checks the dependencies and picks the digest the pair compares content with: the remote's preferred one
@@ -177,7 +179,8 @@ func New(d Deps, o Options) (*Engine, error) {
 			break
 		}
 	}
-	e.settledTag = settledTag(e.algo, newFoldState(d.Remote.Capabilities()) != nil)
+	e.settledTag = settledTag(e.algo)
+	e.folds = newFoldState(d.Remote.Capabilities()) != nil
 	return e, nil
 }
 
@@ -236,17 +239,19 @@ func (e *Engine) run(ctx context.Context, sc *scopeState) (*Report, error) {
 		rep.PendingRemote = len(left)
 	}
 	if err == nil {
+		if kerr := e.keepSettled(ctx); kerr != nil {
+			// The pass's work is done; the next full pass plans everything instead.
+			e.lg.Warn("could not record that the pass left nothing to do", zap.Error(kerr))
+		}
 		e.closeTempSession()
 	}
 	return rep, err
 }
 
 func (e *Engine) runPass(ctx context.Context, rep *Report) error {
-	tr, settled, err := e.beginSettled()
-	if err != nil {
+	if err := e.beginSettled(); err != nil {
 		return err
 	}
-	e.pass.settled, e.pass.settledAtStart = tr, settled
 	if !e.o.DryRun {
 		if err := e.takePending(); err != nil {
 			return err
@@ -261,8 +266,8 @@ func (e *Engine) runPass(ctx context.Context, rep *Report) error {
 	if err := e.observe(ctx, rep); err != nil {
 		return err
 	}
-	if settled {
-		e.pass.firstRoots = e.settledRoots(tr)
+	if e.pass.settledAtStart && e.pass.scope == nil && !e.o.DryRun {
+		e.pass.firstRoots = e.settledRoots(e.pass.settled)
 	}
 	return e.runRounds(ctx, rep, true)
 }

@@ -44,10 +44,13 @@ type pass struct {
 	// decided: the paths (and move targets) of every decision of the last plan, those it held back included
 	decided []remote.Path
 
-	// settled: the tracker of what this pass's commits wrote (settled.go); settledAtStart: the store's
-	// settled mark stood when it was attached; firstRoots: what the first round plans (nil: everything)
+	// settled: the tracker of what this pass's commits wrote (settled.go); settledKnown: the trees planned
+	// nothing at generation settledGen (the mark stood when the pass began: settledAtStart, or it wrote one);
+	// firstRoots: what the first round of a full pass plans (nil: everything)
 	settled        *state.Tracker
+	settledKnown   bool
 	settledAtStart bool
+	settledGen     uint64
 	firstRoots     []remote.Path
 	// round: the round being planned or run (runRounds counts from 0 in each call)
 	round int

@@ -301,17 +301,26 @@ func (e *Engine) planRound(ctx context.Context, roots []remote.Path) ([]Action, 
 
 // planRoots is plan over roots and what lies below them (and their ancestors, which the planner's rules need).
 func (e *Engine) planRoots(ctx context.Context, roots []remote.Path) ([]Action, error) {
+	acts, scoped, err := e.planRootsOnly(ctx, roots)
+	if err == nil && !scoped {
+		return e.plan(ctx)
+	}
+	return acts, err
+}
+
+// planRootsOnly is planRoots where that can be told from roots alone: scoped is false (and nothing planned)
+// where only a plan of everything can tell.
+func (e *Engine) planRootsOnly(ctx context.Context, roots []remote.Path) (acts []Action, scoped bool, err error) {
 	sps := make([]ScopePath, len(roots))
 	for i, p := range roots {
 		sps[i] = ScopePath{Path: p, Subtree: true}
 	}
 	clean, err := cleanScope(sps)
 	if err != nil || (len(clean) > 0 && clean[0].Path == remote.Root) {
-		return e.plan(ctx)
+		return nil, false, nil
 	}
 	pl := e.newPlanner()
 	emitted := map[remote.Path]bool{}
-	var acts []Action
 	// On a remote that folds names, a name new on one side may have a twin outside the scope (a sibling the
 	// watcher did not report) that the planner must see to tell a collision or a case rename (seed 5894: a new
 	// local folder was created over and over beside the remote's file of the same folded name). The store has
@@ -374,8 +383,8 @@ func (e *Engine) planRoots(ctx context.Context, roots []remote.Path) ([]Action, 
 		acts = pl.finish(baseIDs(rd))
 		return nil
 	})
-	if err == nil && full {
-		return e.plan(ctx)
+	if full {
+		return nil, false, err
 	}
-	return acts, err
+	return acts, err == nil, err
 }

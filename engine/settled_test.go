@@ -64,12 +64,13 @@ func TestSettledPassPlansWhatItWrote(t *testing.T) {
 		t.Fatalf("one edit on a settled store: first round over %q (alone: %v), done %v", roots, ok, rep.Done)
 	}
 
-	// Another writer of the store (here the test) voids the mark: the next pass plans everything.
-	for range 3 {
-		if roots, ok, _ := firstRound(); ok && len(roots) == 0 {
-			break
-		}
+	// The edit's upload, and the feed read that confirmed it, wrote after that pass's last plan: the pass
+	// planned what they wrote before it ended, so the next one is settled too.
+	if roots, ok, _ := firstRound(); !ok || len(roots) != 0 {
+		t.Fatalf("the pass after an edit: first round over %q (alone: %v), want none alone", roots, ok)
 	}
+
+	// Another writer of the store (here the test) voids the mark: the next pass plans everything.
 	if err := st.Update(func(w state.Writer) error {
 		r, found, err := w.Get(state.Local, "d2/f02")
 		if err != nil || !found {
@@ -82,5 +83,28 @@ func TestSettledPassPlansWhatItWrote(t *testing.T) {
 	}
 	if roots, ok, _ := firstRound(); ok {
 		t.Fatalf("after a write outside any pass, the first round was planned over %q alone", roots)
+	}
+}
+
+// TestNoSettledPassWhereTheRemoteFolds: against a remote that folds names a path's plan depends on twins
+// anywhere in its folder, so every full pass plans everything.
+func TestNoSettledPassWhereTheRemoteFolds(t *testing.T) {
+	clk, local, rem := memPair(memremote.Options{FoldsCase: true})
+	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: memStore(t)}, Options{})
+	if err := local.WriteFile("a", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	scoped := 0
+	e.checkRoundPlan = func(roots []remote.Path, s, full []Action) {
+		if e.pass.round == 0 {
+			scoped++
+		}
+	}
+	for range 4 {
+		clk.Advance(time.Minute)
+		cleanPass(t, e)
+	}
+	if scoped != 0 {
+		t.Fatalf("%d first rounds were planned over what their pass wrote", scoped)
 	}
 }

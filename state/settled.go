@@ -42,9 +42,10 @@ func treeGen(meta *bolt.Bucket) uint64 {
 	return n
 }
 
-// bumpTreeGen moves the tree generation: the commit in progress wrote a tree.
-func bumpTreeGen(meta *bolt.Bucket) error {
-	return meta.Put([]byte(metaTreeGen), encodeUint(treeGen(meta)+1))
+// bumpTreeGen moves the tree generation (the commit in progress wrote a tree) and returns the new one.
+func bumpTreeGen(meta *bolt.Bucket) (uint64, error) {
+	g := treeGen(meta) + 1
+	return g, meta.Put([]byte(metaTreeGen), encodeUint(g))
 }
 
 // wrote notes that this transaction changed tree paths at or below p.
@@ -79,12 +80,14 @@ func (t *txn) Settled(tag []byte) (bool, error) {
 	return bytes.HasPrefix(v, gen) && bytes.Equal(v[len(gen):], tag), nil
 }
 
-// Tracker collects the tree paths written by the commits made while it is attached (Store.Track).
+// Tracker collects the tree paths written by the commits made while it is attached (Store.Track), each with
+// the tree generation its commit made.
 type Tracker struct {
 	s     *Store
 	max   int
 	mu    sync.Mutex
 	paths []remote.Path
+	gens  []uint64
 	over  bool
 }
 
@@ -109,23 +112,38 @@ func (tr *Tracker) Stop() {
 
 // Paths returns the paths written so far (a tree operation on a folder reports the folder: what changed is at
 // or below it), and false when there were more than the Tracker keeps.
-func (tr *Tracker) Paths() ([]remote.Path, bool) {
+func (tr *Tracker) Paths() ([]remote.Path, bool) { return tr.PathsSince(0) }
+
+// PathsSince is Paths of the commits that made a tree generation after gen.
+func (tr *Tracker) PathsSince(gen uint64) ([]remote.Path, bool) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	return append([]remote.Path(nil), tr.paths...), !tr.over
+	if tr.over {
+		return nil, false
+	}
+	var out []remote.Path
+	for i, p := range tr.paths {
+		if tr.gens[i] > gen {
+			out = append(out, p)
+		}
+	}
+	return out, true
 }
 
-func (tr *Tracker) add(ps []remote.Path) {
+func (tr *Tracker) add(gen uint64, ps []remote.Path) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	if tr.over {
 		return
 	}
 	if len(tr.paths)+len(ps) > tr.max {
-		tr.over, tr.paths = true, nil
+		tr.over, tr.paths, tr.gens = true, nil, nil
 		return
 	}
 	tr.paths = append(tr.paths, ps...)
+	for range ps {
+		tr.gens = append(tr.gens, gen)
+	}
 }
 
 // tracking is the attached Tracker, nil if none.

@@ -173,6 +173,11 @@ func TestTrackerCollectsCommittedTreePaths(t *testing.T) {
 	if !complete || !slices.Equal(got, want) {
 		t.Fatalf("Paths() = %q, %v; want %q, true", got, complete, want)
 	}
+	g := gen(t, s)
+	mustUpdate(t, s, func(w Writer) error { return w.Delete(Local, "c") })
+	if got, complete = tr.PathsSince(g); !complete || !slices.Equal(got, []remote.Path{"c"}) {
+		t.Fatalf("PathsSince(%d) = %q, %v; want the one commit after it", g, got, complete)
+	}
 	mustUpdate(t, s, func(w Writer) error {
 		for _, p := range []string{"d", "e", "f", "g", "h", "i", "j", "k"} {
 			if err := w.Put(Remote, rec(p, "1")); err != nil {

@@ -434,7 +434,7 @@ func (s *Store) migrate(tx *bolt.Tx, v *uint64) error {
 		if err := m.up(tx); err != nil {
 			return fmt.Errorf("migrate from schema version %d: %w", *v, err)
 		}
-		if err := bumpTreeGen(tx.Bucket(bucketMeta)); err != nil { // a migration may rewrite the trees
+		if _, err := bumpTreeGen(tx.Bucket(bucketMeta)); err != nil { // a migration may rewrite the trees
 			return fmt.Errorf("migrate from schema version %d: %w", *v, err)
 		}
 		*v++
@@ -511,6 +511,7 @@ func (s *Store) Batch(fn func(Writer) error) error {
 func (s *Store) write(kind string, run func(func(*bolt.Tx) error) error, fn func(Writer) error) error {
 	var ferr error
 	var written []remote.Path
+	var gen uint64
 	err := run(func(tx *bolt.Tx) error {
 		if ferr = failpoint.Hit("state." + kind + ".inside"); ferr != nil {
 			return ferr
@@ -521,7 +522,7 @@ func (s *Store) write(kind string, run func(func(*bolt.Tx) error) error, fn func
 			return err
 		}
 		if ferr = fn(t); ferr == nil && len(t.written) > 0 {
-			if ferr = bumpTreeGen(t.meta); ferr != nil {
+			if gen, ferr = bumpTreeGen(t.meta); ferr != nil {
 				return ferr
 			}
 		}
@@ -535,7 +536,7 @@ func (s *Store) write(kind string, run func(func(*bolt.Tx) error) error, fn func
 	})
 	if err == nil && len(written) > 0 {
 		if tr := s.tracking(); tr != nil {
-			tr.add(written)
+			tr.add(gen, written)
 		}
 	}
 	if err != nil && err != ferr {

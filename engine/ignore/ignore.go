@@ -42,6 +42,25 @@ type Matcher struct {
 // built-ins through a glob matcher were most of a no-change pass's CPU. TestBuiltinAgreesWithGitignore keeps the
 // two in step.
 func builtinName(name string) bool {
+	if name == "" {
+		return false
+	}
+	// Each built-in begins with one of the first bytes or ends with one of the last ones (the prefixes, the
+	// exact names; the suffixes): most names are neither and are told in two compares. A no-change pass over
+	// 100,000 files asked this of every component of every path, 1.3 million times, for a tenth of its CPU.
+	switch name[0] {
+	case '.', '~', '4', 'T', 'd':
+		return builtinNameFull(name)
+	}
+	switch name[len(name)-1] {
+	case 'p', 'o', 'x', '~', 'd', 'l':
+		return builtinNameFull(name)
+	}
+	return false
+}
+
+// builtinNameFull is builtinName without the first test (TestBuiltinNameShortcut holds the two together).
+func builtinNameFull(name string) bool {
 	switch name {
 	case remote.ReservedDir, "4913", ".DS_Store", "Thumbs.db", "desktop.ini":
 		return true

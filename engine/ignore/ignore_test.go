@@ -25,6 +25,40 @@ func TestBuiltinAgreesWithGitignore(t *testing.T) {
 	}
 }
 
+// TestBuiltinNameShortcut: the first- and last-byte test of builtinName drops no name builtinNameFull matches:
+// every name of up to four bytes over an alphabet of the built-ins' bytes, and each built-in's fixed parts with
+// bytes added around them.
+func TestBuiltinNameShortcut(t *testing.T) {
+	alpha := []byte(".~$#-4913TdsAwpoxlbrcDS_")
+	var names []string
+	var gen func(prefix string, n int)
+	gen = func(prefix string, n int) {
+		names = append(names, prefix)
+		if n == 0 {
+			return
+		}
+		for _, c := range alpha {
+			gen(prefix+string(c), n-1)
+		}
+	}
+	gen("", 4)
+	parts := []string{".tandem", ".tandem-", ".#", "~$", ".goutputstream-", ".swp", ".swo", ".swx", "~", ".crdownload",
+		".partial", ".~lock.", "#", "4913", ".DS_Store", "Thumbs.db", "desktop.ini"}
+	for _, p := range parts {
+		for _, a := range []string{"", "a", "x.", "~", "."} {
+			names = append(names, a+p, p+a, a+p+a, ".~lock."+a+p+"#")
+		}
+	}
+	for _, n := range names {
+		if got, want := builtinName(n), builtinNameFull(n); got != want {
+			t.Errorf("builtinName(%q) = %v, builtinNameFull says %v", n, got, want)
+		}
+	}
+	if len(names) < 300000 {
+		t.Fatalf("only %d names", len(names))
+	}
+}
+
 func BenchmarkIgnored(b *testing.B) {
 	m, _ := New([]string{"*.log", "build/"}, nil)
 	for i := 0; i < b.N; i++ {

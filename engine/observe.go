@@ -137,9 +137,8 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 				return nil, nil
 			}
 			if s.Path == p {
-				c := *s
-				it.next()
-				return &c, nil
+				it.next() // s stays valid: each page is a slice of its own
+				return s, nil
 			}
 			gone(s)
 			it.next()
@@ -185,11 +184,11 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 			incomplete = append(incomplete, ent.Path)
 			rep.skip(side.String(), ent.Path, "folder could not be read completely; its contents are kept as they were")
 		}
-		rec := state.Record{Entry: ent, HashedAt: now.UnixNano()}
 		if ent.Dir {
 			if stored != nil && stored.Dir && stored.ID == ent.ID && !ent.Incomplete {
 				return nil
 			}
+			rec := state.Record{Entry: ent, HashedAt: now.UnixNano()} // made here: the closure moves it to the heap
 			rec.Rev = ""
 			return w.add(func(tx state.Writer) error { return tx.Put(side, rec) })
 		}
@@ -200,11 +199,11 @@ func (e *Engine) observeWalkUnder(ctx context.Context, side state.Side, dir remo
 			}
 			return nil
 		}
-		rec, changed := keptRecord(ent, stored)
-		if !changed {
-			return nil
+		if kept, changed := keptRecord(ent, stored); changed {
+			rec := kept // declared where it is written: the closure moves it to the heap
+			return w.add(func(tx state.Writer) error { return tx.Put(side, rec) })
 		}
-		return w.add(func(tx state.Writer) error { return tx.Put(side, rec) })
+		return nil
 	})
 	if err == nil {
 		err = digest()

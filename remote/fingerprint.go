@@ -19,17 +19,31 @@ type Fingerprint struct {
 
 // Rev encodes f as a revision string: "size-mtime-ctime-inode".
 func (f Fingerprint) Rev() string {
-	return strconv.FormatInt(f.Size, 10) + "-" + strconv.FormatInt(f.MTime, 10) + "-" +
-		strconv.FormatInt(f.CTime, 10) + "-" + strconv.FormatUint(f.Inode, 10)
+	// One allocation: every file of every walk gets one.
+	var b [4*20 + 3]byte
+	s := strconv.AppendInt(b[:0], f.Size, 10)
+	s = strconv.AppendInt(append(s, '-'), f.MTime, 10)
+	s = strconv.AppendInt(append(s, '-'), f.CTime, 10)
+	s = strconv.AppendUint(append(s, '-'), f.Inode, 10)
+	return string(s)
 }
 
 // ParseFingerprint decodes a Rev made by Fingerprint.Rev. ok is false for any other revision (a provider's, or
 // one stored by a tandem whose fingerprint had no ctime: such a file is hashed again once).
 func ParseFingerprint(rev string) (f Fingerprint, ok bool) {
-	parts := strings.Split(rev, "-")
-	if len(parts) != 4 {
+	// strings.Split's four parts without its slice (every stored file of every walk is parsed).
+	var parts [4]string
+	rest := rev
+	for i := range 3 {
+		var found bool
+		if parts[i], rest, found = strings.Cut(rest, "-"); !found {
+			return Fingerprint{}, false
+		}
+	}
+	if strings.Contains(rest, "-") {
 		return Fingerprint{}, false
 	}
+	parts[3] = rest
 	var err [4]error
 	f.Size, err[0] = strconv.ParseInt(parts[0], 10, 64)
 	f.MTime, err[1] = strconv.ParseInt(parts[1], 10, 64)

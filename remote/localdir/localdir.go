@@ -213,7 +213,9 @@ func id(fi FileInfo) string {
 	if fi.Ino == 0 {
 		return "" // unknown on this platform: no move detection rather than false ones
 	}
-	return strconv.FormatUint(fi.Dev, 10) + ":" + strconv.FormatUint(fi.Ino, 10)
+	var b [2*20 + 1]byte
+	s := strconv.AppendUint(b[:0], fi.Dev, 10)
+	return string(strconv.AppendUint(append(s, ':'), fi.Ino, 10))
 }
 
 // entry describes fi at p. Folders carry no ModTime or Rev: they change with every child and have no content.

@@ -130,6 +130,7 @@ func (d *Dir) list(ctx context.Context, h DirHandle, dir remote.Path) (kids []ch
 		}
 		return nil, rerr, nil
 	}
+	kids = make([]child, 0, len(ents))
 	for _, en := range ents {
 		n := en.Name
 		if isTemp(n) || (dir == remote.Root && n == remote.ReservedDir) {

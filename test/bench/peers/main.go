@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tandemsync/tandem/test/bench/measure"
@@ -155,7 +156,7 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 	fmt.Fprintf(&md, "# tandem and its peers, same trees, same run\n\n")
 	fmt.Fprintf(&md, "`make bench-peers` (go run ./test/bench/peers -runs %d -trees %s -targets %s) on %s, %s, %d CPUs as Go sees them.\n",
 		runs, strings.Join(names, ","), strings.Join(targets, ","), time.Now().UTC().Format("2006-01-02 15:04 UTC"), measure.Kernel(), measure.NumCPU())
-	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs)
+	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run, and every timed run began after a sync(2), so that none is timed while the kernel writes back what the step before it wrote. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs)
 	if slices.Contains(targets, targetPCloud) {
 		fmt.Fprintf(&md, "Rows marked pCloud sync to the pCloud emulator (remote/pcloud/emulator), served by the benchmark process over HTTPS on 127.0.0.1 with a fresh account for every first sync; only tandem and rclone copy speak its API. "+
 			"Its work (TLS, three digests of every upload, its own database) is in both tools' wall times, not in their RSS. "+
@@ -322,6 +323,10 @@ func runTool(t tool, tr tree, tg, src string, files []string, work string, runs 
 				cmd = t.again(src, dst, state)
 			}
 			fmt.Fprintf(os.Stderr, "== %s %s %s run %d\n", t.name, s, label, i+1)
+			// Every tool starts on a quiet disk: the previous step (a first sync's gigabytes, the replica's
+			// removal, the byte comparison's reads) leaves the kernel writing back for tens of seconds, and a pass
+			// of one second timed during that measured the writeback as much as the tool.
+			syscall.Sync()
 			secs, rss, err := timed(cmd, work)
 			if err != nil {
 				return fmt.Errorf("%s, %s %s: %w", t.name, s, label, err)

@@ -238,6 +238,9 @@ func (e *Engine) run(ctx context.Context, sc *scopeState) (*Report, error) {
 		}
 		rep.PendingRemote = len(left)
 	}
+	if err == nil && sc == nil && e.pass.afterUnclean {
+		e.d.Store.Recovered() // a full pass saw everything the unclean end may have left
+	}
 	if err == nil {
 		if kerr := e.keepSettled(ctx); kerr != nil {
 			// The pass's work is done; the next full pass plans everything instead.
@@ -252,6 +255,7 @@ func (e *Engine) runPass(ctx context.Context, rep *Report) error {
 	if err := e.beginSettled(); err != nil {
 		return err
 	}
+	e.pass.afterUnclean = e.d.Store.Unclean() && !e.o.DryRun
 	if !e.o.DryRun {
 		if err := e.takePending(); err != nil {
 			return err

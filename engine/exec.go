@@ -240,6 +240,16 @@ func (e *Engine) do(ctx context.Context, a Action, rep *Report) (int64, error) {
 		if err := e.recheckRacy(ctx, a.Path, a.Local); err != nil {
 			return 0, err
 		}
+		if e.pass.afterUnclean && a.Local != nil && !a.Local.Dir {
+			// After an unclean end a power loss may have undone the user's last local changes (a rename, a
+			// write) after tandem sent them: the local file then looks unchanged since its sync point while the
+			// remote holds tandem's own upload of what the power loss took, which replaced the remote copy of
+			// the version now only here (simulation seed 642701: mv b a; write b; upload of b; power loss).
+			// Nothing stored tells that upload from another client's edit, so the two are compared and, if
+			// they differ, both kept as a conflict, until a full pass has completed.
+			a.Op, a.Reason = Compare, "the last run did not end cleanly: compare before replacing the local file"
+			return e.reconcile(ctx, a, rep)
+		}
 		return e.download(ctx, a.Path, revOf(a.Local))
 	case MkdirRemote, MkdirLocal:
 		return 0, e.mkdir(ctx, a)

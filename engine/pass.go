@@ -54,6 +54,9 @@ type pass struct {
 	firstRoots     []remote.Path
 	// round: the round being planned or run (runRounds counts from 0 in each call)
 	round int
+	// afterUnclean: the store's last holder ended uncleanly (state.Store.Unclean): a download that would
+	// replace a local file compares the two first and keeps both if they differ (exec.go)
+	afterUnclean bool
 }
 
 // beginPass starts a pass's own state; sc is the scope of a scoped pass (nil: a full pass).

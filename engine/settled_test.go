@@ -1,10 +1,15 @@
 package engine
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/memremote"
@@ -106,5 +111,67 @@ func TestNoSettledPassWhereTheRemoteFolds(t *testing.T) {
 	}
 	if scoped != 0 {
 		t.Fatalf("%d first rounds were planned over what their pass wrote", scoped)
+	}
+}
+
+// TestDownloadAfterUncleanEndKeepsBoth: after a holder of the store that did not close it, a remote change to a
+// file unchanged locally is not downloaded over it: the local file may be the last copy of the version the
+// remote change replaced (seed 642701), so both are kept as a conflict. Once a full pass has completed, a
+// remote change is downloaded again.
+func TestDownloadAfterUncleanEndKeepsBoth(t *testing.T) {
+	clk, local, rem := memPair(memremote.Options{})
+	path := t.TempDir() + "/pair.db"
+	open := func() *state.Store {
+		st, err := state.Open(path, zap.NewNop(), state.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	st := open()
+	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{})
+	if err := local.WriteFile("b", []byte("version one")); err != nil {
+		t.Fatal(err)
+	}
+	cleanPass(t, e)
+	if st.Unclean() {
+		t.Fatal("a new store is unclean")
+	}
+	clk.Advance(time.Minute)
+	if err := rem.WriteFile("b", []byte("version two")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Abandon(); err != nil { // the process dies
+		t.Fatal(err)
+	}
+	st = open()
+	defer st.Close()
+	if !st.Unclean() {
+		t.Fatal("a store left without Close is not unclean")
+	}
+	e = testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{})
+	rep := cleanPass(t, e)
+	if len(rep.Conflicts) != 1 {
+		t.Fatalf("after an unclean end: conflicts %+v, done %v; want the remote change kept beside the local file", rep.Conflicts, rep.Done)
+	}
+	for _, s := range []*memremote.Mem{local, rem} {
+		snap := s.Snapshot()
+		for _, want := range []string{"version one", "version two"} {
+			sum := sha256.Sum256([]byte(want))
+			if !slices.Contains(slices.Collect(maps.Values(snap)), hex.EncodeToString(sum[:])) {
+				t.Errorf("%s lost %q: %v", s, want, snap)
+			}
+		}
+	}
+	if st.Unclean() {
+		t.Fatal("still unclean after a full pass")
+	}
+	clk.Advance(time.Minute)
+	if err := rem.WriteFile("b", []byte("version three")); err != nil {
+		t.Fatal(err)
+	}
+	rep = cleanPass(t, e)
+	if len(rep.Conflicts) != 0 || len(rep.Done) != 1 {
+		t.Fatalf("after recovery: conflicts %+v, done %v; want one download", rep.Conflicts, rep.Done)
 	}
 }

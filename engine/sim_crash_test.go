@@ -77,7 +77,7 @@ func (w *world) tick(what string) error {
 }
 
 // crash is a power loss: the fake disk keeps what was durable (and a random part of the rest), the engine's
-// memory is gone, and the store is reopened from its file (bbolt: the last commit).
+// memory is gone, and the store is reopened from its file (bbolt: the last commit), found not closed.
 func (w *world) crash() {
 	w.fullNext = true
 	w.ffs.Crash()
@@ -85,7 +85,7 @@ func (w *world) crash() {
 		w.names.crashed(w)
 	}
 	if w.st != nil {
-		w.st.Close()
+		w.st.Abandon() // as the process died: the next open finds the store unclean
 		w.st = nil
 	}
 	w.openStore()

@@ -133,6 +133,7 @@ var pinnedSeeds = []uint64{
 	343536, // I8 (-sim.lazydisk, soak): a stale feed event of a file renamed aside cleared the folder tandem had made at its old name; a file below, named by no later event, taken for deleted (TestFeedStaleEventOfARenamedAsideFile)
 	501002, // harness (-sim.lazydisk, soak): the root wiped mid-pass, the wipe and part of the user's write of .tandem-x.part lost in a power loss; the torn file is still the user's
 	502637, // harness (-sim.lazydisk, soak): mv café Café; rm -r Café; mkdir café; write café/a, with no pass between: to the engine an edit of café/a (lastSeenL)
+	642701, // I2 (-sim.lazydisk, soak): mv b a; write b; b uploaded, a power loss undid the mv and the write; b downloaded over the only copy of the version the mv had moved (TestDownloadAfterUncleanEndKeepsBoth)
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -159,10 +160,12 @@ const pidSuffix = ".pid"
 
 // Store is one pair's database.
 type Store struct {
-	rw       bool // opened read-write: Close clears metaOpen
-	trackMu  sync.Mutex
-	tracker  *Tracker // settled.go
-	checked  bool     // Open ran the page-level check (tests)
+	rw      bool // opened read-write: Close clears metaOpen
+	trackMu sync.Mutex
+	tracker *Tracker // settled.go
+	// unclean: the last read-write holder did not close the store (Unclean)
+	unclean  atomic.Bool
+	checked  bool // Open ran the page-level check (tests)
 	db       *bolt.DB
 	path     string
 	lg       *zap.Logger
@@ -323,6 +326,7 @@ func (s *Store) prepare(readOnly bool) (v uint64, err error) {
 			if meta.Get([]byte(metaOpen)) == nil && from == v && fresh {
 				check = false
 			}
+			s.unclean.Store(meta.Get([]byte(metaOpen)) != nil)
 			return meta.Put([]byte(metaOpen), []byte{1})
 		})
 	}
@@ -444,6 +448,21 @@ func (s *Store) migrate(tx *bolt.Tx, v *uint64) error {
 		s.lg.Info("state migrated", zap.Uint64("schema", *v))
 	}
 	return nil
+}
+
+// Unclean reports whether the last read-write holder of the store ended without closing it (a crash, kill -9,
+// a power loss), until Recovered is called. After a power loss the local disk may hold older content than the
+// holder last saw, which the engine must not overwrite unseen (engine/DESIGN.md, "After an unclean end").
+func (s *Store) Unclean() bool { return s.unclean.Load() }
+
+// Recovered records that a pass after an unclean end completed: Unclean reports false from then on.
+func (s *Store) Recovered() { s.unclean.Store(false) }
+
+// Abandon releases the database and its lock the way a process that dies does, without recording a clean
+// close: the next Open finds it Unclean (crash tests; a real program calls Close).
+func (s *Store) Abandon() error {
+	s.rw = false
+	return s.db.Close()
 }
 
 // Close releases the database and its lock. Transactions must have finished.

@@ -52,6 +52,7 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 			e.progress(Event{Action: a, Done: true, Err: err})
 			if err == nil {
 				progressed.Store(true)
+				e.created(a)
 				if !foundGone {
 					e.deleted(a)
 				}

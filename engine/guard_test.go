@@ -13,6 +13,7 @@ import (
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/localdir"
 	"github.com/tandemsync/tandem/remote/memremote"
+	"github.com/tandemsync/tandem/state"
 )
 
 // unholdable is a remote with a change feed whose folder "Bad" (and what is in it) bears a name tandem cannot
@@ -217,4 +218,51 @@ func TestGuardDeleteFoundGoneIsNotBooked(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGuardBudgetIsThePassStartFiles (seed 681333, -sim.lazydisk): a remote folder moved and emptied was planned
+// as a move in one round and the deletes of its files in the next, after a round that uploaded a new local file;
+// the guard counted that file among those the pair had. 15 deletes of 29 files is more than half; of 30 it was
+// not. Here the guard is asked directly, as that round asked it.
+func TestGuardBudgetIsThePassStartFiles(t *testing.T) {
+	clk, local, rem := memPair(memremote.Options{})
+	st := memStore(t)
+	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{})
+	for i := range 14 {
+		if err := local.WriteFile(fmt.Sprintf("a%02d", i), []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 15 {
+		if err := local.WriteFile(fmt.Sprintf("d/s%02d", i), []byte{byte(100 + i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := local.WriteFile("new.txt", []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	cleanPass(t, e) // 30 synced files
+	var acts []Action
+	if err := st.View(func(r state.Reader) error {
+		for i := range 15 {
+			b, ok, err := r.GetBase(remote.Path(fmt.Sprintf("d/s%02d", i)))
+			if err != nil || !ok {
+				return fmt.Errorf("base %d: %v %v", i, ok, err)
+			}
+			acts = append(acts, Action{Op: DeleteLocal, Path: b.Path, Base: &b, Local: &b.Local})
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.beginPass(&Report{}, nil)
+	if err := e.guard(acts); err != nil {
+		t.Fatalf("15 deletes of 30 files the pair had: %v", err)
+	}
+	// The same round in a pass whose earlier round uploaded new.txt for the first time.
+	e.created(Action{Op: Upload, Path: "new.txt", Local: &state.Record{}})
+	if err := e.guard(acts); !errors.Is(err, ErrBigDelete) {
+		t.Fatalf("15 deletes of the 29 files the pair had when the pass began: %v, want a stop", err)
+	}
+	e.pass = nil
 }

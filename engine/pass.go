@@ -26,6 +26,9 @@ type pass struct {
 	// deleted: files deleted in this pass, local and remote: the delete budget is the pass's, not a round's
 	// (a retried delete counts once)
 	deleted [2]map[remote.Path]bool
+	// created: files this pass gave their first sync point: the delete budget is a share of the files the pair
+	// had when the pass began, not of those a round before the deletes added (guard)
+	created map[remote.Path]bool
 	// wrote: remote paths written since confirmWrites last read the feed past them
 	wrote map[remote.Path]bool
 
@@ -61,7 +64,8 @@ type pass struct {
 
 // beginPass starts a pass's own state; sc is the scope of a scoped pass (nil: a full pass).
 func (e *Engine) beginPass(rep *Report, sc *scopeState) {
-	e.pass = &pass{rep: rep, scope: sc, skipped: map[remote.Path]bool{}, deleted: [2]map[remote.Path]bool{{}, {}}}
+	e.pass = &pass{rep: rep, scope: sc, skipped: map[remote.Path]bool{}, deleted: [2]map[remote.Path]bool{{}, {}},
+		created: map[remote.Path]bool{}}
 	if e.o.AllowDeletes && e.o.Window != nil {
 		// The user let this pass through: what the window counted so far was approved with it.
 		e.o.Window.Reset()

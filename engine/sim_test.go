@@ -134,6 +134,7 @@ var pinnedSeeds = []uint64{
 	501002, // harness (-sim.lazydisk, soak): the root wiped mid-pass, the wipe and part of the user's write of .tandem-x.part lost in a power loss; the torn file is still the user's
 	502637, // harness (-sim.lazydisk, soak): mv café Café; rm -r Café; mkdir café; write café/a, with no pass between: to the engine an edit of café/a (lastSeenL)
 	642701, // I2 (-sim.lazydisk, soak): mv b a; write b; b uploaded, a power loss undid the mv and the write; b downloaded over the only copy of the version the mv had moved (TestDownloadAfterUncleanEndKeepsBoth)
+	681333, // I9 (-sim.lazydisk, soak): a round that uploaded a new file widened the next round's delete budget: 15 of 29 went through as 15 of 30 (TestGuardBudgetIsThePassStartFiles)
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

@@ -358,7 +358,7 @@ func (d *Dir) HashOf(ctx context.Context, p remote.Path, algo string) (remote.Ha
 	if err != nil {
 		return remote.Hash{}, remote.Entry{}, err
 	}
-	_, err = io.Copy(h, ctxReader{ctx, f})
+	_, err = copyBuffered(h, ctxReader{ctx, f})
 	var after FileInfo
 	if err == nil {
 		// The open file's stat, not the path's: the digest describes this file's bytes, and a write to it

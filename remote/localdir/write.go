@@ -210,7 +210,7 @@ func (d *Dir) put(ctx context.Context, p remote.Path, dir Folder, base, tmp stri
 	if h != nil {
 		dst = io.MultiWriter(f, h)
 	}
-	got, err := io.Copy(dst, ctxReader{ctx, src})
+	got, err := copyBuffered(dst, ctxReader{ctx, src})
 	if err == nil && size >= 0 && got != size {
 		err = fmt.Errorf("%w: body has %s bytes, want %d", remote.ErrCorrupt, more(got, size), size)
 	}

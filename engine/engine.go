@@ -302,9 +302,12 @@ func (e *Engine) runRounds(ctx context.Context, rep *Report, rootsChecked bool) 
 			roots := next
 			plan = func(ctx context.Context) ([]Action, error) { return e.planRound(ctx, roots) }
 		}
-		gen, err := e.treeGen()
-		if err != nil {
-			return err
+		var gen uint64
+		if e.canMarkSettled() { // a scoped pass's round (the daemon's every edit) reads nothing more
+			var err error
+			if gen, err = e.treeGen(); err != nil {
+				return err
+			}
 		}
 		acts, err := plan(ctx)
 		if err != nil {

@@ -89,7 +89,7 @@ func (e *Engine) treeGen() (uint64, error) { return viewOne(e.d.Store, state.Rea
 // generation gen found nothing; the store refuses it if a tree was written since. It is skipped where the mark
 // already stands and nothing was written since (a no-change pass writes nothing).
 func (e *Engine) markSettled(ctx context.Context, gen uint64) error {
-	if e.folds || e.o.DryRun || e.pass.scope != nil || ctx.Err() != nil {
+	if !e.canMarkSettled() || ctx.Err() != nil {
 		return nil
 	}
 	if e.pass.settledKnown && e.pass.settledGen == gen {
@@ -97,6 +97,10 @@ func (e *Engine) markSettled(ctx context.Context, gen uint64) error {
 	}
 	return e.mark(gen)
 }
+
+// canMarkSettled: an empty plan of the running pass's rounds may mark the store settled (a full pass that acts,
+// against a remote that does not fold names).
+func (e *Engine) canMarkSettled() bool { return !e.folds && !e.o.DryRun && e.pass.scope == nil }
 
 // mark writes the settled mark for generation gen and, if the store took it, remembers it for keepSettled.
 func (e *Engine) mark(gen uint64) error {

@@ -45,16 +45,39 @@ func builtinName(name string) bool {
 	if name == "" {
 		return false
 	}
-	// Each built-in begins with one of the first bytes or ends with one of the last ones (the prefixes, the
-	// exact names; the suffixes): most names are neither and are told in two compares. A no-change pass over
-	// 100,000 files asked this of every component of every path, 1.3 million times, for a tenth of its CPU.
+	// Only names that begin with '.' or '~' can carry a built-in prefix; the rest are told by their length
+	// (the three exact names that do not begin with '.') and their last byte (the suffixes), so that most
+	// names cost two or three compares. A no-change pass over 100,000 files asks this of every component of
+	// every path, 1.3 million times; testing a first 'd' for desktop.ini sent every "docs" and "data" down
+	// the slow path, a tenth of that pass's CPU.
 	switch name[0] {
-	case '.', '~', '4', 'T', 'd':
+	case '.', '~':
 		return builtinNameFull(name)
 	}
+	switch len(name) {
+	case 4:
+		if name == "4913" {
+			return true
+		}
+	case 9:
+		if name == "Thumbs.db" {
+			return true
+		}
+	case 11:
+		if name == "desktop.ini" {
+			return true
+		}
+	}
 	switch name[len(name)-1] {
-	case 'p', 'o', 'x', '~', 'd', 'l':
-		return builtinNameFull(name)
+	case '~':
+		return true
+	case 'p', 'o', 'x':
+		n := len(name)
+		return n >= 4 && name[n-4:n-1] == ".sw"
+	case 'd':
+		return strings.HasSuffix(name, ".crdownload")
+	case 'l':
+		return strings.HasSuffix(name, ".partial")
 	}
 	return false
 }

@@ -25,7 +25,8 @@ func TestBuiltinAgreesWithGitignore(t *testing.T) {
 	}
 }
 
-// TestBuiltinNameShortcut: the first- and last-byte test of builtinName drops no name builtinNameFull matches:
+// TestBuiltinNameShortcut: the first-byte, length and last-byte tests of builtinName drop no name builtinNameFull
+// matches:
 // every name of up to four bytes over an alphabet of the built-ins' bytes, and each built-in's fixed parts with
 // bytes added around them.
 func TestBuiltinNameShortcut(t *testing.T) {

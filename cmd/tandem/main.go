@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 
@@ -19,9 +20,14 @@ func main() {
 	// download stays a temp file that the next pass removes.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile := cpuProfile(os.Getenv("TANDEM_CPUPROFILE"))
+	blockFile := os.Getenv("TANDEM_BLOCKPROFILE")
+	if blockFile != "" {
+		runtime.SetBlockProfileRate(1) // every blocking event: a first sync's time is mostly waits
+	}
 	code := cli.Execute(ctx, cli.NewApp(cli.NewRegistry()), os.Args[1:])
 	stopProfile()
-	allocProfile(os.Getenv("TANDEM_ALLOCPROFILE"))
+	writeProfile("allocs", "TANDEM_ALLOCPROFILE", os.Getenv("TANDEM_ALLOCPROFILE"))
+	writeProfile("block", "TANDEM_BLOCKPROFILE", blockFile)
 	stop()
 	os.Exit(code)
 }
@@ -49,20 +55,21 @@ func cpuProfile(file string) func() {
 	}
 }
 
-// allocProfile writes the run's allocations (the sampled "allocs" profile) to file when it is set
-// (TANDEM_ALLOCPROFILE): a pass's garbage is what its collector spends CPU on.
-func allocProfile(file string) {
+// writeProfile writes the run's profile name to file when it is set: "allocs" (TANDEM_ALLOCPROFILE, sampled), a
+// pass's garbage being what its collector spends CPU on; "block" (TANDEM_BLOCKPROFILE, every event), where
+// goroutines waited (syncs, commits, the pool), which a CPU profile does not show.
+func writeProfile(name, env, file string) {
 	if file == "" {
 		return
 	}
 	f, err := os.Create(file)
 	if err == nil {
-		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		err = pprof.Lookup(name).WriteTo(f, 0)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "tandem: TANDEM_ALLOCPROFILE: %v\n", err)
+		fmt.Fprintf(os.Stderr, "tandem: %s: %v\n", env, err)
 	}
 }

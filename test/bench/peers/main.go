@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tandemsync/tandem/test/bench/measure"
 	"github.com/tandemsync/tandem/test/bench/treegen"
 )
@@ -148,15 +150,20 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 	if _, err := os.Stat(tandem); err != nil {
 		return fmt.Errorf("tandem binary: %w (run make build first)", err)
 	}
-	if err := os.RemoveAll(work); err != nil {
-		return err
+	if _, err := os.Stat(work); err == nil {
+		if err := os.RemoveAll(work); err != nil {
+			return err
+		}
+		if err := settle(filepath.Dir(work)); err != nil {
+			return err
+		}
 	}
 	defer os.RemoveAll(work)
 	var md strings.Builder
 	fmt.Fprintf(&md, "# tandem and its peers, same trees, same run\n\n")
 	fmt.Fprintf(&md, "`make bench-peers` (go run ./test/bench/peers -runs %d -trees %s -targets %s) on %s, %s, %d CPUs as Go sees them.\n",
 		runs, strings.Join(names, ","), strings.Join(targets, ","), time.Now().UTC().Format("2006-01-02 15:04 UTC"), measure.Kernel(), measure.NumCPU())
-	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run, and every timed run began after a sync(2), so that none is timed while the kernel writes back what the step before it wrote. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs)
+	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run, and every timed run began after a sync(2), so that none is timed while the kernel writes back what the step before it wrote. Each first sync writes a replica of its own; a tool's replicas are removed after its last scenario, and where the disk is ext4 without a journal the next timed run waits 65 s after a removal (that filesystem reuses no inode deleted in the last minute, and every file created meanwhile scans past them: a first sync right after a removal took 2.5 to 4 times as long, for every tool). The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs)
 	if slices.Contains(targets, targetPCloud) {
 		fmt.Fprintf(&md, "Rows marked pCloud sync to the pCloud emulator (remote/pcloud/emulator), served by the benchmark process over HTTPS on 127.0.0.1 with a fresh account for every first sync; only tandem and rclone copy speak its API. "+
 			"Its work (TLS, three digests of every upload, its own database) is in both tools' wall times, not in their RSS. "+
@@ -221,6 +228,9 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 		if err := os.RemoveAll(src); err != nil {
 			return err
 		}
+		if err := settle(work); err != nil {
+			return err
+		}
 	}
 	fmt.Print(md.String())
 	return measure.WriteSection(out, section, md.String())
@@ -263,8 +273,20 @@ func cells(ts []tool, res map[string]*result) string {
 // runTool runs tool t's scenarios on one tree and one target: `runs` first syncs, each into an empty replica
 // (pCloud: a new emulator), then the incremental passes on the last one.
 func runTool(t tool, tr tree, tg, src string, files []string, work string, runs int, scen []string, res map[string]map[string]*result) (err error) {
-	dst := filepath.Join(work, "dst")
-	state := filepath.Join(work, "state")
+	// Every first sync writes into a replica of its own: the runs' replicas are removed together after the
+	// tool's last scenario (then settle), never between two timed runs (see settle).
+	var made []string
+	defer func() {
+		for _, d := range made {
+			if rerr := os.RemoveAll(d); rerr != nil && err == nil {
+				err = rerr
+			}
+		}
+		if len(made) > 0 && err == nil {
+			err = settle(work)
+		}
+	}()
+	var dst, state string
 	var emu *pcloudEmu
 	defer func() {
 		if emu != nil {
@@ -289,13 +311,13 @@ func runTool(t tool, tr tree, tg, src string, files []string, work string, runs 
 		}
 		for i := range runs {
 			if s == "first sync" {
+				dst = filepath.Join(work, fmt.Sprintf("dst-%d", i))
+				state = filepath.Join(work, fmt.Sprintf("state-%d", i))
 				for _, d := range []string{dst, state} {
-					if err := os.RemoveAll(d); err != nil {
-						return err
-					}
 					if err := os.MkdirAll(d, 0o755); err != nil {
 						return err
 					}
+					made = append(made, d)
 				}
 				if tg == targetPCloud {
 					if emu != nil {
@@ -342,7 +364,47 @@ func runTool(t tool, tr tree, tg, src string, files []string, work string, runs 
 			r.secs, r.rss = append(r.secs, secs), append(r.rss, rss)
 		}
 	}
-	return os.RemoveAll(dst)
+	return nil
+}
+
+// settle makes the disk under dir quiet after a removal, before the next timed run: a sync(2), and on ext4
+// without a journal (this machine's disk) a wait of 65 s. That filesystem does not reuse an inode for 60 s after
+// its deletion once the inode table is written back (ialloc.c, recently_deleted), and every file created
+// meanwhile scans past the recently deleted ones: a 20,000-file first sync right after the removal of a replica
+// took 8.4 to 13.4 s against 3.1 s a few minutes later, for rclone as for tandem, and whichever tool ran first
+// after a removal paid it. The removal is not what the tools are timed for.
+func settle(dir string) error {
+	syscall.Sync()
+	if !ext4NoJournal(dir) {
+		return nil
+	}
+	fmt.Fprintf(os.Stderr, "== waiting 65 s: ext4 without a journal reuses no inode deleted in the last 60 s\n")
+	time.Sleep(65 * time.Second) // the kernel's condition is a time: nothing to wait on instead
+	return nil
+}
+
+// ext4NoJournal reports whether dir is on an ext2/3/4 filesystem mounted without a journal (no jbd2 entry for its
+// device in /proc/fs/jbd2). Anything it cannot tell counts as journaled (no wait).
+func ext4NoJournal(dir string) bool {
+	var sf syscall.Statfs_t
+	if err := syscall.Statfs(dir, &sf); err != nil || sf.Type != 0xEF53 {
+		return false
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return false
+	}
+	ue, err := os.ReadFile(fmt.Sprintf("/sys/dev/block/%d:%d/uevent", unix.Major(st.Dev), unix.Minor(st.Dev)))
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(ue), "\n") {
+		if dev, ok := strings.CutPrefix(l, "DEVNAME="); ok {
+			m, err := filepath.Glob("/proc/fs/jbd2/" + dev + "-*")
+			return err == nil && len(m) == 0
+		}
+	}
+	return false
 }
 
 // timed runs cmd and returns its wall time and peak RSS (KiB, 0: unknown). The RSS comes from GNU time: a

@@ -3,7 +3,10 @@
 package localdir_test
 
 import (
+	"bytes"
 	"errors"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -100,5 +103,67 @@ func TestOSFSRefusesSymlinksOnThePath(t *testing.T) {
 	must(fsys.Remove("a/renamed"))
 	if err := fsys.Remove("a/nothing"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Remove of a missing name = %v, want not-exist", err)
+	}
+}
+
+// TestOSFSFilesReadWriteAndCloseOnce: the files OSFS opens and creates through openat2 (bare descriptors, not
+// *os.File) behave as os.File does for tandem's uses: a whole write, reads to io.EOF, the open file's stat, and
+// a second Close that reports fs.ErrClosed instead of closing a descriptor number reused meanwhile.
+func TestOSFSFilesReadWriteAndCloseOnce(t *testing.T) {
+	dir := t.TempDir()
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	fsys := localdir.OSFS(r)
+	body := make([]byte, 300_000) // more than one read
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	w, err := fsys.Create("f", 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.Write(body); err != nil || n != len(body) {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	if err := w.Chmod(0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := w.Stat(); err != nil || fi.Size != int64(len(body)) || fi.Mode.Perm() != 0o640 || fi.Name != "f" {
+		t.Fatalf("Stat = %+v, %v", fi, err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); !errors.Is(err, fs.ErrClosed) {
+		t.Fatalf("second Close = %v, want fs.ErrClosed", err)
+	}
+	if _, err := w.Write([]byte("x")); !errors.Is(err, fs.ErrClosed) {
+		t.Fatalf("Write after Close = %v, want fs.ErrClosed", err)
+	}
+	if _, err := fsys.Create("f", 0o600); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Create over an existing file = %v, want fs.ErrExist", err)
+	}
+	f, err := fsys.Open("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(f)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("ReadAll = %d bytes, %v", len(got), err)
+	}
+	if n, err := f.Read(make([]byte, 10)); n != 0 || err != io.EOF {
+		t.Fatalf("Read at the end = %d, %v, want io.EOF", n, err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fsys.Open("missing"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Open of a missing file = %v", err)
 	}
 }

@@ -163,8 +163,8 @@ type osFS struct {
 // pathOps are the FS operations that resolve a path, done with a one-call resolution beneath the root.
 type pathOps interface {
 	Lstat(name string) (FileInfo, error)
-	Open(name string) (*os.File, error)
-	Create(name string, perm fs.FileMode) (*os.File, error)
+	Open(name string) (File, error)
+	Create(name string, perm fs.FileMode) (File, error)
 	OpenDir(name string) (*os.File, error)
 	Mkdir(name string, perm fs.FileMode) error
 	Remove(name string) error
@@ -203,11 +203,10 @@ func (o osFS) ReadDir(name string) ([]string, error) {
 }
 
 func (o osFS) Open(name string) (File, error) {
-	open := o.r.Open
 	if o.fast != nil {
-		open = o.fast.Open
+		return o.fast.Open(name)
 	}
-	f, err := open(name)
+	f, err := o.r.Open(name)
 	if err != nil {
 		return nil, err
 	}
@@ -215,13 +214,10 @@ func (o osFS) Open(name string) (File, error) {
 }
 
 func (o osFS) Create(name string, perm fs.FileMode) (File, error) {
-	var f *os.File
-	var err error
 	if o.fast != nil {
-		f, err = o.fast.Create(name, perm)
-	} else {
-		f, err = o.r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		return o.fast.Create(name, perm)
 	}
+	f, err := o.r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return nil, err
 	}

@@ -71,6 +71,7 @@ func main() {
 	only := flag.String("tools", "", "comma-separated tools to run (default all): tandem, unison, rclone bisync, rclone copy, cp -r")
 	work := flag.String("work", filepath.Join(os.TempDir(), "tandem-bench-peers"), "scratch folder (emptied)")
 	section := flag.String("section", "bench-peers", "the name of this run's section of -out (another name keeps an earlier run's table beside this one)")
+	flag.DurationVar(&settleWait, "settle", settleWait, "wait after removing replicas on ext4 without a journal (see settle; 0 for a quick check of the harness)")
 	targets := flag.String("targets", "dir,pcloud", "replica targets: dir (a local folder, every tool) and pcloud (the pCloud emulator: tandem and rclone copy)")
 	flag.Parse()
 	if abs, err := filepath.Abs(*tandem); err == nil {
@@ -163,7 +164,7 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 	fmt.Fprintf(&md, "# tandem and its peers, same trees, same run\n\n")
 	fmt.Fprintf(&md, "`make bench-peers` (go run ./test/bench/peers -runs %d -trees %s -targets %s) on %s, %s, %d CPUs as Go sees them.\n",
 		runs, strings.Join(names, ","), strings.Join(targets, ","), time.Now().UTC().Format("2006-01-02 15:04 UTC"), measure.Kernel(), measure.NumCPU())
-	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run, and every timed run began after a sync(2), so that none is timed while the kernel writes back what the step before it wrote. Each first sync writes a replica of its own; a tool's replicas are removed after its last scenario, and where the disk is ext4 without a journal the next timed run waits 65 s after a removal (that filesystem reuses no inode deleted in the last minute, and every file created meanwhile scans past them: a first sync right after a removal took 2.5 to 4 times as long, for every tool). The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs)
+	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run, and every timed run began after a sync(2), so that none is timed while the kernel writes back what the step before it wrote. Each first sync writes a replica of its own, and replicas are removed only between tools, never between two timed runs; where the disk is ext4 without a journal the next timed run waits %s after a removal (that filesystem reuses no inode deleted in the last minute, and every file created meanwhile scans past them: a first sync right after a removal took 2.5 to 4 times as long, for every tool). In the incremental passes the tools take turns within each run, so that the machine's drift over minutes falls on all of them. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs, settleWait)
 	if slices.Contains(targets, targetPCloud) {
 		fmt.Fprintf(&md, "Rows marked pCloud sync to the pCloud emulator (remote/pcloud/emulator), served by the benchmark process over HTTPS on 127.0.0.1 with a fresh account for every first sync; only tandem and rclone copy speak its API. "+
 			"Its work (TLS, three digests of every upload, its own database) is in both tools' wall times, not in their RSS. "+
@@ -206,13 +207,30 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 				res[s] = map[string]*result{}
 				loads[s] = [2]string{measure.Loadavg(), ""}
 			}
-			for _, t := range ts {
-				if t.missing != "" || (tg == targetPCloud && t.pcloud == nil) {
-					continue
+			var reps []*replica
+			err := func() error {
+				for ti, t := range ts {
+					if t.missing != "" || (tg == targetPCloud && t.pcloud == nil) {
+						continue
+					}
+					r := &result{}
+					res["first sync"][t.name] = r
+					rep, err := firstSyncs(t, ti, tr, tg, src, work, runs, r)
+					if err != nil {
+						return err
+					}
+					reps = append(reps, rep)
 				}
-				if err := runTool(t, tr, tg, src, files, work, runs, scen, res); err != nil {
-					return err
-				}
+				return incremental(reps, tr, tg, src, files, work, runs, scen, res)
+			}()
+			for _, rep := range reps {
+				err = errors.Join(err, rep.close())
+			}
+			if err == nil && len(reps) > 0 {
+				err = settle(work)
+			}
+			if err != nil {
+				return err
 			}
 			label := ""
 			if tg == targetPCloud {
@@ -270,98 +288,142 @@ func cells(ts []tool, res map[string]*result) string {
 	return md.String()
 }
 
-// runTool runs tool t's scenarios on one tree and one target: `runs` first syncs, each into an empty replica
-// (pCloud: a new emulator), then the incremental passes on the last one.
-func runTool(t tool, tr tree, tg, src string, files []string, work string, runs int, scen []string, res map[string]map[string]*result) (err error) {
-	// Every first sync writes into a replica of its own: the runs' replicas are removed together after the
-	// tool's last scenario (then settle), never between two timed runs (see settle).
-	var made []string
+// replica is the last replica a tool's first syncs made on one target, kept for its incremental passes.
+type replica struct {
+	t          tool
+	dst, state string
+	emu        *pcloudEmu // the pCloud target's emulator (nil for dir), its data in emuData
+	emuData    string
+}
+
+// again reports whether the tool has an incremental pass on target tg.
+func (r *replica) again(tg string) bool {
+	if tg == targetPCloud {
+		return r.t.pcloudAgain
+	}
+	return r.t.again != nil
+}
+
+// close ends r's emulator and removes its folders.
+func (r *replica) close() error {
+	var err error
+	if r.emu != nil {
+		err = r.emu.close()
+	}
+	return errors.Join(err, os.RemoveAll(r.dst), os.RemoveAll(r.state), os.RemoveAll(r.emuData))
+}
+
+// firstSyncs times `runs` first syncs of tool t (number ti), each into an empty replica of its own (pCloud: a
+// new emulator), and returns the last one for the incremental passes. The others are removed after the last
+// run, never between two timed runs (see settle).
+func firstSyncs(t tool, ti int, tr tree, tg, src, work string, runs int, r *result) (last *replica, err error) {
+	label := tr.name
+	if tg == targetPCloud {
+		label += ", pCloud"
+	}
+	var done []*replica
 	defer func() {
-		for _, d := range made {
-			if rerr := os.RemoveAll(d); rerr != nil && err == nil {
-				err = rerr
+		var rerr error
+		for _, d := range done {
+			if d != last {
+				rerr = errors.Join(rerr, d.close())
 			}
 		}
-		if len(made) > 0 && err == nil {
-			err = settle(work)
+		if err == nil && rerr == nil && len(done) > 1 {
+			rerr = settle(work)
+		}
+		if err == nil {
+			err = rerr
+		}
+		if err != nil && last != nil {
+			err = errors.Join(err, last.close())
+			last = nil
 		}
 	}()
-	var dst, state string
-	var emu *pcloudEmu
-	defer func() {
-		if emu != nil {
-			if cerr := emu.close(); cerr != nil && err == nil {
-				err = cerr
+	for i := range runs {
+		rep := &replica{t: t, dst: filepath.Join(work, fmt.Sprintf("dst-%d-%d", ti, i)),
+			state: filepath.Join(work, fmt.Sprintf("state-%d-%d", ti, i)), emuData: filepath.Join(work, fmt.Sprintf("emu-%d-%d", ti, i))}
+		done = append(done, rep)
+		for _, d := range []string{rep.dst, rep.state} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return nil, err
 			}
 		}
-	}()
+		cmd := t.first(src, rep.dst, rep.state)
+		if tg == targetPCloud {
+			if rep.emu, err = startPCloud(context.Background(), rep.emuData); err != nil {
+				return nil, err
+			}
+			cmd = t.pcloud(src, rep.emu, rep.state)
+		}
+		fmt.Fprintf(os.Stderr, "== %s first sync %s run %d\n", t.name, label, i+1)
+		if err := timedRun(cmd, tg, rep, src, work, r); err != nil {
+			return nil, fmt.Errorf("%s, first sync %s: %w", t.name, label, err)
+		}
+		last = rep
+	}
+	return last, nil
+}
+
+// timedRun times cmd on replica rep after a sync(2), checks the replica against src and adds the run to r.
+func timedRun(cmd *exec.Cmd, tg string, rep *replica, src, work string, r *result) error {
+	// Every run starts on a quiet disk: the previous step (a first sync's gigabytes, the byte comparison's
+	// reads) leaves the kernel writing back for tens of seconds, and a pass of one second timed during that
+	// measured the writeback as much as the tool.
+	syscall.Sync()
+	secs, rss, err := timed(cmd, work)
+	if err != nil {
+		return err
+	}
+	if tg == targetPCloud {
+		err = rep.emu.check(src)
+	} else {
+		err = sameTree(src, rep.dst)
+	}
+	if err != nil {
+		return fmt.Errorf("replica differs: %w", err)
+	}
+	r.secs, r.rss = append(r.secs, secs), append(r.rss, rss)
+	return nil
+}
+
+// incremental times the passes after the first syncs, the tools taking turns within each run (tandem, then
+// each peer, then tandem again): the machine's speed drifts by a third over minutes here, and a row timed one
+// tool after the other measured the drift between them. A one-change run changes one file of src, which each
+// tool then carries to its own replica.
+func incremental(reps []*replica, tr tree, tg, src string, files []string, work string, runs int, scen []string, res map[string]map[string]*result) error {
 	label := tr.name
 	if tg == targetPCloud {
 		label += ", pCloud"
 	}
 	for _, s := range scen {
-		r := &result{}
-		res[s][t.name] = r
-		again := t.again != nil
-		if tg == targetPCloud {
-			again = t.pcloudAgain
-		}
-		if s != "first sync" && !again {
+		if s == "first sync" {
 			continue
 		}
 		for i := range runs {
-			if s == "first sync" {
-				dst = filepath.Join(work, fmt.Sprintf("dst-%d", i))
-				state = filepath.Join(work, fmt.Sprintf("state-%d", i))
-				for _, d := range []string{dst, state} {
-					if err := os.MkdirAll(d, 0o755); err != nil {
-						return err
-					}
-					made = append(made, d)
-				}
-				if tg == targetPCloud {
-					if emu != nil {
-						if err := emu.close(); err != nil {
-							return err
-						}
-					}
-					if emu, err = startPCloud(context.Background(), filepath.Join(work, "emu")); err != nil {
-						return err
-					}
-				}
-			}
 			if s == "one change" {
 				if err := change(filepath.Join(src, files[(i*7919)%len(files)]), uint64(i)); err != nil {
 					return err
 				}
 			}
-			var cmd *exec.Cmd
-			switch {
-			case tg == targetPCloud:
-				cmd = t.pcloud(src, emu, state)
-			case s == "first sync":
-				cmd = t.first(src, dst, state)
-			default:
-				cmd = t.again(src, dst, state)
+			for _, rep := range reps {
+				if !rep.again(tg) {
+					continue
+				}
+				r := res[s][rep.t.name]
+				if r == nil {
+					r = &result{}
+					res[s][rep.t.name] = r
+				}
+				cmd := rep.t.again(src, rep.dst, rep.state)
+				if tg == targetPCloud {
+					cmd = rep.t.pcloud(src, rep.emu, rep.state)
+				}
+				fmt.Fprintf(os.Stderr, "== %s %s %s run %d\n", rep.t.name, s, label, i+1)
+				if err := timedRun(cmd, tg, rep, src, work, r); err != nil {
+					return fmt.Errorf("%s, %s %s: %w", rep.t.name, s, label, err)
+				}
 			}
-			fmt.Fprintf(os.Stderr, "== %s %s %s run %d\n", t.name, s, label, i+1)
-			// Every tool starts on a quiet disk: the previous step (a first sync's gigabytes, the replica's
-			// removal, the byte comparison's reads) leaves the kernel writing back for tens of seconds, and a pass
-			// of one second timed during that measured the writeback as much as the tool.
-			syscall.Sync()
-			secs, rss, err := timed(cmd, work)
-			if err != nil {
-				return fmt.Errorf("%s, %s %s: %w", t.name, s, label, err)
-			}
-			if tg == targetPCloud {
-				err = emu.check(src)
-			} else {
-				err = sameTree(src, dst)
-			}
-			if err != nil {
-				return fmt.Errorf("%s, %s %s: replica differs: %w", t.name, s, label, err)
-			}
-			r.secs, r.rss = append(r.secs, secs), append(r.rss, rss)
 		}
 	}
 	return nil
@@ -375,13 +437,16 @@ func runTool(t tool, tr tree, tg, src string, files []string, work string, runs 
 // after a removal paid it. The removal is not what the tools are timed for.
 func settle(dir string) error {
 	syscall.Sync()
-	if !ext4NoJournal(dir) {
+	if settleWait <= 0 || !ext4NoJournal(dir) {
 		return nil
 	}
-	fmt.Fprintf(os.Stderr, "== waiting 65 s: ext4 without a journal reuses no inode deleted in the last 60 s\n")
-	time.Sleep(65 * time.Second) // the kernel's condition is a time: nothing to wait on instead
+	fmt.Fprintf(os.Stderr, "== waiting %s: ext4 without a journal reuses no inode deleted in the last 60 s\n", settleWait)
+	time.Sleep(settleWait) // the kernel's condition is a time: nothing to wait on instead
 	return nil
 }
+
+// settleWait is settle's wait (-settle).
+var settleWait = 65 * time.Second
 
 // ext4NoJournal reports whether dir is on an ext2/3/4 filesystem mounted without a journal (no jbd2 entry for its
 // device in /proc/fs/jbd2). Anything it cannot tell counts as journaled (no wait).

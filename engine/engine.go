@@ -334,7 +334,14 @@ func (e *Engine) runRounds(ctx context.Context, rep *Report, rootsChecked bool) 
 		}
 		rep.Rounds++
 		if e.o.DryRun {
-			// A dry run shows the first round: later rounds depend on what the first one does.
+			// A dry run shows the first round: later rounds depend on what the first one does. After an
+			// unclean end it shows the downloads as the real pass will run them (uncleanCompare).
+			if e.d.Store.Unclean() {
+				acts = slices.Clone(acts)
+				for i := range acts {
+					acts[i], _ = uncleanCompare(acts[i])
+				}
+			}
 			rep.Planned = acts
 			return nil
 		}

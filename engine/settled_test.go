@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -148,6 +149,18 @@ func TestDownloadAfterUncleanEndKeepsBoth(t *testing.T) {
 	defer st.Close()
 	if !st.Unclean() {
 		t.Fatal("a store left without Close is not unclean")
+	}
+	// A dry run shows what the pass will do: compare, not download.
+	dry := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{DryRun: true})
+	drep, err := dry.RunPass(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(drep.Planned) != 1 || drep.Planned[0].Op != Compare {
+		t.Fatalf("dry run after an unclean end planned %v, want one Compare", drep.Planned)
+	}
+	if !st.Unclean() {
+		t.Fatal("a dry run cleared the unclean mark")
 	}
 	e = testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{})
 	rep := cleanPass(t, e)

@@ -317,3 +317,40 @@ func TestSharedBarrierCountsOneRoundOnce(t *testing.T) {
 		t.Errorf("a Put in a round of 5 announced by both roots: %q, want its own fsyncs", l.ops)
 	}
 }
+
+// TestMkdirThroughSyncFSSurvivesPowerLoss: a folder create in a batch makes its name durable through the shared
+// syncfs, no fsync of its parent, and the folder is there after a power loss whatever the crash keeps; with the
+// barrier off it fsyncs the parent and calls no syncfs.
+func TestMkdirThroughSyncFSSurvivesPowerLoss(t *testing.T) {
+	ctx := context.Background()
+	for seed := uint64(1); seed <= 40; seed++ {
+		f, d := barrierDir(t, seed, 1)
+		if err := f.MkdirAll("u"); err != nil {
+			t.Fatal(err)
+		}
+		l := logOps(f, nil)
+		for _, p := range []remote.Path{"u/v", "w"} {
+			if _, err := d.Mkdir(ctx, p); err != nil {
+				t.Fatalf("seed %d: Mkdir %s: %v", seed, p, err)
+			}
+		}
+		if l.count("syncfs") == 0 || l.count("syncdir") != 0 {
+			t.Fatalf("seed %d: Mkdir in a batch: ops %q, want syncfs and no folder fsync", seed, l.ops)
+		}
+		f.SetFault(nil)
+		f.Crash()
+		for _, n := range []string{"u/v", "w"} {
+			if fi, err := f.Lstat(n); err != nil || !fi.IsDir() {
+				t.Errorf("seed %d: after a power loss %s is %+v, %v; want the folder", seed, n, fi, err)
+			}
+		}
+	}
+	f, d := barrierDir(t, 1, -1)
+	l := logOps(f, nil)
+	if _, err := d.Mkdir(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if l.count("syncdir") == 0 || l.count("syncfs") != 0 {
+		t.Fatalf("Mkdir with the barrier off: ops %q, want a folder fsync and no syncfs", l.ops)
+	}
+}

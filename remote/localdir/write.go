@@ -385,6 +385,8 @@ func (d *Dir) Mkdir(ctx context.Context, p remote.Path) (remote.Entry, error) {
 	if e, ok, err := exists(); ok {
 		return e, err
 	}
+	d.bar.enter()
+	defer d.bar.leave()
 	if err := d.fs.Mkdir(n, 0o755); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			if e, ok, err := exists(); ok {
@@ -393,11 +395,13 @@ func (d *Dir) Mkdir(ctx context.Context, p remote.Path) (remote.Entry, error) {
 		}
 		return remote.Entry{}, wrap("mkdir", p, err)
 	}
-	if err := d.syncDir("mkdir", p.Dir()); err != nil {
-		return remote.Entry{}, err
-	}
 	fi, err := d.lstat("mkdir", p)
 	if err != nil {
+		return remote.Entry{}, err
+	}
+	// The new name is durable once its parent is: that folder's fsync, or a syncfs shared with the other
+	// folders of a batch being created (durable).
+	if err := d.durable("mkdir", p, fi.Dev, func() error { return d.syncDir("mkdir", p.Dir()) }); err != nil {
 		return remote.Entry{}, err
 	}
 	return entry(p, fi), nil

@@ -164,7 +164,7 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 	fmt.Fprintf(&md, "# tandem and its peers, same trees, same run\n\n")
 	fmt.Fprintf(&md, "`make bench-peers` (go run ./test/bench/peers -runs %d -trees %s -targets %s) on %s, %s, %d CPUs as Go sees them.\n",
 		runs, strings.Join(names, ","), strings.Join(targets, ","), time.Now().UTC().Format("2006-01-02 15:04 UTC"), measure.Kernel(), measure.NumCPU())
-	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run, and every timed run began after a sync(2), so that none is timed while the kernel writes back what the step before it wrote. Each first sync writes a replica of its own, and replicas are removed only between tools, never between two timed runs; where the disk is ext4 without a journal the next timed run waits %s after a removal (that filesystem reuses no inode deleted in the last minute, and every file created meanwhile scans past them: a first sync right after a removal took 2.5 to 4 times as long, for every tool). In the incremental passes the tools take turns within each run, so that the machine's drift over minutes falls on all of them. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs, settleWait)
+	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run, and every timed run began after a sync(2), so that none is timed while the kernel writes back what the step before it wrote. Each first sync writes a replica of its own, and replicas are removed only between tools, never between two timed runs; where the disk is ext4 without a journal the next timed run waits %s after a removal (that filesystem reuses no inode deleted in the last minute, and every file created meanwhile scans past them: a first sync right after a removal took 2.5 to 4 times as long, for every tool). In the incremental passes, after one untimed pass each, the tools take turns within each run, so that the machine's drift over minutes falls on all of them; the ratio in parentheses is the median of the per-run ratios. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs, settleWait)
 	if slices.Contains(targets, targetPCloud) {
 		fmt.Fprintf(&md, "Rows marked pCloud sync to the pCloud emulator (remote/pcloud/emulator), served by the benchmark process over HTTPS on 127.0.0.1 with a fresh account for every first sync; only tandem and rclone copy speak its API. "+
 			"Its work (TLS, three digests of every upload, its own database) is in both tools' wall times, not in their RSS. "+
@@ -240,7 +240,7 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 				l := loads[s]
 				l[1] = measure.Loadavg()
 				fmt.Fprintf(&md, "| %s, %s%s | %s→%s |", s, tr.name, label, l[0], l[1])
-				md.WriteString(cells(ts, res[s]))
+				md.WriteString(cells(ts, res[s], s != "first sync"))
 			}
 		}
 		if err := os.RemoveAll(src); err != nil {
@@ -255,7 +255,9 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 }
 
 // cells renders one row's tool columns and its ratios column.
-func cells(ts []tool, res map[string]*result) string {
+// paired: the runs of each tool were timed in turn (the incremental passes), so run i of tandem and run i of a
+// peer met the same state of the machine; their ratios' median follows the plain one in parentheses.
+func cells(ts []tool, res map[string]*result, paired bool) string {
 	var md strings.Builder
 	var tandemMed float64
 	if r := res["tandem"]; r != nil && len(r.secs) > 0 {
@@ -280,7 +282,15 @@ func cells(ts []tool, res map[string]*result) string {
 			}
 			fmt.Fprintf(&md, " %.2f s, %s |", median(r.secs), rss)
 			if t.name != "tandem" && tandemMed > 0 {
-				ratios = append(ratios, fmt.Sprintf("%s %.2f", t.name, tandemMed/median(r.secs)))
+				ratio := fmt.Sprintf("%s %.2f", t.name, tandemMed/median(r.secs))
+				if tr := res["tandem"]; paired && len(tr.secs) == len(r.secs) {
+					per := make([]float64, len(r.secs))
+					for i := range per {
+						per[i] = tr.secs[i] / r.secs[i]
+					}
+					ratio += fmt.Sprintf(" (paired %.2f)", median(per))
+				}
+				ratios = append(ratios, ratio)
 			}
 		}
 	}
@@ -395,6 +405,21 @@ func incremental(reps []*replica, tr tree, tg, src string, files []string, work 
 	label := tr.name
 	if tg == targetPCloud {
 		label += ", pCloud"
+	}
+	// One untimed pass per tool first: the timed ones start from warm caches, as the issue's figures did, and
+	// not the first of them alone from whatever the other tools' first syncs and removals left.
+	for _, rep := range reps {
+		if !rep.again(tg) {
+			continue
+		}
+		cmd := rep.t.again(src, rep.dst, rep.state)
+		if tg == targetPCloud {
+			cmd = rep.t.pcloud(src, rep.emu, rep.state)
+		}
+		fmt.Fprintf(os.Stderr, "== %s warm-up pass %s\n", rep.t.name, label)
+		if _, _, err := timed(cmd, work); err != nil {
+			return fmt.Errorf("%s, warm-up pass %s: %w", rep.t.name, label, err)
+		}
 	}
 	for _, s := range scen {
 		if s == "first sync" {

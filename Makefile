@@ -52,7 +52,7 @@ simdisk:
 # The packages with concurrency of their own (the transfer pool, bbolt batching) under the race detector,
 # with a smaller simulation than the plain run above.
 race:
-	$(GO) test -race -count=1 -timeout 10m ./state
+	$(GO) test -race -count=1 -timeout 10m ./state ./remote/localdir
 	$(GO) test -race -count=1 -timeout 10m ./engine -sim.seeds=100 -sim.steps=100
 
 # Runs the provider emulators' variant matrices, the crash points at their 3rd hit with the double kills, the

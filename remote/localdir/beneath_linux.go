@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -273,9 +274,13 @@ func (f *folderFD) Close() error { return unix.Close(f.fd) }
 // fdFile is a regular file read and written through its bare descriptor. os.NewFile asks fcntl for a
 // descriptor's flags and, for one opened O_NONBLOCK, tries to register it with the runtime's poller (an epoll_ctl
 // that fails for a regular file): three system calls of the forty or so each uploaded file cost in a first sync,
-// for a poller a regular file never uses. Unlike an *os.File it has no finalizer: every user closes it.
+// for a poller a regular file never uses. Like an *os.File it may be closed while another goroutine still reads
+// it (an HTTP transport may read a request body after RoundTrip returned): the lock makes Close wait for a call
+// in flight, and every later call fails with fs.ErrClosed instead of reaching a descriptor number reused since.
+// Unlike an *os.File it has no finalizer: every user closes it.
 type fdFile struct {
-	fd   int // -1 once closed
+	mu   sync.RWMutex // held shared by every call on fd, exclusively by Close
+	fd   int          // -1 once closed
 	name string
 }
 
@@ -283,60 +288,72 @@ func (f *fdFile) err(op string, err error) error {
 	return &fs.PathError{Op: op, Path: f.name, Err: err}
 }
 
-func (f *fdFile) Read(p []byte) (int, error) {
+// use runs fn on the open descriptor, or fails with fs.ErrClosed.
+func (f *fdFile) use(op string, fn func(fd int) error) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
 	if f.fd < 0 {
-		return 0, f.err("read", fs.ErrClosed)
+		return f.err(op, fs.ErrClosed)
 	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	for {
-		n, err := unix.Read(f.fd, p)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return 0, f.err("read", err)
-		case n == 0:
-			return 0, io.EOF
-		}
-		return n, nil
-	}
-}
-
-func (f *fdFile) Write(p []byte) (int, error) {
-	if f.fd < 0 {
-		return 0, f.err("write", fs.ErrClosed)
-	}
-	done := 0
-	for done < len(p) {
-		n, err := unix.Write(f.fd, p[done:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return done, f.err("write", err)
-		}
-		if n == 0 {
-			return done, f.err("write", io.ErrShortWrite)
-		}
-		done += n
-	}
-	return done, nil
-}
-
-func (f *fdFile) Sync() error {
-	if f.fd < 0 {
-		return f.err("sync", fs.ErrClosed)
-	}
-	if err := ignoringEINTR(func() error { return unix.Fsync(f.fd) }); err != nil {
-		return f.err("sync", err)
+	if err := fn(f.fd); err != nil {
+		return f.err(op, err)
 	}
 	return nil
 }
 
+func (f *fdFile) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var n int
+	err := f.use("read", func(fd int) error {
+		for {
+			var err error
+			n, err = unix.Read(fd, p)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				n = 0
+			}
+			return err
+		}
+	})
+	if err == nil && n == 0 {
+		return 0, io.EOF
+	}
+	return n, err
+}
+
+func (f *fdFile) Write(p []byte) (int, error) {
+	done := 0
+	err := f.use("write", func(fd int) error {
+		for done < len(p) {
+			n, err := unix.Write(fd, p[done:])
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return io.ErrShortWrite
+			}
+			done += n
+		}
+		return nil
+	})
+	return done, err
+}
+
+func (f *fdFile) Sync() error {
+	return f.use("sync", func(fd int) error { return ignoringEINTR(func() error { return unix.Fsync(fd) }) })
+}
+
 // Close closes the descriptor once; a second Close is fs.ErrClosed, as for an *os.File.
 func (f *fdFile) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.fd < 0 {
 		return f.err("close", fs.ErrClosed)
 	}
@@ -350,22 +367,15 @@ func (f *fdFile) Close() error {
 }
 
 func (f *fdFile) Stat() (FileInfo, error) {
-	if f.fd < 0 {
-		return FileInfo{}, f.err("stat", fs.ErrClosed)
-	}
 	var st unix.Stat_t
-	if err := ignoringEINTR(func() error { return unix.Fstat(f.fd, &st) }); err != nil {
-		return FileInfo{}, f.err("stat", err)
+	if err := f.use("stat", func(fd int) error { return ignoringEINTR(func() error { return unix.Fstat(fd, &st) }) }); err != nil {
+		return FileInfo{}, err
 	}
 	return fromStat(path.Base(f.name), &st), nil
 }
 
 func (f *fdFile) Chmod(mode fs.FileMode) error {
-	if f.fd < 0 {
-		return f.err("chmod", fs.ErrClosed)
-	}
-	if err := ignoringEINTR(func() error { return unix.Fchmod(f.fd, uint32(mode.Perm())) }); err != nil {
-		return f.err("chmod", err)
-	}
-	return nil
+	return f.use("chmod", func(fd int) error {
+		return ignoringEINTR(func() error { return unix.Fchmod(fd, uint32(mode.Perm())) })
+	})
 }

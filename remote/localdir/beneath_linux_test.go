@@ -167,3 +167,63 @@ func TestOSFSFilesReadWriteAndCloseOnce(t *testing.T) {
 		t.Fatalf("Open of a missing file = %v", err)
 	}
 }
+
+// TestOSFSFileCloseWhileRead: a file closed while other goroutines read it (an HTTP transport may still read a
+// request body after RoundTrip returned) gives them its bytes or fs.ErrClosed, never another file's: after the
+// Close the descriptor number is reused by a file of other bytes.
+func TestOSFSFileCloseWhileRead(t *testing.T) {
+	dir := t.TempDir()
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	fsys := localdir.OSFS(r)
+	a := bytes.Repeat([]byte{'a'}, 1<<20)
+	if err := os.WriteFile(filepath.Join(dir, "a"), a, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "b"), bytes.Repeat([]byte{'b'}, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		f, err := fsys.Open("a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 4)
+		for range 4 {
+			go func() {
+				buf := make([]byte, 4096)
+				for {
+					n, err := f.Read(buf)
+					if bytes.ContainsRune(buf[:n], 'b') {
+						done <- errors.New("read another file's bytes through a closed descriptor")
+						return
+					}
+					if err != nil {
+						if err != io.EOF && !errors.Is(err, fs.ErrClosed) {
+							done <- err
+							return
+						}
+						done <- nil
+						return
+					}
+				}
+			}()
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		g, err := fsys.Open("b") // likely the descriptor number just freed
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 4 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		g.Close()
+	}
+}

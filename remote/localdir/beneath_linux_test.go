@@ -106,17 +106,23 @@ func TestOSFSRefusesSymlinksOnThePath(t *testing.T) {
 	}
 }
 
-// TestOSFSFilesReadWriteAndCloseOnce: the files OSFS opens and creates through openat2 (bare descriptors, not
-// *os.File) behave as os.File does for tandem's uses: a whole write, reads to io.EOF, the open file's stat, and
-// a second Close that reports fs.ErrClosed instead of closing a descriptor number reused meanwhile.
-func TestOSFSFilesReadWriteAndCloseOnce(t *testing.T) {
+// osfsIn is OSFS over a new temporary folder (closed when the test ends).
+func osfsIn(t *testing.T) (string, localdir.FS) {
+	t.Helper()
 	dir := t.TempDir()
 	r, err := os.OpenRoot(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	fsys := localdir.OSFS(r)
+	t.Cleanup(func() { r.Close() })
+	return dir, localdir.OSFS(r)
+}
+
+// TestOSFSFilesReadWriteAndCloseOnce: the files OSFS opens and creates through openat2 (bare descriptors, not
+// *os.File) behave as os.File does for tandem's uses: a whole write, reads to io.EOF, the open file's stat, and
+// a second Close that reports fs.ErrClosed instead of closing a descriptor number reused meanwhile.
+func TestOSFSFilesReadWriteAndCloseOnce(t *testing.T) {
+	_, fsys := osfsIn(t)
 	body := make([]byte, 300_000) // more than one read
 	for i := range body {
 		body[i] = byte(i * 7)
@@ -172,13 +178,7 @@ func TestOSFSFilesReadWriteAndCloseOnce(t *testing.T) {
 // request body after RoundTrip returned) gives them its bytes or fs.ErrClosed, never another file's: after the
 // Close the descriptor number is reused by a file of other bytes.
 func TestOSFSFileCloseWhileRead(t *testing.T) {
-	dir := t.TempDir()
-	r, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	fsys := localdir.OSFS(r)
+	dir, fsys := osfsIn(t)
 	a := bytes.Repeat([]byte{'a'}, 1<<20)
 	if err := os.WriteFile(filepath.Join(dir, "a"), a, 0o600); err != nil {
 		t.Fatal(err)

@@ -232,14 +232,10 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 			if err != nil {
 				return err
 			}
-			label := ""
-			if tg == targetPCloud {
-				label = ", pCloud"
-			}
 			for _, s := range scen {
 				l := loads[s]
 				l[1] = measure.Loadavg()
-				fmt.Fprintf(&md, "| %s, %s%s | %s→%s |", s, tr.name, label, l[0], l[1])
+				fmt.Fprintf(&md, "| %s, %s | %s→%s |", s, targetLabel(tr, tg), l[0], l[1])
 				md.WriteString(cells(ts, res[s], s != "first sync"))
 			}
 		}
@@ -314,6 +310,22 @@ func (r *replica) again(tg string) bool {
 	return r.t.again != nil
 }
 
+// againCmd is the tool's incremental pass from src to r on target tg.
+func (r *replica) againCmd(tg, src string) *exec.Cmd {
+	if tg == targetPCloud {
+		return r.t.pcloud(src, r.emu, r.state)
+	}
+	return r.t.again(src, r.dst, r.state)
+}
+
+// targetLabel names tree tr on target tg in the progress lines and errors.
+func targetLabel(tr tree, tg string) string {
+	if tg == targetPCloud {
+		return tr.name + ", pCloud"
+	}
+	return tr.name
+}
+
 // close ends r's emulator and removes its folders.
 func (r *replica) close() error {
 	var err error
@@ -327,10 +339,7 @@ func (r *replica) close() error {
 // new emulator), and returns the last one for the incremental passes. The others are removed after the last
 // run, never between two timed runs (see settle).
 func firstSyncs(t tool, ti int, tr tree, tg, src, work string, runs int, r *result) (last *replica, err error) {
-	label := tr.name
-	if tg == targetPCloud {
-		label += ", pCloud"
-	}
+	label := targetLabel(tr, tg)
 	var done []*replica
 	defer func() {
 		var rerr error
@@ -402,22 +411,15 @@ func timedRun(cmd *exec.Cmd, tg string, rep *replica, src, work string, r *resul
 // tool after the other measured the drift between them. A one-change run changes one file of src, which each
 // tool then carries to its own replica.
 func incremental(reps []*replica, tr tree, tg, src string, files []string, work string, runs int, scen []string, res map[string]map[string]*result) error {
-	label := tr.name
-	if tg == targetPCloud {
-		label += ", pCloud"
-	}
+	label := targetLabel(tr, tg)
 	// One untimed pass per tool first: the timed ones start from warm caches, as the figures did, and
 	// not the first of them alone from whatever the other tools' first syncs and removals left.
 	for _, rep := range reps {
 		if !rep.again(tg) {
 			continue
 		}
-		cmd := rep.t.again(src, rep.dst, rep.state)
-		if tg == targetPCloud {
-			cmd = rep.t.pcloud(src, rep.emu, rep.state)
-		}
 		fmt.Fprintf(os.Stderr, "== %s warm-up pass %s\n", rep.t.name, label)
-		if _, _, err := timed(cmd, work); err != nil {
+		if _, _, err := timed(rep.againCmd(tg, src), work); err != nil {
 			return fmt.Errorf("%s, warm-up pass %s: %w", rep.t.name, label, err)
 		}
 	}
@@ -440,12 +442,8 @@ func incremental(reps []*replica, tr tree, tg, src string, files []string, work 
 					r = &result{}
 					res[s][rep.t.name] = r
 				}
-				cmd := rep.t.again(src, rep.dst, rep.state)
-				if tg == targetPCloud {
-					cmd = rep.t.pcloud(src, rep.emu, rep.state)
-				}
 				fmt.Fprintf(os.Stderr, "== %s %s %s run %d\n", rep.t.name, s, label, i+1)
-				if err := timedRun(cmd, tg, rep, src, work, r); err != nil {
+				if err := timedRun(rep.againCmd(tg, src), tg, rep, src, work, r); err != nil {
 					return fmt.Errorf("%s, %s %s: %w", rep.t.name, s, label, err)
 				}
 			}

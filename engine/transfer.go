@@ -103,7 +103,7 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 		// then (the Put's own, on a dir: pair on one disk) covers them (remote.ObservedSyncer).
 		sync := s.Sync
 		if o, ok := s.(remote.ObservedSyncer); ok && !torn && le.Rev == a.Local.Rev {
-			sync = func(ctx context.Context, p remote.Path) error { return o.SyncObserved(ctx, p, le.Rev) }
+			sync = func(ctx context.Context, p remote.Path) error { return o.SyncObserved(ctx, p, le.Rev, after) }
 		}
 		if err := sync(ctx, p); err != nil {
 			return le.Size, fmt.Errorf("upload %s: make the local copy durable: %w", p.Quoted(), err)

@@ -184,9 +184,10 @@ type ExactChanger interface {
 
 // ObservedSyncer is a Syncer that can count a sync it made since the last NewSyncEpoch (SyncEpocher) for a file
 // the caller observed before the epoch at revision rev and that has not changed since: SyncObserved makes it
-// durable, waiting on no sync of its own where one already covers it.
+// durable, waiting on no sync of its own where one already covers it. now is the caller's fresh Stat of p on
+// this side, which spares the side its own (the zero Entry: the side stats p).
 type ObservedSyncer interface {
-	SyncObserved(ctx context.Context, p Path, rev string) error
+	SyncObserved(ctx context.Context, p Path, rev string, now Entry) error
 }
 
 // OpenEntrier is a body returned by Open that can describe the file it reads (its Entry now, through the open

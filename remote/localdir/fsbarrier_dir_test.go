@@ -227,9 +227,19 @@ func TestSyncObservedCountsTheOtherRootsSyncFS(t *testing.T) {
 			if _, err := b.Put(ctx, "dst", strings.NewReader("sent"), 4, t0, remote.Precondition{}); err != nil {
 				t.Fatalf("seed %d: Put: %v", seed, err)
 			}
+			// Every other seed hands over the caller's fresh stat, as an upload does: it stands for SyncObserved's.
+			var now remote.Entry
+			if seed%2 == 0 {
+				if now, err = a.Stat(ctx, "u/src"); err != nil {
+					t.Fatal(err)
+				}
+			}
 			l := logOps(f, nil)
-			if err := a.SyncObserved(ctx, "u/src", src.Rev); err != nil {
+			if err := a.SyncObserved(ctx, "u/src", src.Rev, now); err != nil {
 				t.Fatalf("seed %d: SyncObserved: %v", seed, err)
+			}
+			if n := l.count("lstat"); now.Path != "" && n != 0 {
+				t.Errorf("seed %d: SyncObserved given the caller's stat stat'ed again: %q", seed, l.ops)
 			}
 			if n := l.count("syncfs") + l.count("sync") + l.count("syncdir"); share && n != 0 {
 				t.Errorf("seed %d: SyncObserved after the other root's Put ran %d syncs: %q", seed, n, l.ops)
@@ -258,12 +268,20 @@ func TestSyncObservedCountsTheOtherRootsSyncFS(t *testing.T) {
 	if err := f.WriteFile("src", []byte("two, longer")); err != nil {
 		t.Fatal(err)
 	}
-	l := logOps(f, nil)
-	if err := a.SyncObserved(ctx, "src", before.Rev); err != nil {
+	// Found either way: by SyncObserved's own stat, or by the caller's stat taken after the rewrite.
+	after, err := a.Stat(ctx, "src")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if l.count("sync")+l.count("syncfs") == 0 {
-		t.Errorf("SyncObserved of a file rewritten since it was observed synced nothing: %q", l.ops)
+	for _, now := range []remote.Entry{{}, after} {
+		l := logOps(f, nil)
+		if err := a.SyncObserved(ctx, "src", before.Rev, now); err != nil {
+			t.Fatal(err)
+		}
+		if l.count("sync")+l.count("syncfs") == 0 {
+			t.Errorf("SyncObserved (caller's stat %v) of a file rewritten since it was observed synced nothing: %q",
+				now.Path != "", l.ops)
+		}
 	}
 	f.Crash()
 	if got, err := f.ReadFile("src"); err != nil || string(got) != "two, longer" {

@@ -73,3 +73,26 @@ func waitFor(t *testing.T, cond func() bool) {
 		runtime.Gosched()
 	}
 }
+
+// TestOnDevReadsTheIDsDevice: SyncObserved counts a root's syncfs only for a file on the root's filesystem, which
+// it reads from the caller's Entry.ID.
+func TestOnDevReadsTheIDsDevice(t *testing.T) {
+	for _, c := range []struct {
+		id   string
+		dev  uint64
+		want bool
+	}{
+		{"2049:1234", 2049, true},
+		{"2049:1234", 20, false},
+		{"20:1234", 2049, false},
+		{"", 2049, false},
+		{"2049", 2049, false},
+	} {
+		if got := onDev(c.id, c.dev); got != c.want {
+			t.Errorf("onDev(%q, %d) = %v, want %v", c.id, c.dev, got, c.want)
+		}
+	}
+	if fi := (FileInfo{Dev: 7, Ino: 9}); !onDev(id(fi), 7) {
+		t.Errorf("onDev(id(%+v), 7) = false", fi)
+	}
+}

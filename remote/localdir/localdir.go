@@ -218,6 +218,13 @@ func id(fi FileInfo) string {
 	return string(strconv.AppendUint(append(s, ':'), fi.Ino, 10))
 }
 
+// onDev tells whether id (made by id) names a file on filesystem dev: the syncfs of the root's filesystem
+// covers only those.
+func onDev(id string, dev uint64) bool {
+	d, _, ok := strings.Cut(id, ":")
+	return ok && d == strconv.FormatUint(dev, 10)
+}
+
 // entry describes fi at p. Folders carry no ModTime or Rev: they change with every child and have no content.
 func entry(p remote.Path, fi FileInfo) remote.Entry {
 	e := remote.Entry{Path: p, ID: id(fi), Mode: fi.Mode.Perm()}

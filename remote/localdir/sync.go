@@ -42,16 +42,25 @@ func (d *Dir) BeginBatch(n int) (end func()) {
 // still at that revision: its bytes and name were on the filesystem then, so a shared syncfs that started since
 // the epoch, run for any writer, made them durable already, and none is run for it alone (a first sync's upload
 // waited on a third syncfs per file for bytes the Put's two had covered). A file no longer at it gets Sync.
-func (d *Dir) SyncObserved(ctx context.Context, p remote.Path, at string) error {
+// now is the caller's own Stat of p, taken after it last relied on the file (an upload's check that its source
+// was not replaced): when it describes p, it stands for the stat SyncObserved would take, one path resolution
+// fewer per upload. The zero Entry has p stat'ed here.
+func (d *Dir) SyncObserved(ctx context.Context, p remote.Path, at string, now remote.Entry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	n, err := name(p)
-	if err != nil {
-		return err
+	if now.Path != p || now.Path == "" {
+		n, err := name(p)
+		if err != nil {
+			return err
+		}
+		fi, err := d.fs.Lstat(n)
+		if err != nil || !fi.IsRegular() {
+			return d.Sync(ctx, p)
+		}
+		now = entry(p, fi)
 	}
-	fi, err := d.fs.Lstat(n)
-	if err != nil || fi.Dev != d.dev || !fi.IsRegular() || rev(fi) != at {
+	if now.Dir || now.Skip != "" || now.Rev != at || !onDev(now.ID, d.dev) {
 		return d.Sync(ctx, p)
 	}
 	shared, err := d.sharedSince()

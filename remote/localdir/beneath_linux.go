@@ -155,7 +155,15 @@ func (b *beneath) Remove(name string) error {
 	})
 }
 
-func (b *beneath) Rename(from, to string) error {
+func (b *beneath) Rename(from, to string) error { return b.rename(from, to, 0) }
+
+var _ NoReplacer = (*beneath)(nil)
+
+func (b *beneath) RenameNoReplace(from, to string) error {
+	return b.rename(from, to, unix.RENAME_NOREPLACE)
+}
+
+func (b *beneath) rename(from, to string, flags uint) error {
 	fdir, fbase := path.Split(from)
 	tdir, tbase := path.Split(to)
 	fail := func(err error) error { return &os.LinkError{Op: "rename", Old: from, New: to, Err: err} }
@@ -169,10 +177,19 @@ func (b *beneath) Rename(from, to string) error {
 		return fail(err)
 	}
 	defer unix.Close(tfd)
-	if err := ignoringEINTR(func() error { return unix.Renameat(ffd, fbase, tfd, tbase) }); err != nil {
-		return fail(err)
+	if err := ignoringEINTR(func() error { return unix.Renameat2(ffd, fbase, tfd, tbase, flags) }); err != nil {
+		return fail(noReplaceErr(flags, err))
 	}
 	return nil
+}
+
+// noReplaceErr is err of a rename with flags, the lack of RENAME_NOREPLACE (a filesystem without it, a kernel
+// before 3.15) as errors.ErrUnsupported: the caller then checks and renames.
+func noReplaceErr(flags uint, err error) error {
+	if flags&unix.RENAME_NOREPLACE != 0 && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS)) {
+		return fmt.Errorf("rename without replacing: %w (%w)", errors.ErrUnsupported, err)
+	}
+	return err
 }
 
 // SyncFS is syncfs(2) on the root's descriptor, opened with the FS: Linux reports to it every write-back error
@@ -264,6 +281,17 @@ func (f *folderFD) Chtimes(base string, mtime time.Time) error {
 
 func (f *folderFD) Rename(from, to string) error {
 	if err := ignoringEINTR(func() error { return unix.Renameat(f.fd, from, f.fd, to) }); err != nil {
+		return &os.LinkError{Op: "rename", Old: path.Join(f.name, from), New: path.Join(f.name, to), Err: err}
+	}
+	return nil
+}
+
+var _ NoReplacer = (*folderFD)(nil)
+
+func (f *folderFD) RenameNoReplace(from, to string) error {
+	err := ignoringEINTR(func() error { return unix.Renameat2(f.fd, from, f.fd, to, unix.RENAME_NOREPLACE) })
+	if err != nil {
+		err = noReplaceErr(unix.RENAME_NOREPLACE, err)
 		return &os.LinkError{Op: "rename", Old: path.Join(f.name, from), New: path.Join(f.name, to), Err: err}
 	}
 	return nil

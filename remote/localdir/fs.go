@@ -1,6 +1,7 @@
 package localdir
 
 import (
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -86,6 +87,14 @@ type Folder interface {
 	Close() error
 }
 
+// NoReplacer is a Folder (or an FS, for paths under its root) that can rename without replacing, in one atomic step (Linux's RENAME_NOREPLACE): a
+// Put whose precondition is "nothing there" then cannot replace a file created between its check and its
+// rename. RenameNoReplace fails with an error matching fs.ErrExist when to exists, and errors.ErrUnsupported
+// where the filesystem cannot (the caller checks, then renames).
+type NoReplacer interface {
+	RenameNoReplace(from, to string) error
+}
+
 // pathFolder is a Folder of an FS without folder handles: each entry by its path.
 type pathFolder struct {
 	fs  FS
@@ -98,7 +107,13 @@ func (f pathFolder) Chtimes(base string, mtime time.Time) error {
 	return f.fs.Chtimes(f.name(base), mtime)
 }
 func (f pathFolder) Rename(from, to string) error { return f.fs.Rename(f.name(from), f.name(to)) }
-func (f pathFolder) Close() error                 { return nil }
+func (f pathFolder) RenameNoReplace(from, to string) error {
+	if nr, ok := f.fs.(NoReplacer); ok {
+		return nr.RenameNoReplace(f.name(from), f.name(to))
+	}
+	return &os.LinkError{Op: "rename", Old: f.name(from), New: f.name(to), Err: errors.ErrUnsupported}
+}
+func (f pathFolder) Close() error { return nil }
 func (f pathFolder) Create(base string, perm fs.FileMode) (File, error) {
 	return f.fs.Create(f.name(base), perm)
 }
@@ -245,6 +260,17 @@ func (o osFS) Rename(from, to string) error {
 		return o.fast.Rename(from, to)
 	}
 	return o.r.Rename(from, to)
+}
+
+var _ NoReplacer = osFS{}
+
+// RenameNoReplace is the platform's rename without replacing where it has one (Linux), else
+// errors.ErrUnsupported.
+func (o osFS) RenameNoReplace(from, to string) error {
+	if nr, ok := o.fast.(NoReplacer); ok {
+		return nr.RenameNoReplace(from, to)
+	}
+	return &os.LinkError{Op: "rename", Old: from, New: to, Err: errors.ErrUnsupported}
 }
 
 func (o osFS) Remove(name string) error {

@@ -1132,3 +1132,47 @@ func tempSessionDir(t *testing.T, seed uint64) (*fakefs.FS, *localdir.Dir) {
 	d.SetTempSession("s")
 	return f, d
 }
+
+// TestMoveAndPutNeverReplaceANameTakenAtTheLastMoment: the user creates the target right before the rename,
+// after every check: a Move and a Put of a new file ("nothing there") are conflicts, and the user's file stays
+// (the fake renames without replacing as Linux's RENAME_NOREPLACE does; a plain rename replaced it).
+func TestMoveAndPutNeverReplaceANameTakenAtTheLastMoment(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, "fake", localdir.Options{})
+	e.write("a", "moved")
+	src, err := e.d.Stat(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := false
+	e.fake.SetFault(func(op, name string) error {
+		if op == "rename" && (name == "b" || name == "c") && !taken {
+			taken = true
+			if err := e.fake.WriteFile(name, []byte("the user's")); err != nil {
+				t.Error(err)
+			}
+		}
+		return nil
+	})
+	if _, err := e.d.Move(ctx, "a", "b", remote.Precondition{Rev: src.Rev}); !errors.Is(err, remote.ErrConflict) {
+		t.Errorf("Move onto a name taken at the last moment: %v, want a conflict", err)
+	}
+	if got, err := e.read("b"); err != nil || got != "the user's" {
+		t.Errorf("after the Move b holds %q (%v), want the user's file", got, err)
+	}
+	if got, err := e.read("a"); err != nil || got != "moved" {
+		t.Errorf("after the Move a holds %q (%v)", got, err)
+	}
+	taken = false
+	_, err = e.d.Put(ctx, "c", strings.NewReader("sent"), 4, t0, remote.Precondition{Absent: true})
+	if !errors.Is(err, remote.ErrConflict) {
+		t.Errorf("Put onto a name taken at the last moment: %v, want a conflict", err)
+	}
+	if got, err := e.read("c"); err != nil || got != "the user's" {
+		t.Errorf("after the Put c holds %q (%v), want the user's file", got, err)
+	}
+	e.fake.SetFault(nil)
+	if names := e.names(); !slices.Equal(names, []string{".tandem", ".tandem/MARKER", "a", "b", "c"}) {
+		t.Errorf("names after both: %q (a temp file left?)", names)
+	}
+}

@@ -250,15 +250,8 @@ func (d *Dir) put(ctx context.Context, p remote.Path, dir Folder, base, tmp stri
 	if err != nil {
 		return remote.Entry{}, wrap("put", p, err)
 	}
-	fi, serr := lstatIn(dir, base, p)
-	if err := checkPre("put", p, fi, serr, pre); err != nil {
+	if err := renameInto(dir, tmp, base, p, pre); err != nil {
 		return remote.Entry{}, err
-	}
-	if err := failpoint.Hit("localdir.put.beforeRename"); err != nil { // the temp is complete and synced
-		return remote.Entry{}, err
-	}
-	if err := dir.Rename(tmp, base); err != nil {
-		return remote.Entry{}, wrap("put", p, err)
 	}
 	if err := failpoint.Hit("localdir.put.afterRename"); err != nil { // before the folder is synced
 		return remote.Entry{}, err
@@ -267,6 +260,39 @@ func (d *Dir) put(ctx context.Context, p remote.Path, dir Folder, base, tmp stri
 		return remote.Entry{}, err
 	}
 	return entry(p, restat(dir.Lstat, base, tfi)), nil
+}
+
+// renameInto renames a Put's complete temp file tmp to base, its target p, in folder dir, if p still meets
+// pre. "Nothing there" is checked by the rename itself where the folder can (NoReplacer): a file created at p
+// after a check and before the rename would be replaced, and lost, by a plain rename. Otherwise, and for a
+// revision, p is stat'ed just before the rename: the window stays as narrow as two system calls.
+func renameInto(dir Folder, tmp, base string, p remote.Path, pre remote.Precondition) error {
+	if err := failpoint.Hit("localdir.put.beforeRename"); err != nil { // the temp is complete and synced
+		return err
+	}
+	if nr, ok := dir.(NoReplacer); ok && pre.Absent {
+		err := nr.RenameNoReplace(tmp, base)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, fs.ErrExist):
+			fi, serr := lstatIn(dir, base, p)
+			if cerr := checkPre("put", p, fi, serr, pre); cerr != nil {
+				return cerr
+			}
+			return conflict("put", p, "a file is already there")
+		case !errors.Is(err, errors.ErrUnsupported):
+			return wrap("put", p, err)
+		}
+	}
+	fi, serr := lstatIn(dir, base, p)
+	if err := checkPre("put", p, fi, serr, pre); err != nil {
+		return err
+	}
+	if err := dir.Rename(tmp, base); err != nil {
+		return wrap("put", p, err)
+	}
+	return nil
 }
 
 // restat is the stat of n after tandem renamed the file it stat'ed as before to n: a rename moves the ctime, so
@@ -434,8 +460,9 @@ func (d *Dir) source(op string, p remote.Path, pre remote.Precondition) (FileInf
 }
 
 // Move renames from to to, keeping the ID. pre is checked on from; to must be absent (ErrConflict) and its
-// parent must exist. Between the check of to and the rename a new file at to could still be replaced: os.Root
-// offers no RENAME_NOREPLACE, and the window is as small as the engine's own re-check.
+// parent must exist. Where the FS renames without replacing (NoReplacer: Linux, the fake), the rename itself
+// refuses a name taken meanwhile; elsewhere a file created at to between the check and the rename could still be
+// replaced (os.Root offers no RENAME_NOREPLACE), a window as small as the engine's own re-check.
 func (d *Dir) Move(ctx context.Context, from, to remote.Path, pre remote.Precondition) (remote.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return remote.Entry{}, err
@@ -463,7 +490,9 @@ func (d *Dir) Move(ctx context.Context, from, to remote.Path, pre remote.Precond
 	if err := d.folder("move to", to.Dir()); err != nil {
 		return remote.Entry{}, err
 	}
-	if err := d.fs.Rename(fn, tn); err != nil {
+	if err := d.renameFree(fn, tn); errors.Is(err, fs.ErrExist) {
+		return remote.Entry{}, conflict("move to", to, "the name was taken meanwhile")
+	} else if err != nil {
 		return remote.Entry{}, wrap("move to "+to.Quoted()+" from", from, err)
 	}
 	if err := failpoint.Hit("localdir.move.afterRename"); err != nil {
@@ -483,6 +512,17 @@ func (d *Dir) Move(ctx context.Context, from, to remote.Path, pre remote.Precond
 		fi = restat(d.fs.Lstat, tn, fi)
 	}
 	return entry(to, fi), nil
+}
+
+// renameFree renames fn to tn, which must be free: without replacing where the FS can (an error matching
+// fs.ErrExist when tn is taken), else a plain rename (the caller checked just before).
+func (d *Dir) renameFree(fn, tn string) error {
+	if nr, ok := d.fs.(NoReplacer); ok {
+		if err := nr.RenameNoReplace(fn, tn); !errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
+	}
+	return d.fs.Rename(fn, tn)
 }
 
 // Delete moves file p to .tandem/trash/<batch>/<p> (batch: the clock's UTC time, YYYYMMDD-HHMMSS), or removes

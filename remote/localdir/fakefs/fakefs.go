@@ -427,6 +427,28 @@ func (f *FS) Rename(from, to string) error {
 	return nil
 }
 
+// RenameNoReplace implements localdir.NoReplacer as Linux's RENAME_NOREPLACE does: EEXIST when anything is at
+// to, checked and renamed under one lock.
+func (f *FS) RenameNoReplace(from, to string) error {
+	check(from)
+	check(to)
+	if err := f.inject("rename", to); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var err error = syscall.EEXIST
+	if _, td, tbase, e := f.parent(to); e != nil {
+		err = e
+	} else if _, taken := td.kids[tbase]; !taken {
+		err = f.rename(from, to)
+	}
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+	}
+	return nil
+}
+
 func (f *FS) rename(from, to string) error {
 	fdino, fd, fbase, err := f.parent(from)
 	if err != nil {

@@ -1,8 +1,8 @@
 package remote
 
 import (
+	"math"
 	"strconv"
-	"strings"
 )
 
 // Fingerprint is the stat fast-check of a local file (DESIGN: size + mtime + ctime + inode). It is the Rev of
@@ -29,30 +29,37 @@ func (f Fingerprint) Rev() string {
 }
 
 // ParseFingerprint decodes a Rev made by Fingerprint.Rev. ok is false for any other revision (a provider's, or
-// one stored by a tandem whose fingerprint had no ctime: such a file is hashed again once).
+// one stored by a tandem whose fingerprint had no ctime: such a file is hashed again once). It accepts exactly
+// what strconv.ParseInt (three times) and ParseUint on the "-"-separated parts would (decimal digits in range,
+// the first three with an optional '+'), in one pass without them: every stored file of every scan is parsed.
 func ParseFingerprint(rev string) (f Fingerprint, ok bool) {
-	// strings.Split's four parts without its slice (every stored file of every walk is parsed).
-	var parts [4]string
-	rest := rev
-	for i := range 3 {
-		var found bool
-		if parts[i], rest, found = strings.Cut(rest, "-"); !found {
+	var v [4]uint64
+	i := 0
+	for k := range v {
+		if k > 0 {
+			if i == len(rev) || rev[i] != '-' {
+				return Fingerprint{}, false
+			}
+			i++
+		}
+		if k < 3 && i < len(rev) && rev[i] == '+' { // ParseInt takes a '+', ParseUint (the inode) does not
+			i++
+		}
+		start := i
+		for ; i < len(rev) && rev[i] >= '0' && rev[i] <= '9'; i++ {
+			d := uint64(rev[i] - '0')
+			// 19 digits never overflow; from the 20th on, check (a division only there).
+			if i-start >= 19 && v[k] > (math.MaxUint64-d)/10 {
+				return Fingerprint{}, false // out of range
+			}
+			v[k] = v[k]*10 + d
+		}
+		if i == start || (k < 3 && v[k] > math.MaxInt64) {
 			return Fingerprint{}, false
 		}
 	}
-	if strings.Contains(rest, "-") {
+	if i != len(rev) {
 		return Fingerprint{}, false
 	}
-	parts[3] = rest
-	var err [4]error
-	f.Size, err[0] = strconv.ParseInt(parts[0], 10, 64)
-	f.MTime, err[1] = strconv.ParseInt(parts[1], 10, 64)
-	f.CTime, err[2] = strconv.ParseInt(parts[2], 10, 64)
-	f.Inode, err[3] = strconv.ParseUint(parts[3], 10, 64)
-	for _, e := range err {
-		if e != nil {
-			return Fingerprint{}, false
-		}
-	}
-	return f, true
+	return Fingerprint{Size: int64(v[0]), MTime: int64(v[1]), CTime: int64(v[2]), Inode: v[3]}, true
 }

@@ -263,6 +263,11 @@ func (e *Engine) runPass(ctx context.Context, rep *Report) error {
 		if err := e.recover(ctx, rep); err != nil {
 			return err
 		}
+		if e.pass.afterUnclean {
+			if err := e.distrustUnsynced(); err != nil {
+				return err
+			}
+		}
 	}
 	if err := e.checkRoots(ctx, rep); err != nil {
 		return err

@@ -135,6 +135,7 @@ var pinnedSeeds = []uint64{
 	502637, // harness (-sim.lazydisk, soak): mv café Café; rm -r Café; mkdir café; write café/a, with no pass between: to the engine an edit of café/a (lastSeenL)
 	642701, // I2 (-sim.lazydisk, soak): mv b a; write b; b uploaded, a power loss undid the mv and the write; b downloaded over the only copy of the version the mv had moved (TestDownloadAfterUncleanEndKeepsBoth)
 	681333, // I9 (-sim.lazydisk, soak): a round that uploaded a new file widened the next round's delete budget: 15 of 29 went through as 15 of 30 (TestGuardBudgetIsThePassStartFiles)
+	824356, // I8 (-sim.lazydisk, soak): a new file's same-size rewrite uploaded, its bytes lost locally to a power loss that kept its metadata; the compare after the unclean end trusted the stored digest and recorded the two versions as one (TestUncleanEndReadsUnsyncedFilesAgain)
 }
 
 // simWorkers runs seeds concurrently: a pass spends much of its time waiting on bbolt's Batch timer, not the CPU.

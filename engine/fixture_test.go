@@ -74,6 +74,20 @@ func memStore(t *testing.T) *state.Store {
 	return st
 }
 
+// storeOpener opens, at each call, one store in the test's temporary folder, for tests that abandon it (the
+// process dies) and open it again; the caller closes what it opened last.
+func storeOpener(t *testing.T) func() *state.Store {
+	path := t.TempDir() + "/pair.db"
+	return func() *state.Store {
+		t.Helper()
+		st, err := state.Open(path, zap.NewNop(), state.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+}
+
 // testEngine is an engine over d with o, logging to the test unless d names a logger; the test stops if the
 // engine refuses them.
 func testEngine(t *testing.T, d Deps, o Options) *Engine {

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/memremote"
 	"github.com/tandemsync/tandem/state"
@@ -121,14 +119,7 @@ func TestNoSettledPassWhereTheRemoteFolds(t *testing.T) {
 // remote change is downloaded again.
 func TestDownloadAfterUncleanEndKeepsBoth(t *testing.T) {
 	clk, local, rem := memPair(memremote.Options{})
-	path := t.TempDir() + "/pair.db"
-	open := func() *state.Store {
-		st, err := state.Open(path, zap.NewNop(), state.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	open := storeOpener(t)
 	st := open()
 	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{})
 	if err := local.WriteFile("b", []byte("version one")); err != nil {

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/tandemsync/tandem/remote"
 	"github.com/tandemsync/tandem/remote/memremote"
 	"github.com/tandemsync/tandem/state"
@@ -25,14 +23,7 @@ func TestUncleanEndReadsUnsyncedFilesAgain(t *testing.T) {
 	clk := startClock()
 	_, local := fakeDisk(clk, rand.New(rand.NewPCG(1, 2)), nil, false, false)
 	rem := memremote.New(clk, memremote.Options{Label: "remote"})
-	path := t.TempDir() + "/pair.db"
-	open := func() *state.Store {
-		st, err := state.Open(path, zap.NewNop(), state.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	open := storeOpener(t)
 	st := open()
 	e := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{})
 	cleanPass(t, e) // the roots' markers

@@ -413,23 +413,13 @@ func (f *FS) Mkfifo(name string) error {
 
 // Rename implements localdir.FS with POSIX semantics: a file replaces a file, a folder replaces an empty
 // folder; a non-empty folder target is ENOTEMPTY.
-func (f *FS) Rename(from, to string) error {
-	check(from)
-	check(to)
-	if err := f.inject("rename", to); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.rename(from, to); err != nil {
-		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
-	}
-	return nil
-}
+func (f *FS) Rename(from, to string) error { return f.renameOp(from, to, false) }
 
 // RenameNoReplace implements localdir.NoReplacer as Linux's RENAME_NOREPLACE does: EEXIST when anything is at
 // to, checked and renamed under one lock.
-func (f *FS) RenameNoReplace(from, to string) error {
+func (f *FS) RenameNoReplace(from, to string) error { return f.renameOp(from, to, true) }
+
+func (f *FS) renameOp(from, to string, noReplace bool) error {
 	check(from)
 	check(to)
 	if err := f.inject("rename", to); err != nil {
@@ -437,10 +427,15 @@ func (f *FS) RenameNoReplace(from, to string) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var err error = syscall.EEXIST
-	if _, td, tbase, e := f.parent(to); e != nil {
-		err = e
-	} else if _, taken := td.kids[tbase]; !taken {
+	var err error
+	if noReplace {
+		if _, td, tbase, e := f.parent(to); e != nil {
+			err = e
+		} else if _, taken := td.kids[tbase]; taken {
+			err = syscall.EEXIST
+		}
+	}
+	if err == nil {
 		err = f.rename(from, to)
 	}
 	if err != nil {

@@ -29,12 +29,17 @@ func (w *world) fsHook(op, name string) error {
 	if w.crashed {
 		return errSimCrash
 	}
-	if op == "create" && w.raceLocal != "" && path.Dir(name) == path.Dir(nameOf(w.raceLocal)) &&
+	if op == "create" && w.raceLocal != "" && !w.raceAtRename && path.Dir(name) == path.Dir(nameOf(w.raceLocal)) &&
 		strings.HasPrefix(path.Base(name), remote.TempPrefix) {
 		p := w.raceLocal
 		w.raceLocal = ""
 		w.clk.Advance(5 * time.Millisecond) // the edit lands during the transfer, a clock tick after it began
 		w.raceEdit(w.L, p, "mid-download")
+	}
+	if op == "rename" && w.raceLocal != "" && w.raceAtRename && name == nameOf(w.raceLocal) {
+		p := w.raceLocal
+		w.raceLocal, w.raceAtRename = "", false
+		w.raceEdit(w.L, p, "at the download's rename")
 	}
 	if !mutatingFS(op) {
 		return nil

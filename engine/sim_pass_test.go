@@ -30,7 +30,7 @@ func (w *world) pass(faults bool) *Report {
 	for _, f := range w.beforePass {
 		f()
 	}
-	w.raceLocal, w.raceRemote = "", ""
+	w.raceLocal, w.raceRemote, w.raceAtRename = "", "", false
 	if faults {
 		switch r := w.rng.IntN(100); {
 		case r < 12:

@@ -105,11 +105,14 @@ type world struct {
 	crashed    bool
 	cancel     context.CancelFunc
 	raceLocal  remote.Path // a user edit lands here when a temp file is created in its folder
-	raceRemote remote.Path // a user edit lands here while the upload's body is in flight
-	racesOn    bool
-	passDels   int
-	lastErr    error
-	peeking    bool // the oracle is looking: no faults, no counting
+	// raceAtRename: the edit at raceLocal (a new file) lands at the download's rename instead, after every
+	// check the Put made: a plain rename replaced it there
+	raceAtRename bool
+	raceRemote   remote.Path // a user edit lands here while the upload's body is in flight
+	racesOn      bool
+	passDels     int
+	lastErr      error
+	peeking      bool // the oracle is looking: no faults, no counting
 
 	step      int
 	trace     []string

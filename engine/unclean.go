@@ -28,21 +28,15 @@ func (e *Engine) distrustUnsynced() error {
 	st := e.d.Store
 	err := mergeTrees(newRecIter(st, state.Local), newRecIter(st, state.Remote), newBaseIter(st),
 		func(_ remote.Path, b *state.Base, l, r *state.Record) error {
-			for _, s := range []struct {
-				side state.Side
-				rec  *state.Record
-			}{{state.Local, l}, {state.Remote, r}} {
+			for _, sd := range []state.Side{state.Local, state.Remote} {
 				var synced *state.Record
 				if b != nil {
-					synced = &b.Local
-					if s.side == state.Remote {
-						synced = &b.Remote
-					}
+					synced = on(sd, &b.Local, &b.Remote)
 				}
-				if unvouched(s.rec, synced) {
-					c := *s.rec
+				if rec := on(sd, l, r); unvouched(rec, synced) {
+					c := *rec
 					c.HashedAt = 0
-					out = append(out, stale{s.side, c})
+					out = append(out, stale{sd, c})
 				}
 			}
 			return nil

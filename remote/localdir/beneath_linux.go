@@ -279,19 +279,17 @@ func (f *folderFD) Chtimes(base string, mtime time.Time) error {
 	return nil
 }
 
-func (f *folderFD) Rename(from, to string) error {
-	if err := ignoringEINTR(func() error { return unix.Renameat(f.fd, from, f.fd, to) }); err != nil {
-		return &os.LinkError{Op: "rename", Old: path.Join(f.name, from), New: path.Join(f.name, to), Err: err}
-	}
-	return nil
-}
+func (f *folderFD) Rename(from, to string) error { return f.rename(from, to, 0) }
 
 var _ NoReplacer = (*folderFD)(nil)
 
 func (f *folderFD) RenameNoReplace(from, to string) error {
-	err := ignoringEINTR(func() error { return unix.Renameat2(f.fd, from, f.fd, to, unix.RENAME_NOREPLACE) })
-	if err != nil {
-		err = noReplaceErr(unix.RENAME_NOREPLACE, err)
+	return f.rename(from, to, unix.RENAME_NOREPLACE)
+}
+
+func (f *folderFD) rename(from, to string, flags uint) error {
+	if err := ignoringEINTR(func() error { return unix.Renameat2(f.fd, from, f.fd, to, flags) }); err != nil {
+		err = noReplaceErr(flags, err)
 		return &os.LinkError{Op: "rename", Old: path.Join(f.name, from), New: path.Join(f.name, to), Err: err}
 	}
 	return nil

@@ -87,12 +87,17 @@ type Folder interface {
 	Close() error
 }
 
-// NoReplacer is a Folder (or an FS, for paths under its root) that can rename without replacing, in one atomic step (Linux's RENAME_NOREPLACE): a
-// Put whose precondition is "nothing there" then cannot replace a file created between its check and its
-// rename. RenameNoReplace fails with an error matching fs.ErrExist when to exists, and errors.ErrUnsupported
-// where the filesystem cannot (the caller checks, then renames).
+// NoReplacer is a Folder (or an FS, for paths under its root) that can rename without replacing, in one atomic
+// step (Linux's RENAME_NOREPLACE): a Put whose precondition is "nothing there" then cannot replace a file created
+// between its check and its rename. RenameNoReplace fails with an error matching fs.ErrExist when to exists, and
+// errors.ErrUnsupported where the filesystem cannot (the caller checks, then renames).
 type NoReplacer interface {
 	RenameNoReplace(from, to string) error
+}
+
+// cannotNoReplace is RenameNoReplace's error where the FS has no such rename.
+func cannotNoReplace(from, to string) error {
+	return &os.LinkError{Op: "rename", Old: from, New: to, Err: errors.ErrUnsupported}
 }
 
 // pathFolder is a Folder of an FS without folder handles: each entry by its path.
@@ -111,7 +116,7 @@ func (f pathFolder) RenameNoReplace(from, to string) error {
 	if nr, ok := f.fs.(NoReplacer); ok {
 		return nr.RenameNoReplace(f.name(from), f.name(to))
 	}
-	return &os.LinkError{Op: "rename", Old: f.name(from), New: f.name(to), Err: errors.ErrUnsupported}
+	return cannotNoReplace(f.name(from), f.name(to))
 }
 func (f pathFolder) Close() error { return nil }
 func (f pathFolder) Create(base string, perm fs.FileMode) (File, error) {
@@ -270,7 +275,7 @@ func (o osFS) RenameNoReplace(from, to string) error {
 	if nr, ok := o.fast.(NoReplacer); ok {
 		return nr.RenameNoReplace(from, to)
 	}
-	return &os.LinkError{Op: "rename", Old: from, New: to, Err: errors.ErrUnsupported}
+	return cannotNoReplace(from, to)
 }
 
 func (o osFS) Remove(name string) error {

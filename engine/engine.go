@@ -80,6 +80,9 @@ type Engine struct {
 	algo string // the digest both sides are compared by
 	// purged: this process already purged old trash once
 	purged bool
+	// distrusted: distrustUnsynced marked what the unclean end left (the marks stay until a scan reads those
+	// files, so the passes after it, scoped ones included, do not merge the three trees again)
+	distrusted bool
 	// tempID is the open journal entry naming tempSession, the session of the temp files this engine's
 	// transfers create (0: none open). A session outlives a pass that ends with an error: the next one sweeps it.
 	tempID      uint64
@@ -263,10 +266,11 @@ func (e *Engine) runPass(ctx context.Context, rep *Report) error {
 		if err := e.recover(ctx, rep); err != nil {
 			return err
 		}
-		if e.pass.afterUnclean {
+		if e.pass.afterUnclean && !e.distrusted {
 			if err := e.distrustUnsynced(); err != nil {
 				return err
 			}
+			e.distrusted = true
 		}
 	}
 	if err := e.checkRoots(ctx, rep); err != nil {

@@ -18,7 +18,8 @@ import (
 // bytes and the fingerprint reached the disk together. Every other record whose revision is a stat
 // fingerprint (a local folder, a dir: remote; a provider's revision is the server's) loses its digest's
 // standing: HashedAt 0, so the scan reads the file again, as it does a racily clean one. Only paths with
-// changes not yet synced are read again, once per unclean end (again if that pass fails before it completes).
+// changes not yet synced are read again, once per unclean end (the engine runs it once per process: the marks
+// stay in the store until a scan reads those files).
 func (e *Engine) distrustUnsynced() error {
 	type stale struct {
 		side state.Side

@@ -50,6 +50,10 @@ func (f *FS) force(synced uint64, sel func(*op) bool) {
 		case o.forced && o.gen != 0 && !need[o.ino] && born[o.ino] == 0 && o.kind != opUnlink:
 			born[o.ino] = o.gen
 		}
+		// An exchange also names the other file: that file's own link must come with it.
+		if o.kind == opExchange && o.forced && o.gen2 != 0 && !need[o.over] && born[o.over] == 0 {
+			born[o.over] = o.gen2
+		}
 	}
 	i := 0
 	for i < len(f.pending) && f.pending[i].forced {

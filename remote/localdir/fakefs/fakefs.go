@@ -211,6 +211,11 @@ func (f *FS) do(o *op) {
 	} else if n := f.live[o.ino]; n != nil {
 		o.gen = n.gen
 	}
+	if o.kind == opExchange {
+		if n := f.live[o.over]; n != nil {
+			o.gen2 = n.gen
+		}
+	}
 	f.live.apply(o)
 	f.pending = append(f.pending, o)
 }
@@ -229,6 +234,8 @@ func (f *FS) stamp(o *op) {
 		changed = []uint64{o.dir}
 	case opRename:
 		changed = []uint64{o.dir, o.dir2, o.ino}
+	case opExchange:
+		changed = []uint64{o.dir, o.ino, o.over}
 	default:
 		changed = []uint64{o.ino}
 	}
@@ -418,6 +425,47 @@ func (f *FS) Rename(from, to string) error { return f.renameOp(from, to, false) 
 // RenameNoReplace implements localdir.NoReplacer as Linux's RENAME_NOREPLACE does: EEXIST when anything is at
 // to, checked and renamed under one lock.
 func (f *FS) RenameNoReplace(from, to string) error { return f.renameOp(from, to, true) }
+
+// RenameExchange implements localdir.Exchanger as Linux's RENAME_EXCHANGE does for two files of one folder:
+// the two names swap their inodes in one step; ENOENT when either is missing. Folders, and names in two
+// folders, are EINVAL here (localdir never exchanges them; the model keeps to what it replays).
+func (f *FS) RenameExchange(a, b string) error {
+	check(a)
+	check(b)
+	if err := f.inject("rename", b); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.exchange(a, b); err != nil {
+		return &os.LinkError{Op: "rename", Old: a, New: b, Err: err}
+	}
+	return nil
+}
+
+func (f *FS) exchange(a, b string) error {
+	dino, d, abase, err := f.parent(a)
+	if err != nil {
+		return err
+	}
+	d2ino, d2, bbase, err := f.parent(b)
+	if err != nil {
+		return err
+	}
+	ai, aok := d.kids[abase]
+	bi, bok := d2.kids[bbase]
+	switch {
+	case !aok || !bok:
+		return syscall.ENOENT
+	case dino != d2ino || f.live[ai].isDir() || f.live[bi].isDir():
+		return syscall.EINVAL
+	case ai == bi:
+		return nil
+	}
+	f.do(&op{kind: opExchange, ino: ai, dir: dino, name: abase, nam2: bbase, over: bi, mode: f.live[ai].mode,
+		t: f.clk.Now()})
+	return nil
+}
 
 func (f *FS) renameOp(from, to string, noReplace bool) error {
 	check(from)

@@ -375,3 +375,43 @@ func TestOutOfRootPanics(t *testing.T) {
 		t.Errorf(`"a..b" is a legal name: %v`, err)
 	}
 }
+
+// TestExchangeIsAtomicAcrossACrash: two names swapped with RenameExchange are, after a power loss, either both
+// swapped or both as they were (never one file under both names, never a name lost); once the folder is
+// synced, swapped. Both files' bytes were durable before the swap.
+func TestExchangeIsAtomicAcrossACrash(t *testing.T) {
+	for _, syncDir := range []bool{false, true} {
+		got := outcomes(t, 200, func(f *FS) {
+			must(t, f.Mkdir("d", 0o755))
+			create(t, f, "d/tmp", "new", true)
+			create(t, f, "d/target", "old", true)
+			must(t, f.SyncDir("d"))
+			must(t, f.SyncDir("."))
+			must(t, f.RenameExchange("d/tmp", "d/target"))
+			if syncDir {
+				must(t, f.SyncDir("d"))
+			}
+		}, func(f *FS) string {
+			s, _ := content(f, "d/target")
+			tmp, _ := content(f, "d/tmp")
+			return s + "/" + tmp
+		})
+		want := map[string]bool{"new/old": true}
+		if !syncDir {
+			want["old/new"] = true
+		}
+		for o := range got {
+			if !want[o] {
+				t.Errorf("sync %v: outcomes %v: %q is neither swapped nor as before", syncDir, got, o)
+			}
+		}
+		if syncDir && got["new/old"] != 200 {
+			t.Errorf("synced exchange: outcomes %v", got)
+		}
+	}
+	f := newFS(1)
+	create(t, f, "a", "a", false)
+	if err := f.RenameExchange("a", "missing"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("exchange with a missing name: %v, want ErrNotExist", err)
+	}
+}

@@ -43,6 +43,7 @@ const (
 	opLink
 	opUnlink
 	opRename
+	opExchange // two names of one folder swap their inodes (Linux RENAME_EXCHANGE): ino at name, over at nam2
 )
 
 // op is one logged mutation. It carries everything needed to replay it on a state that lacks its context (an
@@ -53,12 +54,13 @@ type op struct {
 	dir, dir2  uint64 // name ops: the folder (rename: from, to)
 	name, nam2 string
 	off        int64
-	over       uint64      // rename: the inode whose name the target replaced (0: none)
+	over       uint64      // rename: the inode whose name the target replaced (0: none); exchange: the one at nam2
 	data       []byte      // write: the bytes; link of a symlink: its target
 	mode       fs.FileMode // chmod: permissions; link: the new inode's type and permissions
 	mtime      time.Time   // chtimes
 	t          time.Time   // when: the new ctime (and mtime where the op sets it)
 	gen        uint64      // the life of ino the op acts on (link: the new one)
+	gen2       uint64      // exchange: the life of over
 	forced     bool
 }
 
@@ -163,6 +165,14 @@ func (t tree) apply(o *op) {
 		}
 		d.kids[o.nam2] = o.ino
 		d.mtime, d.ctime, n.ctime = o.t, o.t, o.t
+	case opExchange:
+		// Files only (localdir exchanges a complete temp file with the file it replaces). Each inode lands under
+		// the other's name, whatever the replayed state held there.
+		d := t.ensure(o.dir, fs.ModeDir|0o755, o.t)
+		n := t.subject(o, o.mode)
+		m := t.subject(&op{ino: o.over, gen: o.gen2, t: o.t}, o.mode)
+		d.kids[o.nam2], d.kids[o.name] = o.ino, o.over
+		d.mtime, d.ctime, n.ctime, m.ctime = o.t, o.t, o.t, o.t
 	}
 }
 

@@ -163,6 +163,12 @@ func (b *beneath) RenameNoReplace(from, to string) error {
 	return b.rename(from, to, unix.RENAME_NOREPLACE)
 }
 
+var _ Exchanger = (*beneath)(nil)
+
+func (b *beneath) RenameExchange(a, c string) error {
+	return b.rename(a, c, unix.RENAME_EXCHANGE)
+}
+
 func (b *beneath) rename(from, to string, flags uint) error {
 	fdir, fbase := path.Split(from)
 	tdir, tbase := path.Split(to)
@@ -183,11 +189,17 @@ func (b *beneath) rename(from, to string, flags uint) error {
 	return nil
 }
 
-// noReplaceErr is err of a rename with flags, the lack of RENAME_NOREPLACE (a filesystem without it, a kernel
-// before 3.15) as errors.ErrUnsupported: the caller then checks and renames.
+// noReplaceErr is err of a rename with flags, the lack of RENAME_NOREPLACE or RENAME_EXCHANGE (a filesystem
+// without it, a kernel before 3.15) as errors.ErrUnsupported: the caller then checks and renames.
 func noReplaceErr(flags uint, err error) error {
-	if flags&unix.RENAME_NOREPLACE != 0 && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS)) {
+	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
+		return err
+	}
+	switch {
+	case flags&unix.RENAME_NOREPLACE != 0:
 		return fmt.Errorf("rename without replacing: %w (%w)", errors.ErrUnsupported, err)
+	case flags&unix.RENAME_EXCHANGE != 0:
+		return fmt.Errorf("rename exchanging: %w (%w)", errors.ErrUnsupported, err)
 	}
 	return err
 }
@@ -285,6 +297,12 @@ var _ NoReplacer = (*folderFD)(nil)
 
 func (f *folderFD) RenameNoReplace(from, to string) error {
 	return f.rename(from, to, unix.RENAME_NOREPLACE)
+}
+
+var _ Exchanger = (*folderFD)(nil)
+
+func (f *folderFD) RenameExchange(a, b string) error {
+	return f.rename(a, b, unix.RENAME_EXCHANGE)
 }
 
 func (f *folderFD) rename(from, to string, flags uint) error {

@@ -95,7 +95,16 @@ type NoReplacer interface {
 	RenameNoReplace(from, to string) error
 }
 
-// cannotNoReplace is RenameNoReplace's error where the FS has no such rename.
+// Exchanger is a Folder (or an FS, for paths under its root) that can swap two names in one atomic step (Linux's
+// RENAME_EXCHANGE): a Put that replaces a file then takes out exactly the file that was there, and can check it
+// and put it back, where a plain rename would destroy a change made between its check and the rename.
+// RenameExchange fails with an error matching fs.ErrNotExist when either name is missing, and
+// errors.ErrUnsupported where the filesystem cannot (the caller checks, then renames).
+type Exchanger interface {
+	RenameExchange(a, b string) error
+}
+
+// cannotNoReplace is RenameNoReplace's (and RenameExchange's) error where the FS has no such rename.
 func cannotNoReplace(from, to string) error {
 	return &os.LinkError{Op: "rename", Old: from, New: to, Err: errors.ErrUnsupported}
 }
@@ -117,6 +126,12 @@ func (f pathFolder) RenameNoReplace(from, to string) error {
 		return nr.RenameNoReplace(f.name(from), f.name(to))
 	}
 	return cannotNoReplace(f.name(from), f.name(to))
+}
+func (f pathFolder) RenameExchange(a, b string) error {
+	if ex, ok := f.fs.(Exchanger); ok {
+		return ex.RenameExchange(f.name(a), f.name(b))
+	}
+	return cannotNoReplace(f.name(a), f.name(b))
 }
 func (f pathFolder) Close() error { return nil }
 func (f pathFolder) Create(base string, perm fs.FileMode) (File, error) {
@@ -276,6 +291,17 @@ func (o osFS) RenameNoReplace(from, to string) error {
 		return nr.RenameNoReplace(from, to)
 	}
 	return cannotNoReplace(from, to)
+}
+
+var _ Exchanger = osFS{}
+
+// RenameExchange is the platform's atomic swap of two names where it has one (Linux), else
+// errors.ErrUnsupported.
+func (o osFS) RenameExchange(a, b string) error {
+	if ex, ok := o.fast.(Exchanger); ok {
+		return ex.RenameExchange(a, b)
+	}
+	return cannotNoReplace(a, b)
 }
 
 func (o osFS) Remove(name string) error {

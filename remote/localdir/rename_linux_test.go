@@ -2,6 +2,7 @@ package localdir
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -56,7 +57,11 @@ func TestPutRenameNeverReplacesAFileCreatedAtTheLastMoment(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "tmp"), []byte("tandem's"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err = renameInto(lastMoment{fd, filepath.Join(dir, "a")}, "tmp", "a", "a", remote.Precondition{Absent: true})
+	tfi, err := fd.Lstat("tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = renameInto(lastMoment{fd, filepath.Join(dir, "a")}, "tmp", "a", "a", remote.Precondition{Absent: true}, tfi)
 	if errors.Is(err, errors.ErrUnsupported) {
 		t.Skipf("this filesystem has no RENAME_NOREPLACE: %v", err)
 	}
@@ -68,5 +73,119 @@ func TestPutRenameNeverReplacesAFileCreatedAtTheLastMoment(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "tmp")); err != nil {
 		t.Errorf("the temp file is gone (%v): the caller drops it", err)
+	}
+}
+
+// editAtSwap is a folder where the user changes the target file at the last moment before the first swap of
+// names, after every check a Put made: in place (a rewrite of the same inode) or by an editor's save (a new
+// file renamed over it).
+type editAtSwap struct {
+	*folderFD
+	user    string // the full path of the target
+	inPlace bool
+	swaps   *int
+}
+
+func (e editAtSwap) edit() error {
+	if e.inPlace {
+		return os.WriteFile(e.user, []byte("the user's edit"), 0o644)
+	}
+	side := e.user + ".save"
+	if err := os.WriteFile(side, []byte("the user's edit"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(side, e.user)
+}
+
+func (e editAtSwap) Rename(from, to string) error {
+	if err := e.edit(); err != nil {
+		return err
+	}
+	return e.folderFD.Rename(from, to)
+}
+
+func (e editAtSwap) RenameExchange(a, b string) error {
+	if *e.swaps++; *e.swaps == 1 {
+		if err := e.edit(); err != nil {
+			return err
+		}
+	}
+	return e.folderFD.RenameExchange(a, b)
+}
+
+// TestPutReplaceNeverDestroysAChangeMadeAtTheLastMoment: a Put that replaces a file (a revision precondition)
+// whose target the user changes after the Put's last check does not destroy the change: the swap takes the
+// changed file out, the check after it sees the change, the file goes back and the Put is a conflict. With a
+// plain rename (the fallback) the user's edit was lost. Without a change, the old file comes out at the temp
+// name for the caller to remove.
+func TestPutReplaceNeverDestroysAChangeMadeAtTheLastMoment(t *testing.T) {
+	for _, inPlace := range []bool{true, false} {
+		for _, change := range []bool{true, false} {
+			t.Run(fmt.Sprintf("in place %v, change %v", inPlace, change), func(t *testing.T) {
+				dir := t.TempDir()
+				r, err := os.OpenRoot(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+				o, ok := OSFS(r).(FolderOpener)
+				if !ok {
+					t.Skip("no folder handles on this platform")
+				}
+				f, err := o.OpenFolder(".")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				fd, ok := f.(*folderFD)
+				if !ok {
+					t.Skipf("folder is a %T", f)
+				}
+				for n, b := range map[string]string{"a": "the old version", "tmp": "tandem's"} {
+					if err := os.WriteFile(filepath.Join(dir, n), []byte(b), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				afi, err := fd.Lstat("a")
+				if err != nil {
+					t.Fatal(err)
+				}
+				tfi, err := fd.Lstat("tmp")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var folder Folder = fd
+				swaps := 0
+				if change {
+					folder = editAtSwap{fd, filepath.Join(dir, "a"), inPlace, &swaps}
+				}
+				out, err := renameInto(folder, "tmp", "a", "a", remote.Precondition{Rev: rev(afi)}, tfi)
+				if errors.Is(err, errors.ErrUnsupported) {
+					t.Skipf("this filesystem has no RENAME_EXCHANGE: %v", err)
+				}
+				read := func(n string) string {
+					b, err := os.ReadFile(filepath.Join(dir, n))
+					if err != nil {
+						return err.Error()
+					}
+					return string(b)
+				}
+				if !change {
+					if err != nil || !out || read("a") != "tandem's" || read("tmp") != "the old version" {
+						t.Fatalf("replace: out %v, %v; a holds %q, tmp %q", out, err, read("a"), read("tmp"))
+					}
+					return
+				}
+				if !errors.Is(err, remote.ErrConflict) || out {
+					t.Errorf("replace of a file changed at the last moment: out %v, %v; want a conflict", out, err)
+				}
+				if got := read("a"); got != "the user's edit" {
+					t.Errorf("the user's file holds %q", got)
+				}
+				if got := read("tmp"); got != "tandem's" {
+					t.Errorf("the temp name holds %q, want tandem's own file (the caller drops it)", got)
+				}
+			})
+		}
 	}
 }

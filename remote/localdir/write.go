@@ -125,6 +125,11 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 		mode = fi.Mode.Perm()
 	}
 	e, err := d.put(ctx, p, dir, base, tmp, f, body, size, mtime, pre, h, mode)
+	if errors.Is(err, errKeptTemp) {
+		d.lg.Error("a file that changed during a replace is left under a temp name: rename it to keep it",
+			zap.String("path", path.Join(dn, tmp)), zap.Error(err))
+		return remote.Entry{}, err
+	}
 	if err != nil {
 		d.dropTemp(dn, path.Join(dn, tmp))
 		// After the removal, so that the free space it reports is what the user has.
@@ -250,8 +255,16 @@ func (d *Dir) put(ctx context.Context, p remote.Path, dir Folder, base, tmp stri
 	if err != nil {
 		return remote.Entry{}, wrap("put", p, err)
 	}
-	if err := renameInto(dir, tmp, base, p, pre); err != nil {
+	out, err := renameInto(dir, tmp, base, p, pre, tfi)
+	if err != nil {
 		return remote.Entry{}, err
+	}
+	if out {
+		// The replaced file, swapped out to the temp name: it goes, as a rename would have dropped it (a removal
+		// that fails is left to CleanTemp, as a failed Put's temp file is).
+		n, _ := name(p)
+		dn := path.Dir(n)
+		d.dropTemp(dn, path.Join(dn, tmp))
 	}
 	if err := failpoint.Hit("localdir.put.afterRename"); err != nil { // before the folder is synced
 		return remote.Entry{}, err
@@ -262,37 +275,120 @@ func (d *Dir) put(ctx context.Context, p remote.Path, dir Folder, base, tmp stri
 	return entry(p, restat(dir.Lstat, base, tfi)), nil
 }
 
-// renameInto renames a Put's complete temp file tmp to base, its target p, in folder dir, if p still meets
-// pre. "Nothing there" is checked by the rename itself where the folder can (NoReplacer): a file created at p
-// after a check and before the rename would be replaced, and lost, by a plain rename. Otherwise, and for a
-// revision, p is stat'ed just before the rename: the window stays as narrow as two system calls.
-func renameInto(dir Folder, tmp, base string, p remote.Path, pre remote.Precondition) error {
+// renameInto renames a Put's complete temp file tmp (stat ours) to base, its target p, in folder dir, if p
+// still meets pre. "Nothing there" is checked by the rename itself where the folder can (NoReplacer): a file
+// created at p after a check and before the rename would be replaced, and lost, by a plain rename. A file there
+// is swapped out where the folder can (Exchanger, exchangeInto) and checked after the swap; out reports that it
+// now sits at tmp for the caller to remove. Otherwise p is stat'ed just before a plain rename: the window stays
+// as narrow as two system calls.
+func renameInto(dir Folder, tmp, base string, p remote.Path, pre remote.Precondition, ours FileInfo) (out bool, err error) {
 	if err := failpoint.Hit("localdir.put.beforeRename"); err != nil { // the temp is complete and synced
-		return err
+		return false, err
 	}
 	if nr, ok := dir.(NoReplacer); ok && pre.Absent {
 		err := nr.RenameNoReplace(tmp, base)
 		switch {
 		case err == nil:
-			return nil
+			return false, nil
 		case errors.Is(err, fs.ErrExist):
 			fi, serr := lstatIn(dir, base, p)
 			if cerr := checkPre("put", p, fi, serr, pre); cerr != nil {
-				return cerr
+				return false, cerr
 			}
-			return conflict("put", p, "a file is already there")
+			return false, conflict("put", p, "a file is already there")
 		case !errors.Is(err, errors.ErrUnsupported):
-			return wrap("put", p, err)
+			return false, wrap("put", p, err)
 		}
 	}
 	fi, serr := lstatIn(dir, base, p)
 	if err := checkPre("put", p, fi, serr, pre); err != nil {
-		return err
+		return false, err
+	}
+	if ex, ok := dir.(Exchanger); ok && serr == nil && fi.IsRegular() {
+		err := exchangeInto(ex, dir, tmp, base, p, pre, ours)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return err == nil, err
+		}
 	}
 	if err := dir.Rename(tmp, base); err != nil {
+		return false, wrap("put", p, err)
+	}
+	return false, nil
+}
+
+// exchangeInto puts the temp file tmp (stat ours) at base in place of the file there in one atomic swap, then
+// checks the file that came out against pre. A change made after the last check (an editor's save renamed
+// over base, a write in place) would have been destroyed by a plain rename; here that file is swapped back and
+// the Put is a conflict, so the next pass sees the change. errors.ErrUnsupported: the caller renames instead.
+func exchangeInto(ex Exchanger, dir Folder, tmp, base string, p remote.Path, pre remote.Precondition, ours FileInfo) error {
+	if err := ex.RenameExchange(tmp, base); err != nil {
+		switch {
+		case errors.Is(err, errors.ErrUnsupported):
+			return err
+		case errors.Is(err, fs.ErrNotExist): // base went away after the check
+			fi, serr := lstatIn(dir, base, p)
+			if cerr := checkPre("put", p, fi, serr, pre); cerr != nil {
+				return cerr
+			}
+			return conflict("put", p, "the file was removed at the last moment")
+		}
 		return wrap("put", p, err)
 	}
-	return nil
+	if old, err := dir.Lstat(tmp); err == nil && swappedOut(old, pre) {
+		return nil
+	}
+	// Changed at the last moment: put it back, then make sure the temp name holds our file again (a second
+	// change between the two swaps would now sit there) before the caller drops the temp.
+	if err := ex.RenameExchange(tmp, base); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return keepAside(dir, tmp, base, p, fmt.Errorf("put it back: %w", err))
+	} else if err != nil { // base removed in between: the changed file goes back to its free name
+		if err := dir.Rename(tmp, base); err != nil {
+			return keepAside(dir, tmp, base, p, fmt.Errorf("put it back: %w", err))
+		}
+		return conflict("put", p, "the file changed at the last moment")
+	}
+	if now, err := dir.Lstat(tmp); err != nil || now.Ino != ours.Ino || now.Dev != ours.Dev {
+		return keepAside(dir, tmp, base, p, errors.New("the temp name holds another file after the swap back"))
+	}
+	return conflict("put", p, "the file changed at the last moment")
+}
+
+// errKeptTemp: a Put's temp name holds a user's file it could neither put back nor rename (keepAside); the temp
+// must not be dropped.
+var errKeptTemp = errors.New("a changed file is left under the temp name")
+
+// swappedOut reports whether old, the file an exchange took out, is the one pre names. The exchange itself moved
+// its ctime, so the rest of the fingerprint is compared: an editor's save (another inode) or a write in place
+// (its mtime, its size) after the last check shows; only a rewrite in place that keeps the size and sets the
+// mtime back, within the microseconds between the check and the swap, does not.
+func swappedOut(old FileInfo, pre remote.Precondition) bool {
+	if !old.IsRegular() {
+		return false
+	}
+	if pre.Rev == "" {
+		return true
+	}
+	want, ok := remote.ParseFingerprint(pre.Rev)
+	got := fingerprint(old)
+	return ok && got.Size == want.Size && got.MTime == want.MTime && got.Inode == want.Inode
+}
+
+// keepAside gives a user's file found at a Put's temp name tmp (a change that raced the Put's swaps) a visible
+// name beside base, so that dropping the temp or a sweep never removes it, and returns the Put's error.
+func keepAside(dir Folder, tmp, base string, p remote.Path, why error) error {
+	for i := 1; i <= 100; i++ {
+		name := fmt.Sprintf("%s (kept by tandem %d)", base, i)
+		if _, err := dir.Lstat(name); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := dir.Rename(tmp, name); err == nil {
+			return fmt.Errorf("put %s: %w: the file changed during the replace; a version of it is kept as %q (%v)",
+				p.Quoted(), remote.ErrConflict, name, why)
+		}
+		break
+	}
+	return fmt.Errorf("put %s: %w: the file changed during the replace and a version of it sits under the temp name %q: %v",
+		p.Quoted(), errKeptTemp, tmp, why)
 }
 
 // restat is the stat of n after tandem renamed the file it stat'ed as before to n: a rename moves the ctime, so

@@ -470,9 +470,9 @@ func (w *world) progress(ev Event) {
 	switch {
 	case a.Op == Download && w.rng.IntN(2) == 0:
 		w.raceLocal = a.Path // lands while the download is written to its temp file
-		// or, for every other new file (no draw: the seeds' other choices stay as they were), at its rename
-		_, exists := w.lookup(w.L, string(a.Path))
-		w.raceAtRename = !exists && w.counter%2 == 0
+		// or, for every other download (no draw: the seeds' other choices stay as they were), at its rename:
+		// a new file appears there, or the file the download replaces is edited
+		w.raceAtRename = w.counter%2 == 0
 	case a.Op == Upload && w.rng.IntN(2) == 0:
 		w.raceRemote = a.Path
 	default:

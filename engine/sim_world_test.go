@@ -105,8 +105,8 @@ type world struct {
 	crashed    bool
 	cancel     context.CancelFunc
 	raceLocal  remote.Path // a user edit lands here when a temp file is created in its folder
-	// raceAtRename: the edit at raceLocal (a new file) lands at the download's rename instead, after every
-	// check the Put made: a plain rename replaced it there
+	// raceAtRename: the edit at raceLocal lands at the download's rename instead, after every check the Put
+	// made: a plain rename replaced it there (a new file, or an edit of the file the download replaces)
 	raceAtRename bool
 	raceRemote   remote.Path // a user edit lands here while the upload's body is in flight
 	racesOn      bool

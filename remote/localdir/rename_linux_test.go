@@ -10,6 +10,30 @@ import (
 	"github.com/tandemsync/tandem/remote"
 )
 
+// rootFolder opens dir as a root and its top folder through a folder handle, closed with the test.
+func rootFolder(t *testing.T, dir string) *folderFD {
+	t.Helper()
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	o, ok := OSFS(r).(FolderOpener)
+	if !ok {
+		t.Skip("no folder handles on this platform")
+	}
+	f, err := o.OpenFolder(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	fd, ok := f.(*folderFD)
+	if !ok {
+		t.Skipf("folder is a %T", f)
+	}
+	return fd
+}
+
 // lastMoment is a folder where the user creates the target file at the last moment before each rename, after
 // every check a Put made: the window between a check and a plain rename.
 type lastMoment struct {
@@ -36,24 +60,7 @@ func (l lastMoment) RenameNoReplace(from, to string) error {
 // Put is a conflict and the user's file stays. With a plain rename (the fallback) the user's file was lost.
 func TestPutRenameNeverReplacesAFileCreatedAtTheLastMoment(t *testing.T) {
 	dir := t.TempDir()
-	r, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	o, ok := OSFS(r).(FolderOpener)
-	if !ok {
-		t.Skip("no folder handles on this platform")
-	}
-	f, err := o.OpenFolder(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fd, ok := f.(*folderFD)
-	if !ok {
-		t.Skipf("folder is a %T", f)
-	}
+	fd := rootFolder(t, dir)
 	if err := os.WriteFile(filepath.Join(dir, "tmp"), []byte("tandem's"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -123,24 +130,7 @@ func TestPutReplaceNeverDestroysAChangeMadeAtTheLastMoment(t *testing.T) {
 		for _, change := range []bool{true, false} {
 			t.Run(fmt.Sprintf("in place %v, change %v", inPlace, change), func(t *testing.T) {
 				dir := t.TempDir()
-				r, err := os.OpenRoot(dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer r.Close()
-				o, ok := OSFS(r).(FolderOpener)
-				if !ok {
-					t.Skip("no folder handles on this platform")
-				}
-				f, err := o.OpenFolder(".")
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer f.Close()
-				fd, ok := f.(*folderFD)
-				if !ok {
-					t.Skipf("folder is a %T", f)
-				}
+				fd := rootFolder(t, dir)
 				for n, b := range map[string]string{"a": "the old version", "tmp": "tandem's"} {
 					if err := os.WriteFile(filepath.Join(dir, n), []byte(b), 0o644); err != nil {
 						t.Fatal(err)

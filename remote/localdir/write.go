@@ -342,7 +342,11 @@ func exchangeInto(ex Exchanger, dir Folder, tmp, base string, p remote.Path, pre
 	if err := ex.RenameExchange(tmp, base); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return keepAside(dir, tmp, base, p, fmt.Errorf("put it back: %w", err))
 	} else if err != nil { // base removed in between: the changed file goes back to its free name
-		if err := dir.Rename(tmp, base); err != nil {
+		rename := dir.Rename
+		if nr, ok := dir.(NoReplacer); ok {
+			rename = nr.RenameNoReplace // and replaces nothing created there since
+		}
+		if err := rename(tmp, base); err != nil {
 			return keepAside(dir, tmp, base, p, fmt.Errorf("put it back: %w", err))
 		}
 		return conflict("put", p, "the file changed at the last moment")

@@ -258,7 +258,8 @@ func (e *Engine) runPass(ctx context.Context, rep *Report) error {
 	if err := e.beginSettled(); err != nil {
 		return err
 	}
-	e.pass.afterUnclean = e.d.Store.Unclean() && !e.o.DryRun
+	unclean := e.d.Store.Unclean()
+	e.pass.afterUnclean = unclean && !e.o.DryRun
 	if !e.o.DryRun {
 		if err := e.takePending(); err != nil {
 			return err
@@ -266,12 +267,14 @@ func (e *Engine) runPass(ctx context.Context, rep *Report) error {
 		if err := e.recover(ctx, rep); err != nil {
 			return err
 		}
-		if e.pass.afterUnclean && !e.distrusted {
-			if err := e.distrustUnsynced(); err != nil {
-				return err
-			}
-			e.distrusted = true
+	}
+	// A dry run too: the marks change only the observed trees, as its scan does, and without them its plan
+	// would trust the digests the real pass reads again (showing "record" where the real pass keeps both).
+	if unclean && !e.distrusted {
+		if err := e.distrustUnsynced(); err != nil {
+			return err
 		}
+		e.distrusted = true
 	}
 	if err := e.checkRoots(ctx, rep); err != nil {
 		return err

@@ -57,6 +57,17 @@ func TestUncleanEndReadsUnsyncedFilesAgain(t *testing.T) {
 	}
 	st = open()
 	defer st.Close()
+	// A dry run first shows what the real pass will do: not "record".
+	dry := testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{DryRun: true})
+	drep, err := dry.RunPass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range drep.Planned {
+		if a.Path == "f.txt" && a.Op != Conflict {
+			t.Errorf("the dry run plans %s for f.txt, want a conflict", a.Op)
+		}
+	}
 	e = testEngine(t, Deps{Clock: clk, Local: local, Remote: rem, Store: st}, Options{})
 	rep := cleanPass(t, e)
 	if len(rep.Conflicts) != 1 {

@@ -256,6 +256,16 @@ func tempOf(name, session string) bool {
 	return session != "" && strings.HasPrefix(name, remote.TempPrefix+session+"-") && strings.HasSuffix(name, remote.TempSuffix)
 }
 
+// swapSuffix ends the name a replacing Put gives its complete temp file just before the swap (exchangeInto):
+// from then until the Put ends, that name holds either tandem's file or the one swapped out, which may be a
+// change the user made at the last moment. CleanTemp moves such a file to the trash, never removes it.
+const swapSuffix = ".swap"
+
+// swapOf reports whether name is a swap file of session: .tandem-<session>-<16 hex>.swap.
+func swapOf(name, session string) bool {
+	return session != "" && strings.HasPrefix(name, remote.TempPrefix+session+"-") && strings.HasSuffix(name, swapSuffix)
+}
+
 // SetTempSession names the temp files of later Puts .tandem-<s>-<16 hex>.part ("": .tandem-<16 hex>.part).
 // The engine records s in its journal before any transfer, and CleanTemp(s) after a crash removes exactly those
 // files. s must be a short run of letters and digits.

@@ -735,16 +735,27 @@ func TestCleanTemp(t *testing.T) {
 		e.write(".tandem-notes.part", "the user's notes")
 		e.write("d/.tandem-s2-00000000000000cc.part", "another session")
 		e.write("d/.tandem-00000000000000dd.part", "no session")
+		// A replace stopped between its swap and its end: the file may be the user's change, so it goes to the
+		// trash under a visible name, never away; another session's stays.
+		e.write("d/.tandem-s1-00000000000000ee.swap", "maybe the user's change")
+		e.write("d/.tandem-s2-00000000000000ff.swap", "another session's")
 		if _, err := e.d.CleanTemp(context.Background(), ""); err == nil {
 			t.Error("CleanTemp without a session succeeded")
 		}
 		n, err := e.d.CleanTemp(context.Background(), "s1")
-		if err != nil || n != 2 {
+		if err != nil || n != 3 {
 			t.Errorf("CleanTemp = %d, %v", n, err)
 		}
 		for _, f := range []string{"d/.tandem-keep", "d/f", ".tandem/MARKER", ".tandem-notes.part",
-			"d/.tandem-s2-00000000000000cc.part", "d/.tandem-00000000000000dd.part"} {
+			"d/.tandem-s2-00000000000000cc.part", "d/.tandem-00000000000000dd.part", "d/.tandem-s2-00000000000000ff.swap"} {
 			mustRead(t, e, f)
+		}
+		trashed := ".tandem/trash/" + e.clk.Now().UTC().Format("20060102-150405") + "/d/tandem-s1-00000000000000ee.swap"
+		if s, err := e.read(trashed); err != nil || s != "maybe the user's change" {
+			t.Errorf("the swap file in the trash: %q, %v", s, err)
+		}
+		if _, err := e.read("d/.tandem-s1-00000000000000ee.swap"); err == nil {
+			t.Error("the swap file is still in its folder")
 		}
 		for _, f := range []string{".tandem-s1-00000000000000aa.part", "d/e/.tandem-s1-00000000000000bb.part"} {
 			if _, err := e.read(f); err == nil {

@@ -149,7 +149,7 @@ func TestPutReplaceNeverDestroysAChangeMadeAtTheLastMoment(t *testing.T) {
 				if change {
 					folder = editAtSwap{fd, filepath.Join(dir, "a"), inPlace, &swaps}
 				}
-				out, err := renameInto(folder, "tmp", "a", "a", remote.Precondition{Rev: rev(afi)}, tfi)
+				left, err := renameInto(folder, "tmp", "a", "a", remote.Precondition{Rev: rev(afi)}, tfi)
 				if errors.Is(err, errors.ErrUnsupported) {
 					t.Skipf("this filesystem has no RENAME_EXCHANGE: %v", err)
 				}
@@ -161,19 +161,19 @@ func TestPutReplaceNeverDestroysAChangeMadeAtTheLastMoment(t *testing.T) {
 					return string(b)
 				}
 				if !change {
-					if err != nil || !out || read("a") != "tandem's" || read("tmp") != "the old version" {
-						t.Fatalf("replace: out %v, %v; a holds %q, tmp %q", out, err, read("a"), read("tmp"))
+					if err != nil || left != "tmp.swap" || read("a") != "tandem's" || read(left) != "the old version" {
+						t.Fatalf("replace: left %q, %v; a holds %q, the swap name %q", left, err, read("a"), read("tmp.swap"))
 					}
 					return
 				}
-				if !errors.Is(err, remote.ErrConflict) || out {
-					t.Errorf("replace of a file changed at the last moment: out %v, %v; want a conflict", out, err)
+				if !errors.Is(err, remote.ErrConflict) || left != "tmp.swap" {
+					t.Errorf("replace of a file changed at the last moment: left %q, %v; want a conflict", left, err)
 				}
 				if got := read("a"); got != "the user's edit" {
 					t.Errorf("the user's file holds %q", got)
 				}
-				if got := read("tmp"); got != "tandem's" {
-					t.Errorf("the temp name holds %q, want tandem's own file (the caller drops it)", got)
+				if got := read("tmp.swap"); got != "tandem's" {
+					t.Errorf("the swap name holds %q, want tandem's own file (the caller drops it)", got)
 				}
 			})
 		}

@@ -179,6 +179,22 @@ func (d *Dir) CleanTemp(ctx context.Context, session string) (int, error) {
 			if err != nil {
 				continue
 			}
+			if swapOf(c, session) && fi.IsRegular() {
+				// A replace stopped between its swap and its end (exchangeInto): this file is tandem's, the
+				// version it replaced, or a change the user made at that moment. Never removed: trashed.
+				tp, err := dir.Join(strings.TrimPrefix(c, "."))
+				if err == nil {
+					err = d.trashFrom(tp, full, fi)
+				}
+				if err != nil {
+					errs = append(errs, fmt.Errorf("move %s to the trash: %w", remote.Escape(full), err))
+					continue
+				}
+				d.lg.Warn("a replace did not finish: the file it swapped out is in the trash",
+					zap.String("path", full), zap.String("trash name", tp.Base()))
+				n++
+				continue
+			}
 			if isTemp(c) {
 				if !fi.IsRegular() || !tempOf(c, session) {
 					continue

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"path"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -126,8 +127,15 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 	}
 	e, err := d.put(ctx, p, dir, base, tmp, f, body, size, mtime, pre, h, mode)
 	if errors.Is(err, errKeptTemp) {
-		d.lg.Error("a file that changed during a replace is left under a temp name: rename it to keep it",
-			zap.String("path", path.Join(dn, tmp)), zap.Error(err))
+		// The session stays journaled (TempLeft), so CleanTemp moves that file to the trash.
+		d.lg.Error("a file that changed during a replace is left under a temp name; it goes to the trash",
+			zap.String("folder", dn), zap.Error(err))
+		d.tempMu.Lock()
+		if d.tempDirty == nil {
+			d.tempDirty = map[string]bool{}
+		}
+		d.tempDirty[dn] = true
+		d.tempMu.Unlock()
 		return remote.Entry{}, err
 	}
 	if err != nil {
@@ -255,16 +263,16 @@ func (d *Dir) put(ctx context.Context, p remote.Path, dir Folder, base, tmp stri
 	if err != nil {
 		return remote.Entry{}, wrap("put", p, err)
 	}
-	out, err := renameInto(dir, tmp, base, p, pre, tfi)
-	if err != nil {
-		return remote.Entry{}, err
-	}
-	if out {
-		// The replaced file, swapped out to the temp name: it goes, as a rename would have dropped it (a removal
-		// that fails is left to CleanTemp, as a failed Put's temp file is).
+	left, err := renameInto(dir, tmp, base, p, pre, tfi)
+	if left != "" {
+		// The replaced file, swapped out (it goes, as a rename would have dropped it), or tandem's own file
+		// after a swap back; a removal that fails is left to CleanTemp, as a failed Put's temp file is.
 		n, _ := name(p)
 		dn := path.Dir(n)
-		d.dropTemp(dn, path.Join(dn, tmp))
+		d.dropTemp(dn, path.Join(dn, left))
+	}
+	if err != nil {
+		return remote.Entry{}, err
 	}
 	if err := failpoint.Hit("localdir.put.afterRename"); err != nil { // before the folder is synced
 		return remote.Entry{}, err
@@ -278,87 +286,96 @@ func (d *Dir) put(ctx context.Context, p remote.Path, dir Folder, base, tmp stri
 // renameInto renames a Put's complete temp file tmp (stat ours) to base, its target p, in folder dir, if p
 // still meets pre. "Nothing there" is checked by the rename itself where the folder can (NoReplacer): a file
 // created at p after a check and before the rename would be replaced, and lost, by a plain rename. A file there
-// is swapped out where the folder can (Exchanger, exchangeInto) and checked after the swap; out reports that it
-// now sits at tmp for the caller to remove. Otherwise p is stat'ed just before a plain rename: the window stays
-// as narrow as two system calls.
-func renameInto(dir Folder, tmp, base string, p remote.Path, pre remote.Precondition, ours FileInfo) (out bool, err error) {
+// is swapped out and checked after the swap (exchangeInto). left names a file in dir the caller removes (the
+// file swapped out, or tandem's own after a swap back); "" for none (a failed Put still drops tmp).
+func renameInto(dir Folder, tmp, base string, p remote.Path, pre remote.Precondition, ours FileInfo) (left string, err error) {
 	if err := failpoint.Hit("localdir.put.beforeRename"); err != nil { // the temp is complete and synced
-		return false, err
+		return "", err
 	}
 	if nr, ok := dir.(NoReplacer); ok && pre.Absent {
 		err := nr.RenameNoReplace(tmp, base)
 		switch {
 		case err == nil:
-			return false, nil
+			return "", nil
 		case errors.Is(err, fs.ErrExist):
 			fi, serr := lstatIn(dir, base, p)
 			if cerr := checkPre("put", p, fi, serr, pre); cerr != nil {
-				return false, cerr
+				return "", cerr
 			}
-			return false, conflict("put", p, "a file is already there")
+			return "", conflict("put", p, "a file is already there")
 		case !errors.Is(err, errors.ErrUnsupported):
-			return false, wrap("put", p, err)
+			return "", wrap("put", p, err)
 		}
 	}
 	fi, serr := lstatIn(dir, base, p)
 	if err := checkPre("put", p, fi, serr, pre); err != nil {
-		return false, err
+		return "", err
 	}
 	if ex, ok := dir.(Exchanger); ok && serr == nil && fi.IsRegular() {
-		err := exchangeInto(ex, dir, tmp, base, p, pre, ours)
-		if !errors.Is(err, errors.ErrUnsupported) {
-			return err == nil, err
-		}
+		return exchangeInto(ex, dir, tmp, base, p, pre, ours)
 	}
 	if err := dir.Rename(tmp, base); err != nil {
-		return false, wrap("put", p, err)
+		return "", wrap("put", p, err)
 	}
-	return false, nil
+	return "", nil
 }
 
 // exchangeInto puts the temp file tmp (stat ours) at base in place of the file there in one atomic swap, then
 // checks the file that came out against pre. A change made after the last check (an editor's save renamed
 // over base, a write in place) would have been destroyed by a plain rename; here that file is swapped back and
-// the Put is a conflict, so the next pass sees the change. errors.ErrUnsupported: the caller renames instead.
-func exchangeInto(ex Exchanger, dir Folder, tmp, base string, p remote.Path, pre remote.Precondition, ours FileInfo) error {
-	if err := ex.RenameExchange(tmp, base); err != nil {
+// the Put is a conflict, so the next pass sees the change. The swap runs under a swap name (swapSuffix): a
+// crash between the swap and its end leaves a file that may be the user's change, which CleanTemp trashes
+// rather than removes. Where the folder cannot swap, the file is renamed over base after the last check.
+func exchangeInto(ex Exchanger, dir Folder, tmp, base string, p remote.Path, pre remote.Precondition, ours FileInfo) (left string, err error) {
+	swap := strings.TrimSuffix(tmp, remote.TempSuffix) + swapSuffix
+	if err := dir.Rename(tmp, swap); err != nil {
+		return "", wrap("put", p, err)
+	}
+	if err := ex.RenameExchange(swap, base); err != nil {
 		switch {
 		case errors.Is(err, errors.ErrUnsupported):
-			return err
+			fi, serr := lstatIn(dir, base, p)
+			if err := checkPre("put", p, fi, serr, pre); err != nil {
+				return swap, err
+			}
+			if err := dir.Rename(swap, base); err != nil {
+				return swap, wrap("put", p, err)
+			}
+			return "", nil
 		case errors.Is(err, fs.ErrNotExist): // base went away after the check
 			fi, serr := lstatIn(dir, base, p)
 			if cerr := checkPre("put", p, fi, serr, pre); cerr != nil {
-				return cerr
+				return swap, cerr
 			}
-			return conflict("put", p, "the file was removed at the last moment")
+			return swap, conflict("put", p, "the file was removed at the last moment")
 		}
-		return wrap("put", p, err)
+		return swap, wrap("put", p, err)
 	}
-	if old, err := dir.Lstat(tmp); err == nil && swappedOut(old, pre) {
-		return nil
+	if old, err := dir.Lstat(swap); err == nil && swappedOut(old, pre) {
+		return swap, nil
 	}
-	// Changed at the last moment: put it back, then make sure the temp name holds our file again (a second
-	// change between the two swaps would now sit there) before the caller drops the temp.
-	if err := ex.RenameExchange(tmp, base); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return keepAside(dir, tmp, base, p, fmt.Errorf("put it back: %w", err))
+	// Changed at the last moment: put it back, then make sure the swap name holds our file again (a second
+	// change between the two swaps would now sit there) before the caller drops it.
+	if err := ex.RenameExchange(swap, base); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", keepAside(dir, swap, base, p, fmt.Errorf("put it back: %w", err))
 	} else if err != nil { // base removed in between: the changed file goes back to its free name
 		rename := dir.Rename
 		if nr, ok := dir.(NoReplacer); ok {
 			rename = nr.RenameNoReplace // and replaces nothing created there since
 		}
-		if err := rename(tmp, base); err != nil {
-			return keepAside(dir, tmp, base, p, fmt.Errorf("put it back: %w", err))
+		if err := rename(swap, base); err != nil {
+			return "", keepAside(dir, swap, base, p, fmt.Errorf("put it back: %w", err))
 		}
-		return conflict("put", p, "the file changed at the last moment")
+		return "", conflict("put", p, "the file changed at the last moment")
 	}
-	if now, err := dir.Lstat(tmp); err != nil || now.Ino != ours.Ino || now.Dev != ours.Dev {
-		return keepAside(dir, tmp, base, p, errors.New("the temp name holds another file after the swap back"))
+	if now, err := dir.Lstat(swap); err != nil || now.Ino != ours.Ino || now.Dev != ours.Dev {
+		return "", keepAside(dir, swap, base, p, errors.New("the swap name holds another file after the swap back"))
 	}
-	return conflict("put", p, "the file changed at the last moment")
+	return swap, conflict("put", p, "the file changed at the last moment")
 }
 
-// errKeptTemp: a Put's temp name holds a user's file it could neither put back nor rename (keepAside); the temp
-// must not be dropped.
+// errKeptTemp: a Put's swap name holds a user's file it could neither put back nor rename (keepAside): it must
+// not be dropped; CleanTemp moves it to the trash.
 var errKeptTemp = errors.New("a changed file is left under the temp name")
 
 // swappedOut reports whether old, the file an exchange took out, is the one pre names. The exchange itself moved
@@ -377,8 +394,8 @@ func swappedOut(old FileInfo, pre remote.Precondition) bool {
 	return ok && got.Size == want.Size && got.MTime == want.MTime && got.Inode == want.Inode
 }
 
-// keepAside gives a user's file found at a Put's temp name tmp (a change that raced the Put's swaps) a visible
-// name beside base, so that dropping the temp or a sweep never removes it, and returns the Put's error.
+// keepAside gives a user's file found at a Put's swap name tmp (a change that raced the Put's swaps) a visible
+// name beside base and returns the Put's error; where that fails, errKeptTemp.
 func keepAside(dir Folder, tmp, base string, p remote.Path, why error) error {
 	for i := 1; i <= 100; i++ {
 		name := fmt.Sprintf("%s (kept by tandem %d)", base, i)
@@ -666,10 +683,16 @@ func (d *Dir) Delete(ctx context.Context, p remote.Path, pre remote.Precondition
 var errInTheWay = errors.New("a file is in the way")
 
 func (d *Dir) trash(p remote.Path, fi FileInfo) error {
+	n, _ := name(p)
+	return d.trashFrom(p, n, fi)
+}
+
+// trashFrom is trash for the file at n (a name under the root), trashed as p: CleanTemp's swap files, whose
+// names are reserved, go to the trash under a visible one.
+func (d *Dir) trashFrom(p remote.Path, n string, fi FileInfo) error {
 	if mfi, err := d.fs.Lstat(remote.ReservedDir); err != nil || !mfi.IsDir() {
 		return fmt.Errorf("delete %s: %w: no %s folder to hold the trash (run InitRoot)", p.Quoted(), remote.ErrRootMissing, remote.ReservedDir)
 	}
-	n, _ := name(p)
 	d.trashMu.Lock() // picking a free trash name and renaming into it is one step
 	defer d.trashMu.Unlock()
 	stamp := d.o.Clock.Now().UTC().Format(trashLayout)

@@ -61,6 +61,7 @@ var pinnedSeeds = []uint64{
 	31700,  // I4: a folder's delete retried after a lost answer removed a file written in its place
 	41079,  // I6: the crash sweep's removal of a temp file met a full disk and was never retried
 	890906, // I2: a crash between a replace's swap and its swap back left the user's change at a temp name
+	901552, // harness: the user's change under a .swap name after a crash counts until the sweep trashes it
 	// Issue 9 (sim_names_test.go), found by the new operations on their own with the fix reverted:
 	4,   // hole 12: the crash sweep removed the user's own .tandem-x.part (temp-named op)
 	35,  // hole 10: a rewrite in place during an upload's read put a mixture on the remote, I6 (torn-upload op)

@@ -130,12 +130,7 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 		// The session stays journaled (TempLeft), so CleanTemp moves that file to the trash.
 		d.lg.Error("a file that changed during a replace is left under a temp name; it goes to the trash",
 			zap.String("folder", dn), zap.Error(err))
-		d.tempMu.Lock()
-		if d.tempDirty == nil {
-			d.tempDirty = map[string]bool{}
-		}
-		d.tempDirty[dn] = true
-		d.tempMu.Unlock()
+		d.markTempLeft(dn)
 		return remote.Entry{}, err
 	}
 	if err != nil {
@@ -196,13 +191,18 @@ func (d *Dir) dropTemp(dn, tmp string) {
 	}
 	if err != nil {
 		d.lg.Warn("temp file may be left behind; CleanTemp removes it", zap.String("path", tmp), zap.Error(err))
-		d.tempMu.Lock()
-		if d.tempDirty == nil {
-			d.tempDirty = map[string]bool{}
-		}
-		d.tempDirty[dn] = true
-		d.tempMu.Unlock()
+		d.markTempLeft(dn)
 	}
+}
+
+// markTempLeft remembers folder dn as one where a temp or swap file may be left (TempLeft, CleanTemp).
+func (d *Dir) markTempLeft(dn string) {
+	d.tempMu.Lock()
+	defer d.tempMu.Unlock()
+	if d.tempDirty == nil {
+		d.tempDirty = map[string]bool{}
+	}
+	d.tempDirty[dn] = true
 }
 
 // TempLeft reports whether a failed Put may have left a temp file, or removed one not yet durably: the engine

@@ -68,7 +68,7 @@ func main() {
 	out := flag.String("out", "test/bench/results.md", "where the table goes")
 	runs := flag.Int("runs", 3, "runs per scenario (the median is reported)")
 	trees := flag.String("trees", "10k,100k,big", "trees to run: 10k, 100k, big (smoke: 300 files, smoke-big: 2 x 80 MiB, to check the harness)")
-	only := flag.String("tools", "", "comma-separated tools to run (default all): tandem, unison, rclone bisync, rclone copy, cp -r")
+	only := flag.String("tools", "", "comma-separated tools to run (default all): tandem, unison, rclone bisync, rclone copy, cp -r, cp -r + sync")
 	work := flag.String("work", filepath.Join(os.TempDir(), "tandem-bench-peers"), "scratch folder (emptied)")
 	section := flag.String("section", "bench-peers", "the name of this run's section of -out (another name keeps an earlier run's table beside this one)")
 	flag.DurationVar(&settleWait, "settle", settleWait, "wait after removing replicas on ext4 without a journal (see settle; 0 for a quick check of the harness)")
@@ -135,6 +135,13 @@ func tools(tandem string) []tool {
 			pcloud: func(s string, e *pcloudEmu, st string) *exec.Cmd { return e.rcloneCopyCmd(s, st) }},
 		{name: "cp -r", bin: "cp",
 			first: func(s, d, st string) *exec.Cmd { return exec.Command("cp", "-r", s+"/.", d) }},
+		// The floor of a durable copy: the same copy, then one flush of the replica's filesystem (sync -f is
+		// syncfs). tandem makes each file durable before it records it; this makes all of them durable once,
+		// at the end, with no order among them: no durable copy can be cheaper.
+		{name: "cp -r + sync", bin: "cp",
+			first: func(s, d, st string) *exec.Cmd {
+				return exec.Command("sh", "-c", `cp -r "$1/." "$2" && sync -f "$2"`, "sh", s, d)
+			}},
 	}
 	for i := range ts {
 		if ts[i].name == "tandem" || ts[i].name == "unison" {

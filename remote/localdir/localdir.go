@@ -268,7 +268,7 @@ func swapOf(name, session string) bool {
 
 // SetTempSession names the temp files of later Puts .tandem-<s>-<16 hex>.part ("": .tandem-<16 hex>.part).
 // The engine records s in its journal before any transfer, and CleanTemp(s) after a crash removes exactly those
-// files. s must be a short run of letters and digits.
+// files (and trashes the session's swap files). s must be a short run of letters and digits.
 func (d *Dir) SetTempSession(s string) { d.session.Store(s) }
 
 func (d *Dir) tempSession() string {

@@ -43,7 +43,7 @@ func (w *world) fsHook(op, name string) error {
 		// place that keeps the size within the tick of the last check is the one change the swap cannot see:
 		// see localdir.swappedOut.)
 		w.clk.Advance(5 * time.Millisecond)
-		w.raceEdit(w.L, p, "at the download's rename")
+		w.raceEdit(w.L, p, "at the rename")
 	}
 	if !mutatingFS(op) {
 		return nil

@@ -475,6 +475,10 @@ func (w *world) progress(ev Event) {
 		w.raceAtRename = w.counter%2 == 0
 	case a.Op == Upload && w.rng.IntN(2) == 0:
 		w.raceRemote = a.Path
+	case a.Op == MoveLocal && a.To != "" && w.counter%2 == 0:
+		// The user creates a file at the move's target at the last moment, at the rename itself (no draw: the
+		// content counter's parity): a plain rename would replace it.
+		w.raceLocal, w.raceAtRename = a.To, true
 	default:
 		w.raceEdit(s, a.Path, "before "+a.Op.String())
 	}

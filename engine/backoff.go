@@ -32,17 +32,17 @@ type backoffState struct {
 // held reports whether the action on p must wait, and the error that says until when; skip is set when the
 // failure that holds it back was reported as a skip (a locked file, a read-only or policy refusal), which a held
 // path stays.
-func (b *pathBackoff) held(p remote.Path, now time.Time) (skip bool, err error) {
+func (b *pathBackoff) held(p remote.Path, now time.Time) (skip bool, until time.Time, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s, ok := b.paths[p]
 	if !ok || !now.Before(s.next) {
-		return false, nil
+		return false, time.Time{}, nil
 	}
 	if s.skip != "" {
-		return true, fmt.Errorf("%s (next try in %s)", s.skip, s.next.Sub(now).Round(time.Second))
+		return true, s.next, fmt.Errorf("%s (next try in %s)", s.skip, s.next.Sub(now).Round(time.Second))
 	}
-	return false, fmt.Errorf("failed %d %s in a row: next try in %s", s.fails, plural(s.fails, "time", "times"),
+	return false, s.next, fmt.Errorf("failed %d %s in a row: next try in %s", s.fails, plural(s.fails, "time", "times"),
 		s.next.Sub(now).Round(time.Second))
 }
 

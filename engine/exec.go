@@ -32,11 +32,11 @@ func (e *Engine) execute(ctx context.Context, acts []Action, rep *Report) (bool,
 	run := func(a Action) Task {
 		return func(ctx context.Context) error {
 			if e.o.PathBackoff > 0 {
-				if skip, err := e.backoff.held(a.Path, e.d.Clock.Now()); err != nil {
+				if skip, until, err := e.backoff.held(a.Path, e.d.Clock.Now()); err != nil {
 					if skip {
 						rep.skip(a.skipSide(), a.Path, err.Error())
 					} else {
-						rep.problem(a, err) // still to do: the daemon's retry comes back for it
+						rep.heldBack(a, until, err) // still to do: the daemon's retry comes back for it then
 					}
 					return nil
 				}

@@ -103,6 +103,10 @@ func TestPathBackoff(t *testing.T) {
 		{10 * time.Minute, 9},  // success
 		{0, 9},                 // nothing left to do
 	}
+	// The wait after the n-th failure in a row: 10 s, doubling, at most 10 min.
+	backoffAfter := func(n int) time.Duration { return min(10*time.Second<<(n-1), maxPathBackoff) }
+	var prevTries int64
+	var heldUntil time.Time
 	for i, s := range steps {
 		clk.Advance(s.wait)
 		if i == 14 {
@@ -118,6 +122,17 @@ func TestPathBackoff(t *testing.T) {
 		if i == 1 && !strings.Contains(rep.Problems[0].Err, "next try in 10s") {
 			t.Fatalf("held problem says %q", rep.Problems[0].Err)
 		}
+		// A held path says when it comes free (the daemon retries then); a path tried this pass does not.
+		if i < 15 {
+			held := rem.tries.Load() == prevTries
+			if got := rep.Problems[0].RetryAt; held && !got.Equal(heldUntil) || !held && !got.IsZero() {
+				t.Fatalf("step %d: RetryAt %v (held %v, until %v)", i, got, held, heldUntil)
+			}
+		}
+		if rem.tries.Load() != prevTries {
+			heldUntil = clk.Now().Add(backoffAfter(int(rem.tries.Load())))
+		}
+		prevTries = rem.tries.Load()
 		if i >= 15 && len(rep.Problems) != 0 {
 			t.Fatalf("step %d: problems %+v", i, rep.Problems)
 		}

@@ -59,6 +59,9 @@ type Problem struct {
 	Op   Op          `json:"op"`
 	Path remote.Path `json:"path"`
 	Err  string      `json:"error"`
+	// RetryAt: the path failed in earlier passes and was held back in this one, untried, until then
+	// (Options.PathBackoff). A retry before it would find the path held again.
+	RetryAt time.Time `json:"retry_at,omitzero"`
 }
 
 func (r *Report) done(a Action, n int64) {
@@ -93,6 +96,13 @@ func (r *Report) problem(a Action, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.Problems = append(r.Problems, Problem{Op: a.Op, Path: a.Path, Err: err.Error()})
+}
+
+// heldBack reports a's path as held back by the path backoff until until.
+func (r *Report) heldBack(a Action, until time.Time, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Problems = append(r.Problems, Problem{Op: a.Op, Path: a.Path, Err: err.Error(), RetryAt: until})
 }
 
 func (r *Report) conflict(c ConflictRec) {

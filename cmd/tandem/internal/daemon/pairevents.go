@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -196,7 +197,14 @@ func (l *pairLoop) passEnded(ls *loopState, res passResult) {
 			ls.retryBack.reset()
 			ls.retryAt = nil
 		case ls.retryAt == nil:
-			ls.retryAt = l.d.clk.After(ls.retryBack.next())
+			if wait, ok := heldFor(ls.retry, rep.Problems, l.d.clk.Now()); ok {
+				// Every failed path waits out the engine's own backoff: retry when the first comes free, not
+				// at a jittered guess that could come just before and find them all held again (then waiting
+				// twice as long: a busy file's last version came 20 s late so).
+				ls.retryAt = l.d.clk.After(wait)
+			} else {
+				ls.retryAt = l.d.clk.After(ls.retryBack.next())
+			}
 		}
 		if rep.PendingRemote > 0 {
 			// Remote changes the pass read but left unplanned: the poller, which follows the stored cursor,
@@ -283,4 +291,29 @@ func (l *pairLoop) passEnded(ls *loopState, res passResult) {
 	case l.passed <- struct{}{}:
 	default:
 	}
+}
+
+// heldFor is how long until the first of the retry paths comes free, when the pass reported every one of them
+// as held back by the engine's path backoff (engine.Problem.RetryAt); ok is false otherwise.
+func heldFor(retry map[remote.Path]bool, problems []engine.Problem, now time.Time) (wait time.Duration, ok bool) {
+	until := map[remote.Path]time.Time{}
+	for _, p := range problems {
+		if !p.RetryAt.IsZero() {
+			until[p.Path] = p.RetryAt
+		}
+	}
+	var first time.Time
+	for p := range retry {
+		t, held := until[p]
+		if !held {
+			return 0, false
+		}
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	if first.IsZero() {
+		return 0, false
+	}
+	return max(first.Sub(now), 0), true
 }

@@ -489,7 +489,7 @@ func ext4NoJournal(dir string) bool {
 	if err := syscall.Stat(dir, &st); err != nil {
 		return false
 	}
-	ue, err := os.ReadFile(fmt.Sprintf("/sys/dev/block/%d:%d/uevent", unix.Major(st.Dev), unix.Minor(st.Dev)))
+	ue, err := os.ReadFile(fmt.Sprintf("/sys/dev/block/%d:%d/uevent", unix.Major(uint64(st.Dev)), unix.Minor(uint64(st.Dev))))
 	if err != nil {
 		return false
 	}

@@ -88,9 +88,10 @@ func TestPutRenameNeverReplacesAFileCreatedAtTheLastMoment(t *testing.T) {
 // file renamed over it).
 type editAtSwap struct {
 	*folderFD
-	user    string // the full path of the target
-	inPlace bool
-	swaps   *int
+	user     string // the full path of the target
+	inPlace  bool
+	swaps    *int
+	failBack bool // the swap back fails
 }
 
 func (e editAtSwap) edit() error {
@@ -116,6 +117,8 @@ func (e editAtSwap) RenameExchange(a, b string) error {
 		if err := e.edit(); err != nil {
 			return err
 		}
+	} else if e.failBack {
+		return &os.LinkError{Op: "rename", Old: a, New: b, Err: errors.New("simulated I/O error")}
 	}
 	return e.folderFD.RenameExchange(a, b)
 }
@@ -147,7 +150,7 @@ func TestPutReplaceNeverDestroysAChangeMadeAtTheLastMoment(t *testing.T) {
 				var folder Folder = fd
 				swaps := 0
 				if change {
-					folder = editAtSwap{fd, filepath.Join(dir, "a"), inPlace, &swaps}
+					folder = editAtSwap{fd, filepath.Join(dir, "a"), inPlace, &swaps, false}
 				}
 				left, err := renameInto(folder, "tmp", "a", "a", remote.Precondition{Rev: rev(afi)}, tfi)
 				if errors.Is(err, errors.ErrUnsupported) {
@@ -177,5 +180,42 @@ func TestPutReplaceNeverDestroysAChangeMadeAtTheLastMoment(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestReplaceKeepsTheChangeWhenItCannotSwapBack: the swap took out a change made at the last moment and the swap
+// back fails: the changed file must not stay under the swap name (which the caller drops): it gets a visible
+// name beside the target, and the Put is a conflict.
+func TestReplaceKeepsTheChangeWhenItCannotSwapBack(t *testing.T) {
+	dir := t.TempDir()
+	fd := rootFolder(t, dir)
+	for n, b := range map[string]string{"a": "the old version", "tmp": "tandem's"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	afi, err := fd.Lstat("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tfi, err := fd.Lstat("tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	swaps := 0
+	left, err := renameInto(editAtSwap{fd, filepath.Join(dir, "a"), false, &swaps, true}, "tmp", "a", "a",
+		remote.Precondition{Rev: rev(afi)}, tfi)
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skipf("this filesystem has no RENAME_EXCHANGE: %v", err)
+	}
+	if !errors.Is(err, remote.ErrConflict) || left != "" {
+		t.Fatalf("left %q, %v; want a conflict and nothing to drop", left, err)
+	}
+	kept, rerr := os.ReadFile(filepath.Join(dir, "a (kept by tandem 1)"))
+	if rerr != nil || string(kept) != "the user's edit" {
+		t.Errorf("kept file: %q, %v", kept, rerr)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "tmp.swap")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the swap name still holds a file (%v)", err)
 	}
 }

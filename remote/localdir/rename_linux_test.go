@@ -34,6 +34,51 @@ func rootFolder(t *testing.T, dir string) *folderFD {
 	return fd
 }
 
+// needRenameFlags skips the test where the filesystem under fd lacks RENAME_NOREPLACE or RENAME_EXCHANGE:
+// renameInto then falls back to a check and a plain rename by design, and never says so in its result.
+func needRenameFlags(t *testing.T, dir string, fd *folderFD) {
+	t.Helper()
+	probes := []string{".probe-a", ".probe-b"}
+	for _, n := range probes {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		for _, n := range probes {
+			_ = os.Remove(filepath.Join(dir, n))
+		}
+	}()
+	if err := fd.RenameExchange(probes[0], probes[1]); errors.Is(err, errors.ErrUnsupported) {
+		t.Skipf("this filesystem has no RENAME_EXCHANGE: %v", err)
+	}
+	if err := fd.RenameNoReplace(probes[0], probes[1]); errors.Is(err, errors.ErrUnsupported) {
+		t.Skipf("this filesystem has no RENAME_NOREPLACE: %v", err)
+	}
+}
+
+// replaceSetup makes a folder holding "a" (the file a Put replaces) and "tmp" (the Put's complete temp file)
+// and returns the folder and both stats.
+func replaceSetup(t *testing.T) (dir string, fd *folderFD, afi, tfi FileInfo) {
+	t.Helper()
+	dir = t.TempDir()
+	fd = rootFolder(t, dir)
+	needRenameFlags(t, dir, fd)
+	for n, b := range map[string]string{"a": "the old version", "tmp": "tandem's"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var err error
+	if afi, err = fd.Lstat("a"); err != nil {
+		t.Fatal(err)
+	}
+	if tfi, err = fd.Lstat("tmp"); err != nil {
+		t.Fatal(err)
+	}
+	return dir, fd, afi, tfi
+}
+
 // lastMoment is a folder where the user creates the target file at the last moment before each rename, after
 // every check a Put made: the window between a check and a plain rename.
 type lastMoment struct {
@@ -61,6 +106,7 @@ func (l lastMoment) RenameNoReplace(from, to string) error {
 func TestPutRenameNeverReplacesAFileCreatedAtTheLastMoment(t *testing.T) {
 	dir := t.TempDir()
 	fd := rootFolder(t, dir)
+	needRenameFlags(t, dir, fd)
 	if err := os.WriteFile(filepath.Join(dir, "tmp"), []byte("tandem's"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -69,9 +115,6 @@ func TestPutRenameNeverReplacesAFileCreatedAtTheLastMoment(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = renameInto(lastMoment{fd, filepath.Join(dir, "a")}, "tmp", "a", "a", remote.Precondition{Absent: true}, tfi)
-	if errors.Is(err, errors.ErrUnsupported) {
-		t.Skipf("this filesystem has no RENAME_NOREPLACE: %v", err)
-	}
 	if !errors.Is(err, remote.ErrConflict) {
 		t.Errorf("rename over a file created at the last moment: %v, want a conflict", err)
 	}
@@ -132,30 +175,13 @@ func TestPutReplaceNeverDestroysAChangeMadeAtTheLastMoment(t *testing.T) {
 	for _, inPlace := range []bool{true, false} {
 		for _, change := range []bool{true, false} {
 			t.Run(fmt.Sprintf("in place %v, change %v", inPlace, change), func(t *testing.T) {
-				dir := t.TempDir()
-				fd := rootFolder(t, dir)
-				for n, b := range map[string]string{"a": "the old version", "tmp": "tandem's"} {
-					if err := os.WriteFile(filepath.Join(dir, n), []byte(b), 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-				afi, err := fd.Lstat("a")
-				if err != nil {
-					t.Fatal(err)
-				}
-				tfi, err := fd.Lstat("tmp")
-				if err != nil {
-					t.Fatal(err)
-				}
+				dir, fd, afi, tfi := replaceSetup(t)
 				var folder Folder = fd
 				swaps := 0
 				if change {
 					folder = editAtSwap{fd, filepath.Join(dir, "a"), inPlace, &swaps, false}
 				}
 				left, err := renameInto(folder, "tmp", "a", "a", remote.Precondition{Rev: rev(afi)}, tfi)
-				if errors.Is(err, errors.ErrUnsupported) {
-					t.Skipf("this filesystem has no RENAME_EXCHANGE: %v", err)
-				}
 				read := func(n string) string {
 					b, err := os.ReadFile(filepath.Join(dir, n))
 					if err != nil {
@@ -187,27 +213,10 @@ func TestPutReplaceNeverDestroysAChangeMadeAtTheLastMoment(t *testing.T) {
 // back fails: the changed file must not stay under the swap name (which the caller drops): it gets a visible
 // name beside the target, and the Put is a conflict.
 func TestReplaceKeepsTheChangeWhenItCannotSwapBack(t *testing.T) {
-	dir := t.TempDir()
-	fd := rootFolder(t, dir)
-	for n, b := range map[string]string{"a": "the old version", "tmp": "tandem's"} {
-		if err := os.WriteFile(filepath.Join(dir, n), []byte(b), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	afi, err := fd.Lstat("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tfi, err := fd.Lstat("tmp")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, fd, afi, tfi := replaceSetup(t)
 	swaps := 0
 	left, err := renameInto(editAtSwap{fd, filepath.Join(dir, "a"), false, &swaps, true}, "tmp", "a", "a",
 		remote.Precondition{Rev: rev(afi)}, tfi)
-	if errors.Is(err, errors.ErrUnsupported) {
-		t.Skipf("this filesystem has no RENAME_EXCHANGE: %v", err)
-	}
 	if !errors.Is(err, remote.ErrConflict) || left != "" {
 		t.Fatalf("left %q, %v; want a conflict and nothing to drop", left, err)
 	}

@@ -90,6 +90,9 @@ func (e *Engine) upload(ctx context.Context, a Action, pre remote.Precondition) 
 	if re.Hash.IsZero() || re.Hash.Algo != e.algo {
 		re.Hash = sent // the digest of exactly the bytes stored at this revision
 	}
+	// Nothing more is sent or read: what is left waits on a sync and a commit, which the next transfer's
+	// worker need not wait for (a no-op where the destination's Put yielded already).
+	remote.Yield(ctx)
 	after, serr := e.d.Local.Stat(ctx, p)
 	// No digest observed (a new file, digestLater): the stat around the read vouches for the bytes sent, as it
 	// does for a scan's digest.
@@ -235,6 +238,7 @@ func (e *Engine) download(ctx context.Context, p remote.Path, pre remote.Precond
 	if re.Hash.IsZero() {
 		re.Hash = got
 	}
+	remote.Yield(ctx) // only the commit is left
 	now := e.now()
 	lrec := rec(le, now)
 	lrec.Hash = got

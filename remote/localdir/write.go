@@ -233,6 +233,9 @@ func (d *Dir) put(ctx context.Context, p remote.Path, dir Folder, base, tmp stri
 	}
 	var syncErr error
 	if err == nil {
+		// Every byte is written: from here the Put waits on syncs, sharing them with the writes its worker
+		// starts meanwhile (remote.Yield).
+		remote.Yield(ctx)
 		syncErr = d.durable("put", p, wfi.Dev, func() error {
 			if err := f.Sync(); err != nil {
 				return wrap("put", p, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tandemsync/tandem/remote"
@@ -226,5 +227,53 @@ func TestReplaceKeepsTheChangeWhenItCannotSwapBack(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "tmp.swap")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the swap name still holds a file (%v)", err)
+	}
+}
+
+// takeKeptName is editAtSwap whose first rename to a "kept by tandem" name finds the user's own file made under
+// that very name at the last moment (after any check).
+type takeKeptName struct {
+	editAtSwap
+	dir   string
+	taken *bool
+}
+
+func (k takeKeptName) take(to string) error {
+	if *k.taken || !strings.Contains(to, "(kept by tandem") {
+		return nil
+	}
+	*k.taken = true
+	return os.WriteFile(filepath.Join(k.dir, to), []byte("the user's own file"), 0o644)
+}
+
+func (k takeKeptName) Rename(from, to string) error {
+	if err := k.take(to); err != nil {
+		return err
+	}
+	return k.folderFD.Rename(from, to)
+}
+
+func (k takeKeptName) RenameNoReplace(from, to string) error {
+	if err := k.take(to); err != nil {
+		return err
+	}
+	return k.folderFD.RenameNoReplace(from, to)
+}
+
+// TestKeepAsideNeverReplacesANameTakenAtTheLastMoment: the visible name a raced change is kept under is taken by
+// the rename itself; a file the user made under that name after a check stays (a check and a plain rename lost
+// it), and the change goes to the next free name.
+func TestKeepAsideNeverReplacesANameTakenAtTheLastMoment(t *testing.T) {
+	dir, fd, afi, tfi := replaceSetup(t)
+	swaps, taken := 0, false
+	k := takeKeptName{editAtSwap{fd, filepath.Join(dir, "a"), true, &swaps, true}, dir, &taken}
+	left, err := renameInto(k, "tmp", "a", "a", remote.Precondition{Rev: rev(afi)}, tfi)
+	if !errors.Is(err, remote.ErrConflict) || left != "" || !taken {
+		t.Fatalf("left %q, %v (name taken: %v); want a conflict and nothing to drop", left, err, taken)
+	}
+	for name, want := range map[string]string{"a (kept by tandem 1)": "the user's own file", "a (kept by tandem 2)": "the user's edit"} {
+		if got, rerr := os.ReadFile(filepath.Join(dir, name)); rerr != nil || string(got) != want {
+			t.Errorf("%s: %q, %v; want %q", name, got, rerr, want)
+		}
 	}
 }

@@ -399,13 +399,27 @@ func swappedOut(old FileInfo, pre remote.Precondition) bool {
 
 // keepAside gives a user's file found at a Put's swap name tmp (a change that raced the Put's swaps) a visible
 // name beside base and returns the Put's error; where that fails, errKeptTemp.
+// The name is taken by the rename itself where the folder can (NoReplacer): a file the user made under that
+// name after a check would be replaced, and lost, by a plain rename.
 func keepAside(dir Folder, tmp, base string, p remote.Path, why error) error {
+	nr, noReplace := dir.(NoReplacer)
 	for i := 1; i <= 100; i++ {
 		name := fmt.Sprintf("%s (kept by tandem %d)", base, i)
-		if _, err := dir.Lstat(name); !errors.Is(err, fs.ErrNotExist) {
-			continue
+		var err error
+		if noReplace {
+			err = nr.RenameNoReplace(tmp, name)
+			if errors.Is(err, fs.ErrExist) {
+				continue
+			}
+			noReplace = !errors.Is(err, errors.ErrUnsupported)
 		}
-		if err := dir.Rename(tmp, name); err == nil {
+		if !noReplace {
+			if _, lerr := dir.Lstat(name); !errors.Is(lerr, fs.ErrNotExist) {
+				continue
+			}
+			err = dir.Rename(tmp, name)
+		}
+		if err == nil {
 			return fmt.Errorf("put %s: %w: the file changed during the replace; a version of it is kept as %q (%v)",
 				p.Quoted(), remote.ErrConflict, name, why)
 		}

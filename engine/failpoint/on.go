@@ -88,8 +88,12 @@ func Hit(name string) error {
 		time.Sleep(time.Duration(p.ms) * time.Millisecond)
 	case stop:
 		// SIGSTOP to the process itself: a test sees the stopped state, changes the world, and sends SIGCONT.
-		// Unlike a sleep, nothing depends on how long the test takes.
-		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		// Unlike a sleep, nothing depends on how long the test takes. Sent to this thread (tgkill), not to the
+		// process (kill): a process-directed stop is taken up by whichever thread the kernel wakes for it, and
+		// on a loaded machine this thread ran on for milliseconds meanwhile, through the rest of the pass, so
+		// the test changed the world only after the pass had ended (TestRootEmptiedMidPassStopsLaterRounds,
+		// "exit 0, want 1"). A thread-directed stop is taken before this thread runs another instruction.
+		stopSelf()
 	case fail:
 		return fmt.Errorf("%w at %s (hit %d)", ErrInjected, name, n)
 	}

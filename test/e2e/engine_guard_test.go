@@ -122,23 +122,39 @@ func TestRootEmptiedMidPassStopsLaterRounds(t *testing.T) {
 	}
 }
 
-// waitStopped waits until process pid is in the stopped state (SIGSTOP from a failpoint).
+// waitStopped waits until process pid is in the stopped state (SIGSTOP from a failpoint), every thread of it:
+// the main thread's state alone can show the stop before the others have taken it.
 func waitStopped(t *testing.T, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			t.Fatalf("process %d: %v", pid, err)
-		}
-		// "pid (comm) S ...": the state follows the last ')'.
-		s := string(b)
-		if i := strings.LastIndexByte(s, ')'); i > 0 && len(s) > i+2 && s[i+2] == 'T' {
+		if allStopped(t, pid) {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("process %d never stopped at its failpoint", pid)
+}
+
+// allStopped reports whether every thread of process pid is stopped.
+func allStopped(t *testing.T, pid int) bool {
+	t.Helper()
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		t.Fatalf("process %d: %v", pid, err)
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false // a thread that just exited: look again
+		}
+		// "tid (comm) S ...": the state follows the last ')'.
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i < 0 || len(s) <= i+2 || s[i+2] != 'T' {
+			return false
+		}
+	}
+	return len(tasks) > 0
 }
 
 // Hole 4: --max-delete NaN switched the guard off (exit 0, 30 of 30 deleted).

@@ -48,7 +48,7 @@ type Options struct {
 	Junk     func(name string) bool
 	Policy   conflict.Policy
 	Host     string // for conflict names
-	Parallel int    // transfers in flight; 0 = the remote's preference or 4
+	Parallel int    // transfers reading and writing at once (Pool); 0 = the remote's preference or 4
 	// BandwidthLimit caps the pair's transfers, uploads and downloads together, in bytes per second (0: none).
 	BandwidthLimit int64
 	TrashDays      int // local trash retention; 0 = 30

@@ -89,7 +89,7 @@ Exit codes: 0 the pass completed (conflicts kept both versions and are listed; s
 	f.Float64Var(&o.maxDelete, "max-delete", 50, "stop if the pass would delete more than this percentage of one side's files (and at least 10)")
 	f.BoolVar(&o.allowDeletes, "allow-deletes", false, "let a pass through that the --max-delete guard stopped")
 	f.StringVar(&o.conflict, "conflict", string(conflict.KeepBoth), "when both sides changed a file: keep-both, newer-wins, local-wins or remote-wins (the loser goes to its side's trash)")
-	f.IntVar(&o.parallel, "parallel", 0, "transfers in flight (default: the remote's preference, or 4)")
+	f.IntVar(&o.parallel, "parallel", 0, "transfers reading and writing at once (default: the remote's preference, or 4)")
 	f.StringVar(&o.bwlimit, "bwlimit", "", "cap transfers, both directions together, e.g. 500K or 2MiB (bytes per second)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every file (debug level) to stderr")
 	f.StringVar(&o.endpoint, "endpoint", "", "provider API base URL (emulators, private deployments)")

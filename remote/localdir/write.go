@@ -398,9 +398,9 @@ func swappedOut(old FileInfo, pre remote.Precondition) bool {
 }
 
 // keepAside gives a user's file found at a Put's swap name tmp (a change that raced the Put's swaps) a visible
-// name beside base and returns the Put's error; where that fails, errKeptTemp.
-// The name is taken by the rename itself where the folder can (NoReplacer): a file the user made under that
-// name after a check would be replaced, and lost, by a plain rename.
+// name beside base and returns the Put's error; where that fails, errKeptTemp. The name is taken by the rename
+// itself where the folder can (NoReplacer): a file the user made under that name after a check would be
+// replaced, and lost, by a plain rename.
 func keepAside(dir Folder, tmp, base string, p remote.Path, why error) error {
 	nr, noReplace := dir.(NoReplacer)
 	for i := 1; i <= 100; i++ {

@@ -171,7 +171,7 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 	fmt.Fprintf(&md, "# tandem and its peers, same trees, same run\n\n")
 	fmt.Fprintf(&md, "`make bench-peers` (go run ./test/bench/peers -runs %d -trees %s -targets %s) on %s, %s, %d CPUs as Go sees them.\n",
 		runs, strings.Join(names, ","), strings.Join(targets, ","), time.Now().UTC().Format("2006-01-02 15:04 UTC"), measure.Kernel(), measure.NumCPU())
-	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run, and every timed run began after a sync(2), so that none is timed while the kernel writes back what the step before it wrote. The first syncs run in rounds in which the tools take turns, each round starting with the next tool; each writes a replica of its own, and replicas are removed only between rounds, never between two timed runs; where the disk is ext4 without a journal the next timed run waits %s after a removal (that filesystem reuses no inode deleted in the last minute, and every file created meanwhile scans past them: a first sync right after a removal took 2.5 to 4 times as long, for every tool). In the incremental passes, after one untimed pass each, the tools take turns within each run, so that the machine's drift over minutes falls on all of them; the ratio in parentheses is the median of the per-run ratios. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs, settleWait)
+	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run, and every timed run began after a sync(2), so that none is timed while the kernel writes back what the step before it wrote. The first syncs run in rounds in which the tools take turns; each writes a replica of its own, and replicas are removed only between rounds, never between two timed runs; where the disk is ext4 without a journal the next timed run waits %s after a removal (that filesystem reuses no inode deleted in the last minute, and every file created meanwhile scans past them: a first sync right after a removal took 2.5 to 4 times as long, for every tool). In the incremental passes, after one untimed pass each, the tools take turns within each run, so that the machine's drift over minutes falls on all of them; the ratio in parentheses is the median of the per-run ratios. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs, settleWait)
 	if slices.Contains(targets, targetPCloud) {
 		fmt.Fprintf(&md, "Rows marked pCloud sync to the pCloud emulator (remote/pcloud/emulator), served by the benchmark process over HTTPS on 127.0.0.1 with a fresh account for every first sync; only tandem and rclone copy speak its API. "+
 			"Its work (TLS, three digests of every upload, its own database) is in both tools' wall times, not in their RSS. "+
@@ -345,8 +345,7 @@ func runsOn(t tool, tg string) bool {
 }
 
 // firstSyncRounds times `runs` first syncs of every tool that runs on target tg, in rounds in which the tools
-// take turns (each round starting with the next tool), so that the machine's drift over minutes falls on all of
-// them (a block of one tool's runs, then
+// take turns, so that the machine's drift over minutes falls on all of them (a block of one tool's runs, then
 // the next tool's, put a slow stretch on one tool alone). Each run writes an empty replica of its own (pCloud:
 // a new emulator); a round's replicas are removed after the round, never between two timed runs (see settle),
 // and the last round's are returned for the incremental passes.
@@ -361,11 +360,7 @@ func firstSyncRounds(ts []tool, tr tree, tg, src, work string, runs int, res map
 	}
 	for i := range runs {
 		var round []*replica
-		// Each round starts with another tool: the first run after a removal and its settle wait, and each
-		// run right after another tool's, fall on every tool in turn.
-		for k := range ts {
-			ti := (i + k) % len(ts)
-			t := ts[ti]
+		for ti, t := range ts {
 			if !runsOn(t, tg) {
 				continue
 			}

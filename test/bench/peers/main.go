@@ -171,7 +171,7 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 	fmt.Fprintf(&md, "# tandem and its peers, same trees, same run\n\n")
 	fmt.Fprintf(&md, "`make bench-peers` (go run ./test/bench/peers -runs %d -trees %s -targets %s) on %s, %s, %d CPUs as Go sees them.\n",
 		runs, strings.Join(names, ","), strings.Join(targets, ","), time.Now().UTC().Format("2006-01-02 15:04 UTC"), measure.Kernel(), measure.NumCPU())
-	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run, and every timed run began after a sync(2), so that none is timed while the kernel writes back what the step before it wrote. The first syncs run in rounds in which the tools take turns; each writes a replica of its own, and replicas are removed only between rounds, never between two timed runs; where the disk is ext4 without a journal the next timed run waits %s after a removal (that filesystem reuses no inode deleted in the last minute, and every file created meanwhile scans past them: a first sync right after a removal took 2.5 to 4 times as long, for every tool). In the incremental passes, after one untimed pass each, the tools take turns within each run, so that the machine's drift over minutes falls on all of them; the ratio in parentheses is the median of the per-run ratios. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs, settleWait)
+	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run, and every timed run began after a sync(2), so that none is timed while the kernel writes back what the step before it wrote. Each first sync writes a replica of its own, and replicas are removed only between tools, never between two timed runs; where the disk is ext4 without a journal the next timed run waits %s after a removal (that filesystem reuses no inode deleted in the last minute, and every file created meanwhile scans past them: a first sync right after a removal took 2.5 to 4 times as long, for every tool). In the incremental passes, after one untimed pass each, the tools take turns within each run, so that the machine's drift over minutes falls on all of them; the ratio in parentheses is the median of the per-run ratios. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs, settleWait)
 	if slices.Contains(targets, targetPCloud) {
 		fmt.Fprintf(&md, "Rows marked pCloud sync to the pCloud emulator (remote/pcloud/emulator), served by the benchmark process over HTTPS on 127.0.0.1 with a fresh account for every first sync; only tandem and rclone copy speak its API. "+
 			"Its work (TLS, three digests of every upload, its own database) is in both tools' wall times, not in their RSS. "+
@@ -216,14 +216,17 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 			}
 			var reps []*replica
 			err := func() error {
-				for _, t := range ts {
-					if runsOn(t, tg) {
-						res["first sync"][t.name] = &result{}
+				for ti, t := range ts {
+					if t.missing != "" || (tg == targetPCloud && t.pcloud == nil) {
+						continue
 					}
-				}
-				var err error
-				if reps, err = firstSyncRounds(ts, tr, tg, src, work, runs, res["first sync"]); err != nil {
-					return err
+					r := &result{}
+					res["first sync"][t.name] = r
+					rep, err := firstSyncs(t, ti, tr, tg, src, work, runs, r)
+					if err != nil {
+						return err
+					}
+					reps = append(reps, rep)
 				}
 				return incremental(reps, tr, tg, src, files, work, runs, scen, res)
 			}()
@@ -339,71 +342,53 @@ func (r *replica) close() error {
 	return errors.Join(err, os.RemoveAll(r.dst), os.RemoveAll(r.state), os.RemoveAll(r.emuData))
 }
 
-// runsOn reports whether tool t runs on target tg (it is installed, and speaks pCloud's API for that target).
-func runsOn(t tool, tg string) bool {
-	return t.missing == "" && (tg != targetPCloud || t.pcloud != nil)
-}
-
-// firstSyncRounds times `runs` first syncs of every tool that runs on target tg, in rounds in which the tools
-// take turns, so that the machine's drift over minutes falls on all of them (a block of one tool's runs, then
-// the next tool's, put a slow stretch on one tool alone). Each run writes an empty replica of its own (pCloud:
-// a new emulator); a round's replicas are removed after the round, never between two timed runs (see settle),
-// and the last round's are returned for the incremental passes.
-func firstSyncRounds(ts []tool, tr tree, tg, src, work string, runs int, res map[string]*result) ([]*replica, error) {
+// firstSyncs times `runs` first syncs of tool t (number ti), each into an empty replica of its own (pCloud: a
+// new emulator), and returns the last one for the incremental passes. The others are removed after the last
+// run, never between two timed runs (see settle).
+func firstSyncs(t tool, ti int, tr tree, tg, src, work string, runs int, r *result) (last *replica, err error) {
 	label := targetLabel(tr, tg)
-	closeAll := func(reps []*replica) error {
-		var err error
-		for _, rep := range reps {
-			err = errors.Join(err, rep.close())
+	var done []*replica
+	defer func() {
+		var rerr error
+		for _, d := range done {
+			if d != last {
+				rerr = errors.Join(rerr, d.close())
+			}
 		}
-		return err
-	}
+		if err == nil && rerr == nil && len(done) > 1 {
+			rerr = settle(work)
+		}
+		if err == nil {
+			err = rerr
+		}
+		if err != nil && last != nil {
+			err = errors.Join(err, last.close())
+			last = nil
+		}
+	}()
 	for i := range runs {
-		var round []*replica
-		for ti, t := range ts {
-			if !runsOn(t, tg) {
-				continue
-			}
-			rep := &replica{t: t, dst: filepath.Join(work, fmt.Sprintf("dst-%d-%d", ti, i)),
-				state: filepath.Join(work, fmt.Sprintf("state-%d-%d", ti, i)), emuData: filepath.Join(work, fmt.Sprintf("emu-%d-%d", ti, i))}
-			round = append(round, rep)
-			err := func() error {
-				for _, d := range []string{rep.dst, rep.state} {
-					if err := os.MkdirAll(d, 0o755); err != nil {
-						return err
-					}
-				}
-				cmd := t.first(src, rep.dst, rep.state)
-				if tg == targetPCloud {
-					var err error
-					if rep.emu, err = startPCloud(context.Background(), rep.emuData); err != nil {
-						return err
-					}
-					cmd = t.pcloud(src, rep.emu, rep.state)
-				}
-				fmt.Fprintf(os.Stderr, "== %s first sync %s run %d\n", t.name, label, i+1)
-				if err := timedRun(cmd, tg, rep, src, work, res[t.name]); err != nil {
-					return fmt.Errorf("%s, first sync %s: %w", t.name, label, err)
-				}
-				return nil
-			}()
-			if err != nil {
-				return nil, errors.Join(err, closeAll(round))
-			}
-		}
-		if i == runs-1 {
-			return round, nil
-		}
-		if err := closeAll(round); err != nil {
-			return nil, err
-		}
-		if len(round) > 0 {
-			if err := settle(work); err != nil {
+		rep := &replica{t: t, dst: filepath.Join(work, fmt.Sprintf("dst-%d-%d", ti, i)),
+			state: filepath.Join(work, fmt.Sprintf("state-%d-%d", ti, i)), emuData: filepath.Join(work, fmt.Sprintf("emu-%d-%d", ti, i))}
+		done = append(done, rep)
+		for _, d := range []string{rep.dst, rep.state} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
 				return nil, err
 			}
 		}
+		cmd := t.first(src, rep.dst, rep.state)
+		if tg == targetPCloud {
+			if rep.emu, err = startPCloud(context.Background(), rep.emuData); err != nil {
+				return nil, err
+			}
+			cmd = t.pcloud(src, rep.emu, rep.state)
+		}
+		fmt.Fprintf(os.Stderr, "== %s first sync %s run %d\n", t.name, label, i+1)
+		if err := timedRun(cmd, tg, rep, src, work, r); err != nil {
+			return nil, fmt.Errorf("%s, first sync %s: %w", t.name, label, err)
+		}
+		last = rep
 	}
-	return nil, nil
+	return last, nil
 }
 
 // timedRun times cmd on replica rep after a sync(2), checks the replica against src and adds the run to r.

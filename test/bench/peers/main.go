@@ -401,6 +401,7 @@ func timedRun(cmd *exec.Cmd, tg string, rep *replica, src, work string, r *resul
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(os.Stderr, "   %.2f s\n", secs) // each run's time beside the medians of the table
 	if tg == targetPCloud {
 		err = rep.emu.check(src)
 	} else {

@@ -67,10 +67,10 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 		})
 	})
 	if err != nil {
-		w.ops = nil
+		_ = w.drop()
 		return fmt.Errorf("list %s: %w", e.d.Remote, err)
 	}
-	if err := w.flush(); err != nil {
+	if err := w.done(); err != nil {
 		return err
 	}
 	more, err := e.skippedByID(state.Remote, skippedIDs, rep)
@@ -114,9 +114,10 @@ func (e *Engine) fullListing(ctx context.Context, rep *Report) error {
 		}
 		return tx.SetCursor(cur)
 	}); err != nil {
+		_ = w.drop()
 		return err
 	}
-	if err := w.flush(); err != nil {
+	if err := w.done(); err != nil {
 		return err
 	}
 	e.unconfirmedChecked = true

@@ -6,10 +6,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 
 	"github.com/tandemsync/tandem/cmd/tandem/internal/cli"
@@ -21,13 +23,15 @@ func main() {
 	// download stays a temp file that the next pass removes.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopPacing := gcpace.Start() // fewer collections while the live heap is small (gcpace)
-	stopProfile := cpuProfile(os.Getenv("TANDEM_CPUPROFILE"))
+	stopProfile := record("TANDEM_CPUPROFILE", os.Getenv("TANDEM_CPUPROFILE"), pprof.StartCPUProfile, pprof.StopCPUProfile)
+	stopTrace := record("TANDEM_TRACE", os.Getenv("TANDEM_TRACE"), trace.Start, trace.Stop)
 	blockFile := os.Getenv("TANDEM_BLOCKPROFILE")
 	if blockFile != "" {
 		runtime.SetBlockProfileRate(1) // every blocking event: a first sync's time is mostly waits
 	}
 	code := cli.Execute(ctx, cli.NewApp(cli.NewRegistry()), os.Args[1:])
 	stopProfile()
+	stopTrace()
 	writeProfile("allocs", "TANDEM_ALLOCPROFILE", os.Getenv("TANDEM_ALLOCPROFILE"))
 	writeProfile("block", "TANDEM_BLOCKPROFILE", blockFile)
 	stopPacing()
@@ -35,25 +39,26 @@ func main() {
 	os.Exit(code)
 }
 
-// cpuProfile writes a Go CPU profile of the whole run to file when it is set (TANDEM_CPUPROFILE, for the
-// performance work in test/bench: perf on this VM mostly sees the hypervisor). A profile that cannot start is
-// reported and the run goes on without it.
-func cpuProfile(file string) func() {
+// record runs a recording of the whole run into file when it is set: a Go CPU profile (TANDEM_CPUPROFILE, for
+// the performance work in test/bench: perf on this VM mostly sees the hypervisor) or a runtime execution trace
+// (TANDEM_TRACE: which goroutines ran, waited or sat in system calls when, which no profile shows over time). It
+// returns what ends the recording. One that cannot start is reported and the run goes on without it.
+func record(env, file string, start func(io.Writer) error, stop func()) func() {
 	if file == "" {
 		return func() {}
 	}
 	f, err := os.Create(file)
 	if err == nil {
-		if err = pprof.StartCPUProfile(f); err != nil {
+		if err = start(f); err != nil {
 			f.Close()
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "tandem: TANDEM_CPUPROFILE: %v (running without a profile)\n", err)
+		fmt.Fprintf(os.Stderr, "tandem: %s: %v (running without it)\n", env, err)
 		return func() {}
 	}
 	return func() {
-		pprof.StopCPUProfile()
+		stop()
 		f.Close()
 	}
 }

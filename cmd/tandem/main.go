@@ -23,6 +23,7 @@ func main() {
 	// download stays a temp file that the next pass removes.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopPacing := gcpace.Start() // fewer collections while the live heap is small (gcpace)
+	oneMoreProc()
 	stopProfile := record("TANDEM_CPUPROFILE", os.Getenv("TANDEM_CPUPROFILE"), pprof.StartCPUProfile, pprof.StopCPUProfile)
 	stopTrace := record("TANDEM_TRACE", os.Getenv("TANDEM_TRACE"), trace.Start, trace.Stop)
 	blockFile := os.Getenv("TANDEM_BLOCKPROFILE")
@@ -37,6 +38,18 @@ func main() {
 	stopPacing()
 	stop()
 	os.Exit(code)
+}
+
+// oneMoreProc runs Go code on one more thread than the runtime would (its default: the CPUs it may use), unless
+// GOMAXPROCS is set. A transfer's system calls block in the kernel (a folder's lock, a write-back, a flush) and
+// keep their processor until the runtime's monitor takes it back; with as many processors as CPUs, a CPU then
+// idles while hundreds of transfers wait to run. A first sync of 10,000 small files on 2 CPUs took 2.03 s with 2
+// processors and 1.77 s with 3 (medians of 10 interleaved runs; 4 was no better than 3); with 1 it took 5.5 s
+// against 2.2 s with 2, which is what a one-CPU machine would see. The cost: one more OS thread running Go code.
+func oneMoreProc() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
+	}
 }
 
 // record runs a recording of the whole run into file when it is set: a Go CPU profile (TANDEM_CPUPROFILE, for

@@ -110,10 +110,11 @@ func (b *beneath) Lstat(name string) (FileInfo, error) {
 	return fromStat(path.Base(name), &st), nil
 }
 
-// Open opens name for reading. O_NONBLOCK: a fifo swapped in after the caller's check (or where Sync looks
-// without one) would otherwise block the open until some writer came; reads of a regular file ignore it.
+// Open opens name for reading, following no symlink (b.open). O_NONBLOCK: a fifo (swapped in after the caller's
+// check, or opened without one: Sync, OpenNoFollow) would otherwise block the open until some writer came;
+// reads of a regular file ignore it. O_NOCTTY: a terminal device there never becomes the daemon's.
 func (b *beneath) Open(name string) (File, error) {
-	return b.rawFile("open", name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	return b.rawFile("open", name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 }
 
 func (b *beneath) Create(name string, perm fs.FileMode) (File, error) {

@@ -2,6 +2,7 @@ package localdir
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -31,6 +32,15 @@ type FS interface {
 	Chmod(name string, mode fs.FileMode) error
 	// SyncDir fsyncs folder name so the entries created, renamed or removed in it survive a power loss.
 	SyncDir(name string) error
+}
+
+// NoFollowOpener is an FS whose OpenNoFollow opens name read-only without following a symlink at any component
+// of the path (the open fails instead) and without blocking on or taking over a special file (O_NONBLOCK,
+// O_NOCTTY). A caller may then open first and check the open file's own type (fstat): one path resolution where
+// an Lstat before the open made two, each a walk of the path (a first sync opens every file it uploads). An FS
+// that cannot returns an error matching errors.ErrUnsupported: the caller Lstats, then Opens.
+type NoFollowOpener interface {
+	OpenNoFollow(name string) (File, error)
 }
 
 // FSSyncer is an FS that can make everything written to the filesystem that holds its root durable in one call
@@ -246,6 +256,15 @@ func (o osFS) Open(name string) (File, error) {
 		return nil, err
 	}
 	return osFile{f}, nil
+}
+
+// OpenNoFollow implements NoFollowOpener where the platform resolves beneath the root without symlinks (Linux);
+// os.Root follows a symlink that stays inside the root, so elsewhere it is unsupported.
+func (o osFS) OpenNoFollow(name string) (File, error) {
+	if o.fast == nil {
+		return nil, fmt.Errorf("open %s without following symlinks: %w", name, errors.ErrUnsupported)
+	}
+	return o.fast.Open(name)
 }
 
 func (o osFS) Create(name string, perm fs.FileMode) (File, error) {

@@ -337,8 +337,14 @@ func (b openBody) OpenEntry() (remote.Entry, error) {
 }
 
 // openFile opens regular file p after an Lstat, and checks the open file is the one stat'ed (os.Root follows a
-// symlink swapped in meanwhile, inside the root only, but we never want its target).
+// symlink swapped in meanwhile, inside the root only, but we never want its target). Where the FS opens without
+// following symlinks (NoFollowOpener), it opens first and the open file's stat says what it is: a regular file
+// is returned at once; anything else (a failed open, a folder, a special file) takes the Lstat way, whose errors
+// say what is there.
 func (d *Dir) openFile(op string, p remote.Path) (File, FileInfo, error) {
+	if f, fi, ok := d.openRegular(p); ok {
+		return f, fi, nil
+	}
 	fi, err := d.stat(op, p)
 	if err != nil {
 		return nil, FileInfo{}, err
@@ -361,6 +367,29 @@ func (d *Dir) openFile(op string, p remote.Path) (File, FileInfo, error) {
 		return nil, FileInfo{}, conflict(op, p, "replaced while opening")
 	}
 	return f, ofi, nil
+}
+
+// openRegular opens p in one path resolution where the FS can (NoFollowOpener) and returns it when the open file
+// is a regular one; ok is false otherwise, with nothing left open.
+func (d *Dir) openRegular(p remote.Path) (File, FileInfo, bool) {
+	o, can := d.fs.(NoFollowOpener)
+	if !can {
+		return nil, FileInfo{}, false
+	}
+	n, err := name(p)
+	if err != nil {
+		return nil, FileInfo{}, false
+	}
+	f, err := o.OpenNoFollow(n)
+	if err != nil {
+		return nil, FileInfo{}, false
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.IsRegular() {
+		f.Close()
+		return nil, FileInfo{}, false
+	}
+	return f, fi, true
 }
 
 // HashOf digests file p with algo. The Entry is the stat before reading; a file that changed while it was read

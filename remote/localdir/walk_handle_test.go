@@ -299,3 +299,83 @@ func TestPutFollowsAFolderRenamedMidway(t *testing.T) {
 		t.Fatalf("temp files left: %q", left)
 	}
 }
+
+// noFollowCounting is countingFS with the real FS's one-resolution open passed through.
+type noFollowCounting struct{ countingFS }
+
+func (c *noFollowCounting) OpenNoFollow(name string) (localdir.File, error) {
+	return c.FS.(localdir.NoFollowOpener).OpenNoFollow(name)
+}
+
+// TestOpenResolvesARegularFileOnce: Open (and HashOf) of a regular file make no Lstat before the open, one walk of
+// the path per file uploaded instead of two; whatever else is there takes the Lstat way and gets its error: a
+// symlink and a fifo are unavailable (the fifo without blocking the open), a folder is no file, a symlinked
+// folder on the way is not followed, a missing file is not found.
+func TestOpenResolvesARegularFileOnce(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"d", "d/sub"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "d", "f"), []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("f", filepath.Join(dir, "d", "ln")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("d", filepath.Join(dir, "sl")); err != nil { // inside the root: os.Root would follow it
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "d", "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	c := &noFollowCounting{countingFS{FS: localdir.OSFS(root)}}
+	d := localdir.New(zaptest.NewLogger(t), c, localdir.Options{})
+	ctx := context.Background()
+
+	rc, ent, err := d.Open(ctx, "d/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(b) != "hello" || ent.Size != 5 || ent.Rev == "" {
+		t.Fatalf("Open(d/f) read %q, %v, entry %+v", b, err, ent)
+	}
+	if h, _, err := d.HashOf(ctx, "d/f", "sha256"); err != nil || h.Hex != sha("hello") {
+		t.Fatalf("HashOf(d/f) = %v, %v", h, err)
+	}
+	if n := c.lstats.Load(); n != 0 {
+		t.Errorf("Open and HashOf of a regular file made %d Lstat calls, want 0", n)
+	}
+	for _, tc := range []struct {
+		p    remote.Path
+		want error // nil: only an error
+	}{
+		{"d/ln", remote.ErrUnavailable},
+		{"d/fifo", remote.ErrUnavailable},
+		{"d/sub", nil},
+		{"sl/f", nil},
+		{"d/nope", remote.ErrNotFound},
+	} {
+		before := c.lstats.Load()
+		rc, _, err := d.Open(ctx, tc.p)
+		if err == nil {
+			rc.Close()
+			t.Errorf("Open(%s) succeeded", tc.p)
+			continue
+		}
+		if tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("Open(%s) = %v, want %v", tc.p, err, tc.want)
+		}
+		if c.lstats.Load() == before {
+			t.Errorf("Open(%s) failed without the Lstat that says why", tc.p)
+		}
+	}
+}

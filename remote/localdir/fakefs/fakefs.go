@@ -312,6 +312,11 @@ func (f *FS) ReadDir(name string) ([]string, error) {
 	return slices.Sorted(maps.Keys(n.kids)), nil
 }
 
+var _ localdir.NoFollowOpener = (*FS)(nil)
+
+// OpenNoFollow implements localdir.NoFollowOpener: Open already refuses a symlink at any component.
+func (f *FS) OpenNoFollow(name string) (localdir.File, error) { return f.Open(name) }
+
 // Open implements localdir.FS. It refuses a symlink (ELOOP) instead of following it.
 func (f *FS) Open(name string) (localdir.File, error) {
 	if err := f.begin("open", name); err != nil {

@@ -42,8 +42,8 @@ func (w *writes) add(op func(state.Writer) error) error {
 	return nil
 }
 
-// flush hands the buffered group to a commit of its own once the previous one has ended, and returns that
-// one's outcome.
+// flush hands the buffered group to a commit of its own once the previous commit has ended, and returns the
+// previous commit's outcome (a group's own is reported by the next flush, done or drop).
 func (w *writes) flush() error {
 	if len(w.ops) == 0 {
 		return nil

@@ -45,7 +45,8 @@ func main() {
 // keep their processor until the runtime's monitor takes it back; with as many processors as CPUs, a CPU then
 // idles while hundreds of transfers wait to run. A first sync of 10,000 small files on 2 CPUs took 2.03 s with 2
 // processors and 1.77 s with 3 (medians of 10 interleaved runs; 4 was no better than 3); with 1 it took 4.3 s
-// against 2.1 s with 2, which is what a one-CPU machine would see. The cost: one more OS thread running Go code.
+// against 2.1 s with 2, which is what a one-CPU machine would see. The cost: one more OS thread running Go code,
+// and the count is fixed at start-up (setting it ends the runtime's own following of a container's CPU limit).
 func oneMoreProc() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)

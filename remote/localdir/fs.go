@@ -258,11 +258,14 @@ func (o osFS) Open(name string) (File, error) {
 	return osFile{f}, nil
 }
 
+// errNoFollow is OpenNoFollow's answer where it cannot: one value, not one formatted per file opened.
+var errNoFollow = fmt.Errorf("open without following symlinks: %w", errors.ErrUnsupported)
+
 // OpenNoFollow implements NoFollowOpener where the platform resolves beneath the root without symlinks (Linux);
 // os.Root follows a symlink that stays inside the root, so elsewhere it is unsupported.
 func (o osFS) OpenNoFollow(name string) (File, error) {
 	if o.fast == nil {
-		return nil, fmt.Errorf("open %s without following symlinks: %w", name, errors.ErrUnsupported)
+		return nil, errNoFollow
 	}
 	return o.fast.Open(name)
 }

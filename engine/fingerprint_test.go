@@ -388,7 +388,7 @@ func TestRewriteInMovedFolderMadeDurable(t *testing.T) {
 
 // TestConflictCopyMadeDurable (lazydisk seed 281115): both sides changed a synced file; the local change was
 // never fsync'd by the program that wrote it. Keep-both renames the local file aside; a power loss right after
-// (here: the pass dies creating the download's temp) must not leave a copy with older bytes than the ones the
+// (here: the pass dies creating the download's file) must not leave a copy with older bytes than the ones the
 // conflict was decided on: the user's edit would be gone and the copy junk.
 func TestConflictCopyMadeDurable(t *testing.T) {
 	base, theirs, mine := []byte("the base version\n"), []byte("the remote edit\n"), []byte("the local edit, unsynced\n")
@@ -412,7 +412,8 @@ func TestConflictCopyMadeDurable(t *testing.T) {
 		p.clk.Advance(5 * time.Second)
 		ctx, cancel := context.WithCancel(context.Background())
 		ffs.SetFault(func(op, name string) error {
-			if op == "create" && strings.HasSuffix(name, remote.TempSuffix) {
+			// The download's file: a temp file, or an unnamed one in its folder (the root).
+			if (op == "create" && strings.HasSuffix(name, remote.TempSuffix)) || (op == "tmpfile" && name == ".") {
 				cancel() // the process dies here: nothing after the rename aside runs
 				return context.Canceled
 			}

@@ -16,7 +16,7 @@ import (
 
 func mutatingFS(op string) bool {
 	switch op {
-	case "create", "mkdir", "rename", "remove", "chtimes", "chmod", "syncdir", "write", "sync", "syncfs":
+	case "create", "tmpfile", "mkdir", "rename", "link", "remove", "chtimes", "chmod", "syncdir", "write", "sync", "syncfs":
 		return true
 	}
 	return false
@@ -29,14 +29,16 @@ func (w *world) fsHook(op, name string) error {
 	if w.crashed {
 		return errSimCrash
 	}
-	if op == "create" && w.raceLocal != "" && !w.raceAtRename && path.Dir(name) == path.Dir(nameOf(w.raceLocal)) &&
-		strings.HasPrefix(path.Base(name), remote.TempPrefix) {
+	// The download's file is created: a temp file in the target's folder, or an unnamed one (fakefs "tmpfile",
+	// named by its folder).
+	if w.raceLocal != "" && !w.raceAtRename && ((op == "create" && path.Dir(name) == path.Dir(nameOf(w.raceLocal)) &&
+		strings.HasPrefix(path.Base(name), remote.TempPrefix)) || (op == "tmpfile" && name == path.Dir(nameOf(w.raceLocal)))) {
 		p := w.raceLocal
 		w.raceLocal = ""
 		w.clk.Advance(5 * time.Millisecond) // the edit lands during the transfer, a clock tick after it began
 		w.raceEdit(w.L, p, "mid-download")
 	}
-	if op == "rename" && w.raceLocal != "" && w.raceAtRename && name == nameOf(w.raceLocal) {
+	if (op == "rename" || op == "link") && w.raceLocal != "" && w.raceAtRename && name == nameOf(w.raceLocal) {
 		p := w.raceLocal
 		w.raceLocal, w.raceAtRename = "", false
 		// After the transfer, as the edit mid-download: a clock tick later than the download began. (An edit in

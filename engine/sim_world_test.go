@@ -225,8 +225,10 @@ func newWorld(t testing.TB, seed uint64, steps int, tot *simTotals) *world {
 	// A third of the seeds make the local side's writes durable with one syncfs each instead of their own
 	// fsyncs (production does so when many writes are in flight; the executor here runs one at a time). A
 	// quarter of them give the disk multigrain timestamps: no racy window, every same-instant rewrite after a
-	// stat moves the ctime.
+	// stat moves the ctime. One in five has no unnamed files (no O_TMPFILE: FUSE, NFS, vfat), so that new local
+	// files take temp files there as everything else does everywhere.
 	w.ffs, w.ldir = fakeDisk(w.clk, rand.New(rand.NewPCG(seed, 0xf5)), w.rng.Uint64, seed%3 == 1, seed%4 == 3)
+	w.ffs.SetUnnamed((seed/3)%5 != 2)
 	w.ffs.SetFault(w.fsHook)
 	mo := memremote.Options{Label: "sim"}
 	switch seed % 5 {

@@ -9,8 +9,10 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -310,6 +312,82 @@ func (f *folderFD) rename(from, to string, flags uint) error {
 	if err := ignoringEINTR(func() error { return unix.Renameat2(f.fd, from, f.fd, to, flags) }); err != nil {
 		err = noReplaceErr(flags, err)
 		return &os.LinkError{Op: "rename", Old: path.Join(f.name, from), New: path.Join(f.name, to), Err: err}
+	}
+	return nil
+}
+
+var _ Unnamer = (*folderFD)(nil)
+
+// CreateUnnamed implements Unnamer with O_TMPFILE (Linux 3.11; ext4, xfs, btrfs, tmpfs among others). A kernel
+// before it takes the flag for O_DIRECTORY and fails with EISDIR, a filesystem without it with EOPNOTSUPP: both
+// are errors.ErrUnsupported here.
+func (f *folderFD) CreateUnnamed(perm fs.FileMode) (File, error) {
+	var fd int
+	err := ignoringEINTR(func() error {
+		var err error
+		fd, err = unix.Openat(f.fd, ".", unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, uint32(perm.Perm()))
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, unix.EISDIR) || errors.Is(err, errors.ErrUnsupported) {
+			err = fmt.Errorf("%w: %w", errors.ErrUnsupported, err)
+		}
+		return nil, f.err("open unnamed", ".", err)
+	}
+	return &fdFile{fd: fd, name: path.Join(f.name, "(unnamed)")}, nil
+}
+
+// LinkNew implements Unnamer: futimens, fstat, then linkat of the descriptor (linkDescriptor; it never replaces:
+// EEXIST). Where no link serves (no /proc in a container, no capability) Dir.canUnnamed's probe finds out first.
+func (f *folderFD) LinkNew(file File, base string, mtime time.Time) (FileInfo, error) {
+	ff, ok := file.(*fdFile)
+	if !ok {
+		return FileInfo{}, &os.LinkError{Op: "link", Old: "(unnamed)", New: path.Join(f.name, base), Err: errors.ErrUnsupported}
+	}
+	var st unix.Stat_t
+	var errno error // the failing call's own error, for a LinkError naming both sides
+	uerr := ff.use("link", func(fd int) error {
+		if !mtime.IsZero() {
+			ts := [2]unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(mtime.UnixNano())}
+			if errno = ignoringEINTR(func() error { return futimens(fd, &ts) }); errno != nil {
+				return errno
+			}
+		}
+		if errno = ignoringEINTR(func() error { return unix.Fstat(fd, &st) }); errno != nil {
+			return errno
+		}
+		errno = linkDescriptor(fd, f.fd, base, false)
+		return errno
+	})
+	if uerr != nil {
+		if errno == nil { // the file was closed
+			return FileInfo{}, uerr
+		}
+		return FileInfo{}, &os.LinkError{Op: "link", Old: ff.name, New: path.Join(f.name, base), Err: errno}
+	}
+	return fromStat(base, &st), nil
+}
+
+// linkDescriptor gives the open file fd the name base in folder dirfd (linkat, never replacing): through
+// AT_EMPTY_PATH, which needs CAP_DAC_READ_SEARCH (ENOENT without it), else through /proc/self/fd, which serves
+// every process where /proc is mounted. viaProc goes there at once (a test of that way as root).
+func linkDescriptor(fd, dirfd int, base string, viaProc bool) error {
+	var err error = unix.ENOENT
+	if !viaProc {
+		err = ignoringEINTR(func() error { return unix.Linkat(fd, "", dirfd, base, unix.AT_EMPTY_PATH) })
+	}
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EPERM) {
+		proc := "/proc/self/fd/" + strconv.Itoa(fd)
+		err = ignoringEINTR(func() error { return unix.Linkat(unix.AT_FDCWD, proc, dirfd, base, unix.AT_SYMLINK_FOLLOW) })
+	}
+	return err
+}
+
+// futimens is utimensat(fd, NULL, ts, 0): the times of the open file itself (x/sys/unix has no nanosecond
+// futimens).
+func futimens(fd int, ts *[2]unix.Timespec) error {
+	if _, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(ts)), 0, 0, 0); e != 0 {
+		return e
 	}
 	return nil
 }

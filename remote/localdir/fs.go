@@ -114,6 +114,31 @@ type Exchanger interface {
 	RenameExchange(a, b string) error
 }
 
+// Unnamer is a Folder that can create a file with no name in it and give the file a name once it is complete
+// (Linux's O_TMPFILE and linkat). A Put of a new file then writes no temp name and renames nothing: one change
+// to the folder (the link) where a temp file made two (its create and the rename), each taking the folder's
+// lock, which the other writers in the folder and a syncfs writing the folder back wait for (a 10,000-file first
+// sync spent a quarter of its system-call time creating temp files). Partial data never has a name at all, and
+// a power loss takes an unnamed file with it: nothing is left to sweep.
+type Unnamer interface {
+	// CreateUnnamed creates a file open for writing, with permission bits perm and no name, in the folder. It
+	// vanishes when closed unless LinkNew named it. An error matching errors.ErrUnsupported where the folder's
+	// filesystem cannot (the caller writes a temp file instead).
+	CreateUnnamed(perm fs.FileMode) (File, error)
+	// LinkNew sets the mtime of f (CreateUnnamed's, still open) unless mtime is zero, and gives f the name base
+	// in the folder, never replacing anything: an error matching fs.ErrExist when base is taken. It returns f's
+	// stat, taken before the link (which moves the ctime: the caller stats base again).
+	LinkNew(f File, base string, mtime time.Time) (FileInfo, error)
+}
+
+// UnnamedFS is an FS whose folders, by name, are Unnamers: pathFolder's way to them (the simulation's FS).
+type UnnamedFS interface {
+	// CreateUnnamed is Unnamer's, in folder dir under the root.
+	CreateUnnamed(dir string, perm fs.FileMode) (File, error)
+	// LinkNew is Unnamer's, name a path under the root.
+	LinkNew(f File, name string, mtime time.Time) (FileInfo, error)
+}
+
 // cannotNoReplace is RenameNoReplace's (and RenameExchange's) error where the FS has no such rename.
 func cannotNoReplace(from, to string) error {
 	return &os.LinkError{Op: "rename", Old: from, New: to, Err: errors.ErrUnsupported}
@@ -142,6 +167,18 @@ func (f pathFolder) RenameExchange(a, b string) error {
 		return ex.RenameExchange(f.name(a), f.name(b))
 	}
 	return cannotNoReplace(f.name(a), f.name(b))
+}
+func (f pathFolder) CreateUnnamed(perm fs.FileMode) (File, error) {
+	if u, ok := f.fs.(UnnamedFS); ok {
+		return u.CreateUnnamed(f.dir, perm)
+	}
+	return nil, &fs.PathError{Op: "open", Path: f.dir, Err: errors.ErrUnsupported}
+}
+func (f pathFolder) LinkNew(file File, base string, mtime time.Time) (FileInfo, error) {
+	if u, ok := f.fs.(UnnamedFS); ok {
+		return u.LinkNew(file, f.name(base), mtime)
+	}
+	return FileInfo{}, &os.LinkError{Op: "link", Old: f.dir, New: f.name(base), Err: errors.ErrUnsupported}
 }
 func (f pathFolder) Close() error { return nil }
 func (f pathFolder) Create(base string, perm fs.FileMode) (File, error) {

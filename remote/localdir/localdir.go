@@ -61,6 +61,9 @@ type Dir struct {
 	// session names the temp files of Puts (SetTempSession): the engine journals it before any of them is
 	// created, so a crash sweep removes only tandem's own files, never a user's file that looks like one.
 	session atomic.Value // string
+	// canUnnamed's probe result: 0 not yet known, 1 yes, 2 no; unnamedMu serialises the probe
+	unnamed   atomic.Int32
+	unnamedMu sync.Mutex
 	// ExactChange's probe result, once it ran
 	exactMu    sync.Mutex
 	exactKnown bool

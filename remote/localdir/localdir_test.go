@@ -1036,38 +1036,44 @@ func TestMoveSurvivesCrash(t *testing.T) {
 
 // TestFailedPutTempGoneAfterCrash (lazydisk seeds 9858, 9976): a Put that fails removes its temp file durably,
 // or says it may not have (TempLeft) until CleanTemp has made the removal durable. The engine forgets the session
-// then, and nothing would ever sweep a temp file a power loss brought back.
+// then, and nothing would ever sweep a temp file a power loss brought back. A new file written unnamed (where the
+// filesystem can) leaves nothing to remove: no temp file, no TempLeft, nothing after a power loss.
 func TestFailedPutTempGoneAfterCrash(t *testing.T) {
-	for _, failSync := range []bool{false, true} {
-		for seed := range uint64(40) {
-			f, d := tempSessionDir(t, seed)
-			ctx := context.Background()
-			// A failed rename stands for any failure after the temp was written (a race, a mismatched body).
-			f.SetFault(func(op, name string) error {
-				if op == "rename" || (failSync && op == "syncdir") {
-					return syscall.EIO
+	for _, unnamed := range []bool{false, true} {
+		for _, failSync := range []bool{false, true} {
+			for seed := range uint64(40) {
+				f, d := tempSessionDir(t, seed)
+				f.SetUnnamed(unnamed)
+				ctx := context.Background()
+				// A failed rename (or link) stands for any failure after the file was written (a race, a
+				// mismatched body).
+				f.SetFault(func(op, name string) error {
+					if ((op == "rename" || op == "link") && name == "d/f") || (failSync && op == "syncdir") {
+						return syscall.EIO
+					}
+					return nil
+				})
+				if _, err := d.Put(ctx, "d/f", strings.NewReader("torn"), 4, t0, remote.Precondition{Absent: true}); !errors.Is(err, syscall.EIO) {
+					t.Fatalf("unnamed %v: faulty Put = %v", unnamed, err)
 				}
-				return nil
-			})
-			if _, err := d.Put(ctx, "d/f", strings.NewReader("torn"), 4, t0, remote.Precondition{Absent: true}); !errors.Is(err, syscall.EIO) {
-				t.Fatalf("faulty Put = %v", err)
-			}
-			f.SetFault(nil)
-			if got := d.TempLeft(); got != failSync {
-				t.Fatalf("seed %d, folder fsync fails %v: TempLeft = %v", seed, failSync, got)
-			}
-			if failSync {
-				if n, err := d.CleanTemp(ctx, "s"); err != nil || n != 0 {
-					t.Fatalf("CleanTemp = %d, %v", n, err)
+				f.SetFault(nil)
+				if got, want := d.TempLeft(), failSync && !unnamed; got != want {
+					t.Fatalf("seed %d, unnamed %v, folder fsync fails %v: TempLeft = %v", seed, unnamed, failSync, got)
 				}
 				if d.TempLeft() {
-					t.Fatalf("seed %d: TempLeft after CleanTemp", seed)
+					if n, err := d.CleanTemp(ctx, "s"); err != nil || n != 0 {
+						t.Fatalf("CleanTemp = %d, %v", n, err)
+					}
+					if d.TempLeft() {
+						t.Fatalf("seed %d: TempLeft after CleanTemp", seed)
+					}
 				}
-			}
-			f.Crash()
-			for p := range f.Snapshot() {
-				if strings.Contains(p, ".part") {
-					t.Errorf("seed %d, folder fsync fails %v: %s came back after a power loss", seed, failSync, p)
+				f.Crash()
+				for p := range f.Snapshot() {
+					if strings.Contains(p, ".part") || p == "d/f" {
+						t.Errorf("seed %d, unnamed %v, folder fsync fails %v: %s came back after a power loss", seed,
+							unnamed, failSync, p)
+					}
 				}
 			}
 		}
@@ -1080,6 +1086,7 @@ func TestFailedPutTempGoneAfterCrash(t *testing.T) {
 func TestFailedPutTempInAFolderReplacedByAFile(t *testing.T) {
 	for seed := range uint64(20) {
 		f, d := tempSessionDir(t, seed)
+		f.SetUnnamed(false) // a new file takes a temp file (a filesystem without O_TMPFILE)
 		ctx := context.Background()
 		f.SetFault(func(op, name string) error {
 			if op == "rename" || op == "syncdir" {
@@ -1148,42 +1155,46 @@ func tempSessionDir(t *testing.T, seed uint64) (*fakefs.FS, *localdir.Dir) {
 // after every check: a Move and a Put of a new file ("nothing there") are conflicts, and the user's file stays
 // (the fake renames without replacing as Linux's RENAME_NOREPLACE does; a plain rename replaced it).
 func TestMoveAndPutNeverReplaceANameTakenAtTheLastMoment(t *testing.T) {
-	ctx := context.Background()
-	e := newEnv(t, "fake", localdir.Options{})
-	e.write("a", "moved")
-	src, err := e.d.Stat(ctx, "a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	taken := false
-	e.fake.SetFault(func(op, name string) error {
-		if op == "rename" && (name == "b" || name == "c") && !taken {
-			taken = true
-			if err := e.fake.WriteFile(name, []byte("the user's")); err != nil {
-				t.Error(err)
-			}
+	for _, unnamed := range []bool{false, true} {
+		ctx := context.Background()
+		e := newEnv(t, "fake", localdir.Options{})
+		e.fake.SetUnnamed(unnamed)
+		e.write("a", "moved")
+		src, err := e.d.Stat(ctx, "a")
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
-	if _, err := e.d.Move(ctx, "a", "b", remote.Precondition{Rev: src.Rev}); !errors.Is(err, remote.ErrConflict) {
-		t.Errorf("Move onto a name taken at the last moment: %v, want a conflict", err)
-	}
-	if got, err := e.read("b"); err != nil || got != "the user's" {
-		t.Errorf("after the Move b holds %q (%v), want the user's file", got, err)
-	}
-	if got, err := e.read("a"); err != nil || got != "moved" {
-		t.Errorf("after the Move a holds %q (%v)", got, err)
-	}
-	taken = false
-	_, err = e.d.Put(ctx, "c", strings.NewReader("sent"), 4, t0, remote.Precondition{Absent: true})
-	if !errors.Is(err, remote.ErrConflict) {
-		t.Errorf("Put onto a name taken at the last moment: %v, want a conflict", err)
-	}
-	if got, err := e.read("c"); err != nil || got != "the user's" {
-		t.Errorf("after the Put c holds %q (%v), want the user's file", got, err)
-	}
-	e.fake.SetFault(nil)
-	if names := e.names(); !slices.Equal(names, []string{".tandem", ".tandem/MARKER", "a", "b", "c"}) {
-		t.Errorf("names after both: %q (a temp file left?)", names)
+		taken := false
+		e.fake.SetFault(func(op, name string) error {
+			// A new file's last step is its rename, or its link where it was written unnamed.
+			if (op == "rename" || op == "link") && (name == "b" || name == "c") && !taken {
+				taken = true
+				if err := e.fake.WriteFile(name, []byte("the user's")); err != nil {
+					t.Error(err)
+				}
+			}
+			return nil
+		})
+		if _, err := e.d.Move(ctx, "a", "b", remote.Precondition{Rev: src.Rev}); !errors.Is(err, remote.ErrConflict) {
+			t.Errorf("Move onto a name taken at the last moment: %v, want a conflict", err)
+		}
+		if got, err := e.read("b"); err != nil || got != "the user's" {
+			t.Errorf("after the Move b holds %q (%v), want the user's file", got, err)
+		}
+		if got, err := e.read("a"); err != nil || got != "moved" {
+			t.Errorf("after the Move a holds %q (%v)", got, err)
+		}
+		taken = false
+		_, err = e.d.Put(ctx, "c", strings.NewReader("sent"), 4, t0, remote.Precondition{Absent: true})
+		if !errors.Is(err, remote.ErrConflict) {
+			t.Errorf("unnamed %v: Put onto a name taken at the last moment: %v, want a conflict", unnamed, err)
+		}
+		if got, err := e.read("c"); err != nil || got != "the user's" {
+			t.Errorf("unnamed %v: after the Put c holds %q (%v), want the user's file", unnamed, got, err)
+		}
+		e.fake.SetFault(nil)
+		if names := e.names(); !slices.Equal(names, []string{".tandem", ".tandem/MARKER", "a", "b", "c"}) {
+			t.Errorf("unnamed %v: names after both: %q (a temp file left?)", unnamed, names)
+		}
 	}
 }

@@ -69,7 +69,9 @@ func (d *Dir) folder(op string, p remote.Path) error {
 // Put writes body to p by the durable write protocol: a temp file in p's folder (O_EXCL, 0600), the body
 // digested while written, fsync, the mode (the replaced file's, else 0644 less the umask), mtime set on the temp
 // (never through the real name, which could be swapped for a symlink), the precondition re-checked, rename over
-// p, fsync of the folder and every folder above it. With a batch of writes in flight, each of the two fsync steps
+// p, fsync of the folder and every folder above it. A new file (pre.Absent) where the folder can (Unnamer,
+// canUnnamed) is written the same way with no name at all instead of a temp name, and linked in as p, which
+// fails if anything took p meanwhile (putUnnamed). With a batch of writes in flight, each of the two fsync steps
 // is one syncfs shared with the batch instead (durable, fsBarrier). A body that yields other than size bytes
 // (size < 0: unknown) is remote.ErrCorrupt, and a body read error (a remote.Verifier's included) aborts. After
 // any error the temp is gone and p untouched; a failing sync after the rename is the one exception: p then holds
@@ -114,16 +116,37 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 	}
 	d.bar.enter()
 	defer d.bar.leave()
+	var e remote.Entry
+	if f := d.createUnnamed(dir, pre); f != nil {
+		e, err = d.putUnnamed(ctx, p, dir, f, base, body, size, mtime, pre, h)
+	} else {
+		// Never widen: a file that replaces one keeps that file's permission bits (a 0600 secret edited elsewhere
+		// stays 0600); a new file gets 0644 less the process umask, as an editor would create it. The engine sets
+		// a `dir:` source's own mode afterwards (Chmod) where both sides keep modes.
+		mode := newFileMode()
+		if serr == nil && fi.IsRegular() {
+			mode = fi.Mode.Perm()
+		}
+		e, err = d.putTemp(ctx, p, dn, dir, base, body, size, mtime, pre, h, mode)
+	}
+	if err != nil {
+		return remote.Entry{}, err
+	}
+	if h != nil {
+		e.Hash = remote.Sum(d.o.Hash, h)
+	} else {
+		e.Hash = v.Sum()
+	}
+	return e, nil
+}
+
+// putTemp is Put through a temp file in folder dir (dn, its name): created, written, renamed into place (put),
+// and dropped on failure. mode: the permission bits of the new file.
+func (d *Dir) putTemp(ctx context.Context, p remote.Path, dn string, dir Folder, base string, body io.Reader,
+	size int64, mtime time.Time, pre remote.Precondition, h hash.Hash, mode fs.FileMode) (remote.Entry, error) {
 	tmp, f, err := d.createTemp(dir)
 	if err != nil {
 		return remote.Entry{}, d.diskFull(p, size, wrap("put", p, err))
-	}
-	// Never widen: a file that replaces one keeps that file's permission bits (a 0600 secret edited elsewhere
-	// stays 0600); a new file gets 0644 less the process umask, as an editor would create it. The engine sets a
-	// `dir:` source's own mode afterwards (Chmod) where both sides keep modes.
-	mode := newFileMode()
-	if serr == nil && fi.IsRegular() {
-		mode = fi.Mode.Perm()
 	}
 	e, err := d.put(ctx, p, dir, base, tmp, f, body, size, mtime, pre, h, mode)
 	if errors.Is(err, errKeptTemp) {
@@ -137,11 +160,6 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 		d.dropTemp(dn, path.Join(dn, tmp))
 		// After the removal, so that the free space it reports is what the user has.
 		return remote.Entry{}, d.diskFull(p, size, err)
-	}
-	if h != nil {
-		e.Hash = remote.Sum(d.o.Hash, h)
-	} else {
-		e.Hash = v.Sum()
 	}
 	return e, nil
 }
@@ -158,11 +176,7 @@ func lstatIn(dir Folder, base string, p remote.Path) (FileInfo, error) {
 // putFolder opens the folder of a Put's target p (dn, its name) for the Put's steps. Where it cannot be opened,
 // the path checks say why, as without a folder handle: gone since last seen, no parent, a file in its place.
 func (d *Dir) putFolder(p remote.Path, dn string, pre remote.Precondition) (Folder, error) {
-	o, ok := d.fs.(FolderOpener)
-	if !ok {
-		return pathFolder{d.fs, dn}, nil
-	}
-	dir, err := o.OpenFolder(dn)
+	dir, err := d.openFolder(dn)
 	if err == nil {
 		return dir, nil
 	}
@@ -215,45 +229,12 @@ func (d *Dir) TempLeft() bool {
 
 func (d *Dir) put(ctx context.Context, p remote.Path, dir Folder, base, tmp string, f File, body io.Reader, size int64,
 	mtime time.Time, pre remote.Precondition, h hash.Hash, mode fs.FileMode) (remote.Entry, error) {
-	src := body
-	if size >= 0 {
-		src = io.LimitReader(body, size+1) // one byte more tells a longer body without reading it all
-	}
-	var dst io.Writer = f
-	if h != nil {
-		dst = io.MultiWriter(f, h)
-	}
-	got, err := copyBuffered(dst, ctxReader{ctx, src})
-	if err == nil && size >= 0 && got != size {
-		err = fmt.Errorf("%w: body has %s bytes, want %d", remote.ErrCorrupt, more(got, size), size)
-	}
-	var wfi FileInfo // the temp's, for its filesystem
-	if err == nil {
-		wfi, err = f.Stat()
-	}
-	var syncErr error
-	if err == nil {
-		// Every byte is written: from here the Put waits on syncs, sharing them with the writes its worker
-		// starts meanwhile (remote.Yield).
-		remote.Yield(ctx)
-		syncErr = d.durable("put", p, wfi.Dev, func() error {
-			if err := f.Sync(); err != nil {
-				return wrap("put", p, err)
-			}
-			return nil
-		})
-	}
-	if err == nil && syncErr == nil {
-		err = f.Chmod(mode) // through the open file: resolving tmp again cost a walk of its path
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	err := d.fill(ctx, p, f, body, size, h, mode)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = wrap("put", p, cerr)
 	}
 	if err != nil {
-		return remote.Entry{}, wrap("put", p, err)
-	}
-	if syncErr != nil {
-		return remote.Entry{}, syncErr
+		return remote.Entry{}, err
 	}
 	if !mtime.IsZero() {
 		if err := dir.Chtimes(tmp, mtime); err != nil {
@@ -284,6 +265,101 @@ func (d *Dir) put(ctx context.Context, p remote.Path, dir Folder, base, tmp stri
 		return remote.Entry{}, err
 	}
 	return entry(p, restat(dir.Lstat, base, tfi)), nil
+}
+
+// fill writes body (size bytes, -1: unknown; another length is remote.ErrCorrupt) to f, a Put's new file,
+// digesting it into h (nil: the body digests itself), makes it durable and gives it the permission bits mode:
+// every step before the file takes its name. f stays open.
+func (d *Dir) fill(ctx context.Context, p remote.Path, f File, body io.Reader, size int64, h hash.Hash, mode fs.FileMode) error {
+	src := body
+	if size >= 0 {
+		src = io.LimitReader(body, size+1) // one byte more tells a longer body without reading it all
+	}
+	var dst io.Writer = f
+	if h != nil {
+		dst = io.MultiWriter(f, h)
+	}
+	got, err := copyBuffered(dst, ctxReader{ctx, src})
+	if err == nil && size >= 0 && got != size {
+		err = fmt.Errorf("%w: body has %s bytes, want %d", remote.ErrCorrupt, more(got, size), size)
+	}
+	if err != nil {
+		return wrap("put", p, err)
+	}
+	wfi, err := f.Stat() // for its filesystem
+	if err != nil {
+		return wrap("put", p, err)
+	}
+	// Every byte is written: from here the Put waits on syncs, sharing them with the writes its worker starts
+	// meanwhile (remote.Yield).
+	remote.Yield(ctx)
+	if err := d.durable("put", p, wfi.Dev, func() error {
+		if err := f.Sync(); err != nil {
+			return wrap("put", p, err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := f.Chmod(mode); err != nil { // through the open file: resolving a name again cost a walk of its path
+		return wrap("put", p, err)
+	}
+	return nil
+}
+
+// createUnnamed starts a Put the unnamed way (putUnnamed) where it serves: a new file (a link replaces nothing),
+// in a folder that can (Unnamer), on a root where links of unnamed files work (canUnnamed). nil: the Put takes
+// a temp file, as it does where creating one fails (a folder on another filesystem without O_TMPFILE, and any
+// error the temp file's way then reports in its own words).
+func (d *Dir) createUnnamed(dir Folder, pre remote.Precondition) File {
+	u, ok := dir.(Unnamer)
+	if !ok || !pre.Absent || !d.canUnnamed() {
+		return nil
+	}
+	f, err := u.CreateUnnamed(0o600)
+	if err != nil {
+		d.lg.Debug("no unnamed file; a temp file instead", zap.Error(err))
+		return nil
+	}
+	return f
+}
+
+// putUnnamed is Put of a new file p, entry base of dir, through f, an unnamed file in dir (createUnnamed):
+// written and made durable (fill), then linked in as base, which fails if anything took base since Put's check
+// (as the temp file's rename without replace does). Until the link f has no name: a failed Put closes it and
+// nothing is left, nor does a power loss leave anything to sweep. After the link, as after the temp file's
+// rename, the folders up to the root are made durable.
+func (d *Dir) putUnnamed(ctx context.Context, p remote.Path, dir Folder, f File, base string, body io.Reader, size int64,
+	mtime time.Time, pre remote.Precondition, h hash.Hash) (remote.Entry, error) {
+	defer f.Close() // after a link, its error says nothing of the bytes, made durable before it
+	err := d.fill(ctx, p, f, body, size, h, newFileMode())
+	if err == nil {
+		err = failpoint.Hit("localdir.put.beforeLink") // the file is complete and synced, and has no name yet
+	}
+	var fi FileInfo
+	if err == nil {
+		fi, err = dir.(Unnamer).LinkNew(f, base, mtime)
+		if errors.Is(err, fs.ErrExist) {
+			cur, serr := lstatIn(dir, base, p)
+			if err = checkPre("put", p, cur, serr, pre); err == nil {
+				err = conflict("put", p, "a file is already there")
+			}
+		} else if err != nil {
+			err = wrap("put", p, err)
+		}
+	}
+	if err != nil {
+		f.Close() // before the free space is read: closed, the unnamed file gives its space back
+		return remote.Entry{}, d.diskFull(p, size, err)
+	}
+	if err := failpoint.Hit("localdir.put.afterLink"); err != nil { // before the folder is synced
+		return remote.Entry{}, err
+	}
+	if err := d.durable("put", p, fi.Dev, func() error { return d.syncUp("put", p.Dir(), true) }); err != nil {
+		return remote.Entry{}, err
+	}
+	// The link moved the ctime: the fingerprint is the stat taken after it.
+	return entry(p, restat(dir.Lstat, base, fi)), nil
 }
 
 // renameInto renames a Put's complete temp file tmp (stat ours) to base, its target p, in folder dir, if p

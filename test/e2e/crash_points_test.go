@@ -43,7 +43,8 @@ var crashCommon = []string{
 	// journal, temp sweep, trash
 	"journal.begin.afterCommit", "journal.end.before", "sweep.afterClean", "sweep.afterEnd", "trash.purge.before",
 	// localdir
-	"localdir.put.beforeRename", "localdir.put.afterRename", "localdir.move.afterRename",
+	"localdir.put.beforeRename", "localdir.put.afterRename", "localdir.put.beforeLink", "localdir.put.afterLink",
+	"localdir.move.afterRename",
 	"localdir.trash.beforeRename", "localdir.trash.afterRename", "localdir.sweep.afterRemove",
 	"localdir.purge.afterRemove",
 }
@@ -80,7 +81,8 @@ var crashProvider = map[string][]string{
 }
 
 // crashPrep: points reached only by a pass that finds what an earlier killed pass left (a temp session, a temp
-// file) get such a pass first: killed once the first download's temp file is complete, before its rename.
+// file) get such a pass first: killed once the first replacing download's temp file is complete, before its
+// rename (a new file is written unnamed and leaves nothing to sweep).
 var crashPrep = map[string]bool{
 	"sweep.afterClean": true, "sweep.afterEnd": true, "localdir.sweep.afterRemove": true,
 }
@@ -316,6 +318,7 @@ func (c *crashRun) run(point string, nth int, second string, soak bool, tally *c
 		c.lw(fmt.Sprintf("lren%d.txt", i), fmt.Sprintf("renamed locally %d\n", i))
 		c.lw(fmt.Sprintf("from/a%d.txt", i), fmt.Sprintf("moved to another folder locally %d\n", i))
 		c.lw(fmt.Sprintf("gone%d/g.txt", i), fmt.Sprintf("folder deleted locally %d\n", i))
+		c.lw(fmt.Sprintf("redit%d.txt", i), fmt.Sprintf("edited remotely %d\n", i))
 	}
 	c.lw("to/keep.txt", "a folder to move files into\n")
 	if r, k := c.pass(""); k || r.Code != 0 {
@@ -327,7 +330,9 @@ func (c *crashRun) run(point string, nth int, second string, soak bool, tally *c
 	for i := range nth {
 		c.lw(fmt.Sprintf("up%d/u.txt", i), fmt.Sprintf("upload %d %s\n", i, point))
 		c.lw(fmt.Sprintf("up%d/big.txt", i), fmt.Sprintf("chunked upload %d %s %s\n", i, point, long))
+		// A new file to download (written unnamed) and a replace (written to a temp file).
 		c.rw(fmt.Sprintf("down%d/d.txt", i), fmt.Sprintf("download %d %s\n", i, point))
+		c.rw(fmt.Sprintf("redit%d.txt", i), fmt.Sprintf("edited remotely %d %s, a replace\n", i, point))
 		c.lrm(fmt.Sprintf("del/x%d.txt", i))
 		c.rrm(fmt.Sprintf("rdel/y%d.txt", i))
 		c.lmv(fmt.Sprintf("mv%d", i), fmt.Sprintf("moved%d", i))

@@ -44,7 +44,7 @@ func (f *FS) force(synced uint64, sel func(*op) bool) {
 			o.forced = true
 		}
 		switch {
-		case o.kind == opLink && (o.forced || (o.gen != 0 && born[o.ino] == o.gen)):
+		case o.begins() && (o.forced || (o.gen != 0 && born[o.ino] == o.gen)):
 			need[o.ino] = true
 			delete(born, o.ino)
 		case o.forced && o.gen != 0 && !need[o.ino] && born[o.ino] == 0 && o.kind != opUnlink:

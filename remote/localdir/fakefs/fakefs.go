@@ -55,6 +55,8 @@ type FS struct {
 	free       []uint64       // numbers whose inode lost its last name, most recent last
 	open       map[uint64]int // open files per inode (this generation)
 
+	noUnnamed bool // SetUnnamed(false): a filesystem without O_TMPFILE
+
 	// Multigrain timestamps (SetMultigrain); off unless asked for, so that existing traces keep their times.
 	multigrain bool
 	floor      time.Time       // the latest fine-grained stamp handed out
@@ -205,7 +207,7 @@ func (f *FS) do(o *op) {
 	if f.multigrain {
 		f.stamp(o)
 	}
-	if o.kind == opLink {
+	if o.begins() {
 		f.lives++
 		o.gen = f.lives
 	} else if n := f.live[o.ino]; n != nil {
@@ -230,6 +232,10 @@ func (f *FS) stamp(o *op) {
 	case opLink:
 		delete(f.queried, o.ino) // a new inode: a stat of an earlier life of the number does not count
 		changed = []uint64{o.dir}
+	case opNew:
+		delete(f.queried, o.ino)
+	case opLinkIn:
+		changed = []uint64{o.dir, o.ino}
 	case opUnlink:
 		changed = []uint64{o.dir}
 	case opRename:

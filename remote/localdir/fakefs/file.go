@@ -19,6 +19,8 @@ type file struct {
 	off    int64
 	write  bool
 	closed bool
+	// unnamed: made by CreateUnnamed; linked once LinkNew named it (until then, closing it frees it)
+	unnamed, linked bool
 }
 
 var errStale = errors.New("fakefs: file was open across a crash")
@@ -120,6 +122,11 @@ func (h *file) Close() error {
 	h.closed = true
 	if h.gen == h.f.gen {
 		h.f.open[h.ino]--
+		if h.unnamed && !h.linked && h.f.open[h.ino] == 0 {
+			// No name ever held it: the inode is gone, its number free for the next file.
+			delete(h.f.live, h.ino)
+			h.f.free = append(h.f.free, h.ino)
+		}
 	}
 	return nil
 }

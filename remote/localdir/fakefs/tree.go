@@ -40,10 +40,12 @@ const (
 	opTruncate
 	opChmod
 	opChtimes
+	opNew // a file with no name (O_TMPFILE): begins a life of its number, as opLink does, in no folder
 	opLink
 	opUnlink
 	opRename
 	opExchange // two names of one folder swap their inodes (Linux RENAME_EXCHANGE): ino at name, over at nam2
+	opLinkIn   // an existing inode (an unnamed file) gets name in folder dir (Linux linkat)
 )
 
 // op is one logged mutation. It carries everything needed to replay it on a state that lacks its context (an
@@ -64,7 +66,12 @@ type op struct {
 	forced     bool
 }
 
-func (o *op) dataOp() bool { return o.kind <= opChtimes }
+// dataOp: an op on one inode, not on a folder's names; an unnamed file's creation is one (its fsync makes the
+// inode durable, as it does its data).
+func (o *op) dataOp() bool { return o.kind <= opNew }
+
+// begins reports whether o begins a new life of its number (a link of a new inode, an unnamed file).
+func (o *op) begins() bool { return o.kind == opLink || o.kind == opNew }
 
 // touches reports whether o is one of folder d's name ops.
 func (o *op) touches(d uint64) bool {
@@ -135,6 +142,17 @@ func (t tree) apply(o *op) {
 	case opChtimes:
 		n := t.subject(o, o.mode)
 		n.mtime, n.ctime = o.mtime, o.t
+	case opNew:
+		delete(t, o.ino) // a new inode: a reused number starts empty
+		n := t.ensure(o.ino, o.mode, o.t)
+		n.gen = o.gen
+	case opLinkIn:
+		// The unnamed file's inode as this state has it: empty where its creation or its bytes did not survive
+		// (a link made durable before the file's fsync shows an empty file under the name).
+		d := t.ensure(o.dir, fs.ModeDir|0o755, o.t)
+		n := t.subject(o, o.mode)
+		d.kids[o.name] = o.ino
+		d.mtime, d.ctime, n.ctime = o.t, o.t, o.t
 	case opLink:
 		d := t.ensure(o.dir, fs.ModeDir|0o755, o.t)
 		delete(t, o.ino) // a new inode: a reused number starts empty

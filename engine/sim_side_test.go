@@ -248,9 +248,14 @@ func (s *simSide) Put(ctx context.Context, p remote.Path, body io.Reader, size i
 		body = bytes.NewReader(b)
 		s.w.raceEdit(s, p, "mid-upload")
 	}
-	before := s.look(p)
+	before, races := s.look(p), s.w.raceSeq
 	e, err := s.cur().Put(ctx, p, body, size, mtime, pc)
 	after := s.look(p)
+	if s.w.raceSeq != races && s.w.racedOn == s && s.w.racedAt == p && after.exists && bytes.Equal(after.data, s.w.raced.data) {
+		// A user's edit landed during the Put and is what the path holds: that change was the user's, and the Put
+		// destroyed nothing (a new file's link refused the name the edit took).
+		before = after
+	}
 	if before.exists && !before.dir && (!after.exists || !bytes.Equal(after.data, before.data)) {
 		s.w.tot.overwrites.Add(1)
 		if ok, why := s.preimageIsBase(p, before.data); !ok {

@@ -415,16 +415,25 @@ func (w *world) raceEdit(s *simSide, p remote.Path, when string) {
 	case ok && e.dir:
 		_ = w.userWrite(s, path.Join(string(p), "race-"+fmt.Sprint(w.counter)), w.randContent())
 	case ok:
-		_ = w.userWrite(s, string(p), w.content(len(w.mustRead(s, string(p)))+w.rng.IntN(2)*5))
+		w.racedFile(s, p, w.content(len(w.mustRead(s, string(p)))+w.rng.IntN(2)*5))
 	default:
 		if d := path.Dir(string(p)); d != "." {
 			if pe, ok := w.lookup(s, d); !ok || !pe.dir {
 				return
 			}
 		}
-		_ = w.userWrite(s, string(p), w.randContent())
+		w.racedFile(s, p, w.randContent())
 	}
 	w.logf("race (%s) at %q on %s", when, p, s.name())
+}
+
+// racedFile is a race's write of data to file p on s, remembered (raced) for the I1 check of the action it
+// lands in.
+func (w *world) racedFile(s *simSide, p remote.Path, data []byte) {
+	if w.userWrite(s, string(p), data) == nil {
+		w.raceSeq++
+		w.raced, w.racedAt, w.racedOn = pre{exists: true, data: data}, p, s
+	}
 }
 
 // progress hears every action of the engine: the trace, and the SIM-04 races.

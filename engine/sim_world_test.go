@@ -105,6 +105,12 @@ type world struct {
 	crashed    bool
 	cancel     context.CancelFunc
 	raceLocal  remote.Path // a user edit lands here when a temp file is created in its folder
+	// raced is the content of the last race edit (raceEdit) and raceSeq counts them: a Put a race landed in and
+	// that left the race's content in place destroyed nothing (simSide.Put's I1 check).
+	raced   pre
+	racedAt remote.Path
+	racedOn *simSide
+	raceSeq int
 	// raceAtRename: the edit at raceLocal lands at the download's rename instead, after every check the Put
 	// made: a plain rename replaced it there (a new file, or an edit of the file the download replaces)
 	raceAtRename bool

@@ -494,6 +494,10 @@ func (s *Store) Close() error {
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
+// Reads is how many read transactions the store began since it opened (bbolt's count): a test's way to see that
+// a walk reads the store once per batch of files, not once per file.
+func (s *Store) Reads() int { return s.db.Stats().TxN }
+
 // View runs fn in a read transaction: a consistent snapshot. Values fn receives stay valid after it returns.
 // Keep it short: a long read transaction pins pages and grows the file under concurrent writes.
 func (s *Store) View(fn func(Reader) error) error {

@@ -94,16 +94,6 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 		return remote.Entry{}, err
 	}
 	defer dir.Close()
-	// Fail before the transfer, not only after it; the check that counts is the one just before the rename.
-	fi, serr := lstatIn(dir, base, p)
-	if err := checkPre("put", p, fi, serr, pre); err != nil {
-		return remote.Entry{}, err
-	}
-	if _, byPath := dir.(pathFolder); byPath {
-		if err := d.folder("put", p.Dir()); err != nil {
-			return remote.Entry{}, err
-		}
-	}
 	// A body that digests itself in this side's algorithm (the engine's Verifier) is not digested a second
 	// time: both digests would read the very buffers written to the file (a 256 MiB upload digested three
 	// times spent two thirds of its CPU in SHA-256).
@@ -117,9 +107,21 @@ func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64
 	d.bar.enter()
 	defer d.bar.leave()
 	var e remote.Entry
+	// A new file written unnamed is not checked before the transfer: its link fails if anything is at p, and a
+	// lookup in a folder that other writers change waits on its lock.
 	if f := d.createUnnamed(dir, pre); f != nil {
 		e, err = d.putUnnamed(ctx, p, dir, f, base, body, size, mtime, pre, h)
 	} else {
+		// Fail before the transfer, not only after it; the check that counts is the one just before the rename.
+		fi, serr := lstatIn(dir, base, p)
+		if err := checkPre("put", p, fi, serr, pre); err != nil {
+			return remote.Entry{}, err
+		}
+		if _, byPath := dir.(pathFolder); byPath {
+			if err := d.folder("put", p.Dir()); err != nil {
+				return remote.Entry{}, err
+			}
+		}
 		// Never widen: a file that replaces one keeps that file's permission bits (a 0600 secret edited elsewhere
 		// stays 0600); a new file gets 0644 less the process umask, as an editor would create it. The engine sets
 		// a `dir:` source's own mode afterwards (Chmod) where both sides keep modes.

@@ -109,3 +109,13 @@ func simReplaceFolder(w *world, c *simOpCtx) {
 	}
 	_ = w.userWrite(c.s, path.Join(to, pick(w.rng, names)), w.randContent())
 }
+
+var _ remote.ExactChanger = (*simSide)(nil)
+
+// ExactChange forwards to the side's: without it the tracer hid a multigrain disk from the engine, so the
+// simulation's multigrain worlds ran the engine as on a coarse clock (a racy window, every new file digested in
+// the scan) and never ran what production does there (digestLater, an empty file recorded from its stat).
+func (s *simSide) ExactChange() bool {
+	x, ok := s.inner.(remote.ExactChanger)
+	return ok && x.ExactChange()
+}

@@ -333,7 +333,6 @@ func (d *Dir) createUnnamed(dir Folder, pre remote.Precondition) File {
 // rename, the folders up to the root are made durable.
 func (d *Dir) putUnnamed(ctx context.Context, p remote.Path, dir Folder, f File, base string, body io.Reader, size int64,
 	mtime time.Time, pre remote.Precondition, h hash.Hash) (remote.Entry, error) {
-	defer f.Close() // after a link, its error says nothing of the bytes, made durable before it
 	err := d.fill(ctx, p, f, body, size, h, newFileMode())
 	if err == nil {
 		err = failpoint.Hit("localdir.put.beforeLink") // the file is complete and synced, and has no name yet
@@ -350,8 +349,10 @@ func (d *Dir) putUnnamed(ctx context.Context, p remote.Path, dir Folder, f File,
 			err = wrap("put", p, err)
 		}
 	}
+	// Unlinked, the file is gone once closed, and gives its space back before diskFull reads the free space.
+	// Linked, a close error says nothing of the bytes, made durable before the link.
+	_ = f.Close()
 	if err != nil {
-		f.Close() // before the free space is read: closed, the unnamed file gives its space back
 		return remote.Entry{}, d.diskFull(p, size, err)
 	}
 	if err := failpoint.Hit("localdir.put.afterLink"); err != nil { // before the folder is synced

@@ -119,3 +119,35 @@ func (s *simSide) ExactChange() bool {
 	x, ok := s.inner.(remote.ExactChanger)
 	return ok && x.ExactChange()
 }
+
+var (
+	_ remote.SyncEpocher    = (*simSide)(nil)
+	_ remote.ObservedSyncer = (*simSide)(nil)
+	_ remote.Batcher        = (*simSide)(nil)
+)
+
+// NewSyncEpoch, SyncObserved and BeginBatch forward to the side's, for the same reason as ExactChange: hidden,
+// the engine fsynced every upload's source itself and never ran production's covering of an unchanged source by
+// a shared syncfs made since the round began (SyncObserved), nor told the side how many writes a batch holds.
+func (s *simSide) NewSyncEpoch() {
+	if x, ok := s.inner.(remote.SyncEpocher); ok {
+		x.NewSyncEpoch()
+	}
+}
+
+func (s *simSide) SyncObserved(ctx context.Context, p remote.Path, rev string, now remote.Entry) error {
+	if err := s.gate("sync", p, false); err != nil {
+		return err
+	}
+	if x, ok := s.inner.(remote.ObservedSyncer); ok {
+		return x.SyncObserved(ctx, p, rev, now)
+	}
+	return s.Sync(ctx, p)
+}
+
+func (s *simSide) BeginBatch(n int) (end func()) {
+	if x, ok := s.inner.(remote.Batcher); ok {
+		return x.BeginBatch(n)
+	}
+	return func() {}
+}

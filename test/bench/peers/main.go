@@ -73,6 +73,7 @@ func main() {
 	section := flag.String("section", "bench-peers", "the name of this run's section of -out (another name keeps an earlier run's table beside this one)")
 	flag.DurationVar(&settleWait, "settle", settleWait, "wait after removing replicas on ext4 without a journal (see settle; 0 for a quick check of the harness)")
 	targets := flag.String("targets", "dir,pcloud", "replica targets: dir (a local folder, every tool) and pcloud (the pCloud emulator: tandem and rclone copy)")
+	tandemB := flag.String("tandem-b", "", "a second tandem binary, timed as the tool \"tandem B\" in turn with the others (two builds compared in one run)")
 	flag.Parse()
 	if abs, err := filepath.Abs(*tandem); err == nil {
 		*tandem = abs
@@ -88,8 +89,16 @@ func main() {
 		}
 	}
 	ts := tools(*tandem)
+	if *tandemB != "" {
+		if abs, err := filepath.Abs(*tandemB); err == nil {
+			*tandemB = abs
+		}
+		b := tools(*tandemB)[0]
+		b.name = "tandem B"
+		ts = slices.Insert(ts, 1, b)
+	}
 	if *only != "" {
-		keep := strings.Split(*only, ",")
+		keep := append(strings.Split(*only, ","), "tandem B")
 		ts = slices.DeleteFunc(ts, func(t tool) bool { return !slices.Contains(keep, t.name) })
 	}
 	if err := run(ts, *tandem, *out, *section, *runs, strings.Split(*trees, ","), tg, *work); err != nil {
@@ -171,7 +180,7 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 	fmt.Fprintf(&md, "# tandem and its peers, same trees, same run\n\n")
 	fmt.Fprintf(&md, "`make bench-peers` (go run ./test/bench/peers -runs %d -trees %s -targets %s) on %s, %s, %d CPUs as Go sees them.\n",
 		runs, strings.Join(names, ","), strings.Join(targets, ","), time.Now().UTC().Format("2006-01-02 15:04 UTC"), measure.Kernel(), measure.NumCPU())
-	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run, and every timed run began after a sync(2), so that none is timed while the kernel writes back what the step before it wrote. Each first sync writes a replica of its own, and replicas are removed only between tools, never between two timed runs; where the disk is ext4 without a journal the next timed run waits %s after a removal (that filesystem reuses no inode deleted in the last minute, and every file created meanwhile scans past them: a first sync right after a removal took 2.5 to 4 times as long, for every tool). In the incremental passes, after one untimed pass each, the tools take turns within each run, so that the machine's drift over minutes falls on all of them; the ratio in parentheses is the median of the per-run ratios. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs, settleWait)
+	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run, and every timed run began after a sync(2), so that none is timed while the kernel writes back what the step before it wrote. Each first sync writes a replica of its own, and replicas are removed only after a row, never between two timed runs; where the disk is ext4 without a journal the next timed run waits %s after a removal (that filesystem reuses no inode deleted in the last minute, and every file created meanwhile scans past them: a first sync right after a removal took 2.5 to 4 times as long, for every tool). The tools take turns within each run (the first syncs, and the incremental passes after one untimed pass each), so that the machine's drift over minutes falls on all of them; the ratio in parentheses is the median of the per-run ratios. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs, settleWait)
 	if slices.Contains(targets, targetPCloud) {
 		fmt.Fprintf(&md, "Rows marked pCloud sync to the pCloud emulator (remote/pcloud/emulator), served by the benchmark process over HTTPS on 127.0.0.1 with a fresh account for every first sync; only tandem and rclone copy speak its API. "+
 			"Its work (TLS, three digests of every upload, its own database) is in both tools' wall times, not in their RSS. "+
@@ -216,17 +225,9 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 			}
 			var reps []*replica
 			err := func() error {
-				for ti, t := range ts {
-					if t.missing != "" || (tg == targetPCloud && t.pcloud == nil) {
-						continue
-					}
-					r := &result{}
-					res["first sync"][t.name] = r
-					rep, err := firstSyncs(t, ti, tr, tg, src, work, runs, r)
-					if err != nil {
-						return err
-					}
-					reps = append(reps, rep)
+				var err error
+				if reps, err = firstSyncs(ts, tr, tg, src, work, runs, res["first sync"]); err != nil {
+					return err
 				}
 				return incremental(reps, tr, tg, src, files, work, runs, scen, res)
 			}()
@@ -243,7 +244,7 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 				l := loads[s]
 				l[1] = measure.Loadavg()
 				fmt.Fprintf(&md, "| %s, %s | %s→%s |", s, targetLabel(tr, tg), l[0], l[1])
-				md.WriteString(cells(ts, res[s], s != "first sync"))
+				md.WriteString(cells(ts, res[s], true))
 			}
 		}
 		if err := os.RemoveAll(src); err != nil {
@@ -342,53 +343,76 @@ func (r *replica) close() error {
 	return errors.Join(err, os.RemoveAll(r.dst), os.RemoveAll(r.state), os.RemoveAll(r.emuData))
 }
 
-// firstSyncs times `runs` first syncs of tool t (number ti), each into an empty replica of its own (pCloud: a
-// new emulator), and returns the last one for the incremental passes. The others are removed after the last
-// run, never between two timed runs (see settle).
-func firstSyncs(t tool, ti int, tr tree, tg, src, work string, runs int, r *result) (last *replica, err error) {
+// firstSyncs times `runs` first syncs of each tool that syncs to target tg, each into an empty replica of its
+// own (pCloud: a new emulator), the tools taking turns within each run as in the incremental passes: the
+// machine's speed drifts by a third over minutes here, and a tool's five runs in a block met another machine
+// than the next tool's (two tandem builds compared that way differed by more than the change between them). It
+// records each tool's runs in res and returns each tool's last replica for the incremental passes; the others
+// are removed after the last run, never between two timed runs (see settle).
+func firstSyncs(ts []tool, tr tree, tg, src, work string, runs int, res map[string]*result) (last []*replica, err error) {
 	label := targetLabel(tr, tg)
 	var done []*replica
+	lastOf := map[int]*replica{}
 	defer func() {
+		keep := map[*replica]bool{}
+		for ti := range ts {
+			if r := lastOf[ti]; r != nil && err == nil {
+				keep[r] = true
+				last = append(last, r)
+			}
+		}
 		var rerr error
 		for _, d := range done {
-			if d != last {
+			if !keep[d] {
 				rerr = errors.Join(rerr, d.close())
 			}
 		}
-		if err == nil && rerr == nil && len(done) > 1 {
+		if err == nil && rerr == nil && len(done) > len(keep) {
 			rerr = settle(work)
 		}
 		if err == nil {
 			err = rerr
 		}
-		if err != nil && last != nil {
-			err = errors.Join(err, last.close())
+		if err != nil {
+			for _, r := range last {
+				err = errors.Join(err, r.close())
+			}
 			last = nil
 		}
 	}()
 	for i := range runs {
-		rep := &replica{t: t, dst: filepath.Join(work, fmt.Sprintf("dst-%d-%d", ti, i)),
-			state: filepath.Join(work, fmt.Sprintf("state-%d-%d", ti, i)), emuData: filepath.Join(work, fmt.Sprintf("emu-%d-%d", ti, i))}
-		done = append(done, rep)
-		for _, d := range []string{rep.dst, rep.state} {
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				return nil, err
+		for ti, t := range ts {
+			if t.missing != "" || (tg == targetPCloud && t.pcloud == nil) {
+				continue
 			}
-		}
-		cmd := t.first(src, rep.dst, rep.state)
-		if tg == targetPCloud {
-			if rep.emu, err = startPCloud(context.Background(), rep.emuData); err != nil {
-				return nil, err
+			r := res[t.name]
+			if r == nil {
+				r = &result{}
+				res[t.name] = r
 			}
-			cmd = t.pcloud(src, rep.emu, rep.state)
+			rep := &replica{t: t, dst: filepath.Join(work, fmt.Sprintf("dst-%d-%d", ti, i)),
+				state: filepath.Join(work, fmt.Sprintf("state-%d-%d", ti, i)), emuData: filepath.Join(work, fmt.Sprintf("emu-%d-%d", ti, i))}
+			done = append(done, rep)
+			for _, d := range []string{rep.dst, rep.state} {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					return nil, err
+				}
+			}
+			cmd := t.first(src, rep.dst, rep.state)
+			if tg == targetPCloud {
+				if rep.emu, err = startPCloud(context.Background(), rep.emuData); err != nil {
+					return nil, err
+				}
+				cmd = t.pcloud(src, rep.emu, rep.state)
+			}
+			fmt.Fprintf(os.Stderr, "== %s first sync %s run %d\n", t.name, label, i+1)
+			if err := timedRun(cmd, tg, rep, src, work, r); err != nil {
+				return nil, fmt.Errorf("%s, first sync %s: %w", t.name, label, err)
+			}
+			lastOf[ti] = rep
 		}
-		fmt.Fprintf(os.Stderr, "== %s first sync %s run %d\n", t.name, label, i+1)
-		if err := timedRun(cmd, tg, rep, src, work, r); err != nil {
-			return nil, fmt.Errorf("%s, first sync %s: %w", t.name, label, err)
-		}
-		last = rep
 	}
-	return last, nil
+	return nil, nil // the deferred function collects the last replicas
 }
 
 // timedRun times cmd on replica rep after a sync(2), checks the replica against src and adds the run to r.

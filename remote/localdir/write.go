@@ -74,8 +74,8 @@ func (d *Dir) folder(op string, p remote.Path) error {
 // fails if anything took p meanwhile (putUnnamed). With a batch of writes in flight, each of the two fsync steps
 // is one syncfs shared with the batch instead (durable, fsBarrier). A body that yields other than size bytes
 // (size < 0: unknown) is remote.ErrCorrupt, and a body read error (a remote.Verifier's included) aborts. After
-// any error the temp is gone and p untouched; a failing sync after the rename is the one exception: p then holds
-// the new content, not yet durably. The Entry has Hash set (Options.Hash).
+// any error the temp (or unnamed) file is gone and p untouched; a failing sync after the rename (or link) is the
+// one exception: p then holds the new content, not yet durably. The Entry has Hash set (Options.Hash).
 func (d *Dir) Put(ctx context.Context, p remote.Path, body io.Reader, size int64, mtime time.Time, pre remote.Precondition) (remote.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return remote.Entry{}, err

@@ -2,9 +2,9 @@
 // hooks, and a hard failure on any name that could leave the root. It is deterministic for a given seed.
 //
 // Model: inodes (data, mode, mtime, ctime) and folders (name → inode). Every mutation changes the live tree at
-// once and is appended to a log of pending ops: data ops on an inode (write, truncate, chmod, chtimes) and name
-// ops on folders (link, unlink, rename; a rename belongs to both of its folders and is atomic, as in a journaling
-// filesystem). File.Sync forces the file's pending data ops, SyncDir a folder's pending name ops (and its own
+// once and is appended to a log of pending ops: data ops on an inode (write, truncate, chmod, chtimes, and the
+// creation of an unnamed file, O_TMPFILE) and name ops on folders (link, unlink, rename, an unnamed file's link;
+// a rename belongs to both of its folders and is atomic, as in a journaling filesystem). File.Sync forces the file's pending data ops, SyncDir a folder's pending name ops (and its own
 // data ops). Crash keeps the durable state plus a random prefix of the pending log plus every forced op after
 // it. Syncing a file does not make its name durable: that takes SyncDir of its folder, as on Linux.
 //

@@ -82,6 +82,44 @@ func TestTextOutput(t *testing.T) {
 	}
 }
 
+// writeCounter counts the writes it takes; fail: each write fails after taking the bytes.
+type writeCounter struct {
+	writes int
+	bytes  int
+	fail   error
+}
+
+func (w *writeCounter) Write(b []byte) (int, error) {
+	w.writes++
+	w.bytes += len(b)
+	return len(b), w.fail
+}
+
+// A first sync's report has a line per file: it goes out in a few large writes, not one system call per line,
+// and a failing output is still reported.
+func TestTextOutputIsBuffered(t *testing.T) {
+	res := &result{Pair: "p", Local: "/l", Remote: "dir:/r"}
+	for i := range 5000 {
+		res.Done = append(res.Done, doneJSON{Op: "upload", Path: fmt.Sprintf("d/f%05d.bin", i), Bytes: 100})
+	}
+	res.finish(nil, time.Second)
+	var plain bytes.Buffer
+	if err := (textPrinter{}).print(&plain, res); err != nil {
+		t.Fatal(err)
+	}
+	var w writeCounter
+	if err := (textPrinter{}).print(&w, res); err != nil {
+		t.Fatal(err)
+	}
+	if w.bytes != plain.Len() || w.writes > plain.Len()/(32<<10)+1 {
+		t.Fatalf("%d lines went out in %d writes (%d bytes, want %d)", len(res.Done), w.writes, w.bytes, plain.Len())
+	}
+	bad := writeCounter{fail: errors.New("stdout closed")}
+	if err := (textPrinter{}).print(&bad, res); err == nil || !strings.Contains(err.Error(), "stdout closed") {
+		t.Fatalf("a failing output: %v", err)
+	}
+}
+
 func TestJSONOutput(t *testing.T) {
 	var b bytes.Buffer
 	if err := (jsonPrinter{}).print(&b, sample()); err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -185,7 +186,10 @@ var doneOrder = []string{"move-remote", "move-local", "mkdir-remote", "mkdir-loc
 	"chmod-remote", "chmod-local", "delete-remote", "delete-local"}
 
 func (textPrinter) print(w io.Writer, res *result) error {
-	ew := &errWriter{w: w}
+	// Buffered: a first sync prints a line per file, and a write(2) per line was 10,000 system calls in a row
+	// after the pass (about 0.1 s of a 10,000-file first sync, the process doing nothing else).
+	bw := bufio.NewWriterSize(w, 64<<10)
+	ew := &errWriter{w: bw}
 	for _, n := range res.Notes {
 		ew.printf("note: %s\n", n)
 	}
@@ -233,6 +237,9 @@ func (textPrinter) print(w io.Writer, res *result) error {
 		ew.printf("! failed: %s\n", msg)
 	}
 	ew.printf("%s\n", summary(res))
+	if err := bw.Flush(); ew.err == nil {
+		ew.err = err
+	}
 	return ew.err
 }
 

@@ -52,6 +52,18 @@ func TestPutNewFileIsWrittenUnnamed(t *testing.T) {
 				t.Errorf("Put's Rev %q, a stat now %q (%v): the fingerprint must be the one after the link", got.Rev, now.Rev, err)
 			}
 			noTemp(t, e)
+			if !tc.wantLink {
+				return
+			}
+			// Created with its final mode: no chmod, and the mode a temp file's way gives.
+			if n := l.count("chmod"); n != 0 {
+				t.Errorf("ops %q: want no chmod of a file created with its mode", l.ops)
+			}
+			e.fake.SetUnnamed(false)
+			viaTemp := put(t, e, "g", "content", remote.Precondition{Absent: true})
+			if got.Mode != viaTemp.Mode || got.Mode == 0 {
+				t.Errorf("mode %v, a temp file's %v", got.Mode, viaTemp.Mode)
+			}
 		})
 	}
 }
@@ -59,8 +71,10 @@ func TestPutNewFileIsWrittenUnnamed(t *testing.T) {
 // TestFaultsReachCallerUnnamed: a fault at any step of a new file's unnamed way reaches the caller naming the
 // path; until the link nothing is at the path, and nothing is left behind. A failure to create the unnamed file
 // sends the Put the temp file's way (a folder on a filesystem without O_TMPFILE), which succeeds here.
+// (No chmod: the unnamed file is created with its mode. fill's chmod, shared with the temp file's way, meets its
+// fault in TestFaultsReachCaller.)
 func TestFaultsReachCallerUnnamed(t *testing.T) {
-	for _, op := range []string{"tmpfile", "write", "sync", "chmod", "link", "syncdir"} {
+	for _, op := range []string{"tmpfile", "write", "sync", "link", "syncdir"} {
 		t.Run(op, func(t *testing.T) {
 			e := newEnv(t, "fake", localdir.Options{})
 			put(t, e, "warm", "x", remote.Precondition{Absent: true})

@@ -303,7 +303,12 @@ func (d *Dir) fill(ctx context.Context, p remote.Path, f File, body io.Reader, s
 	}); err != nil {
 		return err
 	}
-	if err := f.Chmod(mode); err != nil { // through the open file: resolving a name again cost a walk of its path
+	// An unnamed file is created with its mode (createUnnamed): a chmod only where the folder's default ACL or
+	// another umask gave it another. Through the open file: resolving a name again cost a walk of its path.
+	if wfi.Mode.Perm() == mode.Perm() {
+		return nil
+	}
+	if err := f.Chmod(mode); err != nil {
 		return wrap("put", p, err)
 	}
 	return nil
@@ -318,7 +323,9 @@ func (d *Dir) createUnnamed(dir Folder, pre remote.Precondition) File {
 	if !ok || !pre.Absent || !d.canUnnamed() {
 		return nil
 	}
-	f, err := u.CreateUnnamed(0o600)
+	// Created with the mode it will have (fill then skips the chmod): nobody opens a file without a name, and
+	// it gets one only complete and durable. A temp file, visible by its name while it fills, is 0600 until then.
+	f, err := u.CreateUnnamed(newFileMode())
 	if err != nil {
 		d.lg.Debug("no unnamed file; a temp file instead", zap.Error(err))
 		return nil

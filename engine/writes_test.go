@@ -9,8 +9,8 @@ import (
 	"github.com/tandemsync/tandem/state"
 )
 
-// TestWritesCommitBesideTheWalkInOrder: a group is committed while the next one is collected, at most one commit
-// runs, groups land in order, done leaves nothing in flight, a failed commit is reported at the next flush and
+// TestWritesCommitBesideTheWalkInOrder: a group is committed while the next one is collected (more than a group
+// while a commit runs), at most one commit runs, groups land in order, done leaves nothing in flight, a failed commit is reported at the next flush and
 // drop forgets what was not handed over yet. With the commits in the walk's goroutine (as before), the first
 // flush below never returns and the test fails on go test's timeout.
 func TestWritesCommitBesideTheWalkInOrder(t *testing.T) {
@@ -59,6 +59,16 @@ func TestWritesCommitBesideTheWalkInOrder(t *testing.T) {
 	if w.running == nil || len(w.ops) != pageSize-1 {
 		t.Fatalf("running %v, %d ops buffered; want the first commit in flight and a group collected", w.running, len(w.ops))
 	}
+	// A full group while the commit before it still runs: the walk goes on gathering (up to gatherMax) rather
+	// than wait. (Flushing at a page, as before, waited here for the held commit: a hang until go test's timeout.)
+	for i := range gatherMax - pageSize {
+		if err := w.add(put(fmt.Sprintf("c%04d", i), 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !w.committing() || len(w.ops) != gatherMax-1 {
+		t.Fatalf("%d ops buffered (committing %v); want %d gathered behind the held commit", len(w.ops), w.committing(), gatherMax-1)
+	}
 	close(release)
 	if err := w.done(); err != nil {
 		t.Fatal(err)
@@ -71,6 +81,23 @@ func TestWritesCommitBesideTheWalkInOrder(t *testing.T) {
 	}
 	if _, ok := size(fmt.Sprintf("b%04d", pageSize-3)); !ok {
 		t.Fatal("the second group was not committed")
+	}
+	if _, ok := size(fmt.Sprintf("c%04d", gatherMax-pageSize-1)); !ok {
+		t.Fatal("the gathered updates were not committed")
+	}
+
+	// With no commit in flight a full group goes at once.
+	w = &writes{st: st}
+	for i := range pageSize {
+		if err := w.add(put(fmt.Sprintf("f%04d", i), 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.running == nil || len(w.ops) != 0 {
+		t.Fatalf("%d ops buffered, running %v: want a full group handed to a commit", len(w.ops), w.running)
+	}
+	if err := w.done(); err != nil {
+		t.Fatal(err)
 	}
 
 	// A commit that fails: the next flush reports it and the group collected meanwhile is not committed.

@@ -10,9 +10,9 @@ import (
 )
 
 // TestWritesCommitBesideTheWalkInOrder: a group is committed while the next one is collected (more than a group
-// while a commit runs), at most one commit runs, groups land in order, done leaves nothing in flight, a failed commit is reported at the next flush and
-// drop forgets what was not handed over yet. With the commits in the walk's goroutine (as before), the first
-// flush below never returns and the test fails on go test's timeout.
+// while a commit runs), at most one commit runs, groups land in order, done leaves nothing in flight, a failed
+// commit is reported at the next flush and drop forgets what was not handed over yet. With the commits in the
+// walk's goroutine (as before), the first flush below never returns and the test fails on go test's timeout.
 func TestWritesCommitBesideTheWalkInOrder(t *testing.T) {
 	st := memStore(t)
 	put := func(p string, size int64) func(state.Writer) error {
@@ -67,7 +67,8 @@ func TestWritesCommitBesideTheWalkInOrder(t *testing.T) {
 		}
 	}
 	if !w.committing() || len(w.ops) != gatherMax-1 {
-		t.Fatalf("%d ops buffered (committing %v); want %d gathered behind the held commit", len(w.ops), w.committing(), gatherMax-1)
+		t.Fatalf("%d ops buffered (committing %v); want %d gathered behind the held commit",
+			len(w.ops), w.committing(), gatherMax-1)
 	}
 	close(release)
 	if err := w.done(); err != nil {

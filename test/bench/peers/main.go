@@ -180,7 +180,7 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 	fmt.Fprintf(&md, "# tandem and its peers, same trees, same run\n\n")
 	fmt.Fprintf(&md, "`make bench-peers` (go run ./test/bench/peers -runs %d -trees %s -targets %s) on %s, %s, %d CPUs as Go sees them.\n",
 		runs, strings.Join(names, ","), strings.Join(targets, ","), time.Now().UTC().Format("2006-01-02 15:04 UTC"), measure.Kernel(), measure.NumCPU())
-	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run, and every timed run began after a sync(2), so that none is timed while the kernel writes back what the step before it wrote. Each first sync writes a replica of its own, and replicas are removed only after a row, never between two timed runs; where the disk is ext4 without a journal the next timed run waits %s after a removal (that filesystem reuses no inode deleted in the last minute, and every file created meanwhile scans past them: a first sync right after a removal took 2.5 to 4 times as long, for every tool). The tools take turns within each run (the first syncs, each run starting with the next tool so that each follows every other equally often, and the incremental passes after one untimed pass each), so that the machine's drift over minutes falls on all of them; the ratio in parentheses is the median of the per-run ratios. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs, settleWait)
+	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run, and every timed run began after a sync(2), so that none is timed while the kernel writes back what the step before it wrote. Each first sync writes a replica of its own, and replicas are removed only after a row, never between two timed runs; where the disk is ext4 without a journal the next timed run waits %s after a removal (that filesystem reuses no inode deleted in the last minute, and every file created meanwhile scans past them: a first sync right after a removal took 2.5 to 4 times as long, for every tool). The tools take turns within each run (the first syncs in an order that changes from run to run, so that no tool always runs right after the same one, and the incremental passes after one untimed pass each), so that the machine's drift over minutes falls on all of them; the ratio in parentheses is the median of the per-run ratios. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs, settleWait)
 	if slices.Contains(targets, targetPCloud) {
 		fmt.Fprintf(&md, "Rows marked pCloud sync to the pCloud emulator (remote/pcloud/emulator), served by the benchmark process over HTTPS on 127.0.0.1 with a fresh account for every first sync; only tandem and rclone copy speak its API. "+
 			"Its work (TLS, three digests of every upload, its own database) is in both tools' wall times, not in their RSS. "+
@@ -346,10 +346,11 @@ func (r *replica) close() error {
 // firstSyncs times `runs` first syncs of each tool that syncs to target tg, each into an empty replica of its
 // own (pCloud: a new emulator), the tools taking turns within each run as in the incremental passes: the
 // machine's speed drifts by a third over minutes here, and a tool's five runs in a block met another machine
-// than the next tool's (two tandem builds compared that way differed by more than the change between them). Run i
-// starts with tool i (mod the count), so each tool follows every other equally often: a first sync timed right
-// after rclone copy's was slower, whichever tool it was (rclone copy's own too; see results.md, ninth session),
-// and with a fixed order tandem always came after it. It records each tool's runs in res and returns each tool's last replica for the incremental passes; the others
+// than the next tool's (two tandem builds compared that way differed by more than the change between them). The
+// order changes from run to run (turnOrder), so that no tool always runs right after the same one: a first sync
+// timed right after rclone copy's was slower, whichever tool it was (rclone copy's own too; see results.md,
+// ninth session), and with a fixed order tandem always came after it. It records each tool's runs in res and
+// returns each tool's last replica for the incremental passes; the others
 // are removed after the last run, never between two timed runs (see settle).
 func firstSyncs(ts []tool, tr tree, tg, src, work string, runs int, res map[string]*result) (last []*replica, err error) {
 	label := targetLabel(tr, tg)
@@ -383,8 +384,7 @@ func firstSyncs(ts []tool, tr tree, tg, src, work string, runs int, res map[stri
 		}
 	}()
 	for i := range runs {
-		for k := range ts {
-			ti := (i + k) % len(ts)
+		for _, ti := range turnOrder(len(ts), i) {
 			t := ts[ti]
 			if t.missing != "" || (tg == targetPCloud && t.pcloud == nil) {
 				continue
@@ -417,6 +417,31 @@ func firstSyncs(ts []tool, tr tree, tg, src, work string, runs int, res map[stri
 		}
 	}
 	return nil, nil // the deferred function collects the last replicas
+}
+
+// turnOrder is the order of n tools in run i: the rows of a Williams design (a Latin square whose first row is
+// 0, 1, n-1, 2, n-2, ..., each next row adding one mod n; for an odd n, the same rows reversed after them). Over
+// n runs (2n for an odd n) each tool runs in every place and right after each of the others; run i starts with
+// tool i for the first n. Rotating the listed order alone keeps the tools' cycle: with three, the first always
+// followed the last.
+func turnOrder(n, i int) []int {
+	base := make([]int, n)
+	lo, hi := 1, n-1
+	for k := 1; k < n; k++ {
+		if k%2 == 1 {
+			base[k], lo = lo, lo+1
+		} else {
+			base[k], hi = hi, hi-1
+		}
+	}
+	order := make([]int, n)
+	for k := range order {
+		order[k] = (base[k] + i) % n
+	}
+	if n%2 == 1 && (i/n)%2 == 1 {
+		slices.Reverse(order)
+	}
+	return order
 }
 
 // timedRun times cmd on replica rep after a sync(2), checks the replica against src and adds the run to r.

@@ -151,17 +151,7 @@ func Login(ctx context.Context, lg *zap.Logger, o LoginOptions) error {
 		default:
 		}
 	})}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(ln)
-	}()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		<-served
-	}()
+	defer httpx.ServeRedirects(ctx, srv, ln)()
 
 	var res result
 	wait := time.NewTimer(o.Timeout)

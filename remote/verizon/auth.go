@@ -230,20 +230,7 @@ func Login(ctx context.Context, lg *zap.Logger, o LoginOptions) error {
 		}
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(ln)
-	}()
-	// Shut down, not closed: the handler hands the redirect over before its page is written out, and a login
-	// that then failed at once (a refused code, a bad certificate) closed the connection under that page (the
-	// browser saw the connection drop; the e2e TLS test failed so now and then). As the pCloud login does.
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		<-served
-	}()
+	defer httpx.ServeRedirects(ctx, srv, ln)() // shut down, not closed under the browser's page
 
 	fmt.Fprintf(o.Out, "Open this URL in a browser to log in to Verizon Cloud:\n\n  %s\n\n", authURL)
 	if !o.NoBrowser && o.OpenBrowser != nil {

@@ -463,15 +463,22 @@ func TestRootMissing(t *testing.T) {
 	}
 }
 
-func TestLogin(t *testing.T) {
-	t.Parallel()
+// loginEmu is an emulator that knows the app "my-app" (secret "s3cret") with a Callback URL on a free loopback
+// port, and that URL.
+func loginEmu(t *testing.T) (*emulator.Running, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	redirect := "http://" + ln.Addr().String() + "/callback"
 	ln.Close()
-	r := startEmu(t, emulator.Options{ClientID: "my-app", ClientSecret: "s3cret", RedirectURIs: []string{redirect}})
+	return startEmu(t, emulator.Options{ClientID: "my-app", ClientSecret: "s3cret", RedirectURIs: []string{redirect}}), redirect
+}
+
+func TestLogin(t *testing.T) {
+	t.Parallel()
+	r, redirect := loginEmu(t)
 	dir := t.TempDir()
 	if err := Login(t.Context(), nil, LoginOptions{Endpoint: r.URL, StateDir: dir}); !errors.Is(err, ErrNoAppKey) ||
 		!strings.Contains(err.Error(), "ThingSpace") {
@@ -488,7 +495,7 @@ func TestLogin(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	err = Login(ctx, zaptest.NewLogger(t), LoginOptions{Endpoint: r.URL, CAFile: r.CAFile, StateDir: dir,
+	err := Login(ctx, zaptest.NewLogger(t), LoginOptions{Endpoint: r.URL, CAFile: r.CAFile, StateDir: dir,
 		ClientID: "my-app", ClientSecret: "s3cret", RedirectURL: redirect, OpenBrowser: browser, Out: &out})
 	if err != nil {
 		t.Fatalf("Login: %v", err)

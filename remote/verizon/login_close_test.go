@@ -3,13 +3,10 @@ package verizon
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/tandemsync/tandem/remote/verizon/emulator"
 )
 
 // TestLoginAnswersTheBrowserWhenItFails: the browser that delivers the redirect gets the whole page even when the
@@ -19,13 +16,7 @@ import (
 // as the cut depends on which of the two gets there first.
 func TestLoginAnswersTheBrowserWhenItFails(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	redirect := "http://" + ln.Addr().String() + "/callback"
-	ln.Close()
-	r := startEmu(t, emulator.Options{ClientID: "my-app", ClientSecret: "s3cret", RedirectURIs: []string{redirect}})
+	r, redirect := loginEmu(t)
 	for i := range 40 {
 		answered := make(chan error, 1)
 		browser := func(u string) error {

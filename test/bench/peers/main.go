@@ -68,7 +68,7 @@ func main() {
 	out := flag.String("out", "test/bench/results.md", "where the table goes")
 	runs := flag.Int("runs", 3, "runs per scenario (the median is reported)")
 	trees := flag.String("trees", "10k,100k,big", "trees to run: 10k, 100k, big (smoke: 300 files, smoke-big: 2 x 80 MiB, to check the harness)")
-	only := flag.String("tools", "", "comma-separated tools to run (default all): tandem, unison, rclone bisync, rclone copy, cp -r, cp -r + sync")
+	only := flag.String("tools", "", "comma-separated tools to run (default all): tandem, unison, rclone bisync, rclone copy, rclone copy + sync, cp -r, cp -r + sync")
 	work := flag.String("work", filepath.Join(os.TempDir(), "tandem-bench-peers"), "scratch folder (emptied)")
 	section := flag.String("section", "bench-peers", "the name of this run's section of -out (another name keeps an earlier run's table beside this one)")
 	flag.DurationVar(&settleWait, "settle", settleWait, "wait after removing replicas on ext4 without a journal (see settle; 0 for a quick check of the harness)")
@@ -142,6 +142,15 @@ func tools(tandem string) []tool {
 				return exec.Command("rclone", "copy", s, d, "--exclude", "/.tandem/**", "--config", filepath.Join(st, "rclone.conf"))
 			},
 			pcloud: func(s string, e *pcloudEmu, st string) *exec.Cmd { return e.rcloneCopyCmd(s, st) }},
+		// rclone copy made durable the cheapest way its user could: one flush of the replica's filesystem at the
+		// end. rclone writes no file durably (no fsync at all), so a crash right after `rclone copy` returns can
+		// take any part of the replica; tandem's first sync makes each file durable before it records it, and
+		// this row says what that costs against the same guarantee for the whole copy at once.
+		{name: "rclone copy + sync", bin: "rclone",
+			first: func(s, d, st string) *exec.Cmd {
+				return exec.Command("sh", "-c", `rclone copy "$1" "$2" --exclude "/.tandem/**" --config "$3" && sync -f "$2"`,
+					"sh", s, d, filepath.Join(st, "rclone.conf"))
+			}},
 		{name: "cp -r", bin: "cp",
 			first: func(s, d, st string) *exec.Cmd { return exec.Command("cp", "-r", s+"/.", d) }},
 		// The floor of a durable copy: the same copy, then one flush of the replica's filesystem (sync -f is
@@ -180,7 +189,7 @@ func run(ts []tool, tandem, out, section string, runs int, names, targets []stri
 	fmt.Fprintf(&md, "# tandem and its peers, same trees, same run\n\n")
 	fmt.Fprintf(&md, "`make bench-peers` (go run ./test/bench/peers -runs %d -trees %s -targets %s) on %s, %s, %d CPUs as Go sees them.\n",
 		runs, strings.Join(names, ","), strings.Join(targets, ","), time.Now().UTC().Format("2006-01-02 15:04 UTC"), measure.Kernel(), measure.NumCPU())
-	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run, and every timed run began after a sync(2), so that none is timed while the kernel writes back what the step before it wrote. Each first sync writes a replica of its own, and replicas are removed only after a row, never between two timed runs; where the disk is ext4 without a journal the next timed run waits %s after a removal (that filesystem reuses no inode deleted in the last minute, and every file created meanwhile scans past them: a first sync right after a removal took 2.5 to 4 times as long, for every tool). The tools take turns within each run (the first syncs in an order that changes from run to run, so that no tool always runs right after the same one, and the incremental passes after one untimed pass each), so that the machine's drift over minutes falls on all of them; the ratio in parentheses is the median of the per-run ratios. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs, settleWait)
+	fmt.Fprintf(&md, "Each cell: the median wall time of %d runs, then the largest peak RSS of those runs. Every replica was compared byte for byte with its source after every run, and every timed run began after a sync(2), so that none is timed while the kernel writes back what the step before it wrote, and after a read of its whole source, so that each finds it in the page cache. Each first sync writes a replica of its own, and replicas are removed only after a row, never between two timed runs; where the disk is ext4 without a journal the next timed run waits %s after a removal (that filesystem reuses no inode deleted in the last minute, and every file created meanwhile scans past them: a first sync right after a removal took 2.5 to 4 times as long, for every tool). The tools take turns within each run (the first syncs in an order that changes from run to run, so that no tool always runs right after the same one, and the incremental passes after one untimed pass each), so that the machine's drift over minutes falls on all of them; the ratio in parentheses is the median of the per-run ratios. The machine may be shared: the load average (1 min) before and after each row is printed beside it; compare ratios within a row only.\n", runs, settleWait)
 	if slices.Contains(targets, targetPCloud) {
 		fmt.Fprintf(&md, "Rows marked pCloud sync to the pCloud emulator (remote/pcloud/emulator), served by the benchmark process over HTTPS on 127.0.0.1 with a fresh account for every first sync; only tandem and rclone copy speak its API. "+
 			"Its work (TLS, three digests of every upload, its own database) is in both tools' wall times, not in their RSS. "+
@@ -449,6 +458,13 @@ func timedRun(cmd *exec.Cmd, tg string, rep *replica, src, work string, r *resul
 	// Every run starts on a quiet disk: the previous step (a first sync's gigabytes, the byte comparison's
 	// reads) leaves the kernel writing back for tens of seconds, and a pass of one second timed during that
 	// measured the writeback as much as the tool.
+	//
+	// And every run reads a source in the page cache, as the incremental passes do: this VM's kernel reclaims
+	// cold file pages on its own (DAMON), and a first sync profiled a minute or two after its source was last
+	// read spent most of its off-CPU time waiting for reads of that source. warm reads it all first.
+	if _, err := warm(src); err != nil {
+		return err
+	}
 	syscall.Sync()
 	secs, rss, err := timed(cmd, work)
 	if err != nil {
@@ -642,6 +658,30 @@ func sameTree(a, b string) error {
 		}
 	}
 	return nil
+}
+
+// warm reads every file under root to its end, so that a timed run finds the source in the page cache, and
+// returns how many bytes it read.
+func warm(root string) (int64, error) {
+	buf := make([]byte, 1<<20)
+	var n int64
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		m, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{f}, buf) // the struct hides WriterTo: read, not splice
+		n += m
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("read the source into the page cache: %w", err)
+	}
+	return n, nil
 }
 
 func listAll(root string) ([]string, error) {

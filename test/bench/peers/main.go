@@ -675,9 +675,16 @@ func warm(root string) (int64, error) {
 			return err
 		}
 		defer f.Close()
-		m, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{f}, buf) // the struct hides WriterTo: read, not splice
-		n += m
-		return err
+		for {
+			m, err := f.Read(buf)
+			n += int64(m)
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
 	})
 	if err != nil {
 		return n, fmt.Errorf("read the source into the page cache: %w", err)

@@ -459,10 +459,10 @@ func timedRun(cmd *exec.Cmd, tg string, rep *replica, src, work string, r *resul
 	// reads) leaves the kernel writing back for tens of seconds, and a pass of one second timed during that
 	// measured the writeback as much as the tool.
 	//
-	// And every run reads a source in the page cache, as the incremental passes do: a first sync profiled half a
-	// minute after the run before it had read the same source spent most of its off-CPU time waiting for reads
-	// of that source (this VM's kernel reclaims cold file pages on its own, DAMON), and settle's 65 s wait came
-	// before one tool's run only. warm reads it all first.
+	// And every run finds its source in the page cache: a first sync profiled half a minute after the run before
+	// it had read the same source spent most of its off-CPU time waiting for reads of that source (this VM's
+	// kernel reclaims cold file pages on its own: DAMON), and settle's 65 s wait falls before one tool's run
+	// only. warm reads the whole source first.
 	if _, err := warm(src); err != nil {
 		return err
 	}
